@@ -1,0 +1,642 @@
+//! Bytes → [`Submission`] for the collector: serde reads the shape (unknown fields refused), the
+//! domain constructors check the values, and every failure becomes a [`Rejection`] that names a
+//! schema field but never repeats the input.
+
+use serde::Deserialize;
+
+use crate::{
+    Answers, Channel, Comment, Confidence, Context, Effort, Emotion, Ident, Locale, PagePath,
+    Rejection, Submission, SubmissionId, SurveyRef, Timestamp,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubmission {
+    id: String,
+    survey: RawSurvey,
+    channel: String,
+    touchpoint: String,
+    answers: RawAnswers,
+    #[serde(default)]
+    comment: Option<String>,
+    locale: String,
+    #[serde(default)]
+    context: Option<RawContext>,
+    submitted_at: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSurvey {
+    id: String,
+    version: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnswers {
+    #[serde(default)]
+    effort: Option<i64>,
+    #[serde(default)]
+    confidence: Option<i64>,
+    #[serde(default)]
+    emotion: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawContext {
+    #[serde(default)]
+    interaction_id: Option<String>,
+    #[serde(default)]
+    agent_id: Option<String>,
+    #[serde(default)]
+    site_id: Option<String>,
+    #[serde(default)]
+    device_id: Option<String>,
+    #[serde(default)]
+    segment: Option<String>,
+    #[serde(default)]
+    page: Option<String>,
+}
+
+/// Every path of the schema. A rejection names one of these, so nothing of the input is echoed.
+const SCHEMA_PATHS: &[&str] = &[
+    "id",
+    "survey",
+    "survey.id",
+    "survey.version",
+    "channel",
+    "touchpoint",
+    "answers",
+    "answers.effort",
+    "answers.confidence",
+    "answers.emotion",
+    "comment",
+    "locale",
+    "context",
+    "context.interaction_id",
+    "context.agent_id",
+    "context.site_id",
+    "context.device_id",
+    "context.segment",
+    "context.page",
+    "submitted_at",
+];
+
+/// The longest prefix of `path` that is a schema path; "" for the top-level object.
+fn schema_path(path: &str) -> &'static str {
+    let mut candidate = path;
+    loop {
+        if let Some(known) = SCHEMA_PATHS.iter().find(|p| **p == candidate) {
+            return known;
+        }
+        match candidate.rfind('.') {
+            Some(dot) => candidate = &candidate[..dot],
+            None => return "",
+        }
+    }
+}
+
+/// The schema path of the field a serde message names in backticks (`missing field `id``), below
+/// `parent`; the parent when the name is not in the schema.
+fn named_field(message: &str, parent: &str) -> &'static str {
+    let name = message.split('`').nth(1).unwrap_or("");
+    let parent = schema_path(parent);
+    let full = if parent.is_empty() {
+        name.to_owned()
+    } else {
+        [parent, ".", name].concat()
+    };
+    SCHEMA_PATHS
+        .iter()
+        .find(|p| **p == full)
+        .copied()
+        .unwrap_or(parent)
+}
+
+fn shape_rejection(error: serde_path_to_error::Error<serde_json::Error>) -> Rejection {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    if !inner.is_data() {
+        return Rejection::InvalidJson;
+    }
+    let message = inner.to_string();
+    if message.starts_with("unknown field") {
+        Rejection::UnknownField {
+            at: schema_path(&path),
+        }
+    } else if message.starts_with("missing field") {
+        Rejection::MissingField {
+            at: named_field(&message, &path),
+        }
+    } else if message.starts_with("duplicate field") {
+        Rejection::DuplicateField {
+            at: named_field(&message, &path),
+        }
+    } else {
+        match schema_path(&path) {
+            "" => Rejection::InvalidJson,
+            at => Rejection::InvalidType { at },
+        }
+    }
+}
+
+/// serde's derived structs also accept a JSON array (fields by position). The schema has no arrays,
+/// so the first array in a body that serde accepted is a type error at the field holding it.
+/// `bytes` is known to be valid JSON here.
+fn array_field(bytes: &[u8]) -> Option<&'static str> {
+    let mut keys: Vec<&[u8]> = Vec::new();
+    let mut expect_key = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if expect_key {
+                    if let Some(top) = keys.last_mut() {
+                        *top = &bytes[start..i];
+                    }
+                    expect_key = false;
+                }
+            }
+            b'{' => {
+                keys.push(b"");
+                expect_key = true;
+            }
+            b'}' => {
+                keys.pop();
+            }
+            b',' => expect_key = true,
+            b'[' => {
+                let path: Vec<&str> = keys
+                    .iter()
+                    .map(|k| core::str::from_utf8(k).unwrap_or(""))
+                    .collect();
+                return Some(schema_path(&path.join(".")));
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+fn context_value(value: Option<String>, field: &'static str) -> Result<Option<Ident>, Rejection> {
+    value
+        .map(|v| Ident::parse(&v).ok_or(Rejection::InvalidContext { field }))
+        .transpose()
+}
+
+/// Parses and validates one submission, naming the first rule it breaks.
+pub fn parse_submission(bytes: &[u8]) -> Result<Submission, Rejection> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let raw: RawSubmission = serde_path_to_error::deserialize(&mut de).map_err(shape_rejection)?;
+    de.end().map_err(|_| Rejection::InvalidJson)?;
+    if let Some(at) = array_field(bytes) {
+        return Err(if at.is_empty() {
+            Rejection::InvalidJson
+        } else {
+            Rejection::InvalidType { at }
+        });
+    }
+
+    let id = SubmissionId::parse(&raw.id)?;
+    let survey = SurveyRef::parse(&raw.survey.id, raw.survey.version)?;
+    let channel = Channel::parse(&raw.channel)?;
+    let touchpoint = Ident::parse(&raw.touchpoint).ok_or(Rejection::InvalidTouchpoint)?;
+    let answers = Answers::new(
+        raw.answers.effort.map(Effort::new).transpose()?,
+        raw.answers.confidence.map(Confidence::new).transpose()?,
+        raw.answers
+            .emotion
+            .as_deref()
+            .map(Emotion::parse)
+            .transpose()?,
+    )?;
+    let comment = match raw.comment.as_deref() {
+        Some(text) => Comment::parse(text)?,
+        None => None,
+    };
+    let locale = Locale::parse(&raw.locale)?;
+    let raw_context = raw.context.unwrap_or_default();
+    let context = Context {
+        interaction_id: context_value(raw_context.interaction_id, "context.interaction_id")?,
+        agent_id: context_value(raw_context.agent_id, "context.agent_id")?,
+        site_id: context_value(raw_context.site_id, "context.site_id")?,
+        device_id: context_value(raw_context.device_id, "context.device_id")?,
+        segment: context_value(raw_context.segment, "context.segment")?,
+        page: raw_context
+            .page
+            .map(|p| {
+                PagePath::parse(&p).ok_or(Rejection::InvalidContext {
+                    field: "context.page",
+                })
+            })
+            .transpose()?,
+    };
+    let submitted_at = Timestamp::parse(&raw.submitted_at)?;
+    Ok(Submission {
+        id,
+        survey,
+        channel,
+        touchpoint,
+        answers,
+        comment,
+        locale,
+        context,
+        submitted_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    fn valid() -> Value {
+        json!({
+            "id": "0192f1a4-7b3c-7def-8a90-123456789abc",
+            "survey": {"id": "core-cx", "version": 1},
+            "channel": "web",
+            "touchpoint": "checkout",
+            "answers": {"effort": 6, "confidence": 4, "emotion": "pleased"},
+            "comment": "Quick and \"easy\"\n— thanks",
+            "locale": "en",
+            "context": {"interaction_id": "call-123", "agent_id": "a-7", "site_id": "branch-042",
+                        "device_id": "kiosk-3", "segment": "premium", "page": "/checkout"},
+            "submitted_at": "2026-11-22T10:00:00Z"
+        })
+    }
+
+    fn parse_value(v: &Value) -> Result<Submission, Rejection> {
+        parse_submission(v.to_string().as_bytes())
+    }
+
+    /// Sets `path` (dotted) in `v` to `value`, or removes it when `value` is `None`.
+    fn with(mut v: Value, path: &str, value: Option<Value>) -> Value {
+        let mut parts: Vec<&str> = path.split('.').collect();
+        let last = parts.pop().expect("a path");
+        let mut target = &mut v;
+        for p in parts {
+            target = &mut target[p];
+        }
+        let obj = target.as_object_mut().expect("an object");
+        match value {
+            Some(x) => obj.insert(last.to_owned(), x),
+            None => obj.remove(last),
+        };
+        v
+    }
+
+    #[test]
+    fn the_design_example_is_valid_and_round_trips() {
+        let sub = parse_value(&valid()).expect("valid");
+        assert_eq!(sub.answers.effort().map(Effort::get), Some(6));
+        assert_eq!(
+            sub.context.page.as_ref().map(PagePath::as_str),
+            Some("/checkout")
+        );
+        let again = parse_submission(sub.to_json().as_bytes()).expect("canonical form parses");
+        assert_eq!(again, sub);
+        let canonical: Value = serde_json::from_str(&sub.to_json()).expect("json");
+        assert_eq!(canonical, valid());
+    }
+
+    #[test]
+    fn every_rejection_reason_is_named() {
+        use Rejection::*;
+        let cases: Vec<(Value, Rejection)> = vec![
+            (
+                with(valid(), "extra", Some(json!(1))),
+                UnknownField { at: "" },
+            ),
+            (
+                with(valid(), "answers.nps", Some(json!(9))),
+                UnknownField { at: "answers" },
+            ),
+            (
+                with(valid(), "context.ip", Some(json!("1.2.3.4"))),
+                UnknownField { at: "context" },
+            ),
+            (with(valid(), "id", None), MissingField { at: "id" }),
+            (
+                with(valid(), "survey.version", None),
+                MissingField {
+                    at: "survey.version",
+                },
+            ),
+            (
+                with(valid(), "submitted_at", None),
+                MissingField { at: "submitted_at" },
+            ),
+            (
+                with(valid(), "answers.effort", Some(json!("6"))),
+                InvalidType {
+                    at: "answers.effort",
+                },
+            ),
+            (
+                with(valid(), "answers.effort", Some(json!(6.5))),
+                InvalidType {
+                    at: "answers.effort",
+                },
+            ),
+            (
+                with(valid(), "survey", Some(json!("core-cx"))),
+                InvalidType { at: "survey" },
+            ),
+            (
+                with(valid(), "context", Some(json!([]))),
+                InvalidType { at: "context" },
+            ),
+            (
+                with(valid(), "answers", Some(json!([6, 4]))),
+                InvalidType { at: "answers" },
+            ),
+            (
+                with(valid(), "survey", Some(json!(["core-cx", 1]))),
+                InvalidType { at: "survey" },
+            ),
+            (
+                with(valid(), "context.segment", Some(json!(["a"]))),
+                InvalidType {
+                    at: "context.segment",
+                },
+            ),
+            (with(valid(), "id", Some(json!("too-short"))), InvalidId),
+            (
+                with(valid(), "id", Some(json!("0192f1a4 7b3c 7def 8a90"))),
+                InvalidId,
+            ),
+            (
+                with(valid(), "survey.id", Some(json!("other"))),
+                UnknownSurvey,
+            ),
+            (
+                with(valid(), "survey.version", Some(json!(2))),
+                UnknownSurvey,
+            ),
+            (
+                with(valid(), "channel", Some(json!("email"))),
+                InvalidChannel,
+            ),
+            (
+                with(valid(), "touchpoint", Some(json!(""))),
+                InvalidTouchpoint,
+            ),
+            (
+                with(valid(), "touchpoint", Some(json!("check out"))),
+                InvalidTouchpoint,
+            ),
+            (
+                with(valid(), "answers.effort", Some(json!(0))),
+                EffortOutOfRange,
+            ),
+            (
+                with(valid(), "answers.effort", Some(json!(8))),
+                EffortOutOfRange,
+            ),
+            (
+                with(valid(), "answers.confidence", Some(json!(6))),
+                ConfidenceOutOfRange,
+            ),
+            (
+                with(valid(), "answers.confidence", Some(json!(-1))),
+                ConfidenceOutOfRange,
+            ),
+            (
+                with(valid(), "answers.emotion", Some(json!("meh"))),
+                InvalidEmotion,
+            ),
+            (with(valid(), "answers", Some(json!({}))), NoAnswer),
+            (
+                with(valid(), "answers", Some(json!({"effort": null}))),
+                NoAnswer,
+            ),
+            (
+                with(valid(), "comment", Some(json!("x".repeat(1001)))),
+                CommentTooLong,
+            ),
+            (
+                with(valid(), "comment", Some(json!("nul\u{0}"))),
+                InvalidComment,
+            ),
+            (
+                with(valid(), "locale", Some(json!("pt"))),
+                UnsupportedLocale,
+            ),
+            (
+                with(valid(), "context.agent_id", Some(json!("a b"))),
+                InvalidContext {
+                    field: "context.agent_id",
+                },
+            ),
+            (
+                with(valid(), "context.page", Some(json!("/a?b"))),
+                InvalidContext {
+                    field: "context.page",
+                },
+            ),
+            (
+                with(valid(), "submitted_at", Some(json!("yesterday"))),
+                InvalidSubmittedAt,
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(parse_value(&body).map(|s| s.id), Err(expected), "{body}");
+        }
+        for body in [
+            "",
+            "{",
+            "[]",
+            "null",
+            "42",
+            "{} {}",
+            "{\"id\":\"x\"}garbage",
+            "\u{feff}{}",
+        ] {
+            let got = parse_submission(body.as_bytes()).map(|s| s.id);
+            assert!(
+                matches!(got, Err(InvalidJson | MissingField { .. })),
+                "{body:?} gave {got:?}"
+            );
+        }
+        let twice = valid()
+            .to_string()
+            .replacen('{', "{\"channel\":\"web\",", 1);
+        assert_eq!(
+            parse_submission(twice.as_bytes()).map(|s| s.id),
+            Err(DuplicateField { at: "channel" })
+        );
+    }
+
+    #[test]
+    fn rejections_never_echo_the_input() {
+        let secret = "SECRET VALUE 4111111111111111";
+        for (path, value) in [
+            ("extra_secret_field", json!(secret)),
+            ("channel", json!(secret)),
+            ("answers.effort", json!(secret)),
+            ("answers.emotion", json!(secret)),
+            ("context.segment", json!(secret)),
+            ("submitted_at", json!(secret)),
+        ] {
+            let body = with(valid(), path, Some(value));
+            let rejection = parse_value(&body).expect_err("invalid");
+            let shown = rejection.to_string();
+            assert!(
+                !shown.contains("SECRET") && !shown.contains("4111"),
+                "{shown}"
+            );
+        }
+        let unknown = with(valid(), "SECRET_FIELD", Some(json!(1)));
+        assert!(!parse_value(&unknown)
+            .expect_err("invalid")
+            .to_string()
+            .contains("SECRET"));
+    }
+
+    /// The serde form of the canonical wire format, to hold `to_json` to what serde writes.
+    #[derive(serde::Serialize)]
+    struct Mirror<'a> {
+        id: &'a str,
+        survey: MirrorSurvey,
+        channel: &'a str,
+        touchpoint: &'a str,
+        answers: MirrorAnswers,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        comment: Option<&'a str>,
+        locale: &'a str,
+        context: std::collections::BTreeMap<&'static str, &'a str>,
+        submitted_at: &'a str,
+    }
+
+    #[derive(serde::Serialize)]
+    struct MirrorSurvey {
+        id: &'static str,
+        version: u32,
+    }
+
+    #[derive(serde::Serialize)]
+    struct MirrorAnswers {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        effort: Option<u8>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        confidence: Option<u8>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        emotion: Option<&'static str>,
+    }
+
+    fn serde_form(s: &Submission) -> String {
+        let mut context = std::collections::BTreeMap::new();
+        for (name, value) in s.context.idents() {
+            if let Some(v) = value {
+                context.insert(name, v.as_str());
+            }
+        }
+        if let Some(p) = &s.context.page {
+            context.insert("page", p.as_str());
+        }
+        // Field order in the canonical form is the wire order, not alphabetical; check the
+        // context's members through a reordering map and everything else byte for byte.
+        let mirror = Mirror {
+            id: s.id.as_str(),
+            survey: MirrorSurvey {
+                id: s.survey.id(),
+                version: s.survey.version(),
+            },
+            channel: s.channel.as_str(),
+            touchpoint: s.touchpoint.as_str(),
+            answers: MirrorAnswers {
+                effort: s.answers.effort().map(Effort::get),
+                confidence: s.answers.confidence().map(Confidence::get),
+                emotion: s.answers.emotion().map(Emotion::as_str),
+            },
+            comment: s.comment.as_ref().map(Comment::as_str),
+            locale: s.locale.as_str(),
+            context,
+            submitted_at: s.submitted_at.as_str(),
+        };
+        serde_json::to_string(&mirror).expect("serializes")
+    }
+
+    fn ident() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9._:/-]{1,64}"
+    }
+
+    prop_compose! {
+        fn submission()(
+            id in "[A-Za-z0-9_-]{16,64}",
+            channel in prop::sample::select(&["web", "kiosk", "agent"][..]),
+            touchpoint in ident(),
+            effort in prop::option::of(1i64..=7),
+            confidence in prop::option::of(1i64..=5),
+            emotion in prop::option::of(prop::sample::select(&Emotion::ALL[..])),
+            comment in prop::option::of("(\\PC|[\n\t\"\\\\]){1,200}"),
+            locale in prop::sample::select(&["en", "es", "fr", "de", "ar"][..]),
+            interaction_id in prop::option::of(ident()),
+            segment in prop::option::of(ident()),
+            millis in 0i64..4_102_444_800_000,
+        ) -> Option<Submission> {
+            let answers = Answers::new(
+                effort.map(|e| Effort::new(e).expect("in range")),
+                confidence.map(|c| Confidence::new(c).expect("in range")),
+                emotion,
+            ).ok()?;
+            Some(Submission {
+                id: SubmissionId::parse(&id).expect("valid id"),
+                survey: SurveyRef::current(),
+                channel: Channel::parse(channel).expect("channel"),
+                touchpoint: Ident::parse(&touchpoint).expect("ident"),
+                answers,
+                comment: comment.and_then(|c| Comment::parse(&c).expect("valid comment")),
+                locale: Locale::parse(locale).expect("locale"),
+                context: Context {
+                    interaction_id: interaction_id.and_then(|i| Ident::parse(&i)),
+                    segment: segment.and_then(|i| Ident::parse(&i)),
+                    ..Context::default()
+                },
+                submitted_at: Timestamp::from_unix_millis(millis),
+            })
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_json_round_trips_and_matches_serde(sub in submission()) {
+            if let Some(sub) = sub {
+                let written = sub.to_json();
+                prop_assert_eq!(parse_submission(written.as_bytes()), Ok(sub.clone()));
+                // With at most interaction_id and segment set, wire order equals BTreeMap order.
+                prop_assert_eq!(written, serde_form(&sub));
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_submission(&bytes);
+        }
+
+        #[test]
+        fn ids_are_accepted_exactly_when_they_follow_the_rule(id in "\\PC{0,70}") {
+            let expected = (16..=64).contains(&id.len())
+                && id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+            let body = with(valid(), "id", Some(json!(id)));
+            prop_assert_eq!(parse_value(&body).is_ok(), expected);
+        }
+
+        #[test]
+        fn touchpoints_are_accepted_exactly_when_they_follow_the_rule(t in "[ -~]{0,70}") {
+            let expected = (1..=64).contains(&t.len())
+                && t.bytes().all(|c| c.is_ascii_alphanumeric() || b"._:/-".contains(&c));
+            let body = with(valid(), "touchpoint", Some(json!(t)));
+            prop_assert_eq!(parse_value(&body).is_ok(), expected);
+        }
+    }
+}

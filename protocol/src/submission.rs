@@ -1,0 +1,535 @@
+//! The domain types of one submission. Each is made only through its `parse`/`new` constructor, so a
+//! value that exists is valid; `Submission::to_json` writes the one canonical wire form.
+
+use crate::{instrument::CORE_CX, Rejection, Timestamp};
+
+fn is_ident_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'/' | b'-')
+}
+
+fn is_ident(text: &str, max: usize) -> bool {
+    (1..=max).contains(&text.len()) && text.bytes().all(is_ident_char)
+}
+
+/// The client-made idempotency key: 16–64 characters of `[A-Za-z0-9_-]` (a UUIDv7, a ULID…).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SubmissionId(String);
+
+impl SubmissionId {
+    pub fn parse(text: &str) -> Result<Self, Rejection> {
+        let ok = (16..=64).contains(&text.len())
+            && text
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+        ok.then(|| Self(text.to_owned()))
+            .ok_or(Rejection::InvalidId)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A short identifier: a touchpoint or a context value, 1–64 characters of `[A-Za-z0-9._:/-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ident(String);
+
+impl Ident {
+    pub const MAX_LEN: usize = 64;
+
+    /// `None` when `text` breaks the rules; callers name the field in their rejection.
+    pub fn parse(text: &str) -> Option<Self> {
+        is_ident(text, Self::MAX_LEN).then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The page path a web response came from: the identifier charset, up to 512 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PagePath(String);
+
+impl PagePath {
+    pub const MAX_LEN: usize = 512;
+
+    pub fn parse(text: &str) -> Option<Self> {
+        is_ident(text, Self::MAX_LEN).then(|| Self(text.to_owned()))
+    }
+
+    /// Makes any path acceptable, for a widget that reports `location.pathname`: characters outside
+    /// the charset become `_`, the length is capped, and an empty path becomes `/`.
+    pub fn sanitize(path: &str) -> Self {
+        let mut out: String = path
+            .chars()
+            .map(|c| {
+                if c.is_ascii() && is_ident_char(c as u8) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(Self::MAX_LEN)
+            .collect();
+        if out.is_empty() {
+            out.push('/');
+        }
+        Self(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where the answer was given. Channels change presentation only; the questions are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    Web,
+    Kiosk,
+    Agent,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 3] = [Channel::Web, Channel::Kiosk, Channel::Agent];
+
+    pub fn parse(text: &str) -> Result<Self, Rejection> {
+        match text {
+            "web" => Ok(Self::Web),
+            "kiosk" => Ok(Self::Kiosk),
+            "agent" => Ok(Self::Agent),
+            _ => Err(Rejection::InvalidChannel),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Kiosk => "kiosk",
+            Self::Agent => "agent",
+        }
+    }
+}
+
+/// The survey a submission answered; only `core-cx` version 1 exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SurveyRef {
+    id: &'static str,
+    version: u32,
+}
+
+impl SurveyRef {
+    pub fn parse(id: &str, version: u64) -> Result<Self, Rejection> {
+        if id == CORE_CX.id && version == u64::from(CORE_CX.version) {
+            Ok(Self::current())
+        } else {
+            Err(Rejection::UnknownSurvey)
+        }
+    }
+
+    pub fn current() -> Self {
+        Self {
+            id: CORE_CX.id,
+            version: CORE_CX.version,
+        }
+    }
+
+    pub fn id(&self) -> &'static str {
+        self.id
+    }
+
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+/// "How easy was it…": 1 (very difficult) to 7 (very easy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Effort(u8);
+
+impl Effort {
+    pub fn new(value: i64) -> Result<Self, Rejection> {
+        match u8::try_from(value) {
+            Ok(v) if (1..=CORE_CX.effort_max).contains(&v) => Ok(Self(v)),
+            _ => Err(Rejection::EffortOutOfRange),
+        }
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+/// "How confident are you…": 1 (not at all) to 5 (completely).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Confidence(u8);
+
+impl Confidence {
+    pub fn new(value: i64) -> Result<Self, Rejection> {
+        match u8::try_from(value) {
+            Ok(v) if (1..=CORE_CX.confidence_max).contains(&v) => Ok(Self(v)),
+            _ => Err(Rejection::ConfidenceOutOfRange),
+        }
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+/// "How do you feel…": one of five words, from worst to best.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Emotion {
+    Angry,
+    Frustrated,
+    Neutral,
+    Pleased,
+    Delighted,
+}
+
+impl Emotion {
+    pub const ALL: [Emotion; 5] = [
+        Self::Angry,
+        Self::Frustrated,
+        Self::Neutral,
+        Self::Pleased,
+        Self::Delighted,
+    ];
+
+    pub fn parse(text: &str) -> Result<Self, Rejection> {
+        Self::ALL
+            .into_iter()
+            .find(|e| e.as_str() == text)
+            .ok_or(Rejection::InvalidEmotion)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        CORE_CX.emotions[self.index()]
+    }
+
+    /// Position in [`Emotion::ALL`] and in each locale's `emotion_labels`.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The three measured answers; at least one is present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Answers {
+    effort: Option<Effort>,
+    confidence: Option<Confidence>,
+    emotion: Option<Emotion>,
+}
+
+impl Answers {
+    pub fn new(
+        effort: Option<Effort>,
+        confidence: Option<Confidence>,
+        emotion: Option<Emotion>,
+    ) -> Result<Self, Rejection> {
+        if effort.is_none() && confidence.is_none() && emotion.is_none() {
+            return Err(Rejection::NoAnswer);
+        }
+        Ok(Self {
+            effort,
+            confidence,
+            emotion,
+        })
+    }
+
+    pub fn effort(&self) -> Option<Effort> {
+        self.effort
+    }
+
+    pub fn confidence(&self) -> Option<Confidence> {
+        self.confidence
+    }
+
+    pub fn emotion(&self) -> Option<Emotion> {
+        self.emotion
+    }
+}
+
+/// The optional free-text answer: at most 1000 characters, no control characters but tab and
+/// line breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Comment(String);
+
+impl Comment {
+    /// `Ok(None)` for a comment that is empty or only whitespace: nothing was said.
+    pub fn parse(text: &str) -> Result<Option<Self>, Rejection> {
+        if text.chars().count() > CORE_CX.comment_max_chars {
+            return Err(Rejection::CommentTooLong);
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(Rejection::InvalidComment);
+        }
+        Ok((!text.trim().is_empty()).then(|| Self(text.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One of the instrument's locales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Locale(&'static str);
+
+impl Locale {
+    pub fn parse(code: &str) -> Result<Self, Rejection> {
+        CORE_CX
+            .locale(code)
+            .map(|l| Self(l.code))
+            .ok_or(Rejection::UnsupportedLocale)
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        self.0
+    }
+}
+
+/// Where and for whom the answer was given; every value optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Context {
+    pub interaction_id: Option<Ident>,
+    pub agent_id: Option<Ident>,
+    pub site_id: Option<Ident>,
+    pub device_id: Option<Ident>,
+    pub segment: Option<Ident>,
+    pub page: Option<PagePath>,
+}
+
+impl Context {
+    /// The identifier fields in wire order, with their names.
+    pub fn idents(&self) -> [(&'static str, Option<&Ident>); 5] {
+        [
+            ("interaction_id", self.interaction_id.as_ref()),
+            ("agent_id", self.agent_id.as_ref()),
+            ("site_id", self.site_id.as_ref()),
+            ("device_id", self.device_id.as_ref()),
+            ("segment", self.segment.as_ref()),
+        ]
+    }
+}
+
+/// One validated answer to the instrument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    pub id: SubmissionId,
+    pub survey: SurveyRef,
+    pub channel: Channel,
+    pub touchpoint: Ident,
+    pub answers: Answers,
+    pub comment: Option<Comment>,
+    pub locale: Locale,
+    pub context: Context,
+    pub submitted_at: Timestamp,
+}
+
+impl Submission {
+    /// The canonical JSON form: fixed field order, absent values omitted, strings escaped exactly
+    /// as `serde_json` escapes them. Two submissions with the same content write the same bytes,
+    /// which is how the collector tells a retry from a conflict.
+    pub fn to_json(&self) -> String {
+        let mut w = JsonWriter(String::with_capacity(256));
+        w.raw("{\"id\":");
+        w.string(self.id.as_str());
+        w.raw(",\"survey\":{\"id\":");
+        w.string(self.survey.id());
+        w.raw(",\"version\":");
+        w.number(u64::from(self.survey.version()));
+        w.raw("},\"channel\":");
+        w.string(self.channel.as_str());
+        w.raw(",\"touchpoint\":");
+        w.string(self.touchpoint.as_str());
+        w.raw(",\"answers\":{");
+        let mut first = true;
+        if let Some(e) = self.answers.effort {
+            w.key("effort", &mut first);
+            w.number(u64::from(e.get()));
+        }
+        if let Some(c) = self.answers.confidence {
+            w.key("confidence", &mut first);
+            w.number(u64::from(c.get()));
+        }
+        if let Some(m) = self.answers.emotion {
+            w.key("emotion", &mut first);
+            w.string(m.as_str());
+        }
+        w.raw("}");
+        if let Some(comment) = &self.comment {
+            w.raw(",\"comment\":");
+            w.string(comment.as_str());
+        }
+        w.raw(",\"locale\":");
+        w.string(self.locale.as_str());
+        w.raw(",\"context\":{");
+        let mut first = true;
+        for (name, value) in self.context.idents() {
+            if let Some(v) = value {
+                w.key(name, &mut first);
+                w.string(v.as_str());
+            }
+        }
+        if let Some(page) = &self.context.page {
+            w.key("page", &mut first);
+            w.string(page.as_str());
+        }
+        w.raw("},\"submitted_at\":");
+        w.string(self.submitted_at.as_str());
+        w.raw("}");
+        w.0
+    }
+}
+
+/// Just enough of a JSON writer for [`Submission::to_json`], with no formatting machinery.
+struct JsonWriter(String);
+
+impl JsonWriter {
+    fn raw(&mut self, s: &str) {
+        self.0.push_str(s);
+    }
+
+    fn key(&mut self, name: &str, first: &mut bool) {
+        if !*first {
+            self.0.push(',');
+        }
+        *first = false;
+        self.string(name);
+        self.0.push(':');
+    }
+
+    fn number(&mut self, mut n: u64) {
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &c in &buf[i..] {
+            self.0.push(char::from(c));
+        }
+    }
+
+    fn string(&mut self, s: &str) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.0.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => self.0.push_str("\\\""),
+                '\\' => self.0.push_str("\\\\"),
+                '\n' => self.0.push_str("\\n"),
+                '\r' => self.0.push_str("\\r"),
+                '\t' => self.0.push_str("\\t"),
+                '\u{8}' => self.0.push_str("\\b"),
+                '\u{c}' => self.0.push_str("\\f"),
+                c if (c as u32) < 0x20 => {
+                    self.0.push_str("\\u00");
+                    self.0.push(char::from(HEX[(c as usize) >> 4]));
+                    self.0.push(char::from(HEX[(c as usize) & 0xf]));
+                }
+                c => self.0.push(c),
+            }
+        }
+        self.0.push('"');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_the_charset_and_length() {
+        assert!(SubmissionId::parse("0192f1a4-7b3c-7def-8a90-123456789abc").is_ok());
+        assert!(SubmissionId::parse("01JD2XKQ9ZCFM7B5V0S3R4T6YA").is_ok());
+        assert!(SubmissionId::parse(&"a".repeat(16)).is_ok());
+        assert!(SubmissionId::parse(&"a".repeat(64)).is_ok());
+        for bad in [
+            "",
+            "short",
+            &"a".repeat(15),
+            &"a".repeat(65),
+            "abcdefghijklmnop!",
+            "абвгдеёжзийклмнопр",
+        ] {
+            assert_eq!(SubmissionId::parse(bad), Err(Rejection::InvalidId), "{bad}");
+        }
+    }
+
+    #[test]
+    fn idents_follow_the_charset_and_length() {
+        for good in [
+            "checkout",
+            "a",
+            "branch-042",
+            "kiosk.3",
+            "a/b:c_d",
+            &"x".repeat(64),
+        ] {
+            assert!(Ident::parse(good).is_some(), "{good}");
+        }
+        for bad in ["", " ", "check out", "é", "a?b", &"x".repeat(65)] {
+            assert!(Ident::parse(bad).is_none(), "{bad}");
+        }
+        assert!(PagePath::parse(&"/".repeat(512)).is_some());
+        assert!(PagePath::parse(&"/".repeat(513)).is_none());
+    }
+
+    #[test]
+    fn any_path_can_be_sanitized_into_a_page() {
+        for path in [
+            "",
+            "/checkout?card=4111",
+            "/ünïcode path/",
+            &"/a".repeat(400),
+        ] {
+            let page = PagePath::sanitize(path);
+            assert!(PagePath::parse(page.as_str()).is_some(), "{path}");
+        }
+        assert_eq!(
+            PagePath::sanitize("/checkout?x=1").as_str(),
+            "/checkout_x_1"
+        );
+    }
+
+    #[test]
+    fn scales_have_their_documented_ranges() {
+        assert_eq!((1..=7).filter(|v| Effort::new(*v).is_ok()).count(), 7);
+        assert_eq!((1..=5).filter(|v| Confidence::new(*v).is_ok()).count(), 5);
+        for v in [0, 8, -1, 256 + 3, i64::MAX] {
+            assert_eq!(Effort::new(v), Err(Rejection::EffortOutOfRange));
+        }
+        for v in [0, 6, -1, 256 + 3] {
+            assert_eq!(Confidence::new(v), Err(Rejection::ConfidenceOutOfRange));
+        }
+        assert_eq!(Emotion::parse("pleased"), Ok(Emotion::Pleased));
+        assert_eq!(Emotion::parse("Pleased"), Err(Rejection::InvalidEmotion));
+        assert_eq!(Answers::new(None, None, None), Err(Rejection::NoAnswer));
+    }
+
+    #[test]
+    fn comments_are_limited_in_characters_not_bytes() {
+        assert!(Comment::parse(&"é".repeat(1000)).is_ok_and(|c| c.is_some()));
+        assert_eq!(
+            Comment::parse(&"a".repeat(1001)),
+            Err(Rejection::CommentTooLong)
+        );
+        assert_eq!(
+            Comment::parse("line\nline\ttab"),
+            Comment::parse("line\nline\ttab")
+        );
+        assert!(Comment::parse("line\nline\ttab").is_ok_and(|c| c.is_some()));
+        assert_eq!(Comment::parse("bell\u{7}"), Err(Rejection::InvalidComment));
+        assert_eq!(Comment::parse("   "), Ok(None));
+    }
+}
