@@ -1,1 +1,29 @@
-//! collector
+//! The Touchpoint collector: one binary that accepts survey answers from every channel, stores each
+//! exactly once in an embedded sled database, and exports them.
+//!
+//! Layout, in the order a submission meets it:
+//! - [`config`]: flags and environment → [`Config`]; secrets wrapped so they never print.
+//! - [`http`]: routes, origin allowlist and CORS, body limits, and the one match that maps every
+//!   [`http::ApiError`] to a status and a stable error code.
+//! - [`ingest`]: parse and validate (the shared `protocol` crate) → dedupe and write (store) →
+//!   wait until the write is on disk (durable) → an [`ingest::Outcome`].
+//! - [`store`]: sled behind the [`store::Store`] trait: the record, its id and its interaction are
+//!   written in one transaction, so a crash keeps all three or none. Duplicates are detected here.
+//! - [`durable`]: group commit. One flusher thread calls sled's blocking `flush()`; every request
+//!   whose write it covered is answered together, so durability costs one fsync per batch, not one
+//!   per request.
+//! - [`export`]: CSV and NDJSON, streamed in arrival order with flat memory, over HTTP or offline.
+//! - [`outcome`]: counters of every request's outcome.
+//!
+//! Dependencies point one way: `http` → `ingest` → `store`/`durable`; `export` reads `store`.
+
+pub mod config;
+pub mod durable;
+pub mod export;
+pub mod http;
+pub mod ingest;
+pub mod outcome;
+pub mod store;
+
+pub use config::Config;
+pub use http::{start, Running};

@@ -95,9 +95,8 @@ fn parse_rfc3339(text: &str) -> Option<i64> {
         return None;
     }
     let sep = |i: usize, c: u8| b[i] == c;
-    if !(sep(4, b'-') && sep(7, b'-') && matches!(b[10], b'T' | b't') && sep(13, b':'))
-        || !sep(16, b':')
-    {
+    let separators = sep(4, b'-') && sep(7, b'-') && sep(13, b':') && sep(16, b':');
+    if !separators || !matches!(b[10], b'T' | b't') {
         return None;
     }
     let year = digits(&b[0..4])?;

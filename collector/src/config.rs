@@ -1,0 +1,99 @@
+//! Configuration: every flag also from the environment, documented defaults, secrets that never
+//! print.
+
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+/// A value that must never reach a log line or a debug print.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// What `serve` runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    /// Origins (`scheme://host[:port]`) whose pages may post answers; the collector's own pages are
+    /// always allowed.
+    pub allow_origins: Vec<String>,
+    /// Enables export (and later stats and the dashboard). `None` disables the admin routes.
+    pub admin_token: Option<Secret>,
+    /// HTTP worker threads; `None` means one per core.
+    pub workers: Option<usize>,
+}
+
+impl Config {
+    /// A configuration for tests and tools: loopback on a free port, nothing allowed cross-origin.
+    pub fn for_data_dir(data: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data,
+            allow_origins: Vec::new(),
+            admin_token: None,
+            workers: Some(2),
+        }
+    }
+}
+
+/// Checks and normalises an `--allow-origin` value: `scheme://host[:port]`, no path, lower case.
+pub fn parse_origin(text: &str) -> Result<String, String> {
+    let trimmed = text.trim().trim_end_matches('/').to_ascii_lowercase();
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| format!("origin {text:?} must start with http:// or https://"))?;
+    let valid_host = !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']'));
+    if !valid_host {
+        return Err(format!(
+            "origin {text:?} must be scheme://host[:port], without a path"
+        ));
+    }
+    Ok(trimmed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config = Config {
+            admin_token: Some(Secret::new("hunter2-hunter2".into())),
+            ..Config::for_data_dir("d".into())
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn origins_are_normalised_and_checked() {
+        assert_eq!(
+            parse_origin("https://Shop.Example.com/"),
+            Ok("https://shop.example.com".into())
+        );
+        assert_eq!(
+            parse_origin("http://127.0.0.1:8081"),
+            Ok("http://127.0.0.1:8081".into())
+        );
+        assert!(parse_origin("shop.example.com").is_err());
+        assert!(parse_origin("https://shop.example.com/checkout").is_err());
+        assert!(parse_origin("https://").is_err());
+    }
+}

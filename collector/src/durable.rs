@@ -1,0 +1,203 @@
+//! Group commit: "acknowledged" means "on disk", without one fsync per request.
+//!
+//! Every completed write takes the next epoch number. One flusher thread repeatedly reads the
+//! newest epoch, calls the store's blocking `flush()` (sled's `flush_async` deadlocks under
+//! concurrency in 0.34), and publishes "everything up to epoch N is durable" on a watch channel.
+//! A request waits for the publication that covers its epoch; all requests whose writes landed
+//! before one flush started share it.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Condvar, Mutex,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use tokio::sync::watch;
+
+use crate::store::Store;
+
+/// What the flusher has published so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Published {
+    /// Every epoch up to this one is durable.
+    durable: u64,
+    /// The highest epoch a failed flush tried to cover.
+    failed: u64,
+    /// Incremented on every failed flush, so a waiter notices a failure after it started waiting.
+    failures: u64,
+    stopped: bool,
+}
+
+/// Why a write could not be confirmed durable. The caller answers 503; the client retries with the
+/// same id, which is safe: a later flush may still make this write durable, and the retry then
+/// finds it as a duplicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotDurable {
+    #[error("flushing to disk failed")]
+    FlushFailed,
+    #[error("the collector is shutting down")]
+    ShuttingDown,
+}
+
+struct Shared {
+    /// Epoch of the newest completed write.
+    written: AtomicU64,
+    /// Highest epoch someone is waiting for; the flusher sleeps while this is durable.
+    wanted: Mutex<(u64, bool)>,
+    wake: Condvar,
+}
+
+/// Figures about flushes, for metrics and benchmarks.
+#[derive(Debug, Default)]
+pub struct FlushStats {
+    pub flushes: AtomicU64,
+    pub writes_covered: AtomicU64,
+    pub micros_total: AtomicU64,
+}
+
+/// The group-commit handle shared by all request handlers.
+#[derive(Clone)]
+pub struct GroupCommit {
+    shared: Arc<Shared>,
+    published: watch::Receiver<Published>,
+    pub stats: Arc<FlushStats>,
+    flusher: Arc<Mutex<Option<thread::JoinHandle<()>>>>,
+}
+
+impl GroupCommit {
+    /// Starts the flusher thread for `store`.
+    pub fn start(store: Arc<dyn Store>) -> Self {
+        let shared = Arc::new(Shared {
+            written: AtomicU64::new(0),
+            wanted: Mutex::new((0, false)),
+            wake: Condvar::new(),
+        });
+        let (tx, rx) = watch::channel(Published::default());
+        let stats = Arc::new(FlushStats::default());
+        let flusher = {
+            let shared = Arc::clone(&shared);
+            let stats = Arc::clone(&stats);
+            thread::Builder::new()
+                .name("touchpoint-flusher".into())
+                .spawn(move || flush_loop(&*store, &shared, &tx, &stats))
+                .expect("spawning the flusher thread")
+        };
+        Self {
+            shared,
+            published: rx,
+            stats,
+            flusher: Arc::new(Mutex::new(Some(flusher))),
+        }
+    }
+
+    /// Records that one write completed; returns its epoch. Call it after the write, in the same
+    /// order writes complete (under the store's writer lock or right after it).
+    pub fn wrote(&self) -> u64 {
+        self.shared.written.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// The newest epoch: waiting for it covers every write completed so far.
+    pub fn current(&self) -> u64 {
+        self.shared.written.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once `epoch` is durable, or with the reason it is not.
+    pub async fn durable(&self, epoch: u64) -> Result<(), NotDurable> {
+        let mut rx = self.published.clone();
+        let failures_before = rx.borrow().failures;
+        if rx.borrow().durable >= epoch {
+            return Ok(());
+        }
+        self.want(epoch);
+        loop {
+            {
+                let p = *rx.borrow_and_update();
+                if p.durable >= epoch {
+                    return Ok(());
+                }
+                if p.failures > failures_before && p.failed >= epoch {
+                    return Err(NotDurable::FlushFailed);
+                }
+                if p.stopped {
+                    return Err(NotDurable::ShuttingDown);
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Err(NotDurable::ShuttingDown);
+            }
+        }
+    }
+
+    fn want(&self, epoch: u64) {
+        let mut wanted = self.shared.wanted.lock().unwrap_or_else(|p| p.into_inner());
+        if wanted.0 < epoch {
+            wanted.0 = epoch;
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Flushes what is pending, stops the flusher and waits for it.
+    pub fn stop(&self) {
+        {
+            let mut wanted = self.shared.wanted.lock().unwrap_or_else(|p| p.into_inner());
+            wanted.1 = true;
+            self.shared.wake.notify_one();
+        }
+        let handle = self
+            .flusher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn flush_loop(
+    store: &dyn Store,
+    shared: &Shared,
+    tx: &watch::Sender<Published>,
+    stats: &FlushStats,
+) {
+    let mut published = Published::default();
+    loop {
+        let stopping = {
+            let mut wanted = shared.wanted.lock().unwrap_or_else(|p| p.into_inner());
+            while wanted.0 <= published.durable && !wanted.1 {
+                wanted = shared.wake.wait(wanted).unwrap_or_else(|p| p.into_inner());
+            }
+            wanted.1
+        };
+        let target = shared.written.load(Ordering::SeqCst);
+        let started = Instant::now();
+        match store.flush() {
+            Ok(()) => {
+                stats.flushes.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .writes_covered
+                    .fetch_add(target - published.durable, Ordering::Relaxed);
+                stats
+                    .micros_total
+                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                published.durable = target;
+            }
+            Err(error) => {
+                tracing::error!(%error, "flush failed; pending writes are answered 503");
+                published.failed = target;
+                published.failures += 1;
+                // Writes stay pending and are retried while anyone waits, without spinning.
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+        if stopping {
+            published.stopped = true;
+            tx.send_replace(published);
+            return;
+        }
+        tx.send_replace(published);
+    }
+}

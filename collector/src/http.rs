@@ -1,0 +1,622 @@
+//! HTTP: routes, the origin allowlist and CORS, body limits, admin authentication, and the one
+//! match ([`ApiError::parts`]) that maps every failure to a status and a stable error code.
+
+use std::{
+    collections::HashMap,
+    io,
+    net::{SocketAddr, TcpListener},
+    sync::Arc,
+};
+
+use actix_web::{
+    body::MessageBody,
+    dev::{Server, ServerHandle, ServiceRequest, ServiceResponse},
+    http::{
+        header::{self, HeaderValue},
+        StatusCode,
+    },
+    middleware::Compress,
+    web::{self, Bytes, BytesMut},
+    App, HttpRequest, HttpResponse, HttpServer, ResponseError,
+};
+use anyhow::Context as _;
+use futures_util::StreamExt as _;
+use protocol::{Rejection, MAX_BATCH_ITEMS, MAX_SUBMISSION_BYTES};
+use serde_json::{json, value::RawValue};
+
+use protocol::SubmissionId;
+
+use crate::{
+    config::{Config, Secret},
+    durable::NotDurable,
+    export::{self, BadQuery, Filter, Format},
+    ingest::{Accepted, Ingest, Outcome, Refused},
+    store::{SledStore, Store},
+};
+
+/// Largest batch body: room for the most items at a typical size.
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
+/// Every way a request can fail, mapped to its answer in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Refused by ingest; the id is echoed once it has been validated.
+    #[error("{0}")]
+    Refused(Refused, Option<SubmissionId>),
+    #[error("body too large")]
+    PayloadTooLarge { limit: usize },
+    #[error("unreadable body")]
+    UnreadableBody,
+    #[error("unsupported content type")]
+    UnsupportedMediaType,
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+    #[error("missing or wrong admin token")]
+    Unauthorized,
+    #[error("admin routes are disabled")]
+    AdminDisabled,
+    #[error("bad query: {0}")]
+    BadQuery(#[from] BadQuery),
+    #[error("batch too large")]
+    BatchTooLarge,
+    #[error("not found")]
+    NotFound,
+}
+
+/// Status, code and message of an ingest refusal; also used per item in a batch.
+fn refused_parts(refused: &Refused) -> (StatusCode, &'static str, &'static str) {
+    match refused {
+        Refused::Invalid(rejection) => (
+            StatusCode::BAD_REQUEST,
+            rejection.code(),
+            rejection.message(),
+        ),
+        Refused::IdConflict => (
+            StatusCode::CONFLICT,
+            "id_conflict",
+            "this id is already stored with different content",
+        ),
+        Refused::AlreadyAnswered => (
+            StatusCode::CONFLICT,
+            "already_answered",
+            "this interaction has already been answered",
+        ),
+        Refused::Unavailable(_) | Refused::Storage(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the collector cannot store answers right now; retry later with the same id",
+        ),
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        Self::Refused(refused, None)
+    }
+}
+
+impl ApiError {
+    /// Status, stable code and message. Messages describe the rule, never the input.
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::Refused(refused, _) => refused_parts(refused),
+            Self::PayloadTooLarge { limit } if *limit == MAX_BATCH_BYTES => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "a batch body must be at most 1 MiB",
+            ),
+            Self::PayloadTooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "a submission must be at most 16 KiB",
+            ),
+            Self::UnreadableBody => (
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                "the request body could not be read",
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json or text/plain",
+            ),
+            Self::OriginNotAllowed => (
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "this page's origin may not post answers; add it with --allow-origin",
+            ),
+            Self::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send the admin token as 'Authorization: Bearer <token>'",
+            ),
+            Self::AdminDisabled => (
+                StatusCode::FORBIDDEN,
+                "admin_disabled",
+                "admin routes are disabled: start the collector with TOUCHPOINT_ADMIN_TOKEN set",
+            ),
+            Self::BadQuery(BadQuery(message)) => {
+                (StatusCode::BAD_REQUEST, "invalid_query", message)
+            }
+            Self::BatchTooLarge => (
+                StatusCode::BAD_REQUEST,
+                "batch_too_large",
+                "a batch holds at most 100 submissions",
+            ),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such route"),
+        }
+    }
+
+    /// The JSON body: `{"error", "message"}`, plus the schema `field` and the validated `id`
+    /// where there are some.
+    fn body(&self) -> serde_json::Value {
+        let (_, code, message) = self.parts();
+        let mut body = json!({"error": code, "message": message});
+        if let Self::Refused(refused, id) = self {
+            if let Refused::Invalid(rejection) = refused {
+                if let Some(field) = rejection.field().filter(|f| !f.is_empty()) {
+                    body["field"] = json!(field);
+                }
+            }
+            if let Some(id) = id {
+                body["id"] = json!(id.as_str());
+            }
+        }
+        body
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.parts().0);
+        match self {
+            Self::Refused(Refused::Unavailable(_) | Refused::Storage(_), _) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            Self::Unauthorized => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
+        }
+        response.json(self.body())
+    }
+}
+
+/// What every handler shares.
+pub struct AppState {
+    pub ingest: Ingest,
+    allow_origins: Vec<String>,
+    admin_token: Option<Secret>,
+    survey: Bytes,
+}
+
+/// A started collector: its address, the server future to await, and handles to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub server: Server,
+    pub ingest: Ingest,
+}
+
+impl Running {
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+}
+
+/// Opens the store under `config.data`, binds `config.listen` and builds the server. Must be called
+/// inside an actix/tokio runtime; await `Running::server`, then call `Ingest::shutdown`.
+pub fn start(config: Config) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.data)
+        .with_context(|| format!("creating the data directory {}", config.data.display()))?;
+    let store = SledStore::open(&config.data)
+        .with_context(|| format!("opening the store in {}", config.data.display()))?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let ingest = Ingest::new(store);
+    let listener = TcpListener::bind(config.listen)
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if config.admin_token.is_none() {
+        tracing::warn!(
+            "TOUCHPOINT_ADMIN_TOKEN is not set: export and the other admin routes are disabled"
+        );
+    }
+    let state = web::Data::new(AppState {
+        ingest: ingest.clone(),
+        allow_origins: config.allow_origins.clone(),
+        admin_token: config.admin_token.clone(),
+        survey: Bytes::from(survey_document().to_string()),
+    });
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::QueryConfig::default().error_handler(|_, _| {
+                ApiError::BadQuery(BadQuery("the query string could not be read")).into()
+            }))
+            .wrap(Compress::default())
+            .wrap(actix_web::middleware::from_fn(cors))
+            .route("/healthz", web::get().to(healthz))
+            .route("/v1/survey", web::get().to(survey))
+            .service(
+                web::resource("/v1/responses")
+                    .route(web::post().to(post_response))
+                    .route(web::method(actix_web::http::Method::OPTIONS).to(preflight)),
+            )
+            .service(
+                web::resource("/v1/responses/batch")
+                    .route(web::post().to(post_batch))
+                    .route(web::method(actix_web::http::Method::OPTIONS).to(preflight)),
+            )
+            .route("/v1/export", web::get().to(export_route))
+            .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
+    })
+    .listen(listener)?
+    .shutdown_timeout(10);
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
+    Ok(Running {
+        addr,
+        server: server.run(),
+        ingest,
+    })
+}
+
+/// The instrument with every locale, as `GET /v1/survey` serves it.
+pub fn survey_document() -> serde_json::Value {
+    let cx = &protocol::CORE_CX;
+    let locales: serde_json::Map<String, serde_json::Value> = cx
+        .locales
+        .iter()
+        .map(|l| {
+            let ui = &l.ui;
+            (
+                l.code.to_owned(),
+                json!({
+                    "name": l.name,
+                    "dir": if l.rtl { "rtl" } else { "ltr" },
+                    "questions": {
+                        "effort": {"text": l.effort, "labels": l.effort_labels},
+                        "confidence": {"text": l.confidence, "labels": l.confidence_labels},
+                        "emotion": {"text": l.emotion, "labels": l.emotion_labels},
+                        "comment": {"text": l.comment},
+                    },
+                    "ui": {
+                        "feedback": ui.feedback, "title": ui.title, "send": ui.send,
+                        "close": ui.close, "thank_you": ui.thank_you, "optional": ui.optional,
+                        "need_answer": ui.need_answer, "start": ui.start,
+                        "choose_language": ui.choose_language, "idle_reset": ui.idle_reset,
+                        "already_answered": ui.already_answered, "link_invalid": ui.link_invalid,
+                        "queued": ui.queued,
+                    },
+                }),
+            )
+        })
+        .collect();
+    json!({
+        "id": cx.id,
+        "version": cx.version,
+        "questions": [
+            {"id": "effort", "type": "scale", "min": 1, "max": cx.effort_max},
+            {"id": "confidence", "type": "scale", "min": 1, "max": cx.confidence_max},
+            {"id": "emotion", "type": "choice", "options": cx.emotions},
+            {"id": "comment", "type": "text", "optional": true, "max_chars": cx.comment_max_chars},
+        ],
+        "locales": locales,
+    })
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn survey(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(state.survey.clone())
+}
+
+/// The request's `Origin`, when it is another origin that the allowlist admits.
+enum OriginCheck {
+    /// No `Origin` header (not a browser), or the collector's own pages.
+    Own,
+    Allowed(HeaderValue),
+    Denied(HeaderValue),
+}
+
+fn check_origin(req: &HttpRequest, allow: &[String]) -> OriginCheck {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return OriginCheck::Own;
+    };
+    let text = origin.to_str().unwrap_or("").to_ascii_lowercase();
+    if allow.contains(&text) {
+        return OriginCheck::Allowed(origin.clone());
+    }
+    let host = req.connection_info().host().to_ascii_lowercase();
+    match text.split_once("://") {
+        Some((_, origin_host)) if origin_host == host => OriginCheck::Own,
+        _ => OriginCheck::Denied(origin.clone()),
+    }
+}
+
+/// CORS for the ingest routes: allowed origins (and only those) get their origin echoed back.
+/// The allowlist itself is enforced by the handlers, because `text/plain` posts get no preflight.
+async fn cors(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let echo = match state {
+        Some(state) if req.path().starts_with("/v1/responses") => {
+            match check_origin(req.request(), &state.allow_origins) {
+                OriginCheck::Allowed(origin) => Some(origin),
+                // So the widget can read the 403 and stop retrying, instead of seeing a network error.
+                OriginCheck::Denied(origin) if req.method() == actix_web::http::Method::POST => {
+                    Some(origin)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let mut res = next.call(req).await?;
+    if let Some(origin) = echo {
+        let headers = res.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    Ok(res)
+}
+
+async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    match check_origin(&req, &state.allow_origins) {
+        OriginCheck::Denied(_) => Err(ApiError::OriginNotAllowed),
+        _ => Ok(HttpResponse::NoContent()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type"))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+            .finish()),
+    }
+}
+
+fn check_post(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    if let OriginCheck::Denied(_) = check_origin(req, &state.allow_origins) {
+        return Err(ApiError::OriginNotAllowed);
+    }
+    if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
+        let essence = content_type
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("");
+        let essence = essence.trim().to_ascii_lowercase();
+        if essence != "application/json" && essence != "text/plain" {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    Ok(())
+}
+
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<BytesMut, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::UnreadableBody)?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn accepted_status(accepted: Accepted) -> StatusCode {
+    match accepted {
+        Accepted::Stored => StatusCode::CREATED,
+        Accepted::Duplicate => StatusCode::OK,
+    }
+}
+
+async fn post_response(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let counted = |error: ApiError| {
+        state.ingest.outcomes.record(error.parts().1);
+        error
+    };
+    check_post(&req, &state).map_err(counted)?;
+    let body = read_body(&req, payload, MAX_SUBMISSION_BYTES)
+        .await
+        .map_err(counted)?;
+    match state.ingest.submit(&body).await {
+        Ok((id, accepted)) => Ok(HttpResponse::build(accepted_status(accepted))
+            .json(json!({"id": id.as_str(), "status": accepted.as_str()}))),
+        Err((id, refused)) => Err(ApiError::Refused(refused, id)),
+    }
+}
+
+fn item_result(index: usize, outcome: Outcome) -> serde_json::Value {
+    let mut item = match outcome {
+        Ok((id, accepted)) => json!({"id": id.as_str(), "status": accepted.as_str()}),
+        Err((id, refused)) => {
+            let status = if refused_parts(&refused).0 == StatusCode::SERVICE_UNAVAILABLE {
+                "unavailable"
+            } else {
+                "rejected"
+            };
+            let mut item = ApiError::Refused(refused, id).body();
+            item["status"] = json!(status);
+            item
+        }
+    };
+    item["index"] = json!(index);
+    item
+}
+
+async fn post_batch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let counted = |error: ApiError| {
+        state.ingest.outcomes.record(error.parts().1);
+        error
+    };
+    check_post(&req, &state).map_err(counted)?;
+    let body = read_body(&req, payload, MAX_BATCH_BYTES)
+        .await
+        .map_err(counted)?;
+    let items: Vec<&RawValue> = serde_json::from_slice(&body)
+        .map_err(|_| counted(Refused::Invalid(Rejection::InvalidJson).into()))?;
+    if items.len() > MAX_BATCH_ITEMS {
+        return Err(counted(ApiError::BatchTooLarge));
+    }
+    let (small, large): (Vec<_>, Vec<_>) = items
+        .iter()
+        .enumerate()
+        .partition(|(_, raw)| raw.get().len() <= MAX_SUBMISSION_BYTES);
+    let bodies: Vec<&[u8]> = small.iter().map(|(_, raw)| raw.get().as_bytes()).collect();
+    let outcomes = state.ingest.submit_batch(&bodies).await;
+    let mut results = vec![serde_json::Value::Null; items.len()];
+    let mut unavailable = false;
+    for ((index, _), outcome) in small.iter().zip(outcomes) {
+        unavailable |= matches!(
+            outcome,
+            Err((_, Refused::Unavailable(_) | Refused::Storage(_)))
+        );
+        results[*index] = item_result(*index, outcome);
+    }
+    for (index, _) in large {
+        state.ingest.outcomes.record("payload_too_large");
+        results[index] = json!({
+            "index": index, "status": "rejected", "error": "payload_too_large",
+            "message": "a submission must be at most 16 KiB",
+        });
+    }
+    let mut response = if unavailable {
+        let mut r = HttpResponse::ServiceUnavailable();
+        r.insert_header((header::RETRY_AFTER, "1"));
+        r
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response.json(json!({"results": results})))
+}
+
+/// Compares without an early exit, so the time taken says nothing about the token.
+fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = u8::from(given.len() != expected.len());
+    for (i, e) in expected.iter().enumerate() {
+        diff |= given.get(i).copied().unwrap_or(0) ^ e;
+    }
+    std::hint::black_box(diff) == 0
+}
+
+fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let Some(token) = &state.admin_token else {
+        return Err(ApiError::AdminDisabled);
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(given.trim().as_bytes(), token.expose().as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// Hands export chunks from a plain thread to the response stream; a bounded channel keeps
+/// memory flat when the client reads slower than the store is scanned.
+struct ChannelWriter(tokio::sync::mpsc::Sender<Result<Bytes, io::Error>>);
+
+impl io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn export_route(
+    req: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state)?;
+    let get = |name: &str| query.get(name).map(String::as_str);
+    let format = match get("format") {
+        None => Format::Ndjson,
+        Some(f) => Format::parse(f).ok_or(BadQuery("format must be csv or ndjson"))?,
+    };
+    let filter = Filter::parse(get("from"), get("to"), get("channel"), get("touchpoint"))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let store = Arc::clone(state.ingest.store());
+    std::thread::Builder::new()
+        .name("touchpoint-export".into())
+        .spawn(move || {
+            let mut writer = ChannelWriter(tx.clone());
+            match export::write(&*store, &filter, format, &mut writer) {
+                Ok(rows) => tracing::info!(rows, format = format.extension(), "export finished"),
+                Err(error) => {
+                    tracing::warn!(%error, "export stopped");
+                    let _ = tx.blocking_send(Err(io::Error::other("export stopped")));
+                }
+            }
+        })
+        .map_err(|_| ApiError::from(Refused::Unavailable(NotDurable::ShuttingDown)))?;
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"touchpoint-export.{}\"",
+                format.extension()
+            ),
+        ))
+        .streaming(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison_needs_every_byte() {
+        assert!(constant_time_eq(b"secret-token", b"secret-token"));
+        assert!(!constant_time_eq(b"secret-tokem", b"secret-token"));
+        assert!(!constant_time_eq(b"secret-token-and-more", b"secret-token"));
+        assert!(!constant_time_eq(b"", b"secret-token"));
+        assert!(!constant_time_eq(b"secret", b"secret-token"));
+    }
+}

@@ -1,0 +1,160 @@
+//! `touchpoint-collector`: serve the API and the widget, or export the store offline.
+
+use std::{io::Write as _, net::SocketAddr, path::PathBuf};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use collector::{
+    config::{parse_origin, Secret},
+    export::{self, Filter, Format},
+    store::SledStore,
+    Config,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "touchpoint-collector",
+    version,
+    about = "Collects Touchpoint survey answers from every channel and stores each exactly once."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (and the widget) on the embedded store. The admin token comes from
+    /// TOUCHPOINT_ADMIN_TOKEN; without it the admin routes (export) are disabled.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "TOUCHPOINT_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Directory of the embedded sled database (created when missing).
+        #[arg(long, env = "TOUCHPOINT_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// An origin (scheme://host[:port]) whose pages may post answers. Repeatable; the
+        /// environment variable takes a comma-separated list.
+        #[arg(
+            long = "allow-origin",
+            env = "TOUCHPOINT_ALLOW_ORIGIN",
+            value_delimiter = ','
+        )]
+        allow_origins: Vec<String>,
+        /// HTTP worker threads (default: one per core).
+        #[arg(long, env = "TOUCHPOINT_WORKERS")]
+        workers: Option<usize>,
+    },
+    /// Write every stored answer, in arrival order, to standard output (or --out). Needs the
+    /// collector stopped; while it runs, use GET /v1/export.
+    Export {
+        #[arg(long, env = "TOUCHPOINT_DATA", default_value = "./data")]
+        data: PathBuf,
+        #[arg(long, default_value = "csv", value_parser = ["csv", "ndjson"])]
+        format: String,
+        /// Receive time from (inclusive): RFC 3339 or YYYY-MM-DD.
+        #[arg(long)]
+        from: Option<String>,
+        /// Receive time to (exclusive): RFC 3339 or YYYY-MM-DD.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long)]
+        touchpoint: Option<String>,
+        /// File to write instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Serve {
+            listen,
+            data,
+            allow_origins,
+            workers,
+        } => {
+            let allow_origins = allow_origins
+                .iter()
+                .filter(|o| !o.trim().is_empty())
+                .map(|o| parse_origin(o).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let admin_token = std::env::var("TOUCHPOINT_ADMIN_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .map(Secret::new);
+            let config = Config {
+                listen,
+                data,
+                allow_origins,
+                admin_token,
+                workers,
+            };
+            serve(config)
+        }
+        Command::Export {
+            data,
+            format,
+            from,
+            to,
+            channel,
+            touchpoint,
+            out,
+        } => {
+            let format = Format::parse(&format).context("format must be csv or ndjson")?;
+            let filter = Filter::parse(
+                from.as_deref(),
+                to.as_deref(),
+                channel.as_deref(),
+                touchpoint.as_deref(),
+            )?;
+            let store = SledStore::open(&data)
+                .with_context(|| format!("opening the store in {}", data.display()))?;
+            let rows = match out {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    export::write(&store, &filter, format, &mut std::io::BufWriter::new(file))?
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut lock = stdout.lock();
+                    let rows = export::write(&store, &filter, format, &mut lock)?;
+                    lock.flush()?;
+                    rows
+                }
+            };
+            tracing::info!(rows, "export written");
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let data = config.data.clone();
+        let origins = config.allow_origins.clone();
+        let running = collector::start(config)?;
+        tracing::info!(addr = %running.addr, data = %data.display(), allow_origins = ?origins, "touchpoint collector listening");
+        let ingest = running.ingest.clone();
+        running.server.await?;
+        ingest.shutdown();
+        tracing::info!("stopped; everything acknowledged is on disk");
+        Ok(())
+    })
+}
