@@ -352,4 +352,45 @@ mod tests {
             Err(StoreError::Locked { .. }) | Err(StoreError::Io(_))
         ));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Against a model: whatever the order of first sends, retries, conflicting resends and
+        /// second answers to an interaction, each id is stored at most once with its first content.
+        #[test]
+        fn dedupe_matches_a_model(ops in proptest::collection::vec((0u8..6, 1i64..4, proptest::option::of(0u8..3)), 1..60)) {
+            use std::collections::HashMap;
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = SledStore::open(dir.path()).expect("open");
+            let mut by_id: HashMap<String, String> = HashMap::new();
+            let mut interactions: HashMap<u8, String> = HashMap::new();
+            for (id, effort, interaction) in ops {
+                let id = format!("cccccccccccccccc{id}");
+                let call = interaction.map(|i| format!("call-{i}"));
+                let s = submission(&id, effort, call.as_deref());
+                let json = s.to_json();
+                let expected = match by_id.get(&id) {
+                    Some(stored) if *stored == json => Put::Duplicate,
+                    Some(_) => Put::IdConflict,
+                    None if interaction.is_some_and(|i| interactions.contains_key(&i)) => Put::AlreadyAnswered,
+                    None => {
+                        by_id.insert(id.clone(), json.clone());
+                        if let Some(i) = interaction {
+                            interactions.insert(i, id.clone());
+                        }
+                        Put::Stored { key: 0 }
+                    }
+                };
+                let got = store.put(&s, &json).expect("put");
+                let got = if let Put::Stored { .. } = got { Put::Stored { key: 0 } } else { got };
+                proptest::prop_assert_eq!(got, expected);
+            }
+            let mut stored = Vec::new();
+            store.scan(0, u64::MAX, &mut |r| { stored.push(r.json.to_owned()); true }).expect("scan");
+            let mut expected: Vec<String> = by_id.into_values().collect();
+            stored.sort();
+            expected.sort();
+            proptest::prop_assert_eq!(stored, expected);
+        }
+    }
 }

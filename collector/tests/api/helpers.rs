@@ -1,0 +1,164 @@
+//! `spawn_app()`: a collector on 127.0.0.1:0 with its own data directory, and small HTTP helpers.
+
+use std::{sync::mpsc, thread};
+
+use collector::{config::Secret, Config};
+use serde_json::{json, Value};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const ALLOWED_ORIGIN: &str = "http://shop.test:8000";
+
+pub struct TestApp {
+    pub base: String,
+    handle: Option<actix_web::dev::ServerHandle>,
+    thread: Option<thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {})
+}
+
+pub fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut config = Config::for_data_dir(dir.path().join("data"));
+    config.admin_token = Some(Secret::new(ADMIN_TOKEN.into()));
+    config.allow_origins = vec![ALLOWED_ORIGIN.into()];
+    adjust(&mut config);
+    let (tx, rx) = mpsc::channel();
+    let thread = thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let running = collector::start(config).expect("the collector starts");
+            let ingest = running.ingest.clone();
+            tx.send((running.addr, running.handle()))
+                .expect("the test is waiting");
+            running.server.await.expect("the server runs");
+            ingest.shutdown();
+        });
+    });
+    let (addr, handle) = rx.recv().expect("the collector started");
+    TestApp {
+        base: format!("http://{addr}"),
+        handle: Some(handle),
+        thread: Some(thread),
+        _dir: dir,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            // The stop command is sent when `stop` is called; the returned future only waits.
+            drop(handle.stop(true));
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A status and the JSON body (or `Value::String` of a non-JSON body).
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn reply(result: Result<ureq::Response, ureq::Error>) -> Reply {
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport error: {e}"),
+    };
+    let status = response.status();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .filter_map(|n| response.header(&n).map(|v| (n.clone(), v.to_owned())))
+        .collect();
+    let text = response.into_string().expect("a readable body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
+    Reply {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn post(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = ureq::post(&self.url(path));
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
+        reply(request.send_string(body))
+    }
+
+    /// Posts like the widget does: `text/plain`, no `Origin` (same as a non-browser client).
+    pub fn submit(&self, body: &Value) -> Reply {
+        self.post(
+            "/v1/responses",
+            &body.to_string(),
+            &[("Content-Type", "text/plain")],
+        )
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = ureq::get(&self.url(path));
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
+        reply(request.call())
+    }
+
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = ureq::request(method, &self.url(path));
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
+        reply(request.call())
+    }
+
+    /// The NDJSON export, one value per stored record.
+    pub fn export(&self, query: &str) -> Vec<Value> {
+        let reply = self.get(
+            &format!("/v1/export?format=ndjson{query}"),
+            &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply
+            .text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect()
+    }
+}
+
+/// A valid submission; `n` makes the id unique.
+pub fn submission(n: u32) -> Value {
+    json!({
+        "id": format!("0192f1a4-7b3c-7def-8a90-{n:012}"),
+        "survey": {"id": "core-cx", "version": 1},
+        "channel": "web",
+        "touchpoint": "checkout",
+        "answers": {"effort": 6, "confidence": 4, "emotion": "pleased"},
+        "locale": "en",
+        "context": {"page": "/checkout"},
+        "submitted_at": "2026-11-22T10:00:00Z"
+    })
+}

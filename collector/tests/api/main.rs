@@ -1,0 +1,8 @@
+//! HTTP API tests: the collector started in-process on a free port with a real sled store in a
+//! temporary directory, driven over real HTTP.
+
+mod helpers;
+
+mod admin;
+mod ingest;
+mod origins;
