@@ -1,2 +1,189 @@
-//! Helpers for the end-to-end tests: start the real `touchpoint-collector` binary on a free port
-//! with a data directory on disk, talk to it over HTTP, and kill it.
+//! Helpers for the end-to-end tests: start the real `touchpoint-collector` binary with a data
+//! directory on disk, talk to it over HTTP, stop it gently (SIGTERM) or kill it (SIGKILL).
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{mpsc, Arc, Mutex},
+    time::Duration,
+};
+
+use serde_json::{json, Value};
+
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+
+/// The collector binary `cargo test --workspace` built beside this test binary (or
+/// `TOUCHPOINT_COLLECTOR_BIN`).
+pub fn collector_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TOUCHPOINT_COLLECTOR_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let binary = profile_dir.join("touchpoint-collector");
+    assert!(
+        binary.exists(),
+        "{} is missing: build it first (`cargo build -p touchpoint-collector`, which `cargo xtask test` does)",
+        binary.display()
+    );
+    binary
+}
+
+/// A running collector process.
+pub struct Collector {
+    child: Child,
+    pub base: String,
+    pub data: PathBuf,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Collector {
+    /// Starts `touchpoint-collector serve` on a free loopback port over `data`.
+    pub fn start(data: &Path, extra_args: &[&str]) -> Self {
+        let mut child = Command::new(collector_binary())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--workers",
+                "2",
+                "--data",
+            ])
+            .arg(data)
+            .args(extra_args)
+            .env("TOUCHPOINT_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the collector starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(addr) = line
+                        .split_once("listening addr=")
+                        .and_then(|(_, rest)| rest.split_whitespace().next())
+                    {
+                        let _ = tx.send(addr.to_owned());
+                    }
+                    log.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+                }
+            });
+        }
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "the collector did not report its address:\n{}",
+                    log.lock().unwrap_or_else(|p| p.into_inner()).join("\n")
+                );
+            }
+        };
+        Self {
+            child,
+            base: format!("http://{addr}"),
+            data: data.to_owned(),
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Everything the process logged so far.
+    pub fn log(&self) -> String {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .join("\n")
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
+    /// SIGTERM, then waits for the exit; returns whether the exit was clean.
+    pub fn terminate(mut self) -> bool {
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+        let sent = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) } == 0;
+        let status = self.child.wait().expect("reaped");
+        sent && status.success()
+    }
+
+    /// The NDJSON export over HTTP.
+    pub fn export(&self) -> Vec<Value> {
+        let text = ureq::get(&self.url("/v1/export?format=ndjson"))
+            .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+            .call()
+            .expect("export")
+            .into_string()
+            .expect("a body");
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("JSON lines"))
+            .collect()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a post came to, as the widget's outbox sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// 201 or 200: the collector holds it durably; remove from the outbox.
+    Acknowledged(u16),
+    /// Any other status.
+    Refused(u16),
+    /// No answer (connection refused or reset, timeout): keep it and retry with the same id.
+    NoAnswer,
+}
+
+/// Posts `body` as the widget does (`text/plain`).
+pub fn post(base: &str, body: &str) -> Delivery {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(2))
+        .timeout(Duration::from_secs(10))
+        .build();
+    match agent
+        .post(&format!("{base}/v1/responses"))
+        .set("Content-Type", "text/plain")
+        .send_string(body)
+    {
+        Ok(r) => Delivery::Acknowledged(r.status()),
+        Err(ureq::Error::Status(503, _)) => Delivery::NoAnswer,
+        Err(ureq::Error::Status(code, _)) => Delivery::Refused(code),
+        Err(ureq::Error::Transport(_)) => Delivery::NoAnswer,
+    }
+}
+
+/// A valid submission; `n` makes the id unique.
+pub fn submission(n: u64) -> Value {
+    let channel = ["web", "kiosk", "agent"][(n % 3) as usize];
+    json!({
+        "id": format!("e2e0-0000-0000-{n:016}"),
+        "survey": {"id": "core-cx", "version": 1},
+        "channel": channel,
+        "touchpoint": "checkout",
+        "answers": {"effort": 1 + n % 7, "confidence": 1 + n % 5, "emotion": "neutral"},
+        "comment": format!("comment number {n}"),
+        "locale": "en",
+        "submitted_at": "2026-11-22T10:00:00Z"
+    })
+}
