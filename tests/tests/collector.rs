@@ -131,9 +131,7 @@ fn sigkill_under_load_loses_no_acknowledged_submission_and_stores_none_twice() {
         });
     eprintln!("crash test seed {seed} (CRASH_SEED={seed} replays the kill timing)");
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = Arc::new(RwLock::new(
-        Collector::start(dir.path(), &[]).base_and_keep(),
-    ));
+    let base = Arc::new(RwLock::new(running(Collector::start(dir.path(), &[]))));
     let stop = Arc::new(AtomicBool::new(false));
     let acknowledged = Arc::new(Mutex::new(HashMap::<String, u16>::new()));
     let retried_after_no_answer = Arc::new(AtomicU64::new(0));
