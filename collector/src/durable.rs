@@ -26,8 +26,8 @@ struct Published {
     durable: u64,
     /// The highest epoch a failed flush tried to cover.
     failed: u64,
-    /// Incremented on every failed flush, so a waiter notices a failure after it started waiting.
-    failures: u64,
+    /// The number of the newest flush attempt that failed (attempts are numbered from 1).
+    failed_attempt: u64,
     stopped: bool,
 }
 
@@ -45,6 +45,8 @@ pub enum NotDurable {
 struct Shared {
     /// Epoch of the newest completed write.
     written: AtomicU64,
+    /// Flush attempts started so far.
+    attempts: AtomicU64,
     /// Highest epoch someone is waiting for; the flusher sleeps while this is durable.
     wanted: Mutex<(u64, bool)>,
     wake: Condvar,
@@ -72,6 +74,7 @@ impl GroupCommit {
     pub fn start(store: Arc<dyn Store>) -> Self {
         let shared = Arc::new(Shared {
             written: AtomicU64::new(0),
+            attempts: AtomicU64::new(0),
             wanted: Mutex::new((0, false)),
             wake: Condvar::new(),
         });
@@ -107,18 +110,20 @@ impl GroupCommit {
     /// Resolves once `epoch` is durable, or with the reason it is not.
     pub async fn durable(&self, epoch: u64) -> Result<(), NotDurable> {
         let mut rx = self.published.clone();
-        let failures_before = rx.borrow().failures;
         if rx.borrow().durable >= epoch {
             return Ok(());
         }
         self.want(epoch);
+        // Only a flush that starts after this point decides; an older failure may predate the
+        // request (the disk may have recovered since).
+        let asked_after = self.shared.attempts.load(Ordering::SeqCst);
         loop {
             {
                 let p = *rx.borrow_and_update();
                 if p.durable >= epoch {
                     return Ok(());
                 }
-                if p.failures > failures_before && p.failed >= epoch {
+                if p.failed_attempt > asked_after && p.failed >= epoch {
                     return Err(NotDurable::FlushFailed);
                 }
                 if p.stopped {
@@ -172,6 +177,7 @@ fn flush_loop(
             }
             wanted.1
         };
+        let attempt = shared.attempts.fetch_add(1, Ordering::SeqCst) + 1;
         let target = shared.written.load(Ordering::SeqCst);
         let started = Instant::now();
         match store.flush() {
@@ -188,9 +194,7 @@ fn flush_loop(
             Err(error) => {
                 tracing::error!(%error, "flush failed; pending writes are answered 503");
                 published.failed = target;
-                published.failures += 1;
-                // Writes stay pending and are retried while anyone waits, without spinning.
-                thread::sleep(Duration::from_millis(50));
+                published.failed_attempt = attempt;
             }
         }
         if stopping {
@@ -199,5 +203,107 @@ fn flush_loop(
             return;
         }
         tx.send_replace(published);
+        if published.failed_attempt == attempt {
+            // Writes stay pending and are retried while anyone waits, without spinning.
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::store::{Put, Record, StoreError};
+
+    /// A store whose flush fails while `failing` is set: a disk error cannot be provoked on
+    /// demand, so this one failure is simulated.
+    #[derive(Default)]
+    struct FlakyDisk {
+        failing: AtomicBool,
+        flushes: AtomicU64,
+    }
+
+    impl Store for FlakyDisk {
+        fn put(&self, _: &protocol::Submission, _: &str) -> Result<Put, StoreError> {
+            Ok(Put::Stored { key: 1 })
+        }
+
+        fn flush(&self) -> Result<(), StoreError> {
+            self.flushes.fetch_add(1, Ordering::SeqCst);
+            if self.failing.load(Ordering::SeqCst) {
+                Err(StoreError::Io(sled::Error::Io(std::io::Error::other(
+                    "disk full",
+                ))))
+            } else {
+                Ok(())
+            }
+        }
+
+        fn scan(
+            &self,
+            _: u64,
+            _: u64,
+            _: &mut dyn FnMut(Record<'_>) -> bool,
+        ) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        fn len(&self) -> usize {
+            0
+        }
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+            .block_on(future)
+    }
+
+    #[test]
+    fn a_write_is_confirmed_only_by_a_flush_that_covers_it() {
+        let disk = Arc::new(FlakyDisk::default());
+        let commit = GroupCommit::start(Arc::clone(&disk) as Arc<dyn Store>);
+        disk.failing.store(true, Ordering::SeqCst);
+        let epoch = commit.wrote();
+        assert_eq!(
+            block_on(commit.durable(epoch)),
+            Err(NotDurable::FlushFailed)
+        );
+        disk.failing.store(false, Ordering::SeqCst);
+        // The retry finds the write pending and waits for a flush that succeeds.
+        assert_eq!(block_on(commit.durable(commit.current())), Ok(()));
+        let before = disk.flushes.load(Ordering::SeqCst);
+        assert_eq!(
+            block_on(commit.durable(epoch)),
+            Ok(()),
+            "already durable: no new flush"
+        );
+        assert_eq!(disk.flushes.load(Ordering::SeqCst), before);
+        commit.stop();
+        assert_eq!(
+            block_on(commit.durable(commit.wrote())),
+            Err(NotDurable::ShuttingDown)
+        );
+    }
+
+    #[test]
+    fn concurrent_writers_share_flushes() {
+        let disk = Arc::new(FlakyDisk::default());
+        let commit = GroupCommit::start(Arc::clone(&disk) as Arc<dyn Store>);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let waits: Vec<_> = (0..200).map(|_| commit.durable(commit.wrote())).collect();
+            for result in futures_util::future::join_all(waits).await {
+                assert_eq!(result, Ok(()));
+            }
+        });
+        let flushes = disk.flushes.load(Ordering::SeqCst);
+        assert!(flushes < 200, "200 waiting writes took {flushes} flushes");
+        commit.stop();
     }
 }

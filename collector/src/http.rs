@@ -214,7 +214,11 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("creating the data directory {}", config.data.display()))?;
     let store = SledStore::open(&config.data)
         .with_context(|| format!("opening the store in {}", config.data.display()))?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    start_with_store(config, Arc::new(store))
+}
+
+/// [`start`] over a store the caller opened (tests wrap the sled store to inject failures).
+pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Running> {
     let ingest = Ingest::new(store);
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("listening on {}", config.listen))?;

@@ -14,10 +14,12 @@
 //!   per request.
 //! - [`export`]: CSV and NDJSON, streamed in arrival order with flat memory, over HTTP or offline.
 //! - [`outcome`]: counters of every request's outcome.
+//! - [`demo`]: demo data for a first look and for the benchmarks.
 //!
 //! Dependencies point one way: `http` → `ingest` → `store`/`durable`; `export` reads `store`.
 
 pub mod config;
+pub mod demo;
 pub mod durable;
 pub mod export;
 pub mod http;
@@ -26,4 +28,4 @@ pub mod outcome;
 pub mod store;
 
 pub use config::Config;
-pub use http::{start, Running};
+pub use http::{start, start_with_store, Running};

@@ -213,8 +213,15 @@ impl SledStore {
     }
 }
 
-impl Store for SledStore {
-    fn put(&self, submission: &Submission, json: &str) -> Result<Put, StoreError> {
+impl SledStore {
+    /// [`Store::put`] with a chosen receive time (never earlier than the last record's): for
+    /// importing and for generating demo data into an empty store.
+    pub fn put_at(
+        &self,
+        submission: &Submission,
+        json: &str,
+        received_micros: u64,
+    ) -> Result<Put, StoreError> {
         let mut last = self
             .writer
             .lock()
@@ -222,7 +229,7 @@ impl Store for SledStore {
         if let Some(known) = self.existing(submission, json)? {
             return Ok(known);
         }
-        let key = now_micros().max(*last + 1);
+        let key = received_micros.max(*last + 1);
         let value = encode(submission, json);
         let interaction = interaction_key(submission);
         (&self.responses, &self.ids, &self.interactions)
@@ -240,6 +247,12 @@ impl Store for SledStore {
             })?;
         *last = key;
         Ok(Put::Stored { key })
+    }
+}
+
+impl Store for SledStore {
+    fn put(&self, submission: &Submission, json: &str) -> Result<Put, StoreError> {
+        self.put_at(submission, json, now_micros())
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -1,2 +1,188 @@
-//! `cargo xtask`: build, test and benchmark automation.
-fn main() {}
+//! `cargo xtask`: the project's build, run, test and benchmark automation, std only.
+//!
+//! - `run`: builds what is needed and runs the collector on its embedded store (`./data`).
+//! - `test`: installs what is missing, then runs every check and test: format, lints, unit,
+//!   API and end-to-end tests against the real binary.
+//! - `bench`: durable ingest against a bare endpoint, and export of a million stored answers.
+
+mod bench;
+mod tools;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+  run [--listen ADDR] [--data DIR]   build and run the collector (demo data on a fresh store)
+  test                               install what is missing, then run every check and test
+  bench [ingest|export] [--seconds N] [--rounds N] [--count N]
+                                     benchmarks; figures for the README
+";
+
+/// The workspace root (xtask lives one level below it).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_owned()
+}
+
+/// The target directory cargo uses for this workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Runs `command`, echoing it; an error names the command that failed.
+pub fn run(command: &mut Command) -> Result<(), String> {
+    eprintln!("$ {}", describe(command));
+    let status = command
+        .status()
+        .map_err(|e| format!("{}: {e}", describe(command)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed ({status})", describe(command)))
+    }
+}
+
+pub fn describe(command: &Command) -> String {
+    std::iter::once(command.get_program().to_string_lossy().into_owned())
+        .chain(command.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+/// The value after `--name` in `args`, if given.
+pub fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run_collector(&args[1..]),
+        Some("test") => test(),
+        Some("bench") => bench::main(&args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_collector(args: &[String]) -> Result<(), String> {
+    let listen = flag(args, "--listen").unwrap_or_else(|| "127.0.0.1:8080".into());
+    let data = flag(args, "--data").map_or_else(|| root().join("data"), PathBuf::from);
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "touchpoint-collector",
+        "--bin",
+        "touchpoint-collector",
+    ]))?;
+    let binary = target_dir().join("release/touchpoint-collector");
+    if !data.exists() {
+        eprintln!(
+            "A fresh store at {}: adding demo answers from every channel.",
+            data.display()
+        );
+        run(Command::new(&binary)
+            .arg("seed-demo")
+            .arg("--data")
+            .arg(&data))?;
+    }
+    let token = std::env::var("TOUCHPOINT_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map_or_else(tools::random_token, Ok)?;
+    let origin = format!("http://{listen}");
+    eprintln!(
+        "\nTouchpoint collector on {origin}\n  export:  curl -H 'Authorization: Bearer {token}' '{origin}/v1/export?format=csv'\n  (admin token for this run; set TOUCHPOINT_ADMIN_TOKEN to choose your own)\n"
+    );
+    run(Command::new(&binary)
+        .args([
+            "serve",
+            "--listen",
+            &listen,
+            "--allow-origin",
+            &origin,
+            "--data",
+        ])
+        .arg(&data)
+        .env("TOUCHPOINT_ADMIN_TOKEN", &token))
+}
+
+/// Every check and test, in the order that fails fastest.
+fn test() -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let mut steps: Vec<(&str, Result<(), String>)> = Vec::new();
+    let mut step = |name: &'static str, result: Result<(), String>| {
+        if let Err(e) = &result {
+            eprintln!("xtask test: {name} FAILED: {e}");
+        }
+        steps.push((name, result));
+    };
+    step(
+        "format",
+        run(cargo().args(["fmt", "--all", "--", "--check"])),
+    );
+    step(
+        "lints",
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--exclude",
+            "touchpoint-widget",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])),
+    );
+    step(
+        "tests",
+        run(cargo()
+            .args(["test", "--workspace", "--exclude", "touchpoint-widget"])
+            .env("CI", "true")),
+    );
+    let failed: Vec<&str> = steps
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(n, _)| *n)
+        .collect();
+    let passed = steps.len() - failed.len();
+    eprintln!(
+        "xtask test: {} steps in {:.0}s",
+        steps.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("xtask: {passed} passed, {} failed", failed.len());
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("failed: {}", failed.join(", ")))
+    }
+}

@@ -1,8 +1,15 @@
 //! `spawn_app()`: a collector on 127.0.0.1:0 with its own data directory, and small HTTP helpers.
 
-use std::{sync::mpsc, thread};
+use std::{
+    sync::{mpsc, Arc},
+    thread,
+};
 
-use collector::{config::Secret, Config};
+use collector::{
+    config::Secret,
+    store::{SledStore, Store},
+    Config,
+};
 use serde_json::{json, Value};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
@@ -20,6 +27,14 @@ pub fn spawn_app() -> TestApp {
 }
 
 pub fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_over(adjust, |store| store)
+}
+
+/// A collector over the sled store as `wrap` changes it (to inject a failure).
+pub fn spawn_app_over(
+    adjust: impl FnOnce(&mut Config),
+    wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send + 'static,
+) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut config = Config::for_data_dir(dir.path().join("data"));
     config.admin_token = Some(Secret::new(ADMIN_TOKEN.into()));
@@ -28,7 +43,9 @@ pub fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (tx, rx) = mpsc::channel();
     let thread = thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let running = collector::start(config).expect("the collector starts");
+            let store = SledStore::open(&config.data).expect("the store opens");
+            let running = collector::start_with_store(config, wrap(Arc::new(store)))
+                .expect("the collector starts");
             let ingest = running.ingest.clone();
             tx.send((running.addr, running.handle()))
                 .expect("the test is waiting");

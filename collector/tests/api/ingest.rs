@@ -365,3 +365,76 @@ fn the_instrument_is_served_with_every_locale() {
         (404, Some("not_found"))
     );
 }
+
+/// The sled store with a flush that fails while `failing` is set: a full disk cannot be provoked
+/// on demand here, so this one failure is injected.
+struct FailingFlush {
+    inner: std::sync::Arc<dyn collector::store::Store>,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl collector::store::Store for FailingFlush {
+    fn put(
+        &self,
+        submission: &protocol::Submission,
+        json: &str,
+    ) -> Result<collector::store::Put, collector::store::StoreError> {
+        self.inner.put(submission, json)
+    }
+
+    fn flush(&self) -> Result<(), collector::store::StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(collector::store::StoreError::Io(sled::Error::Io(
+                std::io::Error::other("No space left on device"),
+            )));
+        }
+        self.inner.flush()
+    }
+
+    fn scan(
+        &self,
+        from: u64,
+        to: u64,
+        visit: &mut dyn FnMut(collector::store::Record<'_>) -> bool,
+    ) -> Result<(), collector::store::StoreError> {
+        self.inner.scan(from, to, visit)
+    }
+
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+}
+
+#[test]
+fn when_the_disk_fails_the_answer_is_503_and_the_retry_stores_it_once() {
+    let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = std::sync::Arc::clone(&failing);
+    let app = crate::helpers::spawn_app_over(
+        |_| {},
+        move |inner| {
+            std::sync::Arc::new(FailingFlush {
+                inner,
+                failing: flag,
+            })
+        },
+    );
+    let body = submission(40);
+    let reply = app.submit(&body);
+    assert_eq!(
+        (reply.status, reply.body["error"].as_str()),
+        (503, Some("unavailable"))
+    );
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    let batch = app.post("/v1/responses/batch", &format!("[{}]", submission(41)), &[]);
+    assert_eq!(batch.status, 503);
+    assert_eq!(batch.body["results"][0]["status"], "unavailable");
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    // The write was kept in memory and is flushed now: the retry is recognised, not stored again.
+    assert_eq!(app.submit(&body).status, 200);
+    assert_eq!(
+        app.post("/v1/responses/batch", &format!("[{}]", submission(41)), &[])
+            .status,
+        200
+    );
+    assert_eq!(app.export("").len(), 2);
+}

@@ -1,0 +1,421 @@
+//! `cargo xtask bench`: the figures in the README, measured on loopback with release builds.
+//!
+//! - ingest: wrk posts the widget's request shape (text/plain, ~330 bytes, a new id each time) to
+//!   a bare actix-web endpoint that stores nothing and to the collector, whose every 201 is
+//!   flushed to disk; rounds alternate, medians are reported with the ratio.
+//! - export: a million answers are generated into a store, then exported to CSV and NDJSON by the
+//!   offline command (time and peak memory) and once over HTTP (server memory before and after).
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::{cargo, flag, run, target_dir, tools};
+
+pub fn main(args: &[String]) -> Result<(), String> {
+    let which = args
+        .first()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"));
+    let seconds: u64 = flag(args, "--seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let rounds: usize = flag(args, "--rounds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let count: u64 = flag(args, "--count")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "touchpoint-collector",
+        "--bin",
+        "touchpoint-collector",
+        "--example",
+        "bare_endpoint",
+    ]))?;
+    let dir = target_dir().join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut report = Vec::new();
+    if matches!(which, None | Some("ingest")) {
+        report.push(ingest(&dir, seconds, rounds)?);
+    }
+    if matches!(which, None | Some("export")) {
+        report.push(export(&dir, count)?);
+    }
+    println!("\n{}", report.join("\n"));
+    Ok(())
+}
+
+fn release(name: &str) -> PathBuf {
+    target_dir().join("release").join(name)
+}
+
+/// A server process that is stopped (SIGTERM, then SIGKILL) when dropped.
+struct Server {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(command: &mut Command, log: PathBuf, addr: &str) -> Result<Self, String> {
+        let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .map_err(|e| format!("{}: {e}", crate::describe(command)))?;
+        let server = Self { child, log };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(addr).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "nothing listens on {addr}; see {}",
+                    server.log.display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM and wait; returns the log.
+    fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_addr() -> Result<String, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener
+        .local_addr()
+        .map_err(|e| e.to_string())?
+        .to_string())
+}
+
+/// The widget's request: text/plain JSON with a fresh id per request.
+const LUA: &str = r#"
+local counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "text/plain"
+request = function()
+  counter = counter + 1
+  local body = string.format('{"id":"PREFIX-%012d","survey":{"id":"core-cx","version":1},"channel":"web","touchpoint":"checkout","answers":{"effort":6,"confidence":4,"emotion":"pleased"},"comment":"The page kept asking me to log in again.","locale":"en","context":{"segment":"premium","page":"/checkout"},"submitted_at":"2026-11-22T10:00:00Z"}', counter)
+  return wrk.format(nil, nil, nil, body)
+end
+"#;
+
+#[derive(Debug, Clone, Copy)]
+struct WrkRun {
+    requests_per_sec: f64,
+    p99_ms: f64,
+    requests: u64,
+    non_2xx: u64,
+}
+
+fn millis(text: &str) -> Option<f64> {
+    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
+    let n: f64 = number.parse().ok()?;
+    Some(match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        _ => return None,
+    })
+}
+
+fn wrk(dir: &Path, url: &str, prefix: &str, seconds: u64) -> Result<WrkRun, String> {
+    let script = dir.join(format!("{prefix}.lua"));
+    std::fs::write(&script, LUA.replace("PREFIX", prefix)).map_err(|e| e.to_string())?;
+    let output = Command::new("wrk")
+        .args(["-t1", "-c32", &format!("-d{seconds}s"), "--latency", "-s"])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .map_err(|e| format!("wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|r| r.trim().to_owned()))
+    };
+    let requests_per_sec = field("Requests/sec:").and_then(|v| v.parse().ok());
+    let p99_ms = field("99%").and_then(|v| millis(&v));
+    let requests = text
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok());
+    let non_2xx = field("Non-2xx or 3xx responses:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    match (requests_per_sec, p99_ms, requests) {
+        (Some(requests_per_sec), Some(p99_ms), Some(requests)) => Ok(WrkRun {
+            requests_per_sec,
+            p99_ms,
+            requests,
+            non_2xx,
+        }),
+        _ => Err(format!("could not read wrk's output:\n{text}")),
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn log_field(log: &str, name: &str) -> Option<String> {
+    let start = log.rfind(&format!("{name}="))? + name.len() + 1;
+    Some(
+        log[start..]
+            .split_whitespace()
+            .next()?
+            .trim_end_matches(',')
+            .to_owned(),
+    )
+}
+
+fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
+    tools::ensure_apt(&[("wrk", "wrk")])?;
+    let data = dir.join("ingest-data");
+    let _ = std::fs::remove_dir_all(&data);
+    let bare_addr = free_addr()?;
+    let bare = Server::start(
+        Command::new(release("examples/bare_endpoint")).args([bare_addr.as_str(), "2"]),
+        dir.join("bare.log"),
+        &bare_addr,
+    )?;
+    let addr = free_addr()?;
+    let collector = Server::start(
+        Command::new(release("touchpoint-collector"))
+            .args(["serve", "--listen", &addr, "--workers", "2", "--data"])
+            .arg(&data)
+            .env("RUST_LOG", "info"),
+        dir.join("collector.log"),
+        &addr,
+    )?;
+    // Warm both up (page cache, allocator, sled's first segments).
+    wrk(
+        dir,
+        &format!("http://{bare_addr}/v1/responses"),
+        "warm-bare",
+        2,
+    )?;
+    wrk(
+        dir,
+        &format!("http://{addr}/v1/responses"),
+        "warm-collector",
+        2,
+    )?;
+    let (mut bare_runs, mut collector_runs) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let b = wrk(
+            dir,
+            &format!("http://{bare_addr}/v1/responses"),
+            &format!("bare{round}"),
+            seconds,
+        )?;
+        let c = wrk(
+            dir,
+            &format!("http://{addr}/v1/responses"),
+            &format!("round{round}"),
+            seconds,
+        )?;
+        eprintln!(
+            "round {round}: bare {:.0} req/s p99 {:.2} ms | collector {:.0} req/s p99 {:.2} ms ({} non-2xx)",
+            b.requests_per_sec, b.p99_ms, c.requests_per_sec, c.p99_ms, c.non_2xx
+        );
+        if c.non_2xx > 0 {
+            return Err(format!(
+                "the collector answered {} requests with a non-2xx status",
+                c.non_2xx
+            ));
+        }
+        bare_runs.push(b);
+        collector_runs.push(c);
+    }
+    drop(bare);
+    let log = collector.stop();
+    let flushes: f64 = log_field(&log, "flushes")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let flushed: f64 = log_field(&log, "writes_flushed")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let stored = count_rows(&data)?;
+    let sent: u64 = collector_runs.iter().map(|r| r.requests).sum();
+    let bare_rps = median(bare_runs.iter().map(|r| r.requests_per_sec).collect());
+    let rps = median(collector_runs.iter().map(|r| r.requests_per_sec).collect());
+    let bare_p99 = median(bare_runs.iter().map(|r| r.p99_ms).collect());
+    let p99 = median(collector_runs.iter().map(|r| r.p99_ms).collect());
+    Ok(format!(
+        "## Durable ingest (wrk -t1 -c32, {seconds} s x {rounds} rounds, medians, loopback, 2 workers)\n\
+         | endpoint | requests/s | p99 latency |\n|---|---|---|\n\
+         | bare actix-web, stores nothing | {bare_rps:.0} | {bare_p99:.2} ms |\n\
+         | collector, every 201 flushed to disk | {rps:.0} | {p99:.2} ms |\n\n\
+         ratio: {:.1} % of the bare endpoint; {:.1} writes per flush ({flushes:.0} flushes); \
+         {stored} records stored for {sent} measured + warm-up requests, all 201\n",
+        100.0 * rps / bare_rps,
+        if flushes > 0.0 { flushed / flushes } else { 0.0 },
+    ))
+}
+
+/// Rows in a stopped store, counted by the offline export.
+fn count_rows(data: &Path) -> Result<u64, String> {
+    let output = Command::new(release("touchpoint-collector"))
+        .args([
+            "export",
+            "--format",
+            "ndjson",
+            "--out",
+            "/dev/null",
+            "--data",
+        ])
+        .arg(data)
+        .env("RUST_LOG", "info")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let log = String::from_utf8_lossy(&output.stderr);
+    log_field(&log, "rows")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("export failed: {log}"))
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn export(dir: &Path, count: u64) -> Result<String, String> {
+    let data = dir.join(format!("export-data-{count}"));
+    let binary = release("touchpoint-collector");
+    if count_rows(&data).ok() != Some(count) {
+        let _ = std::fs::remove_dir_all(&data);
+        let started = Instant::now();
+        run(Command::new(&binary)
+            .args([
+                "seed-demo",
+                "--count",
+                &count.to_string(),
+                "--days",
+                "365",
+                "--data",
+            ])
+            .arg(&data))?;
+        eprintln!(
+            "seeded {count} answers in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let mut lines = vec![format!(
+        "## Export of {count} stored answers (offline command, 3 runs, medians)\n\
+         | format | time | peak memory (whole process) |\n|---|---|---|"
+    )];
+    for format in ["csv", "ndjson"] {
+        let mut times = Vec::new();
+        let mut peaks = Vec::new();
+        for _ in 0..3 {
+            let output = Command::new(&binary)
+                .args(["export", "--format", format, "--out", "/dev/null", "--data"])
+                .arg(&data)
+                .env("RUST_LOG", "info")
+                .output()
+                .map_err(|e| e.to_string())?;
+            let log = String::from_utf8_lossy(&output.stderr);
+            let rows: u64 = log_field(&log, "rows")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if rows != count {
+                return Err(format!("exported {rows} rows, expected {count}: {log}"));
+            }
+            times.push(
+                log_field(&log, "seconds")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(f64::NAN),
+            );
+            peaks.push(
+                log_field(&log, "peak_rss_kib")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(f64::NAN),
+            );
+        }
+        lines.push(format!(
+            "| {format} | {:.2} s | {:.1} MiB |",
+            median(times),
+            median(peaks) / 1024.0
+        ));
+    }
+    // Over HTTP: the server's memory before and after streaming everything.
+    let addr = free_addr()?;
+    let server = Server::start(
+        Command::new(&binary)
+            .args(["serve", "--listen", &addr, "--workers", "2", "--data"])
+            .arg(&data)
+            .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789")
+            .env("RUST_LOG", "warn"),
+        dir.join("export-server.log"),
+        &addr,
+    )?;
+    let before = rss_kib(server.pid(), "VmRSS:");
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(&addr).map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET /v1/export?format=csv HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token-0123456789\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut bytes = 0u64;
+    let mut peak_during = 0;
+    loop {
+        let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        if bytes % (8 << 20) < n as u64 {
+            peak_during = peak_during.max(rss_kib(server.pid(), "VmRSS:"));
+        }
+    }
+    let http_seconds = started.elapsed().as_secs_f64();
+    let after = rss_kib(server.pid(), "VmRSS:");
+    let hwm = rss_kib(server.pid(), "VmHWM:");
+    drop(server);
+    lines.push(format!(
+        "\nOver HTTP (`GET /v1/export?format=csv`, streamed): {:.1} MB in {http_seconds:.2} s; \
+         server memory {:.1} MiB before, {:.1} MiB at most while streaming, {:.1} MiB after (peak {:.1} MiB)\n",
+        bytes as f64 / 1e6,
+        before as f64 / 1024.0,
+        peak_during as f64 / 1024.0,
+        after as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+    ));
+    Ok(lines.join("\n"))
+}
