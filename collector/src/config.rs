@@ -35,6 +35,8 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
+    /// The store's page cache in MiB: what bounds its memory.
+    pub cache_mib: u64,
 }
 
 impl Config {
@@ -46,6 +48,7 @@ impl Config {
             allow_origins: Vec::new(),
             admin_token: None,
             workers: Some(2),
+            cache_mib: 64,
         }
     }
 }

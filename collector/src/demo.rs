@@ -129,6 +129,7 @@ pub fn seed(store: &SledStore, count: u64, days: u64, until_micros: u64) -> Resu
         store.put_at(&submission, &submission.to_json(), at)?;
     }
     store.flush()?;
+    store.seal_now()?;
     Ok(count)
 }
 

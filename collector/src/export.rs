@@ -6,7 +6,6 @@
 use std::{borrow::Cow, io, io::Write};
 
 use protocol::{Channel, Ident, Timestamp};
-use serde::Deserialize;
 
 use crate::store::{Record, Store, StoreError};
 
@@ -123,134 +122,218 @@ pub const CSV_COLUMNS: [&str; 18] = [
     "page",
 ];
 
-/// The stored canonical JSON, read without copying where no escape forces it.
-#[derive(Deserialize)]
-struct Row<'a> {
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-    survey: RowSurvey<'a>,
-    #[serde(borrow)]
-    channel: Cow<'a, str>,
-    #[serde(borrow)]
-    touchpoint: Cow<'a, str>,
-    answers: RowAnswers<'a>,
-    #[serde(borrow, default)]
-    comment: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    locale: Cow<'a, str>,
-    #[serde(borrow, default)]
-    context: RowContext<'a>,
-    #[serde(borrow)]
-    submitted_at: Cow<'a, str>,
+/// Where each canonical JSON field goes among the CSV columns (`received_at`, column 1, is the
+/// collector's own).
+fn column(parent: &[u8], key: &[u8]) -> Option<usize> {
+    Some(match (parent, key) {
+        (b"", b"id") => 0,
+        (b"", b"submitted_at") => 2,
+        (b"survey", b"id") => 3,
+        (b"survey", b"version") => 4,
+        (b"", b"channel") => 5,
+        (b"", b"touchpoint") => 6,
+        (b"", b"locale") => 7,
+        (b"answers", b"effort") => 8,
+        (b"answers", b"confidence") => 9,
+        (b"answers", b"emotion") => 10,
+        (b"", b"comment") => 11,
+        (b"context", b"interaction_id") => 12,
+        (b"context", b"agent_id") => 13,
+        (b"context", b"site_id") => 14,
+        (b"context", b"device_id") => 15,
+        (b"context", b"segment") => 16,
+        (b"context", b"page") => 17,
+        _ => return None,
+    })
 }
 
-#[derive(Deserialize)]
-struct RowSurvey<'a> {
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-    version: u32,
+/// Reads the canonical JSON that `Submission::to_json` writes (objects, strings and small
+/// unsigned numbers) straight into CSV columns: several times faster than a general parser, which
+/// is what lets a million rows export in about a second.
+struct Fields<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    columns: [Option<Cow<'a, str>>; 18],
 }
 
-#[derive(Deserialize)]
-struct RowAnswers<'a> {
-    effort: Option<u8>,
-    confidence: Option<u8>,
-    #[serde(borrow)]
-    emotion: Option<Cow<'a, str>>,
-}
+impl<'a> Fields<'a> {
+    fn read(json: &'a str) -> Option<Self> {
+        let mut fields = Self {
+            bytes: json.as_bytes(),
+            at: 0,
+            columns: Default::default(),
+        };
+        fields.object(b"")?;
+        Some(fields)
+    }
 
-#[derive(Deserialize, Default)]
-struct RowContext<'a> {
-    #[serde(borrow)]
-    interaction_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    agent_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    site_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    device_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    segment: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    page: Option<Cow<'a, str>>,
+    fn next_byte(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(b)
+    }
+
+    fn object(&mut self, parent: &'a [u8]) -> Option<()> {
+        (self.next_byte()? == b'{').then_some(())?;
+        if self.bytes.get(self.at) == Some(&b'}') {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            (self.next_byte()? == b'"').then_some(())?;
+            let start = self.at;
+            self.at += self.bytes[start..].iter().position(|b| *b == b'"')?;
+            let key = &self.bytes[start..self.at];
+            self.at += 1;
+            (self.next_byte()? == b':').then_some(())?;
+            match *self.bytes.get(self.at)? {
+                b'{' => self.object(key)?,
+                b'"' => {
+                    let value = self.string()?;
+                    if let Some(c) = column(parent, key) {
+                        self.columns[c] = Some(value);
+                    }
+                }
+                b'0'..=b'9' => {
+                    let start = self.at;
+                    self.at += self.bytes[start..]
+                        .iter()
+                        .take_while(|b| b.is_ascii_digit())
+                        .count();
+                    let digits = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+                    if let Some(c) = column(parent, key) {
+                        self.columns[c] = Some(Cow::Borrowed(digits));
+                    }
+                }
+                _ => return None,
+            }
+            match self.next_byte()? {
+                b',' => continue,
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// A JSON string at `at`, borrowed when it has no escapes.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.at += 1;
+        let start = self.at;
+        let len = self.bytes[start..]
+            .iter()
+            .position(|b| *b == b'"' || *b == b'\\')?;
+        self.at += len;
+        if self.bytes[self.at] == b'"' {
+            self.at += 1;
+            return std::str::from_utf8(&self.bytes[start..start + len])
+                .ok()
+                .map(Cow::Borrowed);
+        }
+        let mut out = String::from(std::str::from_utf8(&self.bytes[start..self.at]).ok()?);
+        loop {
+            match self.next_byte()? {
+                b'"' => return Some(Cow::Owned(out)),
+                b'\\' => match self.next_byte()? {
+                    b'"' => out.push('"'),
+                    b'\\' => out.push('\\'),
+                    b'/' => out.push('/'),
+                    b'b' => out.push('\u{8}'),
+                    b'f' => out.push('\u{c}'),
+                    b'n' => out.push('\n'),
+                    b'r' => out.push('\r'),
+                    b't' => out.push('\t'),
+                    b'u' => {
+                        let unit = self.hex4()?;
+                        let c = if (0xd800..0xdc00).contains(&unit) {
+                            (self.next_byte()? == b'\\' && self.next_byte()? == b'u')
+                                .then_some(())?;
+                            let low = self.hex4()?;
+                            char::from_u32(
+                                0x10000 + ((unit - 0xd800) << 10) + (low.checked_sub(0xdc00)?),
+                            )?
+                        } else {
+                            char::from_u32(unit)?
+                        };
+                        out.push(c);
+                    }
+                    _ => return None,
+                },
+                _ => {
+                    let start = self.at - 1;
+                    let len = self.bytes[start..]
+                        .iter()
+                        .position(|b| *b == b'"' || *b == b'\\')?;
+                    out.push_str(std::str::from_utf8(&self.bytes[start..start + len]).ok()?);
+                    self.at = start + len;
+                }
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let digits = std::str::from_utf8(self.bytes.get(self.at..self.at + 4)?).ok()?;
+        self.at += 4;
+        u32::from_str_radix(digits, 16).ok()
+    }
 }
 
 /// Writes one CSV cell: text that a spreadsheet would read as a formula gets a leading `'`, and
 /// cells with a quote, comma or line break are quoted.
 fn cell(out: &mut Vec<u8>, text: &str) {
-    let risky = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    let quote = text.contains(['"', ',', '\n', '\r']);
+    let risky = matches!(
+        text.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    );
+    let quote = text
+        .bytes()
+        .any(|b| matches!(b, b'"' | b',' | b'\n' | b'\r'));
+    if !risky && !quote {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
     if quote {
         out.push(b'"');
     }
     if risky {
         out.push(b'\'');
     }
-    for b in text.bytes() {
-        if b == b'"' {
-            out.push(b'"');
-        }
-        out.push(b);
+    let mut parts = text.split('"');
+    if let Some(first) = parts.next() {
+        out.extend_from_slice(first.as_bytes());
+    }
+    for part in parts {
+        out.extend_from_slice(b"\"\"");
+        out.extend_from_slice(part.as_bytes());
     }
     if quote {
         out.push(b'"');
     }
 }
 
-fn opt_cell(out: &mut Vec<u8>, text: Option<&Cow<'_, str>>) {
-    if let Some(t) = text {
-        cell(out, t);
-    }
-}
-
-fn number_cell(out: &mut Vec<u8>, n: Option<u8>) {
-    if let Some(n) = n {
-        out.extend_from_slice(n.to_string().as_bytes());
-    }
-}
-
-fn write_csv_row(out: &mut Vec<u8>, record: &Record<'_>, received_at: &str) -> io::Result<()> {
-    let row: Row<'_> = serde_json::from_str(record.json).map_err(io::Error::other)?;
-    let c = &row.context;
-    cell(out, &row.id);
-    out.push(b',');
-    cell(out, received_at);
-    out.push(b',');
-    cell(out, &row.submitted_at);
-    out.push(b',');
-    cell(out, &row.survey.id);
-    out.push(b',');
-    out.extend_from_slice(row.survey.version.to_string().as_bytes());
-    for text in [&row.channel, &row.touchpoint, &row.locale] {
-        out.push(b',');
-        cell(out, text);
-    }
-    out.push(b',');
-    number_cell(out, row.answers.effort);
-    out.push(b',');
-    number_cell(out, row.answers.confidence);
-    for text in [row.answers.emotion.as_ref(), row.comment.as_ref()] {
-        out.push(b',');
-        opt_cell(out, text);
-    }
-    for text in [
-        &c.interaction_id,
-        &c.agent_id,
-        &c.site_id,
-        &c.device_id,
-        &c.segment,
-        &c.page,
-    ] {
-        out.push(b',');
-        opt_cell(out, text.as_ref());
+fn write_csv_row(out: &mut Vec<u8>, json: &str, received_at: &str) -> io::Result<()> {
+    let fields = Fields::read(json).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a stored record is not canonical JSON",
+        )
+    })?;
+    for (i, value) in fields.columns.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match (i, value) {
+            (1, _) => cell(out, received_at),
+            (_, Some(text)) => cell(out, text),
+            (_, None) => {}
+        }
     }
     out.extend_from_slice(b"\r\n");
     Ok(())
 }
 
-fn write_ndjson_row(out: &mut Vec<u8>, record: &Record<'_>, received_at: &str) {
+fn write_ndjson_row(out: &mut Vec<u8>, json: &str, received_at: &str) {
     // The canonical form ends with `}`: append `received_at` inside the object.
-    let json = record.json.as_bytes();
+    let json = json.as_bytes();
     out.extend_from_slice(&json[..json.len() - 1]);
     out.extend_from_slice(b",\"received_at\":\"");
     out.extend_from_slice(received_at.as_bytes());
@@ -266,8 +349,17 @@ pub enum ExportError {
     Write(#[from] io::Error),
 }
 
-/// Writes the records `filter` selects to `out`, in arrival order. Rows are gathered in a small
-/// buffer and written in chunks, so memory does not grow with the store.
+/// Records copied out of the store in one buffer, to be formatted on another thread.
+#[derive(Default)]
+struct Batch {
+    json: String,
+    /// Receive time and the end of the record's JSON in `json`.
+    rows: Vec<(u64, usize)>,
+}
+
+/// Writes the records `filter` selects to `out`, in arrival order. One thread reads the store
+/// while this one formats; batches pass through a bounded channel and rows leave in chunks, so
+/// memory does not grow with the store.
 pub fn write(
     store: &dyn Store,
     filter: &Filter,
@@ -275,53 +367,62 @@ pub fn write(
     out: &mut dyn Write,
 ) -> Result<u64, ExportError> {
     const CHUNK: usize = 64 * 1024;
-    let mut buf = Vec::with_capacity(CHUNK + 4096);
-    if format == Format::Csv {
-        // A byte-order mark makes spreadsheet programs read the file as UTF-8.
-        buf.extend_from_slice("\u{feff}".as_bytes());
-        buf.extend_from_slice(CSV_COLUMNS.join(",").as_bytes());
-        buf.extend_from_slice(b"\r\n");
-    }
-    let mut rows = 0u64;
-    let mut failure: Option<io::Error> = None;
+    const BATCH: usize = 1024;
     let from = filter.from_micros.unwrap_or(0);
     let to = filter.to_micros.unwrap_or(u64::MAX);
-    store.scan(from, to, &mut |record| {
-        if !filter.matches(&record) {
-            return true;
-        }
-        let received_at = Timestamp::from_unix_millis((record.received_micros / 1000) as i64);
-        let written = match format {
-            Format::Ndjson => {
-                write_ndjson_row(&mut buf, &record, received_at.as_str());
-                Ok(())
-            }
-            Format::Csv => write_csv_row(&mut buf, &record, received_at.as_str()),
-        };
-        let flushed = written.and_then(|()| {
-            if buf.len() >= CHUNK {
-                out.write_all(&buf)?;
-                buf.clear();
-            }
-            Ok(())
-        });
-        match flushed {
-            Ok(()) => {
-                rows += 1;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+        let reader = scope.spawn(move || {
+            let mut batch = Batch::default();
+            store.scan(from, to, &mut |record| {
+                if filter.matches(&record) {
+                    batch.json.push_str(record.json);
+                    batch.rows.push((record.received_micros, batch.json.len()));
+                    if batch.rows.len() == BATCH && tx.send(std::mem::take(&mut batch)).is_err() {
+                        return false; // the writer stopped
+                    }
+                }
                 true
+            })?;
+            if !batch.rows.is_empty() {
+                let _ = tx.send(batch);
             }
-            Err(e) => {
-                failure = Some(e);
-                false
-            }
+            Ok::<_, StoreError>(())
+        });
+        let mut buf = Vec::with_capacity(CHUNK + 4096);
+        if format == Format::Csv {
+            // A byte-order mark makes spreadsheet programs read the file as UTF-8.
+            buf.extend_from_slice("\u{feff}".as_bytes());
+            buf.extend_from_slice(CSV_COLUMNS.join(",").as_bytes());
+            buf.extend_from_slice(b"\r\n");
         }
-    })?;
-    if let Some(e) = failure {
-        return Err(e.into());
-    }
-    out.write_all(&buf)?;
-    out.flush()?;
-    Ok(rows)
+        let mut rows = 0u64;
+        let written = (|| -> io::Result<()> {
+            for batch in rx {
+                let mut start = 0;
+                for (received_micros, end) in batch.rows {
+                    let json = &batch.json[start..end];
+                    start = end;
+                    let received_at = Timestamp::from_unix_millis((received_micros / 1000) as i64);
+                    match format {
+                        Format::Ndjson => write_ndjson_row(&mut buf, json, received_at.as_str()),
+                        Format::Csv => write_csv_row(&mut buf, json, received_at.as_str())?,
+                    }
+                    rows += 1;
+                    if buf.len() >= CHUNK {
+                        out.write_all(&buf)?;
+                        buf.clear();
+                    }
+                }
+            }
+            out.write_all(&buf)?;
+            out.flush()
+        })();
+        let read = reader.join().unwrap_or(Err(StoreError::Corrupt { key: 0 }));
+        written?;
+        read?;
+        Ok(rows)
+    })
 }
 
 #[cfg(test)]
@@ -363,5 +464,49 @@ mod tests {
         assert!(Filter::parse(Some("yesterday"), None, None, None).is_err());
         assert!(Filter::parse(None, None, Some("fax"), None).is_err());
         assert!(Filter::parse(None, None, None, Some("check out")).is_err());
+    }
+
+    #[test]
+    fn the_canonical_reader_agrees_with_a_json_parser() {
+        let comments = [
+            "plain",
+            "quote \" and backslash \\ and / slash",
+            "lines\nand\ttabs\r\n",
+            "ünïcödé — شكرا — 🙂 emoji",
+            "=1+2, \"formula\"",
+        ];
+        for (n, comment) in comments.iter().enumerate() {
+            let body = serde_json::json!({
+                "id": format!("0192f1a4-7b3c-7def-8a90-{n:012}"),
+                "survey": {"id": "core-cx", "version": 1},
+                "channel": "agent", "touchpoint": "billing",
+                "answers": {"effort": 3, "emotion": "neutral"},
+                "comment": comment, "locale": "ar",
+                "context": {"interaction_id": "call-1", "page": "/a/b"},
+                "submitted_at": "2026-11-22T10:00:00+01:00"
+            });
+            let sub = protocol::parse_submission(body.to_string().as_bytes()).expect("valid");
+            let json = sub.to_json();
+            let fields = Fields::read(&json).expect("canonical");
+            let get = |i: usize| fields.columns[i].as_deref();
+            assert_eq!(get(0), body["id"].as_str());
+            assert_eq!(get(2), Some("2026-11-22T10:00:00+01:00"));
+            assert_eq!((get(3), get(4)), (Some("core-cx"), Some("1")));
+            assert_eq!(
+                (get(5), get(6), get(7)),
+                (Some("agent"), Some("billing"), Some("ar"))
+            );
+            assert_eq!(
+                (get(8), get(9), get(10)),
+                (Some("3"), None, Some("neutral"))
+            );
+            assert_eq!(get(11), Some(*comment), "{json}");
+            assert_eq!(
+                (get(12), get(13), get(17)),
+                (Some("call-1"), None, Some("/a/b"))
+            );
+        }
+        assert!(Fields::read("{\"id\":").is_none());
+        assert!(Fields::read("[1]").is_none());
     }
 }

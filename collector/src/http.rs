@@ -212,7 +212,7 @@ impl Running {
 pub fn start(config: Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("creating the data directory {}", config.data.display()))?;
-    let store = SledStore::open(&config.data)
+    let store = SledStore::open_with_cache(&config.data, config.cache_mib)
         .with_context(|| format!("opening the store in {}", config.data.display()))?;
     start_with_store(config, Arc::new(store))
 }

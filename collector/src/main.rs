@@ -44,6 +44,9 @@ enum Command {
         /// HTTP worker threads (default: one per core).
         #[arg(long, env = "TOUCHPOINT_WORKERS")]
         workers: Option<usize>,
+        /// The store's page cache in MiB: most of the collector's memory.
+        #[arg(long, env = "TOUCHPOINT_CACHE_MIB", default_value_t = 128)]
+        cache_mib: u64,
     },
     /// Write every stored answer, in arrival order, to standard output (or --out). Needs the
     /// collector stopped; while it runs, use GET /v1/export.
@@ -106,6 +109,7 @@ fn main() -> anyhow::Result<()> {
             data,
             allow_origins,
             workers,
+            cache_mib,
         } => {
             let allow_origins = allow_origins
                 .iter()
@@ -122,6 +126,7 @@ fn main() -> anyhow::Result<()> {
                 allow_origins,
                 admin_token,
                 workers,
+                cache_mib,
             };
             serve(config)
         }
@@ -141,7 +146,7 @@ fn main() -> anyhow::Result<()> {
                 channel.as_deref(),
                 touchpoint.as_deref(),
             )?;
-            let store = SledStore::open(&data)
+            let store = SledStore::open_with_cache(&data, 64)
                 .with_context(|| format!("opening the store in {}", data.display()))?;
             let started = std::time::Instant::now();
             let rows = match out {

@@ -43,7 +43,8 @@ pub fn spawn_app_over(
     let (tx, rx) = mpsc::channel();
     let thread = thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let store = SledStore::open(&config.data).expect("the store opens");
+            let store = SledStore::open_with_cache(&config.data, config.cache_mib)
+                .expect("the store opens");
             let running = collector::start_with_store(config, wrap(Arc::new(store)))
                 .expect("the collector starts");
             let ingest = running.ingest.clone();
