@@ -451,8 +451,19 @@ async fn post_response(
         .await
         .map_err(counted)?;
     match state.ingest.submit(&body).await {
+        // A validated id needs no escaping: the body is written directly.
         Ok((id, accepted)) => Ok(HttpResponse::build(accepted_status(accepted))
-            .json(json!({"id": id.as_str(), "status": accepted.as_str()}))),
+            .content_type("application/json")
+            .body(
+                [
+                    "{\"id\":\"",
+                    id.as_str(),
+                    "\",\"status\":\"",
+                    accepted.as_str(),
+                    "\"}",
+                ]
+                .concat(),
+            )),
         Err((id, refused)) => Err(ApiError::Refused(refused, id)),
     }
 }

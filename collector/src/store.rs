@@ -268,31 +268,36 @@ impl Trees {
         Ok(None)
     }
 
-    /// Moves the oldest `block` flushed records into one sealed block; `false` when fewer are
-    /// waiting. The block is flushed before the records leave `responses`, so a crash in between
-    /// leaves two copies (removed again on open), never none.
-    fn seal_once(&self, block: usize) -> Result<bool, StoreError> {
+    /// Moves the oldest flushed records into sealed blocks of `block` records, at most
+    /// `max_blocks` at a time; returns how many blocks it sealed (0 when fewer than `block`
+    /// records wait). The blocks are flushed before the records leave `responses`, so a crash in
+    /// between leaves two copies (removed again on open), never none.
+    fn seal(&self, block: usize, max_blocks: usize) -> Result<usize, StoreError> {
         let checkpoint = self.checkpoint()?;
         let _exclusive = self.seal_guard.write().unwrap_or_else(|p| p.into_inner());
         let mut records = Vec::with_capacity(block);
+        let mut sealed_keys = Vec::new();
         for entry in self
             .responses
             .range(..=checkpoint.to_be_bytes())
-            .take(block)
+            .take(block * max_blocks)
         {
             let (key, value) = entry?;
             records.push((key_of(&key)?, value));
+            if records.len() == block {
+                self.sealed
+                    .insert(records[0].0.to_be_bytes(), encode_block(&records))?;
+                sealed_keys.extend(records.drain(..).map(|(key, _)| key));
+            }
         }
-        if records.len() < block {
-            return Ok(false);
+        if sealed_keys.is_empty() {
+            return Ok(0);
         }
-        self.sealed
-            .insert(records[0].0.to_be_bytes(), encode_block(&records))?;
         self.db.flush()?;
-        for (key, _) in &records {
+        for key in &sealed_keys {
             self.responses.remove(key.to_be_bytes())?;
         }
-        Ok(true)
+        Ok(sealed_keys.len() / block)
     }
 }
 
@@ -311,12 +316,13 @@ impl Sealer {
                 .name("touchpoint-sealer".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
+                        // Keep going while there is a backlog; then rest for a second.
                         loop {
-                            match trees.seal_once(block) {
-                                Ok(true) if !stop.load(Ordering::Relaxed) => continue,
+                            match trees.seal(block, 64) {
+                                Ok(64) if !stop.load(Ordering::Relaxed) => continue,
                                 Ok(_) => break,
                                 Err(error) => {
-                                    tracing::warn!(%error, "sealing a block failed; will retry");
+                                    tracing::warn!(%error, "sealing blocks failed; will retry");
                                     break;
                                 }
                             }
@@ -462,8 +468,11 @@ impl SledStore {
     /// own); returns how many blocks were sealed.
     pub fn seal_now(&self) -> Result<usize, StoreError> {
         let mut sealed = 0;
-        while self.trees.seal_once(self.block)? {
-            sealed += 1;
+        loop {
+            match self.trees.seal(self.block, 64)? {
+                0 => break,
+                n => sealed += n,
+            }
         }
         self.flush()?;
         Ok(sealed)

@@ -194,9 +194,18 @@ fn context_value(value: Option<String>, field: &'static str) -> Result<Option<Id
 
 /// Parses and validates one submission, naming the first rule it breaks.
 pub fn parse_submission(bytes: &[u8]) -> Result<Submission, Rejection> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let raw: RawSubmission = serde_path_to_error::deserialize(&mut de).map_err(shape_rejection)?;
-    de.end().map_err(|_| Rejection::InvalidJson)?;
+    // The plain parse is the fast path; only a body that fails it is parsed again with the path
+    // tracking that names the field.
+    let raw: RawSubmission = match serde_json::from_slice(bytes) {
+        Ok(raw) => raw,
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let raw: RawSubmission =
+                serde_path_to_error::deserialize(&mut de).map_err(shape_rejection)?;
+            de.end().map_err(|_| Rejection::InvalidJson)?;
+            raw
+        }
+    };
     if let Some(at) = array_field(bytes) {
         return Err(if at.is_empty() {
             Rejection::InvalidJson
