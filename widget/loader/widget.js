@@ -1,0 +1,49 @@
+// Touchpoint loader (classic script, plain JS): reads its data-* attributes, checks that the page
+// lets WebAssembly run, loads the widget (wasm-bindgen glue + wasm, content-hashed names filled in
+// by `cargo xtask`) and calls start(config); where the page's CSP forbids wasm it shows the
+// collector's /embed page in an iframe instead. Touchpoint.open/close queue until the wasm is ready.
+// Lines starting with // are removed from the built file.
+(function (w, d) {
+  var s = d.currentScript, a, u, b, q = [], T, c, p;
+  if (!s || w.Touchpoint) return;
+  a = s.dataset; u = s.src; b = a.collector || u.slice(0, u.lastIndexOf("/"));
+  c = { base: b, touchpoint: a.touchpoint, mode: a.mode, target: a.target, locale: a.locale, segment: a.segment };
+  if (a.fromUrl != null) {
+    p = new URLSearchParams(location.search);
+    ["touchpoint", "locale", "segment"].forEach(function (k) { c[k] = p.get(k) || c[k]; });
+  }
+  T = w.Touchpoint = {
+    open: function (o) { q.push(["open", o]); },
+    close: function () { q.push(["close"]); }
+  };
+  function ready(f) {
+    d.readyState == "loading" ? d.addEventListener("DOMContentLoaded", f) : f();
+  }
+  function frame() {
+    var f = d.createElement("iframe"), t = c.mode == "inline" && d.querySelector(c.target);
+    f.src = b + "/embed?touchpoint=" + encodeURIComponent(c.touchpoint || "") +
+      "&locale=" + encodeURIComponent(c.locale || navigator.language || "") +
+      "&segment=" + encodeURIComponent(c.segment || "");
+    f.title = "Feedback";
+    f.style.cssText = "border:0;width:100%;height:640px" +
+      (t ? "" : ";position:fixed;bottom:16px;right:16px;width:min(420px,calc(100vw - 32px));height:min(640px,calc(100vh - 32px));z-index:2147483000");
+    (t || d.body).appendChild(f);
+  }
+  try {
+    new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+  } catch (e) {
+    return ready(frame);
+  }
+  import(new URL("@GLUE@", u).href).then(function (m) {
+    return m.default({ module_or_path: new URL("@WASM@", u) }).then(function () {
+      ready(function () {
+        m.start(c);
+        T.open = m.open;
+        T.close = m.close;
+        q.forEach(function (x) { m[x[0]](x[1]); });
+      });
+    });
+  }).catch(function (e) {
+    console.error("touchpoint: the widget could not load", e);
+  });
+})(window, document);

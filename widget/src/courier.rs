@@ -1,0 +1,326 @@
+//! Delivery: posts each outbox answer to the collector as `text/plain` (no CORS preflight), turns
+//! the status into a verdict, retries on a timer, on the `online` event and on every page load, and
+//! hands what is still pending to `navigator.sendBeacon` when the page goes away.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Array, Date, Math, Promise, Reflect};
+use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
+use web_sys::{Blob, BlobPropertyBag, RequestCredentials, RequestInit, RequestMode, Response};
+
+use crate::dom::{dispatch, join, object, warn};
+use crate::ids::tab_token;
+use crate::outbox::{Outbox, Store, Verdict};
+use crate::retry;
+
+#[wasm_bindgen]
+extern "C" {
+    /// A promise seen through `then(f, g)` with plain functions (js-sys wants closures it owns).
+    type Thenable;
+    #[wasm_bindgen(method, js_name = then)]
+    fn then_both(this: &Thenable, on_ok: &JsValue, on_error: &JsValue);
+    /// A function seen through `bind(this, arg)`: one long-lived closure serves every request.
+    type Bindable;
+    #[wasm_bindgen(method, js_name = bind)]
+    fn bind_arg(this: &Bindable, this_arg: &JsValue, arg: &JsValue) -> JsValue;
+}
+
+/// The long-lived callback every request's promise settles into: `(id, response or error)`.
+type AnswerFn = Closure<dyn FnMut(JsValue, JsValue)>;
+
+/// Sends the outbox to one collector.
+pub struct Courier {
+    url: String,
+    outbox: RefCell<Outbox>,
+    timer: Cell<Option<i32>>,
+    tick: RefCell<Option<Closure<dyn FnMut()>>>,
+    /// `(id, response or error)`: bound to each request's id.
+    answer: RefCell<Option<AnswerFn>>,
+    listeners: RefCell<Vec<Closure<dyn FnMut()>>>,
+    /// Randomness for jitter; tests fix it.
+    jitter: Cell<Option<f64>>,
+}
+
+impl Courier {
+    /// A courier for the collector at `base` (no trailing slash) over the page's localStorage.
+    pub fn new(base: &str) -> Rc<Self> {
+        Self::with_outbox(base, Outbox::new(Store::local(), tab_token()))
+    }
+
+    pub fn with_outbox(base: &str, outbox: Outbox) -> Rc<Self> {
+        let courier = Rc::new(Self {
+            url: join(&[base, "/v1/responses"]),
+            outbox: RefCell::new(outbox),
+            timer: Cell::new(None),
+            tick: RefCell::new(None),
+            answer: RefCell::new(None),
+            listeners: RefCell::new(Vec::new()),
+            jitter: Cell::new(None),
+        });
+        let weak = Rc::downgrade(&courier);
+        *courier.tick.borrow_mut() = Some(Closure::new(move || {
+            if let Some(c) = weak.upgrade() {
+                c.timer.set(None);
+                c.flush();
+            }
+        }));
+        let weak = Rc::downgrade(&courier);
+        *courier.answer.borrow_mut() = Some(Closure::new(move |id: JsValue, value: JsValue| {
+            let (Some(c), Some(id)) = (weak.upgrade(), id.as_string()) else {
+                return;
+            };
+            let (status, retry_after) = match value.dyn_ref::<Response>() {
+                Some(r) => (r.status(), r.headers().get("Retry-After").ok().flatten()),
+                None => (0, None),
+            };
+            c.settled(&id, status, retry_after.as_deref());
+        }));
+        courier
+    }
+
+    pub fn outbox(&self) -> &RefCell<Outbox> {
+        &self.outbox
+    }
+
+    /// Fixes the jitter (tests); `None` goes back to `Math.random`.
+    pub fn set_jitter(&self, jitter: Option<f64>) {
+        self.jitter.set(jitter);
+    }
+
+    /// Starts delivering: adopts what earlier pages left, sends it, and listens for `online`
+    /// (try again now) and `pagehide` (hand pending answers to the beacon).
+    pub fn start(self: &Rc<Self>) {
+        self.outbox.borrow_mut().load(Date::now());
+        if let Some(window) = web_sys::window() {
+            let weak = Rc::downgrade(self);
+            let online = Closure::<dyn FnMut()>::new(move || {
+                if let Some(c) = weak.upgrade() {
+                    c.outbox.borrow_mut().hurry(Date::now());
+                    c.flush();
+                }
+            });
+            let weak = Rc::downgrade(self);
+            let pagehide = Closure::<dyn FnMut()>::new(move || {
+                if let Some(c) = weak.upgrade() {
+                    c.beacon();
+                }
+            });
+            for (name, listener) in [("online", online), ("pagehide", pagehide)] {
+                let _ = window
+                    .add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+                self.listeners.borrow_mut().push(listener);
+            }
+        }
+        self.flush();
+    }
+
+    /// Queues one answer (storage first) and sends it.
+    pub fn submit(self: &Rc<Self>, id: &str, body: String) {
+        self.outbox
+            .borrow_mut()
+            .add(id.to_owned(), body, Date::now());
+        dispatch(
+            "touchpoint:submitted",
+            &object(&[("id", JsValue::from_str(id))]),
+        );
+        self.flush();
+    }
+
+    /// Sends every answer that is due, then sets the timer for the next one.
+    pub fn flush(self: &Rc<Self>) {
+        let batch = self.outbox.borrow_mut().take_due(Date::now());
+        for (id, body) in batch {
+            self.post(id, &body);
+        }
+        self.schedule();
+    }
+
+    fn schedule(&self) {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        if let Some(handle) = self.timer.take() {
+            window.clear_timeout_with_handle(handle);
+        }
+        let Some(due) = self.outbox.borrow().next_due() else {
+            return;
+        };
+        let wait = (due - Date::now()).clamp(0.0, 2_000_000_000.0) as i32;
+        if let Some(tick) = self.tick.borrow().as_ref() {
+            self.timer.set(
+                window
+                    .set_timeout_with_callback_and_timeout_and_arguments_0(
+                        tick.as_ref().unchecked_ref(),
+                        wait,
+                    )
+                    .ok(),
+            );
+        }
+    }
+
+    fn post(&self, id: String, body: &str) {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let init = RequestInit::new();
+        init.set_method("POST");
+        init.set_body(
+            &text_blob(body)
+                .map(JsValue::from)
+                .unwrap_or_else(|| JsValue::from_str(body)),
+        );
+        init.set_mode(RequestMode::Cors);
+        init.set_credentials(RequestCredentials::Omit);
+        // Lets the request finish if the page is being left; the answer stays in storage until a
+        // later page hears the collector's answer.
+        let _ = Reflect::set(&init, &JsValue::from_str("keepalive"), &JsValue::TRUE);
+        let promise: Promise = window.fetch_with_str_and_init(&self.url, &init);
+        // One callback for both outcomes: a Response, or the error of a failed request.
+        if let Some(answer) = self.answer.borrow().as_ref() {
+            let settle = answer
+                .as_ref()
+                .unchecked_ref::<Bindable>()
+                .bind_arg(&JsValue::NULL, &JsValue::from_str(&id));
+            promise
+                .unchecked_ref::<Thenable>()
+                .then_both(&settle, &settle);
+        }
+    }
+
+    /// The collector answered `status` (0: no answer) for `id`.
+    pub fn settled(self: &Rc<Self>, id: &str, status: u16, retry_after: Option<&str>) {
+        let now = Date::now();
+        let verdict = Verdict::of(status);
+        let jitter = self.jitter.get().unwrap_or_else(Math::random);
+        let wait = retry_after.and_then(|v| retry::retry_after_ms(v, now));
+        self.outbox
+            .borrow_mut()
+            .settle(id, verdict, now, |attempt| {
+                retry::delay_ms(attempt, jitter, wait)
+            });
+        match verdict {
+            Verdict::Delivered => dispatch(
+                "touchpoint:delivered",
+                &object(&[
+                    ("id", JsValue::from_str(id)),
+                    ("status", JsValue::from(status)),
+                ]),
+            ),
+            Verdict::Rejected => warn(
+                "touchpoint: the collector refused an answer for good (HTTP 4xx); it was dropped",
+            ),
+            Verdict::Retry => {}
+        }
+        self.flush();
+    }
+
+    /// The page is going away: give every answer not already in flight to `sendBeacon`. They
+    /// stay in the outbox, so the next page sends them again unless the collector has them
+    /// (then it answers 200 duplicate and they are removed).
+    pub fn beacon(&self) {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let navigator = window.navigator();
+        for item in self.outbox.borrow().items().iter().filter(|i| !i.in_flight) {
+            let _ = navigator.send_beacon_with_opt_blob(&self.url, text_blob(&item.body).as_ref());
+        }
+    }
+}
+
+/// The body as a `text/plain` Blob: a content type browsers send without a CORS preflight.
+fn text_blob(body: &str) -> Option<Blob> {
+    let options = BlobPropertyBag::new();
+    options.set_type("text/plain");
+    let parts = Array::of1(&JsValue::from_str(body));
+    Blob::new_with_str_sequence_and_options(&parts, &options).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{Store, ITEM_PREFIX};
+    use wasm_bindgen_futures::JsFuture;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen(inline_js = r#"
+export function sleep(ms) { return new Promise(r => setTimeout(r, ms)); }
+export function fakeNetwork(statuses) {
+  const log = [];
+  const realFetch = window.fetch;
+  window.fetch = (url, init) => {
+    const stored = Object.keys(localStorage).filter(k => k.startsWith("touchpoint:outbox:")).length;
+    const status = statuses.shift();
+    log.push(["fetch", url, status, "stored=" + stored, init.body.type, "keepalive=" + init.keepalive, init.credentials].join(" "));
+    if (status === 0) return Promise.reject(new TypeError("offline"));
+    return Promise.resolve(new Response(null, { status, headers: { "Retry-After": "0" } }));
+  };
+  navigator.sendBeacon = (url, blob) => { log.push(["beacon", url, blob.type].join(" ")); return true; };
+  window.addEventListener("touchpoint:delivered", e => log.push(["delivered", e.detail.status].join(" ")));
+  log.restore = () => { window.fetch = realFetch; delete navigator.sendBeacon; };
+  return log;
+}
+export function takeLog(log) { const lines = log.splice(0); return lines.join("\n"); }
+export function restore(log) { log.restore(); }
+"#)]
+    extern "C" {
+        fn sleep(ms: u32) -> Promise;
+        #[wasm_bindgen(js_name = fakeNetwork)]
+        fn fake_network(statuses: &Array) -> JsValue;
+        #[wasm_bindgen(js_name = takeLog)]
+        fn take_log(log: &JsValue) -> String;
+        fn restore(log: &JsValue);
+    }
+
+    fn statuses(list: &[u16]) -> Array {
+        list.iter().map(|s| JsValue::from(*s)).collect()
+    }
+
+    #[wasm_bindgen_test]
+    async fn delivery_writes_first_retries_503_beacons_on_pagehide_and_stops_at_201() {
+        let store = Store::local();
+        for k in store.keys("touchpoint:") {
+            store.remove(&k);
+        }
+        let log = fake_network(&statuses(&[503, 0, 201, 400]));
+        let courier = Courier::with_outbox("http://collector.test", Outbox::new(store, "t".into()));
+        courier.set_jitter(Some(0.0));
+        let id = "01JD2XKQ9ZCFM7B5V0S3R4T6YA";
+        courier.submit(id, "{\"id\":\"01JD2XKQ9ZCFM7B5V0S3R4T6YA\"}".into());
+        JsFuture::from(sleep(50)).await.unwrap();
+        // The answer was in storage when the request went out, and stays after a 503.
+        assert_eq!(
+            take_log(&log),
+            "fetch http://collector.test/v1/responses 503 stored=1 text/plain keepalive=true omit"
+        );
+        assert_eq!(Store::local().keys(ITEM_PREFIX).len(), 1);
+        assert_eq!(courier.outbox().borrow().items()[0].attempt, 1);
+        // Leaving the page hands the waiting answer to the beacon; it stays queued.
+        courier.beacon();
+        assert_eq!(
+            take_log(&log),
+            "beacon http://collector.test/v1/responses text/plain"
+        );
+        // Retry 1 after 500 ms (jitter 0): a network error; retry 2 after 1 s: stored.
+        JsFuture::from(sleep(600)).await.unwrap();
+        assert_eq!(
+            take_log(&log),
+            "fetch http://collector.test/v1/responses 0 stored=1 text/plain keepalive=true omit"
+        );
+        JsFuture::from(sleep(1_100)).await.unwrap();
+        assert_eq!(
+            take_log(&log),
+            "fetch http://collector.test/v1/responses 201 stored=1 text/plain keepalive=true omit\ndelivered 201"
+        );
+        assert!(courier.outbox().borrow().items().is_empty());
+        assert!(Store::local().keys("touchpoint:").is_empty());
+        // A 400 is dropped at once, never retried.
+        courier.submit("01JD2XKQ9ZCFM7B5V0S3R4T6YB", "{}".into());
+        JsFuture::from(sleep(50)).await.unwrap();
+        assert!(take_log(&log).contains(" 400 "));
+        assert!(courier.outbox().borrow().items().is_empty());
+        assert_eq!(courier.outbox().borrow().next_due(), None);
+        restore(&log);
+    }
+}

@@ -1,0 +1,171 @@
+//! Small DOM and console helpers: every call that can throw is caught here, so nothing the widget
+//! does can raise an exception into the host page.
+
+use js_sys::{Object, Reflect};
+use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
+use web_sys::{CustomEvent, CustomEventInit, Document, Element};
+
+/// `console.warn`, for things the site owner should fix or know about.
+#[inline(never)]
+pub fn warn(message: &str) {
+    web_sys::console::warn_1(&JsValue::from_str(message));
+}
+
+/// `console.error`, for settings that keep the widget from working.
+#[inline(never)]
+pub fn error(message: &str) {
+    web_sys::console::error_1(&JsValue::from_str(message));
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A DOM node seen through the few calls the widget makes. These bindings do not catch: the
+    /// widget only passes constant, valid tag and attribute names, for which they cannot throw,
+    /// and skipping the catch keeps every call small.
+    type Node;
+    #[wasm_bindgen(method, js_name = createElement)]
+    fn create_element(this: &Node, tag: &str) -> Element;
+    #[wasm_bindgen(method, js_name = setAttribute)]
+    fn set_attribute(this: &Node, name: &str, value: &str);
+    #[wasm_bindgen(method, js_name = append)]
+    fn append(this: &Node, child: &Element);
+    #[wasm_bindgen(method, setter = hidden)]
+    fn set_hidden(this: &Node, hidden: bool);
+    #[wasm_bindgen(method, getter = hidden)]
+    fn hidden(this: &Node) -> bool;
+    #[wasm_bindgen(method, js_name = focus)]
+    fn focus(this: &Node);
+}
+
+fn node(el: &JsValue) -> &Node {
+    el.unchecked_ref()
+}
+
+/// A new `<tag>` with the constant attributes `attrs` (name, value, name, value, …) and `text`
+/// (none when empty), appended to `parent` when there is one.
+#[inline(never)]
+pub fn add(
+    doc: &Document,
+    parent: Option<&Element>,
+    tag: &str,
+    attrs: &[&str],
+    text: &str,
+) -> Element {
+    let el = node(doc).create_element(tag);
+    for pair in attrs.chunks_exact(2) {
+        if let [name, value] = pair {
+            set(&el, name, value);
+        }
+    }
+    if !text.is_empty() {
+        el.set_text_content(Some(text));
+    }
+    if let Some(p) = parent {
+        append(p, &el);
+    }
+    el
+}
+
+/// Sets an attribute.
+#[inline(never)]
+pub fn set(el: &Element, name: &str, value: &str) {
+    node(el).set_attribute(name, value);
+}
+
+/// Shows or hides an element through the `hidden` attribute.
+#[inline(never)]
+pub fn show(el: &Element, visible: bool) {
+    node(el).set_hidden(!visible);
+}
+
+pub fn is_shown(el: &Element) -> bool {
+    !node(el).hidden()
+}
+
+#[inline(never)]
+pub fn focus(el: &Element) {
+    node(el).focus();
+}
+
+/// `parent.append(child)`.
+#[inline(never)]
+pub fn append(parent: &Element, child: &Element) {
+    node(parent).append(child);
+}
+
+/// `parts` joined into one string (cheaper here than `concat`, which brings a generic joiner).
+pub fn join(parts: &[&str]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        out.push_str(part);
+    }
+    out
+}
+
+/// A plain object `{key: value, …}` for an event's `detail`.
+#[inline(never)]
+pub fn object(entries: &[(&str, JsValue)]) -> Object {
+    let obj = Object::new();
+    for (key, value) in entries {
+        let _ = Reflect::set(&obj, &JsValue::from_str(key), value);
+    }
+    obj
+}
+
+/// Dispatches `CustomEvent(name, {detail})` on `window`; the host page listens for these.
+#[inline(never)]
+pub fn dispatch(name: &str, detail: &JsValue) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let init = CustomEventInit::new();
+    init.set_detail(detail);
+    if let Ok(event) = CustomEvent::new_with_event_init_dict(name, &init) {
+        let _ = window.dispatch_event(&event);
+    }
+}
+
+/// Appends the decimal digits of `n` to `out` (no formatting machinery: it costs kilobytes).
+pub fn push_number(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for &c in buf.get(i..).unwrap_or_default() {
+        out.push(char::from(c));
+    }
+}
+
+/// Reads the leading decimal digits of `text`; `None` when there are none or they overflow.
+pub fn parse_number(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 15 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.bytes().fold(0u64, |n, b| n * 10 + u64::from(b - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn numbers_are_written_and_read_without_fmt() {
+        for n in [0u64, 7, 10, 409, 1_795_341_600_000, u64::MAX] {
+            let mut s = String::new();
+            push_number(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
+        assert_eq!(parse_number("120"), Some(120));
+        assert_eq!(parse_number(""), None);
+        assert_eq!(parse_number("12a"), None);
+        assert_eq!(parse_number("-3"), None);
+        assert_eq!(parse_number("9999999999999999"), None);
+    }
+}

@@ -1,0 +1,47 @@
+//! The widget's only styles, adopted by its shadow root as a constructable stylesheet. `:host` resets
+//! everything the page could pass down; sites theme the widget through these custom properties:
+//! `--tp-accent`, `--tp-accent-text`, `--tp-bg`, `--tp-fg`, `--tp-muted`, `--tp-border`, `--tp-font`,
+//! `--tp-radius`, `--tp-z`, and through the parts `launcher`, `panel`, `close`, `question`,
+//! `option`, `comment`, `send` and `status`.
+
+pub const CSS: &str = "\
+:host{all:initial!important;display:block!important;\
+--a:var(--tp-accent,#1a56db);--at:var(--tp-accent-text,#fff);--bg:var(--tp-bg,#fff);\
+--fg:var(--tp-fg,#1f2328);--mu:var(--tp-muted,#57606a);--bd:var(--tp-border,#6e7781);\
+--r:var(--tp-radius,10px);font:15px/1.4 var(--tp-font,system-ui,-apple-system,'Segoe UI',Roboto,sans-serif)!important;\
+color:var(--fg)!important}\
+:host([mode=launcher]){position:fixed!important;bottom:16px!important;right:16px!important;\
+z-index:var(--tp-z,2147483000)!important}\
+*{box-sizing:border-box;font:inherit;color:inherit;margin:0}\
+[hidden]{display:none!important}\
+button{cursor:pointer;min-height:44px;min-width:44px;padding:0 12px;border:1px solid var(--bd);\
+border-radius:var(--r);background:var(--bg)}\
+:focus-visible{outline:3px solid var(--a);outline-offset:2px}\
+.launcher{background:var(--a);color:var(--at);border:0;border-radius:999px;padding:0 20px;\
+font-weight:600;box-shadow:0 2px 8px #0004}\
+.panel{background:var(--bg);color:var(--fg);border:1px solid var(--bd);border-radius:var(--r);\
+padding:16px;width:min(400px,calc(100vw - 32px))}\
+:host([mode=launcher]) .panel{position:absolute;bottom:56px;right:0;max-height:calc(100vh - 96px);\
+overflow:auto;box-shadow:0 8px 24px #0005;animation:tp-in .15s ease-out}\
+@keyframes tp-in{from{opacity:0;transform:translateY(8px)}}\
+@media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important}}\
+.head{display:flex;justify-content:space-between;align-items:center;gap:8px}\
+h2{font-size:17px;font-weight:600}\
+.close{border:0;font-size:22px;line-height:1;padding:0}\
+.q{margin-top:16px}\
+.qt{font-weight:600;margin-bottom:8px}\
+.opts{display:flex;flex-wrap:wrap;gap:4px}\
+.opt{flex:1 1 0;padding:0 2px;min-width:40px}\
+.em{display:flex;flex-direction:column;align-items:center;justify-content:center;font-size:13px;\
+padding:4px 2px;min-width:60px}\
+.em span:first-child{font-size:22px;line-height:1.2}\
+.opt[aria-checked=true]{background:var(--a);color:var(--at);border-color:var(--a)}\
+.ends{display:flex;justify-content:space-between;gap:8px;font-size:13px;color:var(--mu);margin-top:4px}\
+.ct{display:block;font-weight:600;margin:16px 0 8px}\
+.ct span{font-weight:400;color:var(--mu)}\
+textarea{display:block;width:100%;min-height:72px;padding:8px;border:1px solid var(--bd);\
+border-radius:var(--r);background:var(--bg);resize:vertical}\
+.send{display:block;width:100%;margin-top:16px;background:var(--a);color:var(--at);border:0;\
+font-weight:600}\
+.status{margin-top:12px;font-weight:600}\
+.status:empty{margin:0}";

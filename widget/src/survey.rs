@@ -1,0 +1,145 @@
+//! One filled-in survey → a [`Submission`], through the protocol's own constructors, so the widget
+//! can only produce what the collector accepts.
+
+use protocol::{
+    Answers, Channel, Comment, Confidence, Context, Effort, Emotion, Ident, Locale, PagePath,
+    Rejection, Submission, SubmissionId, SurveyRef, Timestamp,
+};
+
+/// The person's choices, as option indexes (0-based) per question.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Choices {
+    pub effort: Option<usize>,
+    pub confidence: Option<usize>,
+    pub emotion: Option<usize>,
+}
+
+/// Where the survey was shown and in which language.
+#[derive(Debug)]
+pub struct Origin<'a> {
+    pub touchpoint: &'a Ident,
+    pub locale: &'static str,
+    pub segment: Option<&'a Ident>,
+    pub page: &'a str,
+}
+
+/// Removes the control characters a comment may not hold (a pasted bell, a NUL): the person did
+/// not mean them, and refusing the whole answer for them would lose it.
+fn clean_comment(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+        .take(protocol::CORE_CX.comment_max_chars)
+        .collect()
+}
+
+/// The submission for these choices, or why there is none (`NoAnswer` when nothing was chosen).
+pub fn submission(
+    id: &str,
+    choices: Choices,
+    comment: &str,
+    origin: &Origin<'_>,
+    now_ms: f64,
+) -> Result<Submission, Rejection> {
+    let effort = choices
+        .effort
+        .map(|i| Effort::new(i as i64 + 1))
+        .transpose()?;
+    let confidence = choices
+        .confidence
+        .map(|i| Confidence::new(i as i64 + 1))
+        .transpose()?;
+    let emotion = choices
+        .emotion
+        .map(|i| {
+            Emotion::ALL
+                .get(i)
+                .copied()
+                .ok_or(Rejection::InvalidEmotion)
+        })
+        .transpose()?;
+    Ok(Submission {
+        id: SubmissionId::parse(id)?,
+        survey: SurveyRef::current(),
+        channel: Channel::Web,
+        touchpoint: origin.touchpoint.clone(),
+        answers: Answers::new(effort, confidence, emotion)?,
+        comment: Comment::parse(&clean_comment(comment))?,
+        locale: Locale::parse(origin.locale)?,
+        context: Context {
+            segment: origin.segment.cloned(),
+            page: Some(PagePath::sanitize(origin.page)),
+            ..Context::default()
+        },
+        submitted_at: Timestamp::from_unix_millis(now_ms as i64),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn choices_become_the_canonical_json() {
+        let touchpoint = Ident::parse("checkout").unwrap();
+        let segment = Ident::parse("premium").unwrap();
+        let origin = Origin {
+            touchpoint: &touchpoint,
+            locale: "en",
+            segment: Some(&segment),
+            page: "/checkout?card=1",
+        };
+        let choices = Choices {
+            effort: Some(5),
+            confidence: Some(3),
+            emotion: Some(3),
+        };
+        let s = submission(
+            "01JD2XKQ9ZCFM7B5V0S3R4T6YA",
+            choices,
+            "fast \"and\"\u{7} easy",
+            &origin,
+            1_795_341_600_000.0,
+        )
+        .unwrap();
+        assert_eq!(
+            s.to_json(),
+            "{\"id\":\"01JD2XKQ9ZCFM7B5V0S3R4T6YA\",\"survey\":{\"id\":\"core-cx\",\"version\":1},\
+             \"channel\":\"web\",\"touchpoint\":\"checkout\",\
+             \"answers\":{\"effort\":6,\"confidence\":4,\"emotion\":\"pleased\"},\
+             \"comment\":\"fast \\\"and\\\" easy\",\"locale\":\"en\",\
+             \"context\":{\"segment\":\"premium\",\"page\":\"/checkout_card_1\"},\
+             \"submitted_at\":\"2026-11-22T10:00:00.000Z\"}"
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn nothing_chosen_is_no_answer_and_blank_comments_are_left_out() {
+        let touchpoint = Ident::parse("home").unwrap();
+        let origin = Origin {
+            touchpoint: &touchpoint,
+            locale: "ar",
+            segment: None,
+            page: "",
+        };
+        let id = "01JD2XKQ9ZCFM7B5V0S3R4T6YA";
+        assert_eq!(
+            submission(id, Choices::default(), "only a comment", &origin, 0.0),
+            Err(Rejection::NoAnswer)
+        );
+        let one = Choices {
+            emotion: Some(0),
+            ..Choices::default()
+        };
+        let json = submission(id, one, "   ", &origin, 0.0).unwrap().to_json();
+        assert!(
+            json.contains("\"answers\":{\"emotion\":\"angry\"}"),
+            "{json}"
+        );
+        assert!(!json.contains("comment"), "{json}");
+        assert!(json.contains("\"locale\":\"ar\""), "{json}");
+        let long = "é".repeat(1500);
+        let s = submission(id, one, &long, &origin, 0.0).unwrap();
+        assert_eq!(s.comment.map(|c| c.as_str().chars().count()), Some(1000));
+    }
+}

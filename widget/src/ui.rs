@@ -1,0 +1,824 @@
+//! The survey on the page: a host element with an open shadow root, a launcher button or an inline
+//! panel, three radio groups, the comment, Send and a live status. Built only with
+//! `create_element` and text; one click and one keydown listener serve the whole tree.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Date};
+use protocol::{Ident, LocaleTexts};
+use wasm_bindgen::{closure::Closure, JsCast};
+use web_sys::{
+    CssStyleSheet, Document, Element, Event, HtmlTextAreaElement, KeyboardEvent, ShadowRoot,
+    ShadowRootInit, ShadowRootMode,
+};
+
+use crate::courier::Courier;
+use crate::dom::{add, append, focus, is_shown, join, set, show, warn};
+use crate::ids::new_id;
+use crate::style::CSS;
+use crate::survey::{submission, Choices, Origin};
+
+/// Shown before each emotion word; the word is the accessible name.
+const EMOJI: [&str; 5] = ["😠", "😟", "😐", "🙂", "😄"];
+
+/// An event listener the widget keeps alive as long as it is on the page.
+type Listener = Closure<dyn FnMut(Event)>;
+
+/// What the next survey answers for, and in which language.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub touchpoint: Ident,
+    pub segment: Option<Ident>,
+    pub texts: &'static LocaleTexts,
+}
+
+/// One survey being filled in.
+struct Panel {
+    el: Element,
+    form: Element,
+    /// The option buttons of effort, confidence and emotion.
+    groups: [Vec<Element>; 3],
+    choices: Choices,
+    comment: HtmlTextAreaElement,
+    status: Element,
+    /// The submission id, made when the survey opened.
+    id: String,
+    sent: bool,
+    rtl: bool,
+}
+
+impl Panel {
+    fn choice(&self, q: usize) -> Option<usize> {
+        match q {
+            0 => self.choices.effort,
+            1 => self.choices.confidence,
+            _ => self.choices.emotion,
+        }
+    }
+
+    /// Checks option `i` of question `q`; it becomes the group's one tab stop (roving tabindex).
+    fn select(&mut self, q: usize, i: usize) -> Option<Element> {
+        let group = self.groups.get(q)?;
+        let chosen = group.get(i)?.clone();
+        for (n, option) in group.iter().enumerate() {
+            set(
+                option,
+                "aria-checked",
+                if n == i { "true" } else { "false" },
+            );
+            set(option, "tabindex", if n == i { "0" } else { "-1" });
+        }
+        match q {
+            0 => self.choices.effort = Some(i),
+            1 => self.choices.confidence = Some(i),
+            _ => self.choices.emotion = Some(i),
+        }
+        Some(chosen)
+    }
+
+    /// The option focus goes to when the panel opens.
+    fn first_stop(&self) -> Option<Element> {
+        self.groups[0].get(self.choice(0).unwrap_or(0)).cloned()
+    }
+}
+
+/// The widget on the page.
+pub struct Widget {
+    doc: Document,
+    root: ShadowRoot,
+    launcher: Option<Element>,
+    settings: RefCell<Settings>,
+    courier: Rc<Courier>,
+    panel: RefCell<Option<Panel>>,
+    listeners: RefCell<Vec<Listener>>,
+}
+
+/// The one decimal digit of `n` (every index and scale point is below 10).
+fn digit(n: usize) -> String {
+    String::from(char::from(b'0' + (n % 10) as u8))
+}
+
+/// `"n – label"`: the accessible name of scale option `n`.
+pub fn scale_name(n: usize, label: &str) -> String {
+    join(&[&digit(n), " – ", label])
+}
+
+fn index_attr(el: &Element, name: &str) -> Option<usize> {
+    let value = el.get_attribute(name)?;
+    let digit = value.bytes().next()?;
+    digit.is_ascii_digit().then(|| usize::from(digit - b'0'))
+}
+
+impl Widget {
+    /// Puts the widget on the page: inside `container` (inline mode) or as a corner launcher
+    /// appended to `<body>`. `None` when the browser lacks what it needs (a warning says which).
+    pub fn mount(
+        settings: Settings,
+        container: Option<&Element>,
+        courier: Rc<Courier>,
+    ) -> Option<Rc<Self>> {
+        let doc = web_sys::window()?.document()?;
+        let host = add(
+            &doc,
+            None,
+            "touchpoint-widget",
+            &[
+                "mode",
+                if container.is_some() {
+                    "inline"
+                } else {
+                    "launcher"
+                },
+            ],
+            "",
+        );
+        let root = host
+            .attach_shadow(&ShadowRootInit::new(ShadowRootMode::Open))
+            .ok()?;
+        let sheet = CssStyleSheet::new().ok();
+        let Some(sheet) = sheet.filter(|s| s.replace_sync(CSS).is_ok()) else {
+            warn(
+                "touchpoint: this browser lacks constructable stylesheets; the survey is not shown",
+            );
+            return None;
+        };
+        root.set_adopted_style_sheets(&Array::of1(&sheet));
+        let launcher = container.is_none().then(|| {
+            let b = add(
+                &doc,
+                None,
+                "button",
+                &[
+                    "class",
+                    "launcher",
+                    "type",
+                    "button",
+                    "part",
+                    "launcher",
+                    "data-act",
+                    "open",
+                    "aria-haspopup",
+                    "dialog",
+                    "aria-expanded",
+                    "false",
+                ],
+                settings.texts.ui.feedback,
+            );
+            let _ = root.append_child(&b);
+            b
+        });
+        let parent = match container {
+            Some(c) => c.clone(),
+            None => doc.body()?.into(),
+        };
+        append(&parent, &host);
+        let widget = Rc::new(Self {
+            doc,
+            root,
+            launcher,
+            settings: RefCell::new(settings),
+            courier,
+            panel: RefCell::new(None),
+            listeners: RefCell::new(Vec::new()),
+        });
+        widget.listen();
+        if container.is_some() {
+            widget.open(false);
+        }
+        Some(widget)
+    }
+
+    fn listen(self: &Rc<Self>) {
+        let weak = Rc::downgrade(self);
+        let click = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+            if let Some(w) = weak.upgrade() {
+                w.on_click(&event);
+            }
+        });
+        let weak = Rc::downgrade(self);
+        let key = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+            if let (Some(w), Some(k)) = (weak.upgrade(), event.dyn_ref::<KeyboardEvent>()) {
+                w.on_key(k);
+            }
+        });
+        for (name, listener) in [("click", click), ("keydown", key)] {
+            let _ = self
+                .root
+                .add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+            self.listeners.borrow_mut().push(listener);
+        }
+    }
+
+    /// The shadow root, for tests and for sites that inspect it (it is open).
+    pub fn root(&self) -> &ShadowRoot {
+        &self.root
+    }
+
+    /// Changes what the next survey answers for; a survey not yet sent starts over.
+    pub fn configure(&self, settings: Settings) {
+        if let Ok(mut s) = self.settings.try_borrow_mut() {
+            *s = settings;
+        }
+        if let Some(old) = self.panel.try_borrow_mut().ok().and_then(|mut p| p.take()) {
+            old.el.remove();
+        }
+        if let Some(b) = &self.launcher {
+            b.set_text_content(Some(self.settings.borrow().texts.ui.feedback));
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.panel
+            .try_borrow()
+            .ok()
+            .and_then(|p| p.as_ref().map(|p| is_shown(&p.el)))
+            .unwrap_or(false)
+    }
+
+    /// Shows the survey (a fresh one, with a new id, after a sent one) and optionally focuses it.
+    pub fn open(&self, with_focus: bool) {
+        let Ok(mut slot) = self.panel.try_borrow_mut() else {
+            return;
+        };
+        if slot.as_ref().is_none_or(|p| p.sent) {
+            if let Some(old) = slot.take() {
+                old.el.remove();
+            }
+            *slot = Some(self.build());
+        }
+        let Some(panel) = slot.as_ref() else {
+            return;
+        };
+        let _ = self.root.append_child(&panel.el);
+        show(&panel.el, true);
+        let target = panel.first_stop();
+        drop(slot);
+        if let Some(b) = &self.launcher {
+            set(b, "aria-expanded", "true");
+        }
+        if let (true, Some(t)) = (with_focus, target) {
+            focus(&t);
+        }
+    }
+
+    /// Hides the panel (launcher mode) and gives focus back to the launcher.
+    pub fn close(&self) {
+        let Some(launcher) = &self.launcher else {
+            return;
+        };
+        if let Ok(mut slot) = self.panel.try_borrow_mut() {
+            if let Some(panel) = slot.as_ref() {
+                show(&panel.el, false);
+            }
+            if slot.as_ref().is_some_and(|p| p.sent) {
+                if let Some(old) = slot.take() {
+                    old.el.remove();
+                }
+            }
+        }
+        set(launcher, "aria-expanded", "false");
+        focus(launcher);
+    }
+
+    fn on_click(&self, event: &Event) {
+        let Some(target) = event
+            .target()
+            .and_then(|t| t.dyn_into::<Element>().ok())
+            .and_then(|t| t.closest("[data-act]").ok().flatten())
+        else {
+            return;
+        };
+        match target.get_attribute("data-act").as_deref() {
+            Some("open") if self.is_open() => self.close(),
+            Some("open") => self.open(true),
+            Some("close") => self.close(),
+            Some("send") => self.send(),
+            Some("opt") => {
+                if let (Some(q), Some(i)) =
+                    (index_attr(&target, "data-q"), index_attr(&target, "data-i"))
+                {
+                    self.choose(q, i);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_key(&self, event: &KeyboardEvent) {
+        let key = event.key();
+        if key == "Escape" {
+            if self.launcher.is_some() && self.is_open() {
+                event.prevent_default();
+                self.close();
+            }
+            return;
+        }
+        let Some(option) = event
+            .target()
+            .and_then(|t| t.dyn_into::<Element>().ok())
+            .filter(|t| t.get_attribute("data-act").as_deref() == Some("opt"))
+        else {
+            return;
+        };
+        let (Some(q), Some(i)) = (index_attr(&option, "data-q"), index_attr(&option, "data-i"))
+        else {
+            return;
+        };
+        let (len, rtl) = match self
+            .panel
+            .try_borrow()
+            .ok()
+            .as_deref()
+            .and_then(Option::as_ref)
+        {
+            Some(p) => (p.groups.get(q).map_or(0, Vec::len), p.rtl),
+            None => return,
+        };
+        if len == 0 {
+            return;
+        }
+        let (back, forward) = ((i + len - 1) % len, (i + 1) % len);
+        let next = match key.as_str() {
+            "ArrowDown" => forward,
+            "ArrowUp" => back,
+            "ArrowRight" if rtl => back,
+            "ArrowRight" => forward,
+            "ArrowLeft" if rtl => forward,
+            "ArrowLeft" => back,
+            "Home" => 0,
+            "End" => len - 1,
+            " " | "Enter" => i,
+            _ => return,
+        };
+        event.prevent_default();
+        self.choose(q, next);
+    }
+
+    /// Checks an option and moves focus to it.
+    fn choose(&self, q: usize, i: usize) {
+        let chosen = self
+            .panel
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut p| p.as_mut().and_then(|p| p.select(q, i)));
+        if let Some(el) = chosen {
+            focus(&el);
+        }
+    }
+
+    /// Send: the answer goes to the outbox (storage first, then the network) and the panel thanks
+    /// the person; with nothing chosen, it asks for one answer instead.
+    fn send(&self) {
+        let settings = self.settings.borrow().clone();
+        let page = web_sys::window()
+            .and_then(|w| w.location().pathname().ok())
+            .unwrap_or_default();
+        let origin = Origin {
+            touchpoint: &settings.touchpoint,
+            locale: settings.texts.code,
+            segment: settings.segment.as_ref(),
+            page: &page,
+        };
+        let Ok(mut slot) = self.panel.try_borrow_mut() else {
+            return;
+        };
+        let Some(panel) = slot.as_mut().filter(|p| !p.sent) else {
+            return;
+        };
+        let comment = panel.comment.value();
+        let ui = &settings.texts.ui;
+        match submission(&panel.id, panel.choices, &comment, &origin, Date::now()) {
+            Ok(answer) => {
+                panel.sent = true;
+                show(&panel.form, false);
+                panel.status.set_text_content(Some(ui.thank_you));
+                let (id, status) = (panel.id.clone(), panel.status.clone());
+                drop(slot);
+                focus(&status);
+                self.courier.submit(&id, answer.to_json());
+            }
+            Err(_) => {
+                panel.status.set_text_content(Some(ui.need_answer));
+                let first = panel.first_stop();
+                drop(slot);
+                if let Some(f) = first {
+                    focus(&f);
+                }
+            }
+        }
+    }
+
+    /// Builds a fresh survey panel (hidden) with a new submission id.
+    fn build(&self) -> Panel {
+        let doc = &self.doc;
+        let t = self.settings.borrow().texts;
+        let inline = self.launcher.is_none();
+        let el = add(
+            doc,
+            None,
+            if inline { "section" } else { "div" },
+            &["class", "panel", "part", "panel", "hidden", ""],
+            "",
+        );
+        if !inline {
+            set(&el, "role", "dialog");
+        }
+        set(&el, "aria-label", t.ui.title);
+        set(&el, "lang", t.code);
+        set(&el, "dir", if t.rtl { "rtl" } else { "ltr" });
+
+        let head = add(doc, Some(&el), "div", &["class", "head"], "");
+        add(doc, Some(&head), "h2", &[], t.ui.title);
+        if !inline {
+            let close = add(
+                doc,
+                Some(&head),
+                "button",
+                &[
+                    "class", "close", "type", "button", "part", "close", "data-act", "close",
+                ],
+                "×",
+            );
+            set(&close, "aria-label", t.ui.close);
+        }
+
+        let form = add(doc, Some(&el), "div", &["class", "form"], "");
+        let questions: [(&str, &[&str]); 3] = [
+            (t.effort, &t.effort_labels),
+            (t.confidence, &t.confidence_labels),
+            (t.emotion, &t.emotion_labels),
+        ];
+        let mut groups: [Vec<Element>; 3] = Default::default();
+        for (q, ((question, labels), options)) in questions.iter().zip(&mut groups).enumerate() {
+            let group = add(
+                doc,
+                Some(&form),
+                "div",
+                &["class", "q", "role", "radiogroup", "part", "question"],
+                "",
+            );
+            set(&group, "aria-label", question);
+            add(
+                doc,
+                Some(&group),
+                "div",
+                &["class", "qt", "aria-hidden", "true"],
+                question,
+            );
+            let row = add(doc, Some(&group), "div", &["class", "opts"], "");
+            let emotion = q == 2;
+            for (i, label) in labels.iter().enumerate() {
+                let b = add(
+                    doc,
+                    Some(&row),
+                    "button",
+                    &[
+                        "type",
+                        "button",
+                        "role",
+                        "radio",
+                        "part",
+                        "option",
+                        "aria-checked",
+                        "false",
+                        "data-act",
+                        "opt",
+                    ],
+                    "",
+                );
+                set(&b, "class", if emotion { "opt em" } else { "opt" });
+                set(&b, "tabindex", if i == 0 { "0" } else { "-1" });
+                set(&b, "data-q", &digit(q));
+                set(&b, "data-i", &digit(i));
+                if emotion {
+                    set(&b, "aria-label", label);
+                    add(
+                        doc,
+                        Some(&b),
+                        "span",
+                        &[],
+                        EMOJI.get(i).copied().unwrap_or(""),
+                    );
+                    add(doc, Some(&b), "span", &[], label);
+                } else {
+                    set(&b, "aria-label", &scale_name(i + 1, label));
+                    b.set_text_content(Some(&digit(i + 1)));
+                }
+                options.push(b);
+            }
+            if !emotion {
+                let ends = add(
+                    doc,
+                    Some(&group),
+                    "div",
+                    &["class", "ends", "aria-hidden", "true"],
+                    "",
+                );
+                for text in [labels.first(), labels.last()].into_iter().flatten() {
+                    add(doc, Some(&ends), "span", &[], text);
+                }
+            }
+        }
+
+        let label = add(doc, Some(&form), "label", &["class", "ct"], "");
+        let caption = add(
+            doc,
+            Some(&label),
+            "div",
+            &["aria-hidden", "true"],
+            t.comment,
+        );
+        add(
+            doc,
+            Some(&caption),
+            "span",
+            &[],
+            &join(&[" (", t.ui.optional, ")"]),
+        );
+        let comment = add(
+            doc,
+            Some(&label),
+            "textarea",
+            &["part", "comment", "rows", "3", "maxlength", "1000"],
+            "",
+        );
+        set(&comment, "aria-label", t.comment);
+        add(
+            doc,
+            Some(&form),
+            "button",
+            &[
+                "class", "send", "type", "button", "part", "send", "data-act", "send",
+            ],
+            t.ui.send,
+        );
+        let status = add(
+            doc,
+            Some(&el),
+            "div",
+            &[
+                "class",
+                "status",
+                "role",
+                "status",
+                "aria-live",
+                "polite",
+                "part",
+                "status",
+                "tabindex",
+                "-1",
+            ],
+            "",
+        );
+
+        Panel {
+            el,
+            form,
+            groups,
+            choices: Choices::default(),
+            comment: comment.unchecked_into(),
+            status,
+            id: new_id(),
+            sent: false,
+            rtl: t.rtl,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{Outbox, Store};
+    use protocol::CORE_CX;
+    use wasm_bindgen_test::wasm_bindgen_test;
+    use web_sys::{HtmlElement, KeyboardEventInit};
+
+    /// A widget whose courier posts to a port nothing listens on.
+    fn widget(locale: &str, inline: bool) -> Rc<Widget> {
+        let courier = Courier::with_outbox(
+            "http://127.0.0.1:9",
+            Outbox::new(Store::with(None), "test".into()),
+        );
+        let settings = Settings {
+            touchpoint: Ident::parse("checkout").unwrap(),
+            segment: None,
+            texts: CORE_CX.locale(locale).unwrap(),
+        };
+        let doc = web_sys::window().unwrap().document().unwrap();
+        let container = doc.create_element("div").unwrap();
+        doc.body().unwrap().append_child(&container).unwrap();
+        Widget::mount(settings, inline.then_some(&container), courier).unwrap()
+    }
+
+    fn all(w: &Widget, selector: &str) -> Vec<Element> {
+        let list = w.root().query_selector_all(selector).unwrap();
+        (0..list.length())
+            .filter_map(|i| list.item(i)?.dyn_into().ok())
+            .collect()
+    }
+
+    fn one(w: &Widget, selector: &str) -> Element {
+        w.root().query_selector(selector).unwrap().unwrap()
+    }
+
+    fn attr(el: &Element, name: &str) -> String {
+        el.get_attribute(name).unwrap_or_default()
+    }
+
+    fn press(el: &Element, key: &str) {
+        let init = KeyboardEventInit::new();
+        init.set_key(key);
+        init.set_bubbles(true);
+        init.set_cancelable(true);
+        let event = KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+        el.dispatch_event(&event).unwrap();
+    }
+
+    fn click(el: &Element) {
+        el.dyn_ref::<HtmlElement>().unwrap().click();
+    }
+
+    fn focused(w: &Widget) -> Option<Element> {
+        w.root().active_element()
+    }
+
+    #[wasm_bindgen_test]
+    fn the_launcher_opens_a_panel_with_the_documented_roles_and_names() {
+        let w = widget("en", false);
+        let launcher = one(&w, "button[part=launcher]");
+        assert!(launcher.text_content().unwrap().contains("Feedback"));
+        assert_eq!(attr(&launcher, "aria-expanded"), "false");
+        assert!(all(&w, "[role=radiogroup]").is_empty(), "built lazily");
+        click(&launcher);
+        assert!(w.is_open());
+        assert_eq!(attr(&launcher, "aria-expanded"), "true");
+
+        let groups = all(&w, "[role=radiogroup]");
+        let names: Vec<_> = groups.iter().map(|g| attr(g, "aria-label")).collect();
+        assert_eq!(
+            names,
+            [
+                CORE_CX.locales[0].effort,
+                CORE_CX.locales[0].confidence,
+                CORE_CX.locales[0].emotion
+            ]
+        );
+        let radios: Vec<Vec<String>> = groups
+            .iter()
+            .map(|g| {
+                let list = g.query_selector_all("[role=radio]").unwrap();
+                (0..list.length())
+                    .filter_map(|i| list.item(i)?.dyn_into::<Element>().ok())
+                    .map(|r| attr(&r, "aria-label"))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(radios[0].len(), 7);
+        assert_eq!(radios[0][5], "6 – easy");
+        assert_eq!(radios[0][0], "1 – very difficult");
+        assert_eq!(
+            radios[1],
+            [
+                "1 – not at all",
+                "2 – slightly",
+                "3 – moderately",
+                "4 – very",
+                "5 – completely"
+            ]
+        );
+        assert_eq!(
+            radios[2],
+            ["angry", "frustrated", "neutral", "pleased", "delighted"]
+        );
+        assert!(all(&w, "[role=radio]")
+            .iter()
+            .all(|r| attr(r, "aria-checked") == "false"));
+
+        let comment = one(&w, "textarea");
+        assert_eq!(attr(&comment, "aria-label"), "Anything we could do better?");
+        assert_eq!(
+            one(&w, "button[part=send]").text_content().as_deref(),
+            Some("Send")
+        );
+        assert_eq!(attr(&one(&w, "[part=status]"), "role"), "status");
+        assert_eq!(attr(&one(&w, "[part=panel]"), "role"), "dialog");
+        // Focus went into the survey, on the first option.
+        assert_eq!(
+            focused(&w).map(|f| attr(&f, "aria-label")).as_deref(),
+            Some("1 – very difficult")
+        );
+        // Styles come only from the adopted sheet.
+        assert_eq!(w.root().adopted_style_sheets().length(), 1);
+        assert!(all(&w, "style, [style]").is_empty());
+    }
+
+    #[wasm_bindgen_test]
+    fn arrows_move_the_single_tab_stop_and_check_space_selects_escape_closes() {
+        let w = widget("en", false);
+        w.open(true);
+        let effort = all(&w, "[role=radiogroup]")[0].clone();
+        let radios = |g: &Element| -> Vec<Element> {
+            let list = g.query_selector_all("[role=radio]").unwrap();
+            (0..list.length())
+                .filter_map(|i| list.item(i)?.dyn_into().ok())
+                .collect()
+        };
+        let options = radios(&effort);
+        let tab_stops = || {
+            options
+                .iter()
+                .filter(|o| attr(o, "tabindex") == "0")
+                .count()
+        };
+        assert_eq!(tab_stops(), 1);
+        press(&options[0], " ");
+        assert_eq!(attr(&options[0], "aria-checked"), "true");
+        press(&options[0], "ArrowRight");
+        assert_eq!(attr(&options[1], "aria-checked"), "true");
+        assert_eq!(attr(&options[0], "aria-checked"), "false");
+        assert_eq!(attr(&options[1], "tabindex"), "0");
+        assert_eq!(tab_stops(), 1);
+        assert_eq!(focused(&w).as_ref(), Some(&options[1]));
+        press(&options[1], "ArrowUp");
+        press(&options[0], "ArrowLeft");
+        assert_eq!(attr(&options[6], "aria-checked"), "true", "wraps around");
+        press(&options[6], "Home");
+        assert_eq!(attr(&options[0], "aria-checked"), "true");
+        press(&options[0], "End");
+        assert_eq!(focused(&w).as_ref(), Some(&options[6]));
+        let launcher = one(&w, "button[part=launcher]");
+        press(&options[6], "Escape");
+        assert!(!w.is_open());
+        assert_eq!(focused(&w).as_ref(), Some(&launcher));
+        // Reopening keeps the half-filled survey.
+        w.open(true);
+        assert_eq!(attr(&options[6], "aria-checked"), "true");
+        assert_eq!(focused(&w).as_ref(), Some(&options[6]));
+    }
+
+    #[wasm_bindgen_test]
+    fn right_to_left_mirrors_the_arrows() {
+        let w = widget("ar", true);
+        let panel = one(&w, "[part=panel]");
+        assert_eq!(attr(&panel, "dir"), "rtl");
+        assert_eq!(attr(&panel, "lang"), "ar");
+        assert!(w.is_open(), "inline mode shows at once");
+        assert!(all(&w, "button[part=launcher]").is_empty());
+        let options = all(&w, "[role=radiogroup]:first-of-type [role=radio]");
+        press(&options[0], "ArrowLeft");
+        assert_eq!(attr(&options[1], "aria-checked"), "true");
+        press(&options[1], "ArrowRight");
+        assert_eq!(attr(&options[0], "aria-checked"), "true");
+    }
+
+    #[wasm_bindgen_test]
+    fn send_asks_for_an_answer_then_queues_it_and_thanks() {
+        let w = widget("en", true);
+        let status = one(&w, "[role=status]");
+        let send = one(&w, "button[part=send]");
+        click(&send);
+        assert_eq!(
+            status.text_content().as_deref(),
+            Some("Please answer at least one question.")
+        );
+        assert!(w.courier.outbox().borrow().items().is_empty());
+        click(&all(&w, "[role=radio]")[14]); // the third emotion: neutral
+        one(&w, "textarea")
+            .dyn_into::<HtmlTextAreaElement>()
+            .unwrap()
+            .set_value("quick");
+        click(&send);
+        assert_eq!(
+            status.text_content().as_deref(),
+            Some("Thank you for your feedback!")
+        );
+        let outbox = w.courier.outbox().borrow();
+        let body = &outbox.items()[0].body;
+        assert!(
+            body.contains("\"answers\":{\"emotion\":\"neutral\"}"),
+            "{body}"
+        );
+        assert!(body.contains("\"comment\":\"quick\""), "{body}");
+        assert!(
+            body.contains("\"channel\":\"web\",\"touchpoint\":\"checkout\""),
+            "{body}"
+        );
+        drop(outbox);
+        // A second open starts a new survey with a new id.
+        let first = w.courier.outbox().borrow().items()[0].id.clone();
+        w.open(false);
+        click(&all(&w, "[role=radio]")[0]);
+        click(&one(&w, "button[part=send]"));
+        let ids: Vec<_> = w
+            .courier
+            .outbox()
+            .borrow()
+            .items()
+            .iter()
+            .map(|i| i.id.clone())
+            .collect();
+        assert_eq!(ids.len(), 2);
+        assert_ne!(ids[1], first);
+    }
+}

@@ -1,0 +1,369 @@
+//! Builds the web widget for the collector to serve: wasm (cargo) → wasm-bindgen glue → wasm-opt →
+//! content-hashed assets and the loader in `target/widget-dist/`, plus a size report. Std only.
+//!
+//! - [`ensure_tools`] installs what the build needs, idempotently (wasm target, wasm-bindgen CLI of
+//!   the locked version, binaryen's wasm-opt and terser from npm into `.tools/`).
+//! - [`build`] writes `widget.js` (the loader, hashed names filled in), `tp-<hash>.js` (glue),
+//!   `tp-<hash>.wasm` and `manifest.json` (each file with its content type and cache policy).
+//! - [`size_report`] prints raw and `gzip -9` sizes: what a visitor downloads before the survey shows.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The binaryen release whose wasm-opt handles Rust 1.95 output (Debian's 108 breaks it).
+const BINARYEN: &str = "binaryen@132.0.0";
+/// The JavaScript minifier for the glue and the loader (a real parser, so minifying is safe).
+const TERSER: &str = "terser@5.51.2";
+/// wasm-opt's features, given by hand so an optimised module never uses one browsers lack.
+const WASM_OPT_FLAGS: &[&str] = &[
+    "-Oz",
+    "--enable-bulk-memory",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+];
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// Placeholders in `widget/loader/widget.js` that the build replaces with the hashed names.
+const GLUE_PLACEHOLDER: &str = "@GLUE@";
+const WASM_PLACEHOLDER: &str = "@WASM@";
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {status}"))
+    }
+}
+
+/// The command's stdout, or `None` when it cannot run or fails.
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.stderr(Stdio::null()).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// The cargo target directory: `$CARGO_TARGET_DIR` (relative to `root` if relative) or `root/target`.
+pub fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
+/// Where [`build`] writes the assets: always `root/target/widget-dist`.
+pub fn dist_dir(root: &Path) -> PathBuf {
+    root.join("target").join("widget-dist")
+}
+
+fn wasm_opt_path(root: &Path) -> PathBuf {
+    root.join(".tools/node_modules/.bin/wasm-opt")
+}
+
+fn terser_path(root: &Path) -> PathBuf {
+    root.join(".tools/node_modules/.bin/terser")
+}
+
+/// The version of the `wasm-bindgen` crate in `Cargo.lock` (the CLI must equal it exactly).
+pub fn locked_wasm_bindgen_version(lock: &str) -> Option<String> {
+    let mut lines = lock.lines().map(str::trim);
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\"" {
+            let version = lines.next()?.strip_prefix("version = \"")?;
+            return Some(version.trim_end_matches('"').to_owned());
+        }
+    }
+    None
+}
+
+/// Installs the widget's build tools where missing; a second call does nothing.
+pub fn ensure_tools(root: &Path) -> Result<(), String> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]));
+    if !installed.is_some_and(|t| t.lines().any(|l| l.trim() == WASM_TARGET)) {
+        run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
+    }
+
+    let lock = fs::read_to_string(root.join("Cargo.lock"))
+        .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    let version = locked_wasm_bindgen_version(&lock)
+        .ok_or("Cargo.lock has no wasm-bindgen; run `cargo fetch` first")?;
+    let have = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
+    if have.split_whitespace().nth(1) != Some(version.as_str()) {
+        // Not --locked: the CLI's lockfile asks for a webpki-roots the registry no longer serves.
+        run(cargo().args(["install", "wasm-bindgen-cli", "--version", &version]))?;
+    }
+
+    let wasm_opt = wasm_opt_path(root);
+    let opt_version = output(Command::new(&wasm_opt).arg("--version")).unwrap_or_default();
+    let terser_version =
+        output(Command::new(terser_path(root)).arg("--version")).unwrap_or_default();
+    let mut missing = Vec::new();
+    if !opt_version.contains("version 132") {
+        missing.push(BINARYEN);
+    }
+    if !terser_version.contains(TERSER.trim_start_matches("terser@")) {
+        missing.push(TERSER);
+    }
+    if !missing.is_empty() {
+        let tools = root.join(".tools");
+        fs::create_dir_all(&tools).map_err(|e| format!("cannot create {tools:?}: {e}"))?;
+        run(Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&tools)
+            .args(&missing))?;
+    }
+    Ok(())
+}
+
+/// FNV-1a, 64 bits: enough to give each build's assets their own names.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn hashed_name(bytes: &[u8], ext: &str) -> String {
+    format!("tp-{:016x}.{ext}", fnv1a64(bytes))
+}
+
+/// Removes comments that stand on lines of their own and the indentation of every line, but never
+/// touches a line inside a multi-line template literal; everything else is left as it is.
+pub fn minify_js(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut in_template = false;
+    let mut in_block_comment = false;
+    for line in source.lines() {
+        if in_template {
+            out.push_str(line);
+            out.push('\n');
+            in_template = line.matches('`').count() % 2 == 0;
+            continue;
+        }
+        let trimmed = line.trim();
+        if in_block_comment {
+            if trimmed.ends_with("*/") {
+                in_block_comment = false;
+            }
+            continue;
+        }
+        if trimmed.is_empty() || trimmed.starts_with("//") {
+            continue;
+        }
+        if trimmed.starts_with("/*") && !trimmed.starts_with("/*!") {
+            // Only a comment that opens the line and closes at a line's end is dropped.
+            if trimmed.ends_with("*/") && !trimmed[2..trimmed.len() - 2].contains("*/") {
+                continue;
+            }
+            if !trimmed.contains("*/") {
+                in_block_comment = true;
+                continue;
+            }
+        }
+        out.push_str(trimmed);
+        out.push('\n');
+        in_template = trimmed.matches('`').count() % 2 == 1;
+    }
+    out
+}
+
+/// Minifies `source` with terser (`module`: an ES module, whose exports keep their names); falls
+/// back to the line-based [`minify_js`] when terser is not installed or fails.
+fn minify(root: &Path, source: &str, module: bool, scratch: &Path) -> String {
+    let input = scratch.join(if module { "in.mjs" } else { "in.js" });
+    let result = fs::write(&input, source).ok().and_then(|()| {
+        let mut cmd = Command::new(terser_path(root));
+        cmd.arg(&input)
+            .args(["--compress", "--mangle", "--ecma", "2017"]);
+        if module {
+            cmd.arg("--module");
+        }
+        output(&mut cmd).filter(|out| !out.trim().is_empty())
+    });
+    result.unwrap_or_else(|| minify_js(source))
+}
+
+/// Builds the widget and writes `root/target/widget-dist/`; returns that directory.
+pub fn build(root: &Path) -> Result<PathBuf, String> {
+    let target = target_dir(root);
+    run(cargo().current_dir(root).args([
+        "build",
+        "-p",
+        "touchpoint-widget",
+        "--target",
+        WASM_TARGET,
+        "--profile",
+        "wasm-release",
+    ]))?;
+    let wasm = target
+        .join(WASM_TARGET)
+        .join("wasm-release/touchpoint_widget.wasm");
+
+    let bindgen = target.join("widget-bindgen");
+    let _ = fs::remove_dir_all(&bindgen);
+    run(Command::new("wasm-bindgen")
+        .args([
+            "--target",
+            "web",
+            "--no-typescript",
+            "--out-name",
+            "tp",
+            "--out-dir",
+        ])
+        .arg(&bindgen)
+        .arg(&wasm))?;
+
+    let optimised = bindgen.join("tp_opt.wasm");
+    run(Command::new(wasm_opt_path(root))
+        .args(WASM_OPT_FLAGS)
+        .arg(bindgen.join("tp_bg.wasm"))
+        .arg("-o")
+        .arg(&optimised))?;
+
+    let read = |p: &Path| fs::read(p).map_err(|e| format!("cannot read {p:?}: {e}"));
+    let wasm_bytes = read(&optimised)?;
+    let glue = fs::read_to_string(bindgen.join("tp.js"))
+        .map_err(|e| format!("cannot read the glue: {e}"))?;
+    let glue = minify(root, &glue, true, &bindgen);
+    let loader_path = root.join("widget/loader/widget.js");
+    let loader = fs::read_to_string(&loader_path)
+        .map_err(|e| format!("cannot read {loader_path:?}: {e}"))?;
+    if !loader.contains(GLUE_PLACEHOLDER) || !loader.contains(WASM_PLACEHOLDER) {
+        return Err(format!(
+            "{loader_path:?} lacks {GLUE_PLACEHOLDER} or {WASM_PLACEHOLDER}"
+        ));
+    }
+
+    let glue_name = hashed_name(glue.as_bytes(), "js");
+    let wasm_name = hashed_name(&wasm_bytes, "wasm");
+    let loader = minify(
+        root,
+        &loader
+            .replace(GLUE_PLACEHOLDER, &glue_name)
+            .replace(WASM_PLACEHOLDER, &wasm_name),
+        false,
+        &bindgen,
+    );
+
+    let dist = dist_dir(root);
+    let _ = fs::remove_dir_all(&dist);
+    fs::create_dir_all(&dist).map_err(|e| format!("cannot create {dist:?}: {e}"))?;
+    let files: [(&str, &[u8], &str, &str); 3] = [
+        (
+            "widget.js",
+            loader.as_bytes(),
+            "text/javascript; charset=utf-8",
+            "public, max-age=300",
+        ),
+        (
+            &glue_name,
+            glue.as_bytes(),
+            "text/javascript; charset=utf-8",
+            "public, max-age=31536000, immutable",
+        ),
+        (
+            &wasm_name,
+            &wasm_bytes,
+            "application/wasm",
+            "public, max-age=31536000, immutable",
+        ),
+    ];
+    let mut manifest = String::from("{\n");
+    let _ = writeln!(manifest, "  \"loader\": \"widget.js\",");
+    let _ = writeln!(manifest, "  \"glue\": \"{glue_name}\",");
+    let _ = writeln!(manifest, "  \"wasm\": \"{wasm_name}\",");
+    manifest.push_str("  \"files\": [\n");
+    for (n, (name, bytes, content_type, cache)) in files.iter().enumerate() {
+        let path = dist.join(name);
+        fs::write(&path, bytes).map_err(|e| format!("cannot write {path:?}: {e}"))?;
+        let _ = write!(
+            manifest,
+            "    {{\"path\": \"{name}\", \"content_type\": \"{content_type}\", \"cache_control\": \"{cache}\", \"bytes\": {}}}",
+            bytes.len()
+        );
+        manifest.push_str(if n + 1 < files.len() { ",\n" } else { "\n" });
+    }
+    manifest.push_str("  ]\n}\n");
+    fs::write(dist.join("manifest.json"), manifest)
+        .map_err(|e| format!("cannot write manifest.json: {e}"))?;
+    Ok(dist)
+}
+
+/// Raw and `gzip -9` sizes of every asset in `dist` (not the manifest), and their total.
+pub fn size_report(dist: &Path) -> Result<String, String> {
+    let mut names: Vec<String> = fs::read_dir(dist)
+        .map_err(|e| format!("cannot read {dist:?}: {e}"))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n != "manifest.json")
+        .collect();
+    names.sort_by_key(|n| (n != "widget.js", n.ends_with(".wasm"), n.clone()));
+    let mut report = format!("{:<28} {:>9} {:>9}\n", "asset", "raw", "gzip -9");
+    let (mut raw_total, mut gz_total) = (0, 0);
+    for name in names {
+        let path = dist.join(&name);
+        let raw = fs::metadata(&path)
+            .map_err(|e| format!("cannot stat {path:?}: {e}"))?
+            .len();
+        let gz = Command::new("gzip")
+            .args(["-9", "-c"])
+            .arg(&path)
+            .output()
+            .map_err(|e| format!("cannot run gzip: {e}"))?;
+        if !gz.status.success() {
+            return Err(format!("gzip failed on {path:?}"));
+        }
+        let gz = gz.stdout.len() as u64;
+        raw_total += raw;
+        gz_total += gz;
+        let _ = writeln!(report, "{name:<28} {raw:>9} {gz:>9}");
+    }
+    let _ = writeln!(
+        report,
+        "{:<28} {raw_total:>9} {gz_total:>9}   (budget: 20480 gzip bytes until the survey shows)",
+        "total"
+    );
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_locked_wasm_bindgen_version_is_found() {
+        let lock = "[[package]]\nname = \"wasm-bindgen-futures\"\nversion = \"0.4.80\"\n\n\
+                    [[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n";
+        assert_eq!(
+            locked_wasm_bindgen_version(lock).as_deref(),
+            Some("0.2.130")
+        );
+        assert_eq!(
+            locked_wasm_bindgen_version("[[package]]\nname = \"x\"\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn fnv1a64_matches_the_reference_values() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(hashed_name(b"a", "js"), "tp-af63dc4c8601ec8c.js");
+    }
+
+    #[test]
+    fn minify_drops_comments_and_indentation_but_not_template_lines() {
+        let js = "/**\n * doc\n */\nfunction f() {\n    // note\n    return `a\n    b`;\n}\n/* one */\nlet x = 1; // kept\n/*! licence */\n";
+        assert_eq!(
+            minify_js(js),
+            "function f() {\nreturn `a\n    b`;\n}\nlet x = 1; // kept\n/*! licence */\n"
+        );
+    }
+}
