@@ -27,6 +27,7 @@ use serde_json::{json, value::RawValue};
 use protocol::SubmissionId;
 
 use crate::{
+    assets,
     config::{Config, Secret},
     durable::NotDurable,
     export::{self, BadQuery, Filter, Format},
@@ -61,6 +62,8 @@ pub enum ApiError {
     BatchTooLarge,
     #[error("not found")]
     NotFound,
+    #[error("the widget is not built into this collector")]
+    WidgetNotBuilt,
 }
 
 /// Status, code and message of an ingest refusal; also used per item in a batch.
@@ -144,6 +147,11 @@ impl ApiError {
                 "a batch holds at most 100 submissions",
             ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such route"),
+            Self::WidgetNotBuilt => (
+                StatusCode::NOT_FOUND,
+                "widget_not_built",
+                "this collector was built without the widget: build it with `cargo xtask run`",
+            ),
         }
     }
 
@@ -255,6 +263,13 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
                     .route(web::method(actix_web::http::Method::OPTIONS).to(preflight)),
             )
             .route("/v1/export", web::get().to(export_route))
+            .route("/embed", web::get().to(embed_page))
+            .route("/demo/site.css", web::get().to(demo_css))
+            .route(
+                "/{file:(widget\\.js|tp-[0-9a-f]+\\.(js|wasm))}",
+                web::get().to(widget_file),
+            )
+            .route("/", web::get().to(demo_page))
             .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
     })
     .listen(listener)?
@@ -311,6 +326,52 @@ pub fn survey_document() -> serde_json::Value {
         ],
         "locales": locales,
     })
+}
+
+/// The widget's files. They are public and hold no secrets: any page may load them (the loader
+/// imports the glue as a module and fetches the wasm, both in CORS mode).
+async fn widget_file(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let asset = assets::widget_file(&path).ok_or(if assets::has_widget() {
+        ApiError::NotFound
+    } else {
+        ApiError::WidgetNotBuilt
+    })?;
+    let cache = if asset.immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=300"
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(asset.content_type)
+        .insert_header((header::CACHE_CONTROL, cache))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(asset.bytes))
+}
+
+fn page(html: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, assets::PAGE_CSP))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .body(html)
+}
+
+/// The survey alone, for pages whose CSP forbids WebAssembly: the loader shows it in an iframe.
+async fn embed_page() -> HttpResponse {
+    page(assets::EMBED_PAGE)
+}
+
+async fn demo_page() -> HttpResponse {
+    page(assets::DEMO_PAGES[0].1)
+}
+
+async fn demo_css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(include_str!("../../demo-site/site.css"))
 }
 
 async fn healthz() -> HttpResponse {
@@ -372,6 +433,11 @@ async fn cors(
         let headers = res.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        // The widget honours Retry-After, which a cross-origin script may read only when exposed.
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Retry-After"),
+        );
     }
     Ok(res)
 }

@@ -4,9 +4,11 @@
 //! - `test`: installs what is missing, then runs every check and test: format, lints, unit,
 //!   API and end-to-end tests against the real binary.
 //! - `bench`: durable ingest against a bare endpoint, and export of a million stored answers.
+//! - `size`: what a visitor downloads before the survey shows.
 
 mod bench;
 mod tools;
+mod widget;
 
 use std::{
     path::{Path, PathBuf},
@@ -20,6 +22,7 @@ usage: cargo xtask <command>
   test                               install what is missing, then run every check and test
   bench [ingest|export] [--seconds N] [--rounds N] [--count N]
                                      benchmarks; figures for the README
+  size                               build the widget and print its transfer size
 ";
 
 /// The workspace root (xtask lives one level below it).
@@ -57,10 +60,38 @@ pub fn describe(command: &Command) -> String {
         .join(" ")
 }
 
+/// A cargo command in the workspace. It carries the widget build's variables when the widget was
+/// built in this run, so every cargo invocation sees the same collector build (no rebuild
+/// between them).
 pub fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.current_dir(root());
+    if let Some((dist, hash)) = WIDGET.get() {
+        command
+            .env("TOUCHPOINT_WIDGET_DIST", dist)
+            .env("TOUCHPOINT_WIDGET_BUILD", hash);
+    }
     command
+}
+
+static WIDGET: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
+
+/// Installs the widget's tools when missing and builds it into `target/widget-dist`; the
+/// collector built afterwards embeds it.
+fn build_widget() -> Result<PathBuf, String> {
+    widget::ensure_tools(&root())?;
+    let dist = widget::build(&root())?;
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dist)
+        .map_err(|e| format!("{}: {e}", dist.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    names.sort();
+    let mut all = Vec::new();
+    for name in &names {
+        all.extend(std::fs::read(name).map_err(|e| format!("{}: {e}", name.display()))?);
+    }
+    let _ = WIDGET.set((dist.clone(), format!("{:016x}", widget::fnv1a64(&all))));
+    Ok(dist)
 }
 
 /// The value after `--name` in `args`, if given.
@@ -77,6 +108,10 @@ fn main() -> ExitCode {
         Some("run") => run_collector(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench::main(&args[1..]),
+        Some("size") => build_widget().and_then(|dist| {
+            println!("{}", widget::size_report(&dist)?);
+            Ok(())
+        }),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
@@ -95,6 +130,7 @@ fn main() -> ExitCode {
 fn run_collector(args: &[String]) -> Result<(), String> {
     let listen = flag(args, "--listen").unwrap_or_else(|| "127.0.0.1:8080".into());
     let data = flag(args, "--data").map_or_else(|| root().join("data"), PathBuf::from);
+    build_widget()?;
     run(cargo().args([
         "build",
         "--release",
@@ -120,7 +156,7 @@ fn run_collector(args: &[String]) -> Result<(), String> {
         .map_or_else(tools::random_token, Ok)?;
     let origin = format!("http://{listen}");
     eprintln!(
-        "\nTouchpoint collector on {origin}\n  export:  curl -H 'Authorization: Bearer {token}' '{origin}/v1/export?format=csv'\n  (admin token for this run; set TOUCHPOINT_ADMIN_TOKEN to choose your own)\n"
+        "\nTouchpoint collector on {origin}\n  demo:    {origin}/\n  export:  curl -H 'Authorization: Bearer {token}' '{origin}/v1/export?format=csv'\n  (admin token for this run; set TOUCHPOINT_ADMIN_TOKEN to choose your own)\n"
     );
     run(Command::new(&binary)
         .args([
@@ -135,7 +171,8 @@ fn run_collector(args: &[String]) -> Result<(), String> {
         .env("TOUCHPOINT_ADMIN_TOKEN", &token))
 }
 
-/// Every check and test, in the order that fails fastest.
+/// Every check and test, in the order that fails fastest. Each step runs even when an earlier
+/// one failed, so one run reports everything.
 fn test() -> Result<(), String> {
     let started = std::time::Instant::now();
     let mut steps: Vec<(&str, Result<(), String>)> = Vec::new();
@@ -145,29 +182,48 @@ fn test() -> Result<(), String> {
         }
         steps.push((name, result));
     };
+    let words = |command: &'static str| command.split(' ');
+    step("format", run(cargo().args(words("fmt --all -- --check"))));
     step(
-        "format",
-        run(cargo().args(["fmt", "--all", "--", "--check"])),
+        "browser install",
+        tools::ensure_apt(&[
+            ("chromium", "chromium"),
+            ("chromedriver", "chromium-driver"),
+        ]),
     );
+    step("widget build", build_widget().map(|_| ()));
     step(
         "lints",
-        run(cargo().args([
-            "clippy",
-            "--workspace",
-            "--exclude",
-            "touchpoint-widget",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ])),
+        run(cargo().args(words(
+            "clippy --workspace --exclude touchpoint-widget --all-targets -- -D warnings",
+        ))),
+    );
+    step(
+        "lints (wasm32)",
+        run(cargo().args(words(
+            "clippy -p touchpoint-widget --target wasm32-unknown-unknown --all-targets -- -D warnings",
+        )))
+        .and_then(|()| {
+            run(cargo().args(words(
+                "clippy -p touchpoint-protocol --lib --target wasm32-unknown-unknown -- -D warnings",
+            )))
+        }),
     );
     step(
         "tests",
         run(cargo()
-            .args(["test", "--workspace", "--exclude", "touchpoint-widget"])
+            .args(words("test --workspace --exclude touchpoint-widget"))
             .env("CI", "true")),
     );
+    step(
+        "widget tests (headless Chromium)",
+        run(cargo()
+            .args(words(
+                "test -p touchpoint-widget --target wasm32-unknown-unknown",
+            ))
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "180")),
+    );
+    step("end-to-end browser tests", browser_tests());
     let failed: Vec<&str> = steps
         .iter()
         .filter(|(_, r)| r.is_err())
@@ -185,4 +241,22 @@ fn test() -> Result<(), String> {
     } else {
         Err(format!("failed: {}", failed.join(", ")))
     }
+}
+
+/// `tests/browser`: Playwright (the library only, driving Debian's Chromium) against the debug
+/// collector binary that `cargo test` just built with the widget embedded.
+fn browser_tests() -> Result<(), String> {
+    let dir = root().join("tests/browser");
+    if !dir.join("node_modules/playwright-core").exists()
+        || !dir.join("node_modules/axe-core").exists()
+    {
+        run(Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir))?;
+    }
+    run(Command::new("node")
+        .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
+        .arg(dir.join("widget.test.mjs"))
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", target_dir()))
 }
