@@ -1,0 +1,149 @@
+// Helpers for the browser tests: the real collector binary on a free port with its own data
+// directory, a host page server on another origin, and headless Chromium (Debian's package).
+import { spawn } from "node:child_process";
+import { mkdtempSync, existsSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const ADMIN_TOKEN = "browser-admin-token-0123456789";
+
+export function collectorBinary() {
+  const target = process.env.CARGO_TARGET_DIR || join(ROOT, "target");
+  const binary = process.env.TOUCHPOINT_COLLECTOR_BIN || join(target, "debug", "touchpoint-collector");
+  if (!existsSync(binary)) {
+    throw new Error(`${binary} is missing: run \`cargo xtask test\`, which builds it with the widget`);
+  }
+  return binary;
+}
+
+/** Starts the collector; resolves once it reports its address. */
+export async function startCollector({ allowOrigins = [] } = {}) {
+  const data = mkdtempSync(join(tmpdir(), "tp-browser-"));
+  let { child, base } = await spawnCollector(data, "127.0.0.1:0", allowOrigins);
+  const widget = await fetch(`${base}/widget.js`);
+  if (widget.status !== 200) {
+    child.kill("SIGKILL");
+    throw new Error("this collector was built without the widget: run `cargo xtask test`");
+  }
+  return {
+    base,
+    async export() {
+      const res = await fetch(`${base}/v1/export?format=ndjson`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      const text = await res.text();
+      return text.split("\n").filter(Boolean).map((line) => JSON.parse(line));
+    },
+    /** SIGKILL: the collector is unreachable until `restart`. */
+    async kill() {
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+    },
+    /** The same address and data directory again. */
+    async restart() {
+      ({ child } = await spawnCollector(data, base.replace("http://", ""), allowOrigins));
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+async function spawnCollector(data, listen, allowOrigins) {
+  const args = ["serve", "--listen", listen, "--workers", "2", "--data", data];
+  for (const origin of allowOrigins) args.push("--allow-origin", origin);
+  const child = spawn(collectorBinary(), args, {
+    env: { ...process.env, TOUCHPOINT_ADMIN_TOKEN: ADMIN_TOKEN, RUST_LOG: "info" },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let log = "";
+  const base = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the collector did not start:\n${log}`)), 30000);
+    child.stderr.on("data", (chunk) => {
+      log += chunk;
+      const found = /listening addr=(\S+)/.exec(log);
+      if (found) {
+        clearTimeout(timer);
+        resolve(`http://${found[1]}`);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`the collector exited (${code}):\n${log}`)));
+  });
+  return { child, base };
+}
+
+/** Serves `pages` ({path: {body, headers}}) on 127.0.0.1: another origin than the collector. */
+export async function startHost(pages) {
+  const server = createServer((req, res) => {
+    const page = pages[new URL(req.url, "http://x").pathname];
+    if (!page) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": page.type || "text/html; charset=utf-8", ...(page.headers || {}) });
+    res.end(page.body);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return { origin, close: () => new Promise((r) => server.close(r)) };
+}
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    ],
+  });
+}
+
+/** The focused element, looking inside open shadow roots: its role, name and radiogroup. */
+export async function focused(page) {
+  return page.evaluate(() => {
+    let el = document.activeElement;
+    while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+    if (!el) return null;
+    const group = el.closest("[role=radiogroup]");
+    return {
+      role: el.getAttribute("role") || el.tagName.toLowerCase(),
+      name: (el.getAttribute("aria-label") || el.textContent || "").trim(),
+      group: group ? group.getAttribute("aria-label") : null,
+      checked: el.getAttribute("aria-checked"),
+    };
+  });
+}
+
+/** Presses Tab until the focused element satisfies `want`; fails after 40 presses. */
+export async function tabTo(page, want, what) {
+  for (let i = 0; i < 40; i++) {
+    const f = await focused(page);
+    if (f && want(f)) return f;
+    await page.keyboard.press("Tab");
+  }
+  throw new Error(`Tab never reached ${what}`);
+}
+
+/** Polls `check` until it returns a truthy value or `ms` pass. */
+export async function eventually(check, ms = 15000, what = "the condition") {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await check();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+export function hostPage(collector, { attrs = 'data-touchpoint="checkout"', head = "", body = "" } = {}) {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>${head}</head>
+<body><h1 id="title">Checkout</h1>${body}
+<script src="${collector}/widget.js" ${attrs} async></script></body></html>`;
+}

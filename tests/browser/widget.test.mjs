@@ -1,0 +1,215 @@
+// The web widget in a real headless Chromium against the real collector, the host page served from
+// another origin: the pasted tag, keyboard only, offline and reloads, a hostile and strict page, a
+// page that forbids WebAssembly, and axe-core.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { startCollector, startHost, launch, focused, tabTo, eventually, hostPage } from "./helpers.mjs";
+
+const require = createRequire(import.meta.url);
+let browser;
+
+before(async () => {
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** A collector that allows one host origin, the host serving `pages(collectorBase)`. */
+async function setup(pages) {
+  // The host's port is known only once it listens, and the collector must allow it: start the
+  // host first with a late-bound page table.
+  const table = {};
+  const host = await startHost(table);
+  const collector = await startCollector({ allowOrigins: [host.origin] });
+  Object.assign(table, pages(collector.base));
+  return {
+    host,
+    collector,
+    async close() {
+      await host.close();
+      await collector.stop();
+    },
+  };
+}
+
+async function answerWithKeyboard(page) {
+  await tabTo(page, (f) => f.role === "button" && /Feedback/.test(f.name), "the launcher");
+  await page.keyboard.press("Enter");
+  const effort = await tabTo(page, (f) => f.role === "radio" && /easy/.test(f.group || ""), "effort");
+  assert.match(effort.group, /How easy was it/);
+  for (let i = 0; i < 5; i++) await page.keyboard.press("ArrowRight");
+  assert.equal((await focused(page)).name, "6 – easy");
+  await tabTo(page, (f) => f.role === "radio" && /confident/.test(f.group || ""), "confidence");
+  for (let i = 0; i < 3; i++) await page.keyboard.press("ArrowRight");
+  await tabTo(page, (f) => f.role === "radio" && /feel/.test(f.group || ""), "emotion");
+  for (let i = 0; i < 3; i++) await page.keyboard.press("ArrowRight");
+  assert.equal((await focused(page)).name, "pleased");
+  await tabTo(page, (f) => f.role === "textarea", "the comment");
+  await page.keyboard.type("Typed with the keyboard only");
+  await tabTo(page, (f) => f.role === "button" && f.name === "Send", "Send");
+  await page.keyboard.press("Enter");
+  await page.getByRole("status").filter({ hasText: "Thank you" }).waitFor({ timeout: 10000 });
+}
+
+test("a pasted tag on another origin, answered with the keyboard only, is stored once as web", async () => {
+  const env = await setup((base) => ({ "/checkout": { body: hostPage(base) } }));
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  try {
+    await page.goto(`${env.host.origin}/checkout`);
+    await answerWithKeyboard(page);
+    const rows = await eventually(async () => {
+      const r = await env.collector.export();
+      return r.length ? r : null;
+    }, 15000, "the answer in the export");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await env.collector.export()).length, 1, "exactly one row");
+    const row = rows[0];
+    assert.equal(row.channel, "web");
+    assert.equal(row.touchpoint, "checkout");
+    assert.deepEqual(row.answers, { effort: 6, confidence: 4, emotion: "pleased" });
+    assert.equal(row.comment, "Typed with the keyboard only");
+    assert.equal(row.context.page, "/checkout");
+    assert.deepEqual(errors, [], "nothing thrown into the host page");
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
+test("offline, answer, reload twice, online: delivered exactly once", async () => {
+  const env = await setup((base) => ({ "/checkout": { body: hostPage(base) } }));
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${env.host.origin}/checkout`);
+    await page.getByRole("button", { name: /Feedback/ }).waitFor();
+    // The collector goes away (the widget's files stay in the browser's cache).
+    await env.collector.kill();
+    await answerWithKeyboard(page);
+    const outbox = () => page.evaluate(() =>
+      Object.keys(localStorage).filter((k) => k.startsWith("touchpoint:outbox:")).length);
+    assert.equal(await outbox(), 1, "the answer waits in the outbox");
+    await page.reload();
+    await page.reload();
+    assert.equal(await outbox(), 1, "still waiting after two reloads");
+    await env.collector.restart();
+    assert.equal((await env.collector.export()).length, 0, "nothing arrived while offline");
+    await page.reload();
+    await eventually(async () => (await env.collector.export()).length === 1, 20000, "delivery");
+    await eventually(async () => (await outbox()) === 0, 10000, "an empty outbox");
+    await page.reload();
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await env.collector.export()).length, 1, "still exactly one row");
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
+const HOSTILE_CSS = `
+* { all: unset !important; }
+html, body { display: block !important; }
+#title { display: block !important; color: rgb(1, 2, 3) !important; font-size: 33px !important; }
+button, [role=radio], [role=radiogroup], textarea { display: none !important; visibility: hidden !important; }
+div { opacity: 0 !important; }
+`;
+
+test("a hostile stylesheet and a strict CSP: the survey works, no violation, host styles untouched", async () => {
+  const env = await setup((base) => ({
+    "/strict": {
+      body: hostPage(base, { head: '<link rel="stylesheet" href="/hostile.css">' }),
+      headers: {
+        "content-security-policy":
+          `script-src ${base} 'wasm-unsafe-eval'; connect-src ${base}; style-src 'self'`,
+      },
+    },
+    "/hostile.css": { body: HOSTILE_CSS, type: "text/css" },
+  }));
+  const page = await browser.newPage();
+  const violations = [];
+  page.on("console", (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
+  });
+  try {
+    await page.goto(`${env.host.origin}/strict`);
+    await page.evaluate(() => {
+      document.addEventListener("securitypolicyviolation", (e) => {
+        window.__violations = (window.__violations || []).concat(e.violatedDirective);
+      });
+    });
+    const before = await page.evaluate(() => {
+      const s = getComputedStyle(document.getElementById("title"));
+      return [s.color, s.fontSize, document.querySelectorAll("style, [style]").length];
+    });
+    await answerWithKeyboard(page);
+    await eventually(async () => (await env.collector.export()).length === 1, 15000, "the answer");
+    const after = await page.evaluate(() => {
+      const s = getComputedStyle(document.getElementById("title"));
+      return [s.color, s.fontSize, document.querySelectorAll("style, [style]").length];
+    });
+    assert.deepEqual(before, ["rgb(1, 2, 3)", "33px", 0]);
+    assert.deepEqual(after, before, "the host's styles are untouched and nothing was added");
+    assert.deepEqual(violations, []);
+    assert.equal(await page.evaluate(() => window.__violations || []).then((v) => v.length), 0);
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
+test("a page whose CSP forbids WebAssembly gets the survey through the iframe fallback", async () => {
+  const env = await setup((base) => ({
+    "/nowasm": {
+      body: hostPage(base),
+      headers: { "content-security-policy": `script-src ${base}; frame-src ${base}; connect-src ${base}` },
+    },
+  }));
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${env.host.origin}/nowasm`);
+    const frame = page.frameLocator(`iframe[src^="${env.collector.base}/embed"]`);
+    await frame.getByRole("radiogroup", { name: /How easy was it/ }).getByRole("radio", { name: "7 – very easy" }).click();
+    await frame.getByRole("button", { name: "Send" }).click();
+    await frame.getByRole("status").filter({ hasText: "Thank you" }).waitFor({ timeout: 10000 });
+    const rows = await eventually(async () => {
+      const r = await env.collector.export();
+      return r.length ? r : null;
+    }, 15000, "the answer");
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].touchpoint, "checkout");
+    assert.equal(rows[0].answers.effort, 7);
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
+test("axe-core finds no WCAG 2.2 A/AA violation in the open survey, in English and Arabic", async () => {
+  const env = await setup((base) => ({
+    "/en": { body: hostPage(base) },
+    "/ar": { body: hostPage(base, { attrs: 'data-touchpoint="checkout" data-locale="ar"' }) },
+  }));
+  const axe = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+  const page = await browser.newPage();
+  try {
+    for (const path of ["/en", "/ar"]) {
+      await page.goto(`${env.host.origin}${path}`);
+      await page.getByRole("button", { name: path === "/en" ? /Feedback/ : /رأيك/ }).click();
+      await page.getByRole("radiogroup").first().waitFor();
+      await page.addScriptTag({ content: axe });
+      const result = await page.evaluate(() =>
+        window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] }));
+      const found = result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+      assert.deepEqual(found, [], `${path}: axe violations`);
+      assert.ok(result.passes.length > 10, "axe ran its checks");
+    }
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
