@@ -496,6 +496,21 @@ async fn read_body(
     Ok(body)
 }
 
+/// The checks every post passes (origin, content type, size), then its body; a refusal here is
+/// counted like any other outcome.
+async fn accept_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    limit: usize,
+) -> Result<BytesMut, ApiError> {
+    let checked = match check_post(req, state) {
+        Ok(()) => read_body(req, payload, limit).await,
+        Err(error) => Err(error),
+    };
+    checked.inspect_err(|error| state.ingest.outcomes.record(error.parts().1))
+}
+
 fn accepted_status(accepted: Accepted) -> StatusCode {
     match accepted {
         Accepted::Stored => StatusCode::CREATED,
@@ -508,14 +523,7 @@ async fn post_response(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let counted = |error: ApiError| {
-        state.ingest.outcomes.record(error.parts().1);
-        error
-    };
-    check_post(&req, &state).map_err(counted)?;
-    let body = read_body(&req, payload, MAX_SUBMISSION_BYTES)
-        .await
-        .map_err(counted)?;
+    let body = accept_body(&req, payload, &state, MAX_SUBMISSION_BYTES).await?;
     match state.ingest.submit(&body).await {
         // A validated id needs no escaping: the body is written directly.
         Ok((id, accepted)) => Ok(HttpResponse::build(accepted_status(accepted))
@@ -557,14 +565,11 @@ async fn post_batch(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = accept_body(&req, payload, &state, MAX_BATCH_BYTES).await?;
     let counted = |error: ApiError| {
         state.ingest.outcomes.record(error.parts().1);
         error
     };
-    check_post(&req, &state).map_err(counted)?;
-    let body = read_body(&req, payload, MAX_BATCH_BYTES)
-        .await
-        .map_err(counted)?;
     let items: Vec<&RawValue> = serde_json::from_slice(&body)
         .map_err(|_| counted(Refused::Invalid(Rejection::InvalidJson).into()))?;
     if items.len() > MAX_BATCH_ITEMS {

@@ -387,6 +387,24 @@ impl Submission {
     }
 }
 
+/// Appends the decimal digits of `n` to `out`, without the formatting machinery (which costs the
+/// widget kilobytes).
+pub fn push_decimal(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &c in &buf[i..] {
+        out.push(char::from(c));
+    }
+}
+
 /// Just enough of a JSON writer for [`Submission::to_json`], with no formatting machinery.
 struct JsonWriter(String);
 
@@ -404,20 +422,8 @@ impl JsonWriter {
         self.0.push(':');
     }
 
-    fn number(&mut self, mut n: u64) {
-        let mut buf = [0u8; 20];
-        let mut i = buf.len();
-        loop {
-            i -= 1;
-            buf[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for &c in &buf[i..] {
-            self.0.push(char::from(c));
-        }
+    fn number(&mut self, n: u64) {
+        push_decimal(&mut self.0, n);
     }
 
     fn string(&mut self, s: &str) {

@@ -2,6 +2,7 @@
 //! does can raise an exception into the host page.
 
 use js_sys::{Object, Reflect};
+pub use protocol::push_decimal as push_number;
 use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
 use web_sys::{CustomEvent, CustomEventInit, Document, Element};
 
@@ -122,23 +123,6 @@ pub fn dispatch(name: &str, detail: &JsValue) {
     init.set_detail(detail);
     if let Ok(event) = CustomEvent::new_with_event_init_dict(name, &init) {
         let _ = window.dispatch_event(&event);
-    }
-}
-
-/// Appends the decimal digits of `n` to `out` (no formatting machinery: it costs kilobytes).
-pub fn push_number(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    for &c in buf.get(i..).unwrap_or_default() {
-        out.push(char::from(c));
     }
 }
 
