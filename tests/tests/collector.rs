@@ -26,7 +26,10 @@ fn a_restart_keeps_everything_and_still_recognises_retries() {
     let before = collector.export();
     let log = collector.log();
     assert!(log.contains("listening"), "the log is captured");
-    assert!(!log.contains(touchpoint_tests::ADMIN_TOKEN), "the admin token is never logged");
+    assert!(
+        !log.contains(touchpoint_tests::ADMIN_TOKEN),
+        "the admin token is never logged"
+    );
     assert!(collector.terminate(), "SIGTERM ends the collector cleanly");
 
     let collector = Collector::start(dir.path(), &[]);
