@@ -17,7 +17,10 @@ use std::{
 
 use tokio::sync::watch;
 
-use crate::store::Store;
+use crate::{
+    metrics::{self, Histogram},
+    store::Store,
+};
 
 /// How long the flusher waits for more writes when the last flush covered several.
 const LINGER: Duration = Duration::from_micros(500);
@@ -56,11 +59,27 @@ struct Shared {
 }
 
 /// Figures about flushes, for metrics and benchmarks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FlushStats {
     pub flushes: AtomicU64,
     pub writes_covered: AtomicU64,
     pub micros_total: AtomicU64,
+    pub failures: AtomicU64,
+    pub latency: Histogram,
+    pub batch: Histogram,
+}
+
+impl Default for FlushStats {
+    fn default() -> Self {
+        Self {
+            flushes: AtomicU64::new(0),
+            writes_covered: AtomicU64::new(0),
+            micros_total: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            latency: Histogram::new(metrics::FLUSH_SECONDS),
+            batch: Histogram::new(metrics::FLUSH_WRITES),
+        }
+    }
 }
 
 /// The group-commit handle shared by all request handlers.
@@ -191,18 +210,22 @@ fn flush_loop(
         let started = Instant::now();
         match store.flush() {
             Ok(()) => {
+                let elapsed = started.elapsed();
                 stats.flushes.fetch_add(1, Ordering::Relaxed);
+                stats.latency.observe(elapsed.as_secs_f64());
+                stats.batch.observe((target - published.durable) as f64);
                 stats
                     .writes_covered
                     .fetch_add(target - published.durable, Ordering::Relaxed);
                 stats
                     .micros_total
-                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
                 last_batch = target - published.durable;
                 published.durable = target;
             }
             Err(error) => {
                 tracing::error!(%error, "flush failed; pending writes are answered 503");
+                stats.failures.fetch_add(1, Ordering::Relaxed);
                 published.failed = target;
                 published.failed_attempt = attempt;
             }

@@ -263,13 +263,14 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
                     .route(web::method(actix_web::http::Method::OPTIONS).to(preflight)),
             )
             .route("/v1/export", web::get().to(export_route))
-            .route("/embed", web::get().to(embed_page))
-            .route("/demo/site.css", web::get().to(demo_css))
+            .route("/metrics", web::get().to(metrics_route))
+            .route("/embed", get_or_head().to(embed_page))
+            .route("/demo/site.css", get_or_head().to(demo_css))
             .route(
                 "/{file:(widget\\.js|tp-[0-9a-f]+\\.(js|wasm))}",
-                web::get().to(widget_file),
+                get_or_head().to(widget_file),
             )
-            .route("/", web::get().to(demo_page))
+            .route("/", get_or_head().to(demo_page))
             .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
     })
     .listen(listener)?
@@ -282,6 +283,11 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         server: server.run(),
         ingest,
     })
+}
+
+/// Static files answer HEAD too (caches and monitors ask it); actix strips the body.
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
 }
 
 /// The instrument with every locale, as `GET /v1/survey` serves it.
@@ -631,6 +637,27 @@ fn require_admin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     } else {
         Err(ApiError::Unauthorized)
     }
+}
+
+async fn metrics_route(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state)?;
+    let ingest = state.ingest.clone();
+    let text = web::block(move || {
+        crate::metrics::render(
+            &ingest.outcomes.snapshot(),
+            &ingest.commit().stats,
+            ingest.store().size_on_disk(),
+        )
+    })
+    .await
+    .map_err(|_| ApiError::from(Refused::Unavailable(NotDurable::ShuttingDown)))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(text))
 }
 
 /// Hands export chunks from a plain thread to the response stream; a bounded channel keeps

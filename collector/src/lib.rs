@@ -13,7 +13,7 @@
 //!   whose write it covered is answered together, so durability costs one fsync per batch, not one
 //!   per request.
 //! - [`export`]: CSV and NDJSON, streamed in arrival order with flat memory, over HTTP or offline.
-//! - [`outcome`]: counters of every request's outcome.
+//! - [`outcome`]: counters of every request's outcome; [`metrics`] shows them at `/metrics`.
 //! - [`demo`]: demo data for a first look and for the benchmarks.
 //! - [`assets`]: the widget's files (embedded at build time), the `/embed` page and the demo site.
 //!
@@ -26,6 +26,7 @@ pub mod durable;
 pub mod export;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod outcome;
 pub mod store;
 

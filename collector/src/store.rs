@@ -81,6 +81,11 @@ pub trait Store: Send + Sync + 'static {
     /// How many records are stored.
     fn len(&self) -> usize;
 
+    /// Bytes the store occupies on disk, where known.
+    fn size_on_disk(&self) -> u64 {
+        0
+    }
+
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -465,11 +470,6 @@ impl SledStore {
         self.flush()
     }
 
-    /// Bytes the database occupies on disk.
-    pub fn size_on_disk(&self) -> u64 {
-        self.trees.db.size_on_disk().unwrap_or(0)
-    }
-
     /// Seals every full block of flushed records now (the background sealer does this on its
     /// own); returns how many blocks were sealed.
     pub fn seal_now(&self) -> Result<usize, StoreError> {
@@ -614,6 +614,10 @@ impl Store for SledStore {
 
     fn is_empty(&self) -> bool {
         self.trees.responses.is_empty() && self.trees.sealed.is_empty()
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        self.trees.db.size_on_disk().unwrap_or(0)
     }
 }
 

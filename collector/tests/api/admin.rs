@@ -191,3 +191,80 @@ fn error_bodies_snapshot() {
     );
     insta::assert_snapshot!(lines.join("\n"));
 }
+
+/// Reads one sample's value from the Prometheus text.
+fn sample(text: &str, name_and_labels: &str) -> u64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name_and_labels)
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn every_outcome_is_counted_and_the_counts_add_up() {
+    let app = spawn_app();
+    for n in 0..3 {
+        assert_eq!(app.submit(&submission(60 + n)).status, 201);
+    }
+    assert_eq!(app.submit(&submission(60)).status, 200);
+    let mut bad = submission(70);
+    bad["answers"]["effort"] = json!(9);
+    assert_eq!(app.submit(&bad).status, 400);
+    assert_eq!(
+        app.post("/v1/responses", "nope", &[("Content-Type", "text/plain")])
+            .status,
+        400
+    );
+    let denied = app.post(
+        "/v1/responses",
+        &submission(71).to_string(),
+        &[
+            ("Content-Type", "text/plain"),
+            ("Origin", "http://evil.test"),
+        ],
+    );
+    assert_eq!(denied.status, 403);
+    let batch = app.post(
+        "/v1/responses/batch",
+        &format!("[{}, {}]", submission(72), submission(61)),
+        &[],
+    );
+    assert_eq!(batch.status, 200);
+
+    assert_eq!(
+        app.get("/metrics", &[]).status,
+        401,
+        "metrics need the admin token"
+    );
+    let reply = app.get(
+        "/metrics",
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+    );
+    assert_eq!(reply.status, 200);
+    let text = reply.text;
+    assert_eq!(
+        sample(&text, "touchpoint_submissions_total{outcome=\"stored\"}"),
+        4
+    );
+    assert_eq!(
+        sample(&text, "touchpoint_submissions_total{outcome=\"duplicate\"}"),
+        2
+    );
+    for reason in ["effort_out_of_range", "invalid_json", "origin_not_allowed"] {
+        let key =
+            format!("touchpoint_submissions_total{{outcome=\"rejected\",reason=\"{reason}\"}}");
+        assert_eq!(sample(&text, &key), 1, "{reason}\n{text}");
+    }
+    assert_eq!(
+        sample(&text, "touchpoint_submissions_received_total"),
+        9,
+        "they add up"
+    );
+    assert!(
+        sample(&text, "touchpoint_flush_writes_count") >= 1,
+        "{text}"
+    );
+    assert!(sample(&text, "touchpoint_store_bytes") > 0, "{text}");
+}
