@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{cargo, flag, run, target_dir, tools};
+use crate::{build_release_collector, flag, run, target_dir, tools};
 
 pub fn main(args: &[String]) -> Result<(), String> {
     let which = args
@@ -30,16 +30,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let count: u64 = flag(args, "--count")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
-    run(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "touchpoint-collector",
-        "--bin",
-        "touchpoint-collector",
-        "--example",
-        "bare_endpoint",
-    ]))?;
+    build_release_collector(&["--example", "bare_endpoint"])?;
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut report = Vec::new();

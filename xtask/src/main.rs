@@ -94,6 +94,14 @@ fn build_widget() -> Result<PathBuf, String> {
     Ok(dist)
 }
 
+/// Builds the collector in release (plus `extra` cargo arguments); returns the binary's path.
+pub fn build_release_collector(extra: &[&str]) -> Result<PathBuf, String> {
+    run(cargo()
+        .args("build --release -p touchpoint-collector --bin touchpoint-collector".split(' '))
+        .args(extra))?;
+    Ok(target_dir().join("release/touchpoint-collector"))
+}
+
 /// The value after `--name` in `args`, if given.
 pub fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -131,15 +139,7 @@ fn run_collector(args: &[String]) -> Result<(), String> {
     let listen = flag(args, "--listen").unwrap_or_else(|| "127.0.0.1:8080".into());
     let data = flag(args, "--data").map_or_else(|| root().join("data"), PathBuf::from);
     build_widget()?;
-    run(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "touchpoint-collector",
-        "--bin",
-        "touchpoint-collector",
-    ]))?;
-    let binary = target_dir().join("release/touchpoint-collector");
+    let binary = build_release_collector(&[])?;
     if !data.exists() {
         eprintln!(
             "A fresh store at {}: adding demo answers from every channel.",
