@@ -72,14 +72,29 @@ pub struct UiTexts {
 }
 
 pub static CORE_CX: Instrument = Instrument {
-    id: "core-cx",
-    version: 1,
+    id: CORE_CX_ID,
+    version: CORE_CX_VERSION,
     effort_max: 7,
     confidence_max: 5,
-    emotions: ["angry", "frustrated", "neutral", "pleased", "delighted"],
+    emotions: EMOTIONS,
     comment_max_chars: 1000,
-    locales: &[EN, ES, FR, DE, AR],
+    locales: &LOCALES,
 };
+
+/// [`CORE_CX`]'s id and version as consts: code that names the survey does not keep the whole
+/// instrument (every locale's texts) in the widget's wasm.
+pub const CORE_CX_ID: &str = "core-cx";
+pub const CORE_CX_VERSION: u32 = 1;
+
+/// The emotion choices' ids ([`Instrument::emotions`]).
+pub const EMOTIONS: [&str; 5] = ["angry", "frustrated", "neutral", "pleased", "delighted"];
+
+/// Every locale's texts, in [`Instrument::locales`] order. A `const`, so the widget can keep only
+/// the texts it shows (the kiosk's words stay out of its wasm).
+pub const LOCALES: [LocaleTexts; 5] = [EN, ES, FR, DE, AR];
+
+/// The locale codes, in [`LOCALES`] order (what [`crate::Locale::parse`] accepts).
+pub const LOCALE_CODES: [&str; 5] = [EN.code, ES.code, FR.code, DE.code, AR.code];
 
 const EN: LocaleTexts = LocaleTexts {
     code: "en",

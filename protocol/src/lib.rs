@@ -14,6 +14,12 @@
 //! the bytes with [`parse_submission`] into the same type, or a [`Rejection`] that it maps to a
 //! status. Both sides compile this crate, so the questions and the rules cannot drift apart.
 
+// `no_std` (with `alloc`) unless serde is on: the widget links no `std`, so it can bring its own
+// small panic handler; the collector and the tests get `std` as usual.
+#![cfg_attr(not(any(test, feature = "serde")), no_std)]
+
+extern crate alloc;
+
 pub mod instrument;
 #[cfg(feature = "json")]
 mod json;

@@ -123,4 +123,4 @@ impl fmt::Display for Rejection {
     }
 }
 
-impl std::error::Error for Rejection {}
+impl core::error::Error for Rejection {}

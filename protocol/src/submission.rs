@@ -1,7 +1,13 @@
 //! The domain types of one submission. Each is made only through its `parse`/`new` constructor, so a
 //! value that exists is valid; `Submission::to_json` writes the one canonical wire form.
 
-use crate::{instrument::CORE_CX, Rejection, Timestamp};
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+
+use crate::{
+    instrument::{CORE_CX, CORE_CX_ID, CORE_CX_VERSION, EMOTIONS, LOCALE_CODES},
+    Rejection, Timestamp,
+};
 
 fn is_ident_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'/' | b'-')
@@ -130,8 +136,8 @@ impl SurveyRef {
 
     pub fn current() -> Self {
         Self {
-            id: CORE_CX.id,
-            version: CORE_CX.version,
+            id: CORE_CX_ID,
+            version: CORE_CX_VERSION,
         }
     }
 
@@ -205,7 +211,8 @@ impl Emotion {
     }
 
     pub fn as_str(self) -> &'static str {
-        CORE_CX.emotions[self.index()]
+        // The const, not the static: a reader of one emotion id does not keep every locale.
+        EMOTIONS[self.index()]
     }
 
     /// Position in [`Emotion::ALL`] and in each locale's `emotion_labels`.
@@ -282,9 +289,11 @@ pub struct Locale(&'static str);
 
 impl Locale {
     pub fn parse(code: &str) -> Result<Self, Rejection> {
-        CORE_CX
-            .locale(code)
-            .map(|l| Self(l.code))
+        // The codes alone: a widget that checks its locale does not pay for every locale's texts.
+        LOCALE_CODES
+            .iter()
+            .find(|c| **c == code)
+            .map(|c| Self(c))
             .ok_or(Rejection::UnsupportedLocale)
     }
 

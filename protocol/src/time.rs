@@ -1,6 +1,9 @@
 //! RFC 3339 timestamps: parsed to Unix milliseconds and written back in UTC, by hand, because the
 //! widget cannot afford a date-time library and the collector needs only these two operations.
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+
 use crate::Rejection;
 
 /// A valid RFC 3339 timestamp as the client wrote it, with the instant it names.

@@ -1,8 +1,12 @@
 //! The widget's settings, read from the object the loader passes to `start` (the script tag's
 //! `data-*` attributes), with one clear console message for each one that is missing or wrong.
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
 use js_sys::Reflect;
-use protocol::{Ident, LocaleTexts, CORE_CX};
+use protocol::instrument::UiTexts;
+use protocol::{Ident, LocaleTexts};
 use wasm_bindgen::JsValue;
 
 /// Where the survey shows.
@@ -42,6 +46,41 @@ pub const BAD_LOCALE: &str =
 pub const BAD_SEGMENT: &str =
     "touchpoint: data-segment is invalid (1-64 characters of A-Z a-z 0-9 . _ : / -); ignored";
 
+/// The protocol's locales with only the texts the widget shows: the kiosk's words
+/// ([`protocol::instrument::LOCALES`] holds them all) are left out of the wasm.
+pub static LOCALES: [LocaleTexts; 5] = {
+    let [en, es, fr, de, ar] = protocol::instrument::LOCALES;
+    [slim(en), slim(es), slim(fr), slim(de), slim(ar)]
+};
+
+const fn slim(l: LocaleTexts) -> LocaleTexts {
+    LocaleTexts {
+        name: "",
+        ui: UiTexts {
+            start: "",
+            choose_language: "",
+            idle_reset: "",
+            already_answered: "",
+            link_invalid: "",
+            queued: "",
+            ..l.ui
+        },
+        ..l
+    }
+}
+
+/// The locale whose code is `code`, ignoring ASCII case.
+fn find(code: &str) -> Option<&'static LocaleTexts> {
+    LOCALES.iter().find(|l| l.code.eq_ignore_ascii_case(code))
+}
+
+/// The best locale for a browser language tag such as `fr-CA`, falling back to English (as
+/// [`protocol::Instrument::negotiate`]).
+pub fn negotiate(tag: &str) -> &'static LocaleTexts {
+    let primary = tag.split(['-', '_']).next().unwrap_or_default();
+    find(primary).unwrap_or(&LOCALES[0])
+}
+
 /// A non-empty string property of `obj`.
 pub fn text(obj: &JsValue, key: &str) -> Option<String> {
     if !obj.is_object() {
@@ -56,7 +95,7 @@ pub fn text(obj: &JsValue, key: &str) -> Option<String> {
 /// The locale `code` names, or `None` with a note when it names none we have.
 pub fn locale(code: Option<&str>, notes: &mut Vec<Note>) -> Option<&'static LocaleTexts> {
     let code = code?;
-    let found = CORE_CX.locale(&code.to_ascii_lowercase());
+    let found = find(code);
     if found.is_none() {
         notes.push((false, BAD_LOCALE));
     }
@@ -90,7 +129,7 @@ impl Config {
             notes.push((true, NO_TARGET));
         }
         let texts = locale(text(obj, "locale").as_deref(), &mut notes)
-            .unwrap_or_else(|| CORE_CX.negotiate(browser_language));
+            .unwrap_or_else(|| negotiate(browser_language));
         let segment = text(obj, "segment").and_then(|s| {
             let parsed = Ident::parse(&s);
             if parsed.is_none() {

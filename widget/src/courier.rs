@@ -2,12 +2,15 @@
 //! the status into a verdict, retries on a timer, on the `online` event and on every page load, and
 //! hands what is still pending to `navigator.sendBeacon` when the page goes away.
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use alloc::borrow::ToOwned;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
 
-use js_sys::{Array, Date, Math, Promise, Reflect};
+use js_sys::{Array, Date, Math, Promise};
 use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
-use web_sys::{Blob, BlobPropertyBag, RequestCredentials, RequestInit, RequestMode, Response};
+use web_sys::{Blob, BlobPropertyBag, RequestInit, Response};
 
 use crate::dom::{dispatch, join, object, warn};
 use crate::ids::tab_token;
@@ -92,7 +95,7 @@ impl Courier {
     /// (try again now) and `pagehide` (hand pending answers to the beacon).
     pub fn start(self: &Rc<Self>) {
         self.outbox.borrow_mut().load(Date::now());
-        if let Some(window) = web_sys::window() {
+        if let Some(window) = crate::dom::window() {
             let weak = Rc::downgrade(self);
             let online = Closure::<dyn FnMut()>::new(move || {
                 if let Some(c) = weak.upgrade() {
@@ -137,7 +140,7 @@ impl Courier {
     }
 
     fn schedule(&self) {
-        let Some(window) = web_sys::window() else {
+        let Some(window) = crate::dom::window() else {
             return;
         };
         if let Some(handle) = self.timer.take() {
@@ -160,21 +163,23 @@ impl Courier {
     }
 
     fn post(&self, id: String, body: &str) {
-        let Some(window) = web_sys::window() else {
+        let Some(window) = crate::dom::window() else {
             return;
         };
-        let init = RequestInit::new();
-        init.set_method("POST");
-        init.set_body(
-            &text_blob(body)
-                .map(JsValue::from)
-                .unwrap_or_else(|| JsValue::from_str(body)),
-        );
-        init.set_mode(RequestMode::Cors);
-        init.set_credentials(RequestCredentials::Omit);
-        // Lets the request finish if the page is being left; the answer stays in storage until a
-        // later page hears the collector's answer.
-        let _ = Reflect::set(&init, &JsValue::from_str("keepalive"), &JsValue::TRUE);
+        // A plain object is a `RequestInit` (one generic setter instead of one import per field).
+        // `keepalive` lets the request finish if the page is being left; the answer stays in
+        // storage until a later page hears the collector's answer.
+        let body = text_blob(body)
+            .map(JsValue::from)
+            .unwrap_or_else(|| JsValue::from_str(body));
+        let init: RequestInit = object(&[
+            ("method", JsValue::from_str("POST")),
+            ("body", body),
+            ("mode", JsValue::from_str("cors")),
+            ("credentials", JsValue::from_str("omit")),
+            ("keepalive", JsValue::TRUE),
+        ])
+        .unchecked_into();
         let promise: Promise = window.fetch_with_str_and_init(&self.url, &init);
         // One callback for both outcomes: a Response, or the error of a failed request.
         if let Some(answer) = self.answer.borrow().as_ref() {
@@ -219,7 +224,7 @@ impl Courier {
     /// stay in the outbox, so the next page sends them again unless the collector has them
     /// (then it answers 200 duplicate and they are removed).
     pub fn beacon(&self) {
-        let Some(window) = web_sys::window() else {
+        let Some(window) = crate::dom::window() else {
             return;
         };
         let navigator = window.navigator();
@@ -231,8 +236,8 @@ impl Courier {
 
 /// The body as a `text/plain` Blob: a content type browsers send without a CORS preflight.
 fn text_blob(body: &str) -> Option<Blob> {
-    let options = BlobPropertyBag::new();
-    options.set_type("text/plain");
+    let options: BlobPropertyBag =
+        object(&[("type", JsValue::from_str("text/plain"))]).unchecked_into();
     let parts = Array::of1(&JsValue::from_str(body));
     Blob::new_with_str_sequence_and_options(&parts, &options).ok()
 }

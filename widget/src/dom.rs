@@ -1,10 +1,11 @@
 //! Small DOM and console helpers: every call that can throw is caught here, so nothing the widget
 //! does can raise an exception into the host page.
 
+use alloc::string::String;
 use js_sys::{Object, Reflect};
 pub use protocol::push_decimal as push_number;
 use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
-use web_sys::{CustomEvent, CustomEventInit, Document, Element};
+use web_sys::{CustomEvent, CustomEventInit, Document, Element, Window};
 
 /// `console.warn`, for things the site owner should fix or know about.
 #[inline(never)]
@@ -16,6 +17,19 @@ pub fn warn(message: &str) {
 #[inline(never)]
 pub fn error(message: &str) {
     web_sys::console::error_1(&JsValue::from_str(message));
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `window`, or `None` where there is none. Cheaper than `web_sys::window()`, which looks for
+    /// the global object four ways and checks its class.
+    #[wasm_bindgen(thread_local_v2, js_name = window)]
+    static WINDOW: Option<Window>;
+}
+
+/// The page's `window`.
+pub fn window() -> Option<Window> {
+    WINDOW.with(Clone::clone)
 }
 
 #[wasm_bindgen]
@@ -88,9 +102,9 @@ pub fn focus(el: &Element) {
     node(el).focus();
 }
 
-/// `parent.append(child)`.
+/// `parent.append(child)` (an element or the shadow root).
 #[inline(never)]
-pub fn append(parent: &Element, child: &Element) {
+pub fn append(parent: &JsValue, child: &Element) {
     node(parent).append(child);
 }
 
@@ -116,11 +130,10 @@ pub fn object(entries: &[(&str, JsValue)]) -> Object {
 /// Dispatches `CustomEvent(name, {detail})` on `window`; the host page listens for these.
 #[inline(never)]
 pub fn dispatch(name: &str, detail: &JsValue) {
-    let Some(window) = web_sys::window() else {
+    let Some(window) = window() else {
         return;
     };
-    let init = CustomEventInit::new();
-    init.set_detail(detail);
+    let init: CustomEventInit = object(&[("detail", detail.clone())]).unchecked_into();
     if let Ok(event) = CustomEvent::new_with_event_init_dict(name, &init) {
         let _ = window.dispatch_event(&event);
     }

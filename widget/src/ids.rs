@@ -1,13 +1,15 @@
 //! Submission ids and tab tokens from the browser's cryptographic random source: an id is a ULID
 //! (26 characters of Crockford base32, time first), so ids sort in the order surveys were opened.
 
+use alloc::string::String;
+
 /// Crockford's base32: no I, L, O or U, so ids survive being read aloud or copied by hand.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// Fills `buf` with random bytes: `crypto.getRandomValues`, or `Math.random` where a very old
 /// browser has no `crypto` (the id is an idempotency key, not a secret).
 pub fn random_bytes(buf: &mut [u8]) {
-    let crypto = web_sys::window().and_then(|w| w.crypto().ok());
+    let crypto = crate::dom::window().and_then(|w| w.crypto().ok());
     if crypto.is_none_or(|c| c.get_random_values_with_u8_array(buf).is_err()) {
         for b in buf.iter_mut() {
             *b = (js_sys::Math::random() * 256.0) as u8;
@@ -40,7 +42,12 @@ pub fn new_id() -> String {
 pub fn tab_token() -> String {
     let mut random = [0u8; 16];
     random_bytes(&mut random);
-    ulid(0.0, &random).split_off(18)
+    // The last 8 characters of a ULID: those of random bytes 8..16.
+    random
+        .iter()
+        .skip(8)
+        .map(|r| char::from(ALPHABET[usize::from(r & 31)]))
+        .collect()
 }
 
 #[cfg(test)]

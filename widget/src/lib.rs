@@ -23,6 +23,13 @@
 //! still queued when the page goes goes to `sendBeacon`, and the next page load sends it again (the
 //! collector answers a repeat with 200 duplicate, so it is stored once).
 
+// No `std` in optimised builds (`cargo xtask`'s `wasm-release`): the widget brings its own panic
+// handler (below) and pays for none of std's panic and formatting machinery. Debug builds and tests
+// link `std` (the test runner needs it, and it then provides the panic handler).
+#![cfg_attr(not(any(test, debug_assertions)), no_std)]
+
+extern crate alloc;
+
 pub mod config;
 pub mod courier;
 pub mod dom;
@@ -33,8 +40,10 @@ pub mod style;
 pub mod survey;
 pub mod ui;
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::RefCell;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
@@ -44,14 +53,28 @@ use courier::Courier;
 use dom::{error, warn};
 use ui::{Settings, Widget};
 
+// `ALLOCATOR` and `STATE` rely on the page's wasm running on one thread.
+#[cfg(target_feature = "atomics")]
+compile_error!("the widget assumes single-threaded wasm (no `atomics`)");
+
 /// A small allocator: dlmalloc would cost every visitor about 3 KB more.
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
-    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+// SAFETY: this target has no threads (no `atomics` feature), so the allocator needs no lock.
+#[allow(unsafe_code)]
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
 #[cfg(test)]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+/// A panic is a bug: one fixed console message (no formatting machinery), then a trap.
+#[cfg(all(not(any(test, debug_assertions)), target_arch = "wasm32"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    error("touchpoint: internal error; the widget stopped");
+    core::arch::wasm32::unreachable()
+}
 
 /// What `start` set up; the JS API works on it.
 struct State {
@@ -60,12 +83,18 @@ struct State {
     widget: Option<Rc<Widget>>,
 }
 
-thread_local! {
-    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
-}
+/// The page's one widget. `wasm32-unknown-unknown` without atomics runs on one thread only.
+struct Global(RefCell<Option<State>>);
+
+// SAFETY: this target has no threads (no `atomics` feature), so the cell is never shared across
+// threads.
+#[allow(unsafe_code)]
+unsafe impl Sync for Global {}
+
+static STATE: Global = Global(RefCell::new(None));
 
 fn browser_language() -> String {
-    web_sys::window()
+    crate::dom::window()
         .and_then(|w| w.navigator().language())
         .unwrap_or_default()
 }
@@ -81,7 +110,7 @@ fn mount(config: &Config, courier: &Rc<Courier>) -> Option<Rc<Widget>> {
         Mode::Launcher => None,
         Mode::Inline => {
             let selector = config.target.as_deref()?;
-            let found = web_sys::window()
+            let found = crate::dom::window()
                 .and_then(|w| w.document())
                 .and_then(|d| d.query_selector(selector).ok().flatten());
             if found.is_none() {
@@ -97,13 +126,13 @@ fn mount(config: &Config, courier: &Rc<Courier>) -> Option<Rc<Widget>> {
 /// segment}` (strings; see [`config::Config::read`]). Never throws: problems go to the console.
 #[wasm_bindgen]
 pub fn start(config: JsValue) {
-    if STATE.with(|s| s.borrow().is_some()) {
+    if STATE.0.try_borrow().map_or(true, |s| s.is_some()) {
         warn("touchpoint: the widget is already on this page; the second script tag is ignored");
         return;
     }
-    // Cheap: one fixed message instead of the default hook's formatting. With `panic = "abort"` a
-    // panic still ends in a trap, but the console says whose it was.
-    std::panic::set_hook(Box::new(|_| {
+    // Debug builds have std's panic machinery: the same one fixed message.
+    #[cfg(debug_assertions)]
+    std::panic::set_hook(std::boxed::Box::new(|_| {
         error("touchpoint: internal error; the widget stopped")
     }));
     let (config, notes) = Config::read(&config, &browser_language());
@@ -119,21 +148,21 @@ pub fn start(config: JsValue) {
         c.start();
     }
     let widget = courier.as_ref().and_then(|c| mount(&config, c));
-    STATE.with(|s| {
-        *s.borrow_mut() = Some(State {
+    if let Ok(mut s) = STATE.0.try_borrow_mut() {
+        *s = Some(State {
             config,
             courier,
             widget,
-        })
-    });
+        });
+    }
 }
 
 /// `Touchpoint.open(options?)`: shows the survey and focuses it. `options` may set `touchpoint`,
 /// `segment` and `locale` for this and later surveys.
 #[wasm_bindgen]
 pub fn open(options: JsValue) {
-    let Some((widget, settings)) = STATE.with(|s| {
-        let mut state = s.try_borrow_mut().ok()?;
+    let Some((widget, settings)) = (|| {
+        let mut state = STATE.0.try_borrow_mut().ok()?;
         let state = state.as_mut()?;
         let mut notes = Vec::new();
         let touchpoint = config::text(&options, "touchpoint");
@@ -171,7 +200,7 @@ pub fn open(options: JsValue) {
             })
             .flatten();
         state.widget.clone().map(|w| (w, settings))
-    }) else {
+    })() else {
         return;
     };
     if let Some(settings) = settings {
@@ -183,7 +212,7 @@ pub fn open(options: JsValue) {
 /// `Touchpoint.close()`: hides the panel (launcher mode); focus returns to the launcher.
 #[wasm_bindgen]
 pub fn close() {
-    if let Some(w) = STATE.with(|s| s.try_borrow().ok()?.as_ref()?.widget.clone()) {
+    if let Some(w) = (|| STATE.0.try_borrow().ok()?.as_ref()?.widget.clone())() {
         w.close();
     }
 }

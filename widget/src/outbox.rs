@@ -6,6 +6,9 @@
 //! `touchpoint:outbox:<id>` = the submission JSON, exactly the bytes that are posted;
 //! `touchpoint:lease:<id>` = `<expiry ms>:<tab token>` while one tab has that answer in flight.
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
 use web_sys::Storage;
 
 use crate::dom::{join, parse_number, push_number, warn};
@@ -25,7 +28,7 @@ pub struct Store(Option<Storage>);
 impl Store {
     /// The page's localStorage, if the browser lets this page use it.
     pub fn local() -> Self {
-        Self(web_sys::window().and_then(|w| w.local_storage().ok().flatten()))
+        Self(crate::dom::window().and_then(|w| w.local_storage().ok().flatten()))
     }
 
     /// A given storage (tests pass one that throws).

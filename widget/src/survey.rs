@@ -1,6 +1,7 @@
 //! One filled-in survey → a [`Submission`], through the protocol's own constructors, so the widget
 //! can only produce what the collector accepts.
 
+use alloc::string::String;
 use protocol::{
     Answers, Channel, Comment, Confidence, Context, Effort, Emotion, Ident, Locale, PagePath,
     Rejection, Submission, SubmissionId, SurveyRef, Timestamp,

@@ -2,19 +2,18 @@
 //! panel, three radio groups, the comment, Send and a live status. Built only with
 //! `create_element` and text; one click and one keydown listener serve the whole tree.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::RefCell;
 
 use js_sys::{Array, Date};
 use protocol::{Ident, LocaleTexts};
-use wasm_bindgen::{closure::Closure, JsCast};
-use web_sys::{
-    CssStyleSheet, Document, Element, Event, HtmlTextAreaElement, KeyboardEvent, ShadowRoot,
-    ShadowRootInit, ShadowRootMode,
-};
+use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
+use web_sys::{CssStyleSheet, Document, Element, Event, HtmlTextAreaElement, ShadowRoot};
 
 use crate::courier::Courier;
-use crate::dom::{add, append, focus, is_shown, join, set, show, warn};
+use crate::dom::{add, append, focus, is_shown, join, object, set, show, warn};
 use crate::ids::new_id;
 use crate::style::CSS;
 use crate::survey::{submission, Choices, Origin};
@@ -104,6 +103,26 @@ pub fn scale_name(n: usize, label: &str) -> String {
     join(&[&digit(n), " – ", label])
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// An event seen through its `key` (a `KeyboardEvent`'s; `None` on any other event), so the
+    /// keydown listener needs no class check.
+    type Keyed;
+    #[wasm_bindgen(method, getter)]
+    fn key(this: &Keyed) -> Option<String>;
+}
+
+/// The element matching `selector` at or above the event's target. `closest` is caught, so a
+/// target that is not an element simply matches nothing.
+fn acting(event: &Event, selector: &str) -> Option<Element> {
+    event
+        .target()?
+        .unchecked_into::<Element>()
+        .closest(selector)
+        .ok()
+        .flatten()
+}
+
 fn index_attr(el: &Element, name: &str) -> Option<usize> {
     let value = el.get_attribute(name)?;
     let digit = value.bytes().next()?;
@@ -118,7 +137,7 @@ impl Widget {
         container: Option<&Element>,
         courier: Rc<Courier>,
     ) -> Option<Rc<Self>> {
-        let doc = web_sys::window()?.document()?;
+        let doc = crate::dom::window()?.document()?;
         let host = add(
             &doc,
             None,
@@ -134,7 +153,7 @@ impl Widget {
             "",
         );
         let root = host
-            .attach_shadow(&ShadowRootInit::new(ShadowRootMode::Open))
+            .attach_shadow(&object(&[("mode", JsValue::from_str("open"))]).unchecked_into())
             .ok()?;
         let sheet = CssStyleSheet::new().ok();
         let Some(sheet) = sheet.filter(|s| s.replace_sync(CSS).is_ok()) else {
@@ -165,7 +184,7 @@ impl Widget {
                 ],
                 settings.texts.ui.feedback,
             );
-            let _ = root.append_child(&b);
+            append(&root, &b);
             b
         });
         let parent = match container {
@@ -198,8 +217,8 @@ impl Widget {
         });
         let weak = Rc::downgrade(self);
         let key = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
-            if let (Some(w), Some(k)) = (weak.upgrade(), event.dyn_ref::<KeyboardEvent>()) {
-                w.on_key(k);
+            if let (Some(w), Some(key)) = (weak.upgrade(), event.unchecked_ref::<Keyed>().key()) {
+                w.on_key(&event, &key);
             }
         });
         for (name, listener) in [("click", click), ("keydown", key)] {
@@ -250,7 +269,7 @@ impl Widget {
         let Some(panel) = slot.as_ref() else {
             return;
         };
-        let _ = self.root.append_child(&panel.el);
+        append(&self.root, &panel.el);
         show(&panel.el, true);
         let target = panel.first_stop();
         drop(slot);
@@ -282,11 +301,7 @@ impl Widget {
     }
 
     fn on_click(&self, event: &Event) {
-        let Some(target) = event
-            .target()
-            .and_then(|t| t.dyn_into::<Element>().ok())
-            .and_then(|t| t.closest("[data-act]").ok().flatten())
-        else {
+        let Some(target) = acting(event, "[data-act]") else {
             return;
         };
         match target.get_attribute("data-act").as_deref() {
@@ -305,8 +320,7 @@ impl Widget {
         }
     }
 
-    fn on_key(&self, event: &KeyboardEvent) {
-        let key = event.key();
+    fn on_key(&self, event: &Event, key: &str) {
         if key == "Escape" {
             if self.launcher.is_some() && self.is_open() {
                 event.prevent_default();
@@ -314,11 +328,7 @@ impl Widget {
             }
             return;
         }
-        let Some(option) = event
-            .target()
-            .and_then(|t| t.dyn_into::<Element>().ok())
-            .filter(|t| t.get_attribute("data-act").as_deref() == Some("opt"))
-        else {
+        let Some(option) = acting(event, "[data-act=opt]") else {
             return;
         };
         let (Some(q), Some(i)) = (index_attr(&option, "data-q"), index_attr(&option, "data-i"))
@@ -339,7 +349,7 @@ impl Widget {
             return;
         }
         let (back, forward) = ((i + len - 1) % len, (i + 1) % len);
-        let next = match key.as_str() {
+        let next = match key {
             "ArrowDown" => forward,
             "ArrowUp" => back,
             "ArrowRight" if rtl => back,
@@ -371,7 +381,7 @@ impl Widget {
     /// the person; with nothing chosen, it asks for one answer instead.
     fn send(&self) {
         let settings = self.settings.borrow().clone();
-        let page = web_sys::window()
+        let page = crate::dom::window()
             .and_then(|w| w.location().pathname().ok())
             .unwrap_or_default();
         let origin = Origin {
@@ -592,7 +602,7 @@ mod tests {
     use crate::outbox::{Outbox, Store};
     use protocol::CORE_CX;
     use wasm_bindgen_test::wasm_bindgen_test;
-    use web_sys::{HtmlElement, KeyboardEventInit};
+    use web_sys::{HtmlElement, KeyboardEvent, KeyboardEventInit};
 
     /// A widget whose courier posts to a port nothing listens on.
     fn widget(locale: &str, inline: bool) -> Rc<Widget> {
