@@ -23,6 +23,9 @@ const WASM_OPT_FLAGS: &[&str] = &[
     "--enable-sign-ext",
     "--enable-mutable-globals",
     "--enable-nontrapping-float-to-int",
+    // Custom sections no browser reads (the input keeps them: wasm-opt needs the features).
+    "--strip-producers",
+    "--strip-target-features",
 ];
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Placeholders in `widget/loader/widget.js` that the build replaces with the hashed names.
@@ -191,6 +194,185 @@ fn minify(root: &Path, source: &str, module: bool, scratch: &Path) -> String {
     result.unwrap_or_else(|| minify_js(source))
 }
 
+fn read_leb(bytes: &[u8], at: &mut usize) -> Option<u32> {
+    let mut value = 0u32;
+    for shift in (0..35).step_by(7) {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        value |= u32::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+fn push_leb(out: &mut Vec<u8>, mut value: u32) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// A short name for import number `n`: `a` … `Z`, then `ba`, `bb`, …
+fn short_name(mut n: usize) -> String {
+    const LETTERS: &[u8; 52] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut name = Vec::new();
+    loop {
+        name.push(LETTERS[n % 52]);
+        n /= 52;
+        if n == 0 {
+            break;
+        }
+    }
+    name.reverse();
+    String::from_utf8(name).unwrap_or_default()
+}
+
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
+}
+
+/// Where `word` stands in `text` as a whole identifier.
+fn word_positions(text: &str, word: &str) -> Vec<usize> {
+    text.match_indices(word)
+        .map(|(at, _)| at)
+        .filter(|&at| {
+            let before = at.checked_sub(1).map(|b| text.as_bytes()[b]);
+            let after = text.as_bytes().get(at + word.len()).copied();
+            !before.is_some_and(is_ident_byte) && !after.is_some_and(is_ident_byte)
+        })
+        .collect()
+}
+
+/// The export section with wasm-bindgen's internal exports (`__wbindgen_malloc`,
+/// `wasm_bindgen__convert__closures_____invoke__h<hash>`, …) renamed `_a`, `_b`, …, where the glue
+/// uses each only as a property (`wasm.__wbindgen_malloc`); the widget's own exports keep their
+/// names.
+fn shorten_exports(body: &[u8], glue: &mut String) -> Option<Vec<u8>> {
+    let mut p = 0;
+    let count = read_leb(body, &mut p)?;
+    let mut section = Vec::with_capacity(body.len());
+    push_leb(&mut section, count);
+    let mut renamed = 0;
+    for _ in 0..count {
+        let name_len = read_leb(body, &mut p)? as usize;
+        let name = std::str::from_utf8(body.get(p..p.checked_add(name_len)?)?).ok()?;
+        p += name_len;
+        let desc_start = p;
+        p += 1;
+        read_leb(body, &mut p)?;
+        let desc = body.get(desc_start..p)?;
+        let internal = ["__wbindgen_", "__externref_", "wasm_bindgen__"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix));
+        let uses = word_positions(glue, name);
+        let only_properties = !uses.is_empty()
+            && uses.len() == glue.matches(name).count()
+            && uses
+                .iter()
+                .all(|&at| at > 0 && glue.as_bytes()[at - 1] == b'.');
+        let new_name = if internal && only_properties {
+            let short = ["_", &short_name(renamed)].concat();
+            renamed += 1;
+            for &at in uses.iter().rev() {
+                glue.replace_range(at..at + name.len(), &short);
+            }
+            short
+        } else {
+            name.to_owned()
+        };
+        push_leb(&mut section, new_name.len() as u32);
+        section.extend_from_slice(new_name.as_bytes());
+        section.extend_from_slice(desc);
+    }
+    (p == body.len()).then_some(section)
+}
+
+/// Renames the wasm's imports to short names, in the wasm and in the glue that provides them.
+/// wasm-bindgen names each one like `__wbg_createElement_8c76612df6d26bb9`: with the hash, those
+/// names are ~2 KB of every visitor's gzip download, in two files. Only names the glue holds
+/// exactly once are renamed; `None` (use the files as they are) when the module has a shape this
+/// does not know.
+pub fn shorten_imports(wasm: &[u8], glue: &str) -> Option<(Vec<u8>, String)> {
+    if wasm.get(..8)? != b"\0asm\x01\0\0\0" {
+        return None;
+    }
+    let mut out = wasm[..8].to_vec();
+    let mut glue = glue.to_owned();
+    let mut renamed = 0;
+    let mut at = 8;
+    while at < wasm.len() {
+        let id = wasm[at];
+        at += 1;
+        let size = read_leb(wasm, &mut at)? as usize;
+        let body = wasm.get(at..at.checked_add(size)?)?;
+        at += size;
+        if id == 7 {
+            let section = shorten_exports(body, &mut glue)?;
+            out.push(id);
+            push_leb(&mut out, section.len() as u32);
+            out.extend_from_slice(&section);
+            continue;
+        }
+        if id != 2 {
+            out.push(id);
+            push_leb(&mut out, size as u32);
+            out.extend_from_slice(body);
+            continue;
+        }
+        let mut p = 0;
+        let count = read_leb(body, &mut p)?;
+        let mut section = Vec::with_capacity(body.len());
+        push_leb(&mut section, count);
+        for _ in 0..count {
+            let module_len = read_leb(body, &mut p)? as usize;
+            let module = body.get(p..p.checked_add(module_len)?)?;
+            p += module_len;
+            let name_len = read_leb(body, &mut p)? as usize;
+            let name = std::str::from_utf8(body.get(p..p.checked_add(name_len)?)?).ok()?;
+            p += name_len;
+            let desc_start = p;
+            match body.get(p)? {
+                // A function: its type index.
+                0 => {
+                    p += 1;
+                    read_leb(body, &mut p)?;
+                }
+                // A global: value type and mutability (number types only).
+                3 => p += 3,
+                _ => return None,
+            }
+            let desc = body.get(desc_start..p)?;
+            let new_name = if glue.matches(name).count() == 1 {
+                let short = short_name(renamed);
+                renamed += 1;
+                glue = glue.replacen(name, &short, 1);
+                short
+            } else {
+                name.to_owned()
+            };
+            push_leb(&mut section, module_len as u32);
+            section.extend_from_slice(module);
+            push_leb(&mut section, new_name.len() as u32);
+            section.extend_from_slice(new_name.as_bytes());
+            section.extend_from_slice(desc);
+        }
+        if p != body.len() {
+            return None;
+        }
+        out.push(id);
+        push_leb(&mut out, section.len() as u32);
+        out.extend_from_slice(&section);
+    }
+    Some((out, glue))
+}
+
 /// Builds the widget and writes `root/target/widget-dist/`; returns that directory.
 pub fn build(root: &Path) -> Result<PathBuf, String> {
     let target = target_dir(root);
@@ -233,6 +415,15 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     let glue = fs::read_to_string(bindgen.join("tp.js"))
         .map_err(|e| format!("cannot read the glue: {e}"))?;
     let glue = minify(root, &glue, true, &bindgen);
+    let (wasm_bytes, glue) = match shorten_imports(&wasm_bytes, &glue) {
+        Some(shortened) => shortened,
+        None => {
+            eprintln!(
+                "warning: the wasm's imports were left unshortened (unexpected module layout)"
+            );
+            (wasm_bytes, glue)
+        }
+    };
     let loader_path = root.join("widget/loader/widget.js");
     let loader = fs::read_to_string(&loader_path)
         .map_err(|e| format!("cannot read {loader_path:?}: {e}"))?;
@@ -349,6 +540,41 @@ mod tests {
             locked_wasm_bindgen_version("[[package]]\nname = \"x\"\n"),
             None
         );
+    }
+
+    #[test]
+    fn imports_get_short_names_in_the_wasm_and_the_glue() {
+        // (module (type (func)) (import "./tp.js" NAME (func)) (import "./tp.js" "keep" (func)))
+        let module = |first: &str| {
+            let mut imports = vec![2];
+            for name in [first, "keep"] {
+                imports.push(7);
+                imports.extend_from_slice(b"./tp.js");
+                imports.push(name.len() as u8);
+                imports.extend_from_slice(name.as_bytes());
+                imports.extend_from_slice(&[0, 0]);
+            }
+            let mut wasm = b"\0asm\x01\0\0\0\x01\x04\x01\x60\0\0\x02".to_vec();
+            wasm.push(imports.len() as u8);
+            wasm.extend_from_slice(&imports);
+            wasm
+        };
+        let glue = "{__wbg_f_0123456789abcdef:function(){},keep:1,x:keep}";
+        let (wasm, short_glue) =
+            shorten_imports(&module("__wbg_f_0123456789abcdef"), glue).unwrap();
+        assert_eq!(short_glue, "{a:function(){},keep:1,x:keep}");
+        assert_eq!(wasm, module("a"));
+        // (export "__wbindgen_malloc" (func 0)) (export "open" (func 0))
+        let mut exports = vec![2, 17];
+        exports.extend_from_slice(b"__wbindgen_malloc\0\0\x04open\0\0");
+        let mut glue = String::from("v.__wbindgen_malloc(1),v.__wbindgen_malloc(2),v.open()");
+        let section = shorten_exports(&exports, &mut glue).unwrap();
+        assert_eq!(section, b"\x02\x02_a\0\0\x04open\0\0");
+        assert_eq!(glue, "v._a(1),v._a(2),v.open()");
+        assert_eq!(short_name(0), "a");
+        assert_eq!(short_name(51), "Z");
+        assert_eq!(short_name(52), "ba");
+        assert!(shorten_imports(b"not wasm", "").is_none());
     }
 
     #[test]
