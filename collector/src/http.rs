@@ -264,6 +264,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
             )
             .route("/v1/export", web::get().to(export_route))
             .route("/metrics", web::get().to(metrics_route))
+            .route("/v1/openapi.json", web::get().to(openapi))
             .route("/embed", get_or_head().to(embed_page))
             .route("/demo/site.css", get_or_head().to(demo_css))
             .route(
@@ -378,6 +379,16 @@ async fn demo_css() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .body(include_str!("../../demo-site/site.css"))
+}
+
+/// Every route, request and error body, for API clients and audits.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(OPENAPI)
 }
 
 async fn healthz() -> HttpResponse {

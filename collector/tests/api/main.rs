@@ -5,4 +5,5 @@ mod helpers;
 
 mod admin;
 mod ingest;
+mod openapi;
 mod origins;
