@@ -1,7 +1,13 @@
 //! Configuration: every flag also from the environment, documented defaults, secrets that never
 //! print.
 
-use std::{fmt, net::SocketAddr, path::PathBuf};
+use std::{
+    fmt,
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+};
+
+use crate::limits::Rate;
 
 /// A value that must never reach a log line or a debug print.
 #[derive(Clone)]
@@ -37,6 +43,12 @@ pub struct Config {
     pub workers: Option<usize>,
     /// The store's page cache in MiB: what bounds its memory.
     pub cache_mib: u64,
+    /// Posts per client address (`None`: unlimited).
+    pub limit_per_address: Option<Rate>,
+    /// Submissions per device (touchpoint + `context.device_id`; `None`: unlimited).
+    pub limit_per_device: Option<Rate>,
+    /// Proxies whose `X-Forwarded-For` is believed; from anyone else it is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Config {
@@ -49,6 +61,9 @@ impl Config {
             admin_token: None,
             workers: Some(2),
             cache_mib: 64,
+            limit_per_address: None,
+            limit_per_device: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

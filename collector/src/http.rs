@@ -4,7 +4,7 @@
 use std::{
     collections::HashMap,
     io,
-    net::{SocketAddr, TcpListener},
+    net::{IpAddr, SocketAddr, TcpListener},
     sync::Arc,
 };
 
@@ -32,6 +32,7 @@ use crate::{
     durable::NotDurable,
     export::{self, BadQuery, Filter, Format},
     ingest::{Accepted, Ingest, Outcome, Refused},
+    limits::{now_millis, Limiter},
     store::{SledStore, Store},
 };
 
@@ -62,6 +63,8 @@ pub enum ApiError {
     BatchTooLarge,
     #[error("not found")]
     NotFound,
+    #[error("rate limited")]
+    RateLimited { retry_after: u64 },
     #[error("the widget is not built into this collector")]
     WidgetNotBuilt,
 }
@@ -83,6 +86,11 @@ fn refused_parts(refused: &Refused) -> (StatusCode, &'static str, &'static str) 
             StatusCode::CONFLICT,
             "already_answered",
             "this interaction has already been answered",
+        ),
+        Refused::RateLimited(_) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "this device sends faster than its limit; retry after Retry-After seconds",
         ),
         Refused::Unavailable(_) | Refused::Storage(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -147,6 +155,11 @@ impl ApiError {
                 "a batch holds at most 100 submissions",
             ),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such route"),
+            Self::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "this address sends faster than its limit; retry after Retry-After seconds",
+            ),
             Self::WidgetNotBuilt => (
                 StatusCode::NOT_FOUND,
                 "widget_not_built",
@@ -185,6 +198,10 @@ impl ResponseError for ApiError {
             Self::Refused(Refused::Unavailable(_) | Refused::Storage(_), _) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
+            Self::Refused(Refused::RateLimited(secs), _)
+            | Self::RateLimited { retry_after: secs } => {
+                response.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
             Self::Unauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
@@ -197,6 +214,8 @@ impl ResponseError for ApiError {
 /// What every handler shares.
 pub struct AppState {
     pub ingest: Ingest,
+    per_address: Limiter,
+    trusted_proxies: Vec<IpAddr>,
     allow_origins: Vec<String>,
     admin_token: Option<Secret>,
     survey: Bytes,
@@ -227,7 +246,7 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
 
 /// [`start`] over a store the caller opened (tests wrap the sled store to inject failures).
 pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Running> {
-    let ingest = Ingest::new(store);
+    let ingest = Ingest::new(store).with_device_limit(config.limit_per_device);
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -238,6 +257,8 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
     }
     let state = web::Data::new(AppState {
         ingest: ingest.clone(),
+        per_address: Limiter::new(config.limit_per_address),
+        trusted_proxies: config.trusted_proxies.clone(),
         allow_origins: config.allow_origins.clone(),
         admin_token: config.admin_token.clone(),
         survey: Bytes::from(survey_document().to_string()),
@@ -513,6 +534,32 @@ async fn read_body(
     Ok(body)
 }
 
+/// The client's address: the peer, or, when the peer is a trusted proxy, the nearest address in
+/// `X-Forwarded-For` that is not one of the trusted proxies. Used for rate limits only, never stored.
+fn client_address(req: &HttpRequest, trusted: &[IpAddr]) -> String {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let Some(peer) = peer else {
+        return String::new();
+    };
+    if !trusted.contains(&peer) {
+        return peer.to_string();
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|a| a.trim().parse::<IpAddr>())
+        .collect::<Vec<_>>();
+    forwarded
+        .iter()
+        .rev()
+        .find_map(|a| a.as_ref().ok().filter(|ip| !trusted.contains(ip)))
+        .copied()
+        .unwrap_or(peer)
+        .to_string()
+}
+
 /// The checks every post passes (origin, content type, size), then its body; a refusal here is
 /// counted like any other outcome.
 async fn accept_body(
@@ -521,7 +568,12 @@ async fn accept_body(
     state: &AppState,
     limit: usize,
 ) -> Result<BytesMut, ApiError> {
-    let checked = match check_post(req, state) {
+    let checked = match check_post(req, state).and_then(|()| {
+        state
+            .per_address
+            .take(&client_address(req, &state.trusted_proxies), now_millis())
+            .map_err(|retry_after| ApiError::RateLimited { retry_after })
+    }) {
         Ok(()) => read_body(req, payload, limit).await,
         Err(error) => Err(error),
     };
@@ -563,7 +615,10 @@ fn item_result(index: usize, outcome: Outcome) -> serde_json::Value {
     let mut item = match outcome {
         Ok((id, accepted)) => json!({"id": id.as_str(), "status": accepted.as_str()}),
         Err((id, refused)) => {
-            let status = if refused_parts(&refused).0 == StatusCode::SERVICE_UNAVAILABLE {
+            let status = if matches!(
+                refused_parts(&refused).0,
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+            ) {
                 "unavailable"
             } else {
                 "rejected"
@@ -742,5 +797,38 @@ mod tests {
         assert!(!constant_time_eq(b"secret-token-and-more", b"secret-token"));
         assert!(!constant_time_eq(b"", b"secret-token"));
         assert!(!constant_time_eq(b"secret", b"secret-token"));
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+        use actix_web::test::TestRequest;
+        let proxy: IpAddr = "10.0.0.5".parse().expect("an address");
+        let request = |peer: &str, forwarded: &str| {
+            TestRequest::default()
+                .peer_addr(format!("{peer}:4000").parse().expect("a socket address"))
+                .insert_header(("X-Forwarded-For", forwarded))
+                .to_http_request()
+        };
+        let trusted = [proxy];
+        assert_eq!(
+            client_address(&request("10.0.0.5", "203.0.113.7"), &trusted),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            client_address(
+                &request("10.0.0.5", "198.51.100.1, 203.0.113.7, 10.0.0.5"),
+                &trusted
+            ),
+            "203.0.113.7",
+            "the nearest untrusted hop, not what the client claims first"
+        );
+        assert_eq!(
+            client_address(&request("192.0.2.9", "203.0.113.7"), &trusted),
+            "192.0.2.9"
+        );
+        assert_eq!(
+            client_address(&request("10.0.0.5", "not an address"), &trusted),
+            "10.0.0.5"
+        );
     }
 }

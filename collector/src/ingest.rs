@@ -8,6 +8,7 @@ use protocol::{Rejection, SubmissionId};
 
 use crate::{
     durable::{GroupCommit, NotDurable},
+    limits::{now_millis, Limiter, Rate},
     outcome::Outcomes,
     store::{Put, Store, StoreError},
 };
@@ -39,6 +40,8 @@ pub enum Refused {
     IdConflict,
     #[error("this interaction has already been answered")]
     AlreadyAnswered,
+    #[error("this device sends faster than its limit; retry in {0} s")]
+    RateLimited(u64),
     #[error("cannot store now: {0}")]
     Unavailable(#[from] NotDurable),
     #[error("cannot store now: {0}")]
@@ -52,6 +55,7 @@ impl Refused {
             Self::Invalid(rejection) => rejection.code(),
             Self::IdConflict => "id_conflict",
             Self::AlreadyAnswered => "already_answered",
+            Self::RateLimited(_) => "rate_limited",
             Self::Unavailable(_) | Self::Storage(_) => "unavailable",
         }
     }
@@ -66,6 +70,7 @@ pub struct Ingest {
     store: Arc<dyn Store>,
     commit: GroupCommit,
     pub outcomes: Arc<Outcomes>,
+    per_device: Arc<Limiter>,
 }
 
 impl Ingest {
@@ -75,7 +80,14 @@ impl Ingest {
             store,
             commit,
             outcomes: Arc::default(),
+            per_device: Arc::new(Limiter::new(None)),
         }
+    }
+
+    /// Limits how fast one device (touchpoint + `context.device_id`) may submit.
+    pub fn with_device_limit(mut self, rate: Option<Rate>) -> Self {
+        self.per_device = Arc::new(Limiter::new(rate));
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -93,6 +105,12 @@ impl Ingest {
         body: &[u8],
     ) -> Result<(SubmissionId, Put, u64), (Option<SubmissionId>, Refused)> {
         let submission = protocol::parse_submission(body).map_err(|r| (None, r.into()))?;
+        if let Some(device) = &submission.context.device_id {
+            let key = [submission.touchpoint.as_str(), "/", device.as_str()].concat();
+            self.per_device
+                .take(&key, now_millis())
+                .map_err(|secs| (Some(submission.id.clone()), Refused::RateLimited(secs)))?;
+        }
         let put = self
             .store
             .put(&submission, &submission.to_json())

@@ -7,6 +7,7 @@
 //!   [`http::ApiError`] to a status and a stable error code.
 //! - [`ingest`]: parse and validate (the shared `protocol` crate) → dedupe and write (store) →
 //!   wait until the write is on disk (durable) → an [`ingest::Outcome`].
+//! - [`limits`]: token buckets per client address and per device (429 with `Retry-After`).
 //! - [`store`]: sled behind the [`store::Store`] trait: the record, its id and its interaction are
 //!   written in one transaction, so a crash keeps all three or none. Duplicates are detected here.
 //! - [`durable`]: group commit. One flusher thread calls sled's blocking `flush()`; every request
@@ -26,6 +27,7 @@ pub mod durable;
 pub mod export;
 pub mod http;
 pub mod ingest;
+pub mod limits;
 pub mod metrics;
 pub mod outcome;
 pub mod store;

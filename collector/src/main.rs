@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use collector::{
     config::{parse_origin, Secret},
     export::{self, Filter, Format},
+    limits::Rate,
     store::SledStore,
     Config,
 };
@@ -47,6 +48,21 @@ enum Command {
         /// The store's page cache in MiB: most of the collector's memory.
         #[arg(long, env = "TOUCHPOINT_CACHE_MIB", default_value_t = 128)]
         cache_mib: u64,
+        /// Posts per client address, RATE/BURST a second (or off). Generous: a branch's kiosks
+        /// share one address.
+        #[arg(long, env = "TOUCHPOINT_LIMIT_PER_ADDRESS", default_value = "20/200")]
+        limit_per_address: String,
+        /// Submissions per device (touchpoint + context.device_id), RATE/BURST a second (or off).
+        #[arg(long, env = "TOUCHPOINT_LIMIT_PER_DEVICE", default_value = "2/30")]
+        limit_per_device: String,
+        /// A proxy whose X-Forwarded-For is believed (repeatable; comma-separated in the
+        /// environment). From any other peer the header is ignored.
+        #[arg(
+            long = "trust-proxy",
+            env = "TOUCHPOINT_TRUST_PROXY",
+            value_delimiter = ','
+        )]
+        trusted_proxies: Vec<std::net::IpAddr>,
     },
     /// Write every stored answer, in arrival order, to standard output (or --out). Needs the
     /// collector stopped; while it runs, use GET /v1/export.
@@ -110,6 +126,9 @@ fn main() -> anyhow::Result<()> {
             allow_origins,
             workers,
             cache_mib,
+            limit_per_address,
+            limit_per_device,
+            trusted_proxies,
         } => {
             let allow_origins = allow_origins
                 .iter()
@@ -127,6 +146,9 @@ fn main() -> anyhow::Result<()> {
                 admin_token,
                 workers,
                 cache_mib,
+                limit_per_address: Rate::parse(&limit_per_address).map_err(anyhow::Error::msg)?,
+                limit_per_device: Rate::parse(&limit_per_device).map_err(anyhow::Error::msg)?,
+                trusted_proxies,
             };
             serve(config)
         }

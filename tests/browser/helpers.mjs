@@ -56,7 +56,8 @@ export async function startCollector({ allowOrigins = [] } = {}) {
 }
 
 async function spawnCollector(data, listen, allowOrigins) {
-  const args = ["serve", "--listen", listen, "--workers", "2", "--data", data];
+  const args = ["serve", "--listen", listen, "--workers", "2", "--data", data,
+    "--limit-per-address", "off", "--limit-per-device", "off"];
   for (const origin of allowOrigins) args.push("--allow-origin", origin);
   const child = spawn(collectorBinary(), args, {
     env: { ...process.env, TOUCHPOINT_ADMIN_TOKEN: ADMIN_TOKEN, RUST_LOG: "info" },

@@ -45,14 +45,10 @@ impl Collector {
     /// Starts `touchpoint-collector serve` on a free loopback port over `data`.
     pub fn start(data: &Path, extra_args: &[&str]) -> Self {
         let mut child = Command::new(collector_binary())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--workers",
-                "2",
-                "--data",
-            ])
+            .args("serve --listen 127.0.0.1:0 --workers 2".split(' '))
+            // These tests post from one address at hundreds of posts a second.
+            .args("--limit-per-address off --limit-per-device off".split(' '))
+            .arg("--data")
             .arg(data)
             .args(extra_args)
             .env("TOUCHPOINT_ADMIN_TOKEN", ADMIN_TOKEN)

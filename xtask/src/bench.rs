@@ -200,7 +200,16 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
     let addr = free_addr()?;
     let collector = Server::start(
         Command::new(release("touchpoint-collector"))
-            .args(["serve", "--listen", &addr, "--workers", "2", "--data"])
+            .args([
+                "serve",
+                "--listen",
+                &addr,
+                "--workers",
+                "2",
+                "--limit-per-address",
+                "off",
+                "--data",
+            ])
             .arg(&data)
             .env("RUST_LOG", "info"),
         dir.join("collector.log"),
@@ -367,7 +376,16 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
     let addr = free_addr()?;
     let server = Server::start(
         Command::new(&binary)
-            .args(["serve", "--listen", &addr, "--workers", "2", "--data"])
+            .args([
+                "serve",
+                "--listen",
+                &addr,
+                "--workers",
+                "2",
+                "--limit-per-address",
+                "off",
+                "--data",
+            ])
             .arg(&data)
             .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789")
             .env("RUST_LOG", "warn"),

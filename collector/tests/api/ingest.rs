@@ -438,3 +438,63 @@ fn when_the_disk_fails_the_answer_is_503_and_the_retry_stores_it_once() {
     );
     assert_eq!(app.export("").len(), 2);
 }
+
+#[test]
+fn a_burst_beyond_the_address_limit_gets_429_and_other_limits_are_unaffected() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.limit_per_address = collector::limits::Rate::parse("0.01/3").expect("a rate");
+    });
+    let statuses: Vec<u16> = (0..5)
+        .map(|n| app.submit(&submission(80 + n)).status)
+        .collect();
+    assert_eq!(statuses, [201, 201, 201, 429, 429]);
+    let reply = app.submit(&submission(90));
+    assert_eq!(
+        (reply.status, reply.body["error"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    let retry: u64 = reply
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=100).contains(&retry), "{retry}");
+    assert_eq!(app.export("").len(), 3, "nothing refused is stored");
+    assert_eq!(
+        app.get("/v1/survey", &[]).status,
+        200,
+        "reads are not limited"
+    );
+}
+
+#[test]
+fn one_runaway_device_is_limited_without_throttling_its_neighbours() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.limit_per_device = collector::limits::Rate::parse("0.01/2").expect("a rate");
+    });
+    let kiosk = |n: u32, device: &str| {
+        let mut body = submission(n);
+        body["channel"] = json!("kiosk");
+        body["touchpoint"] = json!("branch-teller");
+        body["context"] = json!({"site_id": "branch-042", "device_id": device});
+        app.submit(&body)
+    };
+    let statuses: Vec<u16> = (0..3).map(|n| kiosk(100 + n, "kiosk-1").status).collect();
+    assert_eq!(statuses, [201, 201, 429]);
+    assert_eq!(
+        kiosk(110, "kiosk-2").status,
+        201,
+        "the next kiosk behind the same address"
+    );
+    assert_eq!(
+        app.submit(&submission(120)).status,
+        201,
+        "web answers carry no device"
+    );
+    let limited = kiosk(103, "kiosk-1");
+    assert_eq!(
+        (limited.status, limited.body["error"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    assert!(limited.header("retry-after").is_some());
+    assert_eq!(app.export("").len(), 4);
+}

@@ -85,6 +85,7 @@ fn every_error_code_the_server_can_send_is_documented() {
         "widget_not_built",
         "unavailable",
         "unreadable_body",
+        "rate_limited",
     ] {
         assert!(
             source.contains(&format!("\"{code}\"")),

@@ -1,0 +1,164 @@
+//! Rate limits: token buckets per client address and per device. Kiosks of one branch share one
+//! NAT address, so the address limit is generous and the device limit (touchpoint +
+//! `context.device_id`) holds back one runaway device without throttling the branch. Time is a
+//! parameter, so tests control it.
+
+use std::{collections::HashMap, sync::Mutex};
+
+/// A sustained rate and the burst allowed above it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+impl Rate {
+    /// `RATE/BURST` (e.g. `20/200`: 20 a second, bursts of 200), or `off` for no limit.
+    pub fn parse(text: &str) -> Result<Option<Self>, String> {
+        if matches!(text.trim(), "off" | "0") {
+            return Ok(None);
+        }
+        let (rate, burst) = text
+            .split_once('/')
+            .ok_or_else(|| format!("a limit is RATE/BURST or off, not {text:?}"))?;
+        let per_second: f64 = rate
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad rate in {text:?}"))?;
+        let burst: f64 = burst
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad burst in {text:?}"))?;
+        if !(per_second > 0.0 && burst >= 1.0) {
+            return Err(format!(
+                "a limit needs a rate above 0 and a burst of at least 1: {text:?}"
+            ));
+        }
+        Ok(Some(Self { per_second, burst }))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at_millis: u64,
+}
+
+/// Buckets by key; a key seen for the first time starts with a full bucket.
+#[derive(Debug)]
+pub struct Limiter {
+    rate: Option<Rate>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+/// Buckets kept before full ones are forgotten (a full bucket is the same as a new one).
+const PRUNE_ABOVE: usize = 50_000;
+
+impl Limiter {
+    pub fn new(rate: Option<Rate>) -> Self {
+        Self {
+            rate,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Takes one token for `key` at `now_millis`; when none is left, the whole seconds until one is.
+    pub fn take(&self, key: &str, now_millis: u64) -> Result<(), u64> {
+        let Some(rate) = self.rate else { return Ok(()) };
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let refill = |b: &Bucket| {
+            let elapsed = now_millis.saturating_sub(b.at_millis) as f64 / 1000.0;
+            (b.tokens + elapsed * rate.per_second).min(rate.burst)
+        };
+        if buckets.len() > PRUNE_ABOVE {
+            buckets.retain(|_, b| refill(b) < rate.burst);
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: rate.burst,
+            at_millis: now_millis,
+        });
+        let tokens = refill(bucket);
+        if tokens >= 1.0 {
+            *bucket = Bucket {
+                tokens: tokens - 1.0,
+                at_millis: now_millis,
+            };
+            Ok(())
+        } else {
+            *bucket = Bucket {
+                tokens,
+                at_millis: now_millis,
+            };
+            Err(((1.0 - tokens) / rate.per_second).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch: the limiters' clock outside tests.
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_beyond_the_limit_gets_exactly_the_expected_refusals() {
+        let limiter = Limiter::new(Rate::parse("2/5").expect("a rate"));
+        let results: Vec<_> = (0..8).map(|_| limiter.take("10.0.0.1", 1_000)).collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 5, "the burst");
+        assert_eq!(results[5..], [Err(1), Err(1), Err(1)]);
+        assert_eq!(
+            limiter.take("10.0.0.2", 1_000),
+            Ok(()),
+            "another key is unaffected"
+        );
+        assert_eq!(
+            limiter.take("10.0.0.1", 1_499),
+            Err(1),
+            "not yet a whole token"
+        );
+        assert_eq!(
+            limiter.take("10.0.0.1", 1_500),
+            Ok(()),
+            "half a second refills one at 2/s"
+        );
+        assert_eq!(limiter.take("10.0.0.1", 1_500), Err(1));
+        for _ in 0..5 {
+            assert_eq!(
+                limiter.take("10.0.0.1", 60_000),
+                Ok(()),
+                "refilled, up to the burst"
+            );
+        }
+        assert!(limiter.take("10.0.0.1", 60_000).is_err());
+    }
+
+    #[test]
+    fn retry_after_says_how_long_until_a_token() {
+        let limiter = Limiter::new(Rate::parse("0.1/1").expect("a rate"));
+        assert_eq!(limiter.take("k", 0), Ok(()));
+        assert_eq!(limiter.take("k", 0), Err(10));
+        assert_eq!(limiter.take("k", 5_000), Err(5));
+    }
+
+    #[test]
+    fn limits_parse_or_say_why_not() {
+        assert_eq!(Rate::parse("off"), Ok(None));
+        assert_eq!(
+            Rate::parse("20/200"),
+            Ok(Some(Rate {
+                per_second: 20.0,
+                burst: 200.0
+            }))
+        );
+        for bad in ["20", "a/b", "-1/5", "5/0"] {
+            assert!(Rate::parse(bad).is_err(), "{bad}");
+        }
+        let unlimited = Limiter::new(None);
+        assert!((0..10_000).all(|_| unlimited.take("k", 0).is_ok()));
+    }
+}
