@@ -15,12 +15,14 @@
 //!   per request.
 //! - [`export`]: CSV and NDJSON, streamed in arrival order with flat memory, over HTTP or offline.
 //! - [`outcome`]: counters of every request's outcome; [`metrics`] shows them at `/metrics`.
+//! - [`backup`]: restore from a backup (the NDJSON export), exactly once.
 //! - [`demo`]: demo data for a first look and for the benchmarks.
 //! - [`assets`]: the widget's files (embedded at build time), the `/embed` page and the demo site.
 //!
 //! Dependencies point one way: `http` → `ingest` → `store`/`durable`; `export` reads `store`.
 
 pub mod assets;
+pub mod backup;
 pub mod config;
 pub mod demo;
 pub mod durable;

@@ -85,6 +85,23 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write a backup (the NDJSON export, received_at included) of a stopped store. While the
+    /// collector runs, `GET /v1/export?format=ndjson` gives the same backup, consistently.
+    Backup {
+        #[arg(long, env = "TOUCHPOINT_DATA", default_value = "./data")]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a store (empty, or holding some of the records: every submission
+    /// stays exactly once). Fails on lines that are not records or conflict with the store, after
+    /// restoring all the others.
+    Restore {
+        #[arg(long, env = "TOUCHPOINT_DATA", default_value = "./data")]
+        data: PathBuf,
+        #[arg(long = "from")]
+        from: PathBuf,
+    },
     /// Fill an empty data directory with generated demo answers from every channel.
     SeedDemo {
         #[arg(long, env = "TOUCHPOINT_DATA", default_value = "./data")]
@@ -191,6 +208,48 @@ fn main() -> anyhow::Result<()> {
                 peak_rss_kib = peak_rss_kib().unwrap_or(0),
                 "export written"
             );
+            Ok(())
+        }
+        Command::Backup { data, out } => {
+            let store = SledStore::open_with_cache(&data, 64).with_context(|| {
+                format!(
+                    "opening the store in {} (while the collector runs, back up with GET /v1/export?format=ndjson)",
+                    data.display()
+                )
+            })?;
+            let file = std::fs::File::create(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            let rows = export::write(
+                &store,
+                &Filter::default(),
+                Format::Ndjson,
+                &mut std::io::BufWriter::new(file),
+            )?;
+            tracing::info!(rows, out = %out.display(), "backup written");
+            Ok(())
+        }
+        Command::Restore { data, from } => {
+            std::fs::create_dir_all(&data)
+                .with_context(|| format!("creating {}", data.display()))?;
+            let store = SledStore::open_with_cache(&data, 64)
+                .with_context(|| format!("opening the store in {}", data.display()))?;
+            let file = std::fs::File::open(&from)
+                .with_context(|| format!("opening {}", from.display()))?;
+            let report = collector::backup::restore(&store, std::io::BufReader::new(file))?;
+            tracing::info!(
+                restored = report.restored,
+                duplicates = report.duplicates,
+                conflicts = report.conflicts.len(),
+                invalid = report.invalid.len(),
+                "restore finished"
+            );
+            if !report.invalid.is_empty() || !report.conflicts.is_empty() {
+                anyhow::bail!(
+                    "not restored: lines {:?} are not records, lines {:?} conflict with the store (everything else was restored)",
+                    report.invalid,
+                    report.conflicts
+                );
+            }
             Ok(())
         }
         Command::SeedDemo { data, count, days } => {
