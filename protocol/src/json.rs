@@ -649,3 +649,139 @@ mod tests {
         }
     }
 }
+
+/// A mutation fuzzer for `parse_submission`, bounded in time (`TOUCHPOINT_FUZZ_SECONDS`, default
+/// 5): seeds of valid and invalid submissions are mutated (bytes flipped, inserted, deleted,
+/// duplicated, spliced, JSON tokens dropped in) and every input must parse without panicking,
+/// and every accepted one must survive a round trip through its canonical form. `cargo xtask
+/// test` runs it for 30 s; a crash it finds becomes a case in `fuzz_regressions`.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    const SEEDS: &[&str] = &[
+        r#"{"id":"0192f1a4-7b3c-7def-8a90-123456789abc","survey":{"id":"core-cx","version":1},"channel":"web","touchpoint":"checkout","answers":{"effort":6,"confidence":4,"emotion":"pleased"},"comment":"Quick \"and\" easy\n— ünï","locale":"en","context":{"interaction_id":"call-123","agent_id":"a-7","site_id":"branch-042","device_id":"kiosk-3","segment":"premium","page":"/checkout"},"submitted_at":"2026-11-22T10:00:00.123+01:00"}"#,
+        r#"{"id":"abcdefghijklmnop","survey":{"id":"core-cx","version":1},"channel":"agent","touchpoint":"b","answers":{"emotion":"angry"},"locale":"ar","submitted_at":"2024-02-29T23:59:60Z"}"#,
+        r#"{"id":"x","survey":[1],"answers":{"effort":1e400},"extra":null}"#,
+    ];
+    const TOKENS: &[&[u8]] = &[
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"\"",
+        b"\\",
+        b"\\u0000",
+        b"\\ud800",
+        b"1e999",
+        b"-0",
+        b"null",
+        b"true",
+        b",",
+        b":",
+        b"\xff",
+        b"\xc3",
+        b"9999999999999999999999",
+    ];
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
+        let len = input.len();
+        match rng.below(7) {
+            0 if len > 0 => {
+                let i = rng.below(len);
+                input[i] ^= 1 << rng.below(8);
+            }
+            1 => {
+                let i = rng.below(len + 1);
+                input.insert(i, rng.next() as u8);
+            }
+            2 if len > 0 => {
+                let start = rng.below(len);
+                let end = (start + 1 + rng.below(16)).min(len);
+                input.drain(start..end);
+            }
+            3 if len > 0 => {
+                let start = rng.below(len);
+                let end = (start + 1 + rng.below(32)).min(len);
+                let piece = input[start..end].to_vec();
+                let at = rng.below(input.len() + 1);
+                input.splice(at..at, piece);
+            }
+            4 => {
+                let other = SEEDS[rng.below(SEEDS.len())].as_bytes();
+                let from = rng.below(other.len());
+                let at = rng.below(len + 1);
+                input.truncate(at);
+                input.extend_from_slice(&other[from..]);
+            }
+            _ => {
+                let token = TOKENS[rng.below(TOKENS.len())];
+                let at = rng.below(len + 1);
+                input.splice(at..at, token.iter().copied());
+            }
+        }
+    }
+
+    fn check(input: &[u8]) {
+        if let Ok(sub) = parse_submission(input) {
+            let again = parse_submission(sub.to_json().as_bytes());
+            assert_eq!(again.as_ref(), Ok(&sub), "the canonical form of {input:?}");
+        }
+    }
+
+    #[test]
+    #[ignore = "bounded-time fuzzing; cargo xtask test runs it"]
+    fn fuzz_parse_submission() {
+        let seconds: u64 = std::env::var("TOUCHPOINT_FUZZ_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            | 1;
+        eprintln!("fuzz seed {seed}");
+        let mut rng = Rng(seed);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        let (mut runs, mut accepted) = (0u64, 0u64);
+        while std::time::Instant::now() < deadline {
+            let mut input = SEEDS[rng.below(SEEDS.len())].as_bytes().to_vec();
+            for _ in 0..1 + rng.below(8) {
+                mutate(&mut rng, &mut input);
+            }
+            check(&input);
+            accepted += u64::from(parse_submission(&input).is_ok());
+            runs += 1;
+        }
+        eprintln!("fuzz: {runs} inputs in {seconds} s, {accepted} accepted, no crash");
+        assert!(runs > 1000, "the fuzzer ran: {runs}");
+    }
+
+    /// Inputs the fuzzer or review found worth keeping.
+    #[test]
+    fn fuzz_regressions() {
+        for input in [
+            &b"{\"id\":\"\\ud800\"}"[..],
+            b"\xff\xfe{}",
+            b"{\"answers\":{\"effort\":1e999}}",
+            b"{\"id\":\"0192f1a4-7b3c-7def-8a90-123456789abc\",\"survey\":{\"id\":\"core-cx\",\"version\":1},\"channel\":\"web\",\"touchpoint\":\"a\",\"answers\":{\"effort\":7},\"locale\":\"en\",\"submitted_at\":\"2026-11-22T10:00:00Z\",\"comment\":\"\\u0000\"}",
+        ] {
+            check(input);
+        }
+    }
+}

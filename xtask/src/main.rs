@@ -223,6 +223,14 @@ fn test() -> Result<(), String> {
             ))
             .env("WASM_BINDGEN_TEST_TIMEOUT", "180")),
     );
+    step(
+        "fuzz parse_submission (30 s)",
+        run(cargo()
+            .args(words(
+                "test -p touchpoint-protocol --features json fuzz_parse_submission -- --ignored --nocapture",
+            ))
+            .env("TOUCHPOINT_FUZZ_SECONDS", "30")),
+    );
     step("end-to-end browser tests", browser_tests());
     let failed: Vec<&str> = steps
         .iter()
