@@ -15,9 +15,9 @@
 //! ignored (so a retry is stored, not lost).
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, RwLock,
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -34,6 +34,10 @@ pub enum StoreError {
     Io(#[from] sled::Error),
     #[error("a stored record is damaged (key {key})")]
     Corrupt { key: u64 },
+    #[error(
+        "the store in {path} is damaged and was not opened ({reason}); restore it from a backup"
+    )]
+    Damaged { path: String, reason: String },
 }
 
 /// What happened to a submission offered to the store.
@@ -235,9 +239,31 @@ struct Trees {
     /// Scans hold it shared; sealing holds it exclusively while it moves records, so a scan
     /// never sees a record twice or misses one that moved under it.
     seal_guard: Arc<RwLock<()>>,
+    /// `touchpoint.state` beside sled's files: how far the store had got, kept outside sled so
+    /// that a damaged sled file that opens empty is noticed.
+    marker: Arc<PathBuf>,
+    marked: Arc<AtomicU64>,
 }
 
 impl Trees {
+    /// Records the checkpoint in the marker file (written aside, synced, renamed) when it moved.
+    fn mark_progress(&self) -> Result<(), StoreError> {
+        let checkpoint = self.checkpoint()?;
+        if checkpoint <= self.marked.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let aside = self.marker.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&aside)?;
+            std::io::Write::write_all(&mut file, format!("last_key={checkpoint}\n").as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&aside, &*self.marker)
+        };
+        write().map_err(|e| StoreError::Io(sled::Error::Io(e)))?;
+        self.marked.store(checkpoint, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn checkpoint(&self) -> Result<u64, StoreError> {
         Ok(match self.meta.get(CHECKPOINT)? {
             Some(v) => key_of(&v)?,
@@ -338,6 +364,9 @@ impl Sealer {
                                 }
                             }
                         }
+                        if let Err(error) = trees.mark_progress() {
+                            tracing::warn!(%error, "recording the store's progress failed");
+                        }
                         for _ in 0..10 {
                             if stop.load(Ordering::Relaxed) {
                                 return;
@@ -384,7 +413,41 @@ impl SledStore {
         Self::open_with(dir, cache_mib, BLOCK_RECORDS, true)
     }
 
+    /// sled panics on some damaged files instead of returning an error; opening is done where
+    /// such a panic becomes [`StoreError::Damaged`] and the panic's own message is kept quiet.
+    fn open_guarded(
+        dir: &Path,
+        cache_mib: u64,
+        block: usize,
+        seal: bool,
+    ) -> Result<Self, StoreError> {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let opened = std::panic::catch_unwind(|| Self::open_unguarded(dir, cache_mib, block, seal));
+        std::panic::set_hook(hook);
+        opened.unwrap_or_else(|panic| {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(StoreError::Damaged {
+                path: dir.display().to_string(),
+                reason,
+            })
+        })
+    }
+
     fn open_with(dir: &Path, cache_mib: u64, block: usize, seal: bool) -> Result<Self, StoreError> {
+        Self::open_guarded(dir, cache_mib, block, seal)
+    }
+
+    fn open_unguarded(
+        dir: &Path,
+        cache_mib: u64,
+        block: usize,
+        seal: bool,
+    ) -> Result<Self, StoreError> {
         let locked = || StoreError::Locked {
             path: dir.display().to_string(),
         };
@@ -404,6 +467,8 @@ impl SledStore {
             interactions: db.open_tree("interactions")?,
             meta: db.open_tree("meta")?,
             seal_guard: Arc::default(),
+            marker: Arc::new(dir.join("touchpoint.state")),
+            marked: Arc::default(),
             db,
         };
         let last_recent = match trees.responses.last()? {
@@ -411,6 +476,25 @@ impl SledStore {
             None => 0,
         };
         let last = last_recent.max(trees.last_sealed()?.unwrap_or(0));
+        let marked = std::fs::read_to_string(&*trees.marker)
+            .ok()
+            .and_then(|text| text.trim().strip_prefix("last_key=")?.parse::<u64>().ok())
+            .unwrap_or(0);
+        if marked > last {
+            return Err(StoreError::Damaged {
+                path: dir.display().to_string(),
+                reason: format!("it had records up to key {marked} and now ends at {last}"),
+            });
+        }
+        trees.marked.store(marked, Ordering::Relaxed);
+        // The checkpoint names the last record a completed flush covered: a store that no longer
+        // reaches it has lost acknowledged records and must not start as if nothing happened.
+        if trees.checkpoint()? > last {
+            return Err(StoreError::Damaged {
+                path: dir.display().to_string(),
+                reason: "records covered by a completed flush are missing".into(),
+            });
+        }
         let mut store = Self {
             trees,
             writer: Mutex::new(last),
@@ -481,6 +565,8 @@ impl SledStore {
             }
         }
         self.flush()?;
+        self.flush()?; // the second makes the first one's checkpoint durable
+        self.trees.mark_progress()?;
         Ok(sealed)
     }
 
@@ -537,6 +623,18 @@ impl SledStore {
         }
         *last = key;
         Ok(Put::Stored { key })
+    }
+}
+
+impl Drop for SledStore {
+    /// A clean stop records how far the store got, so damage found at the next start is noticed
+    /// even when the background sealer had not recorded it yet.
+    fn drop(&mut self) {
+        self._sealer.take();
+        let flushed = Store::flush(self).and_then(|()| Store::flush(self));
+        if let Err(error) = flushed.and_then(|()| self.trees.mark_progress()) {
+            tracing::warn!(%error, "recording the store's progress at stop failed");
+        }
     }
 }
 

@@ -405,3 +405,61 @@ fn backup_while_serving_and_restore_round_trip_exactly_once() {
     assert!(log.contains("lines [1] are not records"), "{log}");
     assert!(log.contains("restored=40"), "{log}");
 }
+
+/// A damaged store, or a data directory sled cannot open, stops the collector at start with a
+/// clear message and a non-zero exit: it never starts empty in its place.
+#[test]
+fn a_damaged_or_unusable_store_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let collector = Collector::start(&data, &[]);
+    for n in 0..200 {
+        assert_eq!(
+            post(&collector.base, &submission(n).to_string()),
+            Delivery::Acknowledged(201)
+        );
+    }
+    assert!(collector.terminate());
+    // Overwrite a stretch of every 4 KiB page of sled's file.
+    let db = data.join("db");
+    let mut bytes = std::fs::read(&db).expect("sled's file");
+    for page in bytes.chunks_mut(4096) {
+        for b in page.iter_mut().skip(100).take(32) {
+            *b ^= 0xa5;
+        }
+    }
+    std::fs::write(&db, bytes).expect("damaged");
+    let serve = |data: &std::path::Path| {
+        let mut child = Command::new(collector_binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("RUST_BACKTRACE", "0")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runs");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().expect("waits").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the collector started on a damaged store instead of refusing it");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.wait_with_output().expect("its output")
+    };
+    let damaged = serve(&data);
+    let message = String::from_utf8_lossy(&damaged.stderr);
+    assert!(
+        !damaged.status.success(),
+        "a damaged store must not be served"
+    );
+    assert!(message.contains("damaged"), "a clear message: {message}");
+    assert!(!message.contains("listening"), "{message}");
+
+    let not_a_directory = dir.path().join("file");
+    std::fs::write(&not_a_directory, "not a store").expect("a file");
+    let unusable = serve(&not_a_directory);
+    assert!(!unusable.status.success());
+    assert!(String::from_utf8_lossy(&unusable.stderr).contains("data directory"));
+}
