@@ -119,15 +119,20 @@ impl Collector {
         sent && status.success()
     }
 
-    /// The NDJSON export over HTTP.
-    pub fn export(&self) -> Vec<Value> {
-        let text = ureq::get(&self.url("/v1/export?format=ndjson"))
+    /// The export over HTTP in `format` (`csv` or `ndjson`), as text.
+    pub fn export_text(&self, format: &str) -> String {
+        ureq::get(&self.url(&format!("/v1/export?format={format}")))
             .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
             .call()
             .expect("export")
             .into_string()
-            .expect("a body");
-        text.lines()
+            .expect("a body")
+    }
+
+    /// The NDJSON export over HTTP, one value per record.
+    pub fn export(&self) -> Vec<Value> {
+        self.export_text("ndjson")
+            .lines()
             .map(|l| serde_json::from_str(l).expect("JSON lines"))
             .collect()
     }

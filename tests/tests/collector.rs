@@ -68,15 +68,7 @@ fn the_offline_export_matches_the_http_export_and_refuses_a_store_in_use() {
             Delivery::Acknowledged(201)
         );
     }
-    let over_http = ureq::get(&collector.url("/v1/export?format=csv"))
-        .set(
-            "Authorization",
-            &format!("Bearer {}", touchpoint_tests::ADMIN_TOKEN),
-        )
-        .call()
-        .expect("export")
-        .into_string()
-        .expect("a body");
+    let over_http = collector.export_text("csv");
 
     let busy = Command::new(collector_binary())
         .args(["export", "--format", "csv", "--data"])
@@ -313,15 +305,7 @@ fn backup_while_serving_and_restore_round_trip_exactly_once() {
             Delivery::Acknowledged(201)
         );
     }
-    let backup_text = ureq::get(&collector.url("/v1/export?format=ndjson"))
-        .set(
-            "Authorization",
-            &format!("Bearer {}", touchpoint_tests::ADMIN_TOKEN),
-        )
-        .call()
-        .expect("export")
-        .into_string()
-        .expect("a body");
+    let backup_text = collector.export_text("ndjson");
     let backup = dir.path().join("backup.ndjson");
     std::fs::write(&backup, &backup_text).expect("written");
     assert!(collector.terminate());

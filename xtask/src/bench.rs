@@ -97,6 +97,25 @@ impl Drop for Server {
     }
 }
 
+/// The collector serving `data` on `addr` as the benchmarks run it: two workers, no rate limit
+/// (the load comes from one address).
+fn serve_command(addr: &str, data: &Path) -> Command {
+    let mut command = Command::new(release("touchpoint-collector"));
+    command
+        .args([
+            "serve",
+            "--listen",
+            addr,
+            "--workers",
+            "2",
+            "--limit-per-address",
+            "off",
+            "--data",
+        ])
+        .arg(data);
+    command
+}
+
 fn free_addr() -> Result<String, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(listener
@@ -199,19 +218,7 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
     )?;
     let addr = free_addr()?;
     let collector = Server::start(
-        Command::new(release("touchpoint-collector"))
-            .args([
-                "serve",
-                "--listen",
-                &addr,
-                "--workers",
-                "2",
-                "--limit-per-address",
-                "off",
-                "--data",
-            ])
-            .arg(&data)
-            .env("RUST_LOG", "info"),
+        serve_command(&addr, &data).env("RUST_LOG", "info"),
         dir.join("collector.log"),
         &addr,
     )?;
@@ -375,18 +382,7 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
     // Over HTTP: the server's memory before and after streaming everything.
     let addr = free_addr()?;
     let server = Server::start(
-        Command::new(&binary)
-            .args([
-                "serve",
-                "--listen",
-                &addr,
-                "--workers",
-                "2",
-                "--limit-per-address",
-                "off",
-                "--data",
-            ])
-            .arg(&data)
+        serve_command(&addr, &data)
             .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789")
             .env("RUST_LOG", "warn"),
         dir.join("export-server.log"),
