@@ -8,7 +8,7 @@
 
 use std::{
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Condvar, Mutex,
     },
     thread,
@@ -24,6 +24,22 @@ use crate::{
 
 /// How long the flusher waits for more writes when the last flush covered several.
 const LINGER: Duration = Duration::from_micros(500);
+
+/// How long a request waits for the flush that covers it before it is answered 503. A flush
+/// normally takes milliseconds; after some I/O errors (a full disk) sled 0.34's `flush()` never
+/// returns, and no request may hang with it.
+const FLUSH_DEADLINE: Duration = if cfg!(test) {
+    Duration::from_millis(300)
+} else {
+    Duration::from_secs(5)
+};
+
+/// How long stopping waits for a flush in progress.
+const STOP_WAIT: Duration = if cfg!(test) {
+    Duration::from_millis(300)
+} else {
+    Duration::from_secs(5)
+};
 
 /// What the flusher has published so far.
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,6 +60,10 @@ struct Published {
 pub enum NotDurable {
     #[error("flushing to disk failed")]
     FlushFailed,
+    #[error("flushing to disk did not finish in time")]
+    FlushOverdue,
+    #[error("storage is failing; nothing was written")]
+    StorageFailing,
     #[error("the collector is shutting down")]
     ShuttingDown,
 }
@@ -65,6 +85,8 @@ pub struct FlushStats {
     pub writes_covered: AtomicU64,
     pub micros_total: AtomicU64,
     pub failures: AtomicU64,
+    /// The newest flush failed or is overdue: new writes are refused until a flush succeeds.
+    pub failing: AtomicBool,
     pub latency: Histogram,
     pub batch: Histogram,
 }
@@ -76,6 +98,7 @@ impl Default for FlushStats {
             writes_covered: AtomicU64::new(0),
             micros_total: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
             latency: Histogram::new(metrics::FLUSH_SECONDS),
             batch: Histogram::new(metrics::FLUSH_WRITES),
         }
@@ -129,8 +152,28 @@ impl GroupCommit {
         self.shared.written.load(Ordering::SeqCst)
     }
 
-    /// Resolves once `epoch` is durable, or with the reason it is not.
+    /// Whether new writes should be made: false while storage is failing (the newest flush
+    /// failed or is overdue), so nothing piles up in memory that cannot reach the disk.
+    pub fn accepting(&self) -> bool {
+        !self.stats.failing.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once `epoch` is durable, or with the reason it is not, within [`FLUSH_DEADLINE`].
     pub async fn durable(&self, epoch: u64) -> Result<(), NotDurable> {
+        match tokio::time::timeout(FLUSH_DEADLINE, self.published(epoch)).await {
+            Ok(result) => result,
+            Err(_) => {
+                if !self.stats.failing.swap(true, Ordering::SeqCst) {
+                    tracing::error!(
+                        "a flush is overdue; answers are refused (503) until one succeeds"
+                    );
+                }
+                Err(NotDurable::FlushOverdue)
+            }
+        }
+    }
+
+    async fn published(&self, epoch: u64) -> Result<(), NotDurable> {
         let mut rx = self.published.clone();
         if rx.borrow().durable >= epoch {
             return Ok(());
@@ -179,7 +222,16 @@ impl GroupCommit {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some(handle) = handle {
-            let _ = handle.join();
+            let deadline = Instant::now() + STOP_WAIT;
+            while !handle.is_finished() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            } else {
+                tracing::error!("the last flush did not finish; storage is failing");
+                self.stats.failing.store(true, Ordering::SeqCst);
+            }
         }
     }
 }
@@ -222,10 +274,12 @@ fn flush_loop(
                     .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
                 last_batch = target - published.durable;
                 published.durable = target;
+                stats.failing.store(false, Ordering::SeqCst);
             }
             Err(error) => {
                 tracing::error!(%error, "flush failed; pending writes are answered 503");
                 stats.failures.fetch_add(1, Ordering::Relaxed);
+                stats.failing.store(true, Ordering::SeqCst);
                 published.failed = target;
                 published.failed_attempt = attempt;
             }
@@ -245,16 +299,15 @@ fn flush_loop(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicBool;
-
     use super::*;
     use crate::store::{Put, Record, StoreError};
 
-    /// A store whose flush fails while `failing` is set: a disk error cannot be provoked on
-    /// demand, so this one failure is simulated.
+    /// A store whose flush fails while `failing` is set, and hangs while `stuck` is set (as
+    /// sled's does after some I/O errors): neither can be provoked on demand in a unit test.
     #[derive(Default)]
     struct FlakyDisk {
         failing: AtomicBool,
+        stuck: AtomicBool,
         flushes: AtomicU64,
     }
 
@@ -265,6 +318,9 @@ mod tests {
 
         fn flush(&self) -> Result<(), StoreError> {
             self.flushes.fetch_add(1, Ordering::SeqCst);
+            while self.stuck.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(5));
+            }
             if self.failing.load(Ordering::SeqCst) {
                 Err(StoreError::Io(sled::Error::Io(std::io::Error::other(
                     "disk full",
@@ -290,6 +346,7 @@ mod tests {
 
     fn block_on<F: std::future::Future>(future: F) -> F::Output {
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("a runtime")
             .block_on(future)
@@ -323,10 +380,56 @@ mod tests {
     }
 
     #[test]
+    fn a_flush_that_hangs_refuses_writes_instead_of_hanging_them() {
+        let disk = Arc::new(FlakyDisk::default());
+        let commit = GroupCommit::start(Arc::clone(&disk) as Arc<dyn Store>);
+        assert!(commit.accepting());
+        disk.stuck.store(true, Ordering::SeqCst);
+        let epoch = commit.wrote();
+        assert_eq!(
+            block_on(commit.durable(epoch)),
+            Err(NotDurable::FlushOverdue)
+        );
+        assert!(
+            !commit.accepting(),
+            "writes are refused while the flush hangs"
+        );
+        disk.stuck.store(false, Ordering::SeqCst);
+        assert_eq!(block_on(commit.durable(epoch)), Ok(()));
+        assert!(commit.accepting(), "a flush that succeeds ends the refusal");
+        // Stopping does not wait forever for a flush that never returns.
+        disk.stuck.store(true, Ordering::SeqCst);
+        let _ = block_on(commit.durable(commit.wrote()));
+        let started = Instant::now();
+        commit.stop();
+        assert!(!commit.accepting());
+        disk.stuck.store(false, Ordering::SeqCst);
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_failed_flush_refuses_writes_until_one_succeeds() {
+        let disk = Arc::new(FlakyDisk::default());
+        let commit = GroupCommit::start(Arc::clone(&disk) as Arc<dyn Store>);
+        disk.failing.store(true, Ordering::SeqCst);
+        let epoch = commit.wrote();
+        assert_eq!(
+            block_on(commit.durable(epoch)),
+            Err(NotDurable::FlushFailed)
+        );
+        assert!(!commit.accepting());
+        disk.failing.store(false, Ordering::SeqCst);
+        assert_eq!(block_on(commit.durable(epoch)), Ok(()));
+        assert!(commit.accepting());
+        commit.stop();
+    }
+
+    #[test]
     fn concurrent_writers_share_flushes() {
         let disk = Arc::new(FlakyDisk::default());
         let commit = GroupCommit::start(Arc::clone(&disk) as Arc<dyn Store>);
         let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("a runtime");
         runtime.block_on(async {

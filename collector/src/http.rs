@@ -412,8 +412,18 @@ async fn openapi() -> HttpResponse {
         .body(OPENAPI)
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+/// 200 while answers can be stored; 503 while storage is failing (reads are still served).
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    if state.ingest.commit().accepting() {
+        HttpResponse::Ok().json(json!({"status": "ok"}))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "30"))
+            .json(json!({
+                "status": "storage_failing",
+                "message": "answers cannot be stored now and are refused with 503; exports and reads are still served"
+            }))
+    }
 }
 
 async fn survey(state: web::Data<AppState>) -> HttpResponse {

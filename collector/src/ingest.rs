@@ -111,6 +111,10 @@ impl Ingest {
                 .take(&key, now_millis())
                 .map_err(|secs| (Some(submission.id.clone()), Refused::RateLimited(secs)))?;
         }
+        if !self.commit.accepting() {
+            let refused = Refused::Unavailable(NotDurable::StorageFailing);
+            return Err((Some(submission.id.clone()), refused));
+        }
         let put = self
             .store
             .put(&submission, &submission.to_json())
@@ -191,6 +195,10 @@ impl Ingest {
     /// Flushes what is pending and stops the flusher.
     pub fn shutdown(&self) {
         self.commit.stop();
+        if !self.commit.accepting() {
+            // sled's flush may never return now; what was acknowledged is on disk already.
+            return;
+        }
         if let Err(error) = self.store.flush() {
             tracing::error!(%error, "final flush failed");
         }

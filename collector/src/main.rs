@@ -277,6 +277,15 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let ingest = running.ingest.clone();
         running.server.await?;
         ingest.shutdown();
+        if !ingest.commit().accepting() {
+            // Dropping the store would flush, and sled's flush never returns after some I/O
+            // errors: leave now. Everything acknowledged was flushed before it was answered.
+            tracing::error!(
+                outcomes = ?ingest.outcomes.snapshot(),
+                "stopped with storage failing; every acknowledged answer is on disk, later ones were refused (503)"
+            );
+            std::process::exit(1);
+        }
         let stats = &ingest.commit().stats;
         let load = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed);
         tracing::info!(

@@ -106,11 +106,15 @@ pub fn render(
         "Writes made durable by one flush.",
     );
     let failures = flush.failures.load(Ordering::Relaxed);
+    let writable = u8::from(!flush.failing.load(Ordering::Relaxed));
     let _ = writeln!(
         out,
         "# HELP touchpoint_flush_failures_total Flushes that failed (their writes were answered 503).\n\
          # TYPE touchpoint_flush_failures_total counter\n\
          touchpoint_flush_failures_total {failures}\n\
+         # HELP touchpoint_store_writable 1 while answers can be stored, 0 while storage is failing (answers are refused with 503).\n\
+         # TYPE touchpoint_store_writable gauge\n\
+         touchpoint_store_writable {writable}\n\
          # HELP touchpoint_store_bytes Bytes the store occupies on disk.\n\
          # TYPE touchpoint_store_bytes gauge\n\
          touchpoint_store_bytes {store_bytes}"

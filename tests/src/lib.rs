@@ -119,6 +119,24 @@ impl Collector {
         sent && status.success()
     }
 
+    /// SIGTERM, then waits at most `limit` for the exit (SIGKILL after that); returns the exit
+    /// status, or `None` when the process had to be killed.
+    pub fn terminate_within(mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// The export over HTTP in `format` (`csv` or `ndjson`), as text.
     pub fn export_text(&self, format: &str) -> String {
         ureq::get(&self.url(&format!("/v1/export?format={format}")))

@@ -447,3 +447,189 @@ fn a_damaged_or_unusable_store_is_refused_at_start() {
     assert!(!unusable.status.success());
     assert!(String::from_utf8_lossy(&unusable.stderr).contains("data directory"));
 }
+
+/// A real filesystem of a fixed size (tmpfs), to fill up; unmounted on drop. Needs root (CI runs
+/// as root); elsewhere the test says why it did not run.
+struct SmallFilesystem {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFilesystem {
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match mounted {
+            Ok(out) if out.status.success() => Some(Self { dir }),
+            other => {
+                let why = match other {
+                    Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+                    Err(e) => e.to_string(),
+                };
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI must be able to mount a small tmpfs (run as root): {why}"
+                );
+                eprintln!("SKIPPED: mounting a small tmpfs needs root: {why}");
+                None
+            }
+        }
+    }
+
+    fn resize(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "resizing the tmpfs");
+    }
+}
+
+impl Drop for SmallFilesystem {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// One post with a long comment; the status and `Retry-After`, or `None` with no answer.
+fn post_long(base: &str, n: u64) -> Option<(u16, Option<String>)> {
+    let mut body = submission(n);
+    body["comment"] = "a long comment that fills the disk quickly. "
+        .repeat(22)
+        .into();
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build();
+    match agent
+        .post(&format!("{base}/v1/responses"))
+        .set("Content-Type", "text/plain")
+        .send_string(&body.to_string())
+    {
+        Ok(r) => Some((r.status(), None)),
+        Err(ureq::Error::Status(code, r)) => {
+            Some((code, r.header("Retry-After").map(String::from)))
+        }
+        Err(ureq::Error::Transport(_)) => None,
+    }
+}
+
+/// A full disk on a real (small) filesystem: every 2xx was on disk, answers after the disk filled
+/// are 503 with `Retry-After` (not hangs), reads go on, and after the disk grows and the
+/// collector restarts, every acknowledged answer is there once and new ones are stored.
+#[test]
+fn a_full_disk_refuses_answers_with_503_and_keeps_serving_reads() {
+    let Some(fs) = SmallFilesystem::mount("6m") else {
+        return;
+    };
+    let data = fs.dir.path().join("data");
+    let collector = Collector::start(&data, &["--cache-mib", "16"]);
+    let mut acknowledged = Vec::new();
+    let mut n = 70_000_000;
+    let first_refusal = loop {
+        assert!(n < 70_020_000, "6 MiB never filled up");
+        match post_long(&collector.base, n) {
+            Some((201, _)) => acknowledged.push(n),
+            Some((503, retry_after)) => break retry_after,
+            other => panic!("post {n}: unexpected {other:?}"),
+        }
+        n += 1;
+    };
+    assert!(acknowledged.len() > 100, "{}", acknowledged.len());
+    assert!(first_refusal.is_some(), "a 503 says when to retry");
+    // Later answers are refused at once, without waiting for a disk that cannot take them.
+    for k in 1..=20 {
+        let answer = post_long(&collector.base, n + k);
+        assert!(
+            matches!(answer, Some((503, Some(_)))),
+            "post after the disk filled: {answer:?}"
+        );
+    }
+    let retry = post_long(&collector.base, acknowledged[0]);
+    assert!(
+        matches!(retry, Some((200 | 503, _))),
+        "a retry of a stored answer is never stored again: {retry:?}"
+    );
+
+    // Reads go on: the instrument, metrics, health and the export.
+    let survey = ureq::get(&collector.url("/v1/survey"))
+        .call()
+        .expect("survey");
+    assert_eq!(survey.status(), 200);
+    match ureq::get(&collector.url("/healthz")).call() {
+        Err(ureq::Error::Status(503, r)) => {
+            let body = r.into_string().expect("a body");
+            assert!(body.contains("storage_failing"), "{body}");
+        }
+        other => panic!("healthz while the disk is full: {other:?}"),
+    }
+    let metrics = ureq::get(&collector.url("/metrics"))
+        .set(
+            "Authorization",
+            &format!("Bearer {}", touchpoint_tests::ADMIN_TOKEN),
+        )
+        .call()
+        .expect("metrics")
+        .into_string()
+        .expect("text");
+    assert!(metrics.contains("touchpoint_store_writable 0"), "{metrics}");
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "touchpoint_submissions_total{outcome=\"rejected\",reason=\"unavailable\"} ",
+            )
+        })
+        .and_then(|v| v.parse().ok())
+        .expect("refusals are counted");
+    assert!((21..=22).contains(&refused), "{metrics}");
+    let exported = ids_in(&collector.export());
+    assert_each_once(&exported, &acknowledged);
+
+    let status = collector.terminate_within(Duration::from_secs(30));
+    assert!(
+        status.is_some(),
+        "the collector stops on SIGTERM with the disk full"
+    );
+
+    fs.resize("64m");
+    let collector = Collector::start(&data, &["--cache-mib", "16"]);
+    assert_each_once(&ids_in(&collector.export()), &acknowledged);
+    assert_eq!(post_long(&collector.base, n + 100), Some((201, None)));
+    assert_eq!(
+        post_long(&collector.base, acknowledged[1]),
+        Some((200, None))
+    );
+    eprintln!(
+        "full disk: {} answers acknowledged on 6 MiB, then 503 with Retry-After {:?}; all kept",
+        acknowledged.len(),
+        first_refusal
+    );
+}
+
+fn ids_in(records: &[serde_json::Value]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r["id"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+fn assert_each_once(exported: &[String], acknowledged: &[u64]) {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for id in exported {
+        *counts.entry(id.as_str()).or_default() += 1;
+    }
+    for n in acknowledged {
+        let id = format!("e2e0-0000-0000-{n:016}");
+        assert_eq!(
+            counts.get(id.as_str()).copied(),
+            Some(1),
+            "{id} was acknowledged: exported once"
+        );
+    }
+}
