@@ -5,6 +5,7 @@
 //!   flushed to disk; rounds alternate, medians are reported with the ratio.
 //! - export: a million answers are generated into a store, then exported to CSV and NDJSON by the
 //!   offline command (time and peak memory) and once over HTTP (server memory before and after).
+//! - soak (only when asked): see `soak.rs`.
 
 use std::{
     io::{Read, Write},
@@ -40,6 +41,20 @@ pub fn main(args: &[String]) -> Result<(), String> {
     if matches!(which, None | Some("export")) {
         report.push(export(&dir, count)?);
     }
+    if which == Some("soak") {
+        let options = crate::soak::Options {
+            seconds: flag(args, "--minutes")
+                .and_then(|s| s.parse::<u64>().ok())
+                .map_or(seconds, |m| m * 60),
+            rate: flag(args, "--rate")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(300),
+            duplicate_percent: flag(args, "--duplicates")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(10),
+        };
+        report.push(crate::soak::soak(&dir, &options)?);
+    }
     println!("\n{}", report.join("\n"));
     Ok(())
 }
@@ -49,13 +64,13 @@ fn release(name: &str) -> PathBuf {
 }
 
 /// A server process that is stopped (SIGTERM, then SIGKILL) when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     log: PathBuf,
 }
 
 impl Server {
-    fn start(command: &mut Command, log: PathBuf, addr: &str) -> Result<Self, String> {
+    pub(crate) fn start(command: &mut Command, log: PathBuf, addr: &str) -> Result<Self, String> {
         let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let child = command
             .stdout(Stdio::null())
@@ -76,12 +91,12 @@ impl Server {
         Ok(server)
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// SIGTERM and wait; returns the log.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -99,7 +114,7 @@ impl Drop for Server {
 
 /// The collector serving `data` on `addr` as the benchmarks run it: two workers, no rate limit
 /// (the load comes from one address).
-fn serve_command(addr: &str, data: &Path) -> Command {
+pub(crate) fn serve_command(addr: &str, data: &Path) -> Command {
     let mut command = Command::new(release("touchpoint-collector"));
     command
         .args([
@@ -116,7 +131,7 @@ fn serve_command(addr: &str, data: &Path) -> Command {
     command
 }
 
-fn free_addr() -> Result<String, String> {
+pub(crate) fn free_addr() -> Result<String, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(listener
         .local_addr()
@@ -289,7 +304,7 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
 }
 
 /// Rows in a stopped store, counted by the offline export.
-fn count_rows(data: &Path) -> Result<u64, String> {
+pub(crate) fn count_rows(data: &Path) -> Result<u64, String> {
     let output = Command::new(release("touchpoint-collector"))
         .args([
             "export",
@@ -309,7 +324,7 @@ fn count_rows(data: &Path) -> Result<u64, String> {
         .ok_or_else(|| format!("export failed: {log}"))
 }
 
-fn rss_kib(pid: u32, field: &str) -> u64 {
+pub(crate) fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {

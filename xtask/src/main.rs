@@ -3,10 +3,12 @@
 //! - `run`: builds what is needed and runs the collector on its embedded store (`./data`).
 //! - `test`: installs what is missing, then runs every check and test: format, lints, unit,
 //!   API and end-to-end tests against the real binary.
-//! - `bench`: durable ingest against a bare endpoint, and export of a million stored answers.
+//! - `bench`: durable ingest against a bare endpoint, export of a million stored answers, and a
+//!   bounded soak at a steady rate.
 //! - `size`: what a visitor downloads before the survey shows.
 
 mod bench;
+mod soak;
 mod tools;
 mod widget;
 
@@ -22,6 +24,8 @@ usage: cargo xtask <command>
   test                               install what is missing, then run every check and test
   bench [ingest|export] [--seconds N] [--rounds N] [--count N]
                                      benchmarks; figures for the README
+  bench soak [--minutes N] [--rate R] [--duplicates PERCENT]
+                                     steady load for a bounded time: latency, memory, disk
   size                               build the widget and print its transfer size
 ";
 
