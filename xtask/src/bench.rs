@@ -5,6 +5,8 @@
 //!   flushed to disk; rounds alternate, medians are reported with the ratio.
 //! - export: a million answers are generated into a store, then exported to CSV and NDJSON by the
 //!   offline command (time and peak memory) and once over HTTP (server memory before and after).
+//! - widget (only when asked): the widget's long tasks on the host page's main thread, in
+//!   Chromium with a 4× slower CPU (`tests/browser/bench/main-thread.mjs`).
 //! - soak (only when asked): see `soak.rs`.
 
 use std::{
@@ -31,6 +33,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let count: u64 = flag(args, "--count")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    if which == Some("widget") {
+        crate::build_widget()?;
+    }
     build_release_collector(&["--example", "bare_endpoint"])?;
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -40,6 +45,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     if matches!(which, None | Some("export")) {
         report.push(export(&dir, count)?);
+    }
+    if which == Some("widget") {
+        report.push(main_thread(
+            &flag(args, "--runs").unwrap_or_else(|| "10".into()),
+        )?);
     }
     if which == Some("soak") {
         let options = crate::soak::Options {
@@ -438,4 +448,25 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
         hwm as f64 / 1024.0,
     ));
     Ok(lines.join("\n"))
+}
+
+/// Runs `tests/browser/bench/main-thread.mjs` against the release collector (widget embedded).
+fn main_thread(runs: &str) -> Result<String, String> {
+    tools::ensure_apt(&[("chromium", "chromium")])?;
+    let dir = crate::browser_packages()?;
+    let output = Command::new("node")
+        .arg("bench/main-thread.mjs")
+        .current_dir(&dir)
+        .env("RUNS", runs)
+        .env("TOUCHPOINT_COLLECTOR_BIN", release("touchpoint-collector"))
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("node: {e}"))?;
+    if !output.status.success() {
+        return Err("the main-thread benchmark failed".into());
+    }
+    Ok(format!(
+        "widget main thread: {}",
+        String::from_utf8_lossy(&output.stdout).trim()
+    ))
 }

@@ -24,6 +24,7 @@ usage: cargo xtask <command>
   test                               install what is missing, then run every check and test
   bench [ingest|export] [--seconds N] [--rounds N] [--count N]
                                      benchmarks; figures for the README
+  bench widget [--runs N]            the widget's main-thread cost in Chromium (long tasks)
   bench soak [--minutes N] [--rate R] [--duplicates PERCENT]
                                      steady load for a bounded time: latency, memory, disk
   size                               build the widget and print its transfer size
@@ -82,7 +83,7 @@ static WIDGET: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new
 
 /// Installs the widget's tools when missing and builds it into `target/widget-dist`; the
 /// collector built afterwards embeds it.
-fn build_widget() -> Result<PathBuf, String> {
+pub fn build_widget() -> Result<PathBuf, String> {
     widget::ensure_tools(&root())?;
     let dist = widget::build(&root())?;
     let mut names: Vec<PathBuf> = std::fs::read_dir(&dist)
@@ -255,9 +256,8 @@ fn test() -> Result<(), String> {
     }
 }
 
-/// `tests/browser`: Playwright (the library only, driving Debian's Chromium) against the debug
-/// collector binary that `cargo test` just built with the widget embedded.
-fn browser_tests() -> Result<(), String> {
+/// `tests/browser` with its npm packages installed when missing.
+pub fn browser_packages() -> Result<PathBuf, String> {
     let dir = root().join("tests/browser");
     if !dir.join("node_modules/playwright-core").exists()
         || !dir.join("node_modules/axe-core").exists()
@@ -266,6 +266,13 @@ fn browser_tests() -> Result<(), String> {
             .args(["install", "--no-audit", "--no-fund", "--prefix"])
             .arg(&dir))?;
     }
+    Ok(dir)
+}
+
+/// `tests/browser`: Playwright (the library only, driving Debian's Chromium) against the debug
+/// collector binary that `cargo test` just built with the widget embedded.
+fn browser_tests() -> Result<(), String> {
+    let dir = browser_packages()?;
     run(Command::new("node")
         .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
         .arg(dir.join("widget.test.mjs"))

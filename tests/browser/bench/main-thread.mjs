@@ -1,0 +1,82 @@
+// The widget's cost on the host page's main thread, measured in real Chromium: long tasks (over
+// 50 ms, from the Long Tasks API) from navigation until the launcher shows, and again while the
+// survey opens; the time until the launcher is on screen. Each load is a fresh browser context
+// (cold HTTP cache), with the CPU slowed down `CPU_THROTTLE` times (default 4, a mid-range phone)
+// through the DevTools protocol. Run by `cargo xtask bench widget`; prints one summary line.
+import { startCollector, startHost, launch, hostPage } from "../helpers.mjs";
+
+const RUNS = Number(process.env.RUNS || 10);
+const THROTTLE = Number(process.env.CPU_THROTTLE || 4);
+
+const probe = `<script>
+window.__tp = { longtasks: [], launcherAt: null };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) __tp.longtasks.push({ start: e.startTime, duration: e.duration });
+}).observe({ type: "longtask", buffered: true });
+(function look() {
+  const host = document.querySelector("touchpoint-widget");
+  const launcher = host && host.shadowRoot && host.shadowRoot.querySelector("button");
+  if (launcher && launcher.getBoundingClientRect().width > 0) __tp.launcherAt = performance.now();
+  else requestAnimationFrame(look);
+})();
+</script>`;
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const collector = await startCollector();
+const withTag = hostPage(collector.base, { head: probe, body: "<p>A product page.</p>" });
+// The same page without the tag: what the browser itself costs under the same throttling.
+const bare = withTag.replace(/<script src="[^"]*widget\.js"[^>]*><\/script>/, "");
+const host = await startHost({ "/": { body: withTag }, "/bare": { body: bare } });
+const browser = await launch();
+const loads = [];
+const baseline = [];
+try {
+  for (let run = 0; run < RUNS; run++) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Emulation.setCPUThrottlingRate", { rate: THROTTLE });
+    await page.goto(`${host.origin}/`);
+    await page.waitForFunction(() => window.__tp.launcherAt !== null, null, { timeout: 30000 });
+    const atLauncher = await page.evaluate(() => ({ at: window.__tp.launcherAt, tasks: window.__tp.longtasks.slice() }));
+    await page.getByRole("button", { name: /Feedback/ }).click();
+    await page.getByRole("radiogroup").first().waitFor();
+    // Long tasks are reported after they end; give the observer a frame to deliver them.
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 100))));
+    const all = await page.evaluate(() => window.__tp.longtasks.slice());
+    loads.push({
+      launcherMs: atLauncher.at,
+      beforeLauncher: atLauncher.tasks,
+      opening: all.slice(atLauncher.tasks.length),
+    });
+    await context.close();
+    // The bare page, observed for as long as the widget took to show its launcher.
+    const bareContext = await browser.newContext();
+    const barePage = await bareContext.newPage();
+    await (await bareContext.newCDPSession(barePage)).send("Emulation.setCPUThrottlingRate", { rate: THROTTLE });
+    await barePage.goto(`${host.origin}/bare`);
+    const wait = Math.max(0, atLauncher.at - (await barePage.evaluate(() => performance.now())));
+    await barePage.waitForTimeout(wait + 100);
+    baseline.push(await barePage.evaluate(() => window.__tp.longtasks.slice()));
+    await bareContext.close();
+  }
+} finally {
+  await browser.close();
+  await host.close();
+  await collector.stop();
+}
+const longest = (tasks) => tasks.reduce((m, t) => Math.max(m, t.duration), 0);
+const summary = {
+  runs: RUNS,
+  cpu_throttle: THROTTLE,
+  launcher_visible_ms_median: Math.round(median(loads.map((l) => l.launcherMs))),
+  launcher_visible_ms_max: Math.round(Math.max(...loads.map((l) => l.launcherMs))),
+  long_tasks_until_launcher: loads.reduce((n, l) => n + l.beforeLauncher.length, 0),
+  longest_task_until_launcher_ms: Math.round(Math.max(...loads.map((l) => longest(l.beforeLauncher)))),
+  long_tasks_opening_survey: loads.reduce((n, l) => n + l.opening.length, 0),
+  longest_task_opening_survey_ms: Math.round(Math.max(...loads.map((l) => longest(l.opening)))),
+  bare_page_long_tasks: baseline.reduce((n, t) => n + t.length, 0),
+  bare_page_longest_task_ms: Math.round(Math.max(...baseline.map(longest))),
+};
+console.log(JSON.stringify(summary));
