@@ -1,0 +1,735 @@
+//! Stats: counts per cell, kept up to date at ingest, so a query reads cells and never records.
+//!
+//! A cell is one (UTC day, burst flag, channel, touchpoint, site, agent, segment, locale); it
+//! holds the number of responses, the distribution of each scale, the emotion counts and the
+//! number of comments. Means derive from the distributions. Cells live in memory, grouped by day,
+//! so a query over a time range reads only that range's days. The store adds each new record's
+//! cell right after writing it (before the flush that acknowledges it), saves the cells at a clean
+//! stop, and rebuilds them from the records after an unclean one.
+//!
+//! The day of a response is the UTC day its customer answered (`submitted_at`), or the day it was
+//! received when the client's clock claims a later time: a kiosk that drains a backlog after days
+//! offline counts its answers on the days they were given.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::{Arc, RwLock},
+};
+
+use protocol::{Channel, Submission, Timestamp};
+use serde_json::{json, Value};
+
+use crate::export::BadQuery;
+
+const DAY_MILLIS: i64 = 86_400_000;
+
+/// The UTC day (days since 1970-01-01) a response counts on.
+pub fn day_of(submitted_millis: i64, received_micros: u64) -> i64 {
+    let received_millis = (received_micros / 1000) as i64;
+    submitted_millis.min(received_millis).div_euclid(DAY_MILLIS)
+}
+
+/// `YYYY-MM-DD` of a day number.
+pub fn date_of(day: i64) -> String {
+    Timestamp::from_unix_millis(day * DAY_MILLIS).as_str()[..10].to_owned()
+}
+
+/// The day number of a `YYYY-MM-DD` date.
+pub fn parse_date(text: &str) -> Option<i64> {
+    if text.len() != 10 {
+        return None;
+    }
+    let ts = Timestamp::parse(&[text, "T00:00:00Z"].concat()).ok()?;
+    Some(ts.unix_millis().div_euclid(DAY_MILLIS))
+}
+
+/// Monday = 0 … Sunday = 6 (1970-01-01 was a Thursday).
+fn weekday(day: i64) -> i64 {
+    (day + 3).rem_euclid(7)
+}
+
+/// The ISO 8601 week of a day: (week-based year, week number).
+pub fn iso_week(day: i64) -> (i64, i64) {
+    let thursday = day - weekday(day) + 3;
+    let year: i64 = date_of(thursday)[..4].parse().unwrap_or(1970);
+    let jan1 = parse_date(&format!("{year:04}-01-01")).unwrap_or(0);
+    (year, (thursday - jan1) / 7 + 1)
+}
+
+/// `YYYY-Www` of a day.
+pub fn week_label(day: i64) -> String {
+    let (year, week) = iso_week(day);
+    format!("{year:04}-W{week:02}")
+}
+
+/// The first day (a Monday) of ISO week `week` of `year`.
+pub fn week_start(year: i64, week: i64) -> Option<i64> {
+    if !(1..=53).contains(&week) {
+        return None;
+    }
+    let jan4 = parse_date(&format!("{year:04}-01-04"))?;
+    let start = jan4 - weekday(jan4) + (week - 1) * 7;
+    (iso_week(start) == (year, week)).then_some(start)
+}
+
+/// What one cell counts. Every field counts answers actually given: a response that skipped the
+/// effort question adds nothing to `effort`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub responses: u64,
+    /// Answers 1–7.
+    pub effort: [u64; 7],
+    /// Answers 1–5.
+    pub confidence: [u64; 5],
+    /// In the order of `protocol::Emotion::ALL`.
+    pub emotion: [u64; 5],
+    pub comments: u64,
+}
+
+impl Counts {
+    /// The counts of one submission.
+    pub fn of(submission: &Submission) -> Self {
+        let mut counts = Self {
+            responses: 1,
+            comments: u64::from(submission.comment.is_some()),
+            ..Self::default()
+        };
+        if let Some(e) = submission.answers.effort() {
+            counts.effort[usize::from(e.get()) - 1] = 1;
+        }
+        if let Some(c) = submission.answers.confidence() {
+            counts.confidence[usize::from(c.get()) - 1] = 1;
+        }
+        if let Some(m) = submission.answers.emotion() {
+            counts.emotion[m.index()] = 1;
+        }
+        counts
+    }
+
+    pub fn add(&mut self, other: &Self) {
+        self.responses += other.responses;
+        self.comments += other.comments;
+        for (a, b) in self.effort.iter_mut().zip(other.effort) {
+            *a += b;
+        }
+        for (a, b) in self.confidence.iter_mut().zip(other.confidence) {
+            *a += b;
+        }
+        for (a, b) in self.emotion.iter_mut().zip(other.emotion) {
+            *a += b;
+        }
+    }
+
+    /// The mean of a distribution over answers 1..=n; `None` when nobody answered.
+    pub fn mean(dist: &[u64]) -> Option<f64> {
+        let answered: u64 = dist.iter().sum();
+        (answered > 0).then(|| {
+            let sum: u64 = dist.iter().zip(1..).map(|(n, v)| n * v).sum();
+            sum as f64 / answered as f64
+        })
+    }
+
+    pub fn effort_mean(&self) -> Option<f64> {
+        Self::mean(&self.effort)
+    }
+
+    pub fn confidence_mean(&self) -> Option<f64> {
+        Self::mean(&self.confidence)
+    }
+
+    /// The answer shape of `GET /v1/stats`; means rounded to two decimals.
+    pub fn to_json(&self) -> Value {
+        let round = |m: Option<f64>| m.map(|m| (m * 100.0).round() / 100.0);
+        let emotion: serde_json::Map<String, Value> = protocol::Emotion::ALL
+            .iter()
+            .map(|e| (e.as_str().to_owned(), json!(self.emotion[e.index()])))
+            .collect();
+        json!({
+            "count": self.responses,
+            "effort": {"mean": round(self.effort_mean()), "dist": self.effort},
+            "confidence": {"mean": round(self.confidence_mean()), "dist": self.confidence},
+            "emotion": emotion,
+            "comments": self.comments,
+        })
+    }
+
+    const WORDS: usize = 19;
+
+    fn words(&self) -> [u64; Self::WORDS] {
+        let mut w = [0; Self::WORDS];
+        w[0] = self.responses;
+        w[1..8].copy_from_slice(&self.effort);
+        w[8..13].copy_from_slice(&self.confidence);
+        w[13..18].copy_from_slice(&self.emotion);
+        w[18] = self.comments;
+        w
+    }
+
+    fn from_words(w: &[u64; Self::WORDS]) -> Self {
+        let mut c = Self {
+            responses: w[0],
+            comments: w[18],
+            ..Self::default()
+        };
+        c.effort.copy_from_slice(&w[1..8]);
+        c.confidence.copy_from_slice(&w[8..13]);
+        c.emotion.copy_from_slice(&w[13..18]);
+        c
+    }
+}
+
+/// Everything a cell is keyed by, apart from its day.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Cell {
+    pub burst: bool,
+    pub channel: Channel,
+    pub touchpoint: Arc<str>,
+    pub site: Option<Arc<str>>,
+    pub agent: Option<Arc<str>>,
+    pub segment: Option<Arc<str>>,
+    pub locale: &'static str,
+}
+
+/// A dimension to filter or group by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dim {
+    Channel,
+    Touchpoint,
+    Site,
+    Agent,
+    Segment,
+    Locale,
+    Day,
+    Week,
+}
+
+impl Dim {
+    pub const ALL: [Dim; 8] = [
+        Dim::Channel,
+        Dim::Touchpoint,
+        Dim::Site,
+        Dim::Agent,
+        Dim::Segment,
+        Dim::Locale,
+        Dim::Day,
+        Dim::Week,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dim::Channel => "channel",
+            Dim::Touchpoint => "touchpoint",
+            Dim::Site => "site",
+            Dim::Agent => "agent",
+            Dim::Segment => "segment",
+            Dim::Locale => "locale",
+            Dim::Day => "day",
+            Dim::Week => "week",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == text)
+    }
+
+    /// The cell's value in this dimension (`None`: the response did not say).
+    fn value(self, day: i64, cell: &Cell) -> Option<String> {
+        match self {
+            Dim::Channel => Some(cell.channel.as_str().to_owned()),
+            Dim::Touchpoint => Some(cell.touchpoint.to_string()),
+            Dim::Site => cell.site.as_deref().map(str::to_owned),
+            Dim::Agent => cell.agent.as_deref().map(str::to_owned),
+            Dim::Segment => cell.segment.as_deref().map(str::to_owned),
+            Dim::Locale => Some(cell.locale.to_owned()),
+            Dim::Day => Some(date_of(day)),
+            Dim::Week => Some(week_label(day)),
+        }
+    }
+}
+
+/// A stats query: whole UTC days `from_day..to_day`, equality filters, up to three dimensions to
+/// group by.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Query {
+    pub from_day: Option<i64>,
+    pub to_day: Option<i64>,
+    pub channel: Option<Channel>,
+    pub touchpoint: Option<String>,
+    pub site: Option<String>,
+    pub agent: Option<String>,
+    pub segment: Option<String>,
+    pub locale: Option<String>,
+    pub group_by: Vec<Dim>,
+    pub include_bursts: bool,
+}
+
+/// The parameters `GET /v1/stats` understands; anything else is refused so a typo is not a
+/// silently unfiltered answer.
+pub const PARAMETERS: [&str; 11] = [
+    "from",
+    "to",
+    "channel",
+    "touchpoint",
+    "site",
+    "agent",
+    "segment",
+    "locale",
+    "group_by",
+    "include_bursts",
+    "format",
+];
+
+impl Query {
+    /// Reads query parameters. `from`/`to` are dates or RFC 3339 times, truncated to their UTC
+    /// day; `from` is inclusive and `to` exclusive.
+    pub fn parse(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, BadQuery> {
+        let value = |name: &str| get(name).filter(|v| !v.is_empty());
+        let day = |name: &str, message: &'static str| -> Result<Option<i64>, BadQuery> {
+            let Some(text) = value(name) else {
+                return Ok(None);
+            };
+            if let Some(day) = parse_date(&text) {
+                return Ok(Some(day));
+            }
+            Timestamp::parse(&text)
+                .map(|t| Some(t.unix_millis().div_euclid(DAY_MILLIS)))
+                .map_err(|_| BadQuery(message))
+        };
+        let ident = |name: &str, message: &'static str| -> Result<Option<String>, BadQuery> {
+            value(name)
+                .map(|v| {
+                    protocol::Ident::parse(&v)
+                        .map(|i| i.as_str().to_owned())
+                        .ok_or(BadQuery(message))
+                })
+                .transpose()
+        };
+        let mut group_by = Vec::new();
+        if let Some(dims) = value("group_by") {
+            for name in dims.split(',') {
+                let dim = Dim::parse(name.trim()).ok_or(BadQuery(
+                    "group_by must be up to three of channel, touchpoint, site, agent, segment, locale, day, week (comma-separated)",
+                ))?;
+                if !group_by.contains(&dim) {
+                    group_by.push(dim);
+                }
+            }
+            if group_by.len() > 3 {
+                return Err(BadQuery("group_by takes at most three dimensions"));
+            }
+        }
+        Ok(Self {
+            from_day: day(
+                "from",
+                "from must be a YYYY-MM-DD date or an RFC 3339 timestamp",
+            )?,
+            to_day: day(
+                "to",
+                "to must be a YYYY-MM-DD date or an RFC 3339 timestamp",
+            )?,
+            channel: value("channel")
+                .map(|c| {
+                    Channel::parse(&c)
+                        .map_err(|_| BadQuery("channel must be one of web, kiosk, agent"))
+                })
+                .transpose()?,
+            touchpoint: ident(
+                "touchpoint",
+                "touchpoint must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-'",
+            )?,
+            site: ident(
+                "site",
+                "site must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-'",
+            )?,
+            agent: ident(
+                "agent",
+                "agent must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-'",
+            )?,
+            segment: ident(
+                "segment",
+                "segment must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-'",
+            )?,
+            locale: value("locale")
+                .map(|l| {
+                    protocol::Locale::parse(&l)
+                        .map(|l| l.as_str().to_owned())
+                        .map_err(|_| BadQuery("locale must be one of the instrument's locales"))
+                })
+                .transpose()?,
+            group_by,
+            include_bursts: match value("include_bursts").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => return Err(BadQuery("include_bursts must be true or false")),
+            },
+        })
+    }
+
+    fn matches(&self, cell: &Cell) -> bool {
+        let same = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        (self.include_bursts || !cell.burst)
+            && self.channel.is_none_or(|c| c == cell.channel)
+            && same(&self.touchpoint, Some(&cell.touchpoint))
+            && same(&self.site, cell.site.as_deref())
+            && same(&self.agent, cell.agent.as_deref())
+            && same(&self.segment, cell.segment.as_deref())
+            && same(&self.locale, Some(cell.locale))
+    }
+}
+
+/// One group of an answer: its key (one value per `group_by` dimension) and its counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub key: Vec<(Dim, Option<String>)>,
+    pub counts: Counts,
+}
+
+impl Group {
+    /// The key's value in `dim`, when the answer is grouped by it.
+    pub fn get(&self, dim: Dim) -> Option<&str> {
+        self.key
+            .iter()
+            .find(|(d, _)| *d == dim)
+            .and_then(|(_, v)| v.as_deref())
+    }
+}
+
+/// What a stats query answers: the groups in key order and the total over all of them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Answer {
+    pub groups: Vec<Group>,
+    pub total: Counts,
+}
+
+impl Answer {
+    pub fn to_json(&self) -> Value {
+        let groups: Vec<Value> = self
+            .groups
+            .iter()
+            .map(|g| {
+                let mut value = g.counts.to_json();
+                let key: serde_json::Map<String, Value> = g
+                    .key
+                    .iter()
+                    .map(|(d, v)| (d.name().to_owned(), json!(v)))
+                    .collect();
+                value["key"] = Value::Object(key);
+                value
+            })
+            .collect();
+        json!({"groups": groups, "total": self.total.to_json()})
+    }
+}
+
+/// The cells of every day, and the names they share.
+#[derive(Default)]
+struct Cells {
+    days: BTreeMap<i64, HashMap<Cell, Counts>>,
+    names: HashSet<Arc<str>>,
+    /// Days changed since the cells were last saved.
+    dirty: HashSet<i64>,
+}
+
+impl Cells {
+    fn intern(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.names.get(name) {
+            return Arc::clone(known);
+        }
+        let name: Arc<str> = Arc::from(name);
+        self.names.insert(Arc::clone(&name));
+        name
+    }
+}
+
+/// All cells, shared by ingest (writes) and queries (reads).
+#[derive(Default)]
+pub struct Aggregates {
+    cells: RwLock<Cells>,
+}
+
+impl Aggregates {
+    /// Counts one stored submission.
+    pub fn add(&self, submission: &Submission, received_micros: u64, burst: bool) {
+        let day = day_of(submission.submitted_at.unix_millis(), received_micros);
+        let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
+        let context = &submission.context;
+        let cell = Cell {
+            burst,
+            channel: submission.channel,
+            touchpoint: cells.intern(submission.touchpoint.as_str()),
+            site: context.site_id.as_ref().map(|s| cells.intern(s.as_str())),
+            agent: context.agent_id.as_ref().map(|s| cells.intern(s.as_str())),
+            segment: context.segment.as_ref().map(|s| cells.intern(s.as_str())),
+            locale: submission.locale.as_str(),
+        };
+        cells
+            .days
+            .entry(day)
+            .or_default()
+            .entry(cell)
+            .or_default()
+            .add(&Counts::of(submission));
+        cells.dirty.insert(day);
+    }
+
+    /// Answers `query` from the cells of its days.
+    pub fn query(&self, query: &Query) -> Answer {
+        let cells = self.cells.read().unwrap_or_else(|p| p.into_inner());
+        let from = query.from_day.unwrap_or(i64::MIN);
+        let to = query.to_day.unwrap_or(i64::MAX);
+        let mut answer = Answer::default();
+        if from >= to {
+            return answer;
+        }
+        let mut groups: HashMap<Vec<Option<String>>, Counts> = HashMap::new();
+        // Days are only looked at when the grouping needs them: most queries group by cell fields.
+        let by_day = query
+            .group_by
+            .iter()
+            .any(|d| matches!(d, Dim::Day | Dim::Week));
+        for (day, day_cells) in cells.days.range(from..to) {
+            for (cell, counts) in day_cells {
+                if !query.matches(cell) {
+                    continue;
+                }
+                answer.total.add(counts);
+                if query.group_by.is_empty() {
+                    continue;
+                }
+                let key: Vec<Option<String>> = query
+                    .group_by
+                    .iter()
+                    .map(|d| d.value(if by_day { *day } else { 0 }, cell))
+                    .collect();
+                groups.entry(key).or_default().add(counts);
+            }
+        }
+        let mut groups: Vec<(Vec<Option<String>>, Counts)> = groups.into_iter().collect();
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        answer.groups = groups
+            .into_iter()
+            .map(|(key, counts)| Group {
+                key: query.group_by.iter().copied().zip(key).collect(),
+                counts,
+            })
+            .collect();
+        answer
+    }
+
+    /// The days holding any cell: the range of the data.
+    pub fn day_range(&self) -> Option<(i64, i64)> {
+        let cells = self.cells.read().unwrap_or_else(|p| p.into_inner());
+        Some((*cells.days.keys().next()?, *cells.days.keys().next_back()?))
+    }
+
+    /// Forgets every cell (before a rebuild).
+    pub fn clear(&self) {
+        *self.cells.write().unwrap_or_else(|p| p.into_inner()) = Cells::default();
+    }
+
+    /// The days changed since the last call, each with its cells encoded for saving; and clears
+    /// the changed set.
+    pub fn take_dirty(&self) -> Vec<(i64, Vec<u8>)> {
+        let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
+        let dirty: Vec<i64> = cells.dirty.drain().collect();
+        dirty
+            .into_iter()
+            .map(|day| {
+                let encoded = cells.days.get(&day).map(encode_day).unwrap_or_default();
+                (day, encoded)
+            })
+            .collect()
+    }
+
+    /// Loads one saved day; `None` when it is damaged.
+    pub fn load_day(&self, day: i64, bytes: &[u8]) -> Option<()> {
+        let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
+        let mut rest = bytes;
+        let mut day_cells = HashMap::new();
+        while !rest.is_empty() {
+            let (&[flags, channel, locale], tail) = rest.split_first_chunk::<3>()?;
+            rest = tail;
+            let mut name = |rest: &mut &[u8]| -> Option<Option<Arc<str>>> {
+                let (&len, tail) = rest.split_first()?;
+                let text = std::str::from_utf8(tail.get(..usize::from(len))?).ok()?;
+                *rest = &tail[usize::from(len)..];
+                Some((len > 0).then(|| cells.intern(text)))
+            };
+            let touchpoint = name(&mut rest)??;
+            let site = name(&mut rest)?;
+            let agent = name(&mut rest)?;
+            let segment = name(&mut rest)?;
+            let mut words = [0u64; Counts::WORDS];
+            for w in &mut words {
+                let (bytes, tail) = rest.split_first_chunk::<8>()?;
+                *w = u64::from_le_bytes(*bytes);
+                rest = tail;
+            }
+            let cell = Cell {
+                burst: flags & 1 == 1,
+                channel: *Channel::ALL.get(usize::from(channel))?,
+                touchpoint,
+                site,
+                agent,
+                segment,
+                locale: protocol::instrument::LOCALE_CODES.get(usize::from(locale))?,
+            };
+            day_cells.insert(cell, Counts::from_words(&words));
+        }
+        cells.days.insert(day, day_cells);
+        Some(())
+    }
+}
+
+/// `[flags][channel][locale]`, four length-prefixed names (0 = absent), 19 counts (u64 LE),
+/// per cell.
+fn encode_day(cells: &HashMap<Cell, Counts>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(cells.len() * 200);
+    for (cell, counts) in cells {
+        let channel = Channel::ALL
+            .iter()
+            .position(|c| *c == cell.channel)
+            .unwrap_or(0);
+        let locale = protocol::instrument::LOCALE_CODES
+            .iter()
+            .position(|l| *l == cell.locale)
+            .unwrap_or(0);
+        out.extend_from_slice(&[u8::from(cell.burst), channel as u8, locale as u8]);
+        for name in [
+            Some(&cell.touchpoint),
+            cell.site.as_ref(),
+            cell.agent.as_ref(),
+            cell.segment.as_ref(),
+        ] {
+            let name = name.map_or("", |n| n);
+            out.push(name.len() as u8); // an Ident is at most 64 bytes
+            out.extend_from_slice(name.as_bytes());
+        }
+        for w in counts.words() {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_weeks_and_dates_agree() {
+        let day = parse_date("2026-11-22").expect("a date");
+        assert_eq!(date_of(day), "2026-11-22");
+        assert_eq!(week_label(day), "2026-W47", "a Sunday ends its week");
+        assert_eq!(week_label(day + 1), "2026-W48");
+        assert_eq!(
+            week_label(parse_date("2021-01-03").expect("a date")),
+            "2020-W53"
+        );
+        assert_eq!(
+            week_label(parse_date("2024-12-30").expect("a date")),
+            "2025-W01"
+        );
+        assert_eq!(
+            week_start(2026, 47).map(date_of).as_deref(),
+            Some("2026-11-16")
+        );
+        assert_eq!(week_start(2025, 53), None, "2025 has 52 weeks");
+        assert_eq!(
+            week_start(2026, 53).map(date_of).as_deref(),
+            Some("2026-12-28"),
+            "2026 starts on a Thursday: 53 weeks"
+        );
+        assert_eq!(
+            week_start(2020, 53).map(date_of).as_deref(),
+            Some("2020-12-28")
+        );
+    }
+
+    #[test]
+    fn the_day_is_when_the_customer_answered_unless_the_clock_ran_ahead() {
+        let nov_22 = parse_date("2026-11-22").expect("a date");
+        let received = (nov_22 + 3) as u64 * 86_400_000_000 + 5;
+        assert_eq!(day_of(nov_22 * DAY_MILLIS + 1000, received), nov_22);
+        assert_eq!(day_of((nov_22 + 30) * DAY_MILLIS, received), nov_22 + 3);
+    }
+
+    #[test]
+    fn query_parameters_are_checked() {
+        let parse = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Query::parse(&move |name| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            })
+        };
+        let q = parse(&[
+            ("from", "2026-11-01"),
+            ("to", "2026-11-08T13:00:00+01:00"),
+            ("group_by", "channel,touchpoint"),
+            ("include_bursts", "true"),
+        ])
+        .expect("valid");
+        assert_eq!(q.from_day, parse_date("2026-11-01"));
+        assert_eq!(q.to_day, parse_date("2026-11-08"));
+        assert_eq!(q.group_by, vec![Dim::Channel, Dim::Touchpoint]);
+        assert!(q.include_bursts);
+        for bad in [
+            ("from", "yesterday"),
+            ("to", "2026-13-01"),
+            ("channel", "fax"),
+            ("touchpoint", "check out"),
+            ("group_by", "colour"),
+            ("group_by", "channel,site,agent,day"),
+            ("include_bursts", "yes"),
+            ("locale", "xx"),
+        ] {
+            assert!(parse(&[bad]).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn saved_days_load_back_the_same() {
+        let aggregates = Aggregates::default();
+        for (i, body) in [
+            r#"{"id":"aaaaaaaaaaaaaaaa01","survey":{"id":"core-cx","version":1},"channel":"kiosk","touchpoint":"branch-queue","answers":{"effort":2,"emotion":"angry"},"comment":"slow","locale":"fr","context":{"site_id":"branch-042","device_id":"kiosk-1","segment":"premium"},"submitted_at":"2026-11-22T10:00:00Z"}"#,
+            r#"{"id":"aaaaaaaaaaaaaaaa02","survey":{"id":"core-cx","version":1},"channel":"agent","touchpoint":"billing","answers":{"confidence":5},"locale":"en","context":{"agent_id":"a-7"},"submitted_at":"2026-11-22T11:00:00Z"}"#,
+        ]
+        .iter()
+        .enumerate()
+        {
+            let s = protocol::parse_submission(body.as_bytes()).expect("valid");
+            aggregates.add(&s, u64::MAX / 2, i == 1);
+        }
+        let all = Query {
+            include_bursts: true,
+            group_by: vec![Dim::Channel, Dim::Site],
+            ..Query::default()
+        };
+        let before = aggregates.query(&all);
+        assert_eq!(before.total.responses, 2);
+        assert_eq!(before.total.effort[1], 1);
+        assert_eq!(before.total.confidence[4], 1);
+        assert_eq!(before.total.comments, 1);
+        assert_eq!(
+            aggregates.query(&Query::default()).total.responses,
+            1,
+            "bursts are left out unless asked for"
+        );
+        let saved = aggregates.take_dirty();
+        assert!(aggregates.take_dirty().is_empty());
+        let loaded = Aggregates::default();
+        for (day, bytes) in &saved {
+            loaded.load_day(*day, bytes).expect("loads");
+        }
+        assert_eq!(loaded.query(&all), before);
+        assert!(loaded.load_day(0, &saved[0].1[..10]).is_none());
+    }
+}
