@@ -33,6 +33,7 @@ use crate::{
     export::{self, BadQuery, Filter, Format},
     ingest::{Accepted, Ingest, Outcome, Refused},
     limits::{now_millis, Limiter},
+    stats::{self, Aggregates},
     store::{SledStore, Store},
 };
 
@@ -284,6 +285,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
                     .route(web::method(actix_web::http::Method::OPTIONS).to(preflight)),
             )
             .route("/v1/export", web::get().to(export_route))
+            .route("/v1/stats", web::get().to(stats_route))
             .route("/metrics", web::get().to(metrics_route))
             .route("/v1/openapi.json", web::get().to(openapi))
             .route("/embed", get_or_head().to(embed_page))
@@ -784,6 +786,38 @@ async fn export_route(
             ),
         ))
         .streaming(stream))
+}
+
+/// The store's stats cells.
+fn aggregates(state: &AppState) -> Result<&Aggregates, ApiError> {
+    state.ingest.store().aggregates().ok_or(ApiError::Refused(
+        Refused::Unavailable(NotDurable::ShuttingDown),
+        None,
+    ))
+}
+
+/// Reads a stats query, refusing parameters it does not know (a typo must not answer unfiltered).
+fn stats_query(query: &HashMap<String, String>, known: &[&str]) -> Result<stats::Query, ApiError> {
+    if query.keys().any(|k| !known.contains(&k.as_str())) {
+        return Err(BadQuery(
+            "unknown parameter: use from, to, channel, touchpoint, site, agent, segment, locale, group_by, include_bursts",
+        )
+        .into());
+    }
+    Ok(stats::Query::parse(&|name| query.get(name).cloned())?)
+}
+
+async fn stats_route(
+    req: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state)?;
+    let query = stats_query(&query, &stats::PARAMETERS)?;
+    let answer = aggregates(&state)?.query(&query);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(answer.to_json()))
 }
 
 #[cfg(test)]

@@ -756,7 +756,7 @@ impl SledStore {
     }
 
     /// Recounts every record into fresh cells and devices.
-    fn rebuild_derived(&self) -> Result<(), StoreError> {
+    pub(crate) fn rebuild_derived(&self) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         self.stats.clear();
         self.trees.aggregates.clear()?;
@@ -1201,7 +1201,11 @@ mod tests {
             assert!(matches!(put(&store, s), Put::Stored { .. }));
         }
         assert_eq!(flags_in(&store), [0, FLAG_BURST, FLAG_BURST, 0, 0]);
-        assert_eq!(put(&store, &answers[1]), Put::Duplicate, "a retry is not a burst");
+        assert_eq!(
+            put(&store, &answers[1]),
+            Put::Duplicate,
+            "a retry is not a burst"
+        );
         // The devices' last answers survive a clean stop.
         drop(store);
         let store = reopen(dir.path());
