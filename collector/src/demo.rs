@@ -144,8 +144,10 @@ fn generate(rng: &mut Rng, n: u64, received_micros: u64, progress: f64) -> Submi
         .map(|(t, _)| *t)
         .collect();
     let touchpoint = rng.pick(&served);
-    let mut context = Context::default();
-    context.segment = Ident::parse(rng.pick(SEGMENTS));
+    let mut context = Context {
+        segment: Ident::parse(rng.pick(SEGMENTS)),
+        ..Context::default()
+    };
     match channel {
         Channel::Web => context.page = Some(PagePath::sanitize(&["/", touchpoint].concat())),
         Channel::Kiosk => {
