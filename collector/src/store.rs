@@ -790,7 +790,7 @@ impl SledStore {
             .devices = devices;
         tracing::info!(
             records,
-            seconds = started.elapsed().as_secs_f64(),
+            rebuild_seconds = started.elapsed().as_secs_f64(),
             "rebuilt the stats from the records"
         );
         Ok(())

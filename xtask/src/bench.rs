@@ -5,6 +5,9 @@
 //!   flushed to disk; rounds alternate, medians are reported with the ratio.
 //! - export: a million answers are generated into a store, then exported to CSV and NDJSON by the
 //!   offline command (time and peak memory) and once over HTTP (server memory before and after).
+//! - stats: the same million answers (a year of them), served; `GET /v1/stats` timed for several
+//!   groupings and ranges over one kept-alive connection; then the collector is killed and the
+//!   time to rebuild the stats from the records at the next open is read from its log.
 
 use std::{
     io::{Read, Write},
@@ -39,6 +42,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     if matches!(which, None | Some("export")) {
         report.push(export(&dir, count)?);
+    }
+    if matches!(which, None | Some("stats")) {
+        report.push(stats(&dir, count)?);
     }
     println!("\n{}", report.join("\n"));
     Ok(())
@@ -320,7 +326,8 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn export(dir: &Path, count: u64) -> Result<String, String> {
+/// The store of `count` generated answers over a year, seeded once and reused.
+fn seeded(dir: &Path, count: u64) -> Result<PathBuf, String> {
     let data = dir.join(format!("export-data-{count}"));
     let binary = release("touchpoint-collector");
     if count_rows(&data).ok() != Some(count) {
@@ -341,6 +348,12 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
             started.elapsed().as_secs_f64()
         );
     }
+    Ok(data)
+}
+
+fn export(dir: &Path, count: u64) -> Result<String, String> {
+    let data = seeded(dir, count)?;
+    let binary = release("touchpoint-collector");
     let mut lines = vec![format!(
         "## Export of {count} stored answers (offline command, 3 runs, medians)\n\
          | format | time | peak memory (whole process) |\n|---|---|---|"
@@ -421,6 +434,119 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
         peak_during as f64 / 1024.0,
         after as f64 / 1024.0,
         hwm as f64 / 1024.0,
+    ));
+    Ok(lines.join("\n"))
+}
+
+/// One GET on a kept-alive connection; returns the status and the body.
+fn get(stream: &mut TcpStream, addr: &str, path: &str) -> Result<(u16, Vec<u8>), String> {
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token-0123456789\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).map_err(|e| e.to_string())? == 0 {
+            return Err("the connection closed".into());
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or("no content-length")?;
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).map_err(|e| e.to_string())?;
+    Ok((status, body))
+}
+
+fn stats(dir: &Path, count: u64) -> Result<String, String> {
+    const QUERIES: usize = 50;
+    let data = seeded(dir, count)?;
+    let addr = free_addr()?;
+    let started = Instant::now();
+    let server = Server::start(
+        serve_command(&addr, &data)
+            .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789")
+            .env("RUST_LOG", "info"),
+        dir.join("stats-server.log"),
+        &addr,
+    )?;
+    let open_seconds = started.elapsed().as_secs_f64();
+    let mut stream = TcpStream::connect(&addr).map_err(|e| e.to_string())?;
+    let mut lines = vec![format!(
+        "## `GET /v1/stats` over {count} stored answers ({QUERIES} queries each, one kept-alive connection)\n\
+         | query | groups | median | p99 |\n|---|---|---|---|"
+    )];
+    for query in [
+        "",
+        "?group_by=channel",
+        "?group_by=channel,touchpoint",
+        "?group_by=site,segment",
+        "?group_by=agent&channel=agent",
+        "?group_by=week,channel",
+        "?group_by=day&from=2026-10-01&to=2026-11-01",
+        "?group_by=touchpoint&include_bursts=true",
+    ] {
+        let path = format!("/v1/stats{query}");
+        let mut times = Vec::with_capacity(QUERIES);
+        let mut groups = 0;
+        for _ in 0..QUERIES {
+            let started = Instant::now();
+            let (status, body) = get(&mut stream, &addr, &path)?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+            if status != 200 {
+                return Err(format!(
+                    "{path}: {status} {}",
+                    String::from_utf8_lossy(&body)
+                ));
+            }
+            groups = String::from_utf8_lossy(&body).matches("\"key\"").count();
+        }
+        times.sort_by(f64::total_cmp);
+        let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)];
+        lines.push(format!(
+            "| `{path}` | {groups} | {:.1} ms | {:.1} ms |",
+            median(times),
+            p99
+        ));
+    }
+    let memory = rss_kib(server.pid(), "VmRSS:");
+    drop(stream);
+    drop(server); // SIGKILL: the next open rebuilds the stats from the records
+    let log = Command::new(release("touchpoint-collector"))
+        .args([
+            "export",
+            "--format",
+            "ndjson",
+            "--out",
+            "/dev/null",
+            "--data",
+        ])
+        .arg(&data)
+        .env("RUST_LOG", "info")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let log = String::from_utf8_lossy(&log.stderr);
+    let rebuild = log
+        .lines()
+        .find(|l| l.contains("rebuilt the stats"))
+        .and_then(|l| log_field(l, "rebuild_seconds"))
+        .ok_or_else(|| format!("no rebuild after a kill: {log}"))?;
+    lines.push(format!(
+        "\nThe collector opened the store and listened after {open_seconds:.2} s (stats loaded as \
+         saved at the last clean stop); resident memory after the queries {:.1} MiB. After a kill, \
+         the next open rebuilt the stats from the {count} records in {rebuild} s.\n",
+        memory as f64 / 1024.0
     ));
     Ok(lines.join("\n"))
 }

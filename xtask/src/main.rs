@@ -3,7 +3,8 @@
 //! - `run`: builds what is needed and runs the collector on its embedded store (`./data`).
 //! - `test`: installs what is missing, then runs every check and test: format, lints, unit,
 //!   API and end-to-end tests against the real binary.
-//! - `bench`: durable ingest against a bare endpoint, and export of a million stored answers.
+//! - `bench`: durable ingest against a bare endpoint, export of a million stored answers, and stats
+//!   over them.
 //! - `size`: what a visitor downloads before the survey shows.
 
 mod bench;
@@ -20,7 +21,7 @@ usage: cargo xtask <command>
 
   run [--listen ADDR] [--data DIR]   build and run the collector (demo data on a fresh store)
   test                               install what is missing, then run every check and test
-  bench [ingest|export] [--seconds N] [--rounds N] [--count N]
+  bench [ingest|export|stats] [--seconds N] [--rounds N] [--count N]
                                      benchmarks; figures for the README
   size                               build the widget and print its transfer size
 ";
