@@ -52,62 +52,80 @@ const SEGMENTS: &[&str] = &["standard", "standard", "premium", "business"];
 const AGENTS: &[&str] = &["a-7", "a-12", "a-31", "a-44"];
 const LOCALES: &[&str] = &["en", "en", "en", "es", "fr", "de", "ar"];
 
-/// Comments per locale: [when it went badly, when it went well].
-const COMMENTS: &[(&str, [&[&str]; 2])] = &[
+/// Comments per locale: what went badly — about card activation, an address change, waiting,
+/// logging in, anything else — then what went well.
+const COMMENTS: &[(&str, [&str; 5], &[&str])] = &[
     (
         "en",
         [
-            &[
-                "The activation code never arrived, I tried three times.",
-                "Too many steps to change my address.",
-                "I waited 40 minutes in the queue.",
-                "The page kept asking me to log in again.",
-            ],
-            &[
-                "Quick and friendly, thank you.",
-                "The agent solved it on the first call.",
-                "Very helpful staff at the branch.",
-            ],
+            "The activation code never arrived, I tried three times.",
+            "Too many steps to change my address.",
+            "I waited 40 minutes before anyone helped me.",
+            "The page kept asking me to log in again.",
+            "Nobody could tell me what happens next.",
+        ],
+        &[
+            "Quick and friendly, thank you.",
+            "Solved on the first try.",
+            "Very helpful staff.",
         ],
     ),
     (
         "es",
         [
-            &[
-                "El código de activación nunca llegó.",
-                "Demasiados pasos para cambiar mi dirección.",
-            ],
-            &["Rápido y amable, gracias."],
+            "El código de activación nunca llegó.",
+            "Demasiados pasos para cambiar mi dirección.",
+            "Esperé 40 minutos antes de que me atendieran.",
+            "La página me pedía iniciar sesión una y otra vez.",
+            "Nadie supo decirme qué pasa ahora.",
         ],
+        &["Rápido y amable, gracias."],
     ),
     (
         "fr",
         [
-            &[
-                "Le code d'activation n'est jamais arrivé.",
-                "J'ai attendu 40 minutes à l'agence.",
-            ],
-            &["Rapide et efficace, merci."],
+            "Le code d'activation n'est jamais arrivé.",
+            "Trop d'étapes pour changer mon adresse.",
+            "J'ai attendu 40 minutes avant d'être reçu.",
+            "La page me demandait sans cesse de me reconnecter.",
+            "Personne n'a pu me dire la suite.",
         ],
+        &["Rapide et efficace, merci."],
     ),
     (
         "de",
         [
-            &[
-                "Der Aktivierungscode kam nie an.",
-                "Zu viele Schritte für eine Adressänderung.",
-            ],
-            &["Schnell und freundlich, danke."],
+            "Der Aktivierungscode kam nie an.",
+            "Zu viele Schritte für eine Adressänderung.",
+            "Ich habe 40 Minuten gewartet.",
+            "Die Seite wollte ständig eine neue Anmeldung.",
+            "Niemand konnte mir sagen, wie es weitergeht.",
         ],
+        &["Schnell und freundlich, danke."],
     ),
     (
         "ar",
         [
-            &["لم يصل رمز التفعيل أبداً.", "انتظرت طويلاً في الفرع."],
-            &["خدمة سريعة ولطيفة، شكراً."],
+            "لم يصل رمز التفعيل أبداً.",
+            "خطوات كثيرة جداً لتغيير عنواني.",
+            "انتظرت أربعين دقيقة قبل أن يساعدني أحد.",
+            "ظلت الصفحة تطلب مني تسجيل الدخول مرة أخرى.",
+            "لم يستطع أحد أن يخبرني بما سيحدث بعد ذلك.",
         ],
+        &["خدمة سريعة ولطيفة، شكراً."],
     ),
 ];
+
+/// Which of a locale's complaints fits a touchpoint.
+fn complaint(touchpoint: &str) -> usize {
+    match touchpoint {
+        "card-activation" => 0,
+        "address-change" => 1,
+        "branch-queue" | "complaints" => 2,
+        "login" => 3,
+        _ => 4,
+    }
+}
 
 /// How hard a touchpoint is on a channel, in effort points taken off a perfect 7, at `progress`
 /// (0 at the start of the demo period, 1 at its end). The demo's story: card activation is hard on
@@ -181,11 +199,15 @@ fn generate(rng: &mut Rng, n: u64, received_micros: u64, progress: f64) -> Submi
     let skip = rng.below(20);
     let locale = rng.pick(LOCALES);
     let comment = if rng.below(4) == 0 {
-        let texts = COMMENTS
+        let (_, bad, good) = COMMENTS
             .iter()
-            .find(|(code, _)| *code == locale)
-            .map_or(COMMENTS[0].1, |(_, t)| *t);
-        let text = rng.pick(texts[usize::from(effort >= 5)]);
+            .find(|(code, _, _)| *code == locale)
+            .unwrap_or(&COMMENTS[0]);
+        let text = if effort >= 5 {
+            rng.pick(good)
+        } else {
+            bad[complaint(touchpoint)]
+        };
         Comment::parse(text).ok().flatten()
     } else {
         None

@@ -116,3 +116,154 @@ fn bad_stats_parameters_get_a_clear_400() {
             .is_some_and(|m| !m.is_empty()));
     }
 }
+
+fn answer(n: u32, channel: &str, touchpoint: &str, effort: u8, submitted_at: &str) -> Value {
+    let mut body = submission(n);
+    body["channel"] = json!(channel);
+    body["touchpoint"] = json!(touchpoint);
+    body["answers"] = json!({"effort": effort, "confidence": 1 + effort % 5, "emotion": "neutral"});
+    body["context"] = json!({});
+    body["submitted_at"] = json!(submitted_at);
+    body
+}
+
+/// The report's figures come from the same cells as `GET /v1/stats`: for the same period they
+/// are equal, line by line.
+#[test]
+fn the_report_figures_equal_the_stats_for_the_same_period() {
+    let app = spawn_app();
+    let mut n = 100;
+    for (day, efforts) in [("2026-11-10", [3u8, 4, 5]), ("2026-11-18", [2, 6, 7])] {
+        for (channel, touchpoint) in [
+            ("web", "checkout"),
+            ("agent", "billing"),
+            ("kiosk", "checkout"),
+        ] {
+            for effort in efforts {
+                n += 1;
+                let at = format!("{day}T1{}:00:00Z", n % 10);
+                assert_eq!(
+                    app.submit(&answer(n, channel, touchpoint, effort, &at))
+                        .status,
+                    201
+                );
+            }
+        }
+    }
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let report = app.get(
+        "/v1/report?period=2026-W47&format=json",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(report.status, 200, "{}", report.text);
+    let stats = stats(
+        &app,
+        "?from=2026-11-16&to=2026-11-23&group_by=channel,touchpoint",
+    );
+    let before = stats_for(
+        &app,
+        "?from=2026-11-09&to=2026-11-16&group_by=channel,touchpoint",
+    );
+    assert_eq!(report.body["total"]["now"], stats.body["total"]);
+    assert_eq!(report.body["total"]["before"], before["total"]);
+    let lines = report.body["touchpoints"].as_array().expect("lines");
+    assert_eq!(lines.len(), 3);
+    for (line, group) in lines
+        .iter()
+        .zip(stats.body["groups"].as_array().expect("groups"))
+    {
+        let mut group = group.clone();
+        let key = group
+            .as_object_mut()
+            .and_then(|g| g.remove("key"))
+            .expect("a key");
+        assert_eq!(key["channel"], line["channel"]);
+        assert_eq!(key["touchpoint"], line["touchpoint"]);
+        assert_eq!(line["now"], group);
+    }
+    let markdown = app.get("/v1/report?period=2026-W47", &[("Authorization", &auth)]);
+    assert!(
+        markdown.text.contains("| All | 9 | 9 | 5.00 | +1.00 |"),
+        "{}",
+        markdown.text
+    );
+}
+
+fn stats_for(app: &crate::helpers::TestApp, query: &str) -> Value {
+    stats(app, query).body
+}
+
+#[test]
+fn the_report_needs_the_token_and_a_period() {
+    let app = spawn_app();
+    assert_eq!(app.get("/v1/report?period=2026-W47", &[]).status, 401);
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    for query in [
+        "",
+        "?period=2026-W60",
+        "?period=2026-W47&format=pdf",
+        "?period=2026-W47&x=1",
+    ] {
+        let reply = app.get(&format!("/v1/report{query}"), &[("Authorization", &auth)]);
+        assert_eq!(
+            (reply.status, reply.body["error"].as_str()),
+            (400, Some("invalid_query")),
+            "{query}"
+        );
+    }
+    let html = app.get(
+        "/v1/report?period=2026-11&format=html",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(html.status, 200);
+    assert!(html
+        .header("content-security-policy")
+        .is_some_and(|c| !c.contains("unsafe-inline")));
+}
+
+#[test]
+fn the_dashboard_asks_for_sign_in_and_opens_a_strict_session() {
+    let app = spawn_app();
+    let page = app.get("/dashboard", &[]);
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("name=\"token\"") && !page.text.contains("<table"));
+    let wrong = app.post(
+        "/dashboard/session",
+        "token=nope",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+    );
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.header("set-cookie"), None);
+    let agent = ureq::builder().redirects(0).build();
+    let signed_in = agent
+        .post(&app.url("/dashboard/session"))
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .send_string(&format!("token={ADMIN_TOKEN}"))
+        .expect("a redirect");
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(signed_in.header("location"), Some("/dashboard"));
+    let cookie = signed_in
+        .header("set-cookie")
+        .expect("a session cookie")
+        .to_owned();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains(ADMIN_TOKEN));
+    let session = cookie.split(';').next().expect("name=value");
+    let dashboard = app.get("/dashboard", &[("Cookie", session)]);
+    assert_eq!(dashboard.status, 200);
+    assert!(dashboard.text.contains("Effort by touchpoint and channel"));
+    let csp = dashboard.header("content-security-policy").expect("a CSP");
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    let bad = app.get("/dashboard?from=someday", &[("Cookie", session)]);
+    assert_eq!(
+        (bad.status, bad.body["error"].as_str()),
+        (400, Some("invalid_query"))
+    );
+    let forged = app.get("/dashboard", &[("Cookie", "tp_session=0123456789abcdef")]);
+    assert!(!forged.text.contains("Effort by touchpoint and channel"));
+}
