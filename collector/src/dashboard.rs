@@ -351,9 +351,9 @@ fn line_chart(
 
 /// Horizontal bars of mean effort (1–7), the weakest marked.
 fn effort_bars(out: &mut String, title: &str, rows: &[(String, Counts)]) {
-    const W: f64 = 640.0;
+    const W: f64 = 400.0;
     const ROW: f64 = 24.0;
-    const LABEL: f64 = 150.0;
+    const LABEL: f64 = 90.0;
     let h = ROW * rows.len() as f64 + 8.0;
     let lowest = rows
         .iter()
@@ -369,7 +369,7 @@ fn effort_bars(out: &mut String, title: &str, rows: &[(String, Counts)]) {
     for (i, (label, counts)) in rows.iter().enumerate() {
         let y = 4.0 + ROW * i as f64;
         let mean = counts.effort_mean();
-        let width = mean.map_or(0.0, |m| (W - LABEL - 110.0) * m / 7.0);
+        let width = mean.map_or(0.0, |m| (W - LABEL - 100.0) * m / 7.0);
         let weak = mean == Some(lowest) && rows.len() > 1;
         let _ = writeln!(
             out,
@@ -395,9 +395,9 @@ const EMOTIONS: [&str; 5] = ["angry", "frustrated", "neutral", "pleased", "delig
 
 /// One stacked bar per row: the emotion mix in percent.
 fn emotion_bars(out: &mut String, title: &str, rows: &[(String, Counts)]) {
-    const W: f64 = 640.0;
+    const W: f64 = 400.0;
     const ROW: f64 = 26.0;
-    const LABEL: f64 = 130.0;
+    const LABEL: f64 = 90.0;
     let h = ROW * rows.len() as f64 + 8.0;
     let _ = writeln!(
         out,
@@ -750,7 +750,7 @@ pub fn render(store: &dyn Store, params: &HashMap<String, String>) -> Result<Str
         .filter_map(|g| g.get(Dim::Touchpoint))
         .collect();
     touchpoints.dedup();
-    out.push_str("<section class=\"panel\"><h2>Effort by touchpoint and channel</h2>\n<p class=\"note\">Mean effort (1 very difficult – 7 very easy), responses below it, change against the previous period. The three weakest cells with at least 5 responses are marked; the gap is the difference between a touchpoint's best and worst channel.</p>\n<div class=\"scroll\"><table>\n<thead><tr><th scope=\"col\">touchpoint</th>");
+    out.push_str("<section class=\"panel\"><h2>Effort by touchpoint and channel</h2>\n<p class=\"note\">Mean effort (1 very difficult – 7 very easy), responses below it, change against the previous period. The three weakest cells with at least 5 responses are marked; the gap is the difference between a touchpoint's best and worst channel.</p>\n<div class=\"scroll\"><table class=\"matrix\">\n<thead><tr><th scope=\"col\">touchpoint</th>");
     for c in Channel::ALL {
         let _ = write!(out, "<th scope=\"col\">{}</th>", c.as_str());
     }
@@ -808,7 +808,9 @@ pub fn render(store: &dyn Store, params: &HashMap<String, String>) -> Result<Str
     out.push_str("</tbody></table></div></section>\n");
 
     // Segments, sites, emotion mix.
-    out.push_str("<div class=\"grid\">\n<section class=\"panel\"><h2>Effort by segment</h2>\n");
+    out.push_str(
+        "<div class=\"grid bars\">\n<section class=\"panel\"><h2>Effort by segment</h2>\n",
+    );
     let segments = aggregates.query(&view.now(&[Dim::Segment]));
     effort_bars(
         &mut out,
