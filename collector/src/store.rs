@@ -788,11 +788,13 @@ impl SledStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .devices = devices;
-        tracing::info!(
-            records,
-            rebuild_seconds = started.elapsed().as_secs_f64(),
-            "rebuilt the stats from the records"
-        );
+        if records > 0 {
+            tracing::info!(
+                records,
+                rebuild_seconds = started.elapsed().as_secs_f64(),
+                "rebuilt the stats from the records"
+            );
+        }
         Ok(())
     }
 
