@@ -232,19 +232,40 @@ impl Dim {
         Self::ALL.into_iter().find(|d| d.name() == text)
     }
 
-    /// The cell's value in this dimension (`None`: the response did not say).
-    fn value(self, day: i64, cell: &Cell) -> Option<String> {
+    /// The cell's value in this dimension, cheaply comparable; written out only once per group.
+    fn part(self, day: i64, cell: &Cell) -> Part<'_> {
+        fn name(n: Option<&Arc<str>>) -> Part<'_> {
+            n.map_or(Part::Missing, |n| Part::Name(n))
+        }
         match self {
-            Dim::Channel => Some(cell.channel.as_str().to_owned()),
-            Dim::Touchpoint => Some(cell.touchpoint.to_string()),
-            Dim::Site => cell.site.as_deref().map(str::to_owned),
-            Dim::Agent => cell.agent.as_deref().map(str::to_owned),
-            Dim::Segment => cell.segment.as_deref().map(str::to_owned),
-            Dim::Locale => Some(cell.locale.to_owned()),
-            Dim::Day => Some(date_of(day)),
-            Dim::Week => Some(week_label(day)),
+            Dim::Channel => Part::Name(cell.channel.as_str()),
+            Dim::Touchpoint => Part::Name(&cell.touchpoint),
+            Dim::Site => name(cell.site.as_ref()),
+            Dim::Agent => name(cell.agent.as_ref()),
+            Dim::Segment => name(cell.segment.as_ref()),
+            Dim::Locale => Part::Name(cell.locale),
+            Dim::Day => Part::Day(day),
+            Dim::Week => Part::Day(day - weekday(day)),
         }
     }
+
+    /// The text of a part of a group's key in this dimension.
+    fn text(self, part: Part<'_>) -> Option<String> {
+        match (self, part) {
+            (_, Part::Missing) => None,
+            (_, Part::Name(name)) => Some(name.to_owned()),
+            (Dim::Week, Part::Day(monday)) => Some(week_label(monday)),
+            (_, Part::Day(day)) => Some(date_of(day)),
+        }
+    }
+}
+
+/// One part of a group's key while a query runs: a name borrowed from the cells, or a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Part<'a> {
+    Missing,
+    Name(&'a str),
+    Day(i64),
 }
 
 /// A stats query: whole UTC days `from_day..to_day`, equality filters, up to three dimensions to
@@ -482,35 +503,36 @@ impl Aggregates {
         if from >= to {
             return answer;
         }
-        let mut groups: HashMap<Vec<Option<String>>, Counts> = HashMap::new();
-        // Days are only looked at when the grouping needs them: most queries group by cell fields.
-        let by_day = query
-            .group_by
-            .iter()
-            .any(|d| matches!(d, Dim::Day | Dim::Week));
+        let dims = &query.group_by;
+        let mut groups: HashMap<[Part<'_>; 3], Counts> = HashMap::new();
         for (day, day_cells) in cells.days.range(from..to) {
             for (cell, counts) in day_cells {
                 if !query.matches(cell) {
                     continue;
                 }
                 answer.total.add(counts);
-                if query.group_by.is_empty() {
+                if dims.is_empty() {
                     continue;
                 }
-                let key: Vec<Option<String>> = query
-                    .group_by
-                    .iter()
-                    .map(|d| d.value(if by_day { *day } else { 0 }, cell))
-                    .collect();
+                let mut key = [Part::Missing; 3];
+                for (part, dim) in key.iter_mut().zip(dims) {
+                    *part = dim.part(*day, cell);
+                }
                 groups.entry(key).or_default().add(counts);
             }
         }
-        let mut groups: Vec<(Vec<Option<String>>, Counts)> = groups.into_iter().collect();
+        let mut groups: Vec<(Vec<Option<String>>, Counts)> = groups
+            .into_iter()
+            .map(|(key, counts)| {
+                let text = dims.iter().zip(key).map(|(d, p)| d.text(p)).collect();
+                (text, counts)
+            })
+            .collect();
         groups.sort_by(|a, b| a.0.cmp(&b.0));
         answer.groups = groups
             .into_iter()
             .map(|(key, counts)| Group {
-                key: query.group_by.iter().copied().zip(key).collect(),
+                key: dims.iter().copied().zip(key).collect(),
                 counts,
             })
             .collect();

@@ -438,33 +438,43 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
     Ok(lines.join("\n"))
 }
 
-/// One GET on a kept-alive connection; returns the status and the body.
-fn get(stream: &mut TcpStream, addr: &str, path: &str) -> Result<(u16, Vec<u8>), String> {
-    write!(
-        stream,
+/// One GET on a kept-alive connection (one write, no Nagle delay); returns the status and the
+/// body.
+fn get(
+    stream: &mut std::io::BufReader<TcpStream>,
+    addr: &str,
+    path: &str,
+) -> Result<(u16, Vec<u8>), String> {
+    use std::io::BufRead as _;
+    let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token-0123456789\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte).map_err(|e| e.to_string())? == 0 {
+    );
+    stream
+        .get_mut()
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut status = 0;
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if stream.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
             return Err("the connection closed".into());
         }
-        head.push(byte[0]);
+        let line = line.trim_end().to_ascii_lowercase();
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with("http/") {
+            status = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+        } else if let Some(value) = line.strip_prefix("content-length:") {
+            length = value.trim().parse().ok();
+        }
     }
-    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or("no content-length")?;
-    let mut body = vec![0u8; length];
+    let mut body = vec![0u8; length.ok_or("no content-length")?];
     stream.read_exact(&mut body).map_err(|e| e.to_string())?;
     Ok((status, body))
 }
@@ -482,7 +492,9 @@ fn stats(dir: &Path, count: u64) -> Result<String, String> {
         &addr,
     )?;
     let open_seconds = started.elapsed().as_secs_f64();
-    let mut stream = TcpStream::connect(&addr).map_err(|e| e.to_string())?;
+    let stream = TcpStream::connect(&addr).map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut stream = std::io::BufReader::new(stream);
     let mut lines = vec![format!(
         "## `GET /v1/stats` over {count} stored answers ({QUERIES} queries each, one kept-alive connection)\n\
          | query | groups | median | p99 |\n|---|---|---|---|"
