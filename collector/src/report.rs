@@ -415,6 +415,9 @@ impl Report {
             md_table(&mut out, "touchpoint", &self.movers);
         }
         let _ = writeln!(out, "## Lowest-scoring touchpoints\n");
+        if self.lowest.is_empty() {
+            let _ = writeln!(out, "No touchpoint had {MIN_ANSWERS} responses.\n");
+        }
         for (line, quotes) in &self.lowest {
             let _ = writeln!(
                 out,
@@ -488,6 +491,9 @@ impl Report {
             html_table(&mut out, "touchpoint", &self.movers);
         }
         out.push_str("<h2>Lowest-scoring touchpoints</h2>\n");
+        if self.lowest.is_empty() {
+            let _ = writeln!(out, "<p>No touchpoint had {MIN_ANSWERS} responses.</p>");
+        }
         for (line, quotes) in &self.lowest {
             let _ = writeln!(
                 out,
