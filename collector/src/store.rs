@@ -7,10 +7,14 @@
 //! - `sealed`: older records packed 256 to a value, so an export reads 256 times fewer sled
 //!   entries. A background thread moves flushed records there from `responses`.
 //! - `meta/checkpoint`: the last arrival key a completed flush covered.
-//! - `aggregates`: the stats cells of each day (see [`crate::stats`]), saved at a clean stop with
-//!   `meta/derived` (the last key they cover) and each device's last `submitted_at`
-//!   (`meta/devices`). Both live in memory while the store is open; after an unclean stop they are
-//!   rebuilt from the records, so they always match what is durably stored.
+//! - `aggregates`: the stats cells of each day (see [`crate::stats`]), and `meta/devices`, each
+//!   device's last `submitted_at`. Both live in memory and are updated with every write; about
+//!   once a second (and at a clean stop) the days that changed are saved, each stamped with the
+//!   arrival key it covers, made durable together with every record up to that key, and then
+//!   `meta/derived` (the floor) moves to that key. On open the saved days are loaded and only the
+//!   records after the floor are counted again, each into a day that does not already cover it;
+//!   anything doubtful (a saved day newer than the checkpoint, a store without them) means a full
+//!   rebuild from the records. Either way they match what is durably stored.
 //!
 //! A record's flags byte marks a *burst* (bit `0x01`): a submission whose device's previous stored
 //! submission was answered less than [`BURST_WINDOW_MILLIS`] apart, by the submissions' own
@@ -37,7 +41,7 @@ use std::collections::HashMap;
 
 use protocol::{Channel, Submission};
 
-use crate::stats::Aggregates;
+use crate::stats::{self, Aggregates};
 
 /// Bit of a record's flags byte: stored as a burst (see the module doc).
 pub const FLAG_BURST: u8 = 0x01;
@@ -177,10 +181,11 @@ fn interaction_key(submission: &Submission) -> Option<Vec<u8>> {
 }
 
 const CHECKPOINT: &[u8] = b"checkpoint";
-/// `[format][last key u64 BE]`: the aggregates and devices saved at a clean stop cover the records
-/// up to this key. Removed on open, so only a clean stop leaves it.
+/// `[format][key u64 BE]`, the floor: every saved day covers all of its records up to this key
+/// (see the module doc). A saved day is `[format][key u64 BE][cells]`, the devices
+/// `[key u64 BE][devices]`.
 const DERIVED: &[u8] = b"derived";
-const DERIVED_FORMAT: u8 = 1;
+const DERIVED_FORMAT: u8 = 2;
 const DEVICES: &[u8] = b"devices";
 
 /// The device a submission came from, when it says: site and device id (two branches may both
@@ -409,7 +414,7 @@ struct Sealer {
 }
 
 impl Sealer {
-    fn start(trees: Trees, block: usize) -> Self {
+    fn start(trees: Trees, block: usize, derived: Derived) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = Arc::clone(&stop);
@@ -435,6 +440,9 @@ impl Sealer {
                         if let Err(error) = trees.mark_progress() {
                             tracing::warn!(%error, "recording the store's progress failed");
                         }
+                        if let Err(error) = derived.save(&trees) {
+                            tracing::warn!(%error, "saving the stats failed; will retry");
+                        }
                         for _ in 0..10 {
                             if stop.load(Ordering::Relaxed) {
                                 return;
@@ -458,6 +466,81 @@ impl Drop for Sealer {
     }
 }
 
+/// The writer and the stats, shared with the sealer thread, which saves the stats.
+#[derive(Clone)]
+struct Derived {
+    writer: Arc<Mutex<Writer>>,
+    stats: Arc<Aggregates>,
+}
+
+impl Derived {
+    fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes every write so far durable and records the last key it covered (the checkpoint).
+    fn flush(&self, trees: &Trees) -> Result<(), StoreError> {
+        let covered = self.writer().last;
+        trees.db.flush()?;
+        // Durable with the next flush; until then the previous checkpoint stays valid.
+        trees.meta.insert(CHECKPOINT, &covered.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Saves the days changed since the last save and the devices, as of one arrival key; makes
+    /// them and every record up to that key durable; then moves the floor to that key.
+    fn save(&self, trees: &Trees) -> Result<(), StoreError> {
+        let (covered, days, devices) = {
+            // Under the writer lock: the cells hold exactly the records up to `last`.
+            let writer = self.writer();
+            (
+                writer.last,
+                self.stats.take_dirty(),
+                encode_devices(&writer.devices),
+            )
+        };
+        if days.is_empty() && floor(trees)? == Some(covered) {
+            return Ok(());
+        }
+        let stamp = covered.to_be_bytes();
+        let written = (|| {
+            for (day, cells) in &days {
+                let mut value = Vec::with_capacity(9 + cells.len());
+                value.push(DERIVED_FORMAT);
+                value.extend_from_slice(&stamp);
+                value.extend_from_slice(cells);
+                trees
+                    .aggregates
+                    .insert((*day as u64).to_be_bytes(), value)?;
+            }
+            trees
+                .meta
+                .insert(DEVICES, [&stamp[..], &devices].concat())?;
+            // The first flush makes the days and the records durable, the second the checkpoint
+            // that covers them; only then may the floor move.
+            self.flush(trees)?;
+            self.flush(trees)?;
+            trees
+                .meta
+                .insert(DERIVED, [&[DERIVED_FORMAT][..], &stamp].concat())?;
+            Ok(())
+        })();
+        if written.is_err() {
+            // Saved again next time: the floor must not pass a day that was not saved.
+            self.stats.mark_dirty(days.iter().map(|(day, _)| *day));
+        }
+        written
+    }
+}
+
+/// The saved floor, when the saved stats are of this format.
+fn floor(trees: &Trees) -> Result<Option<u64>, StoreError> {
+    Ok(trees.meta.get(DERIVED)?.and_then(|v| match &v[..] {
+        [DERIVED_FORMAT, key @ ..] => key_of(key).ok(),
+        _ => None,
+    }))
+}
+
 /// What the writer lock guards.
 struct Writer {
     /// The last arrival key handed out.
@@ -471,8 +554,8 @@ pub struct SledStore {
     trees: Trees,
     /// Serialises writers: the dedupe check and the write are one step, and arrival keys are
     /// handed out in order.
-    writer: Mutex<Writer>,
-    stats: Aggregates,
+    writer: Arc<Mutex<Writer>>,
+    stats: Arc<Aggregates>,
     block: usize,
     _sealer: Option<Sealer>,
 }
@@ -575,18 +658,18 @@ impl SledStore {
         }
         let mut store = Self {
             trees,
-            writer: Mutex::new(Writer {
+            writer: Arc::new(Mutex::new(Writer {
                 last,
                 devices: HashMap::new(),
-            }),
-            stats: Aggregates::default(),
+            })),
+            stats: Arc::default(),
             block,
             _sealer: None,
         };
         store.reconcile()?;
-        store.load_derived(last)?;
+        store.load_derived()?;
         if seal {
-            store._sealer = Some(Sealer::start(store.trees.clone(), block));
+            store._sealer = Some(Sealer::start(store.trees.clone(), block, store.derived()));
         }
         Ok(store)
     }
@@ -721,38 +804,95 @@ impl SledStore {
         Ok(Put::Stored { key })
     }
 
-    /// The stats cells and the devices' last answers: loaded when the last stop was clean and
-    /// saved them for exactly these records, rebuilt from the records otherwise. Then the saved
-    /// copy is marked stale until the next clean stop.
-    fn load_derived(&self, last: u64) -> Result<(), StoreError> {
-        let t = &self.trees;
-        let clean = t.meta.get(DERIVED)?.is_some_and(|v| {
-            v.first() == Some(&DERIVED_FORMAT)
-                && v.get(1..).and_then(|k| key_of(k).ok()) == Some(last)
-        });
-        let loaded = clean && {
-            let mut ok = true;
-            for entry in t.aggregates.iter() {
-                let (day, cells) = entry?;
-                let day = key_of(&day)? as i64;
-                ok &= self.stats.load_day(day, &cells).is_some();
-            }
-            let devices = t.meta.get(DEVICES)?.and_then(|d| decode_devices(&d));
-            ok &= devices.is_some();
-            if let Some(devices) = devices {
+    fn derived(&self) -> Derived {
+        Derived {
+            writer: Arc::clone(&self.writer),
+            stats: Arc::clone(&self.stats),
+        }
+    }
+
+    /// The stats cells and the devices' last answers: recovered from what was saved, or rebuilt
+    /// from the records; then saved, so the floor is current.
+    fn load_derived(&self) -> Result<(), StoreError> {
+        match self.recover_into(&self.stats)? {
+            Some(devices) => {
                 self.writer
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .devices = devices;
+                    .devices = devices
             }
-            ok
-        };
-        if !loaded {
-            self.rebuild_derived()?;
+            None => self.rebuild_derived()?,
         }
-        t.meta.remove(DERIVED)?;
-        self.trees.db.flush()?;
-        Ok(())
+        self.derived().save(&self.trees)
+    }
+
+    /// Loads the saved days into `stats` and counts again the records after the floor, each into
+    /// a day that does not already cover it; returns the devices' last answers. `None` when what
+    /// was saved cannot be trusted (then `stats` holds partial counts: clear it).
+    pub(crate) fn recover_into(
+        &self,
+        stats: &Aggregates,
+    ) -> Result<Option<HashMap<String, i64>>, StoreError> {
+        let t = &self.trees;
+        let Some(floor) = floor(t)? else {
+            return Ok(None);
+        };
+        let checkpoint = t.checkpoint()?;
+        // Saved with a key that no completed flush covered: its records may be lost.
+        let trusted = |key: u64| key <= checkpoint;
+        let mut covers: HashMap<i64, u64> = HashMap::new();
+        for entry in t.aggregates.iter() {
+            let (day, value) = entry?;
+            let day = key_of(&day)? as i64;
+            let (DERIVED_FORMAT, Some(key)) = (
+                value.first().copied().unwrap_or(0),
+                value.get(1..9).and_then(|k| key_of(k).ok()),
+            ) else {
+                return Ok(None);
+            };
+            if !trusted(key) || stats.load_day(day, &value[9..]).is_none() {
+                return Ok(None);
+            }
+            covers.insert(day, key);
+        }
+        let Some(saved) = t.meta.get(DEVICES)? else {
+            return Ok(None);
+        };
+        let Some((devices_key, mut devices)) = saved
+            .get(..8)
+            .and_then(|k| key_of(k).ok())
+            .zip(decode_devices(&saved[8.min(saved.len())..]))
+        else {
+            return Ok(None);
+        };
+        if !trusted(devices_key) || !trusted(floor) {
+            return Ok(None);
+        }
+        let mut replayed = 0u64;
+        self.scan(floor + 1, u64::MAX, &mut |record| {
+            let Ok(submission) = protocol::parse_submission(record.json.as_bytes()) else {
+                return true;
+            };
+            let key = record.received_micros;
+            let day = stats::day_of(submission.submitted_at.unix_millis(), key);
+            if key > covers.get(&day).copied().unwrap_or(0) {
+                stats.add(&submission, key, record.flags & FLAG_BURST != 0);
+                replayed += 1;
+            }
+            if key > devices_key {
+                if let Some(device) = device_key(&submission) {
+                    devices.insert(device, submission.submitted_at.unix_millis());
+                }
+            }
+            true
+        })?;
+        if replayed > 0 {
+            tracing::info!(
+                replayed,
+                "counted the records written after the stats were saved"
+            );
+        }
+        Ok(Some(devices))
     }
 
     /// Recounts every record into fresh cells and devices.
@@ -798,18 +938,25 @@ impl SledStore {
         Ok(())
     }
 
-    /// Saves the changed days' cells and the devices, then marks them as covering every record.
-    fn save_derived(&self) -> Result<(), StoreError> {
-        let t = &self.trees;
-        for (day, cells) in self.stats.take_dirty() {
-            t.aggregates.insert((day as u64).to_be_bytes(), cells)?;
+    /// A `meta` value, for tests that set up what a crash leaves.
+    #[cfg(test)]
+    pub(crate) fn trees_meta(&self, key: &[u8]) -> Option<sled::IVec> {
+        self.trees.meta.get(key).expect("meta")
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_meta(&self, key: &[u8], value: Option<sled::IVec>) {
+        match value {
+            Some(v) => self.trees.meta.insert(key, v).map(drop),
+            None => self.trees.meta.remove(key).map(drop),
         }
-        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        t.meta.insert(DEVICES, encode_devices(&writer.devices))?;
-        let mut derived = vec![DERIVED_FORMAT];
-        derived.extend_from_slice(&writer.last.to_be_bytes());
-        t.meta.insert(DERIVED, derived)?;
-        t.db.flush()?;
+        .expect("meta");
+    }
+
+    /// Saves the stats now (the sealer does it about once a second).
+    pub(crate) fn save_stats(&self) -> Result<(), StoreError> {
+        self.derived().save(&self.trees)?;
+        self.trees.db.flush()?;
         Ok(())
     }
 }
@@ -823,8 +970,8 @@ impl Drop for SledStore {
         if let Err(error) = flushed.and_then(|()| self.trees.mark_progress()) {
             tracing::warn!(%error, "recording the store's progress at stop failed");
         }
-        if let Err(error) = self.save_derived() {
-            tracing::warn!(%error, "saving the stats at stop failed; they are rebuilt at the next start");
+        if let Err(error) = self.save_stats() {
+            tracing::warn!(%error, "saving the stats at stop failed; they are recounted at the next start");
         }
     }
 }
@@ -835,11 +982,7 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        let covered = self.writer.lock().unwrap_or_else(|p| p.into_inner()).last;
-        self.trees.db.flush()?;
-        // Durable with the next flush; until then the previous checkpoint stays valid.
-        self.trees.meta.insert(CHECKPOINT, &covered.to_be_bytes())?;
-        Ok(())
+        self.derived().flush(&self.trees)
     }
 
     fn scan(
