@@ -4,8 +4,8 @@
 //! holds the number of responses, the distribution of each scale, the emotion counts and the
 //! number of comments. Means derive from the distributions. Cells live in memory, grouped by day,
 //! so a query over a time range reads only that range's days. The store adds each new record's
-//! cell right after writing it (before the flush that acknowledges it), saves the cells at a clean
-//! stop, and rebuilds them from the records after an unclean one.
+//! cell right after writing it (before the flush that acknowledges it), saves the changed days about
+//! once a second, and on open counts again only what came after the last save (see `store`).
 //!
 //! The day of a response is the UTC day its customer answered (`submitted_at`), or the day it was
 //! received when the client's clock claims a later time: a kiosk that drains a backlog after days
