@@ -35,6 +35,8 @@ pub enum RestoreError {
 fn parse_line(line: &str) -> Option<(protocol::Submission, String, u64)> {
     let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).ok()?;
     let received = object.remove("received_at")?;
+    // The collector's own flag: decided again on restore, from the same submitted_at times.
+    object.remove("burst");
     let received = Timestamp::parse(received.as_str()?).ok()?;
     let micros = u64::try_from(received.unix_millis()).ok()? * 1000;
     let submission =

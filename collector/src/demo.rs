@@ -28,54 +28,144 @@ impl Rng {
     }
 }
 
-const WEB_TOUCHPOINTS: &[&str] = &[
-    "checkout",
-    "login",
-    "open-account",
-    "card-activation",
-    "help-centre",
+/// Touchpoints and the channels that serve them: several are served by more than one channel, so
+/// the dashboard's channel × touchpoint matrix can show gaps between channels.
+const TOUCHPOINTS: &[(&str, &[Channel])] = &[
+    ("checkout", &[Channel::Web]),
+    ("login", &[Channel::Web]),
+    (
+        "open-account",
+        &[Channel::Web, Channel::Kiosk, Channel::Agent],
+    ),
+    ("card-activation", &[Channel::Web, Channel::Agent]),
+    (
+        "address-change",
+        &[Channel::Web, Channel::Kiosk, Channel::Agent],
+    ),
+    ("branch-queue", &[Channel::Kiosk]),
+    ("mortgage", &[Channel::Agent, Channel::Kiosk]),
+    ("billing", &[Channel::Web, Channel::Agent]),
+    ("complaints", &[Channel::Agent]),
 ];
-const KIOSK_TOUCHPOINTS: &[&str] = &["branch-teller", "branch-queue", "branch-advice"];
-const AGENT_TOUCHPOINTS: &[&str] = &["billing", "card-lost", "mortgage", "complaints"];
 const SITES: &[&str] = &["branch-042", "branch-017", "branch-108"];
-const SEGMENTS: &[&str] = &["standard", "premium", "business"];
-const COMMENTS: &[&str] = &[
-    "The page kept asking me to log in again.",
-    "Quick and friendly, thank you.",
-    "I waited 40 minutes in the queue.",
-    "The agent solved it on the first call.",
-    "Could not find the opening hours.",
-    "The card activation code never arrived.",
-    "Very helpful staff at the branch.",
-    "Too many steps to change my address.",
+const SEGMENTS: &[&str] = &["standard", "standard", "premium", "business"];
+const AGENTS: &[&str] = &["a-7", "a-12", "a-31", "a-44"];
+const LOCALES: &[&str] = &["en", "en", "en", "es", "fr", "de", "ar"];
+
+/// Comments per locale: what went badly — about card activation, an address change, waiting,
+/// logging in, anything else — then what went well.
+const COMMENTS: &[(&str, [&str; 5], &[&str])] = &[
+    (
+        "en",
+        [
+            "The activation code never arrived, I tried three times.",
+            "Too many steps to change my address.",
+            "I waited 40 minutes before anyone helped me.",
+            "The page kept asking me to log in again.",
+            "Nobody could tell me what happens next.",
+        ],
+        &[
+            "Quick and friendly, thank you.",
+            "Solved on the first try.",
+            "Very helpful staff.",
+        ],
+    ),
+    (
+        "es",
+        [
+            "El código de activación nunca llegó.",
+            "Demasiados pasos para cambiar mi dirección.",
+            "Esperé 40 minutos antes de que me atendieran.",
+            "La página me pedía iniciar sesión una y otra vez.",
+            "Nadie supo decirme qué pasa ahora.",
+        ],
+        &["Rápido y amable, gracias."],
+    ),
+    (
+        "fr",
+        [
+            "Le code d'activation n'est jamais arrivé.",
+            "Trop d'étapes pour changer mon adresse.",
+            "J'ai attendu 40 minutes avant d'être reçu.",
+            "La page me demandait sans cesse de me reconnecter.",
+            "Personne n'a pu me dire la suite.",
+        ],
+        &["Rapide et efficace, merci."],
+    ),
+    (
+        "de",
+        [
+            "Der Aktivierungscode kam nie an.",
+            "Zu viele Schritte für eine Adressänderung.",
+            "Ich habe 40 Minuten gewartet.",
+            "Die Seite wollte ständig eine neue Anmeldung.",
+            "Niemand konnte mir sagen, wie es weitergeht.",
+        ],
+        &["Schnell und freundlich, danke."],
+    ),
+    (
+        "ar",
+        [
+            "لم يصل رمز التفعيل أبداً.",
+            "خطوات كثيرة جداً لتغيير عنواني.",
+            "انتظرت أربعين دقيقة قبل أن يساعدني أحد.",
+            "ظلت الصفحة تطلب مني تسجيل الدخول مرة أخرى.",
+            "لم يستطع أحد أن يخبرني بما سيحدث بعد ذلك.",
+        ],
+        &["خدمة سريعة ولطيفة، شكراً."],
+    ),
 ];
 
-/// How hard each touchpoint is, so the demo shows weak spots worth finding.
-fn difficulty(touchpoint: &str) -> u64 {
+/// Which of a locale's complaints fits a touchpoint.
+fn complaint(touchpoint: &str) -> usize {
     match touchpoint {
-        "card-activation" | "complaints" | "branch-queue" => 3,
-        "login" | "mortgage" => 2,
-        _ => 0,
+        "card-activation" => 0,
+        "address-change" => 1,
+        "branch-queue" | "complaints" => 2,
+        "login" => 3,
+        _ => 4,
     }
 }
 
-/// Generates submission number `n`, received at `received_micros`.
-fn generate(rng: &mut Rng, n: u64, received_micros: u64) -> Submission {
+/// How hard a touchpoint is on a channel, in effort points taken off a perfect 7, at `progress`
+/// (0 at the start of the demo period, 1 at its end). The demo's story: card activation is hard on
+/// the web and easy with an agent; address changes are hard on the web only; the login got worse
+/// after a change in the last third; the branch queue improved after more staff came in.
+fn difficulty(channel: Channel, touchpoint: &str, site: Option<&str>, progress: f64) -> f64 {
+    let base = match (channel, touchpoint) {
+        (Channel::Web, "card-activation") => 3.6,
+        (_, "card-activation") => 0.8,
+        (Channel::Web, "address-change") => 2.6,
+        (_, "address-change") => 0.9,
+        (_, "complaints") => 2.4,
+        (_, "mortgage") => 1.6,
+        (_, "branch-queue") => 3.2 - 1.8 * progress,
+        (_, "login") if progress > 0.66 => 2.8,
+        (_, "login") => 1.0,
+        (Channel::Kiosk, _) => 0.9,
+        _ => 0.6,
+    };
+    base + if site == Some("branch-017") { 0.8 } else { 0.0 }
+}
+
+/// Generates submission number `n`, received at `received_micros`, `progress` of the way through
+/// the demo period.
+fn generate(rng: &mut Rng, n: u64, received_micros: u64, progress: f64) -> Submission {
     let channel = match rng.below(10) {
         0..=5 => Channel::Web,
         6..=7 => Channel::Kiosk,
         _ => Channel::Agent,
     };
-    let touchpoint = match channel {
-        Channel::Web => rng.pick(WEB_TOUCHPOINTS),
-        Channel::Kiosk => rng.pick(KIOSK_TOUCHPOINTS),
-        Channel::Agent => rng.pick(AGENT_TOUCHPOINTS),
+    let served: Vec<&str> = TOUCHPOINTS
+        .iter()
+        .filter(|(_, channels)| channels.contains(&channel))
+        .map(|(t, _)| *t)
+        .collect();
+    let touchpoint = rng.pick(&served);
+    let mut context = Context {
+        segment: Ident::parse(rng.pick(SEGMENTS)),
+        ..Context::default()
     };
-    let hardness = difficulty(touchpoint);
-    let effort = (7 - hardness - rng.below(4)).clamp(1, 7) as i64;
-    let confidence = (5 - hardness.min(2) - rng.below(3)).clamp(1, 5) as i64;
-    let emotion = Emotion::ALL[((effort as usize).saturating_sub(1) * 5 / 7).min(4)];
-    let mut context = Context::default();
     match channel {
         Channel::Web => context.page = Some(PagePath::sanitize(&["/", touchpoint].concat())),
         Channel::Kiosk => {
@@ -84,16 +174,44 @@ fn generate(rng: &mut Rng, n: u64, received_micros: u64) -> Submission {
         }
         Channel::Agent => {
             context.interaction_id = Ident::parse(&format!("call-{n}"));
-            context.agent_id = Ident::parse(rng.pick(&["a-7", "a-12", "a-31", "a-44"]));
+            context.agent_id = Ident::parse(rng.pick(AGENTS));
         }
     }
-    context.segment = Ident::parse(rng.pick(SEGMENTS));
-    let comment = if rng.below(5) == 0 {
-        Comment::parse(rng.pick(COMMENTS)).ok().flatten()
+    let mut hardness = difficulty(
+        channel,
+        touchpoint,
+        context.site_id.as_ref().map(Ident::as_str),
+        progress,
+    );
+    if context.agent_id.as_ref().map(Ident::as_str) == Some("a-12") {
+        hardness += 1.0;
+    }
+    // Noise of 0–3 points around the touchpoint's difficulty.
+    let noise = rng.below(1000) as f64 / 1000.0 * 3.0 - 1.0;
+    let effort = (7.0 - hardness - noise).round().clamp(1.0, 7.0) as i64;
+    let premium = context.segment.as_ref().map(Ident::as_str) == Some("premium");
+    let confidence = (5.0 - hardness * 0.6 - rng.below(3) as f64
+        + f64::from(u8::from(premium)) * 0.5)
+        .round()
+        .clamp(1.0, 5.0) as i64;
+    let emotion = Emotion::ALL[((effort as usize - 1) * 5 / 7 + rng.below(2) as usize).min(4)];
+    // Not every question is answered on every channel.
+    let skip = rng.below(20);
+    let locale = rng.pick(LOCALES);
+    let comment = if rng.below(4) == 0 {
+        let (_, bad, good) = COMMENTS
+            .iter()
+            .find(|(code, _, _)| *code == locale)
+            .unwrap_or(&COMMENTS[0]);
+        let text = if effort >= 5 {
+            rng.pick(good)
+        } else {
+            bad[complaint(touchpoint)]
+        };
+        Comment::parse(text).ok().flatten()
     } else {
         None
     };
-    let locale = rng.pick(&["en", "en", "en", "es", "fr", "de", "ar"]);
     let submitted = (received_micros / 1000).saturating_sub(rng.below(5_000)) as i64;
     Submission {
         id: SubmissionId::parse(&format!("demo-{n:020}")).expect("a valid demo id"),
@@ -101,8 +219,8 @@ fn generate(rng: &mut Rng, n: u64, received_micros: u64) -> Submission {
         channel,
         touchpoint: Ident::parse(touchpoint).expect("a valid touchpoint"),
         answers: Answers::new(
-            Effort::new(effort).ok(),
-            Confidence::new(confidence).ok(),
+            Effort::new(effort).ok().filter(|_| skip != 0),
+            Confidence::new(confidence).ok().filter(|_| skip != 1),
             Some(emotion),
         )
         .expect("answered"),
@@ -123,9 +241,21 @@ pub fn seed(store: &SledStore, count: u64, days: u64, until_micros: u64) -> Resu
     let start = until_micros.saturating_sub(span);
     let step = (span / count.max(1)).max(1);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut last_kiosk: Option<Submission> = None;
     for n in 0..count {
         let at = start + n * step;
-        let submission = generate(&mut rng, n, at);
+        let mut submission = generate(&mut rng, n, at, n as f64 / count.max(1) as f64);
+        if submission.channel == Channel::Kiosk {
+            // Now and then someone hammers a kiosk's Send button: the same device again, a second
+            // after its last answer. Stored, flagged as a burst, left out of the stats.
+            if let Some(last) = last_kiosk.as_ref().filter(|_| rng.below(40) == 0) {
+                submission.context.site_id = last.context.site_id.clone();
+                submission.context.device_id = last.context.device_id.clone();
+                submission.submitted_at =
+                    Timestamp::from_unix_millis(last.submitted_at.unix_millis() + 1_000);
+            }
+            last_kiosk = Some(submission.clone());
+        }
         store.put_at(&submission, &submission.to_json(), at)?;
     }
     store.flush()?;
@@ -155,15 +285,18 @@ mod tests {
         );
         let mut channels = std::collections::HashSet::new();
         let mut first = None;
+        let mut bursts = 0;
         store
             .scan(0, u64::MAX, &mut |r| {
                 let parsed = protocol::parse_submission(r.json.as_bytes()).expect("valid");
                 channels.insert(parsed.channel);
+                bursts += u32::from(r.flags & crate::store::FLAG_BURST != 0);
                 first.get_or_insert_with(|| r.json.to_owned());
                 true
             })
             .expect("scan");
         assert_eq!(channels.len(), 3);
+        assert!(bursts > 0, "a few hammered kiosks");
         assert!(matches!(
             seed(&store, 1, 1, 1_795_341_600_000_000),
             Err(SeedError::NotEmpty)

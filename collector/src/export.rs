@@ -1,5 +1,5 @@
 //! Export: every stored record in arrival order, as NDJSON (the submission's own fields plus
-//! `received_at`) or CSV (RFC 4180, one row per record, safe to open in a spreadsheet). Both
+//! `burst` and `received_at`) or CSV (RFC 4180, one row per record, safe to open in a spreadsheet). Both
 //! stream through a `Write`, so memory stays flat however many records there are; the same code
 //! serves `GET /v1/export` and the offline `export` command.
 
@@ -7,7 +7,7 @@ use std::{borrow::Cow, io, io::Write};
 
 use protocol::{Channel, Ident, Timestamp};
 
-use crate::store::{Record, Store, StoreError};
+use crate::store::{Record, Store, StoreError, FLAG_BURST};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -100,8 +100,8 @@ impl Filter {
     }
 }
 
-/// The CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 18] = [
+/// The CSV columns, in order; `burst` (the collector's, like `received_at`) comes last.
+pub const CSV_COLUMNS: [&str; 19] = [
     "id",
     "received_at",
     "submitted_at",
@@ -120,6 +120,7 @@ pub const CSV_COLUMNS: [&str; 18] = [
     "device_id",
     "segment",
     "page",
+    "burst",
 ];
 
 /// Where each canonical JSON field goes among the CSV columns (`received_at`, column 1, is the
@@ -310,7 +311,7 @@ fn cell(out: &mut Vec<u8>, text: &str) {
     }
 }
 
-fn write_csv_row(out: &mut Vec<u8>, json: &str, received_at: &str) -> io::Result<()> {
+fn write_csv_row(out: &mut Vec<u8>, json: &str, received_at: &str, burst: bool) -> io::Result<()> {
     let fields = Fields::read(json).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
@@ -327,14 +328,19 @@ fn write_csv_row(out: &mut Vec<u8>, json: &str, received_at: &str) -> io::Result
             (_, None) => {}
         }
     }
-    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(if burst { b",true\r\n" } else { b",false\r\n" });
     Ok(())
 }
 
-fn write_ndjson_row(out: &mut Vec<u8>, json: &str, received_at: &str) {
-    // The canonical form ends with `}`: append `received_at` inside the object.
+fn write_ndjson_row(out: &mut Vec<u8>, json: &str, received_at: &str, burst: bool) {
+    // The canonical form ends with `}`: append `burst` and `received_at` inside the object.
     let json = json.as_bytes();
     out.extend_from_slice(&json[..json.len() - 1]);
+    out.extend_from_slice(if burst {
+        b",\"burst\":true"
+    } else {
+        b",\"burst\":false"
+    });
     out.extend_from_slice(b",\"received_at\":\"");
     out.extend_from_slice(received_at.as_bytes());
     out.extend_from_slice(b"\"}\n");
@@ -353,8 +359,8 @@ pub enum ExportError {
 #[derive(Default)]
 struct Batch {
     json: String,
-    /// Receive time and the end of the record's JSON in `json`.
-    rows: Vec<(u64, usize)>,
+    /// Receive time, flags, and the end of the record's JSON in `json`.
+    rows: Vec<(u64, u8, usize)>,
 }
 
 /// Writes the records `filter` selects to `out`, in arrival order. One thread reads the store
@@ -377,7 +383,9 @@ pub fn write(
             store.scan(from, to, &mut |record| {
                 if filter.matches(&record) {
                     batch.json.push_str(record.json);
-                    batch.rows.push((record.received_micros, batch.json.len()));
+                    batch
+                        .rows
+                        .push((record.received_micros, record.flags, batch.json.len()));
                     if batch.rows.len() == BATCH && tx.send(std::mem::take(&mut batch)).is_err() {
                         return false; // the writer stopped
                     }
@@ -400,13 +408,16 @@ pub fn write(
         let written = (|| -> io::Result<()> {
             for batch in rx {
                 let mut start = 0;
-                for (received_micros, end) in batch.rows {
+                for (received_micros, flags, end) in batch.rows {
+                    let burst = flags & FLAG_BURST != 0;
                     let json = &batch.json[start..end];
                     start = end;
                     let received_at = Timestamp::from_unix_millis((received_micros / 1000) as i64);
                     match format {
-                        Format::Ndjson => write_ndjson_row(&mut buf, json, received_at.as_str()),
-                        Format::Csv => write_csv_row(&mut buf, json, received_at.as_str())?,
+                        Format::Ndjson => {
+                            write_ndjson_row(&mut buf, json, received_at.as_str(), burst)
+                        }
+                        Format::Csv => write_csv_row(&mut buf, json, received_at.as_str(), burst)?,
                     }
                     rows += 1;
                     if buf.len() >= CHUNK {

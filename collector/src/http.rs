@@ -29,10 +29,13 @@ use protocol::SubmissionId;
 use crate::{
     assets,
     config::{Config, Secret},
+    dashboard,
     durable::NotDurable,
     export::{self, BadQuery, Filter, Format},
     ingest::{Accepted, Ingest, Outcome, Refused},
     limits::{now_millis, Limiter},
+    report,
+    stats::{self, Aggregates},
     store::{SledStore, Store},
 };
 
@@ -219,6 +222,7 @@ pub struct AppState {
     allow_origins: Vec<String>,
     admin_token: Option<Secret>,
     survey: Bytes,
+    sessions: dashboard::Sessions,
 }
 
 /// A started collector: its address, the server future to await, and handles to stop it.
@@ -262,6 +266,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         allow_origins: config.allow_origins.clone(),
         admin_token: config.admin_token.clone(),
         survey: Bytes::from(survey_document().to_string()),
+        sessions: dashboard::Sessions::default(),
     });
     let mut server = HttpServer::new(move || {
         App::new()
@@ -269,6 +274,9 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
             .app_data(web::QueryConfig::default().error_handler(|_, _| {
                 ApiError::BadQuery(BadQuery("the query string could not be read")).into()
             }))
+            .app_data(
+                web::FormConfig::default().error_handler(|_, _| ApiError::UnreadableBody.into()),
+            )
             .wrap(Compress::default())
             .wrap(actix_web::middleware::from_fn(cors))
             .route("/healthz", web::get().to(healthz))
@@ -284,6 +292,13 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
                     .route(web::method(actix_web::http::Method::OPTIONS).to(preflight)),
             )
             .route("/v1/export", web::get().to(export_route))
+            .route("/v1/stats", web::get().to(stats_route))
+            .route("/v1/report", web::get().to(report_route))
+            .route("/dashboard", get_or_head().to(dashboard_page))
+            .route("/dashboard/session", web::post().to(dashboard_sign_in))
+            .route("/dashboard/sign-out", web::post().to(dashboard_sign_out))
+            .route("/dashboard/report", web::get().to(dashboard_report))
+            .route("/dashboard/style.css", get_or_head().to(dashboard_css))
             .route("/metrics", web::get().to(metrics_route))
             .route("/v1/openapi.json", web::get().to(openapi))
             .route("/embed", get_or_head().to(embed_page))
@@ -794,6 +809,207 @@ async fn export_route(
             ),
         ))
         .streaming(stream))
+}
+
+/// The store's stats cells.
+fn aggregates(state: &AppState) -> Result<&Aggregates, ApiError> {
+    state.ingest.store().aggregates().ok_or(ApiError::Refused(
+        Refused::Unavailable(NotDurable::ShuttingDown),
+        None,
+    ))
+}
+
+/// Reads a stats query, refusing parameters it does not know (a typo must not answer unfiltered).
+fn stats_query(query: &HashMap<String, String>, known: &[&str]) -> Result<stats::Query, ApiError> {
+    if query.keys().any(|k| !known.contains(&k.as_str())) {
+        return Err(BadQuery(
+            "unknown parameter: use from, to, channel, touchpoint, site, agent, segment, locale, group_by, include_bursts",
+        )
+        .into());
+    }
+    Ok(stats::Query::parse(&|name| query.get(name).cloned())?)
+}
+
+async fn stats_route(
+    req: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state)?;
+    let query = stats_query(&query, &stats::PARAMETERS)?;
+    let answer = aggregates(&state)?.query(&query);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(answer.to_json()))
+}
+
+/// A dashboard page: no script may run, nothing may frame it, nothing is cached.
+fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, dashboard::CSP))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::SeeOther();
+    response
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    response
+}
+
+/// The request's session id, when it names a live session.
+fn session(req: &HttpRequest, state: &AppState) -> Option<String> {
+    let id = req
+        .headers()
+        .get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == dashboard::COOKIE).then(|| value.to_owned())
+        })?;
+    state.sessions.is_valid(&id).then_some(id)
+}
+
+fn render_error(error: dashboard::RenderError) -> ApiError {
+    match error {
+        dashboard::RenderError::BadQuery(bad) => ApiError::BadQuery(bad),
+        dashboard::RenderError::Store(e) => Refused::Storage(e).into(),
+    }
+}
+
+async fn dashboard_page(
+    req: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.admin_token.is_none() {
+        return Err(ApiError::AdminDisabled);
+    }
+    if session(&req, &state).is_none() {
+        return Ok(html(StatusCode::OK, dashboard::sign_in_page(None)));
+    }
+    let store = Arc::clone(state.ingest.store());
+    let page = web::block(move || dashboard::render(&*store, &query))
+        .await
+        .map_err(|_| ApiError::from(Refused::Unavailable(NotDurable::ShuttingDown)))?
+        .map_err(render_error)?;
+    Ok(html(StatusCode::OK, page))
+}
+
+/// Sign-in: the token arrives once, in a form body; a session cookie stands for it afterwards.
+async fn dashboard_sign_in(
+    req: HttpRequest,
+    form: web::Form<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(token) = &state.admin_token else {
+        return Err(ApiError::AdminDisabled);
+    };
+    state
+        .per_address
+        .take(&client_address(&req, &state.trusted_proxies), now_millis())
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    let given = form.get("token").map_or("", |t| t.trim());
+    if !constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
+        return Ok(html(
+            StatusCode::UNAUTHORIZED,
+            dashboard::sign_in_page(Some("That is not the admin token.")),
+        ));
+    }
+    let id = state
+        .sessions
+        .create()
+        .map_err(|_| ApiError::from(Refused::Unavailable(NotDurable::ShuttingDown)))?;
+    Ok(see_other("/dashboard")
+        .insert_header((header::SET_COOKIE, dashboard::session_cookie(&id)))
+        .finish())
+}
+
+async fn dashboard_sign_out(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(id) = session(&req, &state) {
+        state.sessions.end(&id);
+    }
+    see_other("/dashboard")
+        .insert_header((header::SET_COOKIE, dashboard::cleared_cookie()))
+        .finish()
+}
+
+async fn dashboard_css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(dashboard::STYLE)
+}
+
+/// The council report of `period` in `format`.
+async fn council_report(
+    state: &AppState,
+    query: &HashMap<String, String>,
+    default_format: &str,
+) -> Result<HttpResponse, ApiError> {
+    if query
+        .keys()
+        .any(|k| !["period", "format"].contains(&k.as_str()))
+    {
+        return Err(BadQuery("unknown parameter: use period and format").into());
+    }
+    let period = report::Period::parse(query.get("period").map_or("", String::as_str))?;
+    let format = query
+        .get("format")
+        .map_or(default_format, String::as_str)
+        .to_owned();
+    if !["md", "html", "json"].contains(&format.as_str()) {
+        return Err(BadQuery("format must be md, html or json").into());
+    }
+    let store = Arc::clone(state.ingest.store());
+    let built = web::block(move || report::build(&*store, &period))
+        .await
+        .map_err(|_| ApiError::from(Refused::Unavailable(NotDurable::ShuttingDown)))?
+        .map_err(Refused::Storage)?;
+    Ok(match format.as_str() {
+        "md" => HttpResponse::Ok()
+            .content_type("text/markdown; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(built.to_markdown()),
+        "json" => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(built.to_json()),
+        _ => html(
+            StatusCode::OK,
+            built.to_html(report::Stylesheet::Link("/dashboard/style.css")),
+        ),
+    })
+}
+
+async fn report_route(
+    req: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&req, &state)?;
+    council_report(&state, &query, "md").await
+}
+
+async fn dashboard_report(
+    req: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.admin_token.is_none() {
+        return Err(ApiError::AdminDisabled);
+    }
+    if session(&req, &state).is_none() {
+        return Ok(see_other("/dashboard").finish());
+    }
+    council_report(&state, &query, "html").await
 }
 
 #[cfg(test)]

@@ -13,6 +13,10 @@
 //! - [`durable`]: group commit. One flusher thread calls sled's blocking `flush()`; every request
 //!   whose write it covered is answered together, so durability costs one fsync per batch, not one
 //!   per request.
+//! - [`stats`]: counts per day, channel, touchpoint, site, agent, segment and locale, kept up to
+//!   date by the store at ingest, so `GET /v1/stats` reads cells, never records.
+//! - [`dashboard`]: `/dashboard`, server-rendered HTML and SVG from the stats, behind a sign-in
+//!   session; [`report`]: the council report of a week or month, as Markdown or printable HTML.
 //! - [`export`]: CSV and NDJSON, streamed in arrival order with flat memory, over HTTP or offline.
 //! - [`outcome`]: counters of every request's outcome; [`metrics`] shows them at `/metrics`.
 //! - [`backup`]: restore from a backup (the NDJSON export), exactly once.
@@ -24,6 +28,7 @@
 pub mod assets;
 pub mod backup;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod durable;
 pub mod export;
@@ -32,6 +37,8 @@ pub mod ingest;
 pub mod limits;
 pub mod metrics;
 pub mod outcome;
+pub mod report;
+pub mod stats;
 pub mod store;
 
 pub use config::Config;

@@ -102,6 +102,19 @@ enum Command {
         #[arg(long = "from")]
         from: PathBuf,
     },
+    /// Write the council report of a period — an ISO week (2026-W47) or a month (2026-11) — from a
+    /// stopped store. While the collector runs, use GET /v1/report.
+    Report {
+        #[arg(long, env = "TOUCHPOINT_DATA", default_value = "./data")]
+        data: PathBuf,
+        #[arg(long)]
+        period: String,
+        #[arg(long, default_value = "md", value_parser = ["md", "html", "json"])]
+        format: String,
+        /// File to write instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Fill an empty data directory with generated demo answers from every channel.
     SeedDemo {
         #[arg(long, env = "TOUCHPOINT_DATA", default_value = "./data")]
@@ -249,6 +262,28 @@ fn main() -> anyhow::Result<()> {
                     report.invalid,
                     report.conflicts
                 );
+            }
+            Ok(())
+        }
+        Command::Report {
+            data,
+            period,
+            format,
+            out,
+        } => {
+            let period = collector::report::Period::parse(&period)?;
+            let store = SledStore::open_with_cache(&data, 64)
+                .with_context(|| format!("opening the store in {}", data.display()))?;
+            let report = collector::report::build(&store, &period)?;
+            let text = match format.as_str() {
+                "html" => report.to_html(collector::report::Stylesheet::Inline),
+                "json" => report.to_json().to_string(),
+                _ => report.to_markdown(),
+            };
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => std::io::stdout().write_all(text.as_bytes())?,
             }
             Ok(())
         }

@@ -7,6 +7,20 @@
 //! - `sealed`: older records packed 256 to a value, so an export reads 256 times fewer sled
 //!   entries. A background thread moves flushed records there from `responses`.
 //! - `meta/checkpoint`: the last arrival key a completed flush covered.
+//! - `aggregates`: the stats cells of each day (see [`crate::stats`]), and `meta/devices`, each
+//!   device's last `submitted_at`. Both live in memory and are updated with every write; about
+//!   once a second (and at a clean stop) the days that changed are saved, each stamped with the
+//!   arrival key it covers, made durable together with every record up to that key, and then
+//!   `meta/derived` (the floor) moves to that key. On open the saved days are loaded and only the
+//!   records after the floor are counted again, each into a day that does not already cover it;
+//!   anything doubtful (a saved day newer than the checkpoint, a store without them) means a full
+//!   rebuild from the records. Either way they match what is durably stored.
+//!
+//! A record's flags byte marks a *burst* (bit `0x01`): a submission whose device's previous stored
+//! submission was answered less than [`BURST_WINDOW_MILLIS`] apart, by the submissions' own
+//! `submitted_at` — faster than a person can answer. It is stored and exported like any other;
+//! stats leave it out unless asked. Arrival time does not count: a kiosk that drains days of
+//! queued answers within seconds delivers real answers.
 //!
 //! A record is written before its index entries, without a sled transaction (they cost six times
 //! the throughput). What a crash can leave behind is confined to writes after the checkpoint, none
@@ -23,7 +37,18 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use std::collections::HashMap;
+
 use protocol::{Channel, Submission};
+
+use crate::stats::{self, Aggregates};
+
+/// Bit of a record's flags byte: stored as a burst (see the module doc).
+pub const FLAG_BURST: u8 = 0x01;
+
+/// Submissions from one device answered closer together than this are a burst: the three
+/// questions take a person longer than three seconds.
+pub const BURST_WINDOW_MILLIS: i64 = 3_000;
 
 /// Why the store could not do what was asked. Any of these means "not stored; try again later".
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +83,8 @@ pub enum Put {
 pub struct Record<'a> {
     /// Receive time, microseconds since the Unix epoch; also the arrival order.
     pub received_micros: u64,
+    /// [`FLAG_BURST`] or 0.
+    pub flags: u8,
     pub channel: Channel,
     pub touchpoint: &'a str,
     /// The submission in its canonical JSON form (`Submission::to_json`).
@@ -85,6 +112,11 @@ pub trait Store: Send + Sync + 'static {
     /// How many records are stored.
     fn len(&self) -> usize;
 
+    /// The stats cells, where the store keeps them (the sled store does).
+    fn aggregates(&self) -> Option<&Aggregates> {
+        None
+    }
+
     /// Bytes the store occupies on disk, where known.
     fn size_on_disk(&self) -> u64 {
         0
@@ -111,10 +143,10 @@ fn channel_from_code(code: u8) -> Option<Channel> {
 
 /// `[format][flags][channel][touchpoint len][touchpoint][canonical json]`: the header lets export
 /// filter by channel and touchpoint without parsing the JSON.
-fn encode(submission: &Submission, json: &str) -> Vec<u8> {
+fn encode(submission: &Submission, json: &str, flags: u8) -> Vec<u8> {
     let touchpoint = submission.touchpoint.as_str().as_bytes();
     let mut value = Vec::with_capacity(4 + touchpoint.len() + json.len());
-    value.extend_from_slice(&[RECORD_FORMAT, 0, channel_code(submission.channel)]);
+    value.extend_from_slice(&[RECORD_FORMAT, flags, channel_code(submission.channel)]);
     value.push(touchpoint.len() as u8); // an Ident is at most 64 bytes
     value.extend_from_slice(touchpoint);
     value.extend_from_slice(json.as_bytes());
@@ -123,7 +155,7 @@ fn encode(submission: &Submission, json: &str) -> Vec<u8> {
 
 fn decode(key: u64, value: &[u8]) -> Result<Record<'_>, StoreError> {
     let corrupt = || StoreError::Corrupt { key };
-    let [format, _flags, channel, len, rest @ ..] = value else {
+    let [format, flags, channel, len, rest @ ..] = value else {
         return Err(corrupt());
     };
     if *format != RECORD_FORMAT || rest.len() < usize::from(*len) {
@@ -132,6 +164,7 @@ fn decode(key: u64, value: &[u8]) -> Result<Record<'_>, StoreError> {
     let (touchpoint, json) = rest.split_at(usize::from(*len));
     Ok(Record {
         received_micros: key,
+        flags: *flags,
         channel: channel_from_code(*channel).ok_or_else(corrupt)?,
         touchpoint: std::str::from_utf8(touchpoint).map_err(|_| corrupt())?,
         json: std::str::from_utf8(json).map_err(|_| corrupt())?,
@@ -148,6 +181,45 @@ fn interaction_key(submission: &Submission) -> Option<Vec<u8>> {
 }
 
 const CHECKPOINT: &[u8] = b"checkpoint";
+/// `[format][key u64 BE]`, the floor: every saved day covers all of its records up to this key
+/// (see the module doc). A saved day is `[format][key u64 BE][cells]`, the devices
+/// `[key u64 BE][devices]`.
+const DERIVED: &[u8] = b"derived";
+const DERIVED_FORMAT: u8 = 2;
+const DEVICES: &[u8] = b"devices";
+
+/// The device a submission came from, when it says: site and device id (two branches may both
+/// have a `kiosk-1`).
+fn device_key(submission: &Submission) -> Option<String> {
+    let device = submission.context.device_id.as_ref()?;
+    let site = submission
+        .context
+        .site_id
+        .as_ref()
+        .map_or("", |s| s.as_str());
+    Some([site, "/", device.as_str()].concat())
+}
+
+fn encode_devices(devices: &HashMap<String, i64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(devices.len() * 40);
+    for (key, millis) in devices {
+        out.push(key.len() as u8); // site and device are at most 64 bytes each
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(&millis.to_be_bytes());
+    }
+    out
+}
+
+fn decode_devices(mut bytes: &[u8]) -> Option<HashMap<String, i64>> {
+    let mut devices = HashMap::new();
+    while let Some((&len, rest)) = bytes.split_first() {
+        let key = std::str::from_utf8(rest.get(..usize::from(len))?).ok()?;
+        let (millis, rest) = rest[usize::from(len)..].split_first_chunk::<8>()?;
+        devices.insert(key.to_owned(), i64::from_be_bytes(*millis));
+        bytes = rest;
+    }
+    Some(devices)
+}
 
 fn key_of(bytes: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(
@@ -236,6 +308,7 @@ struct Trees {
     ids: sled::Tree,
     interactions: sled::Tree,
     meta: sled::Tree,
+    aggregates: sled::Tree,
     /// Scans hold it shared; sealing holds it exclusively while it moves records, so a scan
     /// never sees a record twice or misses one that moved under it.
     seal_guard: Arc<RwLock<()>>,
@@ -341,7 +414,7 @@ struct Sealer {
 }
 
 impl Sealer {
-    fn start(trees: Trees, block: usize) -> Self {
+    fn start(trees: Trees, block: usize, derived: Derived) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = Arc::clone(&stop);
@@ -367,6 +440,9 @@ impl Sealer {
                         if let Err(error) = trees.mark_progress() {
                             tracing::warn!(%error, "recording the store's progress failed");
                         }
+                        if let Err(error) = derived.save(&trees) {
+                            tracing::warn!(%error, "saving the stats failed; will retry");
+                        }
                         for _ in 0..10 {
                             if stop.load(Ordering::Relaxed) {
                                 return;
@@ -390,12 +466,96 @@ impl Drop for Sealer {
     }
 }
 
+/// The writer and the stats, shared with the sealer thread, which saves the stats.
+#[derive(Clone)]
+struct Derived {
+    writer: Arc<Mutex<Writer>>,
+    stats: Arc<Aggregates>,
+}
+
+impl Derived {
+    fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes every write so far durable and records the last key it covered (the checkpoint).
+    fn flush(&self, trees: &Trees) -> Result<(), StoreError> {
+        let covered = self.writer().last;
+        trees.db.flush()?;
+        // Durable with the next flush; until then the previous checkpoint stays valid.
+        trees.meta.insert(CHECKPOINT, &covered.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Saves the days changed since the last save and the devices, as of one arrival key; makes
+    /// them and every record up to that key durable; then moves the floor to that key.
+    fn save(&self, trees: &Trees) -> Result<(), StoreError> {
+        let (covered, days, devices) = {
+            // Under the writer lock: the cells hold exactly the records up to `last`.
+            let writer = self.writer();
+            (
+                writer.last,
+                self.stats.take_dirty(),
+                encode_devices(&writer.devices),
+            )
+        };
+        if days.is_empty() && floor(trees)? == Some(covered) {
+            return Ok(());
+        }
+        let stamp = covered.to_be_bytes();
+        let written = (|| {
+            for (day, cells) in &days {
+                let mut value = Vec::with_capacity(9 + cells.len());
+                value.push(DERIVED_FORMAT);
+                value.extend_from_slice(&stamp);
+                value.extend_from_slice(cells);
+                trees
+                    .aggregates
+                    .insert((*day as u64).to_be_bytes(), value)?;
+            }
+            trees
+                .meta
+                .insert(DEVICES, [&stamp[..], &devices].concat())?;
+            // The first flush makes the days and the records durable, the second the checkpoint
+            // that covers them; only then may the floor move.
+            self.flush(trees)?;
+            self.flush(trees)?;
+            trees
+                .meta
+                .insert(DERIVED, [&[DERIVED_FORMAT][..], &stamp].concat())?;
+            Ok(())
+        })();
+        if written.is_err() {
+            // Saved again next time: the floor must not pass a day that was not saved.
+            self.stats.mark_dirty(days.iter().map(|(day, _)| *day));
+        }
+        written
+    }
+}
+
+/// The saved floor, when the saved stats are of this format.
+fn floor(trees: &Trees) -> Result<Option<u64>, StoreError> {
+    Ok(trees.meta.get(DERIVED)?.and_then(|v| match &v[..] {
+        [DERIVED_FORMAT, key @ ..] => key_of(key).ok(),
+        _ => None,
+    }))
+}
+
+/// What the writer lock guards.
+struct Writer {
+    /// The last arrival key handed out.
+    last: u64,
+    /// Each device's last stored `submitted_at` (Unix milliseconds), to tell a burst.
+    devices: HashMap<String, i64>,
+}
+
 /// The sled store.
 pub struct SledStore {
     trees: Trees,
     /// Serialises writers: the dedupe check and the write are one step, and arrival keys are
-    /// handed out in order. Holds the last arrival key.
-    writer: Mutex<u64>,
+    /// handed out in order.
+    writer: Arc<Mutex<Writer>>,
+    stats: Arc<Aggregates>,
     block: usize,
     _sealer: Option<Sealer>,
 }
@@ -466,6 +626,7 @@ impl SledStore {
             ids: db.open_tree("ids")?,
             interactions: db.open_tree("interactions")?,
             meta: db.open_tree("meta")?,
+            aggregates: db.open_tree("aggregates")?,
             seal_guard: Arc::default(),
             marker: Arc::new(dir.join("touchpoint.state")),
             marked: Arc::default(),
@@ -497,13 +658,18 @@ impl SledStore {
         }
         let mut store = Self {
             trees,
-            writer: Mutex::new(last),
+            writer: Arc::new(Mutex::new(Writer {
+                last,
+                devices: HashMap::new(),
+            })),
+            stats: Arc::default(),
             block,
             _sealer: None,
         };
         store.reconcile()?;
+        store.load_derived()?;
         if seal {
-            store._sealer = Some(Sealer::start(store.trees.clone(), block));
+            store._sealer = Some(Sealer::start(store.trees.clone(), block, store.derived()));
         }
         Ok(store)
     }
@@ -605,24 +771,193 @@ impl SledStore {
         json: &str,
         received_micros: u64,
     ) -> Result<Put, StoreError> {
-        let mut last = self
+        let mut writer = self
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(known) = self.existing(submission, json)? {
             return Ok(known);
         }
-        let key = received_micros.max(*last + 1);
+        let key = received_micros.max(writer.last + 1);
+        let submitted = submission.submitted_at.unix_millis();
+        let device = device_key(submission);
+        let burst = device
+            .as_ref()
+            .and_then(|d| writer.devices.get(d))
+            .is_some_and(|previous| (submitted - previous).abs() < BURST_WINDOW_MILLIS);
+        let flags = if burst { FLAG_BURST } else { 0 };
         let t = &self.trees;
         // The record first, then its index entries: see the module doc for why no transaction.
         t.responses
-            .insert(key.to_be_bytes(), encode(submission, json))?;
+            .insert(key.to_be_bytes(), encode(submission, json, flags))?;
         t.ids.insert(submission.id.as_str(), &key.to_be_bytes())?;
         if let Some(ik) = interaction_key(submission) {
             t.interactions.insert(ik, submission.id.as_str())?;
         }
-        *last = key;
+        writer.last = key;
+        if let Some(device) = device {
+            writer.devices.insert(device, submitted);
+        }
+        // Counted before the flush that acknowledges it; a crash before that flush is followed by
+        // a rebuild from the records that did reach the disk.
+        self.stats.add(submission, key, burst);
         Ok(Put::Stored { key })
+    }
+
+    fn derived(&self) -> Derived {
+        Derived {
+            writer: Arc::clone(&self.writer),
+            stats: Arc::clone(&self.stats),
+        }
+    }
+
+    /// The stats cells and the devices' last answers: recovered from what was saved, or rebuilt
+    /// from the records; then saved, so the floor is current.
+    fn load_derived(&self) -> Result<(), StoreError> {
+        match self.recover_into(&self.stats)? {
+            Some(devices) => {
+                self.writer
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .devices = devices
+            }
+            None => self.rebuild_derived()?,
+        }
+        self.derived().save(&self.trees)
+    }
+
+    /// Loads the saved days into `stats` and counts again the records after the floor, each into
+    /// a day that does not already cover it; returns the devices' last answers. `None` when what
+    /// was saved cannot be trusted (then `stats` holds partial counts: clear it).
+    pub(crate) fn recover_into(
+        &self,
+        stats: &Aggregates,
+    ) -> Result<Option<HashMap<String, i64>>, StoreError> {
+        let t = &self.trees;
+        let Some(floor) = floor(t)? else {
+            return Ok(None);
+        };
+        let checkpoint = t.checkpoint()?;
+        // Saved with a key that no completed flush covered: its records may be lost.
+        let trusted = |key: u64| key <= checkpoint;
+        let mut covers: HashMap<i64, u64> = HashMap::new();
+        for entry in t.aggregates.iter() {
+            let (day, value) = entry?;
+            let day = key_of(&day)? as i64;
+            let (DERIVED_FORMAT, Some(key)) = (
+                value.first().copied().unwrap_or(0),
+                value.get(1..9).and_then(|k| key_of(k).ok()),
+            ) else {
+                return Ok(None);
+            };
+            if !trusted(key) || stats.load_day(day, &value[9..]).is_none() {
+                return Ok(None);
+            }
+            covers.insert(day, key);
+        }
+        let Some(saved) = t.meta.get(DEVICES)? else {
+            return Ok(None);
+        };
+        let Some((devices_key, mut devices)) = saved
+            .get(..8)
+            .and_then(|k| key_of(k).ok())
+            .zip(decode_devices(&saved[8.min(saved.len())..]))
+        else {
+            return Ok(None);
+        };
+        if !trusted(devices_key) || !trusted(floor) {
+            return Ok(None);
+        }
+        let mut replayed = 0u64;
+        self.scan(floor + 1, u64::MAX, &mut |record| {
+            let Ok(submission) = protocol::parse_submission(record.json.as_bytes()) else {
+                return true;
+            };
+            let key = record.received_micros;
+            let day = stats::day_of(submission.submitted_at.unix_millis(), key);
+            if key > covers.get(&day).copied().unwrap_or(0) {
+                stats.add(&submission, key, record.flags & FLAG_BURST != 0);
+                replayed += 1;
+            }
+            if key > devices_key {
+                if let Some(device) = device_key(&submission) {
+                    devices.insert(device, submission.submitted_at.unix_millis());
+                }
+            }
+            true
+        })?;
+        if replayed > 0 {
+            tracing::info!(
+                replayed,
+                "counted the records written after the stats were saved"
+            );
+        }
+        Ok(Some(devices))
+    }
+
+    /// Recounts every record into fresh cells and devices.
+    pub(crate) fn rebuild_derived(&self) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        self.stats.clear();
+        self.trees.aggregates.clear()?;
+        let mut devices = HashMap::new();
+        let mut unreadable = 0u64;
+        let mut records = 0u64;
+        self.scan(0, u64::MAX, &mut |record| {
+            match protocol::parse_submission(record.json.as_bytes()) {
+                Ok(submission) => {
+                    if let Some(device) = device_key(&submission) {
+                        devices.insert(device, submission.submitted_at.unix_millis());
+                    }
+                    self.stats.add(
+                        &submission,
+                        record.received_micros,
+                        record.flags & FLAG_BURST != 0,
+                    );
+                    records += 1;
+                }
+                // Kept and exported as stored; only the stats cannot count it.
+                Err(_) => unreadable += 1,
+            }
+            true
+        })?;
+        if unreadable > 0 {
+            tracing::warn!(unreadable, "records the stats could not read were left out");
+        }
+        self.writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .devices = devices;
+        if records > 0 {
+            tracing::info!(
+                records,
+                rebuild_seconds = started.elapsed().as_secs_f64(),
+                "rebuilt the stats from the records"
+            );
+        }
+        Ok(())
+    }
+
+    /// A `meta` value, for tests that set up what a crash leaves.
+    #[cfg(test)]
+    pub(crate) fn trees_meta(&self, key: &[u8]) -> Option<sled::IVec> {
+        self.trees.meta.get(key).expect("meta")
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_meta(&self, key: &[u8], value: Option<sled::IVec>) {
+        match value {
+            Some(v) => self.trees.meta.insert(key, v).map(drop),
+            None => self.trees.meta.remove(key).map(drop),
+        }
+        .expect("meta");
+    }
+
+    /// Saves the stats now (the sealer does it about once a second).
+    pub(crate) fn save_stats(&self) -> Result<(), StoreError> {
+        self.derived().save(&self.trees)?;
+        self.trees.db.flush()?;
+        Ok(())
     }
 }
 
@@ -635,6 +970,9 @@ impl Drop for SledStore {
         if let Err(error) = flushed.and_then(|()| self.trees.mark_progress()) {
             tracing::warn!(%error, "recording the store's progress at stop failed");
         }
+        if let Err(error) = self.save_stats() {
+            tracing::warn!(%error, "saving the stats at stop failed; they are recounted at the next start");
+        }
     }
 }
 
@@ -644,11 +982,7 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        let covered = *self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        self.trees.db.flush()?;
-        // Durable with the next flush; until then the previous checkpoint stays valid.
-        self.trees.meta.insert(CHECKPOINT, &covered.to_be_bytes())?;
-        Ok(())
+        self.derived().flush(&self.trees)
     }
 
     fn scan(
@@ -717,11 +1051,16 @@ impl Store for SledStore {
     fn size_on_disk(&self) -> u64 {
         self.trees.db.size_on_disk().unwrap_or(0)
     }
+
+    fn aggregates(&self) -> Option<&Aggregates> {
+        Some(&self.stats)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::Timestamp;
 
     fn submission(id: &str, effort: i64, interaction: Option<&str>) -> Submission {
         let context = match interaction {
@@ -875,7 +1214,7 @@ mod tests {
             store
                 .trees
                 .responses
-                .insert(key.to_be_bytes(), encode(&kept, &kept.to_json()))
+                .insert(key.to_be_bytes(), encode(&kept, &kept.to_json(), 0))
                 .expect("insert");
             // An index entry whose record did not.
             store
@@ -969,6 +1308,78 @@ mod tests {
             put(&store, &submission("eeeeeeeeeeeeeeee99", 3, Some("call-5"))),
             Put::AlreadyAnswered
         );
+    }
+
+    fn kiosk(n: u32, device: &str, submitted_at: &str) -> Submission {
+        let body = format!(
+            r#"{{"id":"kioskkioskkiosk{n:04}","survey":{{"id":"core-cx","version":1}},"channel":"kiosk","touchpoint":"branch-queue","answers":{{"effort":4}},"locale":"en","context":{{"site_id":"branch-042","device_id":"{device}"}},"submitted_at":"{submitted_at}"}}"#
+        );
+        protocol::parse_submission(body.as_bytes()).expect("valid")
+    }
+
+    fn flags_in(store: &SledStore) -> Vec<u8> {
+        let mut flags = Vec::new();
+        store
+            .scan(0, u64::MAX, &mut |r| {
+                flags.push(r.flags);
+                true
+            })
+            .expect("scan");
+        flags
+    }
+
+    /// The burst rule: answers from one device given closer together than a person could give
+    /// them are flagged (never dropped); the spacing that counts is the answers' own
+    /// `submitted_at`, not when they arrive.
+    #[test]
+    fn a_burst_from_one_device_is_flagged_and_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        let answers = [
+            kiosk(1, "kiosk-1", "2026-11-22T10:00:00Z"),
+            kiosk(2, "kiosk-1", "2026-11-22T10:00:01Z"), // one second later: a burst
+            kiosk(3, "kiosk-1", "2026-11-22T10:00:02.500Z"), // still bursting
+            kiosk(4, "kiosk-2", "2026-11-22T10:00:02.600Z"), // another device
+            kiosk(5, "kiosk-1", "2026-11-22T10:01:00Z"), // a person's pace again
+        ];
+        for s in &answers {
+            assert!(matches!(put(&store, s), Put::Stored { .. }));
+        }
+        assert_eq!(flags_in(&store), [0, FLAG_BURST, FLAG_BURST, 0, 0]);
+        assert_eq!(
+            put(&store, &answers[1]),
+            Put::Duplicate,
+            "a retry is not a burst"
+        );
+        // The devices' last answers survive a clean stop.
+        drop(store);
+        let store = reopen(dir.path());
+        put(&store, &kiosk(6, "kiosk-1", "2026-11-22T10:01:01Z"));
+        assert_eq!(flags_in(&store).last(), Some(&FLAG_BURST));
+    }
+
+    /// Regression (issue 4): a kiosk offline for days drains hundreds of queued answers within
+    /// seconds of reconnecting; answered at a person's pace, none of them is a burst.
+    #[test]
+    fn a_drained_offline_backlog_with_realistic_spacing_is_not_flagged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        let start = Timestamp::parse("2026-11-18T08:00:00Z")
+            .expect("a time")
+            .unix_millis();
+        let mut at = start;
+        let received = now_micros();
+        for n in 0..300u32 {
+            // Between 20 s and 20 min apart, as customers come to the kiosk.
+            at += 20_000 + i64::from(n % 60) * 20_000;
+            let s = kiosk(n, "kiosk-3", Timestamp::from_unix_millis(at).as_str());
+            // All of them arrive within the same few milliseconds.
+            assert!(matches!(
+                store.put_at(&s, &s.to_json(), received + u64::from(n)),
+                Ok(Put::Stored { .. })
+            ));
+        }
+        assert!(flags_in(&store).iter().all(|f| *f == 0));
     }
 
     /// A crash between writing a block and removing its records leaves both copies.

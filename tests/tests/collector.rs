@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use touchpoint_tests::{collector_binary, post, submission, Collector, Delivery};
+use touchpoint_tests::{collector_binary, post, submission, Collector, Delivery, ADMIN_TOKEN};
 
 #[test]
 fn a_restart_keeps_everything_and_still_recognises_retries() {
@@ -219,6 +219,26 @@ fn sigkill_under_load_loses_no_acknowledged_submission_and_stores_none_twice() {
         retried_after_no_answer.load(Ordering::Relaxed),
     );
     assert!(rows.len() > 100, "the load ran: {} submissions", rows.len());
+
+    // The stats, rebuilt from the records after each kill, count exactly what was exported.
+    let stats: serde_json::Value = ureq::get(&collector.url("/v1/stats?group_by=channel"))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .expect("stats")
+        .into_json()
+        .expect("JSON");
+    let mut efforts = [0u64; 7];
+    for row in &rows {
+        efforts[row["answers"]["effort"].as_u64().expect("an effort") as usize - 1] += 1;
+    }
+    assert_eq!(stats["total"]["count"], rows.len());
+    assert_eq!(stats["total"]["effort"]["dist"], serde_json::json!(efforts));
+    assert_eq!(stats["total"]["comments"], rows.len());
+    for group in stats["groups"].as_array().expect("groups") {
+        let channel = group["key"]["channel"].as_str().expect("a channel");
+        let exported = rows.iter().filter(|r| r["channel"] == channel).count();
+        assert_eq!(group["count"], exported, "{channel}");
+    }
 }
 
 /// SIGTERM while clients post: the collector stops accepting, answers what it has, flushes and

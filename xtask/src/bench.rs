@@ -5,6 +5,9 @@
 //!   flushed to disk; rounds alternate, medians are reported with the ratio.
 //! - export: a million answers are generated into a store, then exported to CSV and NDJSON by the
 //!   offline command (time and peak memory) and once over HTTP (server memory before and after).
+//! - stats: the same million answers (a year of them), served; `GET /v1/stats` timed for several
+//!   groupings and ranges over one kept-alive connection; then the collector is killed and started
+//!   again, and how long it took to listen and how it recovered the stats are reported.
 //! - widget (only when asked): the widget's long tasks on the host page's main thread, in
 //!   Chromium with a 4× slower CPU (`tests/browser/bench/main-thread.mjs`).
 //! - soak (only when asked): see `soak.rs`.
@@ -64,6 +67,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 .unwrap_or(10),
         };
         report.push(crate::soak::soak(&dir, &options)?);
+    }
+    if matches!(which, None | Some("stats")) {
+        report.push(stats(&dir, count)?);
     }
     println!("\n{}", report.join("\n"));
     Ok(())
@@ -345,7 +351,8 @@ pub(crate) fn rss_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn export(dir: &Path, count: u64) -> Result<String, String> {
+/// The store of `count` generated answers over a year, seeded once and reused.
+fn seeded(dir: &Path, count: u64) -> Result<PathBuf, String> {
     let data = dir.join(format!("export-data-{count}"));
     let binary = release("touchpoint-collector");
     if count_rows(&data).ok() != Some(count) {
@@ -366,6 +373,12 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
             started.elapsed().as_secs_f64()
         );
     }
+    Ok(data)
+}
+
+fn export(dir: &Path, count: u64) -> Result<String, String> {
+    let data = seeded(dir, count)?;
+    let binary = release("touchpoint-collector");
     let mut lines = vec![format!(
         "## Export of {count} stored answers (offline command, 3 runs, medians)\n\
          | format | time | peak memory (whole process) |\n|---|---|---|"
@@ -469,4 +482,131 @@ fn main_thread(runs: &str) -> Result<String, String> {
         "widget main thread: {}",
         String::from_utf8_lossy(&output.stdout).trim()
     ))
+}
+
+/// One GET on a kept-alive connection (one write, no Nagle delay); returns the status and the
+/// body.
+fn get(
+    stream: &mut std::io::BufReader<TcpStream>,
+    addr: &str,
+    path: &str,
+) -> Result<(u16, Vec<u8>), String> {
+    use std::io::BufRead as _;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token-0123456789\r\n\r\n"
+    );
+    stream
+        .get_mut()
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut status = 0;
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if stream.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            return Err("the connection closed".into());
+        }
+        let line = line.trim_end().to_ascii_lowercase();
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with("http/") {
+            status = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+        } else if let Some(value) = line.strip_prefix("content-length:") {
+            length = value.trim().parse().ok();
+        }
+    }
+    let mut body = vec![0u8; length.ok_or("no content-length")?];
+    stream.read_exact(&mut body).map_err(|e| e.to_string())?;
+    Ok((status, body))
+}
+
+fn stats(dir: &Path, count: u64) -> Result<String, String> {
+    const QUERIES: usize = 50;
+    let data = seeded(dir, count)?;
+    let addr = free_addr()?;
+    let started = Instant::now();
+    let server = Server::start(
+        serve_command(&addr, &data)
+            .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789")
+            .env("RUST_LOG", "info"),
+        dir.join("stats-server.log"),
+        &addr,
+    )?;
+    let open_seconds = started.elapsed().as_secs_f64();
+    let stream = TcpStream::connect(&addr).map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut stream = std::io::BufReader::new(stream);
+    let mut lines = vec![format!(
+        "## `GET /v1/stats` over {count} stored answers ({QUERIES} queries each, one kept-alive connection)\n\
+         | query | groups | median | p99 |\n|---|---|---|---|"
+    )];
+    for query in [
+        "",
+        "?group_by=channel",
+        "?group_by=channel,touchpoint",
+        "?group_by=site,segment",
+        "?group_by=agent&channel=agent",
+        "?group_by=week,channel",
+        "?group_by=day&from=2026-10-01&to=2026-11-01",
+        "?group_by=touchpoint&include_bursts=true",
+    ] {
+        let path = format!("/v1/stats{query}");
+        let mut times = Vec::with_capacity(QUERIES);
+        let mut groups = 0;
+        for _ in 0..QUERIES {
+            let started = Instant::now();
+            let (status, body) = get(&mut stream, &addr, &path)?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+            if status != 200 {
+                return Err(format!(
+                    "{path}: {status} {}",
+                    String::from_utf8_lossy(&body)
+                ));
+            }
+            groups = String::from_utf8_lossy(&body).matches("\"key\"").count();
+        }
+        times.sort_by(f64::total_cmp);
+        let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)];
+        lines.push(format!(
+            "| `{path}` | {groups} | {:.1} ms | {:.1} ms |",
+            median(times),
+            p99
+        ));
+    }
+    let memory = rss_kib(server.pid(), "VmRSS:");
+    drop(stream);
+    drop(server); // SIGKILL, in the middle of nothing in particular
+    let addr = free_addr()?;
+    let started = Instant::now();
+    let again = Server::start(
+        serve_command(&addr, &data)
+            .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789")
+            .env("RUST_LOG", "info"),
+        dir.join("stats-server-after-kill.log"),
+        &addr,
+    )?;
+    let reopen_seconds = started.elapsed().as_secs_f64();
+    let log = again.stop();
+    let recovery = match (
+        log_field(&log, "replayed"),
+        log_field(&log, "rebuild_seconds"),
+    ) {
+        (_, Some(seconds)) => format!("rebuilt the stats from every record in {seconds} s"),
+        (Some(records), None) => {
+            format!("counted again the {records} records written after the last save")
+        }
+        (None, None) => "found the stats saved and nothing to count again".to_owned(),
+    };
+    lines.push(format!(
+        "\nThe collector opened the store and listened after {open_seconds:.2} s; resident memory \
+         after the queries {:.1} MiB. After a SIGKILL it listened again after {reopen_seconds:.2} s \
+         and {recovery}.\n",
+        memory as f64 / 1024.0
+    ));
+    Ok(lines.join("\n"))
 }

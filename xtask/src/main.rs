@@ -3,8 +3,8 @@
 //! - `run`: builds what is needed and runs the collector on its embedded store (`./data`).
 //! - `test`: installs what is missing, then runs every check and test: format, lints, unit,
 //!   API and end-to-end tests against the real binary.
-//! - `bench`: durable ingest against a bare endpoint, export of a million stored answers, and a
-//!   bounded soak at a steady rate.
+//! - `bench`: durable ingest against a bare endpoint, export of a million stored answers, stats
+//!   over them, the widget's main-thread cost, and a bounded soak at a steady rate.
 //! - `size`: what a visitor downloads before the survey shows.
 
 mod bench;
@@ -22,7 +22,7 @@ usage: cargo xtask <command>
 
   run [--listen ADDR] [--data DIR]   build and run the collector (demo data on a fresh store)
   test                               install what is missing, then run every check and test
-  bench [ingest|export] [--seconds N] [--rounds N] [--count N]
+  bench [ingest|export|stats] [--seconds N] [--rounds N] [--count N]
                                      benchmarks; figures for the README
   bench widget [--runs N]            the widget's main-thread cost in Chromium (long tasks)
   bench soak [--minutes N] [--rate R] [--duplicates PERCENT]
@@ -276,6 +276,7 @@ fn browser_tests() -> Result<(), String> {
     run(Command::new("node")
         .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
         .arg(dir.join("widget.test.mjs"))
+        .arg(dir.join("dashboard.test.mjs"))
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", target_dir()))
 }

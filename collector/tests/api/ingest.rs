@@ -23,9 +23,11 @@ fn a_submission_is_stored_once_and_a_retry_is_a_duplicate() {
     let mut row = rows[0].clone();
     let received_at = row.as_object_mut().and_then(|o| o.remove("received_at"));
     assert!(received_at.is_some_and(|r| r.as_str().is_some_and(|s| s.ends_with('Z'))));
+    let burst = row.as_object_mut().and_then(|o| o.remove("burst"));
+    assert_eq!(burst, Some(json!(false)));
     assert_eq!(
         row, body,
-        "the export holds the submission's own fields plus received_at"
+        "the export holds the submission's own fields plus burst and received_at"
     );
 }
 

@@ -7,3 +7,4 @@ mod admin;
 mod ingest;
 mod openapi;
 mod origins;
+mod stats;
