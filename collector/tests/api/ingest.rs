@@ -427,17 +427,23 @@ fn when_the_disk_fails_the_answer_is_503_and_the_retry_stores_it_once() {
         (503, Some("unavailable"))
     );
     assert_eq!(reply.header("retry-after"), Some("1"));
+    // While storage is failing, new answers are refused at once, without being written.
     let batch = app.post("/v1/responses/batch", &format!("[{}]", submission(41)), &[]);
     assert_eq!(batch.status, 503);
     assert_eq!(batch.body["results"][0]["status"], "unavailable");
+    assert_eq!(app.get("/healthz", &[]).status, 503);
     failing.store(false, std::sync::atomic::Ordering::SeqCst);
-    // The write was kept in memory and is flushed now: the retry is recognised, not stored again.
+    // The flusher retries the pending write; once it succeeds, answers are taken again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.get("/healthz", &[]).status != 200 {
+        assert!(std::time::Instant::now() < deadline, "the disk recovered");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The first write was kept in memory and is flushed now: its retry is recognised, not
+    // stored again; the refused one is stored now.
     assert_eq!(app.submit(&body).status, 200);
-    assert_eq!(
-        app.post("/v1/responses/batch", &format!("[{}]", submission(41)), &[])
-            .status,
-        200
-    );
+    let batch = app.post("/v1/responses/batch", &format!("[{}]", submission(41)), &[]);
+    assert_eq!(batch.body["results"][0]["status"], "stored");
     assert_eq!(app.export("").len(), 2);
 }
 
