@@ -63,6 +63,12 @@ enum Command {
             value_delimiter = ','
         )]
         trusted_proxies: Vec<std::net::IpAddr>,
+        /// How long a post-call invitation link stays valid, in seconds (default 7 days). The
+        /// agents' keys come from TOUCHPOINT_AGENT_KEYS (comma-separated), the signing secret from
+        /// TOUCHPOINT_INVITATION_SECRET or else a file made once in the data directory.
+        #[arg(long, env = "TOUCHPOINT_INVITATION_TTL", default_value_t = collector::invitations::DEFAULT_TTL_SECS,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        invitation_ttl: u64,
     },
     /// Write every stored answer, in arrival order, to standard output (or --out). Needs the
     /// collector stopped; while it runs, use GET /v1/export.
@@ -146,6 +152,7 @@ fn main() -> anyhow::Result<()> {
             limit_per_address,
             limit_per_device,
             trusted_proxies,
+            invitation_ttl,
         } => {
             let allow_origins = allow_origins
                 .iter()
@@ -166,6 +173,18 @@ fn main() -> anyhow::Result<()> {
                 limit_per_address: Rate::parse(&limit_per_address).map_err(anyhow::Error::msg)?,
                 limit_per_device: Rate::parse(&limit_per_device).map_err(anyhow::Error::msg)?,
                 trusted_proxies,
+                agent_keys: std::env::var("TOUCHPOINT_AGENT_KEYS")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(|k| Secret::new(k.to_owned()))
+                    .collect(),
+                invitation_secret: std::env::var("TOUCHPOINT_INVITATION_SECRET")
+                    .ok()
+                    .filter(|s| !s.trim().is_empty())
+                    .map(Secret::new),
+                invitation_ttl_secs: invitation_ttl,
             };
             serve(config)
         }

@@ -5,5 +5,6 @@ mod helpers;
 
 mod admin;
 mod ingest;
+mod invitations;
 mod openapi;
 mod origins;
