@@ -265,6 +265,7 @@ fn browser_tests() -> Result<(), String> {
     run(Command::new("node")
         .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
         .arg(dir.join("widget.test.mjs"))
+        .arg(dir.join("channels.test.mjs"))
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", target_dir()))
 }
