@@ -155,8 +155,13 @@ fn run_collector(args: &[String]) -> Result<(), String> {
         .filter(|t| !t.is_empty())
         .map_or_else(tools::random_token, Ok)?;
     let origin = format!("http://{listen}");
+    // The demo agent console asks for post-call invitations with this key.
+    let agent_keys = std::env::var("TOUCHPOINT_AGENT_KEYS")
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map_or_else(|| DEMO_AGENT_KEY.to_owned(), |k| format!("{k},{DEMO_AGENT_KEY}"));
     eprintln!(
-        "\nTouchpoint collector on {origin}\n  demo:    {origin}/\n  export:  curl -H 'Authorization: Bearer {token}' '{origin}/v1/export?format=csv'\n  (admin token for this run; set TOUCHPOINT_ADMIN_TOKEN to choose your own)\n"
+        "\nTouchpoint collector on {origin}\n  demo:    {origin}/  (web: {origin}/demo/web, kiosk: {origin}/demo/kiosk, agent: {origin}/demo/agent)\n  export:  curl -H 'Authorization: Bearer {token}' '{origin}/v1/export?format=csv'\n  (admin token for this run; set TOUCHPOINT_ADMIN_TOKEN to choose your own)\n"
     );
     run(Command::new(&binary)
         .args([
@@ -168,8 +173,12 @@ fn run_collector(args: &[String]) -> Result<(), String> {
             "--data",
         ])
         .arg(&data)
-        .env("TOUCHPOINT_ADMIN_TOKEN", &token))
+        .env("TOUCHPOINT_ADMIN_TOKEN", &token)
+        .env("TOUCHPOINT_AGENT_KEYS", agent_keys))
 }
+
+/// The key the demo agent console (`demo-site/agent.html`) sends; `cargo xtask run` accepts it.
+const DEMO_AGENT_KEY: &str = "demo-console";
 
 /// Every check and test, in the order that fails fastest. Each step runs even when an earlier
 /// one failed, so one run reports everything.
