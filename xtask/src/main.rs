@@ -159,7 +159,10 @@ fn run_collector(args: &[String]) -> Result<(), String> {
     let agent_keys = std::env::var("TOUCHPOINT_AGENT_KEYS")
         .ok()
         .filter(|k| !k.is_empty())
-        .map_or_else(|| DEMO_AGENT_KEY.to_owned(), |k| format!("{k},{DEMO_AGENT_KEY}"));
+        .map_or_else(
+            || DEMO_AGENT_KEY.to_owned(),
+            |k| format!("{k},{DEMO_AGENT_KEY}"),
+        );
     eprintln!(
         "\nTouchpoint collector on {origin}\n  demo:    {origin}/  (web: {origin}/demo/web, kiosk: {origin}/demo/kiosk, agent: {origin}/demo/agent)\n  export:  curl -H 'Authorization: Bearer {token}' '{origin}/v1/export?format=csv'\n  (admin token for this run; set TOUCHPOINT_ADMIN_TOKEN to choose your own)\n"
     );
