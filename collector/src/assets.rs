@@ -1,6 +1,6 @@
 //! What the collector serves besides the API: the widget's files (embedded at build time by
 //! `build.rs`), the `/embed` page that hosts the survey in an iframe where a page's CSP forbids
-//! WebAssembly, and the demo site.
+//! WebAssembly, the customer's page of a post-call invitation (`/s/{token}`), and the demo site.
 
 /// One embedded file of the widget.
 #[derive(Debug)]

@@ -22,6 +22,10 @@ use crate::config::Secret;
 pub const KEY_FILE: &str = "invitation.key";
 /// How long a link stays valid unless configured: 7 days.
 pub const DEFAULT_TTL_SECS: u64 = 7 * 24 * 3600;
+/// The longest validity that may be configured: 10 years.
+pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+/// The shortest secret accepted from the environment.
+pub const MIN_SECRET_LEN: usize = 32;
 
 /// What an invitation binds. Built only through [`Claims::new`] or a verified token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +151,11 @@ impl Invitations {
         keys: Vec<Secret>,
     ) -> std::io::Result<Self> {
         let secret = match configured {
+            Some(secret) if secret.expose().len() < MIN_SECRET_LEN => {
+                return Err(std::io::Error::other(
+                    "TOUCHPOINT_INVITATION_SECRET must be at least 32 characters",
+                ))
+            }
             Some(secret) => secret,
             None => Secret::new(stored_secret(&data.join(KEY_FILE))?),
         };
@@ -229,7 +238,7 @@ impl Invitations {
 /// Reads the secret file, or makes it (32 random bytes, hex, mode 0600) when there is none.
 fn stored_secret(path: &Path) -> std::io::Result<String> {
     match std::fs::read_to_string(path) {
-        Ok(text) if text.trim().len() >= 32 => return Ok(text.trim().to_owned()),
+        Ok(text) if text.trim().len() >= MIN_SECRET_LEN => return Ok(text.trim().to_owned()),
         Ok(_) => {
             return Err(std::io::Error::other(format!(
                 "{} is too short to be an invitation secret; remove it to make a new one",
@@ -430,6 +439,17 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn a_short_configured_secret_is_refused_at_start() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let short = Some(Secret::new("too-short".into()));
+        assert!(Invitations::load(dir.path(), short, 60, vec![]).is_err());
+        assert!(
+            !dir.path().join(KEY_FILE).exists(),
+            "nothing made in its place"
+        );
     }
 
     #[test]

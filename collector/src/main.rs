@@ -63,11 +63,12 @@ enum Command {
             value_delimiter = ','
         )]
         trusted_proxies: Vec<std::net::IpAddr>,
-        /// How long a post-call invitation link stays valid, in seconds (default 7 days). The
+        /// How long a post-call invitation link stays valid, in seconds (default 7 days, at most
+        /// 10 years). The
         /// agents' keys come from TOUCHPOINT_AGENT_KEYS (comma-separated), the signing secret from
         /// TOUCHPOINT_INVITATION_SECRET or else a file made once in the data directory.
         #[arg(long, env = "TOUCHPOINT_INVITATION_TTL", default_value_t = collector::invitations::DEFAULT_TTL_SECS,
-              value_parser = clap::value_parser!(u64).range(1..))]
+              value_parser = clap::value_parser!(u64).range(1..=collector::invitations::MAX_TTL_SECS))]
         invitation_ttl: u64,
     },
     /// Write every stored answer, in arrival order, to standard output (or --out). Needs the

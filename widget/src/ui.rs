@@ -430,17 +430,17 @@ impl Widget {
         if let Some((old, _)) = self.invite.try_borrow_mut().ok().and_then(|mut i| i.take()) {
             old.remove();
         }
-        let box_ = add(
+        let section = add(
             doc,
             None,
             "section",
             &["class", "panel invite", "part", "invite"],
             "",
         );
-        set(&box_, "aria-label", "Post-call survey");
+        set(&section, "aria-label", "Post-call survey");
         add(
             doc,
-            Some(&box_),
+            Some(&section),
             "h2",
             &[],
             &join(&["Post-call survey · ", call.interaction.as_str()]),
@@ -452,18 +452,18 @@ impl Widget {
                 push_number(&mut code, u64::from(status));
                 add(
                     doc,
-                    Some(&box_),
+                    Some(&section),
                     "p",
                     &["class", "status", "role", "status"],
                     &join(&["The survey link could not be created (HTTP ", &code, ")."]),
                 );
-                append(&self.root, &box_);
+                append(&self.root, &section);
                 return;
             }
         };
         let p = add(
             doc,
-            Some(&box_),
+            Some(&section),
             "p",
             &["class", "link"],
             "Send or show this link: ",
@@ -478,7 +478,7 @@ impl Widget {
         set(&a, "href", &issued.url);
         let img = add(
             doc,
-            Some(&box_),
+            Some(&section),
             "img",
             &[
                 "class",
@@ -497,14 +497,14 @@ impl Widget {
         set(&img, "src", &issued.qr);
         add(
             doc,
-            Some(&box_),
+            Some(&section),
             "button",
             &[
                 "type", "button", "class", "send", "data-act", "assist", "part", "assist",
             ],
             "Assisted: answer with the customer now",
         );
-        append(&self.root, &box_);
+        append(&self.root, &section);
         let settings = Settings {
             touchpoint: call.touchpoint.clone(),
             channel: Channel::Agent,
@@ -519,7 +519,7 @@ impl Widget {
             texts: call.texts,
         };
         if let Ok(mut slot) = self.invite.try_borrow_mut() {
-            *slot = Some((box_, settings));
+            *slot = Some((section, settings));
         }
         dispatch(
             "touchpoint:invitation",
