@@ -109,6 +109,11 @@ fn refused_parts(refused: &Refused) -> (StatusCode, &'static str, &'static str) 
             "invitation_mismatch",
             "an answer to an invitation must be on the agent channel, with the touchpoint, context.interaction_id and context.agent_id it binds",
         ),
+        Refused::Invitation(InvitationError::Required) => (
+            StatusCode::BAD_REQUEST,
+            "invitation_required",
+            "this collector takes agent-channel answers only with the invitation of their call (context.invitation)",
+        ),
         Refused::RateLimited(_) => (
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -294,7 +299,8 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
             config.invitation_ttl_secs,
             config.agent_keys.clone(),
         )
-        .context("loading the invitation secret")?,
+        .context("loading the invitation secret")?
+        .requiring(config.require_invitation),
     );
     let ingest = Ingest::new(store)
         .with_device_limit(config.limit_per_device)

@@ -56,6 +56,9 @@ pub enum InvitationError {
     /// The answer's channel, touchpoint, interaction or agent differs from the invitation's.
     #[error("the answer does not match its invitation")]
     Mismatch,
+    /// An agent-channel answer without an invitation, where the collector requires one.
+    #[error("agent-channel answers need an invitation")]
+    Required,
 }
 
 impl InvitationError {
@@ -64,6 +67,7 @@ impl InvitationError {
             Self::Invalid => "invalid_invitation",
             Self::Expired => "invitation_expired",
             Self::Mismatch => "invitation_mismatch",
+            Self::Required => "invitation_required",
         }
     }
 }
@@ -123,6 +127,8 @@ pub struct Invitations {
     ttl_secs: u64,
     /// Keys of the agents' consoles (`TOUCHPOINT_AGENT_KEYS`); the admin token works too.
     keys: Vec<Secret>,
+    /// Refuse agent-channel answers that carry no invitation (`--require-invitation`).
+    required: bool,
 }
 
 impl std::fmt::Debug for Invitations {
@@ -140,7 +146,15 @@ impl Invitations {
             secret,
             ttl_secs,
             keys,
+            required: false,
         }
+    }
+
+    /// Agent-channel answers must then carry an invitation: without one, anyone who knows a
+    /// call's id could answer for it, naming any agent.
+    pub fn requiring(mut self, required: bool) -> Self {
+        self.required = required;
+        self
     }
 
     /// The secret from `configured`, or else from `data/invitation.key`, made on first use.
@@ -215,10 +229,14 @@ impl Invitations {
     }
 
     /// An answer that carries an invitation must be on the agent channel and about exactly the
-    /// call the invitation binds; an answer without one is not checked here.
+    /// call the invitation binds; an agent-channel answer without one is refused when required.
     pub fn check(&self, submission: &Submission, now: u64) -> Result<(), InvitationError> {
         let Some(token) = &submission.context.invitation else {
-            return Ok(());
+            return if self.required && submission.channel == Channel::Agent {
+                Err(InvitationError::Required)
+            } else {
+                Ok(())
+            };
         };
         let claims = self.verify(token.as_str(), now)?;
         let context = &submission.context;
@@ -395,6 +413,23 @@ mod tests {
             inv.check(&answer("", &token), 2_000),
             Err(InvitationError::Expired)
         );
+    }
+
+    #[test]
+    fn where_required_an_agent_answer_needs_an_invitation() {
+        let body = |channel: &str| {
+            format!(
+                r#"{{"id":"0192f1a4-7b3c-7def-8a90-123456789abc","survey":{{"id":"core-cx","version":1}},"channel":"{channel}","touchpoint":"billing","answers":{{"effort":6}},"locale":"en","context":{{"interaction_id":"call-123","agent_id":"a-9"}},"submitted_at":"2026-11-22T10:00:00Z"}}"#
+            )
+        };
+        let agent = protocol::parse_submission(body("agent").as_bytes()).expect("valid");
+        let web = protocol::parse_submission(body("web").as_bytes()).expect("valid");
+        assert_eq!(invitations().check(&agent, 10), Ok(()));
+        let strict = invitations().requiring(true);
+        assert_eq!(strict.check(&agent, 10), Err(InvitationError::Required));
+        assert_eq!(strict.check(&web, 10), Ok(()));
+        let token = strict.issue(&claims(1_000));
+        assert_eq!(strict.check(&answer("", &token), 10), Ok(()));
     }
 
     #[test]

@@ -70,6 +70,10 @@ enum Command {
         #[arg(long, env = "TOUCHPOINT_INVITATION_TTL", default_value_t = collector::invitations::DEFAULT_TTL_SECS,
               value_parser = clap::value_parser!(u64).range(1..=collector::invitations::MAX_TTL_SECS))]
         invitation_ttl: u64,
+        /// Refuse agent-channel answers that carry no invitation (context.invitation), so nobody
+        /// can answer for a call, or name its agent, without the link the collector issued.
+        #[arg(long, env = "TOUCHPOINT_REQUIRE_INVITATION")]
+        require_invitation: bool,
     },
     /// Write every stored answer, in arrival order, to standard output (or --out). Needs the
     /// collector stopped; while it runs, use GET /v1/export.
@@ -154,6 +158,7 @@ fn main() -> anyhow::Result<()> {
             limit_per_device,
             trusted_proxies,
             invitation_ttl,
+            require_invitation,
         } => {
             let allow_origins = allow_origins
                 .iter()
@@ -186,6 +191,7 @@ fn main() -> anyhow::Result<()> {
                     .filter(|s| !s.trim().is_empty())
                     .map(Secret::new),
                 invitation_ttl_secs: invitation_ttl,
+                require_invitation,
             };
             serve(config)
         }

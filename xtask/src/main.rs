@@ -173,6 +173,7 @@ fn run_collector(args: &[String]) -> Result<(), String> {
             &listen,
             "--allow-origin",
             &origin,
+            "--require-invitation",
             "--data",
         ])
         .arg(&data)

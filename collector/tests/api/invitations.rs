@@ -213,6 +213,36 @@ fn tampered_expired_and_mismatched_invitations_store_nothing() {
 }
 
 #[test]
+fn with_require_invitation_an_agent_answer_without_one_is_refused() {
+    let app = spawn_app_with(|c| {
+        c.admin_token = Some(Secret::new(ADMIN_TOKEN.into()));
+        c.require_invitation = true;
+    });
+    let mut bare = answer(40, "call-400", "unused");
+    bare["context"]
+        .as_object_mut()
+        .expect("an object")
+        .remove("invitation");
+    let reply = app.submit(&bare);
+    assert_eq!(
+        (reply.status, reply.body["error"].as_str()),
+        (400, Some("invitation_required"))
+    );
+    let mut web = bare.clone();
+    web["channel"] = json!("web");
+    assert_eq!(
+        app.submit(&web).status,
+        201,
+        "other channels are not affected"
+    );
+    let token = invite(&app, ADMIN_TOKEN, &call("call-400")).body["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    assert_eq!(app.submit(&answer(41, "call-400", &token)).status, 201);
+}
+
+#[test]
 fn an_assisted_answer_is_stored_as_assisted() {
     let app = app();
     let token = invite(&app, AGENT_KEY, &call("call-300")).body["token"]
