@@ -85,6 +85,8 @@ test("kiosk: a language, an answer, a thank-you, then the attract screen again f
   page.on("pageerror", (e) => errors.push(String(e)));
   try {
     await page.goto(`${env.host.origin}/kiosk`);
+    // The widget loads asynchronously: wait for the attract screen before reading it.
+    await page.locator("button[part=language]").first().waitFor();
     const names = await page.locator("button[part=language]").allTextContents();
     assert.deepEqual(names, ["English", "Español", "Français", "Deutsch", "العربية"]);
     const size = await page.locator("button[part=language]").first().boundingBox();
@@ -178,7 +180,7 @@ test("kiosk: answers given offline survive a browser restart and are stored exac
       const r = await env.collector.export();
       return r.length >= count ? r : null;
     }, 30000, "every offline answer in the export");
-    await eventually(async () => (await kioskScreen(page)).queued === "", 10000, "an empty outbox");
+    await eventually(async () => (await kioskScreen(page))?.queued === "", 10000, "an empty outbox");
     const again = await env.collector.export();
     assert.equal(again.length, count, "each answer exactly once");
     assert.equal(new Set(again.map((r) => r.id)).size, count);
