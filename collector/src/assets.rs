@@ -1,6 +1,6 @@
 //! What the collector serves besides the API: the widget's files (embedded at build time by
 //! `build.rs`), the `/embed` page that hosts the survey in an iframe where a page's CSP forbids
-//! WebAssembly, and the demo site.
+//! WebAssembly, the customer's page of a post-call invitation (`/s/{token}`), and the demo site.
 
 /// One embedded file of the widget.
 #[derive(Debug)]
@@ -28,8 +28,47 @@ pub fn has_widget() -> bool {
 /// The page `/embed` serves: the same survey, inline, configured from its query string.
 pub const EMBED_PAGE: &str = include_str!("../../demo-site/embed.html");
 
-/// The demo site's pages, by path.
-pub const DEMO_PAGES: &[(&str, &str)] = &[("/", include_str!("../../demo-site/index.html"))];
+/// The demo site's pages, by path: the index, then one page per channel.
+pub const DEMO_PAGES: &[(&str, &str)] = &[
+    ("/", include_str!("../../demo-site/index.html")),
+    ("/demo/web", include_str!("../../demo-site/web.html")),
+    ("/demo/kiosk", include_str!("../../demo-site/kiosk.html")),
+    ("/demo/agent", include_str!("../../demo-site/agent.html")),
+];
+
+/// The demo agent console's script (a fake call list; "End call" asks for a post-call survey).
+pub const DEMO_AGENT_JS: &str = include_str!("../../demo-site/agent.js");
+
+/// The customer's survey for one call (`/s/{token}`): the widget inline, its `data-*` attributes
+/// (`attrs`, already escaped) carrying the invitation and the call it binds.
+pub fn hosted_page(lang: &str, title: &str, attrs: &str) -> String {
+    [
+        "<!doctype html>\n<html lang=\"",
+        lang,
+        "\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
+        title,
+        "</title>\n<link rel=\"stylesheet\" href=\"/demo/site.css\">\n</head>\n<body class=\"hosted\">\n<main id=\"tp\"></main>\n<script src=\"/widget.js\" data-mode=\"inline\" data-target=\"#tp\"",
+        attrs,
+        " async></script>\n</body>\n</html>\n",
+    ]
+    .concat()
+}
+
+/// A page with one message and no survey (an expired or changed link).
+pub fn notice_page(lang: &str, title: &str, message: &str) -> String {
+    [
+        "<!doctype html>\n<html lang=\"",
+        lang,
+        "\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
+        title,
+        "</title>\n<link rel=\"stylesheet\" href=\"/demo/site.css\">\n</head>\n<body class=\"hosted\">\n<main class=\"page\"><div class=\"card\"><h1>",
+        title,
+        "</h1>\n<p role=\"status\">",
+        message,
+        "</p></div></main>\n</body>\n</html>\n",
+    ]
+    .concat()
+}
 
 /// The policy the collector's own pages are served with: scripts only from the collector (and
 /// WebAssembly), no inline scripts or styles.

@@ -49,6 +49,14 @@ pub struct Config {
     pub limit_per_device: Option<Rate>,
     /// Proxies whose `X-Forwarded-For` is believed; from anyone else it is ignored.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Keys of the agents' consoles, which may ask for post-call invitations.
+    pub agent_keys: Vec<Secret>,
+    /// Signs invitations; `None`: a secret made once in the data directory.
+    pub invitation_secret: Option<Secret>,
+    /// How long an invitation link stays valid, in seconds.
+    pub invitation_ttl_secs: u64,
+    /// Refuse agent-channel answers that carry no invitation.
+    pub require_invitation: bool,
 }
 
 impl Config {
@@ -64,6 +72,10 @@ impl Config {
             limit_per_address: None,
             limit_per_device: None,
             trusted_proxies: Vec::new(),
+            agent_keys: Vec::new(),
+            invitation_secret: None,
+            invitation_ttl_secs: crate::invitations::DEFAULT_TTL_SECS,
+            require_invitation: false,
         }
     }
 }

@@ -33,6 +33,7 @@ use crate::{
     durable::NotDurable,
     export::{self, BadQuery, Filter, Format},
     ingest::{Accepted, Ingest, Outcome, Refused},
+    invitations::{self, Claims, InvitationError, Invitations},
     limits::{now_millis, Limiter},
     report,
     stats::{self, Aggregates},
@@ -70,6 +71,12 @@ pub enum ApiError {
     RateLimited { retry_after: u64 },
     #[error("the widget is not built into this collector")]
     WidgetNotBuilt,
+    #[error("missing or wrong agent key")]
+    AgentUnauthorized,
+    #[error("invitations are disabled")]
+    InvitationsDisabled,
+    #[error("bad invitation request")]
+    BadInvitationRequest { field: &'static str },
 }
 
 /// Status, code and message of an ingest refusal; also used per item in a batch.
@@ -89,6 +96,26 @@ fn refused_parts(refused: &Refused) -> (StatusCode, &'static str, &'static str) 
             StatusCode::CONFLICT,
             "already_answered",
             "this interaction has already been answered",
+        ),
+        Refused::Invitation(InvitationError::Invalid) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_invitation",
+            "context.invitation is not a token this collector issued, or it was changed",
+        ),
+        Refused::Invitation(InvitationError::Expired) => (
+            StatusCode::GONE,
+            "invitation_expired",
+            "the invitation has expired; the agent can issue a new one",
+        ),
+        Refused::Invitation(InvitationError::Mismatch) => (
+            StatusCode::BAD_REQUEST,
+            "invitation_mismatch",
+            "an answer to an invitation must be on the agent channel, with the touchpoint, context.interaction_id and context.agent_id it binds",
+        ),
+        Refused::Invitation(InvitationError::Required) => (
+            StatusCode::BAD_REQUEST,
+            "invitation_required",
+            "this collector takes agent-channel answers only with the invitation of their call (context.invitation)",
         ),
         Refused::RateLimited(_) => (
             StatusCode::TOO_MANY_REQUESTS,
@@ -168,6 +195,21 @@ impl ApiError {
                 "widget_not_built",
                 "this collector was built without the widget: build it with `cargo xtask run`",
             ),
+            Self::AgentUnauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send an agent key (TOUCHPOINT_AGENT_KEYS) or the admin token as 'Authorization: Bearer <key>'",
+            ),
+            Self::InvitationsDisabled => (
+                StatusCode::FORBIDDEN,
+                "invitations_disabled",
+                "invitations are disabled: start the collector with TOUCHPOINT_AGENT_KEYS or TOUCHPOINT_ADMIN_TOKEN set",
+            ),
+            Self::BadInvitationRequest { .. } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_invitation_request",
+                "send {\"touchpoint\", \"interaction_id\", \"agent_id\", \"queue\"?, \"locale\"?}: identifiers of 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-', a locale of the instrument",
+            ),
         }
     }
 
@@ -185,6 +227,9 @@ impl ApiError {
             if let Some(id) = id {
                 body["id"] = json!(id.as_str());
             }
+        }
+        if let Self::BadInvitationRequest { field } = self {
+            body["field"] = json!(field);
         }
         body
     }
@@ -205,7 +250,7 @@ impl ResponseError for ApiError {
             | Self::RateLimited { retry_after: secs } => {
                 response.insert_header((header::RETRY_AFTER, secs.to_string()));
             }
-            Self::Unauthorized => {
+            Self::Unauthorized | Self::AgentUnauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
             _ => {}
@@ -223,6 +268,7 @@ pub struct AppState {
     admin_token: Option<Secret>,
     survey: Bytes,
     sessions: dashboard::Sessions,
+    invitations: Arc<Invitations>,
 }
 
 /// A started collector: its address, the server future to await, and handles to stop it.
@@ -250,7 +296,19 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
 
 /// [`start`] over a store the caller opened (tests wrap the sled store to inject failures).
 pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Running> {
-    let ingest = Ingest::new(store).with_device_limit(config.limit_per_device);
+    let invitations = Arc::new(
+        Invitations::load(
+            &config.data,
+            config.invitation_secret.clone(),
+            config.invitation_ttl_secs,
+            config.agent_keys.clone(),
+        )
+        .context("loading the invitation secret")?
+        .requiring(config.require_invitation),
+    );
+    let ingest = Ingest::new(store)
+        .with_device_limit(config.limit_per_device)
+        .with_invitations(Arc::clone(&invitations));
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -267,6 +325,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         admin_token: config.admin_token.clone(),
         survey: Bytes::from(survey_document().to_string()),
         sessions: dashboard::Sessions::default(),
+        invitations,
     });
     let mut server = HttpServer::new(move || {
         App::new()
@@ -291,6 +350,13 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
                     .route(web::post().to(post_batch))
                     .route(web::method(actix_web::http::Method::OPTIONS).to(preflight)),
             )
+            .service(
+                web::resource("/v1/invitations")
+                    .route(web::post().to(post_invitation))
+                    .route(web::method(actix_web::http::Method::OPTIONS).to(preflight)),
+            )
+            .route("/s/{token}", get_or_head().to(survey_link))
+            .route("/s/{token}/qr.svg", get_or_head().to(survey_link_qr))
             .route("/v1/export", web::get().to(export_route))
             .route("/v1/stats", web::get().to(stats_route))
             .route("/v1/report", web::get().to(report_route))
@@ -303,6 +369,8 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
             .route("/v1/openapi.json", web::get().to(openapi))
             .route("/embed", get_or_head().to(embed_page))
             .route("/demo/site.css", get_or_head().to(demo_css))
+            .route("/demo/agent.js", get_or_head().to(demo_js))
+            .route("/demo/{page}", get_or_head().to(demo_named_page))
             .route(
                 "/{file:(widget\\.js|tp-[0-9a-f]+\\.(js|wasm))}",
                 get_or_head().to(widget_file),
@@ -410,6 +478,179 @@ async fn demo_page() -> HttpResponse {
     page(assets::DEMO_PAGES[0].1)
 }
 
+/// A demo page under `/demo/`.
+async fn demo_named_page(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let path = ["/demo/", name.as_str()].concat();
+    assets::DEMO_PAGES
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, html)| page(html))
+        .ok_or(ApiError::NotFound)
+}
+
+async fn demo_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(assets::DEMO_AGENT_JS)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvitationRequest {
+    touchpoint: String,
+    interaction_id: String,
+    agent_id: String,
+    #[serde(default)]
+    queue: Option<String>,
+    #[serde(default)]
+    locale: Option<String>,
+}
+
+/// This collector's own base URL as the client reached it.
+fn own_base(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    [info.scheme(), "://", info.host()].concat()
+}
+
+/// `POST /v1/invitations`: an agent's console asks for a post-call survey link.
+async fn post_invitation(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if let OriginCheck::Denied(_) = check_origin(&req, &state.allow_origins) {
+        return Err(ApiError::OriginNotAllowed);
+    }
+    if !state.invitations.has_keys(state.admin_token.as_ref()) {
+        return Err(ApiError::InvitationsDisabled);
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !state
+        .invitations
+        .authorizes(given.trim(), state.admin_token.as_ref())
+    {
+        return Err(ApiError::AgentUnauthorized);
+    }
+    let body = read_body(&req, payload, 4096).await?;
+    let request: InvitationRequest =
+        serde_json::from_slice(&body).map_err(|_| ApiError::BadInvitationRequest { field: "" })?;
+    let expires_at = invitations::now_secs().saturating_add(state.invitations.ttl_secs());
+    let claims = Claims::new(
+        &request.touchpoint,
+        &request.interaction_id,
+        &request.agent_id,
+        request.queue.as_deref(),
+        request.locale.as_deref(),
+        expires_at,
+    )
+    .map_err(|field| ApiError::BadInvitationRequest { field })?;
+    let token = state.invitations.issue(&claims);
+    let url = [own_base(&req).as_str(), "/s/", &token].concat();
+    let qr = [url.as_str(), "/qr.svg"].concat();
+    let expires = protocol::Timestamp::from_unix_millis((expires_at as i64).saturating_mul(1000));
+    tracing::info!(
+        touchpoint = claims.touchpoint(),
+        agent_id = claims.agent_id(),
+        "invitation issued"
+    );
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({
+            "token": token,
+            "url": url,
+            "qr": qr,
+            "expires_at": expires.as_str(),
+        })))
+}
+
+/// Escapes text for HTML (the values are identifiers already; this keeps it so).
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn owned_page(status: StatusCode, html: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, assets::PAGE_CSP))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(html)
+}
+
+/// `GET /s/{token}`: the customer's survey for one call, the widget on the agent channel with
+/// the invitation's context; a clear page (and no survey) for a link that is not valid.
+async fn survey_link(path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    let token = path.into_inner();
+    let claims = match state.invitations.verify(&token, invitations::now_secs()) {
+        Ok(claims) => claims,
+        Err(error) => {
+            let status = refused_parts(&Refused::Invitation(error)).0;
+            let texts = &protocol::CORE_CX.locales[0];
+            let html = assets::notice_page(texts.code, texts.ui.title, texts.ui.link_invalid);
+            return owned_page(status, html);
+        }
+    };
+    let locale = claims.locale().unwrap_or("en");
+    let title = protocol::CORE_CX.locale(locale).map_or("", |l| l.ui.title);
+    let mut attrs = vec![
+        ("touchpoint", claims.touchpoint()),
+        ("interaction", claims.interaction_id()),
+        ("agent", claims.agent_id()),
+        ("invitation", token.as_str()),
+    ];
+    if let Some(queue) = claims.queue() {
+        attrs.push(("segment", queue));
+    }
+    if let Some(locale) = claims.locale() {
+        attrs.push(("locale", locale));
+    }
+    let attrs: String = attrs
+        .iter()
+        .map(|(name, value)| [" data-", name, "=\"", &escape(value), "\""].concat())
+        .collect();
+    owned_page(
+        StatusCode::OK,
+        assets::hosted_page(&escape(locale), &escape(title), &attrs),
+    )
+}
+
+/// `GET /s/{token}/qr.svg`: the link as a QR code, for the agent to show or send.
+async fn survey_link_qr(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let token = path.into_inner();
+    state
+        .invitations
+        .verify(&token, invitations::now_secs())
+        .map_err(|e| ApiError::from(Refused::Invitation(e)))?;
+    let url = [own_base(&req).as_str(), "/s/", &token].concat();
+    let svg = invitations::qr_svg(&url).ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))
+        .body(svg))
+}
+
 async fn demo_css() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
@@ -479,7 +720,9 @@ async fn cors(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let echo = match state {
-        Some(state) if req.path().starts_with("/v1/responses") => {
+        Some(state)
+            if req.path().starts_with("/v1/responses") || req.path() == "/v1/invitations" =>
+        {
             match check_origin(req.request(), &state.allow_origins) {
                 OriginCheck::Allowed(origin) => Some(origin),
                 // So the widget can read the 403 and stop retrying, instead of seeing a network error.
@@ -510,7 +753,10 @@ async fn preflight(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         OriginCheck::Denied(_) => Err(ApiError::OriginNotAllowed),
         _ => Ok(HttpResponse::NoContent()
             .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST"))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type"))
+            .insert_header((
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "content-type, authorization",
+            ))
             .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
             .finish()),
     }

@@ -8,6 +8,7 @@ use protocol::{Rejection, SubmissionId};
 
 use crate::{
     durable::{GroupCommit, NotDurable},
+    invitations::{now_secs, InvitationError, Invitations},
     limits::{now_millis, Limiter, Rate},
     outcome::Outcomes,
     store::{Put, Store, StoreError},
@@ -40,6 +41,8 @@ pub enum Refused {
     IdConflict,
     #[error("this interaction has already been answered")]
     AlreadyAnswered,
+    #[error("{0}")]
+    Invitation(InvitationError),
     #[error("this device sends faster than its limit; retry in {0} s")]
     RateLimited(u64),
     #[error("cannot store now: {0}")]
@@ -55,6 +58,7 @@ impl Refused {
             Self::Invalid(rejection) => rejection.code(),
             Self::IdConflict => "id_conflict",
             Self::AlreadyAnswered => "already_answered",
+            Self::Invitation(error) => error.code(),
             Self::RateLimited(_) => "rate_limited",
             Self::Unavailable(_) | Self::Storage(_) => "unavailable",
         }
@@ -71,6 +75,7 @@ pub struct Ingest {
     commit: GroupCommit,
     pub outcomes: Arc<Outcomes>,
     per_device: Arc<Limiter>,
+    invitations: Option<Arc<Invitations>>,
 }
 
 impl Ingest {
@@ -81,7 +86,14 @@ impl Ingest {
             commit,
             outcomes: Arc::default(),
             per_device: Arc::new(Limiter::new(None)),
+            invitations: None,
         }
+    }
+
+    /// Checks answers that carry an invitation against the call it binds.
+    pub fn with_invitations(mut self, invitations: Arc<Invitations>) -> Self {
+        self.invitations = Some(invitations);
+        self
     }
 
     /// Limits how fast one device (touchpoint + `context.device_id`) may submit.
@@ -105,6 +117,11 @@ impl Ingest {
         body: &[u8],
     ) -> Result<(SubmissionId, Put, u64), (Option<SubmissionId>, Refused)> {
         let submission = protocol::parse_submission(body).map_err(|r| (None, r.into()))?;
+        if let Some(invitations) = &self.invitations {
+            invitations
+                .check(&submission, now_secs())
+                .map_err(|e| (Some(submission.id.clone()), Refused::Invitation(e)))?;
+        }
         if let Some(device) = &submission.context.device_id {
             let key = [submission.touchpoint.as_str(), "/", device.as_str()].concat();
             self.per_device

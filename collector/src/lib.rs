@@ -7,6 +7,8 @@
 //!   [`http::ApiError`] to a status and a stable error code.
 //! - [`ingest`]: parse and validate (the shared `protocol` crate) → dedupe and write (store) →
 //!   wait until the write is on disk (durable) → an [`ingest::Outcome`].
+//! - [`invitations`]: signed post-call invitations; an answer that carries one is checked against
+//!   the call it binds before it is written.
 //! - [`limits`]: token buckets per client address and per device (429 with `Retry-After`).
 //! - [`store`]: sled behind the [`store::Store`] trait: the record, its id and its interaction are
 //!   written in one transaction, so a crash keeps all three or none. Duplicates are detected here.
@@ -34,6 +36,7 @@ pub mod durable;
 pub mod export;
 pub mod http;
 pub mod ingest;
+pub mod invitations;
 pub mod limits;
 pub mod metrics;
 pub mod outcome;

@@ -63,6 +63,17 @@ enum Command {
             value_delimiter = ','
         )]
         trusted_proxies: Vec<std::net::IpAddr>,
+        /// How long a post-call invitation link stays valid, in seconds (default 7 days, at most
+        /// 10 years). The
+        /// agents' keys come from TOUCHPOINT_AGENT_KEYS (comma-separated), the signing secret from
+        /// TOUCHPOINT_INVITATION_SECRET or else a file made once in the data directory.
+        #[arg(long, env = "TOUCHPOINT_INVITATION_TTL", default_value_t = collector::invitations::DEFAULT_TTL_SECS,
+              value_parser = clap::value_parser!(u64).range(1..=collector::invitations::MAX_TTL_SECS))]
+        invitation_ttl: u64,
+        /// Refuse agent-channel answers that carry no invitation (context.invitation), so nobody
+        /// can answer for a call, or name its agent, without the link the collector issued.
+        #[arg(long, env = "TOUCHPOINT_REQUIRE_INVITATION")]
+        require_invitation: bool,
     },
     /// Write every stored answer, in arrival order, to standard output (or --out). Needs the
     /// collector stopped; while it runs, use GET /v1/export.
@@ -159,6 +170,8 @@ fn main() -> anyhow::Result<()> {
             limit_per_address,
             limit_per_device,
             trusted_proxies,
+            invitation_ttl,
+            require_invitation,
         } => {
             let allow_origins = allow_origins
                 .iter()
@@ -179,6 +192,19 @@ fn main() -> anyhow::Result<()> {
                 limit_per_address: Rate::parse(&limit_per_address).map_err(anyhow::Error::msg)?,
                 limit_per_device: Rate::parse(&limit_per_device).map_err(anyhow::Error::msg)?,
                 trusted_proxies,
+                agent_keys: std::env::var("TOUCHPOINT_AGENT_KEYS")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(|k| Secret::new(k.to_owned()))
+                    .collect(),
+                invitation_secret: std::env::var("TOUCHPOINT_INVITATION_SECRET")
+                    .ok()
+                    .filter(|s| !s.trim().is_empty())
+                    .map(Secret::new),
+                invitation_ttl_secs: invitation_ttl,
+                require_invitation,
             };
             serve(config)
         }

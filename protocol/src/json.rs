@@ -5,8 +5,8 @@
 use serde::Deserialize;
 
 use crate::{
-    Answers, Channel, Comment, Confidence, Context, Effort, Emotion, Ident, Locale, PagePath,
-    Rejection, Submission, SubmissionId, SurveyRef, Timestamp,
+    Answers, Channel, Comment, Confidence, Context, Effort, Emotion, Ident, InvitationToken,
+    Locale, PagePath, Rejection, Submission, SubmissionId, SurveyRef, Timestamp,
 };
 
 #[derive(Deserialize)]
@@ -58,6 +58,10 @@ struct RawContext {
     segment: Option<String>,
     #[serde(default)]
     page: Option<String>,
+    #[serde(default)]
+    invitation: Option<String>,
+    #[serde(default)]
+    assisted: Option<bool>,
 }
 
 /// Every path of the schema. A rejection names one of these, so nothing of the input is echoed.
@@ -81,6 +85,8 @@ const SCHEMA_PATHS: &[&str] = &[
     "context.device_id",
     "context.segment",
     "context.page",
+    "context.invitation",
+    "context.assisted",
     "submitted_at",
 ];
 
@@ -247,6 +253,12 @@ pub fn parse_submission(bytes: &[u8]) -> Result<Submission, Rejection> {
                 })
             })
             .transpose()?,
+        invitation: raw_context
+            .invitation
+            .as_deref()
+            .map(InvitationToken::parse)
+            .transpose()?,
+        assisted: raw_context.assisted.unwrap_or(false),
     };
     let submitted_at = Timestamp::parse(&raw.submitted_at)?;
     Ok(Submission {
@@ -315,6 +327,35 @@ mod tests {
         assert_eq!(again, sub);
         let canonical: Value = serde_json::from_str(&sub.to_json()).expect("json");
         assert_eq!(canonical, valid());
+    }
+
+    #[test]
+    fn assisted_and_invitation_round_trip_and_false_is_the_plain_form() {
+        let token = "eyJ0IjoiYmlsbGluZyJ9.c2lnbmF0dXJlLWJ5dGVz";
+        let body = with(
+            with(valid(), "context.assisted", Some(json!(true))),
+            "context.invitation",
+            Some(json!(token)),
+        );
+        let sub = parse_value(&body).expect("valid");
+        assert!(sub.context.assisted);
+        assert_eq!(
+            sub.context.invitation.as_ref().map(InvitationToken::as_str),
+            Some(token)
+        );
+        let written = sub.to_json();
+        assert!(
+            written.contains(&format!(
+                "\"page\":\"/checkout\",\"invitation\":\"{token}\",\"assisted\":true}}"
+            )),
+            "{written}"
+        );
+        assert_eq!(parse_submission(written.as_bytes()), Ok(sub));
+        // `false` says nothing more than leaving it out: the same canonical bytes.
+        let plain = parse_value(&valid()).expect("valid");
+        let explicit =
+            parse_value(&with(valid(), "context.assisted", Some(json!(false)))).expect("valid");
+        assert_eq!(explicit.to_json(), plain.to_json());
     }
 
     #[test]
@@ -456,6 +497,22 @@ mod tests {
                 with(valid(), "submitted_at", Some(json!("yesterday"))),
                 InvalidSubmittedAt,
             ),
+            (
+                with(valid(), "context.assisted", Some(json!("yes"))),
+                InvalidType {
+                    at: "context.assisted",
+                },
+            ),
+            (
+                with(valid(), "context.invitation", Some(json!("not a token"))),
+                InvalidInvitation,
+            ),
+            (
+                with(valid(), "context.invitation", Some(json!(7))),
+                InvalidType {
+                    at: "context.invitation",
+                },
+            ),
         ];
         for (body, expected) in cases {
             assert_eq!(parse_value(&body).map(|s| s.id), Err(expected), "{body}");
@@ -591,6 +648,8 @@ mod tests {
             locale in prop::sample::select(&["en", "es", "fr", "de", "ar"][..]),
             interaction_id in prop::option::of(ident()),
             segment in prop::option::of(ident()),
+            invitation in prop::option::of("[A-Za-z0-9_.-]{16,512}"),
+            assisted in any::<bool>(),
             millis in 0i64..4_102_444_800_000,
         ) -> Option<Submission> {
             let answers = Answers::new(
@@ -609,6 +668,8 @@ mod tests {
                 context: Context {
                     interaction_id: interaction_id.and_then(|i| Ident::parse(&i)),
                     segment: segment.and_then(|i| Ident::parse(&i)),
+                    invitation: invitation.map(|i| InvitationToken::parse(&i).expect("token")),
+                    assisted,
                     ..Context::default()
                 },
                 submitted_at: Timestamp::from_unix_millis(millis),
@@ -623,7 +684,9 @@ mod tests {
                 let written = sub.to_json();
                 prop_assert_eq!(parse_submission(written.as_bytes()), Ok(sub.clone()));
                 // With at most interaction_id and segment set, wire order equals BTreeMap order.
-                prop_assert_eq!(written, serde_form(&sub));
+                if sub.context.invitation.is_none() && !sub.context.assisted {
+                    prop_assert_eq!(written, serde_form(&sub));
+                }
             }
         }
 
@@ -662,6 +725,7 @@ mod fuzz {
     const SEEDS: &[&str] = &[
         r#"{"id":"0192f1a4-7b3c-7def-8a90-123456789abc","survey":{"id":"core-cx","version":1},"channel":"web","touchpoint":"checkout","answers":{"effort":6,"confidence":4,"emotion":"pleased"},"comment":"Quick \"and\" easy\n— ünï","locale":"en","context":{"interaction_id":"call-123","agent_id":"a-7","site_id":"branch-042","device_id":"kiosk-3","segment":"premium","page":"/checkout"},"submitted_at":"2026-11-22T10:00:00.123+01:00"}"#,
         r#"{"id":"abcdefghijklmnop","survey":{"id":"core-cx","version":1},"channel":"agent","touchpoint":"b","answers":{"emotion":"angry"},"locale":"ar","submitted_at":"2024-02-29T23:59:60Z"}"#,
+        r#"{"id":"abcdefghijklmnoq","survey":{"id":"core-cx","version":1},"channel":"agent","touchpoint":"billing","answers":{"effort":2},"locale":"en","context":{"interaction_id":"call-9","agent_id":"a-7","invitation":"eyJ0IjoiYmlsbGluZyJ9.c2lnbmF0dXJl","assisted":true},"submitted_at":"2026-11-22T10:00:00Z"}"#,
         r#"{"id":"x","survey":[1],"answers":{"effort":1e400},"extra":null}"#,
     ];
     const TOKENS: &[&[u8]] = &[

@@ -32,8 +32,8 @@ pub use instrument::{Instrument, LocaleTexts, CORE_CX};
 pub use json::parse_submission;
 pub use rejection::Rejection;
 pub use submission::{
-    push_decimal, Answers, Channel, Comment, Confidence, Context, Effort, Emotion, Ident, Locale,
-    PagePath, Submission, SubmissionId, SurveyRef,
+    push_decimal, Answers, Channel, Comment, Confidence, Context, Effort, Emotion, Ident,
+    InvitationToken, Locale, PagePath, Submission, SubmissionId, SurveyRef,
 };
 pub use time::Timestamp;
 

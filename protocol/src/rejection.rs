@@ -40,6 +40,8 @@ pub enum Rejection {
         field: &'static str,
     },
     InvalidSubmittedAt,
+    /// `context.invitation` is malformed, or (at the collector) not one it signed.
+    InvalidInvitation,
 }
 
 impl Rejection {
@@ -64,6 +66,7 @@ impl Rejection {
             Self::UnsupportedLocale => "unsupported_locale",
             Self::InvalidContext { .. } => "invalid_context",
             Self::InvalidSubmittedAt => "invalid_submitted_at",
+            Self::InvalidInvitation => "invalid_invitation",
         }
     }
 
@@ -95,6 +98,9 @@ impl Rejection {
                 "context values must be 1-64 characters (page: 1-512) of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-'"
             }
             Self::InvalidSubmittedAt => "submitted_at must be an RFC 3339 timestamp",
+            Self::InvalidInvitation => {
+                "context.invitation must be a token this collector issued (POST /v1/invitations), unchanged"
+            }
         }
     }
 
@@ -106,6 +112,7 @@ impl Rejection {
             | Self::DuplicateField { at }
             | Self::InvalidType { at } => Some(at),
             Self::InvalidContext { field } => Some(field),
+            Self::InvalidInvitation => Some("context.invitation"),
             _ => None,
         }
     }

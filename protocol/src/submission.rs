@@ -302,6 +302,28 @@ impl Locale {
     }
 }
 
+/// The signed invitation a post-call answer carries (the collector issues it and checks it):
+/// 16–512 characters of `[A-Za-z0-9_.-]` (base64url parts joined by dots).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InvitationToken(String);
+
+impl InvitationToken {
+    pub const MAX_LEN: usize = 512;
+
+    pub fn parse(text: &str) -> Result<Self, Rejection> {
+        let ok = (16..=Self::MAX_LEN).contains(&text.len())
+            && text
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
+        ok.then(|| Self(text.to_owned()))
+            .ok_or(Rejection::InvalidInvitation)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Where and for whom the answer was given; every value optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Context {
@@ -311,6 +333,11 @@ pub struct Context {
     pub device_id: Option<Ident>,
     pub segment: Option<Ident>,
     pub page: Option<PagePath>,
+    /// The invitation this answer responds to (agent channel, after a call).
+    pub invitation: Option<InvitationToken>,
+    /// The agent recorded the customer's answers on the agent's own screen. Written only when
+    /// true, so an answer without it keeps the canonical form it always had.
+    pub assisted: bool,
 }
 
 impl Context {
@@ -388,6 +415,14 @@ impl Submission {
         if let Some(page) = &self.context.page {
             w.key("page", &mut first);
             w.string(page.as_str());
+        }
+        if let Some(invitation) = &self.context.invitation {
+            w.key("invitation", &mut first);
+            w.string(invitation.as_str());
+        }
+        if self.context.assisted {
+            w.key("assisted", &mut first);
+            w.raw("true");
         }
         w.raw("},\"submitted_at\":");
         w.string(self.submitted_at.as_str());
@@ -546,5 +581,24 @@ mod tests {
         assert!(Comment::parse("line\nline\ttab").is_ok_and(|c| c.is_some()));
         assert_eq!(Comment::parse("bell\u{7}"), Err(Rejection::InvalidComment));
         assert_eq!(Comment::parse("   "), Ok(None));
+    }
+
+    #[test]
+    fn invitation_tokens_follow_the_charset_and_length() {
+        assert!(InvitationToken::parse("eyJ0IjoiYmlsbGluZyJ9.c2lnbmF0dXJl_-").is_ok());
+        assert!(InvitationToken::parse(&"a".repeat(512)).is_ok());
+        for bad in [
+            "",
+            "short",
+            &"a".repeat(513),
+            "eyJ0IjoiYmlsbGluZyJ9 c2ln",
+            "eyJ0IjoiYmlsbGluZyJ9+/=",
+        ] {
+            assert_eq!(
+                InvitationToken::parse(bad),
+                Err(Rejection::InvalidInvitation),
+                "{bad}"
+            );
+        }
     }
 }

@@ -20,10 +20,10 @@ export function collectorBinary() {
   return binary;
 }
 
-/** Starts the collector; resolves once it reports its address. */
-export async function startCollector({ allowOrigins = [] } = {}) {
+/** Starts the collector (with extra environment `env`); resolves once it reports its address. */
+export async function startCollector({ allowOrigins = [], env = {} } = {}) {
   const data = mkdtempSync(join(tmpdir(), "tp-browser-"));
-  let { child, base } = await spawnCollector(data, "127.0.0.1:0", allowOrigins);
+  let { child, base } = await spawnCollector(data, "127.0.0.1:0", allowOrigins, env);
   const widget = await fetch(`${base}/widget.js`);
   if (widget.status !== 200) {
     child.kill("SIGKILL");
@@ -45,7 +45,7 @@ export async function startCollector({ allowOrigins = [] } = {}) {
     },
     /** The same address and data directory again. */
     async restart() {
-      ({ child } = await spawnCollector(data, base.replace("http://", ""), allowOrigins));
+      ({ child } = await spawnCollector(data, base.replace("http://", ""), allowOrigins, env));
     },
     async stop() {
       child.kill("SIGTERM");
@@ -55,12 +55,12 @@ export async function startCollector({ allowOrigins = [] } = {}) {
   };
 }
 
-async function spawnCollector(data, listen, allowOrigins) {
+async function spawnCollector(data, listen, allowOrigins, env = {}) {
   const args = ["serve", "--listen", listen, "--workers", "2", "--data", data,
     "--limit-per-address", "off", "--limit-per-device", "off"];
   for (const origin of allowOrigins) args.push("--allow-origin", origin);
   const child = spawn(collectorBinary(), args, {
-    env: { ...process.env, TOUCHPOINT_ADMIN_TOKEN: ADMIN_TOKEN, RUST_LOG: "info" },
+    env: { ...process.env, TOUCHPOINT_ADMIN_TOKEN: ADMIN_TOKEN, RUST_LOG: "info", ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let log = "";
@@ -95,13 +95,23 @@ export async function startHost(pages) {
   return { origin, close: () => new Promise((r) => server.close(r)) };
 }
 
+const CHROMIUM_ARGS = [
+  "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+];
+
 export async function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-    ],
+    args: CHROMIUM_ARGS,
+  });
+}
+
+/** A browser with a profile on disk in `userDataDir`: closing and relaunching it is a restart. */
+export async function launchPersistent(userDataDir) {
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: CHROMIUM_ARGS,
   });
 }
 

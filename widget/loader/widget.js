@@ -1,20 +1,22 @@
 // Touchpoint loader (classic script, plain JS): reads its data-* attributes, checks that the page
 // lets WebAssembly run, loads the widget (wasm-bindgen glue + wasm, content-hashed names filled in
 // by `cargo xtask`) and calls start(config); where the page's CSP forbids wasm it shows the
-// collector's /embed page in an iframe instead. Touchpoint.open/close queue until the wasm is ready.
+// collector's /embed page in an iframe instead. Touchpoint.open/close/postCall queue until the wasm
+// is ready. Every data-* attribute goes to start(); the wasm reads the ones it knows.
 // Lines starting with // are removed from the built file.
 (function (w, d) {
   var s = d.currentScript, a, u, b, q = [], T, c, p;
   if (!s || w.Touchpoint) return;
   a = s.dataset; u = s.src; b = a.collector || u.slice(0, u.lastIndexOf("/"));
-  c = { base: b, touchpoint: a.touchpoint, mode: a.mode, target: a.target, locale: a.locale, segment: a.segment };
+  c = Object.assign({}, a, { base: b });
   if (a.fromUrl != null) {
     p = new URLSearchParams(location.search);
     ["touchpoint", "locale", "segment"].forEach(function (k) { c[k] = p.get(k) || c[k]; });
   }
   T = w.Touchpoint = {
     open: function (o) { q.push(["open", o]); },
-    close: function () { q.push(["close"]); }
+    close: function () { q.push(["close"]); },
+    postCall: function (o) { q.push(["postCall", o]); }
   };
   function ready(f) {
     d.readyState == "loading" ? d.addEventListener("DOMContentLoaded", f) : f();
@@ -40,6 +42,7 @@
         m.start(c);
         T.open = m.open;
         T.close = m.close;
+        T.postCall = m.postCall;
         q.forEach(function (x) { m[x[0]](x[1]); });
       });
     });

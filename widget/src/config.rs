@@ -5,8 +5,7 @@ use alloc::borrow::ToOwned;
 use alloc::string::String;
 use alloc::vec::Vec;
 use js_sys::Reflect;
-use protocol::instrument::UiTexts;
-use protocol::{Ident, LocaleTexts};
+use protocol::{Channel, Context, Ident, InvitationToken, LocaleTexts};
 use wasm_bindgen::JsValue;
 
 /// Where the survey shows.
@@ -16,6 +15,11 @@ pub enum Mode {
     Launcher,
     /// The survey rendered into the element `data-target` selects.
     Inline,
+    /// A full-screen branch tablet: language choice, one customer at a time, idle reset.
+    Kiosk,
+    /// An agent's console: `Touchpoint.postCall(...)` shows the post-call survey's link, QR code
+    /// and assisted capture (in `data-target` when given, else in a corner panel).
+    Agent,
 }
 
 /// Everything `start` needs, already checked.
@@ -28,7 +32,17 @@ pub struct Config {
     pub mode: Mode,
     pub target: Option<String>,
     pub texts: &'static LocaleTexts,
-    pub segment: Option<Ident>,
+    /// Web, kiosk (kiosk mode) or agent (an invitation's page, or assisted capture).
+    pub channel: Channel,
+    /// What every answer carries: segment, site and device (kiosk), or the call an invitation
+    /// binds (`data-interaction`, `data-agent`, `data-invitation` on the page `/s/{token}`).
+    pub context: Context,
+    /// The key an agent console sends to ask for invitations (`data-agent-key`).
+    pub agent_key: Option<String>,
+    /// Kiosk: thank-you → attract screen after this long (`data-reset-seconds`, default 5).
+    pub reset_ms: f64,
+    /// Kiosk: a survey left alone this long is discarded (`data-idle-seconds`, default 30).
+    pub idle_ms: f64,
 }
 
 /// One message for the console: `(is_error, text)`.
@@ -38,36 +52,23 @@ pub const NO_BASE: &str =
     "touchpoint: no collector URL (the loader derives it from the script's src); nothing is sent";
 pub const BAD_TOUCHPOINT: &str = "touchpoint: data-touchpoint is missing or invalid (1-64 characters of A-Z a-z 0-9 . _ : / -); the survey is not shown";
 pub const BAD_MODE: &str =
-    "touchpoint: data-mode must be \"launcher\" or \"inline\"; using launcher";
+    "touchpoint: data-mode must be \"launcher\", \"inline\", \"kiosk\" or \"agent\"; using launcher";
 pub const NO_TARGET: &str =
     "touchpoint: data-mode=\"inline\" needs data-target, a CSS selector of the element to render into";
 pub const BAD_LOCALE: &str =
     "touchpoint: data-locale must be one of en, es, fr, de, ar; using the browser's language";
 pub const BAD_SEGMENT: &str =
     "touchpoint: data-segment is invalid (1-64 characters of A-Z a-z 0-9 . _ : / -); ignored";
+pub const BAD_CONTEXT: &str = "touchpoint: data-site, data-device, data-interaction or data-agent is invalid (1-64 characters of A-Z a-z 0-9 . _ : / -); ignored";
+pub const BAD_INVITATION: &str = "touchpoint: data-invitation needs a valid token with data-interaction and data-agent (the collector's /s/ page writes them); the survey is not shown";
+pub const NO_AGENT_KEY: &str =
+    "touchpoint: data-mode=\"agent\" needs data-agent-key to ask for post-call invitations";
+pub const BAD_SECONDS: &str =
+    "touchpoint: data-reset-seconds and data-idle-seconds must be whole seconds from 1 to 3600; using the default";
 
-/// The protocol's locales with only the texts the widget shows: the kiosk's words
-/// ([`protocol::instrument::LOCALES`] holds them all) are left out of the wasm.
-pub static LOCALES: [LocaleTexts; 5] = {
-    let [en, es, fr, de, ar] = protocol::instrument::LOCALES;
-    [slim(en), slim(es), slim(fr), slim(de), slim(ar)]
-};
-
-const fn slim(l: LocaleTexts) -> LocaleTexts {
-    LocaleTexts {
-        name: "",
-        ui: UiTexts {
-            start: "",
-            choose_language: "",
-            idle_reset: "",
-            already_answered: "",
-            link_invalid: "",
-            queued: "",
-            ..l.ui
-        },
-        ..l
-    }
-}
+/// The protocol's locales, every text: the kiosk shows the languages' names and its own words,
+/// the invitation page its outcomes.
+pub static LOCALES: [LocaleTexts; 5] = protocol::instrument::LOCALES;
 
 /// The locale whose code is `code`, ignoring ASCII case.
 fn find(code: &str) -> Option<&'static LocaleTexts> {
@@ -102,6 +103,31 @@ pub fn locale(code: Option<&str>, notes: &mut Vec<Note>) -> Option<&'static Loca
     found
 }
 
+/// An optional identifier attribute; a wrong one is ignored with `note`.
+fn ident(obj: &JsValue, key: &str, note: &'static str, notes: &mut Vec<Note>) -> Option<Ident> {
+    text(obj, key).and_then(|s| {
+        let parsed = Ident::parse(&s);
+        if parsed.is_none() && !notes.contains(&(false, note)) {
+            notes.push((false, note));
+        }
+        parsed
+    })
+}
+
+/// `data-*-seconds` in milliseconds, or `default` (with a note when it was wrong).
+fn seconds(obj: &JsValue, key: &str, default: f64, notes: &mut Vec<Note>) -> f64 {
+    let Some(value) = text(obj, key) else {
+        return default;
+    };
+    match crate::dom::parse_number(&value) {
+        Some(s @ 1..=3600) => s as f64 * 1000.0,
+        _ => {
+            notes.push((false, BAD_SECONDS));
+            default
+        }
+    }
+}
+
 impl Config {
     /// Reads the loader's object; `browser_language` is `navigator.language`.
     pub fn read(obj: &JsValue, browser_language: &str) -> (Self, Vec<Note>) {
@@ -119,6 +145,8 @@ impl Config {
         let mode = match text(obj, "mode").as_deref() {
             None | Some("launcher") => Mode::Launcher,
             Some("inline") => Mode::Inline,
+            Some("kiosk") => Mode::Kiosk,
+            Some("agent") => Mode::Agent,
             Some(_) => {
                 notes.push((false, BAD_MODE));
                 Mode::Launcher
@@ -130,13 +158,37 @@ impl Config {
         }
         let texts = locale(text(obj, "locale").as_deref(), &mut notes)
             .unwrap_or_else(|| negotiate(browser_language));
-        let segment = text(obj, "segment").and_then(|s| {
-            let parsed = Ident::parse(&s);
-            if parsed.is_none() {
-                notes.push((false, BAD_SEGMENT));
+        let mut context = Context {
+            segment: ident(obj, "segment", BAD_SEGMENT, &mut notes),
+            site_id: ident(obj, "site", BAD_CONTEXT, &mut notes),
+            device_id: ident(obj, "device", BAD_CONTEXT, &mut notes),
+            interaction_id: ident(obj, "interaction", BAD_CONTEXT, &mut notes),
+            agent_id: ident(obj, "agent", BAD_CONTEXT, &mut notes),
+            ..Context::default()
+        };
+        let mut channel = if mode == Mode::Kiosk {
+            Channel::Kiosk
+        } else {
+            Channel::Web
+        };
+        let mut touchpoint = touchpoint;
+        if let Some(token) = text(obj, "invitation") {
+            context.invitation = InvitationToken::parse(&token).ok();
+            channel = Channel::Agent;
+            let complete = context.invitation.is_some()
+                && context.interaction_id.is_some()
+                && context.agent_id.is_some();
+            if !complete {
+                notes.push((true, BAD_INVITATION));
+                touchpoint = None;
             }
-            parsed
-        });
+        }
+        let agent_key = text(obj, "agentKey");
+        if mode == Mode::Agent && agent_key.is_none() {
+            notes.push((true, NO_AGENT_KEY));
+        }
+        let reset_ms = seconds(obj, "resetSeconds", 5_000.0, &mut notes);
+        let idle_ms = seconds(obj, "idleSeconds", 30_000.0, &mut notes);
         (
             Self {
                 base,
@@ -144,7 +196,11 @@ impl Config {
                 mode,
                 target,
                 texts,
-                segment,
+                channel,
+                context,
+                agent_key,
+                reset_ms,
+                idle_ms,
             },
             notes,
         )
@@ -184,7 +240,11 @@ mod tests {
         assert_eq!(c.mode, Mode::Inline);
         assert_eq!(c.target.as_deref(), Some("#survey"));
         assert_eq!(c.texts.code, "fr");
-        assert_eq!(c.segment.as_ref().map(Ident::as_str), Some("premium"));
+        assert_eq!(
+            c.context.segment.as_ref().map(Ident::as_str),
+            Some("premium")
+        );
+        assert_eq!(c.channel, Channel::Web);
     }
 
     #[wasm_bindgen_test]
@@ -222,7 +282,7 @@ mod tests {
                 (false, BAD_SEGMENT)
             ]
         );
-        assert!(c.base.is_none() && c.touchpoint.is_none() && c.segment.is_none());
+        assert!(c.base.is_none() && c.touchpoint.is_none() && c.context.segment.is_none());
         assert_eq!((c.mode, c.texts.code), (Mode::Launcher, "es"));
         let (_, notes) = config(
             &[
@@ -235,5 +295,101 @@ mod tests {
         assert_eq!(notes, [(true, NO_TARGET)]);
         let (_, notes) = Config::read(&JsValue::UNDEFINED, "en");
         assert_eq!(notes, [(true, NO_BASE), (true, BAD_TOUCHPOINT)]);
+    }
+
+    #[wasm_bindgen_test]
+    fn kiosk_mode_reads_its_site_device_and_timers() {
+        let (c, notes) = config(
+            &[
+                ("base", "http://x"),
+                ("touchpoint", "branch-teller"),
+                ("mode", "kiosk"),
+                ("site", "branch-042"),
+                ("device", "kiosk-3"),
+                ("resetSeconds", "2"),
+                ("idleSeconds", "45"),
+            ],
+            "en",
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!((c.mode, c.channel), (Mode::Kiosk, Channel::Kiosk));
+        assert_eq!(
+            c.context.site_id.as_ref().map(Ident::as_str),
+            Some("branch-042")
+        );
+        assert_eq!(
+            c.context.device_id.as_ref().map(Ident::as_str),
+            Some("kiosk-3")
+        );
+        assert_eq!((c.reset_ms, c.idle_ms), (2_000.0, 45_000.0));
+        let (c, notes) = config(
+            &[
+                ("base", "http://x"),
+                ("touchpoint", "t"),
+                ("mode", "kiosk"),
+                ("device", "kiosk 3"),
+                ("resetSeconds", "0"),
+                ("idleSeconds", "soon"),
+            ],
+            "en",
+        );
+        assert_eq!(
+            notes,
+            [
+                (false, BAD_CONTEXT),
+                (false, BAD_SECONDS),
+                (false, BAD_SECONDS)
+            ]
+        );
+        assert_eq!((c.reset_ms, c.idle_ms), (5_000.0, 30_000.0));
+        assert!(c.context.device_id.is_none());
+    }
+
+    #[wasm_bindgen_test]
+    fn agent_mode_needs_a_key_and_an_invitation_page_answers_on_the_agent_channel() {
+        let (c, notes) = config(
+            &[
+                ("base", "http://x"),
+                ("touchpoint", "contact-centre"),
+                ("mode", "agent"),
+                ("agentKey", "demo-console"),
+            ],
+            "en",
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(c.mode, Mode::Agent);
+        assert_eq!(c.agent_key.as_deref(), Some("demo-console"));
+        let (_, notes) = config(
+            &[("base", "http://x"), ("touchpoint", "t"), ("mode", "agent")],
+            "en",
+        );
+        assert_eq!(notes, [(true, NO_AGENT_KEY)]);
+
+        let invitation = [
+            ("base", "http://x"),
+            ("touchpoint", "billing"),
+            ("mode", "inline"),
+            ("target", "#tp"),
+            ("interaction", "call-123"),
+            ("agent", "a-7"),
+            ("invitation", "eyJ0IjoiYmlsbGluZyJ9.c2lnbmF0dXJl"),
+        ];
+        let (c, notes) = config(&invitation, "en");
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(c.channel, Channel::Agent);
+        assert!(c.context.invitation.is_some());
+        assert_eq!(
+            c.context.interaction_id.as_ref().map(Ident::as_str),
+            Some("call-123")
+        );
+        // Without the call it binds, the page shows no survey that could only be refused.
+        let (c, notes) = config(&invitation[..5], "en");
+        assert!(notes.is_empty());
+        assert_eq!(c.channel, Channel::Web);
+        let mut broken = invitation.to_vec();
+        broken[6].1 = "not a token";
+        let (c, notes) = config(&broken, "en");
+        assert_eq!(notes, [(true, BAD_INVITATION)]);
+        assert!(c.touchpoint.is_none());
     }
 }

@@ -20,9 +20,9 @@ use crate::retry;
 #[wasm_bindgen]
 extern "C" {
     /// A promise seen through `then(f, g)` with plain functions (js-sys wants closures it owns).
-    type Thenable;
+    pub type Thenable;
     #[wasm_bindgen(method, js_name = then)]
-    fn then_both(this: &Thenable, on_ok: &JsValue, on_error: &JsValue);
+    pub fn then_both(this: &Thenable, on_ok: &JsValue, on_error: &JsValue);
     /// A function seen through `bind(this, arg)`: one long-lived closure serves every request.
     type Bindable;
     #[wasm_bindgen(method, js_name = bind)]
@@ -212,9 +212,16 @@ impl Courier {
                     ("status", JsValue::from(status)),
                 ]),
             ),
-            Verdict::Rejected => warn(
-                "touchpoint: the collector refused an answer for good (HTTP 4xx); it was dropped",
-            ),
+            Verdict::Rejected => {
+                warn("touchpoint: the collector refused an answer for good (HTTP 4xx); it was dropped");
+                dispatch(
+                    "touchpoint:rejected",
+                    &object(&[
+                        ("id", JsValue::from_str(id)),
+                        ("status", JsValue::from(status)),
+                    ]),
+                );
+            }
             Verdict::Retry => {}
         }
         self.flush();

@@ -5,7 +5,9 @@
 //! Layout:
 //! - [`config`]: the loader's settings (`data-*` attributes), checked, with one console message per
 //!   wrong attribute.
-//! - [`ui`]: the shadow-root survey: launcher or inline panel, radio groups, keyboard, Send.
+//! - [`ui`]: the shadow-root survey: launcher or inline panel, radio groups, keyboard, Send; the
+//!   kiosk's attract screen and timers; agent mode's invitation and assisted capture.
+//! - [`invite`]: agent mode's request for a post-call invitation.
 //! - [`style`]: the one constructable stylesheet and the theming contract.
 //! - [`survey`]: choices → `protocol::Submission` through the protocol's constructors.
 //! - [`outbox`]: the durable queue in localStorage (and memory), with leases between tabs.
@@ -34,6 +36,7 @@ pub mod config;
 pub mod courier;
 pub mod dom;
 pub mod ids;
+pub mod invite;
 pub mod outbox;
 pub mod retry;
 pub mod style;
@@ -51,7 +54,8 @@ use wasm_bindgen::JsValue;
 use config::{Config, Mode, BAD_TOUCHPOINT};
 use courier::Courier;
 use dom::{error, warn};
-use ui::{Settings, Widget};
+use protocol::Ident;
+use ui::{Settings, Timers, Widget};
 
 // `ALLOCATOR` and `STATE` rely on the page's wasm running on one thread.
 #[cfg(target_feature = "atomics")]
@@ -99,15 +103,30 @@ fn browser_language() -> String {
         .unwrap_or_default()
 }
 
+/// What the next survey answers with, from the current configuration.
+fn settings(config: &Config) -> Option<Settings> {
+    Some(Settings {
+        touchpoint: config.touchpoint.clone()?,
+        channel: config.channel,
+        context: config.context.clone(),
+        texts: config.texts,
+    })
+}
+
 /// Mounts the survey for `config` if it can be shown; reports why not otherwise.
 fn mount(config: &Config, courier: &Rc<Courier>) -> Option<Rc<Widget>> {
-    let settings = Settings {
-        touchpoint: config.touchpoint.clone()?,
-        segment: config.segment.clone(),
-        texts: config.texts,
+    let settings = settings(config)?;
+    let timers = Timers {
+        reset_ms: config.reset_ms,
+        idle_ms: config.idle_ms,
     };
     let container = match config.mode {
-        Mode::Launcher => None,
+        Mode::Launcher | Mode::Kiosk => None,
+        Mode::Agent => config.target.as_deref().and_then(|selector| {
+            crate::dom::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.query_selector(selector).ok().flatten())
+        }),
         Mode::Inline => {
             let selector = config.target.as_deref()?;
             let found = crate::dom::window()
@@ -119,7 +138,13 @@ fn mount(config: &Config, courier: &Rc<Courier>) -> Option<Rc<Widget>> {
             Some(found?)
         }
     };
-    Widget::mount(settings, container.as_ref(), Rc::clone(courier))
+    Widget::mount(
+        settings,
+        config.mode,
+        container.as_ref(),
+        Rc::clone(courier),
+        timers,
+    )
 }
 
 /// Starts the widget with the loader's settings `{base, touchpoint, mode, target, locale,
@@ -176,7 +201,7 @@ pub fn open(options: JsValue) {
             }
         }
         if let Some(seg) = config::text(&options, "segment") {
-            state.config.segment = protocol::Ident::parse(&seg);
+            state.config.context.segment = protocol::Ident::parse(&seg);
         }
         if let Some(texts) = config::locale(config::text(&options, "locale").as_deref(), &mut notes)
         {
@@ -190,15 +215,7 @@ pub fn open(options: JsValue) {
             state.widget = mount(&state.config, &courier);
             return state.widget.clone().map(|w| (w, None));
         }
-        let settings = overridden
-            .then(|| {
-                Some(Settings {
-                    touchpoint: state.config.touchpoint.clone()?,
-                    segment: state.config.segment.clone(),
-                    texts: state.config.texts,
-                })
-            })
-            .flatten();
+        let settings = overridden.then(|| settings(&state.config)).flatten();
         state.widget.clone().map(|w| (w, settings))
     })() else {
         return;
@@ -215,4 +232,51 @@ pub fn close() {
     if let Some(w) = (|| STATE.0.try_borrow().ok()?.as_ref()?.widget.clone())() {
         w.close();
     }
+}
+
+pub const BAD_CALL: &str = "touchpoint: postCall needs interactionId and agentId (1-64 characters of A-Z a-z 0-9 . _ : / -); no survey link was made";
+pub const NOT_AGENT: &str =
+    "touchpoint: postCall works with data-mode=\"agent\" and data-agent-key on the script tag";
+
+/// `Touchpoint.postCall({interactionId, agentId, queue?, locale?})`: a call ended. Asks the
+/// collector for the post-call invitation and shows its link, QR code and assisted capture.
+#[wasm_bindgen(js_name = postCall)]
+pub fn post_call(options: JsValue) {
+    let Some((widget, base, key, call)) = (|| {
+        let state = STATE.0.try_borrow().ok()?;
+        let state = state.as_ref()?;
+        let config = &state.config;
+        let key = match (config.mode, &config.agent_key) {
+            (Mode::Agent, Some(key)) => key.clone(),
+            _ => {
+                error(NOT_AGENT);
+                return None;
+            }
+        };
+        let id = |k: &str| config::text(&options, k).and_then(|t| Ident::parse(&t));
+        let (Some(interaction), Some(agent)) = (id("interactionId"), id("agentId")) else {
+            error(BAD_CALL);
+            return None;
+        };
+        let mut notes = Vec::new();
+        let texts = config::locale(config::text(&options, "locale").as_deref(), &mut notes)
+            .unwrap_or(config.texts);
+        for (_, note) in notes {
+            warn(note);
+        }
+        let call = invite::Call {
+            touchpoint: config.touchpoint.clone()?,
+            interaction,
+            agent,
+            queue: id("queue"),
+            texts,
+        };
+        Some((state.widget.clone()?, config.base.clone()?, key, call))
+    })() else {
+        return;
+    };
+    let shown = call.clone();
+    invite::request(&base, &key, &call, move |outcome| {
+        widget.show_invitation(&shown, outcome)
+    });
 }

@@ -158,6 +158,16 @@ impl Outbox {
                 });
             }
         }
+        // Oldest first (ids begin with their time): a long backlog drains in the order it was
+        // answered, whatever order storage lists its keys in.
+        // An insertion sort: a few hundred items at most, and far less code than `sort`.
+        for i in 1..self.items.len() {
+            let mut j = i;
+            while j > 0 && self.items[j - 1].id > self.items[j].id {
+                self.items.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         self.bound();
     }
 

@@ -2,7 +2,8 @@
 //! everything the page could pass down; sites theme the widget through these custom properties:
 //! `--tp-accent`, `--tp-accent-text`, `--tp-bg`, `--tp-fg`, `--tp-muted`, `--tp-border`, `--tp-font`,
 //! `--tp-radius`, `--tp-z`, and through the parts `launcher`, `panel`, `close`, `question`,
-//! `option`, `comment`, `send` and `status`.
+//! `option`, `comment`, `send` and `status`; kiosk mode adds `attract`, `language`, `countdown`
+//! and `queued`, agent mode `invite`, `link`, `qr` and `assist`.
 
 pub const CSS: &str = "\
 :host{all:initial!important;display:block!important;\
@@ -44,4 +45,25 @@ border-radius:var(--r);background:var(--bg);resize:vertical}\
 .send{display:block;width:100%;margin-top:16px;background:var(--a);color:var(--at);border:0;\
 font-weight:600}\
 .status{margin-top:12px;font-weight:600}\
-.status:empty{margin:0}";
+.status:empty{margin:0}\
+:host([mode=kiosk]){position:fixed!important;inset:0!important;overflow:auto!important;\
+z-index:var(--tp-z,2147483000)!important;background:var(--bg)!important;font-size:22px!important;\
+user-select:none!important;-webkit-user-select:none!important;touch-action:manipulation!important;\
+-webkit-touch-callout:none!important}\
+:host([mode=kiosk]) button{min-height:64px;min-width:64px}\
+:host([mode=kiosk]) .panel{margin:24px auto;width:min(760px,calc(100vw - 32px));border:0}\
+:host([mode=kiosk]) h2{font-size:28px}\
+:host([mode=kiosk]) .em{font-size:18px}\
+:host([mode=kiosk]) .em span:first-child{font-size:40px}\
+:host([mode=kiosk]) textarea{user-select:text;-webkit-user-select:text}\
+.attract{min-height:100vh;display:flex;flex-direction:column;align-items:center;justify-content:center;\
+gap:24px;padding:24px;text-align:center}\
+.attract h1{font-size:40px;font-weight:700}\
+.langs{display:flex;flex-wrap:wrap;justify-content:center;gap:16px}\
+.lang{min-width:200px;min-height:80px;font-size:26px;font-weight:600;background:var(--a);color:var(--at);border:0}\
+.countdown{position:fixed;top:16px;left:50%;transform:translateX(-50%);background:var(--fg);color:var(--bg);\
+padding:8px 20px;border-radius:999px;font-weight:600}\
+.queued{position:fixed;bottom:8px;right:12px;font-size:13px;color:var(--mu)}\
+.invite{margin-bottom:12px}\
+.invite a{color:var(--a);word-break:break-all}\
+.qr{display:block;margin:12px 0;background:#fff}";

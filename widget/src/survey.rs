@@ -19,9 +19,12 @@ pub struct Choices {
 #[derive(Debug)]
 pub struct Origin<'a> {
     pub touchpoint: &'a Ident,
+    pub channel: Channel,
     pub locale: &'static str,
-    pub segment: Option<&'a Ident>,
-    pub page: &'a str,
+    /// What the answer carries besides its page (segment, site, device, the call…).
+    pub context: &'a Context,
+    /// The page's path (web only).
+    pub page: Option<&'a str>,
 }
 
 /// Removes the control characters a comment may not hold (a pasted bell, a NUL): the person did
@@ -61,15 +64,14 @@ pub fn submission(
     Ok(Submission {
         id: SubmissionId::parse(id)?,
         survey: SurveyRef::current(),
-        channel: Channel::Web,
+        channel: origin.channel,
         touchpoint: origin.touchpoint.clone(),
         answers: Answers::new(effort, confidence, emotion)?,
         comment: Comment::parse(&clean_comment(comment))?,
         locale: Locale::parse(origin.locale)?,
         context: Context {
-            segment: origin.segment.cloned(),
-            page: Some(PagePath::sanitize(origin.page)),
-            ..Context::default()
+            page: origin.page.map(PagePath::sanitize),
+            ..origin.context.clone()
         },
         submitted_at: Timestamp::from_unix_millis(now_ms as i64),
     })
@@ -83,12 +85,16 @@ mod tests {
     #[wasm_bindgen_test]
     fn choices_become_the_canonical_json() {
         let touchpoint = Ident::parse("checkout").unwrap();
-        let segment = Ident::parse("premium").unwrap();
+        let context = Context {
+            segment: Ident::parse("premium"),
+            ..Context::default()
+        };
         let origin = Origin {
             touchpoint: &touchpoint,
+            channel: Channel::Web,
             locale: "en",
-            segment: Some(&segment),
-            page: "/checkout?card=1",
+            context: &context,
+            page: Some("/checkout?card=1"),
         };
         let choices = Choices {
             effort: Some(5),
@@ -117,11 +123,13 @@ mod tests {
     #[wasm_bindgen_test]
     fn nothing_chosen_is_no_answer_and_blank_comments_are_left_out() {
         let touchpoint = Ident::parse("home").unwrap();
+        let context = Context::default();
         let origin = Origin {
             touchpoint: &touchpoint,
+            channel: Channel::Web,
             locale: "ar",
-            segment: None,
-            page: "",
+            context: &context,
+            page: Some(""),
         };
         let id = "01JD2XKQ9ZCFM7B5V0S3R4T6YA";
         assert_eq!(
@@ -142,5 +150,41 @@ mod tests {
         let long = "é".repeat(1500);
         let s = submission(id, one, &long, &origin, 0.0).unwrap();
         assert_eq!(s.comment.map(|c| c.as_str().chars().count()), Some(1000));
+    }
+
+    #[wasm_bindgen_test]
+    fn kiosk_and_assisted_answers_carry_their_channel_and_context() {
+        let touchpoint = Ident::parse("billing").unwrap();
+        let context = Context {
+            interaction_id: Ident::parse("call-123"),
+            agent_id: Ident::parse("a-7"),
+            invitation: protocol::InvitationToken::parse("eyJ0IjoiYmlsbGluZyJ9.c2ln").ok(),
+            assisted: true,
+            ..Context::default()
+        };
+        let origin = Origin {
+            touchpoint: &touchpoint,
+            channel: Channel::Agent,
+            locale: "fr",
+            context: &context,
+            page: None,
+        };
+        let one = Choices {
+            effort: Some(1),
+            ..Choices::default()
+        };
+        let json = submission("01JD2XKQ9ZCFM7B5V0S3R4T6YA", one, "", &origin, 0.0)
+            .unwrap()
+            .to_json();
+        assert!(
+            json.contains(
+                "\"channel\":\"agent\",\"touchpoint\":\"billing\",\"answers\":{\"effort\":2}"
+            ),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"context\":{\"interaction_id\":\"call-123\",\"agent_id\":\"a-7\",\"invitation\":\"eyJ0IjoiYmlsbGluZyJ9.c2ln\",\"assisted\":true}"),
+            "{json}"
+        );
     }
 }

@@ -1,20 +1,30 @@
 //! The survey on the page: a host element with an open shadow root, a launcher button or an inline
 //! panel, three radio groups, the comment, Send and a live status. Built only with
 //! `create_element` and text; one click and one keydown listener serve the whole tree.
+//!
+//! The same panel serves every channel. Kiosk mode adds an attract screen (one button per
+//! language), the reset after the thank-you, the idle timeout with its countdown and the staff
+//! indicator of unsent answers, all driven by one timer. Agent mode shows a post-call invitation
+//! (link, QR code) and opens the panel for assisted capture.
 
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use js_sys::{Array, Date};
-use protocol::{Ident, LocaleTexts};
+use core::cell::Cell;
+use js_sys::{Array, Date, Reflect};
+use protocol::{Channel, Context, Ident, LocaleTexts};
 use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
 use web_sys::{CssStyleSheet, Document, Element, Event, HtmlTextAreaElement, ShadowRoot};
 
+use crate::config::{Mode, LOCALES};
 use crate::courier::Courier;
-use crate::dom::{add, append, focus, is_shown, join, object, set, show, warn};
+use crate::dom::{
+    add, append, dispatch, focus, is_shown, join, object, push_number, set, show, warn,
+};
 use crate::ids::new_id;
+use crate::invite::{Call, Issued};
 use crate::style::CSS;
 use crate::survey::{submission, Choices, Origin};
 
@@ -28,8 +38,35 @@ type Listener = Closure<dyn FnMut(Event)>;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub touchpoint: Ident,
-    pub segment: Option<Ident>,
+    pub channel: Channel,
+    pub context: Context,
     pub texts: &'static LocaleTexts,
+}
+
+/// The kiosk's timers, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timers {
+    /// Thank-you → attract screen.
+    pub reset_ms: f64,
+    /// A survey untouched this long is discarded.
+    pub idle_ms: f64,
+}
+
+/// The idle countdown shows in the last this many milliseconds.
+const COUNTDOWN_MS: f64 = 10_000.0;
+
+/// The kiosk's own elements and clock.
+struct Kiosk {
+    attract: Element,
+    countdown: Element,
+    queued: Element,
+    timers: Timers,
+    /// The last touch or key (ms since the epoch).
+    last_activity: Cell<f64>,
+    /// When the thank-you showed.
+    sent_at: Cell<Option<f64>>,
+    /// The texts the attract screen starts from (the page's locale).
+    home: &'static LocaleTexts,
 }
 
 /// One survey being filled in.
@@ -91,6 +128,10 @@ pub struct Widget {
     courier: Rc<Courier>,
     panel: RefCell<Option<Panel>>,
     listeners: RefCell<Vec<Listener>>,
+    kiosk: Option<Kiosk>,
+    /// Agent mode: the invitation on show, and the settings its assisted capture answers with.
+    invite: RefCell<Option<(Element, Settings)>>,
+    tick: RefCell<Option<Closure<dyn FnMut()>>>,
 }
 
 /// The one decimal digit of `n` (every index and scale point is below 10).
@@ -130,28 +171,23 @@ fn index_attr(el: &Element, name: &str) -> Option<usize> {
 }
 
 impl Widget {
-    /// Puts the widget on the page: inside `container` (inline mode) or as a corner launcher
-    /// appended to `<body>`. `None` when the browser lacks what it needs (a warning says which).
+    /// Puts the widget on the page: inside `container` (inline, and agent mode when given one),
+    /// full-screen (kiosk), or in a corner appended to `<body>` (launcher, agent). `None` when the
+    /// browser lacks what it needs (a warning says which).
     pub fn mount(
         settings: Settings,
+        mode: Mode,
         container: Option<&Element>,
         courier: Rc<Courier>,
+        timers: Timers,
     ) -> Option<Rc<Self>> {
         let doc = crate::dom::window()?.document()?;
-        let host = add(
-            &doc,
-            None,
-            "touchpoint-widget",
-            &[
-                "mode",
-                if container.is_some() {
-                    "inline"
-                } else {
-                    "launcher"
-                },
-            ],
-            "",
-        );
+        let host_mode = match (mode, container.is_some()) {
+            (Mode::Kiosk, _) => "kiosk",
+            (_, true) => "inline",
+            _ => "launcher",
+        };
+        let host = add(&doc, None, "touchpoint-widget", &["mode", host_mode], "");
         let root = host
             .attach_shadow(&object(&[("mode", JsValue::from_str("open"))]).unchecked_into())
             .ok()?;
@@ -163,7 +199,7 @@ impl Widget {
             return None;
         };
         root.set_adopted_style_sheets(&Array::of1(&sheet));
-        let launcher = container.is_none().then(|| {
+        let launcher = (mode == Mode::Launcher && container.is_none()).then(|| {
             let b = add(
                 &doc,
                 None,
@@ -187,9 +223,10 @@ impl Widget {
             append(&root, &b);
             b
         });
+        let kiosk = (mode == Mode::Kiosk).then(|| Self::attract(&doc, &root, &settings, timers));
         let parent = match container {
-            Some(c) => c.clone(),
-            None => doc.body()?.into(),
+            Some(c) if mode != Mode::Kiosk => c.clone(),
+            _ => doc.body()?.into(),
         };
         append(&parent, &host);
         let widget = Rc::new(Self {
@@ -200,12 +237,339 @@ impl Widget {
             courier,
             panel: RefCell::new(None),
             listeners: RefCell::new(Vec::new()),
+            kiosk,
+            invite: RefCell::new(None),
+            tick: RefCell::new(None),
         });
         widget.listen();
-        if container.is_some() {
-            widget.open(false);
+        match mode {
+            Mode::Inline => widget.open(false),
+            Mode::Kiosk => widget.start_clock(),
+            _ => {}
         }
         Some(widget)
+    }
+
+    /// The kiosk's attract screen (one button per language, named in that language), its idle
+    /// countdown and the staff indicator of unsent answers.
+    fn attract(doc: &Document, root: &ShadowRoot, settings: &Settings, timers: Timers) -> Kiosk {
+        let t = settings.texts;
+        let attract = add(
+            doc,
+            None,
+            "section",
+            &["class", "attract", "part", "attract"],
+            "",
+        );
+        set(&attract, "aria-label", t.ui.choose_language);
+        add(doc, Some(&attract), "h1", &[], t.ui.title);
+        add(
+            doc,
+            Some(&attract),
+            "p",
+            &["class", "choose"],
+            t.ui.choose_language,
+        );
+        let langs = add(doc, Some(&attract), "div", &["class", "langs"], "");
+        for (i, l) in LOCALES.iter().enumerate() {
+            let b = add(
+                doc,
+                Some(&langs),
+                "button",
+                &[
+                    "type", "button", "class", "lang", "data-act", "lang", "part", "language",
+                ],
+                l.name,
+            );
+            set(&b, "lang", l.code);
+            set(&b, "data-i", &digit(i));
+        }
+        append(root, &attract);
+        let countdown = add(
+            doc,
+            None,
+            "div",
+            &[
+                "class",
+                "countdown",
+                "role",
+                "timer",
+                "aria-live",
+                "polite",
+                "part",
+                "countdown",
+                "hidden",
+                "",
+            ],
+            "",
+        );
+        append(root, &countdown);
+        let queued = add(
+            doc,
+            None,
+            "div",
+            &["class", "queued", "part", "queued", "hidden", ""],
+            "",
+        );
+        append(root, &queued);
+        Kiosk {
+            attract,
+            countdown,
+            queued,
+            timers,
+            last_activity: Cell::new(Date::now()),
+            sent_at: Cell::new(None),
+            home: t,
+        }
+    }
+
+    /// The kiosk's one timer: the reset after a thank-you, the idle timeout and its countdown,
+    /// and the staff indicator.
+    fn start_clock(self: &Rc<Self>) {
+        let Some(window) = crate::dom::window() else {
+            return;
+        };
+        let weak = Rc::downgrade(self);
+        let tick = Closure::<dyn FnMut()>::new(move || {
+            if let Some(w) = weak.upgrade() {
+                w.on_tick();
+            }
+        });
+        let _ = window.set_interval_with_callback_and_timeout_and_arguments_0(
+            tick.as_ref().unchecked_ref(),
+            250,
+        );
+        *self.tick.borrow_mut() = Some(tick);
+        let contextmenu = Closure::<dyn FnMut(Event)>::new(|event: Event| event.prevent_default());
+        let _ = self
+            .root
+            .add_event_listener_with_callback("contextmenu", contextmenu.as_ref().unchecked_ref());
+        self.listeners.borrow_mut().push(contextmenu);
+        self.on_tick();
+    }
+
+    fn on_tick(&self) {
+        let Some(k) = &self.kiosk else {
+            return;
+        };
+        let now = Date::now();
+        let waiting = self.courier.outbox().borrow().items().len();
+        show(&k.queued, waiting > 0);
+        let mut count = String::new();
+        push_number(&mut count, waiting as u64);
+        k.queued.set_text_content(Some(&join(&["● ", &count])));
+        set(&k.queued, "title", &join(&[&count, " ", k.home.ui.queued]));
+        if let Some(at) = k.sent_at.get() {
+            if now - at >= k.timers.reset_ms {
+                self.reset();
+            }
+            return;
+        }
+        if !self.is_open() {
+            return;
+        }
+        let left = k.timers.idle_ms - (now - k.last_activity.get());
+        if left <= 0.0 {
+            self.reset();
+        } else if left <= COUNTDOWN_MS.min(k.timers.idle_ms) {
+            let mut secs = String::new();
+            push_number(&mut secs, libm_ceil(left / 1000.0));
+            let text = self.settings.borrow().texts.ui.idle_reset;
+            k.countdown
+                .set_text_content(Some(&join(&[text, " ", &secs])));
+            show(&k.countdown, true);
+        } else {
+            show(&k.countdown, false);
+        }
+    }
+
+    /// Someone touched the kiosk: the idle timeout starts over.
+    fn touch(&self) {
+        if let Some(k) = &self.kiosk {
+            k.last_activity.set(Date::now());
+            show(&k.countdown, false);
+        }
+    }
+
+    /// Back to the attract screen, and nothing of the last customer left: the panel (choices,
+    /// comment, thank-you) is removed from the page.
+    pub fn reset(&self) {
+        let Some(k) = &self.kiosk else {
+            return;
+        };
+        if let Some(old) = self.panel.try_borrow_mut().ok().and_then(|mut p| p.take()) {
+            old.el.remove();
+        }
+        k.sent_at.set(None);
+        show(&k.countdown, false);
+        show(&k.attract, true);
+    }
+
+    /// A language was chosen on the attract screen: the survey starts in it, full-screen and with
+    /// the screen kept on where the browser allows.
+    fn start_in(&self, i: usize) {
+        let (Some(k), Some(texts)) = (&self.kiosk, LOCALES.get(i)) else {
+            return;
+        };
+        let mut settings = self.settings.borrow().clone();
+        settings.texts = texts;
+        self.configure(settings);
+        show(&k.attract, false);
+        self.touch();
+        self.open(true);
+        keep_awake();
+    }
+
+    /// Agent mode: shows the post-call invitation for `call` (or why there is none), with the
+    /// link, its QR code and the assisted capture button.
+    pub fn show_invitation(&self, call: &Call, outcome: Result<Issued, u16>) {
+        let doc = &self.doc;
+        if let Some(old) = self.panel.try_borrow_mut().ok().and_then(|mut p| p.take()) {
+            old.el.remove();
+        }
+        if let Some((old, _)) = self.invite.try_borrow_mut().ok().and_then(|mut i| i.take()) {
+            old.remove();
+        }
+        let section = add(
+            doc,
+            None,
+            "section",
+            &["class", "panel invite", "part", "invite"],
+            "",
+        );
+        set(&section, "aria-label", "Post-call survey");
+        add(
+            doc,
+            Some(&section),
+            "h2",
+            &[],
+            &join(&["Post-call survey · ", call.interaction.as_str()]),
+        );
+        let issued = match outcome {
+            Ok(issued) => issued,
+            Err(status) => {
+                let mut code = String::new();
+                push_number(&mut code, u64::from(status));
+                add(
+                    doc,
+                    Some(&section),
+                    "p",
+                    &["class", "status", "role", "status"],
+                    &join(&["The survey link could not be created (HTTP ", &code, ")."]),
+                );
+                append(&self.root, &section);
+                return;
+            }
+        };
+        let p = add(
+            doc,
+            Some(&section),
+            "p",
+            &["class", "link"],
+            "Send or show this link: ",
+        );
+        let a = add(
+            doc,
+            Some(&p),
+            "a",
+            &["target", "_blank", "rel", "noopener", "part", "link"],
+            &issued.url,
+        );
+        set(&a, "href", &issued.url);
+        let img = add(
+            doc,
+            Some(&section),
+            "img",
+            &[
+                "class",
+                "qr",
+                "part",
+                "qr",
+                "width",
+                "200",
+                "height",
+                "200",
+                "alt",
+                "QR code of the survey link",
+            ],
+            "",
+        );
+        set(&img, "src", &issued.qr);
+        add(
+            doc,
+            Some(&section),
+            "button",
+            &[
+                "type", "button", "class", "send", "data-act", "assist", "part", "assist",
+            ],
+            "Assisted: answer with the customer now",
+        );
+        append(&self.root, &section);
+        let settings = Settings {
+            touchpoint: call.touchpoint.clone(),
+            channel: Channel::Agent,
+            context: Context {
+                interaction_id: Some(call.interaction.clone()),
+                agent_id: Some(call.agent.clone()),
+                segment: call.queue.clone(),
+                invitation: protocol::InvitationToken::parse(&issued.token).ok(),
+                assisted: true,
+                ..Context::default()
+            },
+            texts: call.texts,
+        };
+        if let Ok(mut slot) = self.invite.try_borrow_mut() {
+            *slot = Some((section, settings));
+        }
+        dispatch(
+            "touchpoint:invitation",
+            &object(&[
+                (
+                    "interactionId",
+                    JsValue::from_str(call.interaction.as_str()),
+                ),
+                ("url", JsValue::from_str(&issued.url)),
+                ("token", JsValue::from_str(&issued.token)),
+            ]),
+        );
+    }
+
+    /// The agent records the customer's answers now, on the agent's screen.
+    fn assist(&self) {
+        let Some(settings) = self
+            .invite
+            .try_borrow()
+            .ok()
+            .and_then(|i| i.as_ref().map(|(_, s)| s.clone()))
+        else {
+            return;
+        };
+        self.configure(settings);
+        self.open(true);
+    }
+
+    /// The collector's word on an answer this page sent: on an invitation's page, "already
+    /// answered" (409) or "link not valid" (refused) replaces the thank-you.
+    fn on_outcome(&self, event: &Event) {
+        let detail = event.unchecked_ref::<web_sys::CustomEvent>().detail();
+        let field = |k: &str| Reflect::get(&detail, &JsValue::from_str(k)).ok();
+        let id = field("id").and_then(|v| v.as_string());
+        let status = field("status").and_then(|v| v.as_f64()).unwrap_or(0.0) as u16;
+        let settings = self.settings.borrow();
+        if settings.context.invitation.is_none() {
+            return;
+        }
+        let ui = &settings.texts.ui;
+        let text = match status {
+            409 => ui.already_answered,
+            400..=499 => ui.link_invalid,
+            _ => return,
+        };
+        if let Ok(slot) = self.panel.try_borrow() {
+            if let Some(panel) = slot.as_ref().filter(|p| Some(&p.id) == id.as_ref()) {
+                panel.status.set_text_content(Some(text));
+            }
+        }
     }
 
     fn listen(self: &Rc<Self>) {
@@ -226,6 +590,19 @@ impl Widget {
                 .root
                 .add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
             self.listeners.borrow_mut().push(listener);
+        }
+        if let Some(window) = crate::dom::window() {
+            for name in ["touchpoint:delivered", "touchpoint:rejected"] {
+                let weak = Rc::downgrade(self);
+                let outcome = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+                    if let Some(w) = weak.upgrade() {
+                        w.on_outcome(&event);
+                    }
+                });
+                let _ =
+                    window.add_event_listener_with_callback(name, outcome.as_ref().unchecked_ref());
+                self.listeners.borrow_mut().push(outcome);
+            }
         }
     }
 
@@ -301,10 +678,20 @@ impl Widget {
     }
 
     fn on_click(&self, event: &Event) {
+        self.touch();
         let Some(target) = acting(event, "[data-act]") else {
             return;
         };
         match target.get_attribute("data-act").as_deref() {
+            Some("lang") => {
+                if let Some(i) = index_attr(&target, "data-i") {
+                    self.start_in(i);
+                }
+            }
+            Some("assist") => {
+                show(&target, false);
+                self.assist();
+            }
             Some("open") if self.is_open() => self.close(),
             Some("open") => self.open(true),
             Some("close") => self.close(),
@@ -321,6 +708,7 @@ impl Widget {
     }
 
     fn on_key(&self, event: &Event, key: &str) {
+        self.touch();
         if key == "Escape" {
             if self.launcher.is_some() && self.is_open() {
                 event.prevent_default();
@@ -386,9 +774,10 @@ impl Widget {
             .unwrap_or_default();
         let origin = Origin {
             touchpoint: &settings.touchpoint,
+            channel: settings.channel,
             locale: settings.texts.code,
-            segment: settings.segment.as_ref(),
-            page: &page,
+            context: &settings.context,
+            page: (settings.channel == Channel::Web).then_some(page.as_str()),
         };
         let Ok(mut slot) = self.panel.try_borrow_mut() else {
             return;
@@ -405,6 +794,9 @@ impl Widget {
                 panel.status.set_text_content(Some(ui.thank_you));
                 let (id, status) = (panel.id.clone(), panel.status.clone());
                 drop(slot);
+                if let Some(k) = &self.kiosk {
+                    k.sent_at.set(Some(Date::now()));
+                }
                 focus(&status);
                 self.courier.submit(&id, answer.to_json());
             }
@@ -596,6 +988,55 @@ impl Widget {
     }
 }
 
+/// `ceil` for the countdown's positive seconds, without linking libm.
+fn libm_ceil(x: f64) -> u64 {
+    let whole = x as u64;
+    if (whole as f64) < x {
+        whole + 1
+    } else {
+        whole
+    }
+}
+
+/// Full-screen and a screen wake lock where the browser allows (both need the tap that chose the
+/// language); a refusal is simply ignored.
+fn keep_awake() {
+    let Some(window) = crate::dom::window() else {
+        return;
+    };
+    let call = |target: &JsValue, method: &str, arg: Option<&str>| {
+        let f = Reflect::get(target, &JsValue::from_str(method)).ok()?;
+        let f = f.dyn_ref::<js_sys::Function>()?;
+        let result = match arg {
+            Some(a) => f.call1(target, &JsValue::from_str(a)),
+            None => f.call0(target),
+        };
+        // A rejected promise must not surface as an unhandled rejection in the page.
+        if let Ok(promise) =
+            result.and_then(|p| p.dyn_into::<js_sys::Promise>().map_err(|_| JsValue::NULL))
+        {
+            let ignore = Closure::<dyn FnMut(JsValue)>::new(|_| {});
+            let _ = promise.catch(&ignore);
+            ignore.forget();
+        }
+        Some(())
+    };
+    if let Some(root) = window.document().and_then(|d| d.document_element()) {
+        let fullscreen = window
+            .document()
+            .and_then(|d| Reflect::get(&d, &JsValue::from_str("fullscreenElement")).ok())
+            .is_some_and(|e| !e.is_null() && !e.is_undefined());
+        if !fullscreen {
+            call(&root, "requestFullscreen", None);
+        }
+    }
+    if let Ok(lock) = Reflect::get(&window.navigator(), &JsValue::from_str("wakeLock")) {
+        if lock.is_object() {
+            call(&lock, "request", Some("screen"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -612,13 +1053,26 @@ mod tests {
         );
         let settings = Settings {
             touchpoint: Ident::parse("checkout").unwrap(),
-            segment: None,
+            channel: Channel::Web,
+            context: Context::default(),
             texts: CORE_CX.locale(locale).unwrap(),
         };
         let doc = web_sys::window().unwrap().document().unwrap();
         let container = doc.create_element("div").unwrap();
         doc.body().unwrap().append_child(&container).unwrap();
-        Widget::mount(settings, inline.then_some(&container), courier).unwrap()
+        let mode = if inline { Mode::Inline } else { Mode::Launcher };
+        let timers = Timers {
+            reset_ms: 5_000.0,
+            idle_ms: 30_000.0,
+        };
+        Widget::mount(
+            settings,
+            mode,
+            inline.then_some(&container),
+            courier,
+            timers,
+        )
+        .unwrap()
     }
 
     fn all(w: &Widget, selector: &str) -> Vec<Element> {

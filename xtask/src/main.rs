@@ -160,8 +160,16 @@ fn run_collector(args: &[String]) -> Result<(), String> {
         .filter(|t| !t.is_empty())
         .map_or_else(tools::random_token, Ok)?;
     let origin = format!("http://{listen}");
+    // The demo agent console asks for post-call invitations with this key.
+    let agent_keys = std::env::var("TOUCHPOINT_AGENT_KEYS")
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map_or_else(
+            || DEMO_AGENT_KEY.to_owned(),
+            |k| format!("{k},{DEMO_AGENT_KEY}"),
+        );
     eprintln!(
-        "\nTouchpoint collector on {origin}\n  demo:    {origin}/\n  export:  curl -H 'Authorization: Bearer {token}' '{origin}/v1/export?format=csv'\n  (admin token for this run; set TOUCHPOINT_ADMIN_TOKEN to choose your own)\n"
+        "\nTouchpoint collector on {origin}\n  demo:    {origin}/  (web: {origin}/demo/web, kiosk: {origin}/demo/kiosk, agent: {origin}/demo/agent)\n  export:  curl -H 'Authorization: Bearer {token}' '{origin}/v1/export?format=csv'\n  (admin token for this run; set TOUCHPOINT_ADMIN_TOKEN to choose your own)\n"
     );
     run(Command::new(&binary)
         .args([
@@ -170,11 +178,16 @@ fn run_collector(args: &[String]) -> Result<(), String> {
             &listen,
             "--allow-origin",
             &origin,
+            "--require-invitation",
             "--data",
         ])
         .arg(&data)
-        .env("TOUCHPOINT_ADMIN_TOKEN", &token))
+        .env("TOUCHPOINT_ADMIN_TOKEN", &token)
+        .env("TOUCHPOINT_AGENT_KEYS", agent_keys))
 }
+
+/// The key the demo agent console (`demo-site/agent.html`) sends; `cargo xtask run` accepts it.
+const DEMO_AGENT_KEY: &str = "demo-console";
 
 /// Every check and test, in the order that fails fastest. Each step runs even when an earlier
 /// one failed, so one run reports everything.
@@ -277,6 +290,7 @@ fn browser_tests() -> Result<(), String> {
         .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
         .arg(dir.join("widget.test.mjs"))
         .arg(dir.join("dashboard.test.mjs"))
+        .arg(dir.join("channels.test.mjs"))
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", target_dir()))
 }

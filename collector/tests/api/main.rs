@@ -4,7 +4,9 @@
 mod helpers;
 
 mod admin;
+mod demo_site;
 mod ingest;
+mod invitations;
 mod openapi;
 mod origins;
 mod stats;

@@ -1,0 +1,379 @@
+// The kiosk and agent channels in a real headless Chromium against the real collector: the kiosk's
+// thank-you and reset, its idle timeout, its outbox across days offline and a browser restart; the
+// agent's post-call invitation, the customer's page, one answer per call, bad links, assisted
+// capture; and the same instrument on the web, kiosk and agent pages.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startCollector, startHost, launch, launchPersistent, eventually, ADMIN_TOKEN } from "./helpers.mjs";
+
+const AGENT_KEY = "console-key-0123456789";
+const SECRET = "browser-invitation-secret-0123456789";
+let browser;
+
+before(async () => {
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** A collector that allows the host's origin and issues invitations; the host serves `pages(base)`. */
+async function setup(pages) {
+  const table = {};
+  const host = await startHost(table);
+  const collector = await startCollector({
+    allowOrigins: [host.origin],
+    env: { TOUCHPOINT_AGENT_KEYS: AGENT_KEY, TOUCHPOINT_INVITATION_SECRET: SECRET },
+  });
+  Object.assign(table, pages(collector.base));
+  return {
+    host,
+    collector,
+    async close() {
+      await host.close();
+      await collector.stop();
+    },
+  };
+}
+
+function kioskPage(base, { reset = 1, idle = 30 } = {}) {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Branch 042</title></head><body>
+<script src="${base}/widget.js" data-mode="kiosk" data-touchpoint="branch-teller" data-site="branch-042"
+ data-device="kiosk-3" data-reset-seconds="${reset}" data-idle-seconds="${idle}" async></script></body></html>`;
+}
+
+function consolePage(base) {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Console</title></head><body>
+<h1>Calls</h1><section id="post-call"></section>
+<script src="${base}/widget.js" data-mode="agent" data-target="#post-call" data-touchpoint="contact-centre"
+ data-agent-key="${AGENT_KEY}" async></script></body></html>`;
+}
+
+/** Answers the open survey: option `effort` (1-7) of the first question, then Send. */
+async function answer(page, { effort = 6, comment = "" } = {}) {
+  await page.locator("[role=radiogroup]").first().locator("[role=radio]").nth(effort - 1).click();
+  if (comment) await page.locator("textarea").fill(comment);
+  await page.locator("button[part=send]").click();
+}
+
+/** What the kiosk shows: attract screen, survey, and every text in the shadow root. */
+async function kioskScreen(page) {
+  return page.evaluate(() => {
+    const root = document.querySelector("touchpoint-widget")?.shadowRoot;
+    if (!root) return null;
+    const attract = root.querySelector("[part=attract]");
+    return {
+      attract: !!attract && !attract.hidden,
+      survey: root.querySelectorAll("[role=radiogroup]").length,
+      textareas: [...root.querySelectorAll("textarea")].map((t) => t.value),
+      text: root.textContent,
+      countdown: root.querySelector("[part=countdown]")?.hidden ? "" : root.querySelector("[part=countdown]")?.textContent,
+      queued: root.querySelector("[part=queued]")?.hidden ? "" : root.querySelector("[part=queued]")?.textContent,
+    };
+  });
+}
+
+test("kiosk: a language, an answer, a thank-you, then the attract screen again for the next customer", async () => {
+  const env = await setup((base) => ({ "/kiosk": { body: kioskPage(base, { reset: 1 }) } }));
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  try {
+    await page.goto(`${env.host.origin}/kiosk`);
+    // The widget loads asynchronously: wait for the attract screen before reading it.
+    await page.locator("button[part=language]").first().waitFor();
+    const names = await page.locator("button[part=language]").allTextContents();
+    assert.deepEqual(names, ["English", "Español", "Français", "Deutsch", "العربية"]);
+    const size = await page.locator("button[part=language]").first().boundingBox();
+    assert.ok(size.height >= 48 && size.width >= 48, `touch target ${JSON.stringify(size)}`);
+    const style = await page.evaluate(() => {
+      const host = document.querySelector("touchpoint-widget");
+      const s = getComputedStyle(host);
+      return { userSelect: s.userSelect, touchAction: s.touchAction, position: s.position };
+    });
+    assert.deepEqual(style, { userSelect: "none", touchAction: "manipulation", position: "fixed" });
+
+    await page.getByRole("button", { name: "Español" }).click();
+    assert.equal(await page.locator("[role=radiogroup]").first().getAttribute("aria-label"), "¿Qué tan fácil fue conseguir lo que necesitaba hoy?");
+    await answer(page, { effort: 5, comment: "Muy amable" });
+    await page.getByRole("status").filter({ hasText: "¡Gracias" }).waitFor({ timeout: 10000 });
+    // The reset comes by itself, and leaves nothing of this customer on the screen.
+    await eventually(async () => (await kioskScreen(page)).attract, 10000, "the attract screen");
+    const screen = await kioskScreen(page);
+    assert.equal(screen.survey, 0);
+    assert.deepEqual(screen.textareas, []);
+    assert.ok(!screen.text.includes("Muy amable") && !screen.text.includes("Gracias"), screen.text);
+
+    const rows = await eventually(async () => {
+      const r = await env.collector.export();
+      return r.length ? r : null;
+    }, 15000, "the answer in the export");
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].channel, "kiosk");
+    assert.equal(rows[0].touchpoint, "branch-teller");
+    assert.equal(rows[0].locale, "es");
+    assert.deepEqual(rows[0].answers, { effort: 5 });
+    assert.equal(rows[0].comment, "Muy amable");
+    assert.deepEqual(rows[0].context, { site_id: "branch-042", device_id: "kiosk-3" });
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
+test("kiosk: a survey left half-filled counts down, clears itself and stores nothing", async () => {
+  const env = await setup((base) => ({ "/kiosk": { body: kioskPage(base, { idle: 3 }) } }));
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${env.host.origin}/kiosk`);
+    await page.getByRole("button", { name: "English" }).click();
+    await page.locator("[role=radiogroup]").first().locator("[role=radio]").nth(2).click();
+    await page.locator("textarea").fill("my account number is 12345");
+    const countdown = await eventually(async () => (await kioskScreen(page)).countdown, 5000, "the countdown");
+    assert.match(countdown, /^Starting over in \d$/);
+    await eventually(async () => (await kioskScreen(page)).attract, 10000, "the reset");
+    const screen = await kioskScreen(page);
+    assert.equal(screen.survey, 0);
+    assert.deepEqual(screen.textareas, []);
+    assert.ok(!screen.text.includes("12345"), screen.text);
+    // Nothing was sent: nothing is queued on the tablet and nothing is stored.
+    assert.equal(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("touchpoint:outbox:")).length), 0);
+    assert.deepEqual(await env.collector.export(), []);
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
+test("kiosk: answers given offline survive a browser restart and are stored exactly once", async () => {
+  const env = await setup((base) => ({ "/kiosk": { body: kioskPage(base, { reset: 1 }) } }));
+  const profile = mkdtempSync(join(tmpdir(), "tp-kiosk-profile-"));
+  const count = 8;
+  try {
+    let context = await launchPersistent(profile);
+    let page = context.pages()[0] || (await context.newPage());
+    await page.goto(`${env.host.origin}/kiosk`);
+    await page.getByRole("button", { name: "English" }).waitFor();
+    await context.setOffline(true);
+    for (let i = 0; i < count; i++) {
+      await page.getByRole("button", { name: "English" }).click();
+      await answer(page, { effort: 1 + (i % 7), comment: `offline answer ${i}` });
+      await page.getByRole("status").filter({ hasText: "Thank you" }).waitFor({ timeout: 10000 });
+      await eventually(async () => (await kioskScreen(page)).attract, 10000, "the attract screen");
+    }
+    // The staff indicator shows what waits on the tablet.
+    assert.equal((await kioskScreen(page)).queued, `● ${count}`);
+    assert.deepEqual(await env.collector.export(), []);
+    await context.close();
+
+    // The browser comes back (a reboot, days later) with the network.
+    context = await launchPersistent(profile);
+    page = context.pages()[0] || (await context.newPage());
+    await page.goto(`${env.host.origin}/kiosk`);
+    const rows = await eventually(async () => {
+      const r = await env.collector.export();
+      return r.length >= count ? r : null;
+    }, 30000, "every offline answer in the export");
+    await eventually(async () => (await kioskScreen(page))?.queued === "", 10000, "an empty outbox");
+    const again = await env.collector.export();
+    assert.equal(again.length, count, "each answer exactly once");
+    assert.equal(new Set(again.map((r) => r.id)).size, count);
+    assert.deepEqual(
+      rows.map((r) => r.comment).sort(),
+      Array.from({ length: count }, (_, i) => `offline answer ${i}`).sort(),
+    );
+    assert.ok(rows.every((r) => r.channel === "kiosk" && r.context.device_id === "kiosk-3"));
+    await context.close();
+  } finally {
+    rmSync(profile, { recursive: true, force: true });
+    await env.close();
+  }
+});
+
+/** Calls `Touchpoint.postCall` on the console page and waits for the link it shows. */
+async function postCall(page, call) {
+  await page.waitForFunction(() => window.Touchpoint && window.Touchpoint.postCall);
+  await page.evaluate((c) => window.Touchpoint.postCall(c), call);
+  const link = page.locator("a[part=link]");
+  await link.waitFor({ timeout: 10000 });
+  return link.getAttribute("href");
+}
+
+/** A token signed with the collector's secret, as the collector would make it. */
+function sign(claims) {
+  const payload = Buffer.from(JSON.stringify(claims)).toString("base64url");
+  const signature = createHmac("sha256", SECRET).update(payload).digest("base64url");
+  return `${payload}.${signature}`;
+}
+
+test("agent: postCall gives a link and a QR code; the customer's answer is bound to the call, once", async () => {
+  const env = await setup((base) => ({ "/console": { body: consolePage(base) } }));
+  const consoleTab = await browser.newPage();
+  const customer = await browser.newPage();
+  const errors = [];
+  consoleTab.on("pageerror", (e) => errors.push(String(e)));
+  customer.on("pageerror", (e) => errors.push(String(e)));
+  try {
+    await consoleTab.goto(`${env.host.origin}/console`);
+    const url = await postCall(consoleTab, { interactionId: "call-77", agentId: "a-7", queue: "cards", locale: "fr" });
+    assert.ok(url.startsWith(`${env.collector.base}/s/`), url);
+    const qr = consoleTab.locator("img[part=qr]");
+    await eventually(() => qr.evaluate((img) => img.complete && img.naturalWidth > 0), 10000, "the QR code");
+    assert.equal(await qr.getAttribute("src"), `${url}/qr.svg`);
+
+    const response = await customer.goto(url);
+    assert.equal(response.status(), 200);
+    assert.match(await customer.locator("[role=radiogroup]").first().getAttribute("aria-label"), /^Dans quelle mesure/);
+    await answer(customer, { effort: 7 });
+    await customer.getByRole("status").filter({ hasText: "Merci" }).waitFor({ timeout: 10000 });
+    const rows = await eventually(async () => {
+      const r = await env.collector.export();
+      return r.length ? r : null;
+    }, 15000, "the customer's answer");
+    assert.equal(rows[0].channel, "agent");
+    assert.equal(rows[0].touchpoint, "contact-centre");
+    assert.equal(rows[0].locale, "fr");
+    assert.equal(rows[0].context.interaction_id, "call-77");
+    assert.equal(rows[0].context.agent_id, "a-7");
+    assert.equal(rows[0].context.segment, "cards");
+    assert.equal(rows[0].context.assisted, undefined);
+
+    // The same link again: a second answer is refused and the page says so.
+    await customer.goto(url);
+    await answer(customer, { effort: 2 });
+    await customer.getByRole("status").filter({ hasText: "déjà reçu une réponse" }).waitFor({ timeout: 10000 });
+    assert.equal((await env.collector.export()).length, 1);
+    assert.deepEqual(errors, []);
+  } finally {
+    await consoleTab.close();
+    await customer.close();
+    await env.close();
+  }
+});
+
+test("agent: a changed or expired link shows a clear page with no survey, and an answer with it is refused", async () => {
+  const env = await setup(() => ({}));
+  const page = await browser.newPage();
+  try {
+    const issued = await fetch(`${env.collector.base}/v1/invitations`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${AGENT_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ touchpoint: "contact-centre", interaction_id: "call-80", agent_id: "a-7" }),
+    }).then((r) => r.json());
+    const [payload, signature] = issued.token.split(".");
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString());
+    // The customer edits the link to answer for another agent; the signature no longer fits.
+    const tampered = `${Buffer.from(JSON.stringify({ ...claims, a: "a-99" })).toString("base64url")}.${signature}`;
+    const expired = sign({ t: "contact-centre", i: "call-81", a: "a-7", e: 1000 });
+    for (const [token, status] of [[tampered, 400], [expired, 410]]) {
+      const response = await page.goto(`${env.collector.base}/s/${token}`);
+      assert.equal(response.status(), status);
+      await page.getByRole("status").filter({ hasText: "expired or is not valid" }).waitFor();
+      assert.equal(await page.locator("touchpoint-widget").count(), 0, "no survey");
+    }
+    // A valid one still works: the signature, not the shape, is what the collector trusts.
+    assert.equal((await page.goto(`${env.collector.base}/s/${sign({ ...claims, i: "call-82" })}`)).status(), 200);
+    const post = (token, interaction, agent) => fetch(`${env.collector.base}/v1/responses`, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: JSON.stringify({
+        id: `01JD2XKQ9ZCFM7B5V0S3R4T6${interaction.slice(-2)}`, survey: { id: "core-cx", version: 1 },
+        channel: "agent", touchpoint: "contact-centre", answers: { effort: 1 }, locale: "en",
+        context: { interaction_id: interaction, agent_id: agent, invitation: token },
+        submitted_at: new Date().toISOString(),
+      }),
+    }).then(async (r) => [r.status, (await r.json()).error]);
+    assert.deepEqual(await post(tampered, "call-80", "a-99"), [400, "invalid_invitation"]);
+    assert.deepEqual(await post(expired, "call-81", "a-7"), [410, "invitation_expired"]);
+    assert.deepEqual(await post(issued.token, "call-80", "a-99"), [400, "invitation_mismatch"]);
+    assert.deepEqual(await env.collector.export(), []);
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
+test("agent: assisted capture on the agent's screen is stored as assisted, for the call", async () => {
+  const env = await setup((base) => ({ "/console": { body: consolePage(base) } }));
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${env.host.origin}/console`);
+    await postCall(page, { interactionId: "call-90", agentId: "a-12", locale: "de" });
+    await page.locator("button[part=assist]").click();
+    await answer(page, { effort: 3 });
+    await page.getByRole("status").filter({ hasText: "Vielen Dank" }).waitFor({ timeout: 10000 });
+    const rows = await eventually(async () => {
+      const r = await env.collector.export();
+      return r.length ? r : null;
+    }, 15000, "the assisted answer");
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].channel, "agent");
+    assert.equal(rows[0].locale, "de");
+    assert.equal(rows[0].context.assisted, true);
+    assert.equal(rows[0].context.interaction_id, "call-90");
+    assert.equal(rows[0].context.agent_id, "a-12");
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
+test("the same instrument everywhere: questions, scales and texts per locale on the web, kiosk and agent pages", async () => {
+  const env = await setup((base) => ({
+    "/kiosk": { body: kioskPage(base) },
+    ...Object.fromEntries(["en", "es", "fr", "de", "ar"].map((l) => [`/web-${l}`, {
+      body: `<!doctype html><html><head><meta charset="utf-8"><title>Web</title></head><body>
+<script src="${base}/widget.js" data-touchpoint="checkout" data-locale="${l}" async></script></body></html>`,
+    }])),
+  }));
+  const page = await browser.newPage();
+  const survey = await fetch(`${env.collector.base}/v1/survey`).then((r) => r.json());
+  assert.deepEqual(survey.questions.map((q) => q.id), ["effort", "confidence", "emotion", "comment"]);
+  /** The survey as a person (or a screen reader) meets it: questions, options, comment, Send. */
+  const shown = () => page.evaluate(() => {
+    const root = document.querySelector("touchpoint-widget").shadowRoot;
+    return {
+      questions: [...root.querySelectorAll("[role=radiogroup]")].map((g) => ({
+        text: g.getAttribute("aria-label"),
+        options: [...g.querySelectorAll("[role=radio]")].map((r) => r.getAttribute("aria-label")),
+      })),
+      comment: root.querySelector("textarea").getAttribute("aria-label"),
+      send: root.querySelector("button[part=send]").textContent,
+    };
+  });
+  try {
+    for (const [code, texts] of Object.entries(survey.locales)) {
+      const q = texts.questions;
+      const expected = {
+        questions: [
+          { text: q.effort.text, options: q.effort.labels.map((l, i) => `${i + 1} – ${l}`) },
+          { text: q.confidence.text, options: q.confidence.labels.map((l, i) => `${i + 1} – ${l}`) },
+          { text: q.emotion.text, options: q.emotion.labels },
+        ],
+        comment: q.comment.text,
+        send: texts.ui.send,
+      };
+      await page.goto(`${env.host.origin}/web-${code}`);
+      await page.locator("button[part=launcher]").click();
+      assert.deepEqual(await shown(), expected, `web, ${code}`);
+
+      await page.goto(`${env.host.origin}/kiosk`);
+      await page.getByRole("button", { name: texts.name }).click();
+      assert.deepEqual(await shown(), expected, `kiosk, ${code}`);
+
+      const token = sign({ t: "contact-centre", i: `call-${code}`, a: "a-7", l: code, e: 4102444800 });
+      await page.goto(`${env.collector.base}/s/${token}`);
+      await page.locator("[role=radiogroup]").first().waitFor();
+      assert.deepEqual(await shown(), expected, `agent, ${code}`);
+    }
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});

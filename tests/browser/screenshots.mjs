@@ -1,0 +1,26 @@
+// Takes the README's screenshots of the kiosk and agent demo pages from the real collector:
+// `node tests/browser/screenshots.mjs` after `cargo xtask test` (which builds the collector with
+// the widget). Writes docs/screenshots/kiosk.png and agent.png.
+import { join } from "node:path";
+import { startCollector, launch, ROOT } from "./helpers.mjs";
+
+const out = (name) => join(ROOT, "docs", "screenshots", name);
+const collector = await startCollector({ env: { TOUCHPOINT_AGENT_KEYS: "demo-console" } });
+const browser = await launch();
+try {
+  const kiosk = await browser.newPage({ viewport: { width: 1024, height: 768 } });
+  await kiosk.goto(`${collector.base}/demo/kiosk`);
+  await kiosk.getByRole("button", { name: "English" }).waitFor();
+  await kiosk.screenshot({ path: out("kiosk.png") });
+
+  const agent = await browser.newPage({ viewport: { width: 1024, height: 900 } });
+  await agent.goto(`${collector.base}/demo/agent`);
+  await agent.waitForFunction(() => window.Touchpoint && window.Touchpoint.postCall);
+  await agent.getByRole("button", { name: "End call" }).first().click();
+  await agent.locator("img[part=qr]").evaluate((img) =>
+    img.complete ? null : new Promise((r) => img.addEventListener("load", r)));
+  await agent.screenshot({ path: out("agent.png"), fullPage: true });
+} finally {
+  await browser.close();
+  await collector.stop();
+}
