@@ -101,7 +101,7 @@ impl Filter {
 }
 
 /// The CSV columns, in order; `burst` (the collector's, like `received_at`) comes last.
-pub const CSV_COLUMNS: [&str; 19] = [
+pub const CSV_COLUMNS: [&str; 20] = [
     "id",
     "received_at",
     "submitted_at",
@@ -120,6 +120,7 @@ pub const CSV_COLUMNS: [&str; 19] = [
     "device_id",
     "segment",
     "page",
+    "assisted",
     "burst",
 ];
 
@@ -144,6 +145,7 @@ fn column(parent: &[u8], key: &[u8]) -> Option<usize> {
         (b"context", b"device_id") => 15,
         (b"context", b"segment") => 16,
         (b"context", b"page") => 17,
+        (b"context", b"assisted") => 18,
         _ => return None,
     })
 }
@@ -154,7 +156,7 @@ fn column(parent: &[u8], key: &[u8]) -> Option<usize> {
 struct Fields<'a> {
     bytes: &'a [u8],
     at: usize,
-    columns: [Option<Cow<'a, str>>; 18],
+    columns: [Option<Cow<'a, str>>; 19],
 }
 
 impl<'a> Fields<'a> {
@@ -193,6 +195,20 @@ impl<'a> Fields<'a> {
                     let value = self.string()?;
                     if let Some(c) = column(parent, key) {
                         self.columns[c] = Some(value);
+                    }
+                }
+                b't' | b'f' => {
+                    // `context.assisted`, the schema's one boolean.
+                    let literal: &'static str = if self.bytes[self.at..].starts_with(b"true") {
+                        "true"
+                    } else if self.bytes[self.at..].starts_with(b"false") {
+                        "false"
+                    } else {
+                        return None;
+                    };
+                    self.at += literal.len();
+                    if let Some(c) = column(parent, key) {
+                        self.columns[c] = Some(Cow::Borrowed(literal));
                     }
                 }
                 b'0'..=b'9' => {

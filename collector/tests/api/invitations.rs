@@ -254,4 +254,21 @@ fn an_assisted_answer_is_stored_as_assisted() {
     assert_eq!(app.submit(&body).status, 201);
     let rows = app.export("");
     assert_eq!(rows[0]["context"]["assisted"], true);
+    // The CSV export carries it too, in its own column.
+    let csv = app.get(
+        "/v1/export?format=csv",
+        &[(
+            "Authorization",
+            &format!("Bearer {}", crate::helpers::ADMIN_TOKEN),
+        )],
+    );
+    assert_eq!(csv.status, 200, "{}", csv.text);
+    let mut lines = csv.text.trim_start_matches('\u{feff}').lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let row: Vec<&str> = lines.next().expect("a row").split(',').collect();
+    let at = header
+        .iter()
+        .position(|h| *h == "assisted")
+        .expect("an assisted column");
+    assert_eq!(row[at], "true");
 }
