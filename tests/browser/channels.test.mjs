@@ -212,6 +212,40 @@ function sign(claims) {
   return `${payload}.${signature}`;
 }
 
+test("kiosk: answers given faster than a person could are stored, flagged as a burst and left out of the stats", async () => {
+  const env = await setup((base) => ({ "/kiosk": { body: kioskPage(base, { reset: 1 }) } }));
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${env.host.origin}/kiosk`);
+    // Three customers in a few seconds: someone hammering the screen, not three people.
+    for (let i = 0; i < 3; i++) {
+      await page.getByRole("button", { name: "English" }).waitFor();
+      await page.getByRole("button", { name: "English" }).click();
+      await answer(page, { effort: 1 + i });
+      await page.getByRole("status").filter({ hasText: "Thank you" }).waitFor({ timeout: 10000 });
+    }
+    const rows = await eventually(async () => {
+      const r = await env.collector.export();
+      return r.length === 3 && r;
+    }, 15000, "three stored answers");
+    rows.sort((a, b) => a.submitted_at.localeCompare(b.submitted_at));
+    assert.deepEqual(rows.map((r) => r.answers.effort), [1, 2, 3]);
+    assert.deepEqual(rows.map((r) => r.burst), [false, true, true], "the second and third are flagged");
+    const stats = async (query) => {
+      const res = await fetch(`${env.collector.base}/v1/stats?channel=kiosk${query}`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      assert.equal(res.status, 200);
+      return (await res.json()).total.count;
+    };
+    assert.equal(await stats(""), 1, "bursts are left out of the stats");
+    assert.equal(await stats("&include_bursts=true"), 3);
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
 test("agent: postCall gives a link and a QR code; the customer's answer is bound to the call, once", async () => {
   const env = await setup((base) => ({ "/console": { body: consolePage(base) } }));
   const consoleTab = await browser.newPage();
