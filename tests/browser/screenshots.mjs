@@ -1,6 +1,7 @@
-// Takes the README's screenshots of the kiosk and agent demo pages from the real collector:
+// Takes the README's screenshots of the demo pages from the real collector:
 // `node tests/browser/screenshots.mjs` after `cargo xtask test` (which builds the collector with
-// the widget). Writes docs/screenshots/kiosk.png and agent.png.
+// the widget). Writes docs/screenshots/web-en.png (the bank's page with the survey open),
+// kiosk.png and agent.png.
 import { join } from "node:path";
 import { startCollector, launch, ROOT } from "./helpers.mjs";
 
@@ -8,6 +9,12 @@ const out = (name) => join(ROOT, "docs", "screenshots", name);
 const collector = await startCollector({ env: { TOUCHPOINT_AGENT_KEYS: "demo-console" } });
 const browser = await launch();
 try {
+  const web = await browser.newPage({ viewport: { width: 1024, height: 768 } });
+  await web.goto(`${collector.base}/demo/web`);
+  await web.getByRole("button", { name: /Feedback/ }).click();
+  await web.getByRole("radiogroup").first().waitFor();
+  await web.screenshot({ path: out("web-en.png") });
+
   const kiosk = await browser.newPage({ viewport: { width: 1024, height: 768 } });
   await kiosk.goto(`${collector.base}/demo/kiosk`);
   await kiosk.getByRole("button", { name: "English" }).waitFor();
