@@ -376,6 +376,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
                 get_or_head().to(widget_file),
             )
             .route("/", get_or_head().to(demo_page))
+            .route("/favicon.ico", get_or_head().to(favicon))
             .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
     })
     .listen(listener)?
@@ -666,6 +667,13 @@ async fn openapi() -> HttpResponse {
         .content_type("application/json")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .body(OPENAPI)
+}
+
+/// No icon: an empty answer that browsers cache, instead of a 404 in every page's console.
+async fn favicon() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .finish()
 }
 
 /// 200 while answers can be stored; 503 while storage is failing (reads are still served).

@@ -169,7 +169,7 @@ fn run_collector(args: &[String]) -> Result<(), String> {
             |k| format!("{k},{DEMO_AGENT_KEY}"),
         );
     eprintln!(
-        "\nTouchpoint collector on {origin}\n  demo:    {origin}/  (web: {origin}/demo/web, kiosk: {origin}/demo/kiosk, agent: {origin}/demo/agent)\n  export:  curl -H 'Authorization: Bearer {token}' '{origin}/v1/export?format=csv'\n  (admin token for this run; set TOUCHPOINT_ADMIN_TOKEN to choose your own)\n"
+        "\nTouchpoint collector on {origin}\n  demo:    {origin}/  (web: {origin}/demo/web, kiosk: {origin}/demo/kiosk, agent: {origin}/demo/agent)\n  dashboard: {origin}/dashboard  (sign in with the admin token below)\n  export:  curl -H 'Authorization: Bearer {token}' '{origin}/v1/export?format=csv'\n  (admin token for this run; set TOUCHPOINT_ADMIN_TOKEN to choose your own)\n"
     );
     run(Command::new(&binary)
         .args([
