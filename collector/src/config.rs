@@ -55,7 +55,8 @@ pub struct Config {
     pub invitation_secret: Option<Secret>,
     /// How long an invitation link stays valid, in seconds.
     pub invitation_ttl_secs: u64,
-    /// Refuse agent-channel answers that carry no invitation.
+    /// Refuse agent-channel answers that carry no invitation (the default; off with
+    /// `--allow-uninvited-agent-answers`).
     pub require_invitation: bool,
 }
 
@@ -75,7 +76,7 @@ impl Config {
             agent_keys: Vec::new(),
             invitation_secret: None,
             invitation_ttl_secs: crate::invitations::DEFAULT_TTL_SECS,
-            require_invitation: false,
+            require_invitation: true,
         }
     }
 }

@@ -70,10 +70,11 @@ enum Command {
         #[arg(long, env = "TOUCHPOINT_INVITATION_TTL", default_value_t = collector::invitations::DEFAULT_TTL_SECS,
               value_parser = clap::value_parser!(u64).range(1..=collector::invitations::MAX_TTL_SECS))]
         invitation_ttl: u64,
-        /// Refuse agent-channel answers that carry no invitation (context.invitation), so nobody
-        /// can answer for a call, or name its agent, without the link the collector issued.
-        #[arg(long, env = "TOUCHPOINT_REQUIRE_INVITATION")]
-        require_invitation: bool,
+        /// Accept agent-channel answers that carry no invitation (context.invitation), for
+        /// integrations that post post-call answers themselves. By default they are refused, so
+        /// nobody can answer for a call, or name its agent, without the link the collector issued.
+        #[arg(long, env = "TOUCHPOINT_ALLOW_UNINVITED_AGENT_ANSWERS")]
+        allow_uninvited_agent_answers: bool,
     },
     /// Write every stored answer, in arrival order, to standard output (or --out). Needs the
     /// collector stopped; while it runs, use GET /v1/export.
@@ -171,7 +172,7 @@ fn main() -> anyhow::Result<()> {
             limit_per_device,
             trusted_proxies,
             invitation_ttl,
-            require_invitation,
+            allow_uninvited_agent_answers,
         } => {
             let allow_origins = allow_origins
                 .iter()
@@ -204,7 +205,7 @@ fn main() -> anyhow::Result<()> {
                     .filter(|s| !s.trim().is_empty())
                     .map(Secret::new),
                 invitation_ttl_secs: invitation_ttl,
-                require_invitation,
+                require_invitation: !allow_uninvited_agent_answers,
             };
             serve(config)
         }

@@ -48,6 +48,8 @@ impl Collector {
             .args("serve --listen 127.0.0.1:0 --workers 2".split(' '))
             // These tests post from one address at hundreds of posts a second.
             .args("--limit-per-address off --limit-per-device off".split(' '))
+            // `submission` posts agent answers directly, as an integration without invitations.
+            .arg("--allow-uninvited-agent-answers")
             .arg("--data")
             .arg(data)
             .args(extra_args)

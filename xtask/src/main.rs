@@ -178,7 +178,6 @@ fn run_collector(args: &[String]) -> Result<(), String> {
             &listen,
             "--allow-origin",
             &origin,
-            "--require-invitation",
             "--data",
         ])
         .arg(&data)

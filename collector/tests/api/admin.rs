@@ -42,7 +42,8 @@ fn without_a_token_the_admin_routes_are_disabled() {
 
 #[test]
 fn export_filters_by_channel_touchpoint_and_time() {
-    let app = spawn_app();
+    // Agent answers posted directly, as an integration without invitations does.
+    let app = crate::helpers::spawn_app_with(|c| c.require_invitation = false);
     for (n, channel, touchpoint) in [
         (1, "web", "checkout"),
         (2, "kiosk", "branch-teller"),

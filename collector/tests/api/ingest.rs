@@ -50,7 +50,8 @@ fn the_same_id_with_other_content_is_a_conflict() {
 
 #[test]
 fn an_interaction_is_answered_once_per_channel_and_touchpoint() {
-    let app = spawn_app();
+    // Agent answers posted directly, as an integration without invitations does.
+    let app = crate::helpers::spawn_app_with(|c| c.require_invitation = false);
     let call = |n: u32, channel: &str, touchpoint: &str| {
         let mut body = submission(n);
         body["channel"] = json!(channel);

@@ -213,10 +213,9 @@ fn tampered_expired_and_mismatched_invitations_store_nothing() {
 }
 
 #[test]
-fn with_require_invitation_an_agent_answer_without_one_is_refused() {
+fn by_default_an_agent_answer_without_an_invitation_is_refused() {
     let app = spawn_app_with(|c| {
         c.admin_token = Some(Secret::new(ADMIN_TOKEN.into()));
-        c.require_invitation = true;
     });
     let mut bare = answer(40, "call-400", "unused");
     bare["context"]
@@ -240,6 +239,9 @@ fn with_require_invitation_an_agent_answer_without_one_is_refused() {
         .expect("a token")
         .to_owned();
     assert_eq!(app.submit(&answer(41, "call-400", &token)).status, 201);
+    // --allow-uninvited-agent-answers: integrations that post agent answers themselves.
+    let open = spawn_app_with(|c| c.require_invitation = false);
+    assert_eq!(open.submit(&bare).status, 201);
 }
 
 #[test]

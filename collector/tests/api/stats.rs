@@ -131,7 +131,8 @@ fn answer(n: u32, channel: &str, touchpoint: &str, effort: u8, submitted_at: &st
 /// are equal, line by line.
 #[test]
 fn the_report_figures_equal_the_stats_for_the_same_period() {
-    let app = spawn_app();
+    // Agent answers posted directly, as an integration without invitations does.
+    let app = crate::helpers::spawn_app_with(|c| c.require_invitation = false);
     let mut n = 100;
     for (day, efforts) in [("2026-11-10", [3u8, 4, 5]), ("2026-11-18", [2, 6, 7])] {
         for (channel, touchpoint) in [
