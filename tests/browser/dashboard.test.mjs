@@ -50,7 +50,8 @@ async function seed(base) {
 
 before(async () => {
   browser = await launch();
-  collector = await startCollector();
+  // The seed posts agent answers directly, as an integration without invitations does.
+  collector = await startCollector({ env: { TOUCHPOINT_ALLOW_UNINVITED_AGENT_ANSWERS: "true" } });
   await seed(collector.base);
 });
 
