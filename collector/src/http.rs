@@ -611,6 +611,23 @@ async fn survey_link(path: web::Path<String>, state: web::Data<AppState>) -> Htt
     };
     let locale = claims.locale().unwrap_or("en");
     let title = protocol::CORE_CX.locale(locale).map_or("", |l| l.ui.title);
+    let store = state.ingest.store().clone();
+    let (touchpoint, interaction) = (
+        claims.touchpoint().to_owned(),
+        claims.interaction_id().to_owned(),
+    );
+    let answered = web::block(move || {
+        store.interaction_answered(protocol::Channel::Agent, &touchpoint, &interaction)
+    })
+    .await;
+    if let Ok(Ok(true)) = answered {
+        // One answer per call: say so at once instead of offering a survey that will be refused.
+        let texts = protocol::CORE_CX
+            .locale(locale)
+            .unwrap_or(&protocol::CORE_CX.locales[0]);
+        let html = assets::notice_page(texts.code, texts.ui.title, texts.ui.already_answered);
+        return owned_page(StatusCode::CONFLICT, html);
+    }
     let mut attrs = vec![
         ("touchpoint", claims.touchpoint()),
         ("interaction", claims.interaction_id()),

@@ -112,6 +112,16 @@ pub trait Store: Send + Sync + 'static {
     /// How many records are stored.
     fn len(&self) -> usize;
 
+    /// Whether an answer to this channel + touchpoint + interaction is stored.
+    fn interaction_answered(
+        &self,
+        _channel: Channel,
+        _touchpoint: &str,
+        _interaction: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
     /// The stats cells, where the store keeps them (the sled store does).
     fn aggregates(&self) -> Option<&Aggregates> {
         None
@@ -173,11 +183,19 @@ fn decode(key: u64, value: &[u8]) -> Result<Record<'_>, StoreError> {
 
 fn interaction_key(submission: &Submission) -> Option<Vec<u8>> {
     let interaction = submission.context.interaction_id.as_ref()?;
-    let mut key = vec![channel_code(submission.channel)];
-    key.extend_from_slice(submission.touchpoint.as_str().as_bytes());
+    Some(interaction_key_of(
+        submission.channel,
+        submission.touchpoint.as_str(),
+        interaction.as_str(),
+    ))
+}
+
+fn interaction_key_of(channel: Channel, touchpoint: &str, interaction: &str) -> Vec<u8> {
+    let mut key = vec![channel_code(channel)];
+    key.extend_from_slice(touchpoint.as_bytes());
     key.push(0);
-    key.extend_from_slice(interaction.as_str().as_bytes());
-    Some(key)
+    key.extend_from_slice(interaction.as_bytes());
+    key
 }
 
 const CHECKPOINT: &[u8] = b"checkpoint";
@@ -219,6 +237,18 @@ fn decode_devices(mut bytes: &[u8]) -> Option<HashMap<String, i64>> {
         bytes = rest;
     }
     Some(devices)
+}
+
+/// Whether the interaction under `key` has a stored answer (an index entry whose record a crash
+/// left missing does not count).
+fn answered(t: &Trees, key: &[u8]) -> Result<bool, StoreError> {
+    let Some(id) = t.interactions.get(key)? else {
+        return Ok(false);
+    };
+    match t.ids.get(&id)? {
+        Some(arrival) => Ok(t.record(key_of(&arrival)?)?.is_some()),
+        None => Ok(false),
+    }
 }
 
 fn key_of(bytes: &[u8]) -> Result<u64, StoreError> {
@@ -752,12 +782,8 @@ impl SledStore {
             }
         }
         if let Some(key) = interaction_key(submission) {
-            if let Some(id) = t.interactions.get(key)? {
-                if let Some(answered) = t.ids.get(&id)? {
-                    if t.record(key_of(&answered)?)?.is_some() {
-                        return Ok(Some(Put::AlreadyAnswered));
-                    }
-                }
+            if answered(t, &key)? {
+                return Ok(Some(Put::AlreadyAnswered));
             }
         }
         Ok(None)
@@ -1046,6 +1072,18 @@ impl Store for SledStore {
 
     fn is_empty(&self) -> bool {
         self.trees.responses.is_empty() && self.trees.sealed.is_empty()
+    }
+
+    fn interaction_answered(
+        &self,
+        channel: Channel,
+        touchpoint: &str,
+        interaction: &str,
+    ) -> Result<bool, StoreError> {
+        answered(
+            &self.trees,
+            &interaction_key_of(channel, touchpoint, interaction),
+        )
     }
 
     fn size_on_disk(&self) -> u64 {

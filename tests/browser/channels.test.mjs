@@ -263,6 +263,10 @@ test("agent: postCall gives a link and a QR code; the customer's answer is bound
 
     const response = await customer.goto(url);
     assert.equal(response.status(), 200);
+    // A second tab with the link, opened before the answer is given.
+    const late = await browser.newPage();
+    await late.goto(url);
+    await late.locator("[role=radiogroup]").first().waitFor();
     assert.match(await customer.locator("[role=radiogroup]").first().getAttribute("aria-label"), /^Dans quelle mesure/);
     await answer(customer, { effort: 7 });
     await customer.getByRole("status").filter({ hasText: "Merci" }).waitFor({ timeout: 10000 });
@@ -278,10 +282,15 @@ test("agent: postCall gives a link and a QR code; the customer's answer is bound
     assert.equal(rows[0].context.segment, "cards");
     assert.equal(rows[0].context.assisted, undefined);
 
-    // The same link again: a second answer is refused and the page says so.
-    await customer.goto(url);
-    await answer(customer, { effort: 2 });
-    await customer.getByRole("status").filter({ hasText: "déjà reçu une réponse" }).waitFor({ timeout: 10000 });
+    // The tab opened earlier: its answer is refused and it says so.
+    await answer(late, { effort: 2 });
+    await late.getByRole("status").filter({ hasText: "déjà reçu une réponse" }).waitFor({ timeout: 10000 });
+    await late.close();
+    // The link opened again: the page says so at once, with no survey.
+    const again = await customer.goto(url);
+    assert.equal(again.status(), 409);
+    await customer.getByRole("status").filter({ hasText: "déjà reçu une réponse" }).waitFor();
+    assert.equal(await customer.locator("[role=radiogroup]").count(), 0);
     assert.equal((await env.collector.export()).length, 1);
     assert.deepEqual(errors, []);
   } finally {

@@ -91,6 +91,16 @@ fn an_agent_key_gets_a_signed_link_and_the_customer_answers_once() {
     assert_eq!(rows[0]["context"]["interaction_id"], "call-123");
     assert_eq!(rows[0]["context"]["agent_id"], "a-7");
     assert_eq!(rows[0]["context"]["invitation"], token.as_str());
+    // The link opened again says at once that the call is answered, in its language, and
+    // offers no survey.
+    let again = app.get(&format!("/s/{token}"), &[]);
+    assert_eq!(again.status, 409);
+    assert!(
+        again.text.contains("déjà reçu une réponse"),
+        "{}",
+        again.text
+    );
+    assert!(!again.text.contains("widget.js"), "{}", again.text);
 }
 
 #[test]
