@@ -40,7 +40,7 @@
   f = c.mode == "kiosk" || c.mode == "agent" || c.invitation != null ?
     ["@CHANNELS_GLUE@", "@CHANNELS_WASM@"] : ["@GLUE@", "@WASM@"];
   import(new URL(f[0], u).href).then(function (m) {
-    return m.default({ module_or_path: new URL(f[1], u) }).then(function () {
+    return m.default(new URL(f[1], u)).then(function () {
       ready(function () {
         m.start(c);
         T.open = m.open;

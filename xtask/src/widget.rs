@@ -399,6 +399,41 @@ pub fn shorten_imports(wasm: &[u8], glue: &str) -> Option<(Vec<u8>, String)> {
     Some((out, glue))
 }
 
+/// Where wasm-bindgen's `--target web` glue starts its loading code: the general `__wbg_load`
+/// (responses, buffers, modules, a fallback for servers without `application/wasm`), `initSync`,
+/// and an init taking several kinds of argument, with warnings for deprecated ones.
+const GLUE_INIT_START: &str = "async function __wbg_load(";
+/// What the glue ends with, in that order, after [`GLUE_INIT_START`].
+const GLUE_INIT_PARTS: [&str; 4] = [
+    "function initSync(",
+    "async function __wbg_init(",
+    "async function __wbg_init_once(",
+    "export { initSync, __wbg_init as default };",
+];
+/// The loading code the widget needs instead: the loader passes the wasm's URL, which the collector
+/// serves as `application/wasm`, so it streams.
+const GLUE_INIT: &str = "async function __wbg_init(url) {
+    if (wasm !== undefined) return wasm;
+    const { instance, module } = await WebAssembly.instantiateStreaming(fetch(url), __wbg_get_imports());
+    return __wbg_finalize_init(instance, module);
+}
+export { __wbg_init as default };
+";
+
+/// The glue with its loading code replaced by [`GLUE_INIT`]; `None` (keep the glue as it is) when
+/// its end is not the known one.
+pub fn lean_init(glue: &str) -> Option<String> {
+    let start = glue.find(GLUE_INIT_START)?;
+    let mut at = start;
+    for part in GLUE_INIT_PARTS {
+        at += glue[at..].find(part)? + part.len();
+    }
+    glue[at..]
+        .trim()
+        .is_empty()
+        .then(|| [&glue[..start], GLUE_INIT].concat())
+}
+
 /// Builds one module: cargo, wasm-bindgen, wasm-opt, minified glue, short import names. Returns
 /// the glue and the wasm.
 fn build_module(root: &Path, module: &Module) -> Result<(String, Vec<u8>), String> {
@@ -443,6 +478,10 @@ fn build_module(root: &Path, module: &Module) -> Result<(String, Vec<u8>), Strin
     let wasm_bytes = fs::read(&optimised).map_err(|e| format!("cannot read {optimised:?}: {e}"))?;
     let glue = fs::read_to_string(bindgen.join("tp.js"))
         .map_err(|e| format!("cannot read the glue: {e}"))?;
+    let glue = lean_init(&glue).unwrap_or_else(|| {
+        eprintln!("warning: the glue's loading code was left as it is (unexpected glue)");
+        glue
+    });
     let glue = minify(root, &glue, true, &bindgen);
     Ok(match shorten_imports(&wasm_bytes, &glue) {
         Some((wasm_bytes, glue)) => (glue, wasm_bytes),
@@ -631,6 +670,17 @@ mod tests {
         assert_eq!(short_name(51), "Z");
         assert_eq!(short_name(52), "ba");
         assert!(shorten_imports(b"not wasm", "").is_none());
+    }
+
+    #[test]
+    fn the_glue_gets_the_lean_init_only_when_its_end_is_the_known_one() {
+        let glue = "function __wbg_finalize_init() {}\nasync function __wbg_load(m) {}\nfunction initSync(m) {}\nasync function __wbg_init(m) {}\nasync function __wbg_init_once(m) {}\nexport { initSync, __wbg_init as default };\n";
+        let lean = lean_init(glue).unwrap();
+        assert!(lean.starts_with("function __wbg_finalize_init() {}\n"));
+        assert!(lean.contains("instantiateStreaming(fetch(url)"));
+        assert!(!lean.contains("initSync"));
+        assert!(lean_init(&glue.replace("initSync(m)", "other(m)")).is_none());
+        assert!(lean_init(&[glue, "export const x = 1;\n"].concat()).is_none());
     }
 
     #[test]
