@@ -1,6 +1,8 @@
 //! The Touchpoint widget (WebAssembly): renders the `core-cx` survey inside the host page and
 //! delivers each answer exactly once. Built for `wasm32-unknown-unknown`; the loader
-//! (`loader/widget.js`) fetches it and calls [`start`].
+//! (`loader/widget.js`) fetches it and calls [`start`]. Built twice: web pages get the module
+//! without the feature `channels` (the kiosk and agent modes, invitations), so they never
+//! download that code.
 //!
 //! Layout:
 //! - [`config`]: the loader's settings (`data-*` attributes), checked, with one console message per
