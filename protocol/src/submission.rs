@@ -433,20 +433,12 @@ impl Submission {
 
 /// Appends the decimal digits of `n` to `out`, without the formatting machinery (which costs the
 /// widget kilobytes).
-pub fn push_decimal(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+pub fn push_decimal(out: &mut String, n: u64) {
+    // Most significant digit first, with no buffer to index: nothing here can panic.
+    if n >= 10 {
+        push_decimal(out, n / 10);
     }
-    for &c in &buf[i..] {
-        out.push(char::from(c));
-    }
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// Just enough of a JSON writer for [`Submission::to_json`], with no formatting machinery.

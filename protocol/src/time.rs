@@ -154,18 +154,17 @@ fn parse_rfc3339(text: &str) -> Option<i64> {
 }
 
 fn push_padded(out: &mut String, value: i64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut n = value.unsigned_abs();
-    let mut i = buf.len();
-    while n > 0 {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
+    push_digits(out, value.unsigned_abs(), width);
+}
+
+/// The decimal digits of `n`, zero-padded to at least `width` (and at least one digit). Digit by
+/// digit, most significant first, with no buffer to index: nothing here can panic, so the widget
+/// links no panic message that formats numbers.
+fn push_digits(out: &mut String, n: u64, width: usize) {
+    if n >= 10 || width > 1 {
+        push_digits(out, n / 10, width.saturating_sub(1));
     }
-    let start = i.min(buf.len() - width);
-    for &c in &buf[start..] {
-        out.push(char::from(c));
-    }
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 fn format_rfc3339_millis(unix_millis: i64) -> String {

@@ -1,11 +1,12 @@
 // Touchpoint loader (classic script, plain JS): reads its data-* attributes, checks that the page
 // lets WebAssembly run, loads the widget (wasm-bindgen glue + wasm, content-hashed names filled in
-// by `cargo xtask`) and calls start(config); where the page's CSP forbids wasm it shows the
+// by `cargo xtask`) and calls start(config): web pages get the small web module, kiosk and agent
+// pages and invitation links (data-invitation) the one with those channels; where the page's CSP forbids wasm it shows the
 // collector's /embed page in an iframe instead. Touchpoint.open/close/postCall queue until the wasm
 // is ready. Every data-* attribute goes to start(); the wasm reads the ones it knows.
 // Lines starting with // are removed from the built file.
 (function (w, d) {
-  var s = d.currentScript, a, u, b, q = [], T, c, p;
+  var s = d.currentScript, a, u, b, q = [], T, c, p, f;
   if (!s || w.Touchpoint) return;
   a = s.dataset; u = s.src; b = a.collector || u.slice(0, u.lastIndexOf("/"));
   c = Object.assign({}, a, { base: b });
@@ -36,8 +37,10 @@
   } catch (e) {
     return ready(frame);
   }
-  import(new URL("@GLUE@", u).href).then(function (m) {
-    return m.default({ module_or_path: new URL("@WASM@", u) }).then(function () {
+  f = c.mode == "kiosk" || c.mode == "agent" || c.invitation != null ?
+    ["@CHANNELS_GLUE@", "@CHANNELS_WASM@"] : ["@GLUE@", "@WASM@"];
+  import(new URL(f[0], u).href).then(function (m) {
+    return m.default(new URL(f[1], u)).then(function () {
       ready(function () {
         m.start(c);
         T.open = m.open;

@@ -5,7 +5,9 @@ use alloc::borrow::ToOwned;
 use alloc::string::String;
 use alloc::vec::Vec;
 use js_sys::Reflect;
-use protocol::{Channel, Context, Ident, InvitationToken, LocaleTexts};
+#[cfg(feature = "channels")]
+use protocol::InvitationToken;
+use protocol::{Channel, Context, Ident, LocaleTexts};
 use wasm_bindgen::JsValue;
 
 /// Where the survey shows.
@@ -16,9 +18,11 @@ pub enum Mode {
     /// The survey rendered into the element `data-target` selects.
     Inline,
     /// A full-screen branch tablet: language choice, one customer at a time, idle reset.
+    #[cfg(feature = "channels")]
     Kiosk,
     /// An agent's console: `Touchpoint.postCall(...)` shows the post-call survey's link, QR code
     /// and assisted capture (in `data-target` when given, else in a corner panel).
+    #[cfg(feature = "channels")]
     Agent,
 }
 
@@ -38,10 +42,13 @@ pub struct Config {
     /// binds (`data-interaction`, `data-agent`, `data-invitation` on the page `/s/{token}`).
     pub context: Context,
     /// The key an agent console sends to ask for invitations (`data-agent-key`).
+    #[cfg(feature = "channels")]
     pub agent_key: Option<String>,
     /// Kiosk: thank-you → attract screen after this long (`data-reset-seconds`, default 5).
+    #[cfg(feature = "channels")]
     pub reset_ms: f64,
     /// Kiosk: a survey left alone this long is discarded (`data-idle-seconds`, default 30).
+    #[cfg(feature = "channels")]
     pub idle_ms: f64,
 }
 
@@ -68,7 +75,33 @@ pub const BAD_SECONDS: &str =
 
 /// The protocol's locales, every text: the kiosk shows the languages' names and its own words,
 /// the invitation page its outcomes.
+#[cfg(feature = "channels")]
 pub static LOCALES: [LocaleTexts; 5] = protocol::instrument::LOCALES;
+
+/// The protocol's locales with only the texts a web page shows: the kiosk's words and the
+/// invitation page's outcomes stay out of the web module.
+#[cfg(not(feature = "channels"))]
+pub static LOCALES: [LocaleTexts; 5] = {
+    let [en, es, fr, de, ar] = protocol::instrument::LOCALES;
+    [slim(en), slim(es), slim(fr), slim(de), slim(ar)]
+};
+
+#[cfg(not(feature = "channels"))]
+const fn slim(l: LocaleTexts) -> LocaleTexts {
+    LocaleTexts {
+        name: "",
+        ui: protocol::instrument::UiTexts {
+            start: "",
+            choose_language: "",
+            idle_reset: "",
+            already_answered: "",
+            link_invalid: "",
+            queued: "",
+            ..l.ui
+        },
+        ..l
+    }
+}
 
 /// The locale whose code is `code`, ignoring ASCII case.
 fn find(code: &str) -> Option<&'static LocaleTexts> {
@@ -115,6 +148,7 @@ fn ident(obj: &JsValue, key: &str, note: &'static str, notes: &mut Vec<Note>) ->
 }
 
 /// `data-*-seconds` in milliseconds, or `default` (with a note when it was wrong).
+#[cfg(feature = "channels")]
 fn seconds(obj: &JsValue, key: &str, default: f64, notes: &mut Vec<Note>) -> f64 {
     let Some(value) = text(obj, key) else {
         return default;
@@ -145,7 +179,9 @@ impl Config {
         let mode = match text(obj, "mode").as_deref() {
             None | Some("launcher") => Mode::Launcher,
             Some("inline") => Mode::Inline,
+            #[cfg(feature = "channels")]
             Some("kiosk") => Mode::Kiosk,
+            #[cfg(feature = "channels")]
             Some("agent") => Mode::Agent,
             Some(_) => {
                 notes.push((false, BAD_MODE));
@@ -158,20 +194,29 @@ impl Config {
         }
         let texts = locale(text(obj, "locale").as_deref(), &mut notes)
             .unwrap_or_else(|| negotiate(browser_language));
-        let mut context = Context {
+        let context = Context {
             segment: ident(obj, "segment", BAD_SEGMENT, &mut notes),
+            ..Context::default()
+        };
+        #[cfg(not(feature = "channels"))]
+        let channel = Channel::Web;
+        #[cfg(feature = "channels")]
+        let mut context = Context {
             site_id: ident(obj, "site", BAD_CONTEXT, &mut notes),
             device_id: ident(obj, "device", BAD_CONTEXT, &mut notes),
             interaction_id: ident(obj, "interaction", BAD_CONTEXT, &mut notes),
             agent_id: ident(obj, "agent", BAD_CONTEXT, &mut notes),
-            ..Context::default()
+            ..context
         };
+        #[cfg(feature = "channels")]
         let mut channel = if mode == Mode::Kiosk {
             Channel::Kiosk
         } else {
             Channel::Web
         };
+        #[cfg(feature = "channels")]
         let mut touchpoint = touchpoint;
+        #[cfg(feature = "channels")]
         if let Some(token) = text(obj, "invitation") {
             context.invitation = InvitationToken::parse(&token).ok();
             channel = Channel::Agent;
@@ -183,11 +228,15 @@ impl Config {
                 touchpoint = None;
             }
         }
+        #[cfg(feature = "channels")]
         let agent_key = text(obj, "agentKey");
+        #[cfg(feature = "channels")]
         if mode == Mode::Agent && agent_key.is_none() {
             notes.push((true, NO_AGENT_KEY));
         }
+        #[cfg(feature = "channels")]
         let reset_ms = seconds(obj, "resetSeconds", 5_000.0, &mut notes);
+        #[cfg(feature = "channels")]
         let idle_ms = seconds(obj, "idleSeconds", 30_000.0, &mut notes);
         (
             Self {
@@ -198,8 +247,11 @@ impl Config {
                 texts,
                 channel,
                 context,
+                #[cfg(feature = "channels")]
                 agent_key,
+                #[cfg(feature = "channels")]
                 reset_ms,
+                #[cfg(feature = "channels")]
                 idle_ms,
             },
             notes,
@@ -297,6 +349,7 @@ mod tests {
         assert_eq!(notes, [(true, NO_BASE), (true, BAD_TOUCHPOINT)]);
     }
 
+    #[cfg(feature = "channels")]
     #[wasm_bindgen_test]
     fn kiosk_mode_reads_its_site_device_and_timers() {
         let (c, notes) = config(
@@ -345,6 +398,7 @@ mod tests {
         assert!(c.context.device_id.is_none());
     }
 
+    #[cfg(feature = "channels")]
     #[wasm_bindgen_test]
     fn agent_mode_needs_a_key_and_an_invitation_page_answers_on_the_agent_channel() {
         let (c, notes) = config(

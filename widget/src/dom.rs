@@ -21,15 +21,19 @@ pub fn error(message: &str) {
 
 #[wasm_bindgen]
 extern "C" {
-    /// `window`, or `None` where there is none. Cheaper than `web_sys::window()`, which looks for
-    /// the global object four ways and checks its class.
-    #[wasm_bindgen(thread_local_v2, js_name = window)]
-    static WINDOW: Option<Window>;
+    /// The global object, only to read `window` from.
+    #[wasm_bindgen(js_name = globalThis)]
+    type Global;
+    /// `globalThis.window`, or `None` where there is none: one getter, read on each call. Cheaper
+    /// than `web_sys::window()` (the global object looked for four ways, then a class check) and
+    /// than a `thread_local_v2` static (a lazily initialised cell, with its panics).
+    #[wasm_bindgen(static_method_of = Global, js_class = globalThis, getter = window)]
+    fn window() -> Option<Window>;
 }
 
 /// The page's `window`.
 pub fn window() -> Option<Window> {
-    WINDOW.with(Clone::clone)
+    Global::window()
 }
 
 #[wasm_bindgen]

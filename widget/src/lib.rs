@@ -1,6 +1,8 @@
 //! The Touchpoint widget (WebAssembly): renders the `core-cx` survey inside the host page and
 //! delivers each answer exactly once. Built for `wasm32-unknown-unknown`; the loader
-//! (`loader/widget.js`) fetches it and calls [`start`].
+//! (`loader/widget.js`) fetches it and calls [`start`]. Built twice: web pages get the module
+//! without the feature `channels` (the kiosk and agent modes, invitations), so they never
+//! download that code.
 //!
 //! Layout:
 //! - [`config`]: the loader's settings (`data-*` attributes), checked, with one console message per
@@ -36,6 +38,7 @@ pub mod config;
 pub mod courier;
 pub mod dom;
 pub mod ids;
+#[cfg(feature = "channels")]
 pub mod invite;
 pub mod outbox;
 pub mod retry;
@@ -54,8 +57,9 @@ use wasm_bindgen::JsValue;
 use config::{Config, Mode, BAD_TOUCHPOINT};
 use courier::Courier;
 use dom::{error, warn};
+#[cfg(feature = "channels")]
 use protocol::Ident;
-use ui::{Settings, Timers, Widget};
+use ui::{Settings, Widget};
 
 // `ALLOCATOR` and `STATE` rely on the page's wasm running on one thread.
 #[cfg(target_feature = "atomics")]
@@ -116,12 +120,16 @@ fn settings(config: &Config) -> Option<Settings> {
 /// Mounts the survey for `config` if it can be shown; reports why not otherwise.
 fn mount(config: &Config, courier: &Rc<Courier>) -> Option<Rc<Widget>> {
     let settings = settings(config)?;
-    let timers = Timers {
+    #[cfg(feature = "channels")]
+    let timers = ui::Timers {
         reset_ms: config.reset_ms,
         idle_ms: config.idle_ms,
     };
     let container = match config.mode {
-        Mode::Launcher | Mode::Kiosk => None,
+        Mode::Launcher => None,
+        #[cfg(feature = "channels")]
+        Mode::Kiosk => None,
+        #[cfg(feature = "channels")]
         Mode::Agent => config.target.as_deref().and_then(|selector| {
             crate::dom::window()
                 .and_then(|w| w.document())
@@ -143,6 +151,7 @@ fn mount(config: &Config, courier: &Rc<Courier>) -> Option<Rc<Widget>> {
         config.mode,
         container.as_ref(),
         Rc::clone(courier),
+        #[cfg(feature = "channels")]
         timers,
     )
 }
@@ -238,8 +247,17 @@ pub const BAD_CALL: &str = "touchpoint: postCall needs interactionId and agentId
 pub const NOT_AGENT: &str =
     "touchpoint: postCall works with data-mode=\"agent\" and data-agent-key on the script tag";
 
+/// `Touchpoint.postCall(...)` on a web page: agent mode is in the other module (the loader loads it
+/// for `data-mode="agent"`).
+#[cfg(not(feature = "channels"))]
+#[wasm_bindgen(js_name = postCall)]
+pub fn post_call(_: JsValue) {
+    error(NOT_AGENT);
+}
+
 /// `Touchpoint.postCall({interactionId, agentId, queue?, locale?})`: a call ended. Asks the
 /// collector for the post-call invitation and shows its link, QR code and assisted capture.
+#[cfg(feature = "channels")]
 #[wasm_bindgen(js_name = postCall)]
 pub fn post_call(options: JsValue) {
     let Some((widget, base, key, call)) = (|| {

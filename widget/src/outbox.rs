@@ -161,10 +161,14 @@ impl Outbox {
         // Oldest first (ids begin with their time): a long backlog drains in the order it was
         // answered, whatever order storage lists its keys in.
         // An insertion sort: a few hundred items at most, and far less code than `sort`.
+        // Pairs through `get_mut`, so no index can panic.
         for i in 1..self.items.len() {
             let mut j = i;
-            while j > 0 && self.items[j - 1].id > self.items[j].id {
-                self.items.swap(j - 1, j);
+            while let Some([a, b]) = j.checked_sub(1).and_then(|k| self.items.get_mut(k..=j)) {
+                if a.id <= b.id {
+                    break;
+                }
+                core::mem::swap(a, b);
                 j -= 1;
             }
         }
@@ -204,9 +208,12 @@ impl Outbox {
                     oldest = Some(n);
                 }
             }
-            let Some(n) = oldest else { return };
-            let item = self.items.remove(n);
-            self.forget(&item.id);
+            let Some(id) = oldest.and_then(|o| self.items.get(o)).map(|i| i.id.clone()) else {
+                return;
+            };
+            // Ids are unique: this removes that one answer (and cannot panic, as `remove` can).
+            self.items.retain(|i| i.id != id);
+            self.forget(&id);
             warn("touchpoint: the outbox is full; the oldest unsent answer was dropped");
         }
     }
@@ -293,8 +300,9 @@ impl Outbox {
 }
 
 fn parse_lease(value: &str) -> Option<(f64, &str)> {
-    let (expiry, tab) = value.split_once(':')?;
-    Some((parse_number(expiry)? as f64, tab))
+    // `str::get` rather than `split_once`, whose searcher can panic (and links number formatting).
+    let at = value.bytes().position(|b| b == b':')?;
+    Some((parse_number(value.get(..at)?)? as f64, value.get(at + 1..)?))
 }
 
 #[cfg(test)]

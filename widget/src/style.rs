@@ -5,7 +5,10 @@
 //! `option`, `comment`, `send` and `status`; kiosk mode adds `attract`, `language`, `countdown`
 //! and `queued`, agent mode `invite`, `link`, `qr` and `assist`.
 
-pub const CSS: &str = "\
+/// The rules every page needs.
+macro_rules! web_css {
+    () => {
+        "\
 :host{all:initial!important;display:block!important;\
 --a:var(--tp-accent,#1a56db);--at:var(--tp-accent-text,#fff);--bg:var(--tp-bg,#fff);\
 --fg:var(--tp-fg,#1f2328);--mu:var(--tp-muted,#57606a);--bd:var(--tp-border,#6e7781);\
@@ -45,7 +48,19 @@ border-radius:var(--r);background:var(--bg);resize:vertical}\
 .send{display:block;width:100%;margin-top:16px;background:var(--a);color:var(--at);border:0;\
 font-weight:600}\
 .status{margin-top:12px;font-weight:600}\
-.status:empty{margin:0}\
+.status:empty{margin:0}"
+    };
+}
+
+/// The stylesheet of the web module: launcher and inline panel.
+#[cfg(not(feature = "channels"))]
+pub const CSS: &str = web_css!();
+
+/// The stylesheet of the module with the kiosk and agent channels.
+#[cfg(feature = "channels")]
+pub const CSS: &str = concat!(
+    web_css!(),
+    "\
 :host([mode=kiosk]){position:fixed!important;inset:0!important;overflow:auto!important;\
 z-index:var(--tp-z,2147483000)!important;background:var(--bg)!important;font-size:22px!important;\
 user-select:none!important;-webkit-user-select:none!important;touch-action:manipulation!important;\
@@ -66,4 +81,5 @@ padding:8px 20px;border-radius:999px;font-weight:600}\
 .queued{position:fixed;bottom:8px;right:12px;font-size:13px;color:var(--mu)}\
 .invite{margin-bottom:12px}\
 .invite a{color:var(--a);word-break:break-all}\
-.qr{display:block;margin:12px 0;background:#fff}";
+.qr{display:block;margin:12px 0;background:#fff}"
+);

@@ -12,18 +12,24 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
+#[cfg(feature = "channels")]
 use core::cell::Cell;
-use js_sys::{Array, Date, Reflect};
+#[cfg(feature = "channels")]
+use js_sys::Reflect;
+use js_sys::{Array, Date};
 use protocol::{Channel, Context, Ident, LocaleTexts};
 use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
 use web_sys::{CssStyleSheet, Document, Element, Event, HtmlTextAreaElement, ShadowRoot};
 
-use crate::config::{Mode, LOCALES};
+use crate::config::Mode;
+#[cfg(feature = "channels")]
+use crate::config::LOCALES;
 use crate::courier::Courier;
-use crate::dom::{
-    add, append, dispatch, focus, is_shown, join, object, push_number, set, show, warn,
-};
+use crate::dom::{add, append, focus, is_shown, join, object, set, show, warn};
+#[cfg(feature = "channels")]
+use crate::dom::{dispatch, push_number};
 use crate::ids::new_id;
+#[cfg(feature = "channels")]
 use crate::invite::{Call, Issued};
 use crate::style::CSS;
 use crate::survey::{submission, Choices, Origin};
@@ -44,6 +50,7 @@ pub struct Settings {
 }
 
 /// The kiosk's timers, in milliseconds.
+#[cfg(feature = "channels")]
 #[derive(Debug, Clone, Copy)]
 pub struct Timers {
     /// Thank-you → attract screen.
@@ -53,9 +60,11 @@ pub struct Timers {
 }
 
 /// The idle countdown shows in the last this many milliseconds.
+#[cfg(feature = "channels")]
 const COUNTDOWN_MS: f64 = 10_000.0;
 
 /// The kiosk's own elements and clock.
+#[cfg(feature = "channels")]
 struct Kiosk {
     attract: Element,
     countdown: Element,
@@ -128,9 +137,12 @@ pub struct Widget {
     courier: Rc<Courier>,
     panel: RefCell<Option<Panel>>,
     listeners: RefCell<Vec<Listener>>,
+    #[cfg(feature = "channels")]
     kiosk: Option<Kiosk>,
     /// Agent mode: the invitation on show, and the settings its assisted capture answers with.
+    #[cfg(feature = "channels")]
     invite: RefCell<Option<(Element, Settings)>>,
+    #[cfg(feature = "channels")]
     tick: RefCell<Option<Closure<dyn FnMut()>>>,
 }
 
@@ -179,10 +191,11 @@ impl Widget {
         mode: Mode,
         container: Option<&Element>,
         courier: Rc<Courier>,
-        timers: Timers,
+        #[cfg(feature = "channels")] timers: Timers,
     ) -> Option<Rc<Self>> {
         let doc = crate::dom::window()?.document()?;
         let host_mode = match (mode, container.is_some()) {
+            #[cfg(feature = "channels")]
             (Mode::Kiosk, _) => "kiosk",
             (_, true) => "inline",
             _ => "launcher",
@@ -223,10 +236,13 @@ impl Widget {
             append(&root, &b);
             b
         });
+        #[cfg(feature = "channels")]
         let kiosk = (mode == Mode::Kiosk).then(|| Self::attract(&doc, &root, &settings, timers));
+        #[cfg(feature = "channels")]
+        let container = container.filter(|_| mode != Mode::Kiosk);
         let parent = match container {
-            Some(c) if mode != Mode::Kiosk => c.clone(),
-            _ => doc.body()?.into(),
+            Some(c) => c.clone(),
+            None => doc.body()?.into(),
         };
         append(&parent, &host);
         let widget = Rc::new(Self {
@@ -237,19 +253,24 @@ impl Widget {
             courier,
             panel: RefCell::new(None),
             listeners: RefCell::new(Vec::new()),
+            #[cfg(feature = "channels")]
             kiosk,
+            #[cfg(feature = "channels")]
             invite: RefCell::new(None),
+            #[cfg(feature = "channels")]
             tick: RefCell::new(None),
         });
         widget.listen();
         match mode {
             Mode::Inline => widget.open(false),
+            #[cfg(feature = "channels")]
             Mode::Kiosk => widget.start_clock(),
             _ => {}
         }
         Some(widget)
     }
 
+    #[cfg(feature = "channels")]
     /// The kiosk's attract screen (one button per language, named in that language), its idle
     /// countdown and the staff indicator of unsent answers.
     fn attract(doc: &Document, root: &ShadowRoot, settings: &Settings, timers: Timers) -> Kiosk {
@@ -323,6 +344,7 @@ impl Widget {
         }
     }
 
+    #[cfg(feature = "channels")]
     /// The kiosk's one timer: the reset after a thank-you, the idle timeout and its countdown,
     /// and the staff indicator.
     fn start_clock(self: &Rc<Self>) {
@@ -348,6 +370,7 @@ impl Widget {
         self.on_tick();
     }
 
+    #[cfg(feature = "channels")]
     fn on_tick(&self) {
         let Some(k) = &self.kiosk else {
             return;
@@ -384,6 +407,11 @@ impl Widget {
     }
 
     /// Someone touched the kiosk: the idle timeout starts over.
+    #[cfg(not(feature = "channels"))]
+    fn touch(&self) {}
+
+    /// Someone touched the kiosk: the idle timeout starts over.
+    #[cfg(feature = "channels")]
     fn touch(&self) {
         if let Some(k) = &self.kiosk {
             k.last_activity.set(Date::now());
@@ -391,6 +419,7 @@ impl Widget {
         }
     }
 
+    #[cfg(feature = "channels")]
     /// Back to the attract screen, and nothing of the last customer left: the panel (choices,
     /// comment, thank-you) is removed from the page.
     pub fn reset(&self) {
@@ -405,6 +434,7 @@ impl Widget {
         show(&k.attract, true);
     }
 
+    #[cfg(feature = "channels")]
     /// A language was chosen on the attract screen: the survey starts in it, full-screen and with
     /// the screen kept on where the browser allows.
     fn start_in(&self, i: usize) {
@@ -420,6 +450,7 @@ impl Widget {
         keep_awake();
     }
 
+    #[cfg(feature = "channels")]
     /// Agent mode: shows the post-call invitation for `call` (or why there is none), with the
     /// link, its QR code and the assisted capture button.
     pub fn show_invitation(&self, call: &Call, outcome: Result<Issued, u16>) {
@@ -534,6 +565,7 @@ impl Widget {
         );
     }
 
+    #[cfg(feature = "channels")]
     /// The agent records the customer's answers now, on the agent's screen.
     fn assist(&self) {
         let Some(settings) = self
@@ -548,6 +580,7 @@ impl Widget {
         self.open(true);
     }
 
+    #[cfg(feature = "channels")]
     /// The collector's word on an answer this page sent: on an invitation's page, "already
     /// answered" (409) or "link not valid" (refused) replaces the thank-you.
     fn on_outcome(&self, event: &Event) {
@@ -591,6 +624,7 @@ impl Widget {
                 .add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
             self.listeners.borrow_mut().push(listener);
         }
+        #[cfg(feature = "channels")]
         if let Some(window) = crate::dom::window() {
             for name in ["touchpoint:delivered", "touchpoint:rejected"] {
                 let weak = Rc::downgrade(self);
@@ -683,11 +717,13 @@ impl Widget {
             return;
         };
         match target.get_attribute("data-act").as_deref() {
+            #[cfg(feature = "channels")]
             Some("lang") => {
                 if let Some(i) = index_attr(&target, "data-i") {
                     self.start_in(i);
                 }
             }
+            #[cfg(feature = "channels")]
             Some("assist") => {
                 show(&target, false);
                 self.assist();
@@ -794,6 +830,7 @@ impl Widget {
                 panel.status.set_text_content(Some(ui.thank_you));
                 let (id, status) = (panel.id.clone(), panel.status.clone());
                 drop(slot);
+                #[cfg(feature = "channels")]
                 if let Some(k) = &self.kiosk {
                     k.sent_at.set(Some(Date::now()));
                 }
@@ -988,6 +1025,7 @@ impl Widget {
     }
 }
 
+#[cfg(feature = "channels")]
 /// `ceil` for the countdown's positive seconds, without linking libm.
 fn libm_ceil(x: f64) -> u64 {
     let whole = x as u64;
@@ -998,6 +1036,7 @@ fn libm_ceil(x: f64) -> u64 {
     }
 }
 
+#[cfg(feature = "channels")]
 /// Full-screen and a screen wake lock where the browser allows (both need the tap that chose the
 /// language); a refusal is simply ignored.
 fn keep_awake() {
@@ -1061,16 +1100,16 @@ mod tests {
         let container = doc.create_element("div").unwrap();
         doc.body().unwrap().append_child(&container).unwrap();
         let mode = if inline { Mode::Inline } else { Mode::Launcher };
-        let timers = Timers {
-            reset_ms: 5_000.0,
-            idle_ms: 30_000.0,
-        };
         Widget::mount(
             settings,
             mode,
             inline.then_some(&container),
             courier,
-            timers,
+            #[cfg(feature = "channels")]
+            Timers {
+                reset_ms: 5_000.0,
+                idle_ms: 30_000.0,
+            },
         )
         .unwrap()
     }

@@ -221,6 +221,12 @@ fn test() -> Result<(), String> {
             "clippy -p touchpoint-widget --target wasm32-unknown-unknown --all-targets -- -D warnings",
         )))
         .and_then(|()| {
+            // The web module: the widget without the kiosk and agent channels.
+            run(cargo().args(words(
+                "clippy -p touchpoint-widget --target wasm32-unknown-unknown --all-targets --no-default-features -- -D warnings",
+            )))
+        })
+        .and_then(|()| {
             run(cargo().args(words(
                 "clippy -p touchpoint-protocol --lib --target wasm32-unknown-unknown -- -D warnings",
             )))
@@ -238,7 +244,14 @@ fn test() -> Result<(), String> {
             .args(words(
                 "test -p touchpoint-widget --target wasm32-unknown-unknown",
             ))
-            .env("WASM_BINDGEN_TEST_TIMEOUT", "180")),
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "180"))
+        .and_then(|()| {
+            run(cargo()
+                .args(words(
+                    "test -p touchpoint-widget --target wasm32-unknown-unknown --no-default-features",
+                ))
+                .env("WASM_BINDGEN_TEST_TIMEOUT", "180"))
+        }),
     );
     step(
         "fuzz parse_submission (30 s)",

@@ -3,9 +3,13 @@
 //!
 //! - [`ensure_tools`] installs what the build needs, idempotently (wasm target, wasm-bindgen CLI of
 //!   the locked version, binaryen's wasm-opt and terser from npm into `.tools/`).
-//! - [`build`] writes `widget.js` (the loader, hashed names filled in), `tp-<hash>.js` (glue),
-//!   `tp-<hash>.wasm` and `manifest.json` (each file with its content type and cache policy).
-//! - [`size_report`] prints raw and `gzip -9` sizes: what a visitor downloads before the survey shows.
+//! - [`build`] builds two modules from the widget crate: the web one (launcher, inline; no default
+//!   features) and the one with the kiosk and agent channels (feature `channels`), and writes
+//!   `widget.js` (the loader, both modules' hashed names filled in), `tp-<hash>.js` (glue) and
+//!   `tp-<hash>.wasm` for each, and `manifest.json` (each file with its content type and cache
+//!   policy, and which files make up each module).
+//! - [`size_report`] prints raw and `gzip -9` sizes: what a visitor downloads before the survey
+//!   shows, on a web page and on a kiosk or agent page.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -28,9 +32,31 @@ const WASM_OPT_FLAGS: &[&str] = &[
     "--strip-target-features",
 ];
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
-/// Placeholders in `widget/loader/widget.js` that the build replaces with the hashed names.
-const GLUE_PLACEHOLDER: &str = "@GLUE@";
-const WASM_PLACEHOLDER: &str = "@WASM@";
+/// Placeholders in `widget/loader/widget.js` that the build replaces with the hashed names: the
+/// web module's glue and wasm, then the kiosk and agent module's.
+const PLACEHOLDERS: [&str; 4] = ["@GLUE@", "@WASM@", "@CHANNELS_GLUE@", "@CHANNELS_WASM@"];
+
+/// One build of the widget crate: its name in the manifest, the cargo features it is built
+/// with, and where wasm-bindgen writes it.
+struct Module {
+    name: &'static str,
+    cargo_args: &'static [&'static str],
+    bindgen_dir: &'static str,
+}
+
+/// The web module (what a web page loads) and the kiosk and agent module.
+const MODULES: [Module; 2] = [
+    Module {
+        name: "web",
+        cargo_args: &["--no-default-features"],
+        bindgen_dir: "widget-bindgen",
+    },
+    Module {
+        name: "channels",
+        cargo_args: &["--features", "channels"],
+        bindgen_dir: "widget-bindgen-channels",
+    },
+];
 
 fn run(cmd: &mut Command) -> Result<(), String> {
     let status = cmd
@@ -373,23 +399,62 @@ pub fn shorten_imports(wasm: &[u8], glue: &str) -> Option<(Vec<u8>, String)> {
     Some((out, glue))
 }
 
-/// Builds the widget and writes `root/target/widget-dist/`; returns that directory.
-pub fn build(root: &Path) -> Result<PathBuf, String> {
+/// Where wasm-bindgen's `--target web` glue starts its loading code: the general `__wbg_load`
+/// (responses, buffers, modules, a fallback for servers without `application/wasm`), `initSync`,
+/// and an init taking several kinds of argument, with warnings for deprecated ones.
+const GLUE_INIT_START: &str = "async function __wbg_load(";
+/// What the glue ends with, in that order, after [`GLUE_INIT_START`].
+const GLUE_INIT_PARTS: [&str; 4] = [
+    "function initSync(",
+    "async function __wbg_init(",
+    "async function __wbg_init_once(",
+    "export { initSync, __wbg_init as default };",
+];
+/// The loading code the widget needs instead: the loader passes the wasm's URL, which the collector
+/// serves as `application/wasm`, so it streams.
+const GLUE_INIT: &str = "async function __wbg_init(url) {
+    if (wasm !== undefined) return wasm;
+    const { instance, module } = await WebAssembly.instantiateStreaming(fetch(url), __wbg_get_imports());
+    return __wbg_finalize_init(instance, module);
+}
+export { __wbg_init as default };
+";
+
+/// The glue with its loading code replaced by [`GLUE_INIT`]; `None` (keep the glue as it is) when
+/// its end is not the known one.
+pub fn lean_init(glue: &str) -> Option<String> {
+    let start = glue.find(GLUE_INIT_START)?;
+    let mut at = start;
+    for part in GLUE_INIT_PARTS {
+        at += glue[at..].find(part)? + part.len();
+    }
+    glue[at..]
+        .trim()
+        .is_empty()
+        .then(|| [&glue[..start], GLUE_INIT].concat())
+}
+
+/// Builds one module: cargo, wasm-bindgen, wasm-opt, minified glue, short import names. Returns
+/// the glue and the wasm.
+fn build_module(root: &Path, module: &Module) -> Result<(String, Vec<u8>), String> {
     let target = target_dir(root);
-    run(cargo().current_dir(root).args([
-        "build",
-        "-p",
-        "touchpoint-widget",
-        "--target",
-        WASM_TARGET,
-        "--profile",
-        "wasm-release",
-    ]))?;
+    run(cargo()
+        .current_dir(root)
+        .args([
+            "build",
+            "-p",
+            "touchpoint-widget",
+            "--target",
+            WASM_TARGET,
+            "--profile",
+            "wasm-release",
+        ])
+        .args(module.cargo_args))?;
     let wasm = target
         .join(WASM_TARGET)
         .join("wasm-release/touchpoint_widget.wasm");
 
-    let bindgen = target.join("widget-bindgen");
+    let bindgen = target.join(module.bindgen_dir);
     let _ = fs::remove_dir_all(&bindgen);
     run(Command::new("wasm-bindgen")
         .args([
@@ -410,67 +475,68 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         .arg("-o")
         .arg(&optimised))?;
 
-    let read = |p: &Path| fs::read(p).map_err(|e| format!("cannot read {p:?}: {e}"));
-    let wasm_bytes = read(&optimised)?;
+    let wasm_bytes = fs::read(&optimised).map_err(|e| format!("cannot read {optimised:?}: {e}"))?;
     let glue = fs::read_to_string(bindgen.join("tp.js"))
         .map_err(|e| format!("cannot read the glue: {e}"))?;
+    let glue = lean_init(&glue).unwrap_or_else(|| {
+        eprintln!("warning: the glue's loading code was left as it is (unexpected glue)");
+        glue
+    });
     let glue = minify(root, &glue, true, &bindgen);
-    let (wasm_bytes, glue) = match shorten_imports(&wasm_bytes, &glue) {
-        Some(shortened) => shortened,
+    Ok(match shorten_imports(&wasm_bytes, &glue) {
+        Some((wasm_bytes, glue)) => (glue, wasm_bytes),
         None => {
             eprintln!(
                 "warning: the wasm's imports were left unshortened (unexpected module layout)"
             );
-            (wasm_bytes, glue)
+            (glue, wasm_bytes)
         }
-    };
+    })
+}
+
+/// Builds the widget and writes `root/target/widget-dist/`; returns that directory.
+pub fn build(root: &Path) -> Result<PathBuf, String> {
     let loader_path = root.join("widget/loader/widget.js");
-    let loader = fs::read_to_string(&loader_path)
+    let mut loader = fs::read_to_string(&loader_path)
         .map_err(|e| format!("cannot read {loader_path:?}: {e}"))?;
-    if !loader.contains(GLUE_PLACEHOLDER) || !loader.contains(WASM_PLACEHOLDER) {
-        return Err(format!(
-            "{loader_path:?} lacks {GLUE_PLACEHOLDER} or {WASM_PLACEHOLDER}"
-        ));
+    if let Some(missing) = PLACEHOLDERS.iter().find(|p| !loader.contains(*p)) {
+        return Err(format!("{loader_path:?} lacks {missing}"));
     }
 
-    let glue_name = hashed_name(glue.as_bytes(), "js");
-    let wasm_name = hashed_name(&wasm_bytes, "wasm");
-    let loader = minify(
-        root,
-        &loader
-            .replace(GLUE_PLACEHOLDER, &glue_name)
-            .replace(WASM_PLACEHOLDER, &wasm_name),
-        false,
-        &bindgen,
+    const LOADER_CACHE: &str = "public, max-age=300";
+    const HASHED_CACHE: &str = "public, max-age=31536000, immutable";
+    const JS: &str = "text/javascript; charset=utf-8";
+    // (name, bytes, content type, cache policy)
+    let mut files: Vec<(String, Vec<u8>, &str, &str)> = Vec::new();
+    let mut groups = String::new();
+    for (module, placeholders) in MODULES.iter().zip(PLACEHOLDERS.chunks(2)) {
+        let (glue, wasm) = build_module(root, module)?;
+        let glue_name = hashed_name(glue.as_bytes(), "js");
+        let wasm_name = hashed_name(&wasm, "wasm");
+        loader = loader
+            .replace(placeholders[0], &glue_name)
+            .replace(placeholders[1], &wasm_name);
+        let _ = writeln!(
+            groups,
+            "  \"{}\": [\"widget.js\", \"{glue_name}\", \"{wasm_name}\"],",
+            module.name
+        );
+        files.push((glue_name, glue.into_bytes(), JS, HASHED_CACHE));
+        files.push((wasm_name, wasm, "application/wasm", HASHED_CACHE));
+    }
+    let scratch = target_dir(root).join(MODULES[0].bindgen_dir);
+    let loader = minify(root, &loader, false, &scratch);
+    files.insert(
+        0,
+        ("widget.js".into(), loader.into_bytes(), JS, LOADER_CACHE),
     );
 
     let dist = dist_dir(root);
     let _ = fs::remove_dir_all(&dist);
     fs::create_dir_all(&dist).map_err(|e| format!("cannot create {dist:?}: {e}"))?;
-    let files: [(&str, &[u8], &str, &str); 3] = [
-        (
-            "widget.js",
-            loader.as_bytes(),
-            "text/javascript; charset=utf-8",
-            "public, max-age=300",
-        ),
-        (
-            &glue_name,
-            glue.as_bytes(),
-            "text/javascript; charset=utf-8",
-            "public, max-age=31536000, immutable",
-        ),
-        (
-            &wasm_name,
-            &wasm_bytes,
-            "application/wasm",
-            "public, max-age=31536000, immutable",
-        ),
-    ];
     let mut manifest = String::from("{\n");
     let _ = writeln!(manifest, "  \"loader\": \"widget.js\",");
-    let _ = writeln!(manifest, "  \"glue\": \"{glue_name}\",");
-    let _ = writeln!(manifest, "  \"wasm\": \"{wasm_name}\",");
+    manifest.push_str(&groups);
     manifest.push_str("  \"files\": [\n");
     for (n, (name, bytes, content_type, cache)) in files.iter().enumerate() {
         let path = dist.join(name);
@@ -488,40 +554,69 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     Ok(dist)
 }
 
-/// Raw and `gzip -9` sizes of every asset in `dist` (not the manifest), and their total.
+/// The file names the manifest lists for `module` (its line `"web": ["widget.js", …],`).
+pub fn module_files(manifest: &str, module: &str) -> Vec<String> {
+    let key = format!("\"{module}\": [");
+    manifest
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(key.as_str()))
+        .map(|list| {
+            list.split('"')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Raw and `gzip -9` sizes of each module's files (loader, glue, wasm) and their totals: what a web
+/// page transfers before the survey shows, and what a kiosk or agent page does.
 pub fn size_report(dist: &Path) -> Result<String, String> {
-    let mut names: Vec<String> = fs::read_dir(dist)
-        .map_err(|e| format!("cannot read {dist:?}: {e}"))?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n != "manifest.json")
-        .collect();
-    names.sort_by_key(|n| (n != "widget.js", n.ends_with(".wasm"), n.clone()));
-    let mut report = format!("{:<28} {:>9} {:>9}\n", "asset", "raw", "gzip -9");
-    let (mut raw_total, mut gz_total) = (0, 0);
-    for name in names {
-        let path = dist.join(&name);
-        let raw = fs::metadata(&path)
-            .map_err(|e| format!("cannot stat {path:?}: {e}"))?
-            .len();
-        let gz = Command::new("gzip")
-            .args(["-9", "-c"])
-            .arg(&path)
-            .output()
-            .map_err(|e| format!("cannot run gzip: {e}"))?;
-        if !gz.status.success() {
-            return Err(format!("gzip failed on {path:?}"));
+    let manifest = fs::read_to_string(dist.join("manifest.json"))
+        .map_err(|e| format!("cannot read {dist:?}/manifest.json: {e}"))?;
+    let mut report = String::new();
+    for (module, title) in [
+        ("web", "web pages (launcher, inline)"),
+        ("channels", "kiosk and agent pages, invitation links"),
+    ] {
+        let names = module_files(&manifest, module);
+        if names.is_empty() {
+            return Err(format!("manifest.json lists no files for {module}"));
         }
-        let gz = gz.stdout.len() as u64;
-        raw_total += raw;
-        gz_total += gz;
-        let _ = writeln!(report, "{name:<28} {raw:>9} {gz:>9}");
+        let _ = writeln!(report, "{title}:");
+        let _ = writeln!(report, "  {:<28} {:>9} {:>9}", "asset", "raw", "gzip -9");
+        let (mut raw_total, mut gz_total) = (0, 0);
+        for name in names {
+            let path = dist.join(&name);
+            let raw = fs::metadata(&path)
+                .map_err(|e| format!("cannot stat {path:?}: {e}"))?
+                .len();
+            let gz = Command::new("gzip")
+                .args(["-9", "-c"])
+                .arg(&path)
+                .output()
+                .map_err(|e| format!("cannot run gzip: {e}"))?;
+            if !gz.status.success() {
+                return Err(format!("gzip failed on {path:?}"));
+            }
+            let gz = gz.stdout.len() as u64;
+            raw_total += raw;
+            gz_total += gz;
+            let _ = writeln!(report, "  {name:<28} {raw:>9} {gz:>9}");
+        }
+        let budget = if module == "web" {
+            "   (budget: 20480 gzip bytes until the survey shows)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            report,
+            "  {:<28} {raw_total:>9} {gz_total:>9}{budget}\n",
+            "total"
+        );
     }
-    let _ = writeln!(
-        report,
-        "{:<28} {raw_total:>9} {gz_total:>9}   (budget: 20480 gzip bytes until the survey shows)",
-        "total"
-    );
-    Ok(report)
+    Ok(report.trim_end().to_owned())
 }
 
 #[cfg(test)]
@@ -575,6 +670,28 @@ mod tests {
         assert_eq!(short_name(51), "Z");
         assert_eq!(short_name(52), "ba");
         assert!(shorten_imports(b"not wasm", "").is_none());
+    }
+
+    #[test]
+    fn the_glue_gets_the_lean_init_only_when_its_end_is_the_known_one() {
+        let glue = "function __wbg_finalize_init() {}\nasync function __wbg_load(m) {}\nfunction initSync(m) {}\nasync function __wbg_init(m) {}\nasync function __wbg_init_once(m) {}\nexport { initSync, __wbg_init as default };\n";
+        let lean = lean_init(glue).unwrap();
+        assert!(lean.starts_with("function __wbg_finalize_init() {}\n"));
+        assert!(lean.contains("instantiateStreaming(fetch(url)"));
+        assert!(!lean.contains("initSync"));
+        assert!(lean_init(&glue.replace("initSync(m)", "other(m)")).is_none());
+        assert!(lean_init(&[glue, "export const x = 1;\n"].concat()).is_none());
+    }
+
+    #[test]
+    fn the_manifest_names_each_modules_files() {
+        let manifest = "{\n  \"loader\": \"widget.js\",\n  \"web\": [\"widget.js\", \"tp-1.js\", \"tp-2.wasm\"],\n  \"channels\": [\"widget.js\", \"tp-3.js\", \"tp-4.wasm\"],\n  \"files\": []\n}\n";
+        assert_eq!(
+            module_files(manifest, "web"),
+            ["widget.js", "tp-1.js", "tp-2.wasm"]
+        );
+        assert_eq!(module_files(manifest, "channels")[2], "tp-4.wasm");
+        assert!(module_files(manifest, "other").is_empty());
     }
 
     #[test]
