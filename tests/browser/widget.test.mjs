@@ -166,7 +166,7 @@ test("a page whose CSP forbids WebAssembly gets the survey through the iframe fa
   const env = await setup((base) => ({
     "/nowasm": {
       body: hostPage(base),
-      headers: { "content-security-policy": `script-src ${base}; frame-src ${base}; connect-src ${base}` },
+      headers: { "content-security-policy": `script-src ${base}; frame-src ${base}; connect-src ${base}; style-src 'self'` },
     },
   }));
   const page = await browser.newPage();
@@ -176,6 +176,15 @@ test("a page whose CSP forbids WebAssembly gets the survey through the iframe fa
     await frame.getByRole("radiogroup", { name: /How easy was it/ }).getByRole("radio", { name: "7 – very easy" }).click();
     await frame.getByRole("button", { name: "Send" }).click();
     await frame.getByRole("status").filter({ hasText: "Thank you" }).waitFor({ timeout: 10000 });
+    // The iframe sits in the widget's shadow root: nothing styled is added to the page itself.
+    const host = await page.evaluate(() => ({
+      styled: document.querySelectorAll("[style], style").length,
+      inShadow: !!document.querySelector("touchpoint-widget")?.shadowRoot?.querySelector("iframe"),
+      size: document.querySelector("touchpoint-widget")?.getBoundingClientRect().height,
+    }));
+    assert.equal(host.styled, 0, "no style attribute or element in the host document");
+    assert.ok(host.inShadow, "the iframe is in the shadow root");
+    assert.ok(host.size > 300, `the fallback has room: ${host.size}`);
     const rows = await eventually(async () => {
       const r = await env.collector.export();
       return r.length ? r : null;

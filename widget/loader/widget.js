@@ -22,15 +22,21 @@
   function ready(f) {
     d.readyState == "loading" ? d.addEventListener("DOMContentLoaded", f) : f();
   }
+  // The fallback lives in a shadow root too, styled by a constructable sheet: no style attribute
+  // or element is added to the page.
   function frame() {
-    var f = d.createElement("iframe"), t = c.mode == "inline" && d.querySelector(c.target);
+    var h = d.createElement("touchpoint-widget"), r = h.attachShadow({ mode: "open" }),
+      k = new CSSStyleSheet(), f = d.createElement("iframe"),
+      t = c.mode == "inline" && d.querySelector(c.target);
+    k.replaceSync(":host{all:initial;display:block;height:640px}iframe{border:0;width:100%;height:100%}" +
+      (t ? "" : ":host{position:fixed;bottom:16px;right:16px;width:min(420px,calc(100vw - 32px));height:min(640px,calc(100vh - 32px));z-index:2147483000}"));
+    r.adoptedStyleSheets = [k];
     f.src = b + "/embed?touchpoint=" + encodeURIComponent(c.touchpoint || "") +
       "&locale=" + encodeURIComponent(c.locale || navigator.language || "") +
       "&segment=" + encodeURIComponent(c.segment || "");
     f.title = "Feedback";
-    f.style.cssText = "border:0;width:100%;height:640px" +
-      (t ? "" : ";position:fixed;bottom:16px;right:16px;width:min(420px,calc(100vw - 32px));height:min(640px,calc(100vh - 32px));z-index:2147483000");
-    (t || d.body).appendChild(f);
+    r.appendChild(f);
+    (t || d.body).appendChild(h);
   }
   try {
     new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));

@@ -35,7 +35,7 @@ use crate::style::CSS;
 use crate::survey::{submission, Choices, Origin};
 
 /// Shown before each emotion word; the word is the accessible name.
-const EMOJI: [&str; 5] = ["😠", "😟", "😐", "🙂", "😄"];
+const EMOJI: [&str; 5] = ["😠", "😟", "😐", "😊", "😄"];
 
 /// An event listener the widget keeps alive as long as it is on the page.
 type Listener = Closure<dyn FnMut(Event)>;
