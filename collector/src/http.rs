@@ -35,7 +35,7 @@ use crate::{
     ingest::{Accepted, Ingest, Outcome, Refused},
     invitations::{self, Claims, InvitationError, Invitations},
     limits::{now_millis, Limiter},
-    report,
+    report::{self, escape},
     stats::{self, Aggregates},
     store::{SledStore, Store},
 };
@@ -568,22 +568,6 @@ async fn post_invitation(
             "qr": qr,
             "expires_at": expires.as_str(),
         })))
-}
-
-/// Escapes text for HTML (the values are identifiers already; this keeps it so).
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn owned_page(status: StatusCode, html: String) -> HttpResponse {
@@ -1148,6 +1132,14 @@ fn session(req: &HttpRequest, state: &AppState) -> Option<String> {
     state.sessions.is_valid(&id).then_some(id)
 }
 
+/// Whether the request carries a live dashboard session; refused while admin routes are disabled.
+fn signed_in(req: &HttpRequest, state: &AppState) -> Result<bool, ApiError> {
+    if state.admin_token.is_none() {
+        return Err(ApiError::AdminDisabled);
+    }
+    Ok(session(req, state).is_some())
+}
+
 fn render_error(error: dashboard::RenderError) -> ApiError {
     match error {
         dashboard::RenderError::BadQuery(bad) => ApiError::BadQuery(bad),
@@ -1160,10 +1152,7 @@ async fn dashboard_page(
     query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.admin_token.is_none() {
-        return Err(ApiError::AdminDisabled);
-    }
-    if session(&req, &state).is_none() {
+    if !signed_in(&req, &state)? {
         return Ok(html(StatusCode::OK, dashboard::sign_in_page(None)));
     }
     let store = Arc::clone(state.ingest.store());
@@ -1274,10 +1263,7 @@ async fn dashboard_report(
     query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.admin_token.is_none() {
-        return Err(ApiError::AdminDisabled);
-    }
-    if session(&req, &state).is_none() {
+    if !signed_in(&req, &state)? {
         return Ok(see_other("/dashboard").finish());
     }
     council_report(&state, &query, "html").await
