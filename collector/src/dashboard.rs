@@ -583,27 +583,19 @@ pub fn render(store: &dyn Store, params: &HashMap<String, String>) -> Result<Str
         &channels,
         q.channel.map(|c| c.as_str()),
     );
-    options(
-        &mut out,
-        "touchpoint",
-        "Touchpoint",
-        &values(aggregates, Dim::Touchpoint),
-        q.touchpoint.as_deref(),
-    );
-    options(
-        &mut out,
-        "site",
-        "Site",
-        &values(aggregates, Dim::Site),
-        q.site.as_deref(),
-    );
-    options(
-        &mut out,
-        "segment",
-        "Segment",
-        &values(aggregates, Dim::Segment),
-        q.segment.as_deref(),
-    );
+    for (name, label, dim, chosen) in [
+        ("touchpoint", "Touchpoint", Dim::Touchpoint, &q.touchpoint),
+        ("site", "Site", Dim::Site, &q.site),
+        ("segment", "Segment", Dim::Segment, &q.segment),
+    ] {
+        options(
+            &mut out,
+            name,
+            label,
+            &values(aggregates, dim),
+            chosen.as_deref(),
+        );
+    }
     let _ = write!(
         out,
         "<label>Comments<select name=\"comments\"><option value=\"all\">all</option><option value=\"difficult\"{}>difficult (effort ≤ 3)</option></select></label>\n\
