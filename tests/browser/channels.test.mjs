@@ -8,7 +8,7 @@ import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startCollector, startHost, launch, launchPersistent, eventually, ADMIN_TOKEN } from "./helpers.mjs";
+import { startHostAndCollector, launch, launchPersistent, eventually, ADMIN_TOKEN } from "./helpers.mjs";
 
 const AGENT_KEY = "console-key-0123456789";
 const SECRET = "browser-invitation-secret-0123456789";
@@ -23,23 +23,8 @@ after(async () => {
 });
 
 /** A collector that allows the host's origin and issues invitations; the host serves `pages(base)`. */
-async function setup(pages) {
-  const table = {};
-  const host = await startHost(table);
-  const collector = await startCollector({
-    allowOrigins: [host.origin],
-    env: { TOUCHPOINT_AGENT_KEYS: AGENT_KEY, TOUCHPOINT_INVITATION_SECRET: SECRET },
-  });
-  Object.assign(table, pages(collector.base));
-  return {
-    host,
-    collector,
-    async close() {
-      await host.close();
-      await collector.stop();
-    },
-  };
-}
+const setup = (pages) =>
+  startHostAndCollector(pages, { TOUCHPOINT_AGENT_KEYS: AGENT_KEY, TOUCHPOINT_INVITATION_SECRET: SECRET });
 
 function kioskPage(base, { reset = 1, idle = 30 } = {}) {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Branch 042</title></head><body>

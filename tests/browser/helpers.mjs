@@ -100,6 +100,26 @@ const CHROMIUM_ARGS = [
   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ];
 
+/**
+ * A host page server on another origin and a collector that allows it (with `env` for the
+ * collector); the host serves `pages(collectorBase)`. The host's port is known only once it
+ * listens, and the collector must allow it: the host starts first with a late-bound page table.
+ */
+export async function startHostAndCollector(pages, env = {}) {
+  const table = {};
+  const host = await startHost(table);
+  const collector = await startCollector({ allowOrigins: [host.origin], env });
+  Object.assign(table, pages(collector.base));
+  return {
+    host,
+    collector,
+    async close() {
+      await host.close();
+      await collector.stop();
+    },
+  };
+}
+
 export async function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",

@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { startCollector, startHost, launch, focused, tabTo, eventually, hostPage } from "./helpers.mjs";
+import { startHostAndCollector, launch, focused, tabTo, eventually, hostPage } from "./helpers.mjs";
 
 const require = createRequire(import.meta.url);
 let browser;
@@ -19,22 +19,7 @@ after(async () => {
 });
 
 /** A collector that allows one host origin, the host serving `pages(collectorBase)`. */
-async function setup(pages) {
-  // The host's port is known only once it listens, and the collector must allow it: start the
-  // host first with a late-bound page table.
-  const table = {};
-  const host = await startHost(table);
-  const collector = await startCollector({ allowOrigins: [host.origin] });
-  Object.assign(table, pages(collector.base));
-  return {
-    host,
-    collector,
-    async close() {
-      await host.close();
-      await collector.stop();
-    },
-  };
-}
+const setup = (pages) => startHostAndCollector(pages);
 
 async function answerWithKeyboard(page) {
   await tabTo(page, (f) => f.role === "button" && /Feedback/.test(f.name), "the launcher");
