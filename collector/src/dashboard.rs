@@ -281,12 +281,7 @@ fn line_chart(
         LEFT + 8.0 + (W - LEFT - 16.0) * i as f64 / span
     };
     let y_of = |v: f64| 8.0 + (H - BOTTOM - 8.0) * (1.0 - (v - y.0) / (y.1 - y.0));
-    let _ = writeln!(
-        out,
-        "<svg viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\"><title>{}</title>",
-        escape(title),
-        escape(title)
-    );
+    svg_open(out, W, H, title);
     let mut v = y.0;
     while v <= y.1 + 1e-9 {
         let _ = writeln!(
@@ -360,12 +355,7 @@ fn effort_bars(out: &mut String, title: &str, rows: &[(String, Counts)]) {
         .filter(|(_, c)| c.responses >= MIN_ANSWERS)
         .filter_map(|(_, c)| c.effort_mean())
         .fold(f64::MAX, f64::min);
-    let _ = writeln!(
-        out,
-        "<svg viewBox=\"0 0 {W} {h}\" role=\"img\" aria-label=\"{}\"><title>{}</title>",
-        escape(title),
-        escape(title)
-    );
+    svg_open(out, W, h, title);
     for (i, (label, counts)) in rows.iter().enumerate() {
         let y = 4.0 + ROW * i as f64;
         let mean = counts.effort_mean();
@@ -391,6 +381,15 @@ fn effort_bars(out: &mut String, title: &str, rows: &[(String, Counts)]) {
     out.push_str("</svg>\n");
 }
 
+/// Opens a chart: its size, and its title as the accessible name and the tooltip.
+fn svg_open(out: &mut String, width: f64, height: f64, title: &str) {
+    let title = escape(title);
+    let _ = writeln!(
+        out,
+        "<svg viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{title}\"><title>{title}</title>"
+    );
+}
+
 const EMOTIONS: [&str; 5] = ["angry", "frustrated", "neutral", "pleased", "delighted"];
 
 /// One stacked bar per row: the emotion mix in percent.
@@ -399,12 +398,7 @@ fn emotion_bars(out: &mut String, title: &str, rows: &[(String, Counts)]) {
     const ROW: f64 = 26.0;
     const LABEL: f64 = 90.0;
     let h = ROW * rows.len() as f64 + 8.0;
-    let _ = writeln!(
-        out,
-        "<svg viewBox=\"0 0 {W} {h}\" role=\"img\" aria-label=\"{}\"><title>{}</title>",
-        escape(title),
-        escape(title)
-    );
+    svg_open(out, W, h, title);
     for (i, (label, counts)) in rows.iter().enumerate() {
         let y = 4.0 + ROW * i as f64;
         let answered: u64 = counts.emotion.iter().sum();
