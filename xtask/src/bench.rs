@@ -528,16 +528,20 @@ fn get(
 fn stats(dir: &Path, count: u64) -> Result<String, String> {
     const QUERIES: usize = 50;
     let data = seeded(dir, count)?;
-    let addr = free_addr()?;
-    let started = Instant::now();
-    let server = Server::start(
-        serve_command(&addr, &data)
-            .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789")
-            .env("RUST_LOG", "info"),
-        dir.join("stats-server.log"),
-        &addr,
-    )?;
-    let open_seconds = started.elapsed().as_secs_f64();
+    // The collector over `data`, with the benchmark's token; the time it took to listen.
+    let serve = |log: &str| -> Result<(Server, String, f64), String> {
+        let addr = free_addr()?;
+        let started = Instant::now();
+        let server = Server::start(
+            serve_command(&addr, &data)
+                .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789")
+                .env("RUST_LOG", "info"),
+            dir.join(log),
+            &addr,
+        )?;
+        Ok((server, addr, started.elapsed().as_secs_f64()))
+    };
+    let (server, addr, open_seconds) = serve("stats-server.log")?;
     let stream = TcpStream::connect(&addr).map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut stream = std::io::BufReader::new(stream);
@@ -581,16 +585,7 @@ fn stats(dir: &Path, count: u64) -> Result<String, String> {
     let memory = rss_kib(server.pid(), "VmRSS:");
     drop(stream);
     drop(server); // SIGKILL, in the middle of nothing in particular
-    let addr = free_addr()?;
-    let started = Instant::now();
-    let again = Server::start(
-        serve_command(&addr, &data)
-            .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789")
-            .env("RUST_LOG", "info"),
-        dir.join("stats-server-after-kill.log"),
-        &addr,
-    )?;
-    let reopen_seconds = started.elapsed().as_secs_f64();
+    let (again, _, reopen_seconds) = serve("stats-server-after-kill.log")?;
     let log = again.stop();
     let recovery = match (
         log_field(&log, "replayed"),
