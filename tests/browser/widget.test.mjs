@@ -207,3 +207,46 @@ test("axe-core finds no WCAG 2.2 A/AA violation in the open survey, in English a
     await env.close();
   }
 });
+
+test("a web page loads one locale's module; open({locale}) switches language and back, and the answer carries it", async () => {
+  const env = await setup((base) => ({ "/p": { body: hostPage(base) } }));
+  const page = await browser.newPage();
+  const wasm = [];
+  page.on("request", (r) => r.url().endsWith(".wasm") && wasm.push(r.url()));
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  const hosts = () => page.evaluate(() => document.querySelectorAll("touchpoint-widget").length);
+  try {
+    await page.goto(`${env.host.origin}/p`);
+    await page.getByRole("button", { name: /Feedback/ }).waitFor();
+    assert.equal(wasm.length, 1, "one module for an English page");
+
+    await page.evaluate(() => window.Touchpoint.open({ locale: "fr" }));
+    const effort = page.getByRole("radiogroup", { name: /facile d.obtenir/ });
+    await effort.waitFor();
+    assert.equal(wasm.length, 2, "the French module is loaded when asked for");
+    assert.notEqual(wasm[0], wasm[1]);
+    assert.equal(await hosts(), 1, "the English survey left the page");
+    await effort.getByRole("radio").nth(4).click();
+    await page.getByRole("button", { name: "Envoyer" }).click();
+    await page.getByRole("status").filter({ hasText: "Merci" }).waitFor({ timeout: 10000 });
+    const rows = await eventually(async () => {
+      const r = await env.collector.export();
+      return r.length ? r : null;
+    }, 15000, "the French answer in the export");
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].locale, "fr");
+    assert.deepEqual(rows[0].answers, { effort: 5 });
+
+    await page.evaluate(() => window.Touchpoint.open({ locale: "en" }));
+    await page.getByRole("radiogroup", { name: /How easy was it/ }).waitFor();
+    assert.equal(await hosts(), 1, "back to the one English survey");
+    assert.equal(wasm.length, 2, "the English module is used again, not loaded again");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await env.collector.export()).length, 1, "still exactly one row");
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});

@@ -1,12 +1,14 @@
 // Touchpoint loader (classic script, plain JS): reads its data-* attributes, checks that the page
 // lets WebAssembly run, loads the widget (wasm-bindgen glue + wasm, content-hashed names filled in
-// by `cargo xtask`) and calls start(config): web pages get the small web module, kiosk and agent
-// pages and invitation links (data-invitation) the one with those channels; where the page's CSP forbids wasm it shows the
-// collector's /embed page in an iframe instead. Touchpoint.open/close/postCall queue until the wasm
-// is ready. Every data-* attribute goes to start(); the wasm reads the ones it knows.
+// by `cargo xtask`) and calls start(config). A web page gets the small web module of its locale
+// (data-locale, else the browser's language, else English); kiosk and agent pages and invitation
+// links (data-invitation) get the one with those channels and every locale. Where the page's CSP
+// forbids wasm it shows the collector's /embed page in an iframe instead. Touchpoint.open/close/
+// postCall queue until the wasm is ready; open({locale}) naming another web locale hands the page
+// to that locale's module. Every data-* attribute goes to start(); the wasm reads the ones it knows.
 // Lines starting with // are removed from the built file.
 (function (w, d) {
-  var s = d.currentScript, a, u, b, q = [], T, c, p, f;
+  var s = d.currentScript, a, u, b, q = [], T, c, p, m, L, M = {}, H = {}, G = @WEB_GLUE@, W = @WEB@;
   if (!s || w.Touchpoint) return;
   a = s.dataset; u = s.src; b = a.collector || u.slice(0, u.lastIndexOf("/"));
   c = Object.assign({}, a, { base: b });
@@ -14,11 +16,12 @@
     p = new URLSearchParams(location.search);
     ["touchpoint", "locale", "segment"].forEach(function (k) { c[k] = p.get(k) || c[k]; });
   }
-  T = w.Touchpoint = {
-    open: function (o) { q.push(["open", o]); },
-    close: function () { q.push(["close"]); },
-    postCall: function (o) { q.push(["postCall", o]); }
-  };
+  // Until a module is ready, the API queues its calls.
+  function wait() {
+    ["open", "close", "postCall"].forEach(function (k) { T[k] = function (o) { q.push([k, o]); }; });
+  }
+  T = w.Touchpoint = {};
+  wait();
   function ready(f) {
     d.readyState == "loading" ? d.addEventListener("DOMContentLoaded", f) : f();
   }
@@ -38,24 +41,56 @@
     r.appendChild(f);
     (t || d.body).appendChild(h);
   }
+  // The web locale code names ("fr", not "fr-CA": as the widget reads data-locale), or false.
+  function web(l) {
+    l = (l || "").toLowerCase();
+    return W.hasOwnProperty(l) && l;
+  }
+  function use(n) {
+    m = n;
+    T.open = open;
+    T.close = n.close;
+    T.postCall = n.postCall;
+    q.splice(0).forEach(function (x) { T[x[0]](x[1]); });
+  }
+  // Each web locale imports the one glue under its own #fragment: its own module instance (one
+  // instance per wasm), the same download.
+  function boot(f, l) {
+    import(new URL(f[0] + (l ? "#" + l : ""), u).href).then(function (n) {
+      return n.default(new URL(f[1], u)).then(function () {
+        ready(function () {
+          M[l] = n;
+          n.start(c);
+          use(n);
+        });
+      });
+    }).catch(function (e) {
+      console.error("touchpoint: the widget could not load", e);
+    });
+  }
+  // open({locale}) in another web locale: the survey on show leaves the page (kept, for a return
+  // to its locale) and that locale's module shows its own.
+  function open(o) {
+    var l = L && web(o && o.locale);
+    if (!l || l == L) return m.open(o);
+    H[L] = [].map.call(d.querySelectorAll("touchpoint-widget"), function (h) {
+      var r = [h, h.parentNode];
+      h.remove();
+      return r;
+    });
+    L = c.locale = l;
+    wait();
+    q.push(["open", o]);
+    if (M[l]) {
+      H[l].forEach(function (r) { r[1].appendChild(r[0]); });
+      use(M[l]);
+    } else boot([G, W[l]], l);
+  }
   try {
     new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
   } catch (e) {
     return ready(frame);
   }
-  f = c.mode == "kiosk" || c.mode == "agent" || c.invitation != null ?
-    ["@CHANNELS_GLUE@", "@CHANNELS_WASM@"] : ["@GLUE@", "@WASM@"];
-  import(new URL(f[0], u).href).then(function (m) {
-    return m.default(new URL(f[1], u)).then(function () {
-      ready(function () {
-        m.start(c);
-        T.open = m.open;
-        T.close = m.close;
-        T.postCall = m.postCall;
-        q.forEach(function (x) { m[x[0]](x[1]); });
-      });
-    });
-  }).catch(function (e) {
-    console.error("touchpoint: the widget could not load", e);
-  });
+  if (c.mode == "kiosk" || c.mode == "agent" || c.invitation != null) boot(@CHANNELS@);
+  else boot([G, W[L = web(c.locale) || web((navigator.language || "").split(/[-_]/)[0]) || "en"]], L);
 })(window, document);

@@ -78,12 +78,28 @@ pub const BAD_SECONDS: &str =
 #[cfg(feature = "channels")]
 pub static LOCALES: [LocaleTexts; 5] = protocol::instrument::LOCALES;
 
-/// The protocol's locales with only the texts a web page shows: the kiosk's words and the
+/// The one locale a web module speaks. `cargo xtask` builds the web module once per locale
+/// (`TOUCHPOINT_WEB_LOCALE`, English when unset) and the loader loads the one the page asks for,
+/// so a visitor downloads only the texts they read.
+#[cfg(not(feature = "channels"))]
+pub const WEB_LOCALE: &str = match option_env!("TOUCHPOINT_WEB_LOCALE") {
+    Some(code) => code,
+    None => "en",
+};
+
+/// The web module's locale with only the texts a web page shows: the kiosk's words and the
 /// invitation page's outcomes stay out of the web module.
 #[cfg(not(feature = "channels"))]
-pub static LOCALES: [LocaleTexts; 5] = {
+pub static LOCALES: [LocaleTexts; 1] = {
     let [en, es, fr, de, ar] = protocol::instrument::LOCALES;
-    [slim(en), slim(es), slim(fr), slim(de), slim(ar)]
+    [slim(match WEB_LOCALE.as_bytes() {
+        b"en" => en,
+        b"es" => es,
+        b"fr" => fr,
+        b"de" => de,
+        b"ar" => ar,
+        _ => panic!("TOUCHPOINT_WEB_LOCALE must be en, es, fr, de or ar"),
+    })]
 };
 
 #[cfg(not(feature = "channels"))]
@@ -273,15 +289,21 @@ mod tests {
         Config::read(&object(&entries), lang)
     }
 
+    /// The last locale this module speaks (Arabic with every locale; a web module's only one).
+    fn last_locale() -> &'static str {
+        LOCALES[LOCALES.len() - 1].code
+    }
+
     #[wasm_bindgen_test]
     fn a_complete_config_is_read_without_notes() {
+        let upper = last_locale().to_ascii_uppercase();
         let (c, notes) = config(
             &[
                 ("base", "https://cx.example.com/"),
                 ("touchpoint", "checkout"),
                 ("mode", "inline"),
                 ("target", "#survey"),
-                ("locale", "FR"),
+                ("locale", &upper),
                 ("segment", "premium"),
             ],
             "de-DE",
@@ -291,7 +313,7 @@ mod tests {
         assert_eq!(c.touchpoint.as_ref().map(Ident::as_str), Some("checkout"));
         assert_eq!(c.mode, Mode::Inline);
         assert_eq!(c.target.as_deref(), Some("#survey"));
-        assert_eq!(c.texts.code, "fr");
+        assert_eq!(c.texts.code, last_locale());
         assert_eq!(
             c.context.segment.as_ref().map(Ident::as_str),
             Some("premium")
@@ -301,14 +323,19 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn defaults_come_from_the_browser_language_then_english() {
+        let browser = [last_locale(), "-EG"].concat();
         let (c, notes) = config(
             &[("base", "http://127.0.0.1:8080"), ("touchpoint", "home")],
-            "ar-EG",
+            &browser,
         );
         assert!(notes.is_empty());
         assert_eq!(c.mode, Mode::Launcher);
-        assert_eq!(c.texts.code, "ar");
+        assert_eq!(c.texts.code, last_locale());
+        // A language nobody speaks here: English (a web module: its one locale, which the loader
+        // chose as English for such a browser).
         let (c, _) = config(&[("base", "http://x"), ("touchpoint", "home")], "pt-BR");
+        assert_eq!(c.texts.code, LOCALES[0].code);
+        #[cfg(feature = "channels")]
         assert_eq!(c.texts.code, "en");
     }
 
@@ -322,7 +349,7 @@ mod tests {
                 ("locale", "xx"),
                 ("segment", "not valid!"),
             ],
-            "es",
+            last_locale(),
         );
         assert_eq!(
             notes,
@@ -335,7 +362,7 @@ mod tests {
             ]
         );
         assert!(c.base.is_none() && c.touchpoint.is_none() && c.context.segment.is_none());
-        assert_eq!((c.mode, c.texts.code), (Mode::Launcher, "es"));
+        assert_eq!((c.mode, c.texts.code), (Mode::Launcher, last_locale()));
         let (_, notes) = config(
             &[
                 ("base", "http://x"),
@@ -347,6 +374,24 @@ mod tests {
         assert_eq!(notes, [(true, NO_TARGET)]);
         let (_, notes) = Config::read(&JsValue::UNDEFINED, "en");
         assert_eq!(notes, [(true, NO_BASE), (true, BAD_TOUCHPOINT)]);
+    }
+
+    #[cfg(not(feature = "channels"))]
+    #[wasm_bindgen_test]
+    fn a_web_module_speaks_only_the_locale_it_was_built_for() {
+        assert_eq!(LOCALES.each_ref().map(|l| l.code), [WEB_LOCALE]);
+        // The loader never gives a web module another locale; if it did, one message and the
+        // module's own texts.
+        let other = protocol::instrument::LOCALE_CODES
+            .into_iter()
+            .find(|c| *c != WEB_LOCALE)
+            .unwrap();
+        let (c, notes) = config(
+            &[("base", "http://x"), ("touchpoint", "t"), ("locale", other)],
+            other,
+        );
+        assert_eq!(notes, [(false, BAD_LOCALE)]);
+        assert_eq!(c.texts.code, WEB_LOCALE);
     }
 
     #[cfg(feature = "channels")]

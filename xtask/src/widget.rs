@@ -1,15 +1,17 @@
 //! Builds the web widget for the collector to serve: wasm (cargo) → wasm-bindgen glue → wasm-opt →
-//! content-hashed assets and the loader in `target/widget-dist/`, plus a size report. Std only.
+//! content-hashed assets and the loader in `target/widget-dist/`, plus a size report. Std and the
+//! protocol's locale codes only.
 //!
 //! - [`ensure_tools`] installs what the build needs, idempotently (wasm target, wasm-bindgen CLI of
 //!   the locked version, binaryen's wasm-opt and terser from npm into `.tools/`).
-//! - [`build`] builds two modules from the widget crate: the web one (launcher, inline; no default
-//!   features) and the one with the kiosk and agent channels (feature `channels`), and writes
-//!   `widget.js` (the loader, both modules' hashed names filled in), `tp-<hash>.js` (glue) and
-//!   `tp-<hash>.wasm` for each, and `manifest.json` (each file with its content type and cache
-//!   policy, and which files make up each module).
+//! - [`build`] builds the widget crate once per web locale (launcher, inline; no default features;
+//!   `TOUCHPOINT_WEB_LOCALE` picks the one locale's texts) and once with the kiosk and agent
+//!   channels (feature `channels`, every locale), and writes `widget.js` (the loader, every
+//!   module's hashed names filled in), `tp-<hash>.js` (glue) and `tp-<hash>.wasm` for each, and
+//!   `manifest.json` (each file with its content type and cache policy, and which files make up
+//!   each module).
 //! - [`size_report`] prints raw and `gzip -9` sizes: what a visitor downloads before the survey
-//!   shows, on a web page and on a kiosk or agent page.
+//!   shows, on a web page in each locale and on a kiosk or agent page.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -33,30 +35,36 @@ const WASM_OPT_FLAGS: &[&str] = &[
 ];
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Placeholders in `widget/loader/widget.js` that the build replaces with the hashed names: the
-/// web module's glue and wasm, then the kiosk and agent module's.
-const PLACEHOLDERS: [&str; 4] = ["@GLUE@", "@WASM@", "@CHANNELS_GLUE@", "@CHANNELS_WASM@"];
+/// web modules' one glue and their wasm by locale (`{en:"tp-….wasm",…}`), then the kiosk and agent
+/// module's glue and wasm (`["tp-….js","tp-….wasm"]`).
+const PLACEHOLDERS: [&str; 3] = ["@WEB_GLUE@", "@WEB@", "@CHANNELS@"];
 
 /// One build of the widget crate: its name in the manifest, the cargo features it is built
-/// with, and where wasm-bindgen writes it.
+/// with, the locale of a web module, and where wasm-bindgen writes it.
 struct Module {
-    name: &'static str,
+    name: String,
     cargo_args: &'static [&'static str],
-    bindgen_dir: &'static str,
+    locale: Option<&'static str>,
+    bindgen_dir: String,
 }
 
-/// The web module (what a web page loads) and the kiosk and agent module.
-const MODULES: [Module; 2] = [
-    Module {
-        name: "web",
+/// The web modules, one per locale (a web page loads the one it speaks), then the kiosk and agent
+/// module (every locale: the kiosk offers them all).
+fn modules() -> Vec<Module> {
+    let web = protocol::instrument::LOCALE_CODES.map(|code| Module {
+        name: format!("web-{code}"),
         cargo_args: &["--no-default-features"],
-        bindgen_dir: "widget-bindgen",
-    },
-    Module {
-        name: "channels",
+        locale: Some(code),
+        bindgen_dir: format!("widget-bindgen-{code}"),
+    });
+    let channels = Module {
+        name: "channels".into(),
         cargo_args: &["--features", "channels"],
-        bindgen_dir: "widget-bindgen-channels",
-    },
-];
+        locale: None,
+        bindgen_dir: "widget-bindgen-channels".into(),
+    };
+    web.into_iter().chain([channels]).collect()
+}
 
 fn run(cmd: &mut Command) -> Result<(), String> {
     let status = cmd
@@ -160,8 +168,10 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
+/// `tp-<hash>.<ext>`: 40 bits of the content's hash tell this build's files apart, and every
+/// character is one more that each visitor downloads in the loader.
 fn hashed_name(bytes: &[u8], ext: &str) -> String {
-    format!("tp-{:016x}.{ext}", fnv1a64(bytes))
+    format!("tp-{:010x}.{ext}", fnv1a64(bytes) >> 24)
 }
 
 /// Removes comments that stand on lines of their own and the indentation of every line, but never
@@ -449,12 +459,13 @@ fn build_module(root: &Path, module: &Module) -> Result<(String, Vec<u8>), Strin
             "--profile",
             "wasm-release",
         ])
-        .args(module.cargo_args))?;
+        .args(module.cargo_args)
+        .env("TOUCHPOINT_WEB_LOCALE", module.locale.unwrap_or("en")))?;
     let wasm = target
         .join(WASM_TARGET)
         .join("wasm-release/touchpoint_widget.wasm");
 
-    let bindgen = target.join(module.bindgen_dir);
+    let bindgen = target.join(&module.bindgen_dir);
     let _ = fs::remove_dir_all(&bindgen);
     run(Command::new("wasm-bindgen")
         .args([
@@ -497,7 +508,7 @@ fn build_module(root: &Path, module: &Module) -> Result<(String, Vec<u8>), Strin
 /// Builds the widget and writes `root/target/widget-dist/`; returns that directory.
 pub fn build(root: &Path) -> Result<PathBuf, String> {
     let loader_path = root.join("widget/loader/widget.js");
-    let mut loader = fs::read_to_string(&loader_path)
+    let loader = fs::read_to_string(&loader_path)
         .map_err(|e| format!("cannot read {loader_path:?}: {e}"))?;
     if let Some(missing) = PLACEHOLDERS.iter().find(|p| !loader.contains(*p)) {
         return Err(format!("{loader_path:?} lacks {missing}"));
@@ -509,22 +520,48 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     // (name, bytes, content type, cache policy)
     let mut files: Vec<(String, Vec<u8>, &str, &str)> = Vec::new();
     let mut groups = String::new();
-    for (module, placeholders) in MODULES.iter().zip(PLACEHOLDERS.chunks(2)) {
+    let (mut web_glue, mut web, mut channels) = (None, Vec::new(), String::new());
+    let modules = modules();
+    for module in &modules {
         let (glue, wasm) = build_module(root, module)?;
         let glue_name = hashed_name(glue.as_bytes(), "js");
         let wasm_name = hashed_name(&wasm, "wasm");
-        loader = loader
-            .replace(placeholders[0], &glue_name)
-            .replace(placeholders[1], &wasm_name);
+        match module.locale {
+            Some(code) => {
+                // The loader names one glue for every web module: their imports are the same.
+                if web_glue.get_or_insert_with(|| glue_name.clone()) != &glue_name {
+                    return Err(format!(
+                        "the {} module's glue differs from English's",
+                        module.name
+                    ));
+                }
+                web.push(format!("{code}:\"{wasm_name}\""));
+            }
+            None => channels = format!("[\"{glue_name}\",\"{wasm_name}\"]"),
+        }
         let _ = writeln!(
             groups,
             "  \"{}\": [\"widget.js\", \"{glue_name}\", \"{wasm_name}\"],",
             module.name
         );
-        files.push((glue_name, glue.into_bytes(), JS, HASHED_CACHE));
-        files.push((wasm_name, wasm, "application/wasm", HASHED_CACHE));
+        // The web modules' glue is the same file whenever their imports are the same.
+        for (name, bytes, content_type) in [
+            (glue_name, glue.into_bytes(), JS),
+            (wasm_name, wasm, "application/wasm"),
+        ] {
+            if !files.iter().any(|f| f.0 == name) {
+                files.push((name, bytes, content_type, HASHED_CACHE));
+            }
+        }
     }
-    let scratch = target_dir(root).join(MODULES[0].bindgen_dir);
+    let loader = loader
+        .replace(
+            PLACEHOLDERS[0],
+            &format!("\"{}\"", web_glue.unwrap_or_default()),
+        )
+        .replace(PLACEHOLDERS[1], &format!("{{{}}}", web.join(",")))
+        .replace(PLACEHOLDERS[2], &channels);
+    let scratch = target_dir(root).join(&modules[0].bindgen_dir);
     let loader = minify(root, &loader, false, &scratch);
     files.insert(
         0,
@@ -554,7 +591,7 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     Ok(dist)
 }
 
-/// The file names the manifest lists for `module` (its line `"web": ["widget.js", …],`).
+/// The file names the manifest lists for `module` (its line `"web-en": ["widget.js", …],`).
 pub fn module_files(manifest: &str, module: &str) -> Vec<String> {
     let key = format!("\"{module}\": [");
     manifest
@@ -570,25 +607,12 @@ pub fn module_files(manifest: &str, module: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Raw and `gzip -9` sizes of each module's files (loader, glue, wasm) and their totals: what a web
-/// page transfers before the survey shows, and what a kiosk or agent page does.
-pub fn size_report(dist: &Path) -> Result<String, String> {
-    let manifest = fs::read_to_string(dist.join("manifest.json"))
-        .map_err(|e| format!("cannot read {dist:?}/manifest.json: {e}"))?;
-    let mut report = String::new();
-    for (module, title) in [
-        ("web", "web pages (launcher, inline)"),
-        ("channels", "kiosk and agent pages, invitation links"),
-    ] {
-        let names = module_files(&manifest, module);
-        if names.is_empty() {
-            return Err(format!("manifest.json lists no files for {module}"));
-        }
-        let _ = writeln!(report, "{title}:");
-        let _ = writeln!(report, "  {:<28} {:>9} {:>9}", "asset", "raw", "gzip -9");
-        let (mut raw_total, mut gz_total) = (0, 0);
-        for name in names {
-            let path = dist.join(&name);
+/// `(name, raw, gzip -9)` of each file.
+fn sizes(dist: &Path, names: &[String]) -> Result<Vec<(String, u64, u64)>, String> {
+    names
+        .iter()
+        .map(|name| {
+            let path = dist.join(name);
             let raw = fs::metadata(&path)
                 .map_err(|e| format!("cannot stat {path:?}: {e}"))?
                 .len();
@@ -600,21 +624,52 @@ pub fn size_report(dist: &Path) -> Result<String, String> {
             if !gz.status.success() {
                 return Err(format!("gzip failed on {path:?}"));
             }
-            let gz = gz.stdout.len() as u64;
-            raw_total += raw;
-            gz_total += gz;
+            Ok((name.clone(), raw, gz.stdout.len() as u64))
+        })
+        .collect()
+}
+
+/// Raw and `gzip -9` sizes of the modules' files (loader, glue, wasm) and their totals: what a web
+/// page transfers before the survey shows (each file for English, the totals for every locale),
+/// and what a kiosk or agent page does.
+pub fn size_report(dist: &Path) -> Result<String, String> {
+    const BUDGET: &str = "(budget: 20480 gzip bytes until the survey shows)";
+    let manifest = fs::read_to_string(dist.join("manifest.json"))
+        .map_err(|e| format!("cannot read {dist:?}/manifest.json: {e}"))?;
+    let module_sizes = |module: &str| {
+        let names = module_files(&manifest, module);
+        if names.is_empty() {
+            return Err(format!("manifest.json lists no files for {module}"));
+        }
+        sizes(dist, &names)
+    };
+    let total = |files: &[(String, u64, u64)]| {
+        files
+            .iter()
+            .fold((0, 0), |(r, g), (_, raw, gz)| (r + raw, g + gz))
+    };
+    let mut report = String::new();
+    for (module, title) in [
+        ("web-en", "web pages (launcher, inline), English:"),
+        ("channels", "kiosk and agent pages, invitation links:"),
+    ] {
+        let files = module_sizes(module)?;
+        let _ = writeln!(report, "{title}");
+        let _ = writeln!(report, "  {:<28} {:>9} {:>9}", "asset", "raw", "gzip -9");
+        for (name, raw, gz) in &files {
             let _ = writeln!(report, "  {name:<28} {raw:>9} {gz:>9}");
         }
-        let budget = if module == "web" {
-            "   (budget: 20480 gzip bytes until the survey shows)"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            report,
-            "  {:<28} {raw_total:>9} {gz_total:>9}{budget}\n",
-            "total"
-        );
+        let (raw, gz) = total(&files);
+        let budget = if module == "channels" { "" } else { BUDGET };
+        let _ = writeln!(report, "  {:<28} {raw:>9} {gz:>9}   {budget}\n", "total");
+        if module == "web-en" {
+            let _ = writeln!(report, "web pages in the other locales (totals):");
+            for code in &protocol::instrument::LOCALE_CODES[1..] {
+                let (raw, gz) = total(&module_sizes(&format!("web-{code}"))?);
+                let _ = writeln!(report, "  {code:<28} {raw:>9} {gz:>9}");
+            }
+            report.push('\n');
+        }
     }
     Ok(report.trim_end().to_owned())
 }
@@ -685,9 +740,9 @@ mod tests {
 
     #[test]
     fn the_manifest_names_each_modules_files() {
-        let manifest = "{\n  \"loader\": \"widget.js\",\n  \"web\": [\"widget.js\", \"tp-1.js\", \"tp-2.wasm\"],\n  \"channels\": [\"widget.js\", \"tp-3.js\", \"tp-4.wasm\"],\n  \"files\": []\n}\n";
+        let manifest = "{\n  \"loader\": \"widget.js\",\n  \"web-en\": [\"widget.js\", \"tp-1.js\", \"tp-2.wasm\"],\n  \"channels\": [\"widget.js\", \"tp-3.js\", \"tp-4.wasm\"],\n  \"files\": []\n}\n";
         assert_eq!(
-            module_files(manifest, "web"),
+            module_files(manifest, "web-en"),
             ["widget.js", "tp-1.js", "tp-2.wasm"]
         );
         assert_eq!(module_files(manifest, "channels")[2], "tp-4.wasm");
@@ -698,7 +753,7 @@ mod tests {
     fn fnv1a64_matches_the_reference_values() {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(hashed_name(b"a", "js"), "tp-af63dc4c8601ec8c.js");
+        assert_eq!(hashed_name(b"a", "js"), "tp-af63dc4c86.js");
     }
 
     #[test]
