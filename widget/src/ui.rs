@@ -804,10 +804,17 @@ impl Widget {
     /// Send: the answer goes to the outbox (storage first, then the network) and the panel thanks
     /// the person; with nothing chosen, it asks for one answer instead.
     fn send(&self) {
-        let settings = self.settings.borrow().clone();
         let page = crate::dom::window()
             .and_then(|w| w.location().pathname().ok())
             .unwrap_or_default();
+        let (Ok(settings), Ok(mut slot)) =
+            (self.settings.try_borrow(), self.panel.try_borrow_mut())
+        else {
+            return;
+        };
+        let Some(panel) = slot.as_mut().filter(|p| !p.sent) else {
+            return;
+        };
         let origin = Origin {
             touchpoint: &settings.touchpoint,
             channel: settings.channel,
@@ -815,37 +822,35 @@ impl Widget {
             context: &settings.context,
             page: (settings.channel == Channel::Web).then_some(page.as_str()),
         };
-        let Ok(mut slot) = self.panel.try_borrow_mut() else {
-            return;
-        };
-        let Some(panel) = slot.as_mut().filter(|p| !p.sent) else {
-            return;
-        };
-        let comment = panel.comment.value();
         let ui = &settings.texts.ui;
-        match submission(&panel.id, panel.choices, &comment, &origin, Date::now()) {
-            Ok(answer) => {
-                panel.sent = true;
-                show(&panel.form, false);
-                panel.status.set_text_content(Some(ui.thank_you));
-                let (id, status) = (panel.id.clone(), panel.status.clone());
-                drop(slot);
-                #[cfg(feature = "channels")]
-                if let Some(k) = &self.kiosk {
-                    k.sent_at.set(Some(Date::now()));
-                }
-                focus(&status);
-                self.courier.submit(&id, answer.to_json());
+        let answer = submission(
+            &panel.id,
+            panel.choices,
+            &panel.comment.value(),
+            &origin,
+            Date::now(),
+        );
+        let Ok(answer) = answer else {
+            panel.status.set_text_content(Some(ui.need_answer));
+            let first = panel.first_stop();
+            drop((slot, settings));
+            if let Some(f) = first {
+                focus(&f);
             }
-            Err(_) => {
-                panel.status.set_text_content(Some(ui.need_answer));
-                let first = panel.first_stop();
-                drop(slot);
-                if let Some(f) = first {
-                    focus(&f);
-                }
-            }
+            return;
+        };
+        panel.sent = true;
+        show(&panel.form, false);
+        panel.status.set_text_content(Some(ui.thank_you));
+        let (id, status) = (panel.id.clone(), panel.status.clone());
+        // Listeners of the events below may call the widget again.
+        drop((slot, settings));
+        #[cfg(feature = "channels")]
+        if let Some(k) = &self.kiosk {
+            k.sent_at.set(Some(Date::now()));
         }
+        focus(&status);
+        self.courier.submit(&id, answer.to_json());
     }
 
     /// Builds a fresh survey panel (hidden) with a new submission id.
