@@ -421,7 +421,9 @@ pub fn survey_document() -> serde_json::Value {
                         "need_answer": ui.need_answer, "start": ui.start,
                         "choose_language": ui.choose_language, "idle_reset": ui.idle_reset,
                         "already_answered": ui.already_answered, "link_invalid": ui.link_invalid,
-                        "queued": ui.queued,
+                        "queued": ui.queued, "post_call": ui.post_call,
+                        "share_link": ui.share_link, "qr_alt": ui.qr_alt, "assist": ui.assist,
+                        "link_failed": ui.link_failed,
                     },
                 }),
             )

@@ -69,6 +69,14 @@ pub struct UiTexts {
     pub already_answered: &'static str,
     pub link_invalid: &'static str,
     pub queued: &'static str,
+    /// The agent's post-call panel: its heading, the link's caption, the QR code's text
+    /// alternative, the assisted-capture button, and the start of "… (HTTP 503)." when no link
+    /// could be made.
+    pub post_call: &'static str,
+    pub share_link: &'static str,
+    pub qr_alt: &'static str,
+    pub assist: &'static str,
+    pub link_failed: &'static str,
 }
 
 pub static CORE_CX: Instrument = Instrument {
@@ -129,6 +137,11 @@ const EN: LocaleTexts = LocaleTexts {
         already_answered: "This survey has already been answered. Thank you!",
         link_invalid: "This survey link has expired or is not valid.",
         queued: "waiting to send",
+        post_call: "Post-call survey",
+        share_link: "Send or show this link:",
+        qr_alt: "QR code of the survey link",
+        assist: "Assisted: answer with the customer now",
+        link_failed: "The survey link could not be created",
     },
 };
 
@@ -171,6 +184,11 @@ const ES: LocaleTexts = LocaleTexts {
         already_answered: "Esta encuesta ya fue respondida. ¡Gracias!",
         link_invalid: "Este enlace de encuesta ha caducado o no es válido.",
         queued: "pendiente de envío",
+        post_call: "Encuesta posterior a la llamada",
+        share_link: "Envíe o muestre este enlace:",
+        qr_alt: "Código QR del enlace de la encuesta",
+        assist: "Asistida: responder ahora con el cliente",
+        link_failed: "No se pudo crear el enlace de la encuesta",
     },
 };
 
@@ -208,6 +226,11 @@ const FR: LocaleTexts = LocaleTexts {
         already_answered: "Ce questionnaire a déjà reçu une réponse. Merci !",
         link_invalid: "Ce lien de questionnaire a expiré ou n'est pas valide.",
         queued: "en attente d'envoi",
+        post_call: "Enquête après l'appel",
+        share_link: "Envoyez ou montrez ce lien :",
+        qr_alt: "Code QR du lien de l'enquête",
+        assist: "Assistée : répondre maintenant avec le client",
+        link_failed: "Le lien de l'enquête n'a pas pu être créé",
     },
 };
 
@@ -250,6 +273,11 @@ const DE: LocaleTexts = LocaleTexts {
         already_answered: "Diese Umfrage wurde bereits beantwortet. Vielen Dank!",
         link_invalid: "Dieser Umfragelink ist abgelaufen oder ungültig.",
         queued: "wartet auf Versand",
+        post_call: "Umfrage nach dem Anruf",
+        share_link: "Diesen Link senden oder zeigen:",
+        qr_alt: "QR-Code des Umfragelinks",
+        assist: "Assistiert: jetzt mit dem Kunden antworten",
+        link_failed: "Der Umfragelink konnte nicht erstellt werden",
     },
 };
 
@@ -292,6 +320,11 @@ const AR: LocaleTexts = LocaleTexts {
         already_answered: "تمت الإجابة عن هذا الاستبيان بالفعل. شكرًا لك!",
         link_invalid: "انتهت صلاحية رابط الاستبيان أو أنه غير صالح.",
         queued: "في انتظار الإرسال",
+        post_call: "استبيان ما بعد المكالمة",
+        share_link: "أرسل هذا الرابط أو اعرضه:",
+        qr_alt: "رمز QR لرابط الاستبيان",
+        assist: "بمساعدة الموظف: أجب مع العميل الآن",
+        link_failed: "تعذّر إنشاء رابط الاستبيان",
     },
 };
 
@@ -313,6 +346,23 @@ mod tests {
                 l.emotion,
                 l.comment,
                 l.ui.feedback,
+                l.ui.title,
+                l.ui.send,
+                l.ui.close,
+                l.ui.thank_you,
+                l.ui.optional,
+                l.ui.need_answer,
+                l.ui.start,
+                l.ui.choose_language,
+                l.ui.idle_reset,
+                l.ui.already_answered,
+                l.ui.link_invalid,
+                l.ui.queued,
+                l.ui.post_call,
+                l.ui.share_link,
+                l.ui.qr_alt,
+                l.ui.assist,
+                l.ui.link_failed,
             ]
             .into_iter()
             .chain(l.effort_labels)

@@ -32,11 +32,11 @@ function kioskPage(base, { reset = 1, idle = 30 } = {}) {
  data-device="kiosk-3" data-reset-seconds="${reset}" data-idle-seconds="${idle}" async></script></body></html>`;
 }
 
-function consolePage(base) {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Console</title></head><body>
+function consolePage(base, { locale = "en" } = {}) {
+  return `<!doctype html><html lang="${locale}"><head><meta charset="utf-8"><title>Console</title></head><body>
 <h1>Calls</h1><section id="post-call"></section>
 <script src="${base}/widget.js" data-mode="agent" data-target="#post-call" data-touchpoint="contact-centre"
- data-agent-key="${AGENT_KEY}" async></script></body></html>`;
+ data-agent-key="${AGENT_KEY}" data-locale="${locale}" async></script></body></html>`;
 }
 
 /** Answers the open survey: option `effort` (1-7) of the first question, then Send. */
@@ -328,12 +328,17 @@ test("agent: a changed or expired link shows a clear page with no survey, and an
 });
 
 test("agent: assisted capture on the agent's screen is stored as assisted, for the call", async () => {
-  const env = await setup((base) => ({ "/console": { body: consolePage(base) } }));
+  const env = await setup((base) => ({ "/console": { body: consolePage(base, { locale: "es" }) } }));
   const page = await browser.newPage();
   try {
     await page.goto(`${env.host.origin}/console`);
     await postCall(page, { interactionId: "call-90", agentId: "a-12", locale: "de" });
-    await page.locator("button[part=assist]").click();
+    // The agent reads the panel in the console's language (Spanish); the customer answers in theirs.
+    const panel = page.getByRole("region", { name: "Encuesta posterior a la llamada" });
+    await panel.waitFor();
+    assert.match(await panel.textContent(), /Envíe o muestre este enlace/);
+    assert.equal(await page.locator("img[part=qr]").getAttribute("alt"), "Código QR del enlace de la encuesta");
+    await page.getByRole("button", { name: "Asistida: responder ahora con el cliente" }).click();
     await answer(page, { effort: 3 });
     await page.getByRole("status").filter({ hasText: "Vielen Dank" }).waitFor({ timeout: 10000 });
     const rows = await eventually(async () => {

@@ -113,6 +113,11 @@ const fn slim(l: LocaleTexts) -> LocaleTexts {
             already_answered: "",
             link_invalid: "",
             queued: "",
+            post_call: "",
+            share_link: "",
+            qr_alt: "",
+            assist: "",
+            link_failed: "",
             ..l.ui
         },
         ..l

@@ -455,6 +455,9 @@ impl Widget {
     /// link, its QR code and the assisted capture button.
     pub fn show_invitation(&self, call: &Call, outcome: Result<Issued, u16>) {
         let doc = &self.doc;
+        // The agent's words in the console's language; the survey in the customer's.
+        let console = self.settings.borrow().texts;
+        let ui = &console.ui;
         if let Some(old) = self.panel.try_borrow_mut().ok().and_then(|mut p| p.take()) {
             old.el.remove();
         }
@@ -468,13 +471,13 @@ impl Widget {
             &["class", "panel invite", "part", "invite"],
             "",
         );
-        set(&section, "aria-label", "Post-call survey");
+        set(&section, "aria-label", ui.post_call);
         add(
             doc,
             Some(&section),
             "h2",
             &[],
-            &join(&["Post-call survey · ", call.interaction.as_str()]),
+            &join(&[ui.post_call, " · ", call.interaction.as_str()]),
         );
         let issued = match outcome {
             Ok(issued) => issued,
@@ -486,7 +489,7 @@ impl Widget {
                     Some(&section),
                     "p",
                     &["class", "status", "role", "status"],
-                    &join(&["The survey link could not be created (HTTP ", &code, ")."]),
+                    &join(&[ui.link_failed, " (HTTP ", &code, ")."]),
                 );
                 append(&self.root, &section);
                 return;
@@ -497,7 +500,7 @@ impl Widget {
             Some(&section),
             "p",
             &["class", "link"],
-            "Send or show this link: ",
+            &join(&[ui.share_link, " "]),
         );
         let a = add(
             doc,
@@ -511,20 +514,10 @@ impl Widget {
             doc,
             Some(&section),
             "img",
-            &[
-                "class",
-                "qr",
-                "part",
-                "qr",
-                "width",
-                "200",
-                "height",
-                "200",
-                "alt",
-                "QR code of the survey link",
-            ],
+            &["class", "qr", "part", "qr", "width", "200", "height", "200"],
             "",
         );
+        set(&img, "alt", ui.qr_alt);
         set(&img, "src", &issued.qr);
         add(
             doc,
@@ -533,7 +526,7 @@ impl Widget {
             &[
                 "type", "button", "class", "send", "data-act", "assist", "part", "assist",
             ],
-            "Assisted: answer with the customer now",
+            ui.assist,
         );
         append(&self.root, &section);
         let settings = Settings {
