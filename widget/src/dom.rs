@@ -54,6 +54,11 @@ extern "C" {
     fn hidden(this: &Node) -> bool;
     #[wasm_bindgen(method, js_name = focus)]
     fn focus(this: &Node);
+    #[wasm_bindgen(method, setter = inert)]
+    fn set_inert(this: &Node, inert: bool);
+    /// Absent in some browsers (Safari): the call then throws, and is caught.
+    #[wasm_bindgen(catch, js_name = requestIdleCallback)]
+    fn request_idle_callback(callback: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 fn node(el: &JsValue) -> &Node {
@@ -99,6 +104,17 @@ pub fn show(el: &Element, visible: bool) {
 
 pub fn is_shown(el: &Element) -> bool {
     !node(el).hidden()
+}
+
+/// `inert`: out of the tab order, the accessibility tree and the pointer's reach.
+pub fn set_inert(el: &Element, inert: bool) {
+    node(el).set_inert(inert);
+}
+
+/// Calls `callback` once the page is idle (`requestIdleCallback`); nothing where the browser lacks
+/// it (Safari), which loses only the head start.
+pub fn when_idle(callback: &JsValue) {
+    let _ = request_idle_callback(callback);
 }
 
 #[inline(never)]

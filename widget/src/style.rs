@@ -18,6 +18,7 @@ color:var(--fg)!important}\
 z-index:var(--tp-z,2147483000)!important}\
 *{box-sizing:border-box;font:inherit;color:inherit;margin:0}\
 [hidden]{display:none!important}\
+[inert]{visibility:hidden}\
 button{cursor:pointer;min-height:44px;min-width:44px;padding:0 12px;border:1px solid var(--bd);\
 border-radius:var(--r);background:var(--bg)}\
 :focus-visible{outline:3px solid var(--a);outline-offset:2px}\
@@ -26,7 +27,8 @@ font-weight:600;box-shadow:0 2px 8px #0004}\
 .panel{background:var(--bg);color:var(--fg);border:1px solid var(--bd);border-radius:var(--r);\
 padding:16px;width:min(400px,calc(100vw - 32px))}\
 :host([mode=launcher]) .panel{position:absolute;bottom:56px;right:0;max-height:calc(100vh - 96px);\
-overflow:auto;box-shadow:0 8px 24px #0005;animation:tp-in .15s ease-out}\
+overflow:auto;box-shadow:0 8px 24px #0005}\
+:host([mode=launcher]) .panel:not([inert]){animation:tp-in .15s ease-out}\
 @keyframes tp-in{from{opacity:0;transform:translateY(8px)}}\
 @media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important}}\
 .head{display:flex;justify-content:space-between;align-items:center;gap:8px}\

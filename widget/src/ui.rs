@@ -25,7 +25,9 @@ use crate::config::Mode;
 #[cfg(feature = "channels")]
 use crate::config::LOCALES;
 use crate::courier::Courier;
-use crate::dom::{add, append, focus, is_shown, join, object, set, show, warn};
+use crate::dom::{
+    add, append, focus, is_shown, join, object, set, set_inert, show, warn, when_idle,
+};
 #[cfg(feature = "channels")]
 use crate::dom::{dispatch, push_number};
 use crate::ids::new_id;
@@ -91,6 +93,8 @@ struct Panel {
     id: String,
     sent: bool,
     rtl: bool,
+    /// Built ahead of time and not shown yet: laid out, but invisible and inert.
+    ahead: bool,
 }
 
 impl Panel {
@@ -261,6 +265,13 @@ impl Widget {
             tick: RefCell::new(None),
         });
         widget.listen();
+        if widget.launcher.is_some() {
+            // The click listener doubles as the idle callback: called with an `IdleDeadline`,
+            // it finds no target and builds the panel ahead (see `on_click`).
+            if let Some(click) = widget.listeners.borrow().first() {
+                when_idle(click.as_ref());
+            }
+        }
         match mode {
             Mode::Inline => widget.open(false),
             #[cfg(feature = "channels")]
@@ -655,8 +666,25 @@ impl Widget {
         self.panel
             .try_borrow()
             .ok()
-            .and_then(|p| p.as_ref().map(|p| is_shown(&p.el)))
+            .and_then(|p| p.as_ref().map(|p| is_shown(&p.el) && !p.ahead))
             .unwrap_or(false)
+    }
+
+    /// The launcher's panel, built while the page is idle and laid out invisibly (its style,
+    /// layout and fonts done then), so that the first open only reveals it instead of doing all
+    /// of that inside the click.
+    fn build_ahead(&self) {
+        let Ok(mut slot) = self.panel.try_borrow_mut() else {
+            return;
+        };
+        if slot.is_none() {
+            let mut panel = self.build();
+            panel.ahead = true;
+            set_inert(&panel.el, true);
+            show(&panel.el, true);
+            append(&self.root, &panel.el);
+            *slot = Some(panel);
+        }
     }
 
     /// Shows the survey (a fresh one, with a new id, after a sent one) and optionally focuses it.
@@ -670,9 +698,15 @@ impl Widget {
             }
             *slot = Some(self.build());
         }
-        let Some(panel) = slot.as_ref() else {
+        let Some(panel) = slot.as_mut() else {
             return;
         };
+        if panel.ahead {
+            // Built ahead of time: this is when the survey opens, so this is when its id is made.
+            panel.ahead = false;
+            panel.id = new_id();
+            set_inert(&panel.el, false);
+        }
         append(&self.root, &panel.el);
         show(&panel.el, true);
         let target = panel.first_stop();
@@ -707,6 +741,10 @@ impl Widget {
     fn on_click(&self, event: &Event) {
         self.touch();
         let Some(target) = acting(event, "[data-act]") else {
+            // Nothing to act on (or the idle callback): a launcher's panel is built ahead.
+            if self.launcher.is_some() {
+                self.build_ahead();
+            }
             return;
         };
         match target.get_attribute("data-act").as_deref() {
@@ -1019,6 +1057,7 @@ impl Widget {
             id: new_id(),
             sent: false,
             rtl: t.rtl,
+            ahead: false,
         }
     }
 }
@@ -1212,6 +1251,36 @@ mod tests {
         // Styles come only from the adopted sheet.
         assert_eq!(w.root().adopted_style_sheets().length(), 1);
         assert!(all(&w, "style, [style]").is_empty());
+    }
+
+    #[wasm_bindgen_test]
+    fn the_panel_built_ahead_stays_invisible_and_gets_its_id_when_it_opens() {
+        let w = widget("en", false);
+        w.build_ahead();
+        let panel = one(&w, "[part=panel]");
+        assert!(panel.has_attribute("inert") && !panel.has_attribute("hidden"));
+        assert_eq!(all(&w, "[role=radiogroup]").len(), 3, "laid out ahead");
+        assert!(!w.is_open());
+        let ahead_id = w.panel.borrow().as_ref().unwrap().id.clone();
+        // A click that acts on nothing (and the idle callback) builds nothing more.
+        w.build_ahead();
+        assert_eq!(all(&w, "[part=panel]").len(), 1);
+
+        click(&one(&w, "button[part=launcher]"));
+        assert!(w.is_open());
+        assert!(!panel.has_attribute("inert"));
+        assert_eq!(all(&w, "[part=panel]").len(), 1, "the same panel, revealed");
+        let opened_id = w.panel.borrow().as_ref().unwrap().id.clone();
+        assert_ne!(opened_id, ahead_id, "the id is made when the survey opens");
+        assert_eq!(focused(&w).as_ref(), all(&w, "[role=radio]").first());
+        w.close();
+        assert!(!w.is_open());
+        click(&one(&w, "button[part=launcher]"));
+        let reopened_id = w.panel.borrow().as_ref().unwrap().id.clone();
+        assert_eq!(
+            reopened_id, opened_id,
+            "reopening keeps the survey being filled in"
+        );
     }
 
     #[wasm_bindgen_test]

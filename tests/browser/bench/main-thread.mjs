@@ -1,12 +1,14 @@
 // The widget's cost on the host page's main thread, measured in real Chromium: long tasks (over
-// 50 ms, from the Long Tasks API) from navigation until the launcher shows, and again while the
-// survey opens; the time until the launcher is on screen. Each load is a fresh browser context
+// 50 ms, from the Long Tasks API) from navigation until the launcher shows, and from the click
+// that opens the survey (THINK_MS, default 1000, after the launcher shows) until it is on screen;
+// the time until the launcher is on screen. Each load is a fresh browser context
 // (cold HTTP cache), with the CPU slowed down `CPU_THROTTLE` times (default 4, a mid-range phone)
 // through the DevTools protocol. Run by `cargo xtask bench widget`; prints one summary line.
 import { startCollector, startHost, launch, hostPage } from "../helpers.mjs";
 
 const RUNS = Number(process.env.RUNS || 10);
 const THROTTLE = Number(process.env.CPU_THROTTLE || 4);
+const THINK_MS = Number(process.env.THINK_MS || 1000);
 
 const probe = `<script>
 window.__tp = { longtasks: [], launcherAt: null };
@@ -40,6 +42,9 @@ try {
     await page.goto(`${host.origin}/`);
     await page.waitForFunction(() => window.__tp.launcherAt !== null, null, { timeout: 30000 });
     const atLauncher = await page.evaluate(() => ({ at: window.__tp.launcherAt, tasks: window.__tp.longtasks.slice() }));
+    // A person looks at the page before reaching the launcher: the click comes THINK_MS later.
+    await page.waitForTimeout(THINK_MS);
+    const beforeClick = await page.evaluate(() => window.__tp.longtasks.length);
     await page.getByRole("button", { name: /Feedback/ }).click();
     await page.getByRole("radiogroup").first().waitFor();
     // Long tasks are reported after they end; give the observer a frame to deliver them.
@@ -48,7 +53,9 @@ try {
     loads.push({
       launcherMs: atLauncher.at,
       beforeLauncher: atLauncher.tasks,
-      opening: all.slice(atLauncher.tasks.length),
+      // Between the launcher and the click: the page idle, the widget building its panel ahead.
+      waiting: all.slice(atLauncher.tasks.length, beforeClick),
+      opening: all.slice(beforeClick),
     });
     await context.close();
     // The bare page, observed for as long as the widget took to show its launcher.
@@ -70,10 +77,13 @@ const longest = (tasks) => tasks.reduce((m, t) => Math.max(m, t.duration), 0);
 const summary = {
   runs: RUNS,
   cpu_throttle: THROTTLE,
+  think_ms: THINK_MS,
   launcher_visible_ms_median: Math.round(median(loads.map((l) => l.launcherMs))),
   launcher_visible_ms_max: Math.round(Math.max(...loads.map((l) => l.launcherMs))),
   long_tasks_until_launcher: loads.reduce((n, l) => n + l.beforeLauncher.length, 0),
   longest_task_until_launcher_ms: Math.round(Math.max(...loads.map((l) => longest(l.beforeLauncher)))),
+  long_tasks_before_click: loads.reduce((n, l) => n + l.waiting.length, 0),
+  longest_task_before_click_ms: Math.round(Math.max(...loads.map((l) => longest(l.waiting)))),
   long_tasks_opening_survey: loads.reduce((n, l) => n + l.opening.length, 0),
   longest_task_opening_survey_ms: Math.round(Math.max(...loads.map((l) => longest(l.opening)))),
   bare_page_long_tasks: baseline.reduce((n, t) => n + t.length, 0),
