@@ -3,9 +3,10 @@
 // by `cargo xtask`) and calls start(config). A web page gets the small web module of its locale
 // (data-locale, else the browser's language, else English); kiosk and agent pages and invitation
 // links (data-invitation) get the one with those channels and every locale. Where the page's CSP
-// forbids wasm it shows the collector's /embed page in an iframe instead. Touchpoint.open/close/
-// postCall queue until the wasm is ready; open({locale}) naming another web locale hands the page
-// to that locale's module. Every data-* attribute goes to start(); the wasm reads the ones it knows.
+// forbids wasm it imports the fallback (fallback.js), which shows the collector's /embed page in
+// an iframe instead. Touchpoint.open/close/postCall queue until the wasm is ready;
+// open({locale}) naming another web locale hands the page to that locale's module. Every data-*
+// attribute goes to start(); the wasm reads the ones it knows.
 // Lines starting with // are removed from the built file.
 (function (w, d) {
   var s = d.currentScript, a, u, b, q = [], T, c, p, m, L, M = {}, H = {}, G = @WEB_GLUE@, W = @WEB@;
@@ -24,22 +25,6 @@
   wait();
   function ready(f) {
     d.readyState == "loading" ? d.addEventListener("DOMContentLoaded", f) : f();
-  }
-  // The fallback lives in a shadow root too, styled by a constructable sheet: no style attribute
-  // or element is added to the page.
-  function frame() {
-    var h = d.createElement("touchpoint-widget"), r = h.attachShadow({ mode: "open" }),
-      k = new CSSStyleSheet(), f = d.createElement("iframe"),
-      t = c.mode == "inline" && d.querySelector(c.target);
-    k.replaceSync(":host{all:initial;display:block;height:640px}iframe{border:0;width:100%;height:100%}" +
-      (t ? "" : ":host{position:fixed;bottom:16px;right:16px;width:min(420px,calc(100vw - 32px));height:min(640px,calc(100vh - 32px));z-index:2147483000}"));
-    r.adoptedStyleSheets = [k];
-    f.src = b + "/embed?touchpoint=" + encodeURIComponent(c.touchpoint || "") +
-      "&locale=" + encodeURIComponent(c.locale || navigator.language || "") +
-      "&segment=" + encodeURIComponent(c.segment || "");
-    f.title = "Feedback";
-    r.appendChild(f);
-    (t || d.body).appendChild(h);
   }
   // The web locale code names ("fr", not "fr-CA": as the widget reads data-locale), or false.
   function web(l) {
@@ -64,9 +49,10 @@
           use(n);
         });
       });
-    }).catch(function (e) {
-      console.error("touchpoint: the widget could not load", e);
-    });
+    }).catch(fail);
+  }
+  function fail(e) {
+    console.error("touchpoint: the widget could not load", e);
   }
   // open({locale}) in another web locale: the survey on show leaves the page (kept, for a return
   // to its locale) and that locale's module shows its own.
@@ -89,7 +75,10 @@
   try {
     new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
   } catch (e) {
-    return ready(frame);
+    // No WebAssembly here: the iframe fallback, a module of its own.
+    return import(new URL("@FALLBACK@", u).href).then(function (m) {
+      ready(function () { m.frame(c, d); });
+    }).catch(fail);
   }
   if (c.mode == "kiosk" || c.mode == "agent" || c.invitation != null) boot(@CHANNELS@);
   else boot([G, W[L = web(c.locale) || web((navigator.language || "").split(/[-_]/)[0]) || "en"]], L);

@@ -35,9 +35,9 @@ const WASM_OPT_FLAGS: &[&str] = &[
 ];
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Placeholders in `widget/loader/widget.js` that the build replaces with the hashed names: the
-/// web modules' one glue and their wasm by locale (`{en:"tp-….wasm",…}`), then the kiosk and agent
-/// module's glue and wasm (`["tp-….js","tp-….wasm"]`).
-const PLACEHOLDERS: [&str; 3] = ["@WEB_GLUE@", "@WEB@", "@CHANNELS@"];
+/// web modules' one glue and their wasm by locale (`{en:"tp-….wasm",…}`), the kiosk and agent
+/// module's glue and wasm (`["tp-….js","tp-….wasm"]`), and the iframe fallback's module.
+const PLACEHOLDERS: [&str; 4] = ["@WEB_GLUE@", "@WEB@", "@CHANNELS@", "@FALLBACK@"];
 
 /// One build of the widget crate: its name in the manifest, the cargo features it is built
 /// with, the locale of a web module, and where wasm-bindgen writes it.
@@ -554,14 +554,28 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
             }
         }
     }
+    let scratch = target_dir(root).join(&modules[0].bindgen_dir);
+    // The iframe fallback: a module of its own, imported only where the page forbids wasm.
+    let fallback_path = root.join("widget/loader/fallback.js");
+    let fallback = fs::read_to_string(&fallback_path)
+        .map_err(|e| format!("cannot read {fallback_path:?}: {e}"))?;
+    let fallback = minify(root, &fallback, true, &scratch);
+    let fallback_name = hashed_name(fallback.as_bytes(), "js");
+    let _ = writeln!(groups, "  \"fallback\": [\"{fallback_name}\"],");
+    files.push((
+        fallback_name.clone(),
+        fallback.into_bytes(),
+        JS,
+        HASHED_CACHE,
+    ));
     let loader = loader
         .replace(
             PLACEHOLDERS[0],
             &format!("\"{}\"", web_glue.unwrap_or_default()),
         )
         .replace(PLACEHOLDERS[1], &format!("{{{}}}", web.join(",")))
-        .replace(PLACEHOLDERS[2], &channels);
-    let scratch = target_dir(root).join(&modules[0].bindgen_dir);
+        .replace(PLACEHOLDERS[2], &channels)
+        .replace(PLACEHOLDERS[3], &fallback_name);
     let loader = minify(root, &loader, false, &scratch);
     files.insert(
         0,
