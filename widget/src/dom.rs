@@ -111,10 +111,18 @@ pub fn set_inert(el: &Element, inert: bool) {
     node(el).set_inert(inert);
 }
 
-/// Calls `callback` once the page is idle (`requestIdleCallback`); nothing where the browser lacks
-/// it (Safari), which loses only the head start.
+/// Calls `callback` once the page is idle (`requestIdleCallback`, with an `IdleDeadline`); where
+/// the browser lacks it (Safari), after 1.5 s with an empty object in its place.
 pub fn when_idle(callback: &JsValue) {
-    let _ = request_idle_callback(callback);
+    if request_idle_callback(callback).is_err() {
+        if let Some(w) = window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_1(
+                callback.unchecked_ref(),
+                1500,
+                &Object::new(),
+            );
+        }
+    }
 }
 
 #[inline(never)]

@@ -1283,6 +1283,43 @@ mod tests {
         );
     }
 
+    #[wasm_bindgen(inline_js = r#"
+export function sleep(ms) { return new Promise(r => setTimeout(r, ms)); }
+export function hideIdle() { const f = window.requestIdleCallback; delete window.requestIdleCallback; window.requestIdleCallback = undefined; return f; }
+export function restoreIdle(f) { window.requestIdleCallback = f; }
+"#)]
+    extern "C" {
+        fn sleep(ms: u32) -> js_sys::Promise;
+        #[wasm_bindgen(js_name = hideIdle)]
+        fn hide_idle() -> JsValue;
+        #[wasm_bindgen(js_name = restoreIdle)]
+        fn restore_idle(f: &JsValue);
+    }
+
+    #[wasm_bindgen_test]
+    async fn the_panel_is_built_ahead_when_idle_and_without_request_idle_callback() {
+        use wasm_bindgen_futures::JsFuture;
+        let w = widget("en", false);
+        JsFuture::from(sleep(300)).await.unwrap();
+        assert_eq!(
+            all(&w, "[part=panel][inert]").len(),
+            1,
+            "built in idle time"
+        );
+        // A browser without requestIdleCallback (Safari): a timer instead.
+        let idle = hide_idle();
+        let w = widget("en", false);
+        restore_idle(&idle);
+        assert!(all(&w, "[part=panel]").is_empty());
+        JsFuture::from(sleep(1_700)).await.unwrap();
+        assert_eq!(
+            all(&w, "[part=panel][inert]").len(),
+            1,
+            "built after the timer"
+        );
+        assert!(!w.is_open());
+    }
+
     #[wasm_bindgen_test]
     fn arrows_move_the_single_tab_stop_and_check_space_selects_escape_closes() {
         let w = widget("en", false);
