@@ -199,11 +199,20 @@ impl Courier {
         let verdict = Verdict::of(status);
         let jitter = self.jitter.get().unwrap_or_else(Math::random);
         let wait = retry_after.and_then(|v| retry::retry_after_ms(v, now));
-        self.outbox
-            .borrow_mut()
-            .settle(id, verdict, now, |attempt| {
-                retry::delay_ms(attempt, jitter, wait)
+        {
+            let mut outbox = self.outbox.borrow_mut();
+            // A refusal that says when to come back (`Retry-After`: rate limited, storage full) is
+            // no failure: the wait is what the collector asked, not a backoff growing with every
+            // refusal, which would strand a long backlog for minutes per answer.
+            outbox.settle(id, verdict, now, |attempt| {
+                retry::delay_ms(if wait.is_some() { 1 } else { attempt }, jitter, wait)
             });
+            // A long backlog (a kiosk back online) waits as asked instead of sending on into
+            // the same refusal, one answer after another.
+            if let (Verdict::Retry, Some(ms)) = (verdict, wait) {
+                outbox.hold(now + ms);
+            }
+        }
         match verdict {
             Verdict::Delivered => dispatch(
                 "touchpoint:delivered",
@@ -258,7 +267,7 @@ mod tests {
 
     #[wasm_bindgen(inline_js = r#"
 export function sleep(ms) { return new Promise(r => setTimeout(r, ms)); }
-export function fakeNetwork(statuses) {
+export function fakeNetwork(statuses, retryAfter = "0") {
   const log = [];
   const realFetch = window.fetch;
   window.fetch = (url, init) => {
@@ -266,7 +275,7 @@ export function fakeNetwork(statuses) {
     const status = statuses.shift();
     log.push(["fetch", url, status, "stored=" + stored, init.body.type, "keepalive=" + init.keepalive, init.credentials].join(" "));
     if (status === 0) return Promise.reject(new TypeError("offline"));
-    return Promise.resolve(new Response(null, { status, headers: { "Retry-After": "0" } }));
+    return Promise.resolve(new Response(null, { status, headers: { "Retry-After": retryAfter } }));
   };
   navigator.sendBeacon = (url, blob) => { log.push(["beacon", url, blob.type].join(" ")); return true; };
   window.addEventListener("touchpoint:delivered", e => log.push(["delivered", e.detail.status].join(" ")));
@@ -280,6 +289,8 @@ export function restore(log) { log.restore(); }
         fn sleep(ms: u32) -> Promise;
         #[wasm_bindgen(js_name = fakeNetwork)]
         fn fake_network(statuses: &Array) -> JsValue;
+        #[wasm_bindgen(js_name = fakeNetwork)]
+        fn fake_network_asking_to_wait(statuses: &Array, retry_after: &str) -> JsValue;
         #[wasm_bindgen(js_name = takeLog)]
         fn take_log(log: &JsValue) -> String;
         fn restore(log: &JsValue);
@@ -333,6 +344,38 @@ export function restore(log) { log.restore(); }
         assert!(take_log(&log).contains(" 400 "));
         assert!(courier.outbox().borrow().items().is_empty());
         assert_eq!(courier.outbox().borrow().next_due(), None);
+        restore(&log);
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_refusal_with_retry_after_holds_the_whole_backlog_not_only_that_answer() {
+        let store = Store::local();
+        for k in store.keys("touchpoint:") {
+            store.remove(&k);
+        }
+        // Six answers waiting (a kiosk back online); four go at once. The second is refused with
+        // `429, Retry-After: 1`, the others stored.
+        let log = fake_network_asking_to_wait(&statuses(&[201, 429, 201, 201, 201, 201, 201]), "1");
+        let courier = Courier::with_outbox("http://collector.test", Outbox::new(store, "t".into()));
+        courier.set_jitter(Some(0.0));
+        {
+            let mut outbox = courier.outbox().borrow_mut();
+            for n in 0..6 {
+                let id = ["01JD2XKQ9ZCFM7B5V0S3R4T6Z", &n.to_string()].concat();
+                outbox.add(id, "{}".into(), Date::now());
+            }
+        }
+        courier.flush();
+        JsFuture::from(sleep(200)).await.unwrap();
+        // The first 201 freed a place for the fifth answer before the 429 came back; the sixth
+        // waits, as the refused one does.
+        let sent = take_log(&log);
+        assert_eq!(sent.matches("fetch ").count(), 5, "{sent}");
+        assert_eq!(courier.outbox().borrow().items().len(), 2);
+        JsFuture::from(sleep(1_200)).await.unwrap();
+        let sent = take_log(&log);
+        assert_eq!(sent.matches("fetch ").count(), 2, "{sent}");
+        assert!(courier.outbox().borrow().items().is_empty());
         restore(&log);
     }
 }

@@ -289,6 +289,15 @@ impl Outbox {
         }
     }
 
+    /// Holds every waiting answer until `until` at the earliest: the collector asked this
+    /// browser to wait (`Retry-After` on a 429 or 503), which holds for all of its answers, not
+    /// only the one it refused.
+    pub fn hold(&mut self, until: f64) {
+        for item in self.items.iter_mut().filter(|i| !i.in_flight) {
+            item.due = item.due.max(until);
+        }
+    }
+
     /// When the next waiting answer is due.
     pub fn next_due(&self) -> Option<f64> {
         self.items

@@ -10,6 +10,9 @@
 //!   again, and how long it took to listen and how it recovered the stats are reported.
 //! - widget (only when asked): the widget's long tasks on the host page's main thread, in
 //!   Chromium with a 4× slower CPU (`tests/browser/bench/main-thread.mjs`).
+//! - backlog (only when asked): a kiosk back online with `--count` answers (default 100) queued,
+//!   drained against a collector with its default rate limits, in Chromium
+//!   (`tests/browser/bench/backlog.mjs`): time until all are stored, and the 429s on the way.
 //! - soak (only when asked): see `soak.rs`.
 
 use std::{
@@ -36,7 +39,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let count: u64 = flag(args, "--count")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
-    if which == Some("widget") {
+    if matches!(which, Some("widget" | "backlog")) {
         crate::build_widget()?;
     }
     build_release_collector(&["--example", "bare_endpoint"])?;
@@ -50,8 +53,19 @@ pub fn main(args: &[String]) -> Result<(), String> {
         report.push(export(&dir, count)?);
     }
     if which == Some("widget") {
-        report.push(main_thread(
-            &flag(args, "--runs").unwrap_or_else(|| "10".into()),
+        let runs = flag(args, "--runs").unwrap_or_else(|| "10".into());
+        report.push(browser_bench(
+            "main-thread.mjs",
+            ("RUNS", &runs),
+            "widget main thread",
+        )?);
+    }
+    if which == Some("backlog") {
+        let count = flag(args, "--count").unwrap_or_else(|| "100".into());
+        report.push(browser_bench(
+            "backlog.mjs",
+            ("COUNT", &count),
+            "kiosk backlog",
         )?);
     }
     if which == Some("soak") {
@@ -464,22 +478,24 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
 }
 
 /// Runs `tests/browser/bench/main-thread.mjs` against the release collector (widget embedded).
-fn main_thread(runs: &str) -> Result<String, String> {
+/// Runs `tests/browser/bench/<script>` in real Chromium against the release collector, with one
+/// setting (`env`); returns its one summary line, labelled.
+fn browser_bench(script: &str, env: (&str, &str), label: &str) -> Result<String, String> {
     tools::ensure_apt(&[("chromium", "chromium")])?;
     let dir = crate::browser_packages()?;
     let output = Command::new("node")
-        .arg("bench/main-thread.mjs")
+        .arg(Path::new("bench").join(script))
         .current_dir(&dir)
-        .env("RUNS", runs)
+        .env(env.0, env.1)
         .env("TOUCHPOINT_COLLECTOR_BIN", release("touchpoint-collector"))
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("node: {e}"))?;
     if !output.status.success() {
-        return Err("the main-thread benchmark failed".into());
+        return Err(format!("the benchmark {script} failed"));
     }
     Ok(format!(
-        "widget main thread: {}",
+        "{label}: {}",
         String::from_utf8_lossy(&output.stdout).trim()
     ))
 }

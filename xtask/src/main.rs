@@ -25,6 +25,7 @@ usage: cargo xtask <command>
   bench [ingest|export|stats] [--seconds N] [--rounds N] [--count N]
                                      benchmarks; figures for the README
   bench widget [--runs N]            the widget's main-thread cost in Chromium (long tasks)
+  bench backlog [--count N]          a kiosk's backlog of N answers drained under the default limits
   bench soak [--minutes N] [--rate R] [--duplicates PERCENT]
                                      steady load for a bounded time: latency, memory, disk
   size                               build the widget and print its transfer size
