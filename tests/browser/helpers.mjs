@@ -20,10 +20,14 @@ export function collectorBinary() {
   return binary;
 }
 
-/** Starts the collector (with extra environment `env`); resolves once it reports its address. */
-export async function startCollector({ allowOrigins = [], env = {} } = {}) {
+/**
+ * Starts the collector (with extra environment `env`; rate limits off unless `limits`, which keeps
+ * its defaults); resolves once it reports its address.
+ */
+export async function startCollector({ allowOrigins = [], env = {}, limits = false } = {}) {
   const data = mkdtempSync(join(tmpdir(), "tp-browser-"));
-  let { child, base } = await spawnCollector(data, "127.0.0.1:0", allowOrigins, env);
+  const spawnAt = (listen) => spawnCollector(data, listen, allowOrigins, env, limits);
+  let { child, base } = await spawnAt("127.0.0.1:0");
   const widget = await fetch(`${base}/widget.js`);
   if (widget.status !== 200) {
     child.kill("SIGKILL");
@@ -45,7 +49,7 @@ export async function startCollector({ allowOrigins = [], env = {} } = {}) {
     },
     /** The same address and data directory again. */
     async restart() {
-      ({ child } = await spawnCollector(data, base.replace("http://", ""), allowOrigins, env));
+      ({ child } = await spawnAt(base.replace("http://", "")));
     },
     async stop() {
       child.kill("SIGTERM");
@@ -55,9 +59,9 @@ export async function startCollector({ allowOrigins = [], env = {} } = {}) {
   };
 }
 
-async function spawnCollector(data, listen, allowOrigins, env = {}) {
-  const args = ["serve", "--listen", listen, "--workers", "2", "--data", data,
-    "--limit-per-address", "off", "--limit-per-device", "off"];
+async function spawnCollector(data, listen, allowOrigins, env, limits) {
+  const args = ["serve", "--listen", listen, "--workers", "2", "--data", data];
+  if (!limits) args.push("--limit-per-address", "off", "--limit-per-device", "off");
   for (const origin of allowOrigins) args.push("--allow-origin", origin);
   const child = spawn(collectorBinary(), args, {
     env: { ...process.env, TOUCHPOINT_ADMIN_TOKEN: ADMIN_TOKEN, RUST_LOG: "info", ...env },

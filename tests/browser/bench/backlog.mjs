@@ -2,30 +2,15 @@
 // collector with its default rate limits (per device 2/s, bursts of 30). Measures, in real
 // Chromium, how long until every answer is stored and how many requests the collector refused
 // (429) on the way. Run by `cargo xtask bench backlog`; prints one summary line.
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startHost, launch, collectorBinary } from "../helpers.mjs";
+import { startCollector, startHost, launch } from "../helpers.mjs";
 
 const COUNT = Number(process.env.COUNT || 100);
 
 const pages = { "/blank": { body: "<!doctype html><title>Branch</title>" } };
 const host = await startHost(pages);
-const data = mkdtempSync(join(tmpdir(), "tp-backlog-"));
-// No limit flags: the collector's defaults, as a real deployment has them.
-const collector = spawn(collectorBinary(),
-  ["serve", "--listen", "127.0.0.1:0", "--workers", "2", "--data", data, "--allow-origin", host.origin],
-  { stdio: ["ignore", "ignore", "pipe"] });
-let log = "";
-const base = await new Promise((resolve, reject) => {
-  collector.stderr.on("data", (chunk) => {
-    log += chunk;
-    const found = /listening addr=(\S+)/.exec(log);
-    if (found) resolve(`http://${found[1]}`);
-  });
-  collector.on("exit", (code) => reject(new Error(`the collector exited (${code}):\n${log}`)));
-});
+// The collector's default limits, as a real deployment has them.
+const collector = await startCollector({ allowOrigins: [host.origin], limits: true });
+const base = collector.base;
 pages["/kiosk"] = {
   body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Branch</title></head><body>
 <script src="${base}/widget.js" data-mode="kiosk" data-touchpoint="branch-teller" data-site="branch-042"
@@ -68,7 +53,6 @@ try {
   if (allStoredAt === null) process.exitCode = 1;
 } finally {
   await browser.close();
-  collector.kill("SIGTERM");
+  await collector.stop();
   await host.close();
-  rmSync(data, { recursive: true, force: true });
 }
