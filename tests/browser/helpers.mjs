@@ -1,7 +1,7 @@
 // Helpers for the browser tests: the real collector binary on a free port with its own data
 // directory, a host page server on another origin, and headless Chromium (Debian's package).
 import { spawn } from "node:child_process";
-import { mkdtempSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -18,6 +18,12 @@ export function collectorBinary() {
     throw new Error(`${binary} is missing: run \`cargo xtask test\`, which builds it with the widget`);
   }
   return binary;
+}
+
+/** The widget build's manifest (`cargo xtask` writes it with the files the collector embeds). */
+export function widgetManifest() {
+  const target = process.env.CARGO_TARGET_DIR || join(ROOT, "target");
+  return JSON.parse(readFileSync(join(target, "widget-dist", "manifest.json"), "utf8"));
 }
 
 /**

@@ -5,7 +5,9 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { startHostAndCollector, launch, focused, tabTo, eventually, hostPage } from "./helpers.mjs";
+import {
+  startHostAndCollector, launch, focused, tabTo, eventually, hostPage, widgetManifest,
+} from "./helpers.mjs";
 
 const require = createRequire(import.meta.url);
 let browser;
@@ -90,6 +92,38 @@ test("offline, answer, reload twice, online: delivered exactly once", async () =
     await page.reload();
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal((await env.collector.export()).length, 1, "still exactly one row");
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
+test("a page whose localStorage throws still delivers the answer, once, with one warning", async () => {
+  const env = await setup((base) => ({ "/checkout": { body: hostPage(base) } }));
+  const page = await browser.newPage();
+  await page.addInitScript(() => {
+    Object.defineProperty(window, "localStorage", {
+      get() {
+        throw new DOMException("The user denied storage", "SecurityError");
+      },
+    });
+  });
+  const warnings = [];
+  page.on("console", (m) => m.type() === "warning" && warnings.push(m.text()));
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  try {
+    await page.goto(`${env.host.origin}/checkout`);
+    await page.getByRole("button", { name: /Feedback/ }).waitFor();
+    await answerWithKeyboard(page);
+    const rows = await eventually(async () => {
+      const r = await env.collector.export();
+      return r.length ? r : null;
+    }, 15000, "the answer in the export");
+    assert.equal(rows.length, 1);
+    assert.deepEqual(rows[0].answers, { effort: 6, confidence: 4, emotion: "pleased" });
+    assert.equal(warnings.filter((w) => /localStorage is unavailable/.test(w)).length, 1, warnings.join("\n"));
+    assert.deepEqual(errors, [], "nothing thrown into the host page");
   } finally {
     await page.close();
     await env.close();
@@ -208,18 +242,27 @@ test("axe-core finds no WCAG 2.2 A/AA violation in the open survey, in English a
   }
 });
 
-test("a web page loads one locale's module; open({locale}) switches language and back, and the answer carries it", async () => {
+test("a web page loads one locale's module and delivery only once the survey shows; open({locale}) switches language and back", async () => {
   const env = await setup((base) => ({ "/p": { body: hostPage(base) } }));
   const page = await browser.newPage();
+  const delivery = widgetManifest().delivery.find((f) => f.endsWith(".wasm"));
   const wasm = [];
-  page.on("request", (r) => r.url().endsWith(".wasm") && wasm.push(r.url()));
+  const delivered = [];
+  page.on("request", (r) => {
+    if (!r.url().endsWith(".wasm")) return;
+    (r.url().endsWith(delivery) ? delivered : wasm).push(r.url());
+  });
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   const hosts = () => page.evaluate(() => document.querySelectorAll("touchpoint-widget").length);
   try {
     await page.goto(`${env.host.origin}/p`);
     await page.getByRole("button", { name: /Feedback/ }).waitFor();
+    // The panel is built ahead when the page is idle: give it time, then check nothing more came.
+    await page.evaluate(() => new Promise((r) => requestIdleCallback(r)));
+    await new Promise((r) => setTimeout(r, 300));
     assert.equal(wasm.length, 1, "one module for an English page");
+    assert.equal(delivered.length, 0, "no delivery module before a survey shows");
 
     await page.evaluate(() => window.Touchpoint.open({ locale: "fr" }));
     const effort = page.getByRole("radiogroup", { name: /facile d.obtenir/ });
@@ -237,12 +280,13 @@ test("a web page loads one locale's module; open({locale}) switches language and
     assert.equal(rows.length, 1);
     assert.equal(rows[0].locale, "fr");
     assert.deepEqual(rows[0].answers, { effort: 5 });
+    assert.equal(delivered.length, 1, "the delivery module, once the survey showed");
 
     await page.evaluate(() => window.Touchpoint.open({ locale: "en" }));
     await page.getByRole("radiogroup", { name: /How easy was it/ }).waitFor();
     assert.equal(await hosts(), 1, "back to the one English survey");
     assert.equal(wasm.length, 2, "the English module is used again, not loaded again");
-    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(delivered.length, 1, "one delivery module for every locale");
     assert.equal((await env.collector.export()).length, 1, "still exactly one row");
     assert.deepEqual(errors, []);
   } finally {

@@ -6,10 +6,13 @@
 // forbids wasm it imports the fallback (fallback.js), which shows the collector's /embed page in
 // an iframe instead. Touchpoint.open/close/postCall queue until the wasm is ready;
 // open({locale}) naming another web locale hands the page to that locale's module. Every data-*
-// attribute goes to start(); the wasm reads the ones it knows.
+// attribute goes to start(); the wasm reads the ones it knows. A web module stores each answer and
+// hands it to deliver(); the delivery module, loaded once a survey shows or when earlier pages left
+// answers waiting, sends it.
 // Lines starting with // are removed from the built file.
 (function (w, d) {
-  var s = d.currentScript, a, u, b, q = [], T, c, p, m, L, M = {}, H = {}, G = @WEB_GLUE@, W = @WEB@;
+  var s = d.currentScript, a, u, b, q = [], T, c, p, m, L, M = {}, H = {}, G = @WEB_GLUE@, W = @WEB@,
+    Y = @DELIVERY@, D, P = [], R = 0;
   if (!s || w.Touchpoint) return;
   a = s.dataset; u = s.src; b = a.collector || u.slice(0, u.lastIndexOf("/"));
   c = Object.assign({}, a, { base: b });
@@ -47,9 +50,35 @@
           M[l] = n;
           n.start(c);
           use(n);
+          // Answers earlier pages left (the outbox's keys): the delivery module sends them now.
+          try {
+            D || Object.keys(localStorage).some(function (k) {
+              return !k.indexOf("touchpoint:outbox:");
+            }) && deliver();
+          } catch (e) {}
         });
       });
     }).catch(fail);
+  }
+  // deliver(id, body) queues a stored answer for the delivery module, deliver() only loads it. A
+  // failed load (the collector unreachable) is tried again in 30 s; the answers wait in storage.
+  function deliver(i, y) {
+    if (i) P.push([i, y]);
+    if (D && D.submit) P.splice(0).forEach(function (x) { D.submit(x[0], x[1]); });
+    else if (!D) {
+      D = 1;
+      // A new #fragment each try: a failed import is not reused.
+      import(new URL(Y[0] + "#" + ++R, u).href).then(function (n) {
+        return n.default(new URL(Y[1], u)).then(function () {
+          n.deliver(b);
+          D = n;
+          deliver();
+        });
+      }).catch(function () {
+        D = 0;
+        setTimeout(deliver, 3e4);
+      });
+    }
   }
   function fail(e) {
     console.error("touchpoint: the widget could not load", e);
@@ -81,5 +110,8 @@
     }).catch(fail);
   }
   if (c.mode == "kiosk" || c.mode == "agent" || c.invitation != null) boot(@CHANNELS@);
-  else boot([G, W[L = web(c.locale) || web((navigator.language || "").split(/[-_]/)[0]) || "en"]], L);
+  else {
+    c.deliver = deliver;
+    boot([G, W[L = web(c.locale) || web((navigator.language || "").split(/[-_]/)[0]) || "en"]], L);
+  }
 })(window, document);

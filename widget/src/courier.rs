@@ -123,10 +123,6 @@ impl Courier {
         self.outbox
             .borrow_mut()
             .add(id.to_owned(), body, Date::now());
-        dispatch(
-            "touchpoint:submitted",
-            &object(&[("id", JsValue::from_str(id))]),
-        );
         self.flush();
     }
 

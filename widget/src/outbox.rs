@@ -176,14 +176,18 @@ impl Outbox {
     }
 
     /// Queues an answer: written to storage first, then kept in memory. Returns whether storage
-    /// took it (it is delivered from memory either way).
+    /// took it (it is delivered from memory either way). An answer already queued stays as it
+    /// is: on a web page the delivery module may have adopted it from storage (and sent it)
+    /// before the web module's hand-over reached it.
     pub fn add(&mut self, id: String, body: String, now: f64) -> bool {
+        if let Some(item) = self.items.iter().find(|i| i.id == id) {
+            return item.persisted;
+        }
         let persisted = self.store.set(&key(ITEM_PREFIX, &id), &body);
         if !persisted && !self.warned {
             self.warned = true;
             warn("touchpoint: localStorage is unavailable or full; unsent answers are kept only while this page is open");
         }
-        self.items.retain(|i| i.id != id);
         self.items.push(Item {
             id,
             body,
@@ -362,6 +366,25 @@ mod tests {
         assert!(outbox.take_due(1_000.0).is_empty());
         let lease = Store::local().get("touchpoint:lease:01JD2XKQ9ZCFM7B5V0S3R4T6YA");
         assert_eq!(lease.as_deref(), Some("21000:tab1"));
+    }
+
+    #[wasm_bindgen_test]
+    fn an_answer_adopted_from_storage_and_in_flight_is_not_queued_again_when_handed_over() {
+        // A web page: the web module stored the answer, the delivery module adopted it from
+        // storage at its start and sent it, then the hand-over of the same answer arrives.
+        let id = "01JD2XKQ9ZCFM7B5V0S3R4T6YB";
+        let store = clean_local();
+        store.set(&key(ITEM_PREFIX, id), &body(id));
+        let mut outbox = Outbox::new(store, "tab1".into());
+        outbox.load(0.0);
+        assert_eq!(outbox.take_due(0.0).len(), 1);
+        assert!(outbox.add(id.into(), body(id), 5.0));
+        assert_eq!(outbox.items().len(), 1);
+        assert!(
+            outbox.items()[0].in_flight,
+            "still the one request in flight"
+        );
+        assert!(outbox.take_due(5.0).is_empty(), "not sent a second time");
     }
 
     #[wasm_bindgen_test]

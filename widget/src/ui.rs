@@ -24,12 +24,15 @@ use web_sys::{CssStyleSheet, Document, Element, Event, HtmlTextAreaElement, Shad
 use crate::config::Mode;
 #[cfg(feature = "channels")]
 use crate::config::LOCALES;
-use crate::courier::Courier;
-use crate::dom::{
-    add, append, focus, is_shown, join, object, set, set_inert, show, warn, when_idle,
-};
 #[cfg(feature = "channels")]
-use crate::dom::{dispatch, push_number};
+use crate::courier::Courier;
+#[cfg(feature = "channels")]
+use crate::dom::push_number;
+use crate::dom::{
+    add, append, dispatch, focus, is_shown, join, object, set, set_inert, show, warn, when_idle,
+};
+#[cfg(not(feature = "channels"))]
+use crate::handoff::Handoff;
 use crate::ids::new_id;
 #[cfg(feature = "channels")]
 use crate::invite::{Call, Issued};
@@ -41,6 +44,15 @@ const EMOJI: [&str; 5] = ["😠", "😟", "😐", "😊", "😄"];
 
 /// An event listener the widget keeps alive as long as it is on the page.
 type Listener = Closure<dyn FnMut(Event)>;
+
+/// Where Send puts an answer: the courier itself in the kiosk and agent module (a kiosk delivers
+/// all day), the hand-over to the delivery module on a web page (see [`crate::handoff`]).
+#[cfg(feature = "channels")]
+pub type Sink = Rc<Courier>;
+/// Where Send puts an answer: the courier itself in the kiosk and agent module (a kiosk delivers
+/// all day), the hand-over to the delivery module on a web page (see [`crate::handoff`]).
+#[cfg(not(feature = "channels"))]
+pub type Sink = Handoff;
 
 /// What the next survey answers for, and in which language.
 #[derive(Debug, Clone)]
@@ -138,7 +150,7 @@ pub struct Widget {
     root: ShadowRoot,
     launcher: Option<Element>,
     settings: RefCell<Settings>,
-    courier: Rc<Courier>,
+    sink: Sink,
     panel: RefCell<Option<Panel>>,
     listeners: RefCell<Vec<Listener>>,
     #[cfg(feature = "channels")]
@@ -194,7 +206,7 @@ impl Widget {
         settings: Settings,
         mode: Mode,
         container: Option<&Element>,
-        courier: Rc<Courier>,
+        sink: Sink,
         #[cfg(feature = "channels")] timers: Timers,
     ) -> Option<Rc<Self>> {
         let doc = crate::dom::window()?.document()?;
@@ -254,7 +266,7 @@ impl Widget {
             root,
             launcher,
             settings: RefCell::new(settings),
-            courier,
+            sink,
             panel: RefCell::new(None),
             listeners: RefCell::new(Vec::new()),
             #[cfg(feature = "channels")]
@@ -387,7 +399,7 @@ impl Widget {
             return;
         };
         let now = Date::now();
-        let waiting = self.courier.outbox().borrow().items().len();
+        let waiting = self.sink.outbox().borrow().items().len();
         show(&k.queued, waiting > 0);
         let mut count = String::new();
         push_number(&mut count, waiting as u64);
@@ -717,6 +729,9 @@ impl Widget {
         if let (true, Some(t)) = (with_focus, target) {
             focus(&t);
         }
+        // The survey shows: from now on its answer may need delivering.
+        #[cfg(not(feature = "channels"))]
+        self.sink.wake();
     }
 
     /// Hides the panel (launcher mode) and gives focus back to the launcher.
@@ -881,7 +896,11 @@ impl Widget {
             k.sent_at.set(Some(Date::now()));
         }
         focus(&status);
-        self.courier.submit(&id, answer.to_json());
+        self.sink.submit(&id, answer.to_json());
+        dispatch(
+            "touchpoint:submitted",
+            &object(&[("id", JsValue::from_str(&id))]),
+        );
     }
 
     /// Builds a fresh survey panel (hidden) with a new submission id.
@@ -1116,17 +1135,84 @@ fn keep_awake() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{Outbox, Store};
+    #[cfg(feature = "channels")]
+    use crate::outbox::Outbox;
+    use crate::outbox::Store;
+    #[cfg(not(feature = "channels"))]
+    use js_sys::Reflect;
     use protocol::CORE_CX;
     use wasm_bindgen_test::wasm_bindgen_test;
     use web_sys::{HtmlElement, KeyboardEvent, KeyboardEventInit};
 
-    /// A widget whose courier posts to a port nothing listens on.
-    fn widget(locale: &str, inline: bool) -> Rc<Widget> {
-        let courier = Courier::with_outbox(
+    /// The kiosk and agent module's sink: a courier posting to a port nothing listens on.
+    #[cfg(feature = "channels")]
+    fn sink() -> Sink {
+        Courier::with_outbox(
             "http://127.0.0.1:9",
             Outbox::new(Store::with(None), "test".into()),
-        );
+        )
+    }
+
+    /// The web module's sink: a loader whose `deliver` records each call in its array `calls`:
+    /// `[id, body, whether storage already held that body]`, or `[]` for a wake-up.
+    #[cfg(not(feature = "channels"))]
+    fn sink() -> Sink {
+        let loader = js_sys::Object::new();
+        let calls = Array::new();
+        Reflect::set(&loader, &"calls".into(), &calls).unwrap();
+        let deliver = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |id: JsValue, body| {
+            let call = Array::new();
+            if let (Some(id), Some(body)) = (id.as_string(), JsValue::as_string(&body)) {
+                let key = join(&[crate::outbox::ITEM_PREFIX, &id]);
+                let stored = Store::local().get(&key).as_deref() == Some(body.as_str());
+                Store::local().remove(&key);
+                call.push(&id.into());
+                call.push(&body.into());
+                call.push(&stored.into());
+            }
+            calls.push(&call);
+        });
+        Reflect::set(&loader, &"deliver".into(), deliver.as_ref()).unwrap();
+        deliver.forget();
+        Handoff::new(loader.into())
+    }
+
+    /// What the widget's Send handed on: `(id, body)`, oldest first.
+    #[cfg(feature = "channels")]
+    fn sent(w: &Widget) -> Vec<(String, String)> {
+        let outbox = w.sink.outbox().borrow();
+        outbox
+            .items()
+            .iter()
+            .map(|i| (i.id.clone(), i.body.clone()))
+            .collect()
+    }
+
+    /// What the widget's Send handed on: `(id, body)`, oldest first. Each was in storage first.
+    #[cfg(not(feature = "channels"))]
+    fn sent(w: &Widget) -> Vec<(String, String)> {
+        loader_calls(w)
+            .into_iter()
+            .filter(|c| c.length() == 3)
+            .map(|c| {
+                assert_eq!(c.get(2), JsValue::TRUE, "stored before the hand-over");
+                (c.get(0).as_string().unwrap(), c.get(1).as_string().unwrap())
+            })
+            .collect()
+    }
+
+    #[cfg(not(feature = "channels"))]
+    fn loader_calls(w: &Widget) -> Vec<Array> {
+        let calls = Reflect::get(w.sink.loader(), &"calls".into()).unwrap();
+        calls
+            .unchecked_into::<Array>()
+            .iter()
+            .map(JsCast::unchecked_into)
+            .collect()
+    }
+
+    /// A widget on a fresh sink (see [`sink`]).
+    fn widget(locale: &str, inline: bool) -> Rc<Widget> {
         let settings = Settings {
             touchpoint: Ident::parse("checkout").unwrap(),
             channel: Channel::Web,
@@ -1141,7 +1227,7 @@ mod tests {
             settings,
             mode,
             inline.then_some(&container),
-            courier,
+            sink(),
             #[cfg(feature = "channels")]
             Timers {
                 reset_ms: 5_000.0,
@@ -1389,7 +1475,7 @@ export function restoreIdle(f) { window.requestIdleCallback = f; }
             status.text_content().as_deref(),
             Some("Please answer at least one question.")
         );
-        assert!(w.courier.outbox().borrow().items().is_empty());
+        assert!(sent(&w).is_empty());
         click(&all(&w, "[role=radio]")[14]); // the third emotion: neutral
         one(&w, "textarea")
             .dyn_into::<HtmlTextAreaElement>()
@@ -1400,8 +1486,7 @@ export function restoreIdle(f) { window.requestIdleCallback = f; }
             status.text_content().as_deref(),
             Some("Thank you for your feedback!")
         );
-        let outbox = w.courier.outbox().borrow();
-        let body = &outbox.items()[0].body;
+        let (first, body) = sent(&w).remove(0);
         assert!(
             body.contains("\"answers\":{\"emotion\":\"neutral\"}"),
             "{body}"
@@ -1411,21 +1496,30 @@ export function restoreIdle(f) { window.requestIdleCallback = f; }
             body.contains("\"channel\":\"web\",\"touchpoint\":\"checkout\""),
             "{body}"
         );
-        drop(outbox);
         // A second open starts a new survey with a new id.
-        let first = w.courier.outbox().borrow().items()[0].id.clone();
         w.open(false);
         click(&all(&w, "[role=radio]")[0]);
         click(&one(&w, "button[part=send]"));
-        let ids: Vec<_> = w
-            .courier
-            .outbox()
-            .borrow()
-            .items()
-            .iter()
-            .map(|i| i.id.clone())
-            .collect();
+        let ids: Vec<_> = sent(&w).into_iter().map(|(id, _)| id).collect();
         assert_eq!(ids.len(), 2);
         assert_ne!(ids[1], first);
+    }
+
+    #[cfg(not(feature = "channels"))]
+    #[wasm_bindgen_test]
+    fn the_delivery_module_is_woken_when_the_survey_shows_not_before() {
+        let w = widget("en", false);
+        w.build_ahead();
+        assert!(
+            loader_calls(&w).is_empty(),
+            "a launcher alone wakes nothing"
+        );
+        w.open(false);
+        let calls = loader_calls(&w);
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].length(), 0, "a wake-up carries no answer");
+        click(&all(&w, "[role=radio]")[0]);
+        click(&one(&w, "button[part=send]"));
+        assert_eq!(sent(&w).len(), 1);
     }
 }

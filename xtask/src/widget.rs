@@ -36,8 +36,17 @@ const WASM_OPT_FLAGS: &[&str] = &[
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Placeholders in `widget/loader/widget.js` that the build replaces with the hashed names: the
 /// web modules' one glue and their wasm by locale (`{en:"tp-….wasm",…}`), the kiosk and agent
-/// module's glue and wasm (`["tp-….js","tp-….wasm"]`), and the iframe fallback's module.
-const PLACEHOLDERS: [&str; 4] = ["@WEB_GLUE@", "@WEB@", "@CHANNELS@", "@FALLBACK@"];
+/// module's glue and wasm (`["tp-….js","tp-….wasm"]`), the iframe fallback's module, and the
+/// delivery module's glue and wasm.
+const PLACEHOLDERS: [&str; 5] = [
+    "@WEB_GLUE@",
+    "@WEB@",
+    "@CHANNELS@",
+    "@FALLBACK@",
+    "@DELIVERY@",
+];
+/// The module a web page loads to send its answers (see `widget/src/handoff.rs`).
+const DELIVERY: &str = "delivery";
 
 /// One build of the widget crate: its name in the manifest, the cargo features it is built
 /// with, the locale of a web module, and where wasm-bindgen writes it.
@@ -48,8 +57,8 @@ struct Module {
     bindgen_dir: String,
 }
 
-/// The web modules, one per locale (a web page loads the one it speaks), then the kiosk and agent
-/// module (every locale: the kiosk offers them all).
+/// The web modules, one per locale (a web page loads the one it speaks), the delivery module they
+/// hand answers to, then the kiosk and agent module (every locale: the kiosk offers them all).
 fn modules() -> Vec<Module> {
     let web = protocol::instrument::LOCALE_CODES.map(|code| Module {
         name: format!("web-{code}"),
@@ -57,13 +66,19 @@ fn modules() -> Vec<Module> {
         locale: Some(code),
         bindgen_dir: format!("widget-bindgen-{code}"),
     });
+    let delivery = Module {
+        name: DELIVERY.into(),
+        cargo_args: &["--no-default-features", "--features", "delivery"],
+        locale: None,
+        bindgen_dir: "widget-bindgen-delivery".into(),
+    };
     let channels = Module {
         name: "channels".into(),
         cargo_args: &["--features", "channels"],
         locale: None,
         bindgen_dir: "widget-bindgen-channels".into(),
     };
-    web.into_iter().chain([channels]).collect()
+    web.into_iter().chain([delivery, channels]).collect()
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
@@ -520,7 +535,8 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     // (name, bytes, content type, cache policy)
     let mut files: Vec<(String, Vec<u8>, &str, &str)> = Vec::new();
     let mut groups = String::new();
-    let (mut web_glue, mut web, mut channels) = (None, Vec::new(), String::new());
+    let (mut web_glue, mut web) = (None, Vec::new());
+    let (mut channels, mut delivery) = (String::new(), String::new());
     let modules = modules();
     for module in &modules {
         let (glue, wasm) = build_module(root, module)?;
@@ -537,11 +553,20 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
                 }
                 web.push(format!("{code}:\"{wasm_name}\""));
             }
+            None if module.name == DELIVERY => {
+                delivery = format!("[\"{glue_name}\",\"{wasm_name}\"]");
+            }
             None => channels = format!("[\"{glue_name}\",\"{wasm_name}\"]"),
         }
+        // The delivery module comes after the page's own module: the loader is not part of it.
+        let loader = if module.name == DELIVERY {
+            ""
+        } else {
+            "\"widget.js\", "
+        };
         let _ = writeln!(
             groups,
-            "  \"{}\": [\"widget.js\", \"{glue_name}\", \"{wasm_name}\"],",
+            "  \"{}\": [{loader}\"{glue_name}\", \"{wasm_name}\"],",
             module.name
         );
         // The web modules' glue is the same file whenever their imports are the same.
@@ -575,7 +600,8 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         )
         .replace(PLACEHOLDERS[1], &format!("{{{}}}", web.join(",")))
         .replace(PLACEHOLDERS[2], &channels)
-        .replace(PLACEHOLDERS[3], &fallback_name);
+        .replace(PLACEHOLDERS[3], &fallback_name)
+        .replace(PLACEHOLDERS[4], &delivery);
     let loader = minify(root, &loader, false, &scratch);
     files.insert(
         0,
@@ -645,7 +671,7 @@ fn sizes(dist: &Path, names: &[String]) -> Result<Vec<(String, u64, u64)>, Strin
 
 /// Raw and `gzip -9` sizes of the modules' files (loader, glue, wasm) and their totals: what a web
 /// page transfers before the survey shows (each file for English, the totals for every locale),
-/// and what a kiosk or agent page does.
+/// the delivery module it loads after, and what a kiosk or agent page transfers.
 pub fn size_report(dist: &Path) -> Result<String, String> {
     const BUDGET: &str = "(budget: 20480 gzip bytes until the survey shows)";
     let manifest = fs::read_to_string(dist.join("manifest.json"))
@@ -682,6 +708,12 @@ pub fn size_report(dist: &Path) -> Result<String, String> {
                 let (raw, gz) = total(&module_sizes(&format!("web-{code}"))?);
                 let _ = writeln!(report, "  {code:<28} {raw:>9} {gz:>9}");
             }
+            let (raw, gz) = total(&module_sizes(DELIVERY)?);
+            let _ = writeln!(
+                report,
+                "\nweb pages, after the survey shows (or at load when earlier answers wait):\n  {:<28} {raw:>9} {gz:>9}",
+                "delivery module"
+            );
             report.push('\n');
         }
     }
