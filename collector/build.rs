@@ -29,8 +29,15 @@ fn main() {
                 _ => continue,
             };
             let immutable = name.starts_with("tp-");
+            // `cargo xtask` writes each file's gzip body next to it (`name.gz`), compressed far
+            // better than on the fly: served as it is.
+            let gz = dist.join(format!("{name}.gz"));
+            let gzip = match gz.canonicalize() {
+                Ok(gz) => format!("Some(include_bytes!({gz:?}))"),
+                Err(_) => "None".to_owned(),
+            };
             entries.push_str(&format!(
-                "    Asset {{ name: {name:?}, content_type: {content_type:?}, immutable: {immutable}, bytes: include_bytes!({:?}) }},\n",
+                "    Asset {{ name: {name:?}, content_type: {content_type:?}, immutable: {immutable}, bytes: include_bytes!({:?}), gzip: {gzip} }},\n",
                 path.canonicalize().expect("an asset path")
             ));
         }

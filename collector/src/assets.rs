@@ -11,6 +11,8 @@ pub struct Asset {
     /// (`widget.js`) keeps its name, so it is cached briefly.
     pub immutable: bool,
     pub bytes: &'static [u8],
+    /// The same bytes as a gzip body, compressed at build time (`cargo xtask` uses zopfli).
+    pub gzip: Option<&'static [u8]>,
 }
 
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));

@@ -443,8 +443,9 @@ pub fn survey_document() -> serde_json::Value {
 }
 
 /// The widget's files. They are public and hold no secrets: any page may load them (the loader
-/// imports the glue as a module and fetches the wasm, both in CORS mode).
-async fn widget_file(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+/// imports the glue as a module and fetches the wasm, both in CORS mode). Browsers that accept
+/// gzip get the body compressed at build time, far smaller than compressing on the fly.
+async fn widget_file(req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let asset = assets::widget_file(&path).ok_or(if assets::has_widget() {
         ApiError::NotFound
     } else {
@@ -455,12 +456,41 @@ async fn widget_file(path: web::Path<String>) -> Result<HttpResponse, ApiError> 
     } else {
         "public, max-age=300"
     };
-    Ok(HttpResponse::Ok()
+    let mut response = HttpResponse::Ok();
+    response
         .content_type(asset.content_type)
         .insert_header((header::CACHE_CONTROL, cache))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .body(asset.bytes))
+        .insert_header((header::VARY, "Accept-Encoding"));
+    Ok(match asset.gzip.filter(|_| accepts_gzip(&req)) {
+        // A body with its Content-Encoding set is left alone by the Compress middleware.
+        Some(gzip) => response
+            .insert_header((header::CONTENT_ENCODING, "gzip"))
+            .body(gzip),
+        None => response.body(asset.bytes),
+    })
+}
+
+/// Whether the request's `Accept-Encoding` takes gzip (`gzip` or `*`, without `q=0`).
+fn accepts_gzip(req: &HttpRequest) -> bool {
+    let Some(accept) = req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    accept.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or_default();
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
 }
 
 fn page(html: &'static str) -> HttpResponse {
@@ -1274,6 +1304,27 @@ async fn dashboard_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_is_taken_when_named_or_starred_and_not_refused() {
+        use actix_web::test::TestRequest;
+        let accepts = |value: &str| {
+            accepts_gzip(
+                &TestRequest::default()
+                    .insert_header(("Accept-Encoding", value))
+                    .to_http_request(),
+            )
+        };
+        assert!(accepts("gzip, deflate, br, zstd"));
+        assert!(accepts("br;q=1.0, GZIP;q=0.5"));
+        assert!(accepts("*"));
+        assert!(!accepts("identity"));
+        assert!(!accepts("br, deflate"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!accepts("gzip; q=0.0, identity"));
+        assert!(!accepts("x-gzip-not"));
+        assert!(!accepts_gzip(&TestRequest::default().to_http_request()));
+    }
 
     #[test]
     fn token_comparison_needs_every_byte() {

@@ -1,17 +1,19 @@
 //! Builds the web widget for the collector to serve: wasm (cargo) → wasm-bindgen glue → wasm-opt →
-//! content-hashed assets and the loader in `target/widget-dist/`, plus a size report. Std and the
-//! protocol's locale codes only.
+//! content-hashed assets and the loader in `target/widget-dist/`, plus a size report. Std, zopfli
+//! and the protocol's locale codes only.
 //!
 //! - [`ensure_tools`] installs what the build needs, idempotently (wasm target, wasm-bindgen CLI of
 //!   the locked version, binaryen's wasm-opt and terser from npm into `.tools/`).
 //! - [`build`] builds the widget crate once per web locale (launcher, inline; no default features;
-//!   `TOUCHPOINT_WEB_LOCALE` picks the one locale's texts) and once with the kiosk and agent
-//!   channels (feature `channels`, every locale), and writes `widget.js` (the loader, every
-//!   module's hashed names filled in), `tp-<hash>.js` (glue) and `tp-<hash>.wasm` for each, and
-//!   `manifest.json` (each file with its content type and cache policy, and which files make up
-//!   each module).
-//! - [`size_report`] prints raw and `gzip -9` sizes: what a visitor downloads before the survey
-//!   shows, on a web page in each locale and on a kiosk or agent page.
+//!   `TOUCHPOINT_WEB_LOCALE` picks the one locale's texts), once as the delivery module those
+//!   hand answers to (feature `delivery`), and once with the kiosk and agent channels (feature
+//!   `channels`, every locale), and writes `widget.js` (the loader, every module's hashed names
+//!   filled in), `tp-<hash>.js` (glue) and `tp-<hash>.wasm` for each, every file's gzip body
+//!   (`<name>.gz`, zopfli: the collector serves it as it is), and `manifest.json` (each file with
+//!   its content type, cache policy and sizes, and which files make up each module).
+//! - [`size_report`] prints raw and gzip sizes (the bodies the collector sends): what a visitor
+//!   downloads before the survey shows, on a web page in each locale and on a kiosk or agent
+//!   page, and the delivery module a web page loads after.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -618,10 +620,15 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     for (n, (name, bytes, content_type, cache)) in files.iter().enumerate() {
         let path = dist.join(name);
         fs::write(&path, bytes).map_err(|e| format!("cannot write {path:?}: {e}"))?;
+        // What the collector sends to browsers that accept gzip (all of them).
+        let gz = gzip(bytes)?;
+        let gz_path = dist.join(format!("{name}.gz"));
+        fs::write(&gz_path, &gz).map_err(|e| format!("cannot write {gz_path:?}: {e}"))?;
         let _ = write!(
             manifest,
-            "    {{\"path\": \"{name}\", \"content_type\": \"{content_type}\", \"cache_control\": \"{cache}\", \"bytes\": {}}}",
-            bytes.len()
+            "    {{\"path\": \"{name}\", \"content_type\": \"{content_type}\", \"cache_control\": \"{cache}\", \"bytes\": {}, \"gzip_bytes\": {}}}",
+            bytes.len(),
+            gz.len()
         );
         manifest.push_str(if n + 1 < files.len() { ",\n" } else { "\n" });
     }
@@ -647,29 +654,39 @@ pub fn module_files(manifest: &str, module: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `(name, raw, gzip -9)` of each file.
+/// `bytes` compressed as gzip at its densest (zopfli: the deflate format, searched far harder
+/// than `gzip -9`). Any gzip decoder reads it; the collector serves these bodies as they are.
+pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    zopfli::compress(
+        zopfli::Options::default(),
+        zopfli::Format::Gzip,
+        bytes,
+        &mut out,
+    )
+    .map_err(|e| format!("cannot compress: {e}"))?;
+    Ok(out)
+}
+
+/// `(name, raw, gzip)` of each file: its bytes, and those of the gzip body the collector sends
+/// (`name.gz`, written by [`build`]).
 fn sizes(dist: &Path, names: &[String]) -> Result<Vec<(String, u64, u64)>, String> {
+    let len = |path: &Path| {
+        fs::metadata(path)
+            .map(|m| m.len())
+            .map_err(|e| format!("cannot stat {path:?}: {e}"))
+    };
     names
         .iter()
         .map(|name| {
-            let path = dist.join(name);
-            let raw = fs::metadata(&path)
-                .map_err(|e| format!("cannot stat {path:?}: {e}"))?
-                .len();
-            let gz = Command::new("gzip")
-                .args(["-9", "-c"])
-                .arg(&path)
-                .output()
-                .map_err(|e| format!("cannot run gzip: {e}"))?;
-            if !gz.status.success() {
-                return Err(format!("gzip failed on {path:?}"));
-            }
-            Ok((name.clone(), raw, gz.stdout.len() as u64))
+            let raw = len(&dist.join(name))?;
+            let gz = len(&dist.join(format!("{name}.gz")))?;
+            Ok((name.clone(), raw, gz))
         })
         .collect()
 }
 
-/// Raw and `gzip -9` sizes of the modules' files (loader, glue, wasm) and their totals: what a web
+/// Raw and gzip (as served) sizes of the modules' files (loader, glue, wasm) and their totals: what a web
 /// page transfers before the survey shows (each file for English, the totals for every locale),
 /// the delivery module it loads after, and what a kiosk or agent page transfers.
 pub fn size_report(dist: &Path) -> Result<String, String> {
@@ -695,7 +712,7 @@ pub fn size_report(dist: &Path) -> Result<String, String> {
     ] {
         let files = module_sizes(module)?;
         let _ = writeln!(report, "{title}");
-        let _ = writeln!(report, "  {:<28} {:>9} {:>9}", "asset", "raw", "gzip -9");
+        let _ = writeln!(report, "  {:<28} {:>9} {:>9}", "asset", "raw", "gzip");
         for (name, raw, gz) in &files {
             let _ = writeln!(report, "  {name:<28} {raw:>9} {gz:>9}");
         }

@@ -144,6 +144,32 @@ impl TestApp {
         reply(request.call())
     }
 
+    /// A GET whose body is kept as bytes (a gzip body is not text): status, headers, body.
+    pub fn get_bytes(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let mut request = ureq::get(&self.url(path));
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
+        let response = match request.call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("transport error: {e}"),
+        };
+        let status = response.status();
+        let names = response.headers_names();
+        let headers = names
+            .into_iter()
+            .filter_map(|n| response.header(&n).map(|v| (n.clone(), v.to_owned())))
+            .collect();
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut response.into_reader(), &mut body).expect("a body");
+        (status, headers, body)
+    }
+
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
         let mut request = ureq::request(method, &self.url(path));
         for (name, value) in headers {

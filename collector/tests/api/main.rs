@@ -10,3 +10,4 @@ mod invitations;
 mod openapi;
 mod origins;
 mod stats;
+mod widget_files;
