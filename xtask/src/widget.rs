@@ -347,6 +347,133 @@ fn shorten_exports(body: &[u8], glue: &mut String) -> Option<Vec<u8>> {
     (p == body.len()).then_some(section)
 }
 
+/// The sections of a wasm module: `(id, body)` in order; `None` when it is not one.
+fn sections(wasm: &[u8]) -> Option<Vec<(u8, &[u8])>> {
+    if wasm.get(..8)? != b"\0asm\x01\0\0\0" {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut at = 8;
+    while at < wasm.len() {
+        let id = wasm[at];
+        at += 1;
+        let size = read_leb(wasm, &mut at)? as usize;
+        out.push((id, wasm.get(at..at.checked_add(size)?)?));
+        at += size;
+    }
+    Some(out)
+}
+
+/// A leb128-prefixed name at `p`.
+fn read_name<'a>(body: &'a [u8], p: &mut usize) -> Option<&'a [u8]> {
+    let len = read_leb(body, p)? as usize;
+    let name = body.get(*p..p.checked_add(len)?)?;
+    *p += len;
+    Some(name)
+}
+
+/// Functions wasm-bindgen leaves reachable only through the function table although nothing can
+/// call them: js-sys's JSPI task machinery. Its entry point is a raw export the wasm-bindgen CLI
+/// deletes from modules without `#[wasm_bindgen(jspi)]` exports ("leaving no JSPI machinery"),
+/// but the table keeps the waker functions that export reached, and wasm-opt cannot drop table
+/// entries. The widget spawns no futures.
+const UNCALLED: &str = "js_sys::futures::jspi::";
+
+/// Replaces the body of every function whose name (from the `name` section) starts with
+/// [`UNCALLED`] by `unreachable`, so that wasm-opt drops everything only they used. `None` (use the
+/// module as it is) when the module has no names, still exports JSPI's entry point, or has a shape
+/// this does not know.
+pub fn snip_uncalled(wasm: &[u8]) -> Option<Vec<u8>> {
+    let sections = sections(wasm)?;
+    let mut imported = 0u32;
+    let mut uncalled = std::collections::HashSet::new();
+    for &(id, body) in &sections {
+        let mut p = 0;
+        match id {
+            2 => {
+                for _ in 0..read_leb(body, &mut p)? {
+                    read_name(body, &mut p)?;
+                    read_name(body, &mut p)?;
+                    match body.get(p)? {
+                        0 => {
+                            p += 1;
+                            read_leb(body, &mut p)?;
+                            imported += 1;
+                        }
+                        3 => p += 3,
+                        _ => return None,
+                    }
+                }
+            }
+            7 => {
+                for _ in 0..read_leb(body, &mut p)? {
+                    if read_name(body, &mut p)?.starts_with(b"__wbg_jspi") {
+                        return None;
+                    }
+                    p += 1;
+                    read_leb(body, &mut p)?;
+                }
+            }
+            0 if read_name(body, &mut p)? == b"name" => {
+                while p < body.len() {
+                    let kind = *body.get(p)?;
+                    p += 1;
+                    let size = read_leb(body, &mut p)? as usize;
+                    let sub = body.get(p..p.checked_add(size)?)?;
+                    p += size;
+                    if kind != 1 {
+                        continue;
+                    }
+                    let mut q = 0;
+                    for _ in 0..read_leb(sub, &mut q)? {
+                        let index = read_leb(sub, &mut q)?;
+                        if read_name(sub, &mut q)?.starts_with(UNCALLED.as_bytes()) {
+                            uncalled.insert(index);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if uncalled.is_empty() {
+        return None;
+    }
+    let mut out = wasm[..8].to_vec();
+    for (id, body) in sections {
+        let mut section;
+        let body = if id == 10 {
+            let mut p = 0;
+            let count = read_leb(body, &mut p)?;
+            section = Vec::with_capacity(body.len());
+            push_leb(&mut section, count);
+            for n in 0..count {
+                let size = read_leb(body, &mut p)? as usize;
+                let code = body.get(p..p.checked_add(size)?)?;
+                p += size;
+                // No locals; `unreachable`; `end`.
+                let code = if uncalled.contains(&(imported + n)) {
+                    &[0x00, 0x00, 0x0b][..]
+                } else {
+                    code
+                };
+                push_leb(&mut section, code.len() as u32);
+                section.extend_from_slice(code);
+            }
+            if p != body.len() {
+                return None;
+            }
+            &section[..]
+        } else {
+            body
+        };
+        out.push(id);
+        push_leb(&mut out, body.len() as u32);
+        out.extend_from_slice(body);
+    }
+    Some(out)
+}
+
 /// Renames the wasm's imports to short names, in the wasm and in the glue that provides them.
 /// wasm-bindgen names each one like `__wbg_createElement_8c76612df6d26bb9`: with the hash, those
 /// names are ~2 KB of every visitor's gzip download, in two files. Only names the glue holds
@@ -496,10 +623,16 @@ fn build_module(root: &Path, module: &Module) -> Result<(String, Vec<u8>), Strin
         .arg(&bindgen)
         .arg(&wasm))?;
 
+    let mut input = bindgen.join("tp_bg.wasm");
+    let bound = fs::read(&input).map_err(|e| format!("cannot read {input:?}: {e}"))?;
+    if let Some(snipped) = snip_uncalled(&bound) {
+        input = bindgen.join("tp_snipped.wasm");
+        fs::write(&input, snipped).map_err(|e| format!("cannot write {input:?}: {e}"))?;
+    }
     let optimised = bindgen.join("tp_opt.wasm");
     run(Command::new(wasm_opt_path(root))
         .args(WASM_OPT_FLAGS)
-        .arg(bindgen.join("tp_bg.wasm"))
+        .arg(&input)
         .arg("-o")
         .arg(&optimised))?;
 
@@ -799,6 +932,73 @@ mod tests {
         assert!(!lean.contains("initSync"));
         assert!(lean_init(&glue.replace("initSync(m)", "other(m)")).is_none());
         assert!(lean_init(&[glue, "export const x = 1;\n"].concat()).is_none());
+    }
+
+    /// A module importing one function and defining two (each `nop`), the second exported as
+    /// `export`, with a name section naming the defined ones.
+    fn module(names: &[(u8, &str)], export: &str) -> Vec<u8> {
+        let section = |id: u8, body: &[u8]| {
+            let mut out = vec![id];
+            push_leb(&mut out, body.len() as u32);
+            out.extend_from_slice(body);
+            out
+        };
+        let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+        wasm.extend(section(1, &[1, 0x60, 0, 0]));
+        wasm.extend(section(2, &[1, 1, b'm', 1, b'f', 0, 0]));
+        wasm.extend(section(3, &[2, 0, 0]));
+        let mut exports = vec![1, export.len() as u8];
+        exports.extend_from_slice(export.as_bytes());
+        exports.extend([0, 2]);
+        wasm.extend(section(7, &exports));
+        wasm.extend(section(10, &[2, 3, 0, 1, 0x0b, 3, 0, 1, 0x0b]));
+        if !names.is_empty() {
+            let mut map = vec![names.len() as u8];
+            for (index, name) in names {
+                map.extend([*index, name.len() as u8]);
+                map.extend_from_slice(name.as_bytes());
+            }
+            let mut custom = vec![4];
+            custom.extend_from_slice(b"name");
+            custom.push(1);
+            push_leb(&mut custom, map.len() as u32);
+            custom.extend(map);
+            wasm.extend(section(0, &custom));
+        }
+        wasm
+    }
+
+    #[test]
+    fn uncalled_jspi_functions_lose_their_bodies_and_nothing_else_changes() {
+        let names = [
+            (1, "js_sys::futures::jspi::task_waker::raw_wake"),
+            (2, "keep"),
+        ];
+        let wasm = module(&names, "start");
+        let snipped = snip_uncalled(&wasm).expect("snipped");
+        let code = |w: &[u8]| {
+            sections(w)
+                .unwrap()
+                .into_iter()
+                .find(|(id, _)| *id == 10)
+                .unwrap()
+                .1
+                .to_vec()
+        };
+        assert_eq!(code(&snipped), [2, 3, 0, 0, 0x0b, 3, 0, 1, 0x0b]);
+        let others = |w: &[u8]| {
+            sections(w)
+                .unwrap()
+                .into_iter()
+                .filter(|(id, _)| *id != 10)
+                .map(|(id, body)| (id, body.to_vec()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(others(&snipped), others(&wasm));
+        // Nothing to snip, no names, or JSPI in use: the module stays as it is.
+        assert!(snip_uncalled(&module(&[(1, "a"), (2, "b")], "start")).is_none());
+        assert!(snip_uncalled(&module(&[], "start")).is_none());
+        assert!(snip_uncalled(&module(&names, "__wbg_jspi_task_poll")).is_none());
     }
 
     #[test]
