@@ -98,6 +98,29 @@ test("offline, answer, reload twice, online: delivered exactly once", async () =
   }
 });
 
+test("the collector unreachable when the survey shows, back a little later: delivered without a reload", async () => {
+  const env = await setup((base) => ({ "/checkout": { body: hostPage(base) } }));
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${env.host.origin}/checkout`);
+    await page.getByRole("button", { name: /Feedback/ }).waitFor();
+    // Unreachable before the survey shows: the delivery module cannot load, and the answer waits.
+    await env.collector.kill();
+    await answerWithKeyboard(page);
+    await new Promise((r) => setTimeout(r, 2500));
+    await env.collector.restart();
+    await eventually(async () => (await env.collector.export()).length === 1, 20000, "delivery");
+    const outbox = () => page.evaluate(() =>
+      Object.keys(localStorage).filter((k) => k.startsWith("touchpoint:outbox:")).length);
+    await eventually(async () => (await outbox()) === 0, 10000, "an empty outbox");
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await env.collector.export()).length, 1, "exactly one row");
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
 test("a page whose localStorage throws still delivers the answer, once, with one warning", async () => {
   const env = await setup((base) => ({ "/checkout": { body: hostPage(base) } }));
   const page = await browser.newPage();

@@ -61,7 +61,8 @@
     }).catch(fail);
   }
   // deliver(id, body) queues a stored answer for the delivery module, deliver() only loads it. A
-  // failed load (the collector unreachable) is tried again in 30 s; the answers wait in storage.
+  // failed load (the collector unreachable) is tried again after 2 s, doubling to about 4 minutes;
+  // the answers wait in storage (or here, without storage).
   function deliver(i, y) {
     if (i) P.push([i, y]);
     if (D && D.submit) P.splice(0).forEach(function (x) { D.submit(x[0], x[1]); });
@@ -76,7 +77,7 @@
         });
       }).catch(function () {
         D = 0;
-        setTimeout(deliver, 3e4);
+        setTimeout(deliver, 1e3 << Math.min(R, 8));
       });
     }
   }
