@@ -15,9 +15,12 @@ static COURIER: Global<Rc<Courier>> = Global(RefCell::new(None));
 
 /// Starts delivering to the collector at `base`: adopts what earlier pages left in storage, sends
 /// it, and retries, on `online` too, and beacons on `pagehide`, as [`Courier::start`] does. A
-/// second call is ignored.
+/// second call, or a `base` that is no http(s) URL (the web module has said so), is ignored.
 #[wasm_bindgen]
 pub fn deliver(base: &str) {
+    if !(base.starts_with("https://") || base.starts_with("http://")) {
+        return;
+    }
     let Ok(mut slot) = COURIER.0.try_borrow_mut() else {
         return;
     };
