@@ -42,6 +42,18 @@ async function answerWithKeyboard(page) {
   await page.getByRole("status").filter({ hasText: "Thank you" }).waitFor({ timeout: 10000 });
 }
 
+/** How many answers wait in the page's outbox. */
+const outboxSize = (page) => page.evaluate(() =>
+  Object.keys(localStorage).filter((k) => k.startsWith("touchpoint:outbox:")).length);
+
+/** The one answer arrives, leaves the outbox, and a second later is still one row. */
+async function deliveredOnce(env, page) {
+  await eventually(async () => (await env.collector.export()).length === 1, 20000, "delivery");
+  await eventually(async () => (await outboxSize(page)) === 0, 10000, "an empty outbox");
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal((await env.collector.export()).length, 1, "exactly one row");
+}
+
 test("a pasted tag on another origin, answered with the keyboard only, is stored once as web", async () => {
   const env = await setup((base) => ({ "/checkout": { body: hostPage(base) } }));
   const page = await browser.newPage();
@@ -69,57 +81,47 @@ test("a pasted tag on another origin, answered with the keyboard only, is stored
   }
 });
 
-test("offline, answer, reload twice, online: delivered exactly once", async () => {
+/**
+ * A checkout page whose launcher has shown, then the collector goes away (the widget's files stay
+ * in the browser's cache) and the answer is given: it waits in the outbox.
+ */
+async function answerWhileCollectorDown(test) {
   const env = await setup((base) => ({ "/checkout": { body: hostPage(base) } }));
   const page = await browser.newPage();
   try {
     await page.goto(`${env.host.origin}/checkout`);
     await page.getByRole("button", { name: /Feedback/ }).waitFor();
-    // The collector goes away (the widget's files stay in the browser's cache).
     await env.collector.kill();
     await answerWithKeyboard(page);
-    const outbox = () => page.evaluate(() =>
-      Object.keys(localStorage).filter((k) => k.startsWith("touchpoint:outbox:")).length);
-    assert.equal(await outbox(), 1, "the answer waits in the outbox");
+    assert.equal(await outboxSize(page), 1, "the answer waits in the outbox");
+    await test(env, page);
+  } finally {
+    await page.close();
+    await env.close();
+  }
+}
+
+test("offline, answer, reload twice, online: delivered exactly once", () =>
+  answerWhileCollectorDown(async (env, page) => {
     await page.reload();
     await page.reload();
-    assert.equal(await outbox(), 1, "still waiting after two reloads");
+    assert.equal(await outboxSize(page), 1, "still waiting after two reloads");
     await env.collector.restart();
     assert.equal((await env.collector.export()).length, 0, "nothing arrived while offline");
     await page.reload();
-    await eventually(async () => (await env.collector.export()).length === 1, 20000, "delivery");
-    await eventually(async () => (await outbox()) === 0, 10000, "an empty outbox");
+    await deliveredOnce(env, page);
     await page.reload();
     await new Promise((r) => setTimeout(r, 1000));
-    assert.equal((await env.collector.export()).length, 1, "still exactly one row");
-  } finally {
-    await page.close();
-    await env.close();
-  }
-});
+    assert.equal((await env.collector.export()).length, 1, "still exactly one row after a reload");
+  }));
 
-test("the collector unreachable when the survey shows, back a little later: delivered without a reload", async () => {
-  const env = await setup((base) => ({ "/checkout": { body: hostPage(base) } }));
-  const page = await browser.newPage();
-  try {
-    await page.goto(`${env.host.origin}/checkout`);
-    await page.getByRole("button", { name: /Feedback/ }).waitFor();
-    // Unreachable before the survey shows: the delivery module cannot load, and the answer waits.
-    await env.collector.kill();
-    await answerWithKeyboard(page);
+test("the collector unreachable when the survey shows, back a little later: delivered without a reload", () =>
+  // The delivery module could not load when the survey showed; the loader tries again.
+  answerWhileCollectorDown(async (env, page) => {
     await new Promise((r) => setTimeout(r, 2500));
     await env.collector.restart();
-    await eventually(async () => (await env.collector.export()).length === 1, 20000, "delivery");
-    const outbox = () => page.evaluate(() =>
-      Object.keys(localStorage).filter((k) => k.startsWith("touchpoint:outbox:")).length);
-    await eventually(async () => (await outbox()) === 0, 10000, "an empty outbox");
-    await new Promise((r) => setTimeout(r, 1000));
-    assert.equal((await env.collector.export()).length, 1, "exactly one row");
-  } finally {
-    await page.close();
-    await env.close();
-  }
-});
+    await deliveredOnce(env, page);
+  }));
 
 test("a page whose localStorage throws still delivers the answer, once, with one warning", async () => {
   const env = await setup((base) => ({ "/checkout": { body: hostPage(base) } }));
