@@ -155,6 +155,32 @@ test("a page whose localStorage throws still delivers the answer, once, with one
   }
 });
 
+test("a tag with a missing and a wrong attribute: one clear console message each, nothing thrown", async () => {
+  const env = await setup((base) => ({
+    "/broken": { body: hostPage(base, { attrs: 'data-segment="not a segment!" data-mode="inline"' }) },
+  }));
+  const page = await browser.newPage();
+  const messages = [];
+  page.on("console", (m) => /touchpoint:/.test(m.text()) && messages.push(`${m.type()} ${m.text()}`));
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  try {
+    await page.goto(`${env.host.origin}/broken`);
+    await eventually(async () => messages.length >= 3, 10000, "the console messages");
+    await new Promise((r) => setTimeout(r, 500));
+    messages.sort();
+    assert.equal(messages.length, 3, messages.join("\n"));
+    assert.match(messages[0], /^error touchpoint: data-mode="inline" needs data-target/);
+    assert.match(messages[1], /^error touchpoint: data-touchpoint is missing or invalid .*the survey is not shown/);
+    assert.match(messages[2], /^warning touchpoint: data-segment is invalid .*ignored/);
+    assert.equal(await page.locator("touchpoint-widget").count(), 0, "no survey");
+    assert.deepEqual(errors, [], "nothing thrown into the host page");
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
 const HOSTILE_CSS = `
 * { all: unset !important; }
 html, body { display: block !important; }
