@@ -8,7 +8,9 @@ import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startHostAndCollector, launch, launchPersistent, eventually, ADMIN_TOKEN } from "./helpers.mjs";
+import {
+  startHostAndCollector, launch, launchPersistent, eventually, ADMIN_TOKEN, widgetManifest,
+} from "./helpers.mjs";
 
 const AGENT_KEY = "console-key-0123456789";
 const SECRET = "browser-invitation-secret-0123456789";
@@ -160,6 +162,8 @@ test("kiosk: answers given offline survive a browser restart and are stored exac
     // The browser comes back (a reboot, days later) with the network.
     context = await launchPersistent(profile);
     page = context.pages()[0] || (await context.newPage());
+    const fetched = [];
+    page.on("request", (r) => fetched.push(r.url()));
     await page.goto(`${env.host.origin}/kiosk`);
     const rows = await eventually(async () => {
       const r = await env.collector.export();
@@ -174,6 +178,8 @@ test("kiosk: answers given offline survive a browser restart and are stored exac
       Array.from({ length: count }, (_, i) => `offline answer ${i}`).sort(),
     );
     assert.ok(rows.every((r) => r.channel === "kiosk" && r.context.device_id === "kiosk-3"));
+    const delivery = widgetManifest().delivery.find((f) => f.endsWith(".wasm"));
+    assert.ok(!fetched.some((u) => u.endsWith(delivery)), "the kiosk's own courier sent them, alone");
     await context.close();
   } finally {
     rmSync(profile, { recursive: true, force: true });

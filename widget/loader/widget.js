@@ -50,9 +50,10 @@
           M[l] = n;
           n.start(c);
           use(n);
-          // Answers earlier pages left (the outbox's keys): the delivery module sends them now.
+          // Answers earlier pages left (the outbox's keys): a web page's delivery module sends
+          // them now (the kiosk and agent module has its own courier).
           try {
-            D || Object.keys(localStorage).some(function (k) {
+            c.deliver && !D && Object.keys(localStorage).some(function (k) {
               return !k.indexOf("touchpoint:outbox:");
             }) && deliver();
           } catch (e) {}
