@@ -139,14 +139,16 @@ impl Collector {
         None
     }
 
-    /// The export over HTTP in `format` (`csv` or `ndjson`), as text.
+    /// The export over HTTP in `format` (`csv` or `ndjson`), as text. A failed export (the
+    /// collector stops the stream when the store fails under it) panics with the collector's log,
+    /// which says why.
     pub fn export_text(&self, format: &str) -> String {
         ureq::get(&self.url(&format!("/v1/export?format={format}")))
             .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
             .call()
-            .expect("export")
-            .into_string()
-            .expect("a body")
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.into_string().map_err(|e| e.to_string()))
+            .unwrap_or_else(|e| panic!("export: {e}\ncollector log:\n{}", self.log()))
     }
 
     /// The NDJSON export over HTTP, one value per record.
