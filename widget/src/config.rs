@@ -147,6 +147,12 @@ pub fn text(obj: &JsValue, key: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// The collector's base URL from `text`, without a trailing slash; `None` unless it is http(s).
+pub fn collector_base(text: &str) -> Option<String> {
+    (text.starts_with("https://") || text.starts_with("http://"))
+        .then(|| text.trim_end_matches('/').to_owned())
+}
+
 /// The locale `code` names, or `None` with a note when it names none we have.
 pub fn locale(code: Option<&str>, notes: &mut Vec<Note>) -> Option<&'static LocaleTexts> {
     let code = code?;
@@ -187,9 +193,7 @@ impl Config {
     /// Reads the loader's object; `browser_language` is `navigator.language`.
     pub fn read(obj: &JsValue, browser_language: &str) -> (Self, Vec<Note>) {
         let mut notes = Vec::new();
-        let base = text(obj, "base")
-            .filter(|b| b.starts_with("https://") || b.starts_with("http://"))
-            .map(|b| b.trim_end_matches('/').to_owned());
+        let base = text(obj, "base").as_deref().and_then(collector_base);
         if base.is_none() {
             notes.push((true, NO_BASE));
         }

@@ -8,6 +8,7 @@ use core::cell::RefCell;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
+use crate::config::collector_base;
 use crate::courier::Courier;
 use crate::Global;
 
@@ -18,14 +19,14 @@ static COURIER: Global<Rc<Courier>> = Global(RefCell::new(None));
 /// second call, or a `base` that is no http(s) URL (the web module has said so), is ignored.
 #[wasm_bindgen]
 pub fn deliver(base: &str) {
-    if !(base.starts_with("https://") || base.starts_with("http://")) {
+    let Some(base) = collector_base(base) else {
         return;
-    }
+    };
     let Ok(mut slot) = COURIER.0.try_borrow_mut() else {
         return;
     };
     if slot.is_none() {
-        let courier = Courier::new(base.trim_end_matches('/'));
+        let courier = Courier::new(&base);
         *slot = Some(Rc::clone(&courier));
         drop(slot);
         courier.start();

@@ -11,8 +11,7 @@
 use alloc::string::String;
 use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
 
-use crate::dom::join;
-use crate::outbox::{Store, ITEM_PREFIX};
+use crate::outbox::{key, Store, ITEM_PREFIX};
 
 #[wasm_bindgen]
 extern "C" {
@@ -32,7 +31,8 @@ impl Handoff {
         Self(loader)
     }
 
-    /// The loader's settings object.
+    /// The loader's settings object (tests read what it was given).
+    #[cfg(test)]
     pub fn loader(&self) -> &JsValue {
         &self.0
     }
@@ -46,7 +46,7 @@ impl Handoff {
     /// Queues one answer: written to storage first (the key the delivery module reads; without
     /// storage it warns and sends from memory), then handed over to be sent.
     pub fn submit(&self, id: &str, body: String) {
-        Store::local().set(&join(&[ITEM_PREFIX, id]), &body);
+        Store::local().set(&key(ITEM_PREFIX, id), &body);
         let _ = self
             .0
             .unchecked_ref::<Loader>()

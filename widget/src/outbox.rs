@@ -71,7 +71,8 @@ impl Store {
     }
 }
 
-fn key(prefix: &str, id: &str) -> String {
+/// The storage key of answer `id` under `prefix` ([`ITEM_PREFIX`] or [`LEASE_PREFIX`]).
+pub fn key(prefix: &str, id: &str) -> String {
     join(&[prefix, id])
 }
 

@@ -1163,7 +1163,7 @@ mod tests {
         let deliver = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |id: JsValue, body| {
             let call = Array::new();
             if let (Some(id), Some(body)) = (id.as_string(), JsValue::as_string(&body)) {
-                let key = join(&[crate::outbox::ITEM_PREFIX, &id]);
+                let key = crate::outbox::key(crate::outbox::ITEM_PREFIX, &id);
                 let stored = Store::local().get(&key).as_deref() == Some(body.as_str());
                 Store::local().remove(&key);
                 call.push(&id.into());
