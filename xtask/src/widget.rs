@@ -467,9 +467,7 @@ pub fn snip_uncalled(wasm: &[u8]) -> Option<Vec<u8>> {
         } else {
             body
         };
-        out.push(id);
-        push_leb(&mut out, body.len() as u32);
-        out.extend_from_slice(body);
+        push_section(&mut out, id, body);
     }
     Some(out)
 }
@@ -480,77 +478,63 @@ pub fn snip_uncalled(wasm: &[u8]) -> Option<Vec<u8>> {
 /// exactly once are renamed; `None` (use the files as they are) when the module has a shape this
 /// does not know.
 pub fn shorten_imports(wasm: &[u8], glue: &str) -> Option<(Vec<u8>, String)> {
-    if wasm.get(..8)? != b"\0asm\x01\0\0\0" {
-        return None;
-    }
-    let mut out = wasm[..8].to_vec();
+    let mut out = wasm.get(..8)?.to_vec();
     let mut glue = glue.to_owned();
-    let mut renamed = 0;
-    let mut at = 8;
-    while at < wasm.len() {
-        let id = wasm[at];
-        at += 1;
-        let size = read_leb(wasm, &mut at)? as usize;
-        let body = wasm.get(at..at.checked_add(size)?)?;
-        at += size;
-        if id == 7 {
-            let section = shorten_exports(body, &mut glue)?;
-            out.push(id);
-            push_leb(&mut out, section.len() as u32);
-            out.extend_from_slice(&section);
-            continue;
+    for (id, body) in sections(wasm)? {
+        match id {
+            7 => push_section(&mut out, id, &shorten_exports(body, &mut glue)?),
+            2 => push_section(&mut out, id, &shorten_import_names(body, &mut glue)?),
+            _ => push_section(&mut out, id, body),
         }
-        if id != 2 {
-            out.push(id);
-            push_leb(&mut out, size as u32);
-            out.extend_from_slice(body);
-            continue;
-        }
-        let mut p = 0;
-        let count = read_leb(body, &mut p)?;
-        let mut section = Vec::with_capacity(body.len());
-        push_leb(&mut section, count);
-        for _ in 0..count {
-            let module_len = read_leb(body, &mut p)? as usize;
-            let module = body.get(p..p.checked_add(module_len)?)?;
-            p += module_len;
-            let name_len = read_leb(body, &mut p)? as usize;
-            let name = std::str::from_utf8(body.get(p..p.checked_add(name_len)?)?).ok()?;
-            p += name_len;
-            let desc_start = p;
-            match body.get(p)? {
-                // A function: its type index.
-                0 => {
-                    p += 1;
-                    read_leb(body, &mut p)?;
-                }
-                // A global: value type and mutability (number types only).
-                3 => p += 3,
-                _ => return None,
-            }
-            let desc = body.get(desc_start..p)?;
-            let new_name = if glue.matches(name).count() == 1 {
-                let short = short_name(renamed);
-                renamed += 1;
-                glue = glue.replacen(name, &short, 1);
-                short
-            } else {
-                name.to_owned()
-            };
-            push_leb(&mut section, module_len as u32);
-            section.extend_from_slice(module);
-            push_leb(&mut section, new_name.len() as u32);
-            section.extend_from_slice(new_name.as_bytes());
-            section.extend_from_slice(desc);
-        }
-        if p != body.len() {
-            return None;
-        }
-        out.push(id);
-        push_leb(&mut out, section.len() as u32);
-        out.extend_from_slice(&section);
     }
     Some((out, glue))
+}
+
+/// The import section `body` with short names for the imports `glue` names exactly once (renamed
+/// there too).
+fn shorten_import_names(body: &[u8], glue: &mut String) -> Option<Vec<u8>> {
+    let mut renamed = 0;
+    let mut p = 0;
+    let count = read_leb(body, &mut p)?;
+    let mut section = Vec::with_capacity(body.len());
+    push_leb(&mut section, count);
+    for _ in 0..count {
+        let module = read_name(body, &mut p)?;
+        let name = std::str::from_utf8(read_name(body, &mut p)?).ok()?;
+        let desc_start = p;
+        match body.get(p)? {
+            // A function: its type index.
+            0 => {
+                p += 1;
+                read_leb(body, &mut p)?;
+            }
+            // A global: value type and mutability (number types only).
+            3 => p += 3,
+            _ => return None,
+        }
+        let desc = body.get(desc_start..p)?;
+        let new_name = if glue.matches(name).count() == 1 {
+            let short = short_name(renamed);
+            renamed += 1;
+            *glue = glue.replacen(name, &short, 1);
+            short
+        } else {
+            name.to_owned()
+        };
+        push_leb(&mut section, module.len() as u32);
+        section.extend_from_slice(module);
+        push_leb(&mut section, new_name.len() as u32);
+        section.extend_from_slice(new_name.as_bytes());
+        section.extend_from_slice(desc);
+    }
+    (p == body.len()).then_some(section)
+}
+
+/// Appends section `id` with `body` to the module `out`.
+fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
+    out.push(id);
+    push_leb(out, body.len() as u32);
+    out.extend_from_slice(body);
 }
 
 /// Where wasm-bindgen's `--target web` glue starts its loading code: the general `__wbg_load`
@@ -937,21 +921,15 @@ mod tests {
     /// A module importing one function and defining two (each `nop`), the second exported as
     /// `export`, with a name section naming the defined ones.
     fn module(names: &[(u8, &str)], export: &str) -> Vec<u8> {
-        let section = |id: u8, body: &[u8]| {
-            let mut out = vec![id];
-            push_leb(&mut out, body.len() as u32);
-            out.extend_from_slice(body);
-            out
-        };
         let mut wasm = b"\0asm\x01\0\0\0".to_vec();
-        wasm.extend(section(1, &[1, 0x60, 0, 0]));
-        wasm.extend(section(2, &[1, 1, b'm', 1, b'f', 0, 0]));
-        wasm.extend(section(3, &[2, 0, 0]));
+        push_section(&mut wasm, 1, &[1, 0x60, 0, 0]);
+        push_section(&mut wasm, 2, &[1, 1, b'm', 1, b'f', 0, 0]);
+        push_section(&mut wasm, 3, &[2, 0, 0]);
         let mut exports = vec![1, export.len() as u8];
         exports.extend_from_slice(export.as_bytes());
         exports.extend([0, 2]);
-        wasm.extend(section(7, &exports));
-        wasm.extend(section(10, &[2, 3, 0, 1, 0x0b, 3, 0, 1, 0x0b]));
+        push_section(&mut wasm, 7, &exports);
+        push_section(&mut wasm, 10, &[2, 3, 0, 1, 0x0b, 3, 0, 1, 0x0b]);
         if !names.is_empty() {
             let mut map = vec![names.len() as u8];
             for (index, name) in names {
@@ -963,7 +941,7 @@ mod tests {
             custom.push(1);
             push_leb(&mut custom, map.len() as u32);
             custom.extend(map);
-            wasm.extend(section(0, &custom));
+            push_section(&mut wasm, 0, &custom);
         }
         wasm
     }
