@@ -101,12 +101,13 @@ struct Panel {
     choices: Choices,
     comment: HtmlTextAreaElement,
     status: Element,
-    /// The submission id, made when the survey opened.
+    /// The submission id, made when the survey opens (empty until then).
     id: String,
     sent: bool,
     rtl: bool,
-    /// Built ahead of time and not shown yet: laid out, but invisible and inert.
-    ahead: bool,
+    /// Built and not opened yet: no id; built ahead of time, it is laid out but invisible and
+    /// inert.
+    unopened: bool,
 }
 
 impl Panel {
@@ -678,7 +679,7 @@ impl Widget {
         self.panel
             .try_borrow()
             .ok()
-            .and_then(|p| p.as_ref().map(|p| is_shown(&p.el) && !p.ahead))
+            .and_then(|p| p.as_ref().map(|p| is_shown(&p.el) && !p.unopened))
             .unwrap_or(false)
     }
 
@@ -690,8 +691,7 @@ impl Widget {
             return;
         };
         if slot.is_none() {
-            let mut panel = self.build();
-            panel.ahead = true;
+            let panel = self.build();
             set_inert(&panel.el, true);
             show(&panel.el, true);
             append(&self.root, &panel.el);
@@ -713,9 +713,10 @@ impl Widget {
         let Some(panel) = slot.as_mut() else {
             return;
         };
-        if panel.ahead {
-            // Built ahead of time: this is when the survey opens, so this is when its id is made.
-            panel.ahead = false;
+        if panel.unopened {
+            // This is when the survey opens, so this is when its id is made (a panel built ahead
+            // of time becomes interactive too).
+            panel.unopened = false;
             panel.id = new_id();
             set_inert(&panel.el, false);
         }
@@ -858,7 +859,7 @@ impl Widget {
         else {
             return;
         };
-        let Some(panel) = slot.as_mut().filter(|p| !p.sent) else {
+        let Some(panel) = slot.as_mut().filter(|p| !p.sent && !p.unopened) else {
             return;
         };
         let origin = Origin {
@@ -903,7 +904,7 @@ impl Widget {
         );
     }
 
-    /// Builds a fresh survey panel (hidden) with a new submission id.
+    /// Builds a fresh survey panel (hidden); [`Widget::open`] gives it its submission id.
     fn build(&self) -> Panel {
         let doc = &self.doc;
         let t = self.settings.borrow().texts;
@@ -1073,10 +1074,10 @@ impl Widget {
             choices: Choices::default(),
             comment: comment.unchecked_into(),
             status,
-            id: new_id(),
+            id: String::new(),
             sent: false,
             rtl: t.rtl,
-            ahead: false,
+            unopened: true,
         }
     }
 }
