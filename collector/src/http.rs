@@ -472,24 +472,18 @@ async fn widget_file(req: HttpRequest, path: web::Path<String>) -> Result<HttpRe
     })
 }
 
-/// Whether the request's `Accept-Encoding` takes gzip (`gzip` or `*`, without `q=0`).
+/// Whether the request's `Accept-Encoding` takes gzip (`gzip` or `*`, without `q=0`), read with
+/// actix-web's typed header (the one its Compress middleware negotiates with).
 fn accepts_gzip(req: &HttpRequest) -> bool {
-    let Some(accept) = req
-        .headers()
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    accept.split(',').any(|item| {
-        let mut parts = item.split(';').map(str::trim);
-        let coding = parts.next().unwrap_or_default();
-        let refused = parts.any(|p| {
-            p.strip_prefix("q=")
-                .and_then(|q| q.parse::<f32>().ok())
-                .is_some_and(|q| q <= 0.0)
-        });
-        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    use header::{AcceptEncoding, Encoding, Header, Preference, Quality};
+    AcceptEncoding::parse(req).is_ok_and(|accept| {
+        accept.iter().any(|choice| {
+            choice.quality > Quality::ZERO
+                && match &choice.item {
+                    Preference::Any => true,
+                    Preference::Specific(coding) => *coding == Encoding::gzip(),
+                }
+        })
     })
 }
 
