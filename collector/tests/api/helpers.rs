@@ -85,14 +85,23 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header(&self.headers, name)
     }
 }
 
-fn reply(result: Result<ureq::Response, ureq::Error>) -> Reply {
+/// The value of header `name` (any case) among `headers`.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// A response whatever its status (an error status is an answer too), with its status and
+/// headers.
+fn answered(
+    result: Result<ureq::Response, ureq::Error>,
+) -> (ureq::Response, u16, Vec<(String, String)>) {
     let response = match result {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
@@ -104,6 +113,11 @@ fn reply(result: Result<ureq::Response, ureq::Error>) -> Reply {
         .into_iter()
         .filter_map(|n| response.header(&n).map(|v| (n.clone(), v.to_owned())))
         .collect();
+    (response, status, headers)
+}
+
+fn reply(result: Result<ureq::Response, ureq::Error>) -> Reply {
+    let (response, status, headers) = answered(result);
     let text = response.into_string().expect("a readable body");
     let body = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
     Reply {
@@ -154,17 +168,7 @@ impl TestApp {
         for (name, value) in headers {
             request = request.set(name, value);
         }
-        let response = match request.call() {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("transport error: {e}"),
-        };
-        let status = response.status();
-        let names = response.headers_names();
-        let headers = names
-            .into_iter()
-            .filter_map(|n| response.header(&n).map(|v| (n.clone(), v.to_owned())))
-            .collect();
+        let (response, status, headers) = answered(request.call());
         let mut body = Vec::new();
         std::io::Read::read_to_end(&mut response.into_reader(), &mut body).expect("a body");
         (status, headers, body)

@@ -3,14 +3,7 @@
 
 use std::io::Read;
 
-use crate::helpers::spawn_app;
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
+use crate::helpers::{header, spawn_app};
 
 /// The content-hashed file names the loader names (`tp-0123456789.js`, `….wasm`).
 fn hashed_names(loader: &str) -> Vec<String> {
