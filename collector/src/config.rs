@@ -1,31 +1,60 @@
 //! Configuration: every flag also from the environment, documented defaults, secrets that never
 //! print.
 
-use std::{
-    fmt,
-    net::{IpAddr, SocketAddr},
-    path::PathBuf,
-};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret as _, SecretString};
+use subtle::ConstantTimeEq as _;
 
 use crate::limits::Rate;
 
-/// A value that must never reach a log line or a debug print.
-#[derive(Clone)]
-pub struct Secret(String);
+/// Where the collector listens unless told.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The store's page cache unless told, in MiB.
+pub const DEFAULT_CACHE_MIB: u64 = 128;
+/// Posts per client address unless told: generous, because a branch's kiosks share one address.
+pub const DEFAULT_LIMIT_PER_ADDRESS: &str = "20/200";
+/// Submissions per device unless told.
+pub const DEFAULT_LIMIT_PER_DEVICE: &str = "2/30";
+/// How long a post-call invitation link stays valid unless configured: 7 days.
+pub const DEFAULT_TTL_SECS: u64 = 7 * 24 * 3600;
+/// The longest invitation validity that may be configured: 10 years.
+pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+/// Largest batch body: room for the most items at a typical size.
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
+/// A value that must never reach a log line or a debug print (`secrecy` redacts it), compared
+/// only in constant time.
+#[derive(Debug, Clone)]
+pub struct Secret(SecretString);
 
 impl Secret {
     pub fn new(value: String) -> Self {
-        Self(value)
+        Self(SecretString::from(value))
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
-}
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
+    /// A new random secret: 32 bytes from the operating system, as 64 hex digits.
+    pub fn generate() -> std::io::Result<Self> {
+        let mut bytes = [0u8; 32];
+        getrandom::getrandom(&mut bytes)
+            .map_err(|_| std::io::Error::other("the system random source failed"))?;
+        let hex = bytes.iter().fold(String::with_capacity(64), |mut hex, b| {
+            hex.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+            hex.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
+            hex
+        });
+        Ok(Self::new(hex))
+    }
+
+    /// Whether `given` is this secret, compared without an early exit (`subtle`), so the time
+    /// taken says nothing about the secret.
+    pub fn matches(&self, given: &str) -> bool {
+        bool::from(given.as_bytes().ct_eq(self.expose().as_bytes()))
     }
 }
 
@@ -75,7 +104,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             agent_keys: Vec::new(),
             invitation_secret: None,
-            invitation_ttl_secs: crate::invitations::DEFAULT_TTL_SECS,
+            invitation_ttl_secs: DEFAULT_TTL_SECS,
             require_invitation: true,
         }
     }
@@ -111,6 +140,16 @@ mod tests {
             ..Config::for_data_dir("d".into())
         };
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_secret_matches_only_itself_in_full() {
+        let secret = Secret::new("secret-token".into());
+        assert!(secret.matches("secret-token"));
+        assert!(!secret.matches("secret-tokem"));
+        assert!(!secret.matches("secret-token-and-more"));
+        assert!(!secret.matches(""));
+        assert!(!secret.matches("secret"));
     }
 
     #[test]

@@ -1,46 +1,46 @@
 //! The Touchpoint collector: one binary that accepts survey answers from every channel, stores each
-//! exactly once in an embedded sled database, and exports them.
+//! exactly once in an embedded sled database, and reports on them.
 //!
-//! Layout, in the order a submission meets it:
-//! - [`config`]: flags and environment → [`Config`]; secrets wrapped so they never print.
-//! - [`http`]: routes, origin allowlist and CORS, body limits, and the one match that maps every
-//!   [`http::ApiError`] to a status and a stable error code.
-//! - [`ingest`]: parse and validate (the shared `protocol` crate) → dedupe and write (store) →
-//!   wait until the write is on disk (durable) → an [`ingest::Outcome`].
-//! - [`invitations`]: signed post-call invitations; an answer that carries one is checked against
-//!   the call it binds before it is written.
-//! - [`limits`]: token buckets per client address and per device (429 with `Retry-After`).
-//! - [`store`]: sled behind the [`store::Store`] trait: the record, its id and its interaction are
-//!   written in one transaction, so a crash keeps all three or none. Duplicates are detected here.
-//! - [`durable`]: group commit. One flusher thread calls sled's blocking `flush()`; every request
-//!   whose write it covered is answered together, so durability costs one fsync per batch, not one
-//!   per request.
-//! - [`stats`]: counts per day, channel, touchpoint, site, agent, segment and locale, kept up to
-//!   date by the store at ingest, so `GET /v1/stats` reads cells, never records.
-//! - [`dashboard`]: `/dashboard`, server-rendered HTML and SVG from the stats, behind a sign-in
-//!   session; [`report`]: the council report of a week or month, as Markdown or printable HTML.
-//! - [`export`]: CSV and NDJSON, streamed in arrival order with flat memory, over HTTP or offline.
-//! - [`outcome`]: counters of every request's outcome; [`metrics`] shows them at `/metrics`.
-//! - [`backup`]: restore from a backup (the NDJSON export), exactly once.
-//! - [`demo`]: demo data for a first look and for the benchmarks.
-//! - [`assets`]: the widget's files (embedded at build time), the `/embed` page and the demo site.
+//! Layout, by layer; each module imports only those below it (`cargo xtask test` checks that no
+//! two modules import each other in a circle):
+//! - [`http`]: the route table grouped by who calls, the guards (origin and CORS, content type,
+//!   limits, client address, admin token, session), the one error map ([`http::ApiError`]), the
+//!   one page builder, and a file per route family.
+//! - [`ingest`]: [`ingest::Ingest::submit`], the only place an outcome is counted; the group
+//!   commit ([`ingest::commit`]) and the figures `/metrics` shows.
+//! - [`read`]: export, the dashboard, the council report, and their shared HTML; it reads through
+//!   the store and its stats cells, beside `ingest`.
+//! - [`store`]: the [`store::Store`] trait, everything the collector keeps goes through it, and
+//!   its sled backend (byte formats, trees and sealing, recovery). Duplicates are detected here.
+//! - [`channel`]: the channels' own rules, pure: a device and the burst rule (kiosk), signed
+//!   invitations (agent).
+//! - [`stats`]: the cells that `GET /v1/stats`, the dashboard and the report read, kept by the store.
+//! - [`config`] (flags, every default, secrets), [`limits`] (token buckets), [`clock`] (the one
+//!   clock), [`assets`] (embedded files and page templates): the ground everything stands on.
+//! - Beside the server: [`backup`] (restore from an export, exactly once) and [`demo`] (demo data).
 //!
-//! Dependencies point one way: `http` → `ingest` → `store`/`durable`; `export` reads `store`.
+//! The path of one submission, `POST /v1/responses`:
+//! 1. `http::ingest::post_response`: `guards` check the origin, content type, the address's limit
+//!    and the size, and read the body.
+//! 2. `ingest::Ingest::submit` → `write`: `protocol::parse_submission` validates it, then
+//!    `channel::Rules::check` applies its channel's rules (invitation, device limit).
+//! 3. `store::SledStore::put`: under the writer lock, the id and interaction are looked up
+//!    (duplicate, conflict, already answered), the burst rule stamps the record, the record is
+//!    written and then its index entries, and its stats cell is counted.
+//! 4. `ingest::commit::GroupCommit::durable`: the request waits for the flush that covers it.
+//! 5. `ingest::Ingest::settle`: the outcome is counted, and `http` answers 201, 200 or the
+//!    refusal's status through `http::error`.
 
 pub mod assets;
 pub mod backup;
+pub mod channel;
+pub mod clock;
 pub mod config;
-pub mod dashboard;
 pub mod demo;
-pub mod durable;
-pub mod export;
 pub mod http;
 pub mod ingest;
-pub mod invitations;
 pub mod limits;
-pub mod metrics;
-pub mod outcome;
-pub mod report;
+pub mod read;
 pub mod stats;
 pub mod store;
 

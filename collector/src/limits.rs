@@ -1,7 +1,5 @@
-//! Rate limits: token buckets per client address and per device. Kiosks of one branch share one
-//! NAT address, so the address limit is generous and the device limit (touchpoint +
-//! `context.device_id`) holds back one runaway device without throttling the branch. Time is a
-//! parameter, so tests control it.
+//! Rate limits: token buckets by key (a client address, a device). Time is a parameter, so tests
+//! control it; the callers read [`crate::clock`].
 
 use std::{collections::HashMap, sync::Mutex};
 
@@ -92,13 +90,6 @@ impl Limiter {
             Err(((1.0 - tokens) / rate.per_second).ceil().max(1.0) as u64)
         }
     }
-}
-
-/// Milliseconds since the Unix epoch: the limiters' clock outside tests.
-pub fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -5,9 +5,12 @@ use std::{io::Write as _, net::SocketAddr, path::PathBuf};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use collector::{
-    config::{parse_origin, Secret},
-    export::{self, Filter, Format},
+    config::{self, parse_origin, Secret},
     limits::Rate,
+    read::{
+        export::{self, Filter, Format},
+        report,
+    },
     store::SledStore,
     Config,
 };
@@ -29,7 +32,7 @@ enum Command {
     /// TOUCHPOINT_ADMIN_TOKEN; without it the admin routes (export) are disabled.
     Serve {
         /// Address to listen on.
-        #[arg(long, env = "TOUCHPOINT_LISTEN", default_value = "127.0.0.1:8080")]
+        #[arg(long, env = "TOUCHPOINT_LISTEN", default_value = config::DEFAULT_LISTEN)]
         listen: SocketAddr,
         /// Directory of the embedded sled database (created when missing).
         #[arg(long, env = "TOUCHPOINT_DATA", default_value = "./data")]
@@ -46,14 +49,14 @@ enum Command {
         #[arg(long, env = "TOUCHPOINT_WORKERS")]
         workers: Option<usize>,
         /// The store's page cache in MiB: most of the collector's memory.
-        #[arg(long, env = "TOUCHPOINT_CACHE_MIB", default_value_t = 128)]
+        #[arg(long, env = "TOUCHPOINT_CACHE_MIB", default_value_t = config::DEFAULT_CACHE_MIB)]
         cache_mib: u64,
         /// Posts per client address, RATE/BURST a second (or off). Generous: a branch's kiosks
         /// share one address.
-        #[arg(long, env = "TOUCHPOINT_LIMIT_PER_ADDRESS", default_value = "20/200")]
+        #[arg(long, env = "TOUCHPOINT_LIMIT_PER_ADDRESS", default_value = config::DEFAULT_LIMIT_PER_ADDRESS)]
         limit_per_address: String,
-        /// Submissions per device (touchpoint + context.device_id), RATE/BURST a second (or off).
-        #[arg(long, env = "TOUCHPOINT_LIMIT_PER_DEVICE", default_value = "2/30")]
+        /// Submissions per device (context.site_id + context.device_id), RATE/BURST a second (or off).
+        #[arg(long, env = "TOUCHPOINT_LIMIT_PER_DEVICE", default_value = config::DEFAULT_LIMIT_PER_DEVICE)]
         limit_per_device: String,
         /// A proxy whose X-Forwarded-For is believed (repeatable; comma-separated in the
         /// environment). From any other peer the header is ignored.
@@ -67,8 +70,8 @@ enum Command {
         /// 10 years). The
         /// agents' keys come from TOUCHPOINT_AGENT_KEYS (comma-separated), the signing secret from
         /// TOUCHPOINT_INVITATION_SECRET or else a file made once in the data directory.
-        #[arg(long, env = "TOUCHPOINT_INVITATION_TTL", default_value_t = collector::invitations::DEFAULT_TTL_SECS,
-              value_parser = clap::value_parser!(u64).range(1..=collector::invitations::MAX_TTL_SECS))]
+        #[arg(long, env = "TOUCHPOINT_INVITATION_TTL", default_value_t = config::DEFAULT_TTL_SECS,
+              value_parser = clap::value_parser!(u64).range(1..=config::MAX_TTL_SECS))]
         invitation_ttl: u64,
         /// Accept agent-channel answers that carry no invitation (context.invitation), for
         /// integrations that post post-call answers themselves. By default they are refused, so
@@ -298,12 +301,12 @@ fn main() -> anyhow::Result<()> {
             format,
             out,
         } => {
-            let period = collector::report::Period::parse(&period)?;
+            let period = report::Period::parse(&period)?;
             let store = SledStore::open_with_cache(&data, 64)
                 .with_context(|| format!("opening the store in {}", data.display()))?;
-            let report = collector::report::build(&store, &period)?;
+            let report = report::build(&store, &period)?;
             let text = match format.as_str() {
-                "html" => report.to_html(collector::report::Stylesheet::Inline),
+                "html" => report.to_html(report::Stylesheet::Inline),
                 "json" => report.to_json().to_string(),
                 _ => report.to_markdown(),
             };
@@ -319,9 +322,7 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("creating {}", data.display()))?;
             let store = SledStore::open(&data)
                 .with_context(|| format!("opening the store in {}", data.display()))?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as u64);
+            let now = collector::clock::now_micros();
             let started = std::time::Instant::now();
             let seeded = collector::demo::seed(&store, count, days, now)?;
             tracing::info!(seeded, seconds = started.elapsed().as_secs_f64(), data = %data.display(), "demo data written");

@@ -2,8 +2,8 @@
 //! one is checked (signature, expiry, the call it binds, one answer per call).
 
 use collector::{
+    channel::agent::{Claims, Invitations},
     config::Secret,
-    invitations::{Claims, Invitations},
 };
 use serde_json::{json, Value};
 

@@ -16,61 +16,15 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use protocol::{Channel, Submission, Timestamp};
+use protocol::{Channel, Submission};
 use serde_json::{json, Value};
 
-use crate::export::BadQuery;
+pub mod calendar;
+pub mod query;
 
-const DAY_MILLIS: i64 = 86_400_000;
-
-/// The UTC day (days since 1970-01-01) a response counts on.
-pub fn day_of(submitted_millis: i64, received_micros: u64) -> i64 {
-    let received_millis = (received_micros / 1000) as i64;
-    submitted_millis.min(received_millis).div_euclid(DAY_MILLIS)
-}
-
-/// `YYYY-MM-DD` of a day number.
-pub fn date_of(day: i64) -> String {
-    Timestamp::from_unix_millis(day * DAY_MILLIS).as_str()[..10].to_owned()
-}
-
-/// The day number of a `YYYY-MM-DD` date.
-pub fn parse_date(text: &str) -> Option<i64> {
-    if text.len() != 10 {
-        return None;
-    }
-    let ts = Timestamp::parse(&[text, "T00:00:00Z"].concat()).ok()?;
-    Some(ts.unix_millis().div_euclid(DAY_MILLIS))
-}
-
-/// Monday = 0 … Sunday = 6 (1970-01-01 was a Thursday).
-fn weekday(day: i64) -> i64 {
-    (day + 3).rem_euclid(7)
-}
-
-/// The ISO 8601 week of a day: (week-based year, week number).
-pub fn iso_week(day: i64) -> (i64, i64) {
-    let thursday = day - weekday(day) + 3;
-    let year: i64 = date_of(thursday)[..4].parse().unwrap_or(1970);
-    let jan1 = parse_date(&format!("{year:04}-01-01")).unwrap_or(0);
-    (year, (thursday - jan1) / 7 + 1)
-}
-
-/// `YYYY-Www` of a day.
-pub fn week_label(day: i64) -> String {
-    let (year, week) = iso_week(day);
-    format!("{year:04}-W{week:02}")
-}
-
-/// The first day (a Monday) of ISO week `week` of `year`.
-pub fn week_start(year: i64, week: i64) -> Option<i64> {
-    if !(1..=53).contains(&week) {
-        return None;
-    }
-    let jan4 = parse_date(&format!("{year:04}-01-04"))?;
-    let start = jan4 - weekday(jan4) + (week - 1) * 7;
-    (iso_week(start) == (year, week)).then_some(start)
-}
+pub use self::calendar::{date_of, day_of, iso_week, parse_date, week_label, week_start};
+use self::query::Part;
+pub use self::query::{Answer, BadQuery, Dim, Group, Params, Query};
 
 /// What one cell counts. Every field counts answers actually given: a response that skipped the
 /// effort question adds nothing to `effort`.
@@ -188,259 +142,6 @@ pub struct Cell {
     pub agent: Option<Arc<str>>,
     pub segment: Option<Arc<str>>,
     pub locale: &'static str,
-}
-
-/// A dimension to filter or group by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dim {
-    Channel,
-    Touchpoint,
-    Site,
-    Agent,
-    Segment,
-    Locale,
-    Day,
-    Week,
-}
-
-impl Dim {
-    pub const ALL: [Dim; 8] = [
-        Dim::Channel,
-        Dim::Touchpoint,
-        Dim::Site,
-        Dim::Agent,
-        Dim::Segment,
-        Dim::Locale,
-        Dim::Day,
-        Dim::Week,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Dim::Channel => "channel",
-            Dim::Touchpoint => "touchpoint",
-            Dim::Site => "site",
-            Dim::Agent => "agent",
-            Dim::Segment => "segment",
-            Dim::Locale => "locale",
-            Dim::Day => "day",
-            Dim::Week => "week",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.name() == text)
-    }
-
-    /// The cell's value in this dimension, cheaply comparable; written out only once per group.
-    fn part(self, day: i64, cell: &Cell) -> Part<'_> {
-        fn name(n: Option<&Arc<str>>) -> Part<'_> {
-            n.map_or(Part::Missing, |n| Part::Name(n))
-        }
-        match self {
-            Dim::Channel => Part::Name(cell.channel.as_str()),
-            Dim::Touchpoint => Part::Name(&cell.touchpoint),
-            Dim::Site => name(cell.site.as_ref()),
-            Dim::Agent => name(cell.agent.as_ref()),
-            Dim::Segment => name(cell.segment.as_ref()),
-            Dim::Locale => Part::Name(cell.locale),
-            Dim::Day => Part::Day(day),
-            Dim::Week => Part::Day(day - weekday(day)),
-        }
-    }
-
-    /// The text of a part of a group's key in this dimension.
-    fn text(self, part: Part<'_>) -> Option<String> {
-        match (self, part) {
-            (_, Part::Missing) => None,
-            (_, Part::Name(name)) => Some(name.to_owned()),
-            (Dim::Week, Part::Day(monday)) => Some(week_label(monday)),
-            (_, Part::Day(day)) => Some(date_of(day)),
-        }
-    }
-}
-
-/// One part of a group's key while a query runs: a name borrowed from the cells, or a day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Part<'a> {
-    Missing,
-    Name(&'a str),
-    Day(i64),
-}
-
-/// A stats query: whole UTC days `from_day..to_day`, equality filters, up to three dimensions to
-/// group by.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Query {
-    pub from_day: Option<i64>,
-    pub to_day: Option<i64>,
-    pub channel: Option<Channel>,
-    pub touchpoint: Option<String>,
-    pub site: Option<String>,
-    pub agent: Option<String>,
-    pub segment: Option<String>,
-    pub locale: Option<String>,
-    pub group_by: Vec<Dim>,
-    pub include_bursts: bool,
-}
-
-/// The parameters `GET /v1/stats` understands; anything else is refused so a typo is not a
-/// silently unfiltered answer.
-pub const PARAMETERS: [&str; 10] = [
-    "from",
-    "to",
-    "channel",
-    "touchpoint",
-    "site",
-    "agent",
-    "segment",
-    "locale",
-    "group_by",
-    "include_bursts",
-];
-
-impl Query {
-    /// Reads query parameters. `from`/`to` are dates or RFC 3339 times, truncated to their UTC
-    /// day; `from` is inclusive and `to` exclusive.
-    pub fn parse(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, BadQuery> {
-        let value = |name: &str| get(name).filter(|v| !v.is_empty());
-        let day = |name: &str, message: &'static str| -> Result<Option<i64>, BadQuery> {
-            let Some(text) = value(name) else {
-                return Ok(None);
-            };
-            if let Some(day) = parse_date(&text) {
-                return Ok(Some(day));
-            }
-            Timestamp::parse(&text)
-                .map(|t| Some(t.unix_millis().div_euclid(DAY_MILLIS)))
-                .map_err(|_| BadQuery(message))
-        };
-        let ident = |name: &str, message: &'static str| -> Result<Option<String>, BadQuery> {
-            value(name)
-                .map(|v| {
-                    protocol::Ident::parse(&v)
-                        .map(|i| i.as_str().to_owned())
-                        .ok_or(BadQuery(message))
-                })
-                .transpose()
-        };
-        let mut group_by = Vec::new();
-        if let Some(dims) = value("group_by") {
-            for name in dims.split(',') {
-                let dim = Dim::parse(name.trim()).ok_or(BadQuery(
-                    "group_by must be up to three of channel, touchpoint, site, agent, segment, locale, day, week (comma-separated)",
-                ))?;
-                if !group_by.contains(&dim) {
-                    group_by.push(dim);
-                }
-            }
-            if group_by.len() > 3 {
-                return Err(BadQuery("group_by takes at most three dimensions"));
-            }
-        }
-        Ok(Self {
-            from_day: day(
-                "from",
-                "from must be a YYYY-MM-DD date or an RFC 3339 timestamp",
-            )?,
-            to_day: day(
-                "to",
-                "to must be a YYYY-MM-DD date or an RFC 3339 timestamp",
-            )?,
-            channel: value("channel")
-                .map(|c| {
-                    Channel::parse(&c)
-                        .map_err(|_| BadQuery("channel must be one of web, kiosk, agent"))
-                })
-                .transpose()?,
-            touchpoint: ident(
-                "touchpoint",
-                "touchpoint must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-'",
-            )?,
-            site: ident(
-                "site",
-                "site must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-'",
-            )?,
-            agent: ident(
-                "agent",
-                "agent must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-'",
-            )?,
-            segment: ident(
-                "segment",
-                "segment must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-'",
-            )?,
-            locale: value("locale")
-                .map(|l| {
-                    protocol::Locale::parse(&l)
-                        .map(|l| l.as_str().to_owned())
-                        .map_err(|_| BadQuery("locale must be one of the instrument's locales"))
-                })
-                .transpose()?,
-            group_by,
-            include_bursts: match value("include_bursts").as_deref() {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(_) => return Err(BadQuery("include_bursts must be true or false")),
-            },
-        })
-    }
-
-    fn matches(&self, cell: &Cell) -> bool {
-        let same = |want: &Option<String>, have: Option<&str>| {
-            want.as_deref().is_none_or(|w| have == Some(w))
-        };
-        (self.include_bursts || !cell.burst)
-            && self.channel.is_none_or(|c| c == cell.channel)
-            && same(&self.touchpoint, Some(&cell.touchpoint))
-            && same(&self.site, cell.site.as_deref())
-            && same(&self.agent, cell.agent.as_deref())
-            && same(&self.segment, cell.segment.as_deref())
-            && same(&self.locale, Some(cell.locale))
-    }
-}
-
-/// One group of an answer: its key (one value per `group_by` dimension) and its counts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Group {
-    pub key: Vec<(Dim, Option<String>)>,
-    pub counts: Counts,
-}
-
-impl Group {
-    /// The key's value in `dim`, when the answer is grouped by it.
-    pub fn get(&self, dim: Dim) -> Option<&str> {
-        self.key
-            .iter()
-            .find(|(d, _)| *d == dim)
-            .and_then(|(_, v)| v.as_deref())
-    }
-}
-
-/// What a stats query answers: the groups in key order and the total over all of them.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Answer {
-    pub groups: Vec<Group>,
-    pub total: Counts,
-}
-
-impl Answer {
-    pub fn to_json(&self) -> Value {
-        let groups: Vec<Value> = self
-            .groups
-            .iter()
-            .map(|g| {
-                let mut value = g.counts.to_json();
-                let key: serde_json::Map<String, Value> = g
-                    .key
-                    .iter()
-                    .map(|(d, v)| (d.name().to_owned(), json!(v)))
-                    .collect();
-                value["key"] = Value::Object(key);
-                value
-            })
-            .collect();
-        json!({"groups": groups, "total": self.total.to_json()})
-    }
 }
 
 /// The cells of every day, and the names they share.
@@ -646,7 +347,9 @@ fn encode_day(cells: &HashMap<Cell, Counts>) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::calendar::DAY_MILLIS;
     use super::*;
+    use protocol::Timestamp;
 
     #[test]
     fn days_weeks_and_dates_agree() {
@@ -1001,7 +704,7 @@ mod tests {
             store.flush().expect("flush");
             store.flush().expect("a durable checkpoint");
             let mut ndjson = Vec::new();
-            crate::export::write(&store, &crate::export::Filter::default(), crate::export::Format::Ndjson, &mut ndjson).expect("export");
+            crate::read::export::write(&store, &crate::read::export::Filter::default(), crate::read::export::Format::Ndjson, &mut ndjson).expect("export");
             let ndjson = String::from_utf8(ndjson).expect("utf-8");
             let first_day = base.div_euclid(DAY_MILLIS) - 1;
             let check = |store: &SledStore| -> Result<(), proptest::test_runner::TestCaseError> {

@@ -7,7 +7,10 @@ use std::{borrow::Cow, io, io::Write};
 
 use protocol::{Channel, Ident, Timestamp};
 
-use crate::store::{Record, Store, StoreError, FLAG_BURST};
+use crate::{
+    stats::{query::parse_channel, BadQuery},
+    store::{Record, Store, StoreError, FLAG_BURST},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -48,11 +51,6 @@ pub struct Filter {
     pub touchpoint: Option<Ident>,
 }
 
-/// A bad export query parameter; the message names the parameter, not its value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct BadQuery(pub &'static str);
-
 impl Filter {
     /// Builds a filter from query values; times are RFC 3339 or a `YYYY-MM-DD` date (UTC midnight).
     pub fn parse(
@@ -82,7 +80,7 @@ impl Filter {
             to_micros: time(to, "to must be an RFC 3339 timestamp or a YYYY-MM-DD date")?,
             channel: channel
                 .filter(|c| !c.is_empty())
-                .map(|c| Channel::parse(c).map_err(|_| BadQuery("channel must be one of web, kiosk, agent")))
+                .map(parse_channel)
                 .transpose()?,
             touchpoint: touchpoint
                 .filter(|t| !t.is_empty())

@@ -1,16 +1,24 @@
-//! One submission's way in: parse and validate (protocol) → dedupe and write (store) → wait until
-//! the write is on disk (durable) → an outcome, counted. A 2xx is never answered before the record
-//! is flushed, and neither is a "duplicate" (the first copy may still be in flight).
+//! One submission's way in, in one direction: parse and validate (`protocol`) → the channel's
+//! rules ([`crate::channel`]) → dedupe and write ([`crate::store`]) → wait until the write is on
+//! disk ([`commit`], group commit) → an outcome, counted once, here ([`Ingest::settle`]). A 2xx
+//! is never answered before the record is flushed, and neither is a "duplicate" (the first copy
+//! may still be in flight).
+
+pub mod commit;
+pub mod metrics;
+pub mod outcome;
 
 use std::sync::Arc;
 
 use protocol::{Rejection, SubmissionId};
 
-use crate::{
-    durable::{GroupCommit, NotDurable},
-    invitations::{now_secs, InvitationError, Invitations},
-    limits::{now_millis, Limiter, Rate},
+use self::{
+    commit::{GroupCommit, NotDurable},
     outcome::Outcomes,
+};
+use crate::{
+    channel::{agent::InvitationError, ChannelRefusal, Rules},
+    clock,
     store::{Put, Store, StoreError},
 };
 
@@ -51,6 +59,15 @@ pub enum Refused {
     Storage(#[from] StoreError),
 }
 
+impl From<ChannelRefusal> for Refused {
+    fn from(refusal: ChannelRefusal) -> Self {
+        match refusal {
+            ChannelRefusal::Invitation(error) => Self::Invitation(error),
+            ChannelRefusal::RateLimited(secs) => Self::RateLimited(secs),
+        }
+    }
+}
+
 impl Refused {
     /// The stable code counted for this outcome (and sent to the client).
     pub fn code(&self) -> &'static str {
@@ -74,8 +91,7 @@ pub struct Ingest {
     store: Arc<dyn Store>,
     commit: GroupCommit,
     pub outcomes: Arc<Outcomes>,
-    per_device: Arc<Limiter>,
-    invitations: Option<Arc<Invitations>>,
+    rules: Arc<Rules>,
 }
 
 impl Ingest {
@@ -85,20 +101,13 @@ impl Ingest {
             store,
             commit,
             outcomes: Arc::default(),
-            per_device: Arc::new(Limiter::new(None)),
-            invitations: None,
+            rules: Arc::default(),
         }
     }
 
-    /// Checks answers that carry an invitation against the call it binds.
-    pub fn with_invitations(mut self, invitations: Arc<Invitations>) -> Self {
-        self.invitations = Some(invitations);
-        self
-    }
-
-    /// Limits how fast one device (touchpoint + `context.device_id`) may submit.
-    pub fn with_device_limit(mut self, rate: Option<Rate>) -> Self {
-        self.per_device = Arc::new(Limiter::new(rate));
+    /// Applies the channels' `rules` before each write.
+    pub fn with_rules(mut self, rules: Rules) -> Self {
+        self.rules = Arc::new(rules);
         self
     }
 
@@ -117,17 +126,9 @@ impl Ingest {
         body: &[u8],
     ) -> Result<(SubmissionId, Put, u64), (Option<SubmissionId>, Refused)> {
         let submission = protocol::parse_submission(body).map_err(|r| (None, r.into()))?;
-        if let Some(invitations) = &self.invitations {
-            invitations
-                .check(&submission, now_secs())
-                .map_err(|e| (Some(submission.id.clone()), Refused::Invitation(e)))?;
-        }
-        if let Some(device) = &submission.context.device_id {
-            let key = [submission.touchpoint.as_str(), "/", device.as_str()].concat();
-            self.per_device
-                .take(&key, now_millis())
-                .map_err(|secs| (Some(submission.id.clone()), Refused::RateLimited(secs)))?;
-        }
+        self.rules
+            .check(&submission, clock::now_micros())
+            .map_err(|refusal| (Some(submission.id.clone()), refusal.into()))?;
         if !self.commit.accepting() {
             let refused = Refused::Unavailable(NotDurable::StorageFailing);
             return Err((Some(submission.id.clone()), refused));
@@ -180,6 +181,12 @@ impl Ingest {
             ),
         }
         outcome
+    }
+
+    /// Counts a request refused before its body reached ingest (its origin, size or rate), so
+    /// the outcome counts add up to the requests received.
+    pub fn count_refused(&self, code: &'static str) {
+        self.outcomes.record(code);
     }
 
     /// One submission: answered only once its outcome is durable.

@@ -1,10 +1,10 @@
-//! Prometheus text exposition of what the collector counts: every submission's outcome (they add
-//! up to the submissions received), the group commit's flush latency and batch size, and the size
-//! of the store. Served at `GET /metrics` (admin token).
+//! The figures of ingest and their Prometheus text exposition: every submission's outcome (they
+//! add up to the submissions received), the group commit's flush latency and batch size, and the
+//! size of the store. Served at `GET /metrics` (admin token).
 
 use std::{
     fmt::Write as _,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 
 /// A fixed-bucket histogram that can be updated from any thread without a lock.
@@ -63,13 +63,40 @@ pub const FLUSH_SECONDS: &[f64] = &[
 /// Writes covered by one flush.
 pub const FLUSH_WRITES: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
+/// Figures about flushes, for metrics and benchmarks.
+#[derive(Debug)]
+pub struct FlushStats {
+    pub flushes: AtomicU64,
+    pub writes_covered: AtomicU64,
+    pub micros_total: AtomicU64,
+    pub failures: AtomicU64,
+    /// The newest flush failed or is overdue: new writes are refused until a flush succeeds.
+    pub failing: AtomicBool,
+    pub latency: Histogram,
+    pub batch: Histogram,
+}
+
+impl Default for FlushStats {
+    fn default() -> Self {
+        Self {
+            flushes: AtomicU64::new(0),
+            writes_covered: AtomicU64::new(0),
+            micros_total: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
+            latency: Histogram::new(FLUSH_SECONDS),
+            batch: Histogram::new(FLUSH_WRITES),
+        }
+    }
+}
+
 /// The outcome codes that mean "accepted"; every other code is a rejection reason.
 const ACCEPTED: [&str; 2] = ["stored", "duplicate"];
 
 /// Renders everything `/metrics` shows.
 pub fn render(
     outcomes: &std::collections::BTreeMap<&'static str, u64>,
-    flush: &crate::durable::FlushStats,
+    flush: &FlushStats,
     store_bytes: u64,
 ) -> String {
     let mut out = String::with_capacity(4096);

@@ -1,4 +1,5 @@
-//! sled behind a small trait. Three trees and a checkpoint:
+//! The sled backend: the collector's default store, embedded under `--data`. Its trees and a
+//! checkpoint:
 //! - `responses`: arrival key → record. The key is the receive time in microseconds since the Unix
 //!   epoch, strictly increasing (a clock that steps back does not reorder), so key order is arrival
 //!   order and a time range is a key range.
@@ -16,11 +17,8 @@
 //!   anything doubtful (a saved day newer than the checkpoint, a store without them) means a full
 //!   rebuild from the records. Either way they match what is durably stored.
 //!
-//! A record's flags byte marks a *burst* (bit `0x01`): a submission whose device's previous stored
-//! submission was answered less than [`BURST_WINDOW_MILLIS`] apart, by the submissions' own
-//! `submitted_at` — faster than a person can answer. It is stored and exported like any other;
-//! stats leave it out unless asked. Arrival time does not count: a kiosk that drains days of
-//! queued answers within seconds delivers real answers.
+//! A record's flags byte marks a *burst* ([`FLAG_BURST`], by the kiosk channel's rule), told
+//! under the writer lock from each device's last stored answer.
 //!
 //! A record is written before its index entries, without a sled transaction (they cost six times
 //! the throughput). What a crash can leave behind is confined to writes after the checkpoint, none
@@ -28,555 +26,41 @@
 //! (so a retry is recognised, not stored twice), and an index entry whose record is missing is
 //! ignored (so a retry is stored, not lost).
 
-use std::{
-    path::{Path, PathBuf},
-    sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc, Mutex, RwLock,
-    },
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+//!
+//! Files: [`format`] the bytes of every value, [`trees`] finding and sealing records,
+//! [`recovery`] repair on open and the saved stats.
 
-use std::collections::HashMap;
+mod format;
+mod recovery;
+mod trees;
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Mutex},
+};
 
 use protocol::{Channel, Submission};
 
-use crate::stats::{self, Aggregates};
-
-/// Bit of a record's flags byte: stored as a burst (see the module doc).
-pub const FLAG_BURST: u8 = 0x01;
-
-/// Submissions from one device answered closer together than this are a burst: the three
-/// questions take a person longer than three seconds.
-pub const BURST_WINDOW_MILLIS: i64 = 3_000;
-
-/// Why the store could not do what was asked. Any of these means "not stored; try again later".
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the data directory {path} is in use by another collector process")]
-    Locked { path: String },
-    #[error("storage failed: {0}")]
-    Io(#[from] sled::Error),
-    #[error("a stored record is damaged (key {key})")]
-    Corrupt { key: u64 },
-    #[error(
-        "the store in {path} is damaged and was not opened ({reason}); restore it from a backup"
-    )]
-    Damaged { path: String, reason: String },
-}
-
-/// What happened to a submission offered to the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Put {
-    /// Written now (not yet flushed), under this arrival key.
-    Stored { key: u64 },
-    /// The same id with the same content is already stored: a retry.
-    Duplicate,
-    /// The same id is stored with other content.
-    IdConflict,
-    /// Another submission already answered this channel + touchpoint + interaction.
-    AlreadyAnswered,
-}
-
-/// One stored record, borrowed from the store while it is read.
-#[derive(Debug, Clone, Copy)]
-pub struct Record<'a> {
-    /// Receive time, microseconds since the Unix epoch; also the arrival order.
-    pub received_micros: u64,
-    /// [`FLAG_BURST`] or 0.
-    pub flags: u8,
-    pub channel: Channel,
-    pub touchpoint: &'a str,
-    /// The submission in its canonical JSON form (`Submission::to_json`).
-    pub json: &'a str,
-}
-
-/// The operations ingest and export need; sled implements it, tests can wrap it to inject faults.
-pub trait Store: Send + Sync + 'static {
-    /// Writes `submission` (canonical form `json`) unless its id or interaction is already known.
-    /// The write is in memory until the next [`Store::flush`].
-    fn put(&self, submission: &Submission, json: &str) -> Result<Put, StoreError>;
-
-    /// Makes every completed `put` durable (blocking; call it off the async workers).
-    fn flush(&self) -> Result<(), StoreError>;
-
-    /// Calls `visit` for each record with `from <= received_micros < to`, in arrival order, until
-    /// it returns `false`.
-    fn scan(
-        &self,
-        from: u64,
-        to: u64,
-        visit: &mut dyn FnMut(Record<'_>) -> bool,
-    ) -> Result<(), StoreError>;
-
-    /// How many records are stored.
-    fn len(&self) -> usize;
-
-    /// Whether an answer to this channel + touchpoint + interaction is stored.
-    fn interaction_answered(
-        &self,
-        _channel: Channel,
-        _touchpoint: &str,
-        _interaction: &str,
-    ) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-
-    /// The stats cells, where the store keeps them (the sled store does).
-    fn aggregates(&self) -> Option<&Aggregates> {
-        None
-    }
-
-    /// Bytes the store occupies on disk, where known.
-    fn size_on_disk(&self) -> u64 {
-        0
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-const RECORD_FORMAT: u8 = 1;
-
-fn channel_code(channel: Channel) -> u8 {
-    match channel {
-        Channel::Web => 0,
-        Channel::Kiosk => 1,
-        Channel::Agent => 2,
-    }
-}
-
-fn channel_from_code(code: u8) -> Option<Channel> {
-    Channel::ALL.into_iter().find(|c| channel_code(*c) == code)
-}
-
-/// `[format][flags][channel][touchpoint len][touchpoint][canonical json]`: the header lets export
-/// filter by channel and touchpoint without parsing the JSON.
-fn encode(submission: &Submission, json: &str, flags: u8) -> Vec<u8> {
-    let touchpoint = submission.touchpoint.as_str().as_bytes();
-    let mut value = Vec::with_capacity(4 + touchpoint.len() + json.len());
-    value.extend_from_slice(&[RECORD_FORMAT, flags, channel_code(submission.channel)]);
-    value.push(touchpoint.len() as u8); // an Ident is at most 64 bytes
-    value.extend_from_slice(touchpoint);
-    value.extend_from_slice(json.as_bytes());
-    value
-}
-
-fn decode(key: u64, value: &[u8]) -> Result<Record<'_>, StoreError> {
-    let corrupt = || StoreError::Corrupt { key };
-    let [format, flags, channel, len, rest @ ..] = value else {
-        return Err(corrupt());
-    };
-    if *format != RECORD_FORMAT || rest.len() < usize::from(*len) {
-        return Err(corrupt());
-    }
-    let (touchpoint, json) = rest.split_at(usize::from(*len));
-    Ok(Record {
-        received_micros: key,
-        flags: *flags,
-        channel: channel_from_code(*channel).ok_or_else(corrupt)?,
-        touchpoint: std::str::from_utf8(touchpoint).map_err(|_| corrupt())?,
-        json: std::str::from_utf8(json).map_err(|_| corrupt())?,
-    })
-}
-
-fn interaction_key(submission: &Submission) -> Option<Vec<u8>> {
-    let interaction = submission.context.interaction_id.as_ref()?;
-    Some(interaction_key_of(
-        submission.channel,
-        submission.touchpoint.as_str(),
-        interaction.as_str(),
-    ))
-}
-
-fn interaction_key_of(channel: Channel, touchpoint: &str, interaction: &str) -> Vec<u8> {
-    let mut key = vec![channel_code(channel)];
-    key.extend_from_slice(touchpoint.as_bytes());
-    key.push(0);
-    key.extend_from_slice(interaction.as_bytes());
-    key
-}
-
-const CHECKPOINT: &[u8] = b"checkpoint";
-/// `[format][key u64 BE]`, the floor: every saved day covers all of its records up to this key
-/// (see the module doc). A saved day is `[format][key u64 BE][cells]`, the devices
-/// `[key u64 BE][devices]`.
-const DERIVED: &[u8] = b"derived";
-const DERIVED_FORMAT: u8 = 2;
-const DEVICES: &[u8] = b"devices";
-
-/// The device a submission came from, when it says: site and device id (two branches may both
-/// have a `kiosk-1`).
-fn device_key(submission: &Submission) -> Option<String> {
-    let device = submission.context.device_id.as_ref()?;
-    let site = submission
-        .context
-        .site_id
-        .as_ref()
-        .map_or("", |s| s.as_str());
-    Some([site, "/", device.as_str()].concat())
-}
-
-fn encode_devices(devices: &HashMap<String, i64>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(devices.len() * 40);
-    for (key, millis) in devices {
-        out.push(key.len() as u8); // site and device are at most 64 bytes each
-        out.extend_from_slice(key.as_bytes());
-        out.extend_from_slice(&millis.to_be_bytes());
-    }
-    out
-}
-
-fn decode_devices(mut bytes: &[u8]) -> Option<HashMap<String, i64>> {
-    let mut devices = HashMap::new();
-    while let Some((&len, rest)) = bytes.split_first() {
-        let key = std::str::from_utf8(rest.get(..usize::from(len))?).ok()?;
-        let (millis, rest) = rest[usize::from(len)..].split_first_chunk::<8>()?;
-        devices.insert(key.to_owned(), i64::from_be_bytes(*millis));
-        bytes = rest;
-    }
-    Some(devices)
-}
-
-/// Whether the interaction under `key` has a stored answer (an index entry whose record a crash
-/// left missing does not count).
-fn answered(t: &Trees, key: &[u8]) -> Result<bool, StoreError> {
-    let Some(id) = t.interactions.get(key)? else {
-        return Ok(false);
-    };
-    match t.ids.get(&id)? {
-        Some(arrival) => Ok(t.record(key_of(&arrival)?)?.is_some()),
-        None => Ok(false),
-    }
-}
-
-fn key_of(bytes: &[u8]) -> Result<u64, StoreError> {
-    Ok(u64::from_be_bytes(
-        bytes
-            .try_into()
-            .map_err(|_| StoreError::Corrupt { key: 0 })?,
-    ))
-}
-
-fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
-/// Records per sealed block: enough that export reads few sled entries, few enough that a block
-/// (~90 KB) stays below the size sled moves out into a separate blob file, and that finding one
-/// record in a block stays cheap.
-pub const BLOCK_RECORDS: usize = 256;
-const BLOCK_FORMAT: u8 = 2;
-/// Blocks sealed per flush by the background sealer: up to ~50 000 records a second.
-const SEAL_STEP: usize = 4;
-
-/// `[format][count u32 LE][last key u64 BE]`, then per record `[key u64 BE][len u32 LE][record]`.
-fn encode_block(records: &[(u64, sled::IVec)]) -> Vec<u8> {
-    let size: usize = records.iter().map(|(_, v)| 12 + v.len()).sum();
-    let mut block = Vec::with_capacity(13 + size);
-    block.push(BLOCK_FORMAT);
-    block.extend_from_slice(&(records.len() as u32).to_le_bytes());
-    block.extend_from_slice(&records.last().map_or(0, |(k, _)| *k).to_be_bytes());
-    for (key, value) in records {
-        block.extend_from_slice(&key.to_be_bytes());
-        block.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        block.extend_from_slice(value);
-    }
-    block
-}
-
-/// The number of records in a block and its last key.
-fn block_header(block: &[u8]) -> Result<(u32, u64), StoreError> {
-    match block {
-        [BLOCK_FORMAT, count @ ..] if count.len() >= 12 => Ok((
-            u32::from_le_bytes(
-                count[..4]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt { key: 0 })?,
-            ),
-            key_of(&count[4..12])?,
-        )),
-        _ => Err(StoreError::Corrupt { key: 0 }),
-    }
-}
-
-/// The `(key, record bytes)` pairs of a block, in key order.
-fn block_records(block: &[u8]) -> impl Iterator<Item = Result<(u64, &[u8]), StoreError>> {
-    let mut rest = block.get(13..).unwrap_or(&[]);
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let parsed = (|| {
-            let key = key_of(rest.get(..8)?).ok()?;
-            let len = u32::from_le_bytes(rest.get(8..12)?.try_into().ok()?) as usize;
-            let record = rest.get(12..12 + len)?;
-            Some((key, record, 12 + len))
-        })();
-        match parsed {
-            Some((key, record, used)) => {
-                rest = &rest[used..];
-                Some(Ok((key, record)))
-            }
-            None => {
-                rest = &[];
-                Some(Err(StoreError::Corrupt { key: 0 }))
-            }
-        }
-    })
-}
-
-/// The trees, cloneable so the sealer thread can hold them.
-#[derive(Clone)]
-struct Trees {
-    db: sled::Db,
-    responses: sled::Tree,
-    sealed: sled::Tree,
-    ids: sled::Tree,
-    interactions: sled::Tree,
-    meta: sled::Tree,
-    aggregates: sled::Tree,
-    /// Scans hold it shared; sealing holds it exclusively while it moves records, so a scan
-    /// never sees a record twice or misses one that moved under it.
-    seal_guard: Arc<RwLock<()>>,
-    /// `touchpoint.state` beside sled's files: how far the store had got, kept outside sled so
-    /// that a damaged sled file that opens empty is noticed.
-    marker: Arc<PathBuf>,
-    marked: Arc<AtomicU64>,
-}
-
-impl Trees {
-    /// Records the checkpoint in the marker file (written aside, synced, renamed) when it moved.
-    fn mark_progress(&self) -> Result<(), StoreError> {
-        let checkpoint = self.checkpoint()?;
-        if checkpoint <= self.marked.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let aside = self.marker.with_extension("tmp");
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&aside)?;
-            std::io::Write::write_all(&mut file, format!("last_key={checkpoint}\n").as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&aside, &*self.marker)
-        };
-        write().map_err(|e| StoreError::Io(sled::Error::Io(e)))?;
-        self.marked.store(checkpoint, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn checkpoint(&self) -> Result<u64, StoreError> {
-        Ok(match self.meta.get(CHECKPOINT)? {
-            Some(v) => key_of(&v)?,
-            None => 0,
-        })
-    }
-
-    /// The last key in a sealed block, if any block exists.
-    fn last_sealed(&self) -> Result<Option<u64>, StoreError> {
-        match self.sealed.last()? {
-            Some((_, block)) => Ok(Some(block_header(&block)?.1)),
-            None => Ok(None),
-        }
-    }
-
-    /// The stored record under `key`, recent or sealed. Sealing writes a block before it removes
-    /// the records, so looking in `responses` first and the blocks second never misses one.
-    fn record(&self, key: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(value) = self.responses.get(key.to_be_bytes())? {
-            return Ok(Some(value.to_vec()));
-        }
-        if let Some((_, block)) = self
-            .sealed
-            .range(..=key.to_be_bytes())
-            .next_back()
-            .transpose()?
-        {
-            for entry in block_records(&block) {
-                let (k, record) = entry?;
-                if k == key {
-                    return Ok(Some(record.to_vec()));
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Moves the oldest flushed records into sealed blocks of `block` records, at most
-    /// `max_blocks` at a time; returns how many blocks it sealed (0 when fewer than `block`
-    /// records wait). The blocks are flushed before the records leave `responses`, so a crash in
-    /// between leaves two copies (removed again on open), never none.
-    fn seal(&self, block: usize, max_blocks: usize) -> Result<usize, StoreError> {
-        let checkpoint = self.checkpoint()?;
-        let _exclusive = self.seal_guard.write().unwrap_or_else(|p| p.into_inner());
-        let mut records = Vec::with_capacity(block);
-        let mut sealed_keys = Vec::new();
-        for entry in self
-            .responses
-            .range(..=checkpoint.to_be_bytes())
-            .take(block * max_blocks)
-        {
-            let (key, value) = entry?;
-            records.push((key_of(&key)?, value));
-            if records.len() == block {
-                self.sealed
-                    .insert(records[0].0.to_be_bytes(), encode_block(&records))?;
-                sealed_keys.extend(records.drain(..).map(|(key, _)| key));
-            }
-        }
-        if sealed_keys.is_empty() {
-            return Ok(0);
-        }
-        self.db.flush()?;
-        for key in &sealed_keys {
-            self.responses.remove(key.to_be_bytes())?;
-        }
-        Ok(sealed_keys.len() / block)
-    }
-}
-
-/// Seals blocks in the background while the store is open.
-struct Sealer {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Sealer {
-    fn start(trees: Trees, block: usize, derived: Derived) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = Arc::clone(&stop);
-            std::thread::Builder::new()
-                .name("touchpoint-sealer".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        // Work through a backlog in small steps (a big one would stall the
-                        // requests sharing the disk), then rest for a second.
-                        loop {
-                            match trees.seal(block, SEAL_STEP) {
-                                Ok(SEAL_STEP) if !stop.load(Ordering::Relaxed) => {
-                                    std::thread::sleep(Duration::from_millis(20));
-                                    continue;
-                                }
-                                Ok(_) => break,
-                                Err(error) => {
-                                    tracing::warn!(%error, "sealing blocks failed; will retry");
-                                    break;
-                                }
-                            }
-                        }
-                        if let Err(error) = trees.mark_progress() {
-                            tracing::warn!(%error, "recording the store's progress failed");
-                        }
-                        if let Err(error) = derived.save(&trees) {
-                            tracing::warn!(%error, "saving the stats failed; will retry");
-                        }
-                        for _ in 0..10 {
-                            if stop.load(Ordering::Relaxed) {
-                                return;
-                            }
-                            std::thread::sleep(Duration::from_millis(100));
-                        }
-                    }
-                })
-                .ok()
-        };
-        Self { stop, thread }
-    }
-}
-
-impl Drop for Sealer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// The writer and the stats, shared with the sealer thread, which saves the stats.
-#[derive(Clone)]
-struct Derived {
-    writer: Arc<Mutex<Writer>>,
-    stats: Arc<Aggregates>,
-}
-
-impl Derived {
-    fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Makes every write so far durable and records the last key it covered (the checkpoint).
-    fn flush(&self, trees: &Trees) -> Result<(), StoreError> {
-        let covered = self.writer().last;
-        trees.db.flush()?;
-        // Durable with the next flush; until then the previous checkpoint stays valid.
-        trees.meta.insert(CHECKPOINT, &covered.to_be_bytes())?;
-        Ok(())
-    }
-
-    /// Saves the days changed since the last save and the devices, as of one arrival key; makes
-    /// them and every record up to that key durable; then moves the floor to that key.
-    fn save(&self, trees: &Trees) -> Result<(), StoreError> {
-        let (covered, days, devices) = {
-            // Under the writer lock: the cells hold exactly the records up to `last`.
-            let writer = self.writer();
-            (
-                writer.last,
-                self.stats.take_dirty(),
-                encode_devices(&writer.devices),
-            )
-        };
-        if days.is_empty() && floor(trees)? == Some(covered) {
-            return Ok(());
-        }
-        let stamp = covered.to_be_bytes();
-        let written = (|| {
-            for (day, cells) in &days {
-                let mut value = Vec::with_capacity(9 + cells.len());
-                value.push(DERIVED_FORMAT);
-                value.extend_from_slice(&stamp);
-                value.extend_from_slice(cells);
-                trees
-                    .aggregates
-                    .insert((*day as u64).to_be_bytes(), value)?;
-            }
-            trees
-                .meta
-                .insert(DEVICES, [&stamp[..], &devices].concat())?;
-            // The first flush makes the days and the records durable, the second the checkpoint
-            // that covers them; only then may the floor move.
-            self.flush(trees)?;
-            self.flush(trees)?;
-            trees
-                .meta
-                .insert(DERIVED, [&[DERIVED_FORMAT][..], &stamp].concat())?;
-            Ok(())
-        })();
-        if written.is_err() {
-            // Saved again next time: the floor must not pass a day that was not saved.
-            self.stats.mark_dirty(days.iter().map(|(day, _)| *day));
-        }
-        written
-    }
-}
-
-/// The saved floor, when the saved stats are of this format.
-fn floor(trees: &Trees) -> Result<Option<u64>, StoreError> {
-    Ok(trees.meta.get(DERIVED)?.and_then(|v| match &v[..] {
-        [DERIVED_FORMAT, key @ ..] => key_of(key).ok(),
-        _ => None,
-    }))
-}
+use self::format::{
+    block_header, block_records, decode, encode, interaction_key, interaction_key_of, key_of,
+    BLOCK_RECORDS,
+};
+use self::recovery::Derived;
+use self::trees::{answered, Sealer, Trees};
+use crate::{
+    channel::kiosk,
+    clock,
+    stats::Aggregates,
+    store::{Put, Record, Store, StoreError, FLAG_BURST},
+};
 
 /// What the writer lock guards.
-struct Writer {
+pub(crate) struct Writer {
     /// The last arrival key handed out.
-    last: u64,
+    pub(crate) last: u64,
     /// Each device's last stored `submitted_at` (Unix milliseconds), to tell a burst.
-    devices: HashMap<String, i64>,
+    pub(crate) devices: HashMap<String, i64>,
 }
 
 /// The sled store.
@@ -677,7 +161,9 @@ impl SledStore {
                 reason: format!("it had records up to key {marked} and now ends at {last}"),
             });
         }
-        trees.marked.store(marked, Ordering::Relaxed);
+        trees
+            .marked
+            .store(marked, std::sync::atomic::Ordering::Relaxed);
         // The checkpoint names the last record a completed flush covered: a store that no longer
         // reaches it has lost acknowledged records and must not start as if nothing happened.
         if trees.checkpoint()? > last {
@@ -702,52 +188,6 @@ impl SledStore {
             store._sealer = Some(Sealer::start(store.trees.clone(), block, store.derived()));
         }
         Ok(store)
-    }
-
-    /// Repairs what an unclean stop can leave: records written after the last checkpoint get
-    /// their index entries back (a crash may have kept a record and lost its index entries), and
-    /// records both sealed and recent (a crash while sealing) lose their recent copy. Then flushes.
-    fn reconcile(&self) -> Result<(), StoreError> {
-        let t = &self.trees;
-        let mut removed = 0u64;
-        if let Some(last_sealed) = t.last_sealed()? {
-            for entry in t.responses.range(..=last_sealed.to_be_bytes()) {
-                t.responses.remove(entry?.0)?;
-                removed += 1;
-            }
-        }
-        let mut repaired = 0u64;
-        for entry in t.responses.range((t.checkpoint()? + 1).to_be_bytes()..) {
-            let (key_bytes, value) = entry?;
-            let key = key_of(&key_bytes)?;
-            let record = decode(key, &value)?;
-            let submission = protocol::parse_submission(record.json.as_bytes())
-                .map_err(|_| StoreError::Corrupt { key })?;
-            match t.ids.get(submission.id.as_str())? {
-                Some(indexed) if key_of(&indexed)? == key => {}
-                Some(indexed) if t.record(key_of(&indexed)?)?.is_some() => {
-                    // A second copy of a stored id: keep the first.
-                    t.responses.remove(&key_bytes)?;
-                    removed += 1;
-                    continue;
-                }
-                _ => {
-                    t.ids.insert(submission.id.as_str(), &key.to_be_bytes())?;
-                    repaired += 1;
-                }
-            }
-            if let Some(ik) = interaction_key(&submission) {
-                t.interactions.insert(ik, submission.id.as_str())?;
-            }
-        }
-        if repaired + removed > 0 {
-            tracing::warn!(
-                repaired,
-                removed,
-                "repaired the store after an unclean stop"
-            );
-        }
-        self.flush()
     }
 
     /// Seals every full block of flushed records now (the background sealer does this on its
@@ -806,11 +246,9 @@ impl SledStore {
         }
         let key = received_micros.max(writer.last + 1);
         let submitted = submission.submitted_at.unix_millis();
-        let device = device_key(submission);
-        let burst = device
-            .as_ref()
-            .and_then(|d| writer.devices.get(d))
-            .is_some_and(|previous| (submitted - previous).abs() < BURST_WINDOW_MILLIS);
+        let device = kiosk::device(submission);
+        let previous = device.as_ref().and_then(|d| writer.devices.get(d)).copied();
+        let burst = kiosk::is_burst(previous, submitted);
         let flags = if burst { FLAG_BURST } else { 0 };
         let t = &self.trees;
         // The record first, then its index entries: see the module doc for why no transaction.
@@ -835,133 +273,6 @@ impl SledStore {
             writer: Arc::clone(&self.writer),
             stats: Arc::clone(&self.stats),
         }
-    }
-
-    /// The stats cells and the devices' last answers: recovered from what was saved, or rebuilt
-    /// from the records; then saved, so the floor is current.
-    fn load_derived(&self) -> Result<(), StoreError> {
-        match self.recover_into(&self.stats)? {
-            Some(devices) => {
-                self.writer
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .devices = devices
-            }
-            None => self.rebuild_derived()?,
-        }
-        self.derived().save(&self.trees)
-    }
-
-    /// Loads the saved days into `stats` and counts again the records after the floor, each into
-    /// a day that does not already cover it; returns the devices' last answers. `None` when what
-    /// was saved cannot be trusted (then `stats` holds partial counts: clear it).
-    pub(crate) fn recover_into(
-        &self,
-        stats: &Aggregates,
-    ) -> Result<Option<HashMap<String, i64>>, StoreError> {
-        let t = &self.trees;
-        let Some(floor) = floor(t)? else {
-            return Ok(None);
-        };
-        let checkpoint = t.checkpoint()?;
-        // Saved with a key that no completed flush covered: its records may be lost.
-        let trusted = |key: u64| key <= checkpoint;
-        let mut covers: HashMap<i64, u64> = HashMap::new();
-        for entry in t.aggregates.iter() {
-            let (day, value) = entry?;
-            let day = key_of(&day)? as i64;
-            let (DERIVED_FORMAT, Some(key)) = (
-                value.first().copied().unwrap_or(0),
-                value.get(1..9).and_then(|k| key_of(k).ok()),
-            ) else {
-                return Ok(None);
-            };
-            if !trusted(key) || stats.load_day(day, &value[9..]).is_none() {
-                return Ok(None);
-            }
-            covers.insert(day, key);
-        }
-        let Some(saved) = t.meta.get(DEVICES)? else {
-            return Ok(None);
-        };
-        let Some((devices_key, mut devices)) = saved
-            .get(..8)
-            .and_then(|k| key_of(k).ok())
-            .zip(decode_devices(&saved[8.min(saved.len())..]))
-        else {
-            return Ok(None);
-        };
-        if !trusted(devices_key) || !trusted(floor) {
-            return Ok(None);
-        }
-        let mut replayed = 0u64;
-        self.scan(floor + 1, u64::MAX, &mut |record| {
-            let Ok(submission) = protocol::parse_submission(record.json.as_bytes()) else {
-                return true;
-            };
-            let key = record.received_micros;
-            let day = stats::day_of(submission.submitted_at.unix_millis(), key);
-            if key > covers.get(&day).copied().unwrap_or(0) {
-                stats.add(&submission, key, record.flags & FLAG_BURST != 0);
-                replayed += 1;
-            }
-            if key > devices_key {
-                if let Some(device) = device_key(&submission) {
-                    devices.insert(device, submission.submitted_at.unix_millis());
-                }
-            }
-            true
-        })?;
-        if replayed > 0 {
-            tracing::info!(
-                replayed,
-                "counted the records written after the stats were saved"
-            );
-        }
-        Ok(Some(devices))
-    }
-
-    /// Recounts every record into fresh cells and devices.
-    pub(crate) fn rebuild_derived(&self) -> Result<(), StoreError> {
-        let started = std::time::Instant::now();
-        self.stats.clear();
-        self.trees.aggregates.clear()?;
-        let mut devices = HashMap::new();
-        let mut unreadable = 0u64;
-        let mut records = 0u64;
-        self.scan(0, u64::MAX, &mut |record| {
-            match protocol::parse_submission(record.json.as_bytes()) {
-                Ok(submission) => {
-                    if let Some(device) = device_key(&submission) {
-                        devices.insert(device, submission.submitted_at.unix_millis());
-                    }
-                    self.stats.add(
-                        &submission,
-                        record.received_micros,
-                        record.flags & FLAG_BURST != 0,
-                    );
-                    records += 1;
-                }
-                // Kept and exported as stored; only the stats cannot count it.
-                Err(_) => unreadable += 1,
-            }
-            true
-        })?;
-        if unreadable > 0 {
-            tracing::warn!(unreadable, "records the stats could not read were left out");
-        }
-        self.writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .devices = devices;
-        if records > 0 {
-            tracing::info!(
-                records,
-                rebuild_seconds = started.elapsed().as_secs_f64(),
-                "rebuilt the stats from the records"
-            );
-        }
-        Ok(())
     }
 
     /// A `meta` value, for tests that set up what a crash leaves.
@@ -1004,7 +315,7 @@ impl Drop for SledStore {
 
 impl Store for SledStore {
     fn put(&self, submission: &Submission, json: &str) -> Result<Put, StoreError> {
-        self.put_at(submission, json, now_micros())
+        self.put_at(submission, json, clock::now_micros())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -1097,6 +408,7 @@ impl Store for SledStore {
 
 #[cfg(test)]
 mod tests {
+    use super::format::encode_block;
     use super::*;
     use protocol::Timestamp;
 
@@ -1248,7 +560,7 @@ mod tests {
             let store = SledStore::open(dir.path()).expect("open");
             store.flush().expect("a checkpoint");
             // A record whose index entries did not reach the disk.
-            let key = now_micros();
+            let key = crate::clock::now_micros();
             store
                 .trees
                 .responses
@@ -1406,7 +718,7 @@ mod tests {
             .expect("a time")
             .unix_millis();
         let mut at = start;
-        let received = now_micros();
+        let received = crate::clock::now_micros();
         for n in 0..300u32 {
             // Between 20 s and 20 min apart, as customers come to the kiosk.
             at += 20_000 + i64::from(n % 60) * 20_000;

@@ -1,4 +1,4 @@
-//! Post-call invitations: a token the collector signs (HMAC-SHA256) that binds one call — its
+//! The agent channel: post-call invitations, and their links' QR codes. An invitation is a token the collector signs (HMAC-SHA256) that binds one call — its
 //! touchpoint, interaction and agent, and optionally the queue and the customer's language — to
 //! an expiry. The customer's link (`/s/{token}`) carries it, and so does their answer
 //! (`context.invitation`), so nobody can change what the answer is about, and the interactions
@@ -20,10 +20,6 @@ use crate::config::Secret;
 
 /// The file in the data directory that holds the generated secret.
 pub const KEY_FILE: &str = "invitation.key";
-/// How long a link stays valid unless configured: 7 days.
-pub const DEFAULT_TTL_SECS: u64 = 7 * 24 * 3600;
-/// The longest validity that may be configured: 10 years.
-pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 /// The shortest secret accepted from the environment.
 pub const MIN_SECRET_LEN: usize = 32;
 
@@ -182,11 +178,11 @@ impl Invitations {
 
     /// Whether `given` is one of the agents' keys or `admin`, compared in constant time.
     pub fn authorizes(&self, given: &str, admin: Option<&Secret>) -> bool {
-        let mut ok = false;
-        for key in self.keys.iter().chain(admin) {
-            ok |= constant_time_eq(given.as_bytes(), key.expose().as_bytes());
-        }
-        ok
+        // Every key is compared, so the time taken does not say which one matched.
+        self.keys
+            .iter()
+            .chain(admin)
+            .fold(false, |ok, key| key.matches(given) | ok)
     }
 
     /// Whether anyone could be given an invitation at all.
@@ -266,10 +262,7 @@ fn stored_secret(path: &Path) -> std::io::Result<String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes)
-        .map_err(|_| std::io::Error::other("the system random source failed"))?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = Secret::generate()?.expose().to_owned();
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -288,15 +281,6 @@ fn stored_secret(path: &Path) -> std::io::Result<String> {
     }
 }
 
-/// Compares without an early exit, so the time taken says nothing about the key.
-fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
-    let mut diff = u8::from(given.len() != expected.len());
-    for (i, e) in expected.iter().enumerate() {
-        diff |= given.get(i).copied().unwrap_or(0) ^ e;
-    }
-    std::hint::black_box(diff) == 0
-}
-
 /// The QR code of `url` as an SVG document.
 pub fn qr_svg(url: &str) -> Option<String> {
     let code = qrcode::QrCode::with_error_correction_level(url, qrcode::EcLevel::M).ok()?;
@@ -306,13 +290,6 @@ pub fn qr_svg(url: &str) -> Option<String> {
             .quiet_zone(true)
             .build(),
     )
-}
-
-/// Unix seconds now.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

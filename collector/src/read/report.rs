@@ -8,9 +8,10 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
+pub use super::html::Stylesheet;
+use super::html::{escape, head};
 use crate::{
-    export::BadQuery,
-    stats::{self, Aggregates, Counts, Dim, Query},
+    stats::{self, Aggregates, BadQuery, Counts, Dim, Query},
     store::{Store, StoreError, FLAG_BURST},
 };
 
@@ -206,7 +207,7 @@ fn lines(aggregates: &Aggregates, period: &Period, previous: &Period, by: &[Dim]
 
 /// Builds the report for `period` from the store's cells; sample comments from its records.
 pub fn build(store: &dyn Store, period: &Period) -> Result<Report, StoreError> {
-    let aggregates = store.aggregates().ok_or(StoreError::Corrupt { key: 0 })?;
+    let aggregates = store.aggregates().ok_or(StoreError::NoStats)?;
     let previous = period.previous();
     let total_of = |p: &Period| {
         aggregates
@@ -456,16 +457,7 @@ impl Report {
             self.period.label,
             self.period.dates()
         );
-        out.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<link rel=\"icon\" href=\"data:,\">\n");
-        let _ = writeln!(out, "<title>{}</title>", escape(&title));
-        match stylesheet {
-            Stylesheet::Link(href) => {
-                let _ = writeln!(out, "<link rel=\"stylesheet\" href=\"{}\">", escape(href));
-            }
-            Stylesheet::Inline => {
-                let _ = writeln!(out, "<style>{}</style>", crate::dashboard::STYLE);
-            }
-        }
+        head(&mut out, &title, stylesheet);
         let _ = writeln!(
             out,
             "</head>\n<body class=\"report\">\n<main>\n<h1>{}</h1>",
@@ -552,14 +544,6 @@ impl Report {
     }
 }
 
-/// Where the HTML report's styles come from: a linked stylesheet when served (the pages' CSP
-/// forbids inline styles), inline in a file written by the `report` command.
-#[derive(Debug, Clone, Copy)]
-pub enum Stylesheet {
-    Link(&'static str),
-    Inline,
-}
-
 fn html_table(out: &mut String, first: &str, lines: &[Line]) {
     let mut header = HEADER;
     header[0] = first;
@@ -578,23 +562,6 @@ fn html_table(out: &mut String, first: &str, lines: &[Line]) {
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
-}
-
-/// Text for HTML content or a quoted attribute: every character that could start markup is
-/// escaped, so a comment is shown as text, never parsed.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 use std::{
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
         Arc, Condvar, Mutex,
     },
     thread,
@@ -17,10 +17,8 @@ use std::{
 
 use tokio::sync::watch;
 
-use crate::{
-    metrics::{self, Histogram},
-    store::Store,
-};
+use super::metrics::FlushStats;
+use crate::store::Store;
 
 /// How long the flusher waits for more writes when the last flush covered several.
 const LINGER: Duration = Duration::from_micros(500);
@@ -76,33 +74,6 @@ struct Shared {
     /// Highest epoch someone is waiting for; the flusher sleeps while this is durable.
     wanted: Mutex<(u64, bool)>,
     wake: Condvar,
-}
-
-/// Figures about flushes, for metrics and benchmarks.
-#[derive(Debug)]
-pub struct FlushStats {
-    pub flushes: AtomicU64,
-    pub writes_covered: AtomicU64,
-    pub micros_total: AtomicU64,
-    pub failures: AtomicU64,
-    /// The newest flush failed or is overdue: new writes are refused until a flush succeeds.
-    pub failing: AtomicBool,
-    pub latency: Histogram,
-    pub batch: Histogram,
-}
-
-impl Default for FlushStats {
-    fn default() -> Self {
-        Self {
-            flushes: AtomicU64::new(0),
-            writes_covered: AtomicU64::new(0),
-            micros_total: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
-            failing: AtomicBool::new(false),
-            latency: Histogram::new(metrics::FLUSH_SECONDS),
-            batch: Histogram::new(metrics::FLUSH_WRITES),
-        }
-    }
 }
 
 /// The group-commit handle shared by all request handlers.
@@ -301,6 +272,7 @@ fn flush_loop(
 mod tests {
     use super::*;
     use crate::store::{Put, Record, StoreError};
+    use std::sync::atomic::AtomicBool;
 
     /// A store whose flush fails while `failing` is set, and hangs while `stuck` is set (as
     /// sled's does after some I/O errors): neither can be provoked on demand in a unit test.

@@ -1,0 +1,183 @@
+//! The admin API, behind the admin token (one guard in the route table): export, stats, the
+//! council report and the metrics. Each handler reads its typed parameters, hands the work to
+//! `read/` off the async workers, and answers.
+
+use std::{io, sync::Arc};
+
+use actix_web::{http::header, web, HttpResponse};
+use serde::Deserialize;
+
+use super::{error::ApiError, pages::Page, AppState};
+use crate::{
+    ingest::metrics,
+    read::{
+        export::{self, Filter, Format},
+        report::{self, Period, Stylesheet},
+    },
+    stats::{BadQuery, Params},
+};
+
+/// `GET /metrics`: every outcome counted, the flushes, the store's size.
+pub async fn metrics_route(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let ingest = state.ingest.clone();
+    let text = web::block(move || {
+        metrics::render(
+            &ingest.outcomes.snapshot(),
+            &ingest.commit().stats,
+            ingest.store().size_on_disk(),
+        )
+    })
+    .await
+    .map_err(|_| ApiError::Busy)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(text))
+}
+
+/// The parameters of `GET /v1/export`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportParams {
+    format: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    channel: Option<String>,
+    touchpoint: Option<String>,
+}
+
+impl ExportParams {
+    pub const UNKNOWN: BadQuery =
+        BadQuery("unknown or repeated parameter: use format, from, to, channel, touchpoint");
+}
+
+/// Hands export chunks from a plain thread to the response stream; a bounded channel keeps
+/// memory flat when the client reads slower than the store is scanned.
+struct ChannelWriter(tokio::sync::mpsc::Sender<Result<web::Bytes, io::Error>>);
+
+impl io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .blocking_send(Ok(web::Bytes::copy_from_slice(buf)))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `GET /v1/export`: every stored answer in arrival order, streamed.
+pub async fn export_route(
+    params: web::Query<ExportParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let format = match params.format.as_deref() {
+        None => Format::Ndjson,
+        Some(f) => Format::parse(f).ok_or(BadQuery("format must be csv or ndjson"))?,
+    };
+    let filter = Filter::parse(
+        params.from.as_deref(),
+        params.to.as_deref(),
+        params.channel.as_deref(),
+        params.touchpoint.as_deref(),
+    )?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let store = Arc::clone(state.ingest.store());
+    std::thread::Builder::new()
+        .name("touchpoint-export".into())
+        .spawn(move || {
+            let mut writer = ChannelWriter(tx.clone());
+            match export::write(&*store, &filter, format, &mut writer) {
+                Ok(rows) => tracing::info!(rows, format = format.extension(), "export finished"),
+                Err(error) => {
+                    tracing::warn!(%error, "export stopped");
+                    let _ = tx.blocking_send(Err(io::Error::other("export stopped")));
+                }
+            }
+        })
+        .map_err(|_| ApiError::Busy)?;
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"touchpoint-export.{}\"",
+                format.extension()
+            ),
+        ))
+        .streaming(stream))
+}
+
+/// `GET /v1/stats`: aggregates read from the stats cells.
+pub async fn stats_route(
+    params: web::Query<Params>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = params.query()?;
+    let aggregates = state
+        .ingest
+        .store()
+        .aggregates()
+        .ok_or(crate::store::StoreError::NoStats)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(aggregates.query(&query).to_json()))
+}
+
+/// The parameters of the council report.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportParams {
+    period: Option<String>,
+    format: Option<String>,
+}
+
+impl ReportParams {
+    pub const UNKNOWN: BadQuery = BadQuery("unknown or repeated parameter: use period and format");
+}
+
+/// The council report of `period` in `format` (`md`, `html` or `json`; `default_format` when
+/// not given).
+pub async fn council_report(
+    state: &AppState,
+    params: &ReportParams,
+    default_format: &str,
+) -> Result<HttpResponse, ApiError> {
+    let period = Period::parse(params.period.as_deref().unwrap_or(""))?;
+    let format = params
+        .format
+        .as_deref()
+        .unwrap_or(default_format)
+        .to_owned();
+    if !["md", "html", "json"].contains(&format.as_str()) {
+        return Err(BadQuery("format must be md, html or json").into());
+    }
+    let store = Arc::clone(state.ingest.store());
+    let built = web::block(move || report::build(&*store, &period))
+        .await
+        .map_err(|_| ApiError::Busy)??;
+    Ok(match format.as_str() {
+        "md" => HttpResponse::Ok()
+            .content_type("text/markdown; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(built.to_markdown()),
+        "json" => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(built.to_json()),
+        _ => Page::Admin.ok(built.to_html(Stylesheet::DASHBOARD)),
+    })
+}
+
+/// `GET /v1/report`: the council report, Markdown unless asked otherwise.
+pub async fn report_route(
+    params: web::Query<ReportParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    council_report(&state, &params, "md").await
+}

@@ -1,0 +1,121 @@
+//! The dashboard over HTTP: sign-in and sign-out, the dashboard page and the council report in
+//! the browser, each behind a session. Errors here are answered as pages, not JSON.
+
+use std::sync::Arc;
+
+use actix_web::{
+    http::{header, StatusCode},
+    web, HttpRequest, HttpResponse, ResponseError,
+};
+use serde::Deserialize;
+
+use super::{
+    admin::{council_report, ReportParams},
+    error::ApiError,
+    guards::{per_address, signed_in},
+    pages::{self, see_other, Page},
+    session, AppState,
+};
+use crate::read::{
+    dashboard::{self, Params, RenderError},
+    html,
+};
+
+/// An error on a dashboard route, answered as a page with the same status as its API answer.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct PageError(#[from] ApiError);
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.0.status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response =
+            Page::Admin.respond(self.status_code(), dashboard::error_page(self.0.parts().2));
+        if let Some(retry) = self.0.error_response().headers().get(header::RETRY_AFTER) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry.clone());
+        }
+        response
+    }
+}
+
+impl From<RenderError> for PageError {
+    fn from(error: RenderError) -> Self {
+        Self(match error {
+            RenderError::BadQuery(bad) => ApiError::BadQuery(bad),
+            RenderError::Store(e) => e.into(),
+        })
+    }
+}
+
+pub async fn dashboard_page(
+    req: HttpRequest,
+    params: web::Query<Params>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    if !signed_in(&req, &state)? {
+        return Ok(Page::Admin.ok(dashboard::sign_in_page(None)));
+    }
+    let store = Arc::clone(state.ingest.store());
+    let page = web::block(move || dashboard::render(&*store, &params))
+        .await
+        .map_err(|_| ApiError::Busy)??;
+    Ok(Page::Admin.ok(page))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignIn {
+    #[serde(default)]
+    token: String,
+}
+
+/// Sign-in: the token arrives once, in a form body; a session cookie stands for it afterwards.
+pub async fn sign_in(
+    req: HttpRequest,
+    form: web::Form<SignIn>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let Some(token) = &state.admin_token else {
+        return Err(ApiError::AdminDisabled.into());
+    };
+    per_address(&req, &state)?;
+    if !token.matches(form.token.trim()) {
+        return Ok(Page::Admin.respond(
+            StatusCode::UNAUTHORIZED,
+            dashboard::sign_in_page(Some("That is not the admin token.")),
+        ));
+    }
+    let id = state.sessions.create().map_err(|_| ApiError::Busy)?;
+    Ok(see_other("/dashboard")
+        .cookie(session::session_cookie(&id))
+        .finish())
+}
+
+pub async fn sign_out(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(id) = state.sessions.of(&req) {
+        state.sessions.end(&id);
+    }
+    see_other("/dashboard")
+        .cookie(session::cleared_cookie())
+        .finish()
+}
+
+pub async fn stylesheet() -> HttpResponse {
+    pages::static_file("text/css; charset=utf-8", html::STYLE)
+}
+
+/// The council report in the browser, as a printable page.
+pub async fn report(
+    req: HttpRequest,
+    params: web::Query<ReportParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    if !signed_in(&req, &state)? {
+        return Ok(see_other("/dashboard").finish());
+    }
+    Ok(council_report(&state, &params, "html").await?)
+}

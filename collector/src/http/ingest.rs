@@ -1,0 +1,135 @@
+//! Public ingest: `POST /v1/responses` and `POST /v1/responses/batch`. Each handler checks the
+//! request (origin, content type, the address's limit, size), hands the body to
+//! [`Ingest`](crate::ingest::Ingest) and answers with its outcome. A request refused before
+//! ingest is counted through ingest too, so the outcome counts add up to the requests.
+
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use protocol::{Rejection, MAX_BATCH_ITEMS, MAX_SUBMISSION_BYTES};
+use serde_json::{json, value::RawValue};
+
+use super::{
+    error::ApiError,
+    guards::{allowed_origin, json_or_text, per_address, read_body},
+    AppState,
+};
+use crate::{
+    config::MAX_BATCH_BYTES,
+    ingest::{Accepted, Outcome, Refused},
+};
+
+/// Counts a refusal that happened before ingest, and hands it on.
+fn counted(state: &AppState, error: ApiError) -> ApiError {
+    state.ingest.count_refused(error.parts().1);
+    error
+}
+
+/// The checks every post passes (origin, content type, the address's limit, size), then its body.
+async fn accept_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let checked = async {
+        allowed_origin(req, state)?;
+        json_or_text(req)?;
+        per_address(req, state)?;
+        read_body(req, payload, limit).await
+    };
+    checked.await.map_err(|error| counted(state, error))
+}
+
+fn accepted_status(accepted: Accepted) -> actix_web::http::StatusCode {
+    match accepted {
+        Accepted::Stored => actix_web::http::StatusCode::CREATED,
+        Accepted::Duplicate => actix_web::http::StatusCode::OK,
+    }
+}
+
+pub async fn post_response(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = accept_body(&req, payload, &state, MAX_SUBMISSION_BYTES).await?;
+    match state.ingest.submit(&body).await {
+        // A validated id needs no escaping: the body is written directly.
+        Ok((id, accepted)) => Ok(HttpResponse::build(accepted_status(accepted))
+            .content_type("application/json")
+            .body(
+                [
+                    "{\"id\":\"",
+                    id.as_str(),
+                    "\",\"status\":\"",
+                    accepted.as_str(),
+                    "\"}",
+                ]
+                .concat(),
+            )),
+        Err((id, refused)) => Err(ApiError::Refused(refused, id)),
+    }
+}
+
+/// One item's result in a batch answer: its outcome as the single post would give it, with
+/// `status` `stored`, `duplicate`, `rejected` (do not retry) or `unavailable` (retry later).
+fn item_result(index: usize, outcome: Result<Outcome, ApiError>) -> serde_json::Value {
+    let mut item = match outcome {
+        Ok(Ok((id, accepted))) => json!({"id": id.as_str(), "status": accepted.as_str()}),
+        Ok(Err((id, refused))) => error_item(ApiError::Refused(refused, id)),
+        Err(error) => error_item(error),
+    };
+    item["index"] = json!(index);
+    item
+}
+
+fn error_item(error: ApiError) -> serde_json::Value {
+    let mut item = error.body();
+    item["status"] = json!(if error.is_temporary() {
+        "unavailable"
+    } else {
+        "rejected"
+    });
+    item
+}
+
+pub async fn post_batch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = accept_body(&req, payload, &state, MAX_BATCH_BYTES).await?;
+    let items: Vec<&RawValue> = serde_json::from_slice(&body)
+        .map_err(|_| counted(&state, Refused::Invalid(Rejection::InvalidJson).into()))?;
+    if items.len() > MAX_BATCH_ITEMS {
+        return Err(counted(&state, ApiError::BatchTooLarge));
+    }
+    let (small, large): (Vec<_>, Vec<_>) = items
+        .iter()
+        .enumerate()
+        .partition(|(_, raw)| raw.get().len() <= MAX_SUBMISSION_BYTES);
+    let bodies: Vec<&[u8]> = small.iter().map(|(_, raw)| raw.get().as_bytes()).collect();
+    let outcomes = state.ingest.submit_batch(&bodies).await;
+    let mut results = vec![serde_json::Value::Null; items.len()];
+    let mut unavailable = false;
+    for ((index, _), outcome) in small.iter().zip(outcomes) {
+        unavailable |= matches!(
+            outcome,
+            Err((_, Refused::Unavailable(_) | Refused::Storage(_)))
+        );
+        results[*index] = item_result(*index, Ok(outcome));
+    }
+    for (index, _) in large {
+        let too_large = ApiError::PayloadTooLarge {
+            limit: MAX_SUBMISSION_BYTES,
+        };
+        results[index] = item_result(index, Err(counted(&state, too_large)));
+    }
+    let mut response = if unavailable {
+        let mut r = HttpResponse::ServiceUnavailable();
+        r.insert_header((header::RETRY_AFTER, "1"));
+        r
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response.json(json!({"results": results})))
+}

@@ -1,0 +1,236 @@
+//! HTTP: the route table, grouped by who calls, and the state every handler shares. A handler
+//! lives in the file of its route family — [`ingest`] (public posts), [`widget`] (the widget's
+//! files and public pages), [`agent`] (invitations and their links), [`admin`] (export, stats,
+//! report, metrics, all behind [`guards::admin_only`]) and [`dashboard`] — reads its request,
+//! hands it on and answers. [`guards`] holds the checks, [`error`] the one error map, [`pages`]
+//! the one page builder, [`session`] the dashboard's sessions.
+
+pub mod admin;
+pub mod agent;
+pub mod dashboard;
+pub mod error;
+pub mod guards;
+pub mod ingest;
+pub mod pages;
+pub mod session;
+pub mod widget;
+
+use std::{
+    net::{IpAddr, SocketAddr, TcpListener},
+    sync::Arc,
+};
+
+use actix_web::{
+    dev::{HttpServiceFactory, Server, ServerHandle},
+    middleware::{from_fn, Compress},
+    web::{self, Bytes},
+    App, HttpServer, ResponseError as _, Route,
+};
+use anyhow::Context as _;
+
+pub use self::error::ApiError;
+use crate::{
+    channel::{agent::Invitations, Rules},
+    config::Config,
+    ingest::Ingest,
+    limits::Limiter,
+    read::dashboard::Params as DashboardParams,
+    stats::{BadQuery, Params as StatsParams},
+    store::{SledStore, Store},
+};
+
+/// What every handler shares.
+pub struct AppState {
+    pub ingest: Ingest,
+    per_address: Limiter,
+    trusted_proxies: Vec<IpAddr>,
+    allow_origins: Vec<String>,
+    admin_token: Option<crate::config::Secret>,
+    survey: Bytes,
+    sessions: session::Sessions,
+    invitations: Arc<Invitations>,
+}
+
+/// A started collector: its address, the server future to await, and handles to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub server: Server,
+    pub ingest: Ingest,
+}
+
+impl Running {
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+}
+
+/// Opens the store under `config.data`, binds `config.listen` and builds the server. Must be called
+/// inside an actix/tokio runtime; await `Running::server`, then call `Ingest::shutdown`.
+pub fn start(config: Config) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.data)
+        .with_context(|| format!("creating the data directory {}", config.data.display()))?;
+    let store = SledStore::open_with_cache(&config.data, config.cache_mib)
+        .with_context(|| format!("opening the store in {}", config.data.display()))?;
+    start_with_store(config, Arc::new(store))
+}
+
+/// [`start`] over a store the caller opened (tests wrap the sled store to inject failures).
+pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Running> {
+    let invitations = Arc::new(
+        Invitations::load(
+            &config.data,
+            config.invitation_secret.clone(),
+            config.invitation_ttl_secs,
+            config.agent_keys.clone(),
+        )
+        .context("loading the invitation secret")?
+        .requiring(config.require_invitation),
+    );
+    let rules = Rules::default()
+        .with_device_limit(config.limit_per_device)
+        .with_invitations(Arc::clone(&invitations));
+    let ingest = Ingest::new(store).with_rules(rules);
+    let listener = TcpListener::bind(config.listen)
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if config.admin_token.is_none() {
+        tracing::warn!(
+            "TOUCHPOINT_ADMIN_TOKEN is not set: export and the other admin routes are disabled"
+        );
+    }
+    let state = web::Data::new(AppState {
+        ingest: ingest.clone(),
+        per_address: Limiter::new(config.limit_per_address),
+        trusted_proxies: config.trusted_proxies.clone(),
+        allow_origins: config.allow_origins.clone(),
+        admin_token: config.admin_token.clone(),
+        survey: Bytes::from(widget::survey_document().to_string()),
+        sessions: session::Sessions::default(),
+        invitations,
+    });
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(query_rule(BadQuery("the query string could not be read")))
+            .app_data(
+                web::FormConfig::default().error_handler(|_, _| ApiError::UnreadableBody.into()),
+            )
+            .wrap(Compress::default())
+            .configure(routes)
+            .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
+    })
+    .listen(listener)?
+    .shutdown_timeout(10);
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
+    Ok(Running {
+        addr,
+        server: server.run(),
+        ingest,
+    })
+}
+
+/// Every route, grouped by who calls it.
+fn routes(app: &mut web::ServiceConfig) {
+    // Public ingest, from the widget on any allowed origin.
+    app.service(cross_origin(
+        "/v1/responses",
+        web::post().to(ingest::post_response),
+    ))
+    .service(cross_origin(
+        "/v1/responses/batch",
+        web::post().to(ingest::post_batch),
+    ));
+    // The widget's files and the public pages.
+    app.route("/healthz", web::get().to(widget::healthz))
+        .route("/v1/survey", web::get().to(widget::survey))
+        .route("/v1/openapi.json", web::get().to(widget::openapi))
+        .route(
+            "/{file:(widget\\.js|tp-[0-9a-f]+\\.(js|wasm))}",
+            get_or_head().to(widget::widget_file),
+        )
+        .route("/embed", get_or_head().to(widget::embed_page))
+        .route("/", get_or_head().to(widget::demo_page))
+        .route("/demo/site.css", get_or_head().to(widget::demo_css))
+        .route("/demo/agent.js", get_or_head().to(widget::demo_js))
+        .route("/demo/{page}", get_or_head().to(widget::demo_page))
+        .route("/favicon.ico", get_or_head().to(widget::favicon));
+    // The agent channel: consoles ask for invitations; customers open their links.
+    app.service(cross_origin(
+        "/v1/invitations",
+        web::post().to(agent::post_invitation),
+    ))
+    .route("/s/{token}", get_or_head().to(agent::survey_link))
+    .route("/s/{token}/qr.svg", get_or_head().to(agent::survey_link_qr));
+    // The admin API: one guard, the admin token.
+    app.service(admin(
+        "/v1/export",
+        admin::ExportParams::UNKNOWN,
+        web::get().to(admin::export_route),
+    ))
+    .service(admin(
+        "/v1/stats",
+        StatsParams::UNKNOWN,
+        web::get().to(admin::stats_route),
+    ))
+    .service(admin(
+        "/v1/report",
+        admin::ReportParams::UNKNOWN,
+        web::get().to(admin::report_route),
+    ))
+    .service(admin(
+        "/metrics",
+        BadQuery("/metrics takes no parameters"),
+        web::get().to(admin::metrics_route),
+    ));
+    // The dashboard, behind a session.
+    app.service(
+        web::resource("/dashboard")
+            .app_data(page_query_rule(DashboardParams::UNKNOWN))
+            .route(get_or_head().to(dashboard::dashboard_page)),
+    )
+    .route("/dashboard/session", web::post().to(dashboard::sign_in))
+    .route("/dashboard/sign-out", web::post().to(dashboard::sign_out))
+    .service(
+        web::resource("/dashboard/report")
+            .app_data(page_query_rule(admin::ReportParams::UNKNOWN))
+            .route(web::get().to(dashboard::report)),
+    )
+    .route(
+        "/dashboard/style.css",
+        get_or_head().to(dashboard::stylesheet),
+    );
+}
+
+/// A route that pages on other origins call: CORS headers for allowed origins, and preflights.
+fn cross_origin(path: &str, route: Route) -> impl HttpServiceFactory {
+    web::resource(path)
+        .route(route)
+        .route(web::method(actix_web::http::Method::OPTIONS).to(guards::preflight))
+        .wrap(from_fn(guards::cors))
+}
+
+/// An admin route, whose query string follows `rule`: nothing is served without the admin token.
+fn admin(path: &str, rule: BadQuery, route: Route) -> impl HttpServiceFactory {
+    web::resource(path)
+        .app_data(query_rule(rule))
+        .route(route)
+        .wrap(from_fn(guards::admin_only))
+}
+
+/// A query string that does not fit the route's parameters breaks `rule`.
+fn query_rule(rule: BadQuery) -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(move |_, _| ApiError::BadQuery(rule).into())
+}
+
+/// As [`query_rule`], answered as a dashboard page.
+fn page_query_rule(rule: BadQuery) -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(move |_, _| dashboard::PageError::from(ApiError::BadQuery(rule)).into())
+}
+
+/// Static files answer HEAD too (caches and monitors ask it); actix strips the body.
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+}

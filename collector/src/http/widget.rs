@@ -1,0 +1,192 @@
+//! What anyone may fetch: the widget's files, the instrument, the `/embed` page, the demo site,
+//! the API description, and the health check.
+
+use actix_web::{
+    http::header::{self, AcceptEncoding, Encoding, Header as _, Preference, Quality},
+    web, HttpRequest, HttpResponse,
+};
+use serde_json::json;
+
+use super::{error::ApiError, pages, pages::Page, AppState};
+use crate::assets;
+
+/// Every route, request and error body, for API clients and audits.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// The widget's files. They are public and hold no secrets: any page may load them (the loader
+/// imports the glue as a module and fetches the wasm, both in CORS mode). Browsers that accept
+/// gzip get the body compressed at build time, far smaller than compressing on the fly.
+pub async fn widget_file(
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let asset = assets::widget_file(&path).ok_or(if assets::has_widget() {
+        ApiError::NotFound
+    } else {
+        ApiError::WidgetNotBuilt
+    })?;
+    let cache = if asset.immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=300"
+    };
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type(asset.content_type)
+        .insert_header((header::CACHE_CONTROL, cache))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::VARY, "Accept-Encoding"));
+    Ok(match asset.gzip.filter(|_| accepts_gzip(&req)) {
+        // A body with its Content-Encoding set is left alone by the Compress middleware.
+        Some(gzip) => response
+            .insert_header((header::CONTENT_ENCODING, "gzip"))
+            .body(gzip),
+        None => response.body(asset.bytes),
+    })
+}
+
+/// Whether the request's `Accept-Encoding` takes gzip (`gzip` or `*`, without `q=0`), read with
+/// actix-web's typed header (the one its Compress middleware negotiates with).
+fn accepts_gzip(req: &HttpRequest) -> bool {
+    AcceptEncoding::parse(req).is_ok_and(|accept| {
+        accept.iter().any(|choice| {
+            choice.quality > Quality::ZERO
+                && match &choice.item {
+                    Preference::Any => true,
+                    Preference::Specific(coding) => *coding == Encoding::gzip(),
+                }
+        })
+    })
+}
+
+/// The survey alone, for pages whose CSP forbids WebAssembly: the loader shows it in an iframe.
+pub async fn embed_page() -> HttpResponse {
+    Page::Public.ok(assets::EMBED_PAGE)
+}
+
+/// A demo page: `/` or one under `/demo/`.
+pub async fn demo_page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    assets::DEMO_PAGES
+        .iter()
+        .find(|(path, _)| *path == req.path())
+        .map(|(_, html)| Page::Public.ok(*html))
+        .ok_or(ApiError::NotFound)
+}
+
+pub async fn demo_js() -> HttpResponse {
+    pages::static_file("text/javascript; charset=utf-8", assets::DEMO_AGENT_JS)
+}
+
+pub async fn demo_css() -> HttpResponse {
+    pages::static_file(
+        "text/css; charset=utf-8",
+        include_str!("../../../demo-site/site.css"),
+    )
+}
+
+pub async fn openapi() -> HttpResponse {
+    pages::static_file("application/json", OPENAPI)
+}
+
+/// No icon: an empty answer that browsers cache, instead of a 404 in every page's console.
+pub async fn favicon() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .finish()
+}
+
+/// 200 while answers can be stored; 503 while storage is failing (reads are still served).
+pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    if state.ingest.commit().accepting() {
+        HttpResponse::Ok().json(json!({"status": "ok"}))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "30"))
+            .json(json!({
+                "status": "storage_failing",
+                "message": "answers cannot be stored now and are refused with 503; exports and reads are still served"
+            }))
+    }
+}
+
+/// `GET /v1/survey`: the instrument with every locale.
+pub async fn survey(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(state.survey.clone())
+}
+
+/// The instrument with every locale, as `GET /v1/survey` serves it.
+pub fn survey_document() -> serde_json::Value {
+    let cx = &protocol::CORE_CX;
+    let locales: serde_json::Map<String, serde_json::Value> = cx
+        .locales
+        .iter()
+        .map(|l| {
+            let ui = &l.ui;
+            (
+                l.code.to_owned(),
+                json!({
+                    "name": l.name,
+                    "dir": if l.rtl { "rtl" } else { "ltr" },
+                    "questions": {
+                        "effort": {"text": l.effort, "labels": l.effort_labels},
+                        "confidence": {"text": l.confidence, "labels": l.confidence_labels},
+                        "emotion": {"text": l.emotion, "labels": l.emotion_labels},
+                        "comment": {"text": l.comment},
+                    },
+                    "ui": {
+                        "feedback": ui.feedback, "title": ui.title, "send": ui.send,
+                        "close": ui.close, "thank_you": ui.thank_you, "optional": ui.optional,
+                        "need_answer": ui.need_answer, "start": ui.start,
+                        "choose_language": ui.choose_language, "idle_reset": ui.idle_reset,
+                        "already_answered": ui.already_answered, "link_invalid": ui.link_invalid,
+                        "queued": ui.queued, "post_call": ui.post_call,
+                        "share_link": ui.share_link, "qr_alt": ui.qr_alt, "assist": ui.assist,
+                        "link_failed": ui.link_failed,
+                    },
+                }),
+            )
+        })
+        .collect();
+    json!({
+        "id": cx.id,
+        "version": cx.version,
+        "questions": [
+            {"id": "effort", "type": "scale", "min": 1, "max": cx.effort_max},
+            {"id": "confidence", "type": "scale", "min": 1, "max": cx.confidence_max},
+            {"id": "emotion", "type": "choice", "options": cx.emotions},
+            {"id": "comment", "type": "text", "optional": true, "max_chars": cx.comment_max_chars},
+        ],
+        "locales": locales,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn gzip_is_taken_when_named_or_starred_and_not_refused() {
+        let accepts = |value: &str| {
+            accepts_gzip(
+                &TestRequest::default()
+                    .insert_header(("Accept-Encoding", value))
+                    .to_http_request(),
+            )
+        };
+        assert!(accepts("gzip, deflate, br, zstd"));
+        assert!(accepts("br;q=1.0, GZIP;q=0.5"));
+        assert!(accepts("*"));
+        assert!(!accepts("identity"));
+        assert!(!accepts("br, deflate"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!accepts("gzip; q=0.0, identity"));
+        assert!(!accepts("x-gzip-not"));
+        assert!(!accepts_gzip(&TestRequest::default().to_http_request()));
+    }
+}

@@ -1,0 +1,322 @@
+//! The dashboard's sections, top to bottom: filters, headline tiles, trends, the touchpoint ×
+//! channel matrix, the bars (segments, sites, emotions) and the latest comments. Each writes its
+//! HTML into the page.
+
+use std::fmt::Write as _;
+
+use protocol::Channel;
+
+use super::charts::{effort_bars, emotion_bars, fmt_change, fmt_mean, line_chart, options, tile};
+use super::{latest_comments, rows_of, values, View};
+use crate::{
+    read::{
+        html::escape,
+        report::{self, positive_share, MIN_ANSWERS},
+    },
+    stats::{self, Aggregates, Answer, Counts, Dim},
+    store::{Store, StoreError},
+};
+
+/// Filters: a GET form, so the view is its URL.
+pub(super) fn filters(out: &mut String, aggregates: &Aggregates, view: &View) {
+    out.push_str("<section class=\"panel no-print\" aria-label=\"Filters\"><form class=\"filters\" method=\"get\" action=\"/dashboard\">\n");
+    let _ = writeln!(
+        out,
+        "<label>From<input type=\"date\" name=\"from\" value=\"{}\"></label>\n<label>To (excluded)<input type=\"date\" name=\"to\" value=\"{}\"></label>",
+        stats::date_of(view.from),
+        stats::date_of(view.to)
+    );
+    let channels: Vec<String> = Channel::ALL.iter().map(|c| c.as_str().to_owned()).collect();
+    let q = &view.query;
+    options(
+        out,
+        "channel",
+        "Channel",
+        &channels,
+        q.channel.map(|c| c.as_str()),
+    );
+    for (name, label, dim, chosen) in [
+        ("touchpoint", "Touchpoint", Dim::Touchpoint, &q.touchpoint),
+        ("site", "Site", Dim::Site, &q.site),
+        ("segment", "Segment", Dim::Segment, &q.segment),
+    ] {
+        options(
+            out,
+            name,
+            label,
+            &values(aggregates, dim),
+            chosen.as_deref(),
+        );
+    }
+    let _ = write!(
+        out,
+        "<label>Comments<select name=\"comments\"><option value=\"all\">all</option><option value=\"difficult\"{}>difficult (effort ≤ 3)</option></select></label>\n\
+         <label>Bursts<select name=\"include_bursts\"><option value=\"false\">left out</option><option value=\"true\"{}>counted</option></select></label>\n\
+         <button type=\"submit\">Apply</button></form>\n<p class=\"shortcuts\">",
+        if view.difficult_only { " selected" } else { "" },
+        if q.include_bursts { " selected" } else { "" }
+    );
+    for days in [7, 28, 91] {
+        let _ = write!(
+            out,
+            "<a href=\"{}\">last {days} days</a>",
+            escape(&view.link(&[
+                ("from", Some(stats::date_of(view.to - days))),
+                ("to", Some(stats::date_of(view.to))),
+            ]))
+        );
+    }
+    let week = report::Period::week_of(view.to - 1);
+    let month = stats::date_of(view.to - 1)[..7].to_owned();
+    let _ = writeln!(
+        out,
+        "<a href=\"/dashboard/report?period={0}\">council report {0}</a><a href=\"/dashboard/report?period={1}\">council report {1}</a><a href=\"/dashboard\">reset</a></p></section>",
+        escape(&week.label),
+        escape(&month)
+    );
+}
+
+/// Headline tiles.
+pub(super) fn tiles(out: &mut String, total_now: &Counts, total_before: &Counts) {
+    out.push_str("<section class=\"tiles\" aria-label=\"Headline\">\n");
+    tile(
+        out,
+        "Responses",
+        total_now.responses.to_string(),
+        (
+            format!("{} in the previous period", total_before.responses),
+            "flat",
+        ),
+    );
+    tile(
+        out,
+        "Effort (1 very difficult – 7 very easy)",
+        fmt_mean(total_now.effort_mean()),
+        fmt_change(total_now.effort_mean(), total_before.effort_mean(), ""),
+    );
+    tile(
+        out,
+        "Confidence (1–5)",
+        fmt_mean(total_now.confidence_mean()),
+        fmt_change(
+            total_now.confidence_mean(),
+            total_before.confidence_mean(),
+            "",
+        ),
+    );
+    tile(
+        out,
+        "Emotion: pleased or delighted",
+        positive_share(total_now).map_or_else(|| "–".to_owned(), |p| format!("{p:.0} %")),
+        fmt_change(
+            positive_share(total_now),
+            positive_share(total_before),
+            " pts",
+        ),
+    );
+    out.push_str("</section>\n");
+}
+
+/// Trends per channel: by day over a month or less, by ISO week beyond.
+pub(super) fn trends(out: &mut String, aggregates: &Aggregates, view: &View) {
+    let by_day = view.to - view.from <= 31;
+    let bucket = if by_day { Dim::Day } else { Dim::Week };
+    let mut labels: Vec<String> = Vec::new();
+    for day in view.from..view.to {
+        let label = if by_day {
+            stats::date_of(day)[5..].to_owned()
+        } else {
+            stats::week_label(day)
+        };
+        if labels.last() != Some(&label) {
+            labels.push(label);
+        }
+    }
+    let trend = aggregates.query(&view.now(&[bucket, Dim::Channel]));
+    let series_of = |pick: &dyn Fn(&Counts) -> Option<f64>| -> Vec<(&str, Vec<Option<f64>>)> {
+        Channel::ALL
+            .iter()
+            .map(|c| {
+                let values = labels
+                    .iter()
+                    .map(|label| {
+                        trend
+                            .groups
+                            .iter()
+                            .find(|g| {
+                                g.get(Dim::Channel) == Some(c.as_str())
+                                    && g.get(bucket).is_some_and(|b| b.ends_with(label.as_str()))
+                            })
+                            .and_then(|g| pick(&g.counts))
+                    })
+                    .collect();
+                (c.as_str(), values)
+            })
+            .collect()
+    };
+    out.push_str(
+        "<div class=\"grid\">\n<section class=\"panel\"><h2>Effort over time, per channel</h2>\n",
+    );
+    line_chart(
+        out,
+        "Mean effort per channel over time (1 very difficult – 7 very easy)",
+        &labels,
+        &series_of(&Counts::effort_mean),
+        (1.0, 7.0),
+    );
+    out.push_str("<ul class=\"legend\"><li><span class=\"key k-web\"></span>web</li><li><span class=\"key k-kiosk\"></span>kiosk</li><li><span class=\"key k-agent\"></span>agent</li></ul></section>\n");
+    out.push_str("<section class=\"panel\"><h2>Confidence over time, per channel</h2>\n");
+    line_chart(
+        out,
+        "Mean confidence per channel over time (1–5)",
+        &labels,
+        &series_of(&Counts::confidence_mean),
+        (1.0, 5.0),
+    );
+    out.push_str("<ul class=\"legend\"><li><span class=\"key k-web\"></span>web</li><li><span class=\"key k-kiosk\"></span>kiosk</li><li><span class=\"key k-agent\"></span>agent</li></ul></section>\n</div>\n");
+}
+
+/// The channel × touchpoint matrix.
+pub(super) fn matrix(out: &mut String, aggregates: &Aggregates, view: &View) {
+    let matrix = aggregates.query(&view.now(&[Dim::Touchpoint, Dim::Channel]));
+    let matrix_before = aggregates.query(&view.before(&[Dim::Touchpoint, Dim::Channel]));
+    let mut ranked: Vec<(f64, &str, &str)> = matrix
+        .groups
+        .iter()
+        .filter(|g| g.counts.responses >= MIN_ANSWERS)
+        .filter_map(|g| {
+            Some((
+                g.counts.effort_mean()?,
+                g.get(Dim::Touchpoint)?,
+                g.get(Dim::Channel)?,
+            ))
+        })
+        .collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let weakest: Vec<(&str, &str)> = ranked.iter().take(3).map(|r| (r.1, r.2)).collect();
+    let mut touchpoints: Vec<&str> = matrix
+        .groups
+        .iter()
+        .filter_map(|g| g.get(Dim::Touchpoint))
+        .collect();
+    touchpoints.dedup();
+    out.push_str("<section class=\"panel\"><h2>Effort by touchpoint and channel</h2>\n<p class=\"note\">Mean effort (1 very difficult – 7 very easy), responses below it, change against the previous period. The three weakest cells with at least 5 responses are marked; the gap is the difference between a touchpoint's best and worst channel.</p>\n<div class=\"scroll\"><table class=\"matrix\">\n<thead><tr><th scope=\"col\">touchpoint</th>");
+    for c in Channel::ALL {
+        let _ = write!(out, "<th scope=\"col\">{}</th>", c.as_str());
+    }
+    out.push_str("<th scope=\"col\">gap between channels</th></tr></thead>\n<tbody>\n");
+    for t in &touchpoints {
+        let _ = write!(out, "<tr><th scope=\"row\">{}</th>", escape(t));
+        let mut means = Vec::new();
+        for c in Channel::ALL {
+            let find = |a: &Answer| {
+                a.groups
+                    .iter()
+                    .find(|g| {
+                        g.get(Dim::Touchpoint) == Some(t) && g.get(Dim::Channel) == Some(c.as_str())
+                    })
+                    .map(|g| g.counts)
+            };
+            match find(&matrix).filter(|c| c.responses > 0) {
+                Some(counts) => {
+                    let mean = counts.effort_mean();
+                    if counts.responses >= MIN_ANSWERS {
+                        means.extend(mean);
+                    }
+                    let heat = mean.map_or_else(
+                        || "none".to_owned(),
+                        |m| format!("h{}", m.round().clamp(1.0, 7.0)),
+                    );
+                    let change =
+                        fmt_change(mean, find(&matrix_before).and_then(|b| b.effort_mean()), "");
+                    let badge = if weakest.contains(&(t, c.as_str())) {
+                        "<span class=\"badge\">weakest</span>"
+                    } else {
+                        ""
+                    };
+                    let _ = write!(
+                        out,
+                        "<td class=\"cell {heat}\">{}{badge}<small>n={} · {}</small></td>",
+                        fmt_mean(mean),
+                        counts.responses,
+                        escape(change.0.trim_end_matches(" vs previous"))
+                    );
+                }
+                None => out.push_str("<td class=\"cell none\">–</td>"),
+            }
+        }
+        let gap = (means.len() > 1).then(|| {
+            means.iter().copied().fold(f64::MIN, f64::max)
+                - means.iter().copied().fold(f64::MAX, f64::min)
+        });
+        let _ = writeln!(
+            out,
+            "<td>{}</td></tr>",
+            gap.map_or_else(|| "–".to_owned(), |g| format!("{g:.2}"))
+        );
+    }
+    out.push_str("</tbody></table></div></section>\n");
+}
+
+/// Segments, sites, emotion mix.
+pub(super) fn bars(out: &mut String, aggregates: &Aggregates, view: &View, total_now: &Counts) {
+    out.push_str(
+        "<div class=\"grid bars\">\n<section class=\"panel\"><h2>Effort by segment</h2>\n",
+    );
+    let segments = aggregates.query(&view.now(&[Dim::Segment]));
+    effort_bars(
+        out,
+        "Mean effort by customer segment",
+        &rows_of(&segments, Dim::Segment, "(not given)"),
+    );
+    out.push_str("</section>\n<section class=\"panel\"><h2>Effort by site</h2>\n");
+    let sites = aggregates.query(&view.now(&[Dim::Site]));
+    let site_rows: Vec<(String, Counts)> = rows_of(&sites, Dim::Site, "")
+        .into_iter()
+        .filter(|(s, _)| !s.is_empty())
+        .collect();
+    if site_rows.is_empty() {
+        out.push_str("<p class=\"note\">No answers with a site in this view.</p>\n");
+    } else {
+        effort_bars(out, "Mean effort by site", &site_rows);
+    }
+    out.push_str("</section>\n<section class=\"panel\"><h2>Emotion mix</h2>\n");
+    let by_channel = aggregates.query(&view.now(&[Dim::Channel]));
+    let mut emotion_rows = rows_of(&by_channel, Dim::Channel, "");
+    emotion_rows.push(("all channels".to_owned(), *total_now));
+    emotion_bars(out, "Emotion mix per channel, in percent", &emotion_rows);
+    out.push_str("</section>\n</div>\n");
+}
+
+/// Latest comments, as text.
+pub(super) fn comments(out: &mut String, store: &dyn Store, view: &View) -> Result<(), StoreError> {
+    let comments = latest_comments(store, view, 20)?;
+    let _ = writeln!(
+        out,
+        "<section class=\"panel\"><h2>Latest comments{}</h2>",
+        if view.difficult_only {
+            " (difficult experiences)"
+        } else {
+            ""
+        }
+    );
+    if comments.is_empty() {
+        out.push_str("<p class=\"note\">No comments in this view.</p>\n");
+    }
+    out.push_str("<ul class=\"comments\">\n");
+    for c in &comments {
+        let effort = c.effort.map_or_else(|| "–".to_owned(), |e| e.to_string());
+        let _ = writeln!(
+            out,
+            "<li lang=\"{0}\" dir=\"auto\">{1}<span class=\"meta\">{2} · {3} · {4} · effort {5} · {0}</span></li>",
+            c.locale,
+            escape(&c.text),
+            stats::date_of(c.day),
+            c.channel.as_str(),
+            escape(&c.touchpoint),
+            effort
+        );
+    }
+    out.push_str("</ul></section>\n");
+    Ok(())
+}

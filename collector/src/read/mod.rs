@@ -1,0 +1,8 @@
+//! Reading what was stored: [`export`] (CSV and NDJSON, streamed), the [`dashboard`], the council
+//! [`report`], and the [`html`] pieces the last two share. Everything here reads through the
+//! store and its stats cells; nothing writes.
+
+pub mod dashboard;
+pub mod export;
+pub mod html;
+pub mod report;

@@ -1,0 +1,105 @@
+//! The store: what the collector keeps, behind one trait ([`Store`]), and its sled backend
+//! ([`sled`](self::sled)). Duplicates are detected here: `put` answers whether a submission's id
+//! or interaction is already stored, under the same lock that writes it.
+
+pub mod sled;
+
+use protocol::{Channel, Submission};
+
+use crate::stats::Aggregates;
+
+pub use self::sled::SledStore;
+
+/// Bit of a record's flags byte: stored as a burst ([`crate::channel::kiosk::is_burst`]). It is
+/// stored and exported like any other record; stats leave it out unless asked.
+pub const FLAG_BURST: u8 = 0x01;
+
+/// Why the store could not do what was asked. Any of these means "not stored; try again later".
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the data directory {path} is in use by another collector process")]
+    Locked { path: String },
+    #[error("storage failed: {0}")]
+    Io(#[from] ::sled::Error),
+    #[error("a stored record is damaged (key {key})")]
+    Corrupt { key: u64 },
+    #[error("this store keeps no stats cells")]
+    NoStats,
+    #[error(
+        "the store in {path} is damaged and was not opened ({reason}); restore it from a backup"
+    )]
+    Damaged { path: String, reason: String },
+}
+
+/// What happened to a submission offered to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// Written now (not yet flushed), under this arrival key.
+    Stored { key: u64 },
+    /// The same id with the same content is already stored: a retry.
+    Duplicate,
+    /// The same id is stored with other content.
+    IdConflict,
+    /// Another submission already answered this channel + touchpoint + interaction.
+    AlreadyAnswered,
+}
+
+/// One stored record, borrowed from the store while it is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    /// Receive time, microseconds since the Unix epoch; also the arrival order.
+    pub received_micros: u64,
+    /// [`FLAG_BURST`] or 0.
+    pub flags: u8,
+    pub channel: Channel,
+    pub touchpoint: &'a str,
+    /// The submission in its canonical JSON form (`Submission::to_json`).
+    pub json: &'a str,
+}
+
+/// Everything the collector keeps goes through this trait: the seam a second backend plugs
+/// into. sled implements it; tests wrap it to inject faults.
+pub trait Store: Send + Sync + 'static {
+    /// Writes `submission` (canonical form `json`) unless its id or interaction is already known.
+    /// The write is in memory until the next [`Store::flush`].
+    fn put(&self, submission: &Submission, json: &str) -> Result<Put, StoreError>;
+
+    /// Makes every completed `put` durable (blocking; call it off the async workers).
+    fn flush(&self) -> Result<(), StoreError>;
+
+    /// Calls `visit` for each record with `from <= received_micros < to`, in arrival order, until
+    /// it returns `false`.
+    fn scan(
+        &self,
+        from: u64,
+        to: u64,
+        visit: &mut dyn FnMut(Record<'_>) -> bool,
+    ) -> Result<(), StoreError>;
+
+    /// How many records are stored.
+    fn len(&self) -> usize;
+
+    /// Whether an answer to this channel + touchpoint + interaction is stored.
+    fn interaction_answered(
+        &self,
+        _channel: Channel,
+        _touchpoint: &str,
+        _interaction: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// The stats cells, where the store keeps them (the sled store does).
+    fn aggregates(&self) -> Option<&Aggregates> {
+        None
+    }
+
+    /// Bytes the store occupies on disk, where known.
+    fn size_on_disk(&self) -> u64 {
+        0
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

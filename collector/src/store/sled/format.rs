@@ -1,0 +1,171 @@
+//! The sled backend's byte formats: records, sealed blocks, index and meta keys, the devices'
+//! last answers. Each value starts with a format byte, so a later format can be told apart.
+
+use std::collections::HashMap;
+
+use protocol::{Channel, Submission};
+
+use crate::store::{Record, StoreError};
+
+const RECORD_FORMAT: u8 = 1;
+
+fn channel_code(channel: Channel) -> u8 {
+    match channel {
+        Channel::Web => 0,
+        Channel::Kiosk => 1,
+        Channel::Agent => 2,
+    }
+}
+
+fn channel_from_code(code: u8) -> Option<Channel> {
+    Channel::ALL.into_iter().find(|c| channel_code(*c) == code)
+}
+
+/// `[format][flags][channel][touchpoint len][touchpoint][canonical json]`: the header lets export
+/// filter by channel and touchpoint without parsing the JSON.
+pub(super) fn encode(submission: &Submission, json: &str, flags: u8) -> Vec<u8> {
+    let touchpoint = submission.touchpoint.as_str().as_bytes();
+    let mut value = Vec::with_capacity(4 + touchpoint.len() + json.len());
+    value.extend_from_slice(&[RECORD_FORMAT, flags, channel_code(submission.channel)]);
+    value.push(touchpoint.len() as u8); // an Ident is at most 64 bytes
+    value.extend_from_slice(touchpoint);
+    value.extend_from_slice(json.as_bytes());
+    value
+}
+
+pub(super) fn decode(key: u64, value: &[u8]) -> Result<Record<'_>, StoreError> {
+    let corrupt = || StoreError::Corrupt { key };
+    let [format, flags, channel, len, rest @ ..] = value else {
+        return Err(corrupt());
+    };
+    if *format != RECORD_FORMAT || rest.len() < usize::from(*len) {
+        return Err(corrupt());
+    }
+    let (touchpoint, json) = rest.split_at(usize::from(*len));
+    Ok(Record {
+        received_micros: key,
+        flags: *flags,
+        channel: channel_from_code(*channel).ok_or_else(corrupt)?,
+        touchpoint: std::str::from_utf8(touchpoint).map_err(|_| corrupt())?,
+        json: std::str::from_utf8(json).map_err(|_| corrupt())?,
+    })
+}
+
+pub(super) fn interaction_key(submission: &Submission) -> Option<Vec<u8>> {
+    let interaction = submission.context.interaction_id.as_ref()?;
+    Some(interaction_key_of(
+        submission.channel,
+        submission.touchpoint.as_str(),
+        interaction.as_str(),
+    ))
+}
+
+pub(super) fn interaction_key_of(channel: Channel, touchpoint: &str, interaction: &str) -> Vec<u8> {
+    let mut key = vec![channel_code(channel)];
+    key.extend_from_slice(touchpoint.as_bytes());
+    key.push(0);
+    key.extend_from_slice(interaction.as_bytes());
+    key
+}
+
+pub(super) const CHECKPOINT: &[u8] = b"checkpoint";
+/// `[format][key u64 BE]`, the floor: every saved day covers all of its records up to this key
+/// (see the module doc). A saved day is `[format][key u64 BE][cells]`, the devices
+/// `[key u64 BE][devices]`.
+pub(super) const DERIVED: &[u8] = b"derived";
+pub(super) const DERIVED_FORMAT: u8 = 2;
+pub(super) const DEVICES: &[u8] = b"devices";
+
+pub(super) fn encode_devices(devices: &HashMap<String, i64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(devices.len() * 40);
+    for (key, millis) in devices {
+        out.push(key.len() as u8); // site and device are at most 64 bytes each
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(&millis.to_be_bytes());
+    }
+    out
+}
+
+pub(super) fn decode_devices(mut bytes: &[u8]) -> Option<HashMap<String, i64>> {
+    let mut devices = HashMap::new();
+    while let Some((&len, rest)) = bytes.split_first() {
+        let key = std::str::from_utf8(rest.get(..usize::from(len))?).ok()?;
+        let (millis, rest) = rest[usize::from(len)..].split_first_chunk::<8>()?;
+        devices.insert(key.to_owned(), i64::from_be_bytes(*millis));
+        bytes = rest;
+    }
+    Some(devices)
+}
+
+/// An arrival key from its big-endian bytes.
+pub(super) fn key_of(bytes: &[u8]) -> Result<u64, StoreError> {
+    Ok(u64::from_be_bytes(
+        bytes
+            .try_into()
+            .map_err(|_| StoreError::Corrupt { key: 0 })?,
+    ))
+}
+
+/// Records per sealed block: enough that export reads few sled entries, few enough that a block
+/// (~90 KB) stays below the size sled moves out into a separate blob file, and that finding one
+/// record in a block stays cheap.
+pub const BLOCK_RECORDS: usize = 256;
+const BLOCK_FORMAT: u8 = 2;
+
+/// `[format][count u32 LE][last key u64 BE]`, then per record `[key u64 BE][len u32 LE][record]`.
+pub(super) fn encode_block(records: &[(u64, sled::IVec)]) -> Vec<u8> {
+    let size: usize = records.iter().map(|(_, v)| 12 + v.len()).sum();
+    let mut block = Vec::with_capacity(13 + size);
+    block.push(BLOCK_FORMAT);
+    block.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    block.extend_from_slice(&records.last().map_or(0, |(k, _)| *k).to_be_bytes());
+    for (key, value) in records {
+        block.extend_from_slice(&key.to_be_bytes());
+        block.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        block.extend_from_slice(value);
+    }
+    block
+}
+
+/// The number of records in a block and its last key.
+pub(super) fn block_header(block: &[u8]) -> Result<(u32, u64), StoreError> {
+    match block {
+        [BLOCK_FORMAT, count @ ..] if count.len() >= 12 => Ok((
+            u32::from_le_bytes(
+                count[..4]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt { key: 0 })?,
+            ),
+            key_of(&count[4..12])?,
+        )),
+        _ => Err(StoreError::Corrupt { key: 0 }),
+    }
+}
+
+/// The `(key, record bytes)` pairs of a block, in key order.
+pub(super) fn block_records(
+    block: &[u8],
+) -> impl Iterator<Item = Result<(u64, &[u8]), StoreError>> {
+    let mut rest = block.get(13..).unwrap_or(&[]);
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let parsed = (|| {
+            let key = key_of(rest.get(..8)?).ok()?;
+            let len = u32::from_le_bytes(rest.get(8..12)?.try_into().ok()?) as usize;
+            let record = rest.get(12..12 + len)?;
+            Some((key, record, 12 + len))
+        })();
+        match parsed {
+            Some((key, record, used)) => {
+                rest = &rest[used..];
+                Some(Ok((key, record)))
+            }
+            None => {
+                rest = &[];
+                Some(Err(StoreError::Corrupt { key: 0 }))
+            }
+        }
+    })
+}

@@ -1,0 +1,197 @@
+//! The sled backend's trees and the background sealer: finding a record (recent or sealed),
+//! the checkpoint and the progress marker, and moving flushed records into sealed blocks.
+
+use std::{
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, RwLock,
+    },
+    time::Duration,
+};
+
+use super::format::{block_header, block_records, encode_block, key_of, CHECKPOINT};
+use super::recovery::Derived;
+use crate::store::StoreError;
+
+/// Blocks sealed per flush by the background sealer: up to ~50 000 records a second.
+const SEAL_STEP: usize = 4;
+
+/// Whether the interaction under `key` has a stored answer (an index entry whose record a crash
+/// left missing does not count).
+pub(super) fn answered(t: &Trees, key: &[u8]) -> Result<bool, StoreError> {
+    let Some(id) = t.interactions.get(key)? else {
+        return Ok(false);
+    };
+    match t.ids.get(&id)? {
+        Some(arrival) => Ok(t.record(key_of(&arrival)?)?.is_some()),
+        None => Ok(false),
+    }
+}
+
+/// The trees, cloneable so the sealer thread can hold them.
+#[derive(Clone)]
+pub(super) struct Trees {
+    pub(super) db: sled::Db,
+    pub(super) responses: sled::Tree,
+    pub(super) sealed: sled::Tree,
+    pub(super) ids: sled::Tree,
+    pub(super) interactions: sled::Tree,
+    pub(super) meta: sled::Tree,
+    pub(super) aggregates: sled::Tree,
+    /// Scans hold it shared; sealing holds it exclusively while it moves records, so a scan
+    /// never sees a record twice or misses one that moved under it.
+    pub(super) seal_guard: Arc<RwLock<()>>,
+    /// `touchpoint.state` beside sled's files: how far the store had got, kept outside sled so
+    /// that a damaged sled file that opens empty is noticed.
+    pub(super) marker: Arc<PathBuf>,
+    pub(super) marked: Arc<AtomicU64>,
+}
+
+impl Trees {
+    /// Records the checkpoint in the marker file (written aside, synced, renamed) when it moved.
+    pub(super) fn mark_progress(&self) -> Result<(), StoreError> {
+        let checkpoint = self.checkpoint()?;
+        if checkpoint <= self.marked.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let aside = self.marker.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&aside)?;
+            std::io::Write::write_all(&mut file, format!("last_key={checkpoint}\n").as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&aside, &*self.marker)
+        };
+        write().map_err(|e| StoreError::Io(sled::Error::Io(e)))?;
+        self.marked.store(checkpoint, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(super) fn checkpoint(&self) -> Result<u64, StoreError> {
+        Ok(match self.meta.get(CHECKPOINT)? {
+            Some(v) => key_of(&v)?,
+            None => 0,
+        })
+    }
+
+    /// The last key in a sealed block, if any block exists.
+    pub(super) fn last_sealed(&self) -> Result<Option<u64>, StoreError> {
+        match self.sealed.last()? {
+            Some((_, block)) => Ok(Some(block_header(&block)?.1)),
+            None => Ok(None),
+        }
+    }
+
+    /// The stored record under `key`, recent or sealed. Sealing writes a block before it removes
+    /// the records, so looking in `responses` first and the blocks second never misses one.
+    pub(super) fn record(&self, key: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(value) = self.responses.get(key.to_be_bytes())? {
+            return Ok(Some(value.to_vec()));
+        }
+        if let Some((_, block)) = self
+            .sealed
+            .range(..=key.to_be_bytes())
+            .next_back()
+            .transpose()?
+        {
+            for entry in block_records(&block) {
+                let (k, record) = entry?;
+                if k == key {
+                    return Ok(Some(record.to_vec()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Moves the oldest flushed records into sealed blocks of `block` records, at most
+    /// `max_blocks` at a time; returns how many blocks it sealed (0 when fewer than `block`
+    /// records wait). The blocks are flushed before the records leave `responses`, so a crash in
+    /// between leaves two copies (removed again on open), never none.
+    pub(super) fn seal(&self, block: usize, max_blocks: usize) -> Result<usize, StoreError> {
+        let checkpoint = self.checkpoint()?;
+        let _exclusive = self.seal_guard.write().unwrap_or_else(|p| p.into_inner());
+        let mut records = Vec::with_capacity(block);
+        let mut sealed_keys = Vec::new();
+        for entry in self
+            .responses
+            .range(..=checkpoint.to_be_bytes())
+            .take(block * max_blocks)
+        {
+            let (key, value) = entry?;
+            records.push((key_of(&key)?, value));
+            if records.len() == block {
+                self.sealed
+                    .insert(records[0].0.to_be_bytes(), encode_block(&records))?;
+                sealed_keys.extend(records.drain(..).map(|(key, _)| key));
+            }
+        }
+        if sealed_keys.is_empty() {
+            return Ok(0);
+        }
+        self.db.flush()?;
+        for key in &sealed_keys {
+            self.responses.remove(key.to_be_bytes())?;
+        }
+        Ok(sealed_keys.len() / block)
+    }
+}
+
+/// Seals blocks in the background while the store is open.
+pub(super) struct Sealer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sealer {
+    pub(super) fn start(trees: Trees, block: usize, derived: Derived) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("touchpoint-sealer".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        // Work through a backlog in small steps (a big one would stall the
+                        // requests sharing the disk), then rest for a second.
+                        loop {
+                            match trees.seal(block, SEAL_STEP) {
+                                Ok(SEAL_STEP) if !stop.load(Ordering::Relaxed) => {
+                                    std::thread::sleep(Duration::from_millis(20));
+                                    continue;
+                                }
+                                Ok(_) => break,
+                                Err(error) => {
+                                    tracing::warn!(%error, "sealing blocks failed; will retry");
+                                    break;
+                                }
+                            }
+                        }
+                        if let Err(error) = trees.mark_progress() {
+                            tracing::warn!(%error, "recording the store's progress failed");
+                        }
+                        if let Err(error) = derived.save(&trees) {
+                            tracing::warn!(%error, "saving the stats failed; will retry");
+                        }
+                        for _ in 0..10 {
+                            if stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                    }
+                })
+                .ok()
+        };
+        Self { stop, thread }
+    }
+}
+
+impl Drop for Sealer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
