@@ -263,8 +263,14 @@ fn the_dashboard_asks_for_sign_in_and_opens_a_strict_session() {
     // Issue 12: dashboard pages answer a bad view as a page that says why, not as JSON.
     for (url, rule) in [
         ("/dashboard?from=someday", "from must be a YYYY-MM-DD date"),
-        ("/dashboard?fromm=2026-11-01", "unknown or repeated parameter"),
-        ("/dashboard/report?period=last-week", "period must be an ISO week"),
+        (
+            "/dashboard?fromm=2026-11-01",
+            "unknown or repeated parameter",
+        ),
+        (
+            "/dashboard/report?period=last-week",
+            "period must be an ISO week",
+        ),
     ] {
         let bad = app.get(url, &[("Cookie", session)]);
         assert_eq!(bad.status, 400, "{url}");
@@ -274,7 +280,10 @@ fn the_dashboard_asks_for_sign_in_and_opens_a_strict_session() {
             "{url}"
         );
         assert!(bad.text.contains(rule), "{url}: {}", bad.text);
-        assert!(bad.text.contains("href=\"/dashboard\""), "{url}: a way back");
+        assert!(
+            bad.text.contains("href=\"/dashboard\""),
+            "{url}: a way back"
+        );
     }
     let forged = app.get("/dashboard", &[("Cookie", "tp_session=0123456789abcdef")]);
     assert!(!forged.text.contains("Effort by touchpoint and channel"));

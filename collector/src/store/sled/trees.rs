@@ -1,21 +1,16 @@
-//! The sled backend's trees and the background sealer: finding a record (recent or sealed),
-//! the checkpoint and the progress marker, and moving flushed records into sealed blocks.
+//! The sled backend's trees: finding a record (recent or sealed), the checkpoint and the
+//! progress marker, and moving flushed records into sealed blocks.
 
 use std::{
     path::PathBuf,
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
         Arc, RwLock,
     },
-    time::Duration,
 };
 
 use super::format::{block_header, block_records, encode_block, key_of, CHECKPOINT};
-use super::recovery::Derived;
 use crate::store::StoreError;
-
-/// Blocks sealed per flush by the background sealer: up to ~50 000 records a second.
-const SEAL_STEP: usize = 4;
 
 /// Whether the interaction under `key` has a stored answer (an index entry whose record a crash
 /// left missing does not count).
@@ -134,64 +129,5 @@ impl Trees {
             self.responses.remove(key.to_be_bytes())?;
         }
         Ok(sealed_keys.len() / block)
-    }
-}
-
-/// Seals blocks in the background while the store is open.
-pub(super) struct Sealer {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Sealer {
-    pub(super) fn start(trees: Trees, block: usize, derived: Derived) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = Arc::clone(&stop);
-            std::thread::Builder::new()
-                .name("touchpoint-sealer".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        // Work through a backlog in small steps (a big one would stall the
-                        // requests sharing the disk), then rest for a second.
-                        loop {
-                            match trees.seal(block, SEAL_STEP) {
-                                Ok(SEAL_STEP) if !stop.load(Ordering::Relaxed) => {
-                                    std::thread::sleep(Duration::from_millis(20));
-                                    continue;
-                                }
-                                Ok(_) => break,
-                                Err(error) => {
-                                    tracing::warn!(%error, "sealing blocks failed; will retry");
-                                    break;
-                                }
-                            }
-                        }
-                        if let Err(error) = trees.mark_progress() {
-                            tracing::warn!(%error, "recording the store's progress failed");
-                        }
-                        if let Err(error) = derived.save(&trees) {
-                            tracing::warn!(%error, "saving the stats failed; will retry");
-                        }
-                        for _ in 0..10 {
-                            if stop.load(Ordering::Relaxed) {
-                                return;
-                            }
-                            std::thread::sleep(Duration::from_millis(100));
-                        }
-                    }
-                })
-                .ok()
-        };
-        Self { stop, thread }
-    }
-}
-
-impl Drop for Sealer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }

@@ -1,0 +1,390 @@
+//! The stats' tests: the calendar, query parameters, saved days, and a property test that the
+//! cells answer every query exactly as a recount of the exported records does.
+use super::calendar::DAY_MILLIS;
+use super::*;
+use protocol::Timestamp;
+
+#[test]
+fn days_weeks_and_dates_agree() {
+    let day = parse_date("2026-11-22").expect("a date");
+    assert_eq!(date_of(day), "2026-11-22");
+    assert_eq!(week_label(day), "2026-W47", "a Sunday ends its week");
+    assert_eq!(week_label(day + 1), "2026-W48");
+    assert_eq!(
+        week_label(parse_date("2021-01-03").expect("a date")),
+        "2020-W53"
+    );
+    assert_eq!(
+        week_label(parse_date("2024-12-30").expect("a date")),
+        "2025-W01"
+    );
+    assert_eq!(
+        week_start(2026, 47).map(date_of).as_deref(),
+        Some("2026-11-16")
+    );
+    assert_eq!(week_start(2025, 53), None, "2025 has 52 weeks");
+    assert_eq!(
+        week_start(2026, 53).map(date_of).as_deref(),
+        Some("2026-12-28"),
+        "2026 starts on a Thursday: 53 weeks"
+    );
+    assert_eq!(
+        week_start(2020, 53).map(date_of).as_deref(),
+        Some("2020-12-28")
+    );
+}
+
+#[test]
+fn the_day_is_when_the_customer_answered_unless_the_clock_ran_ahead() {
+    let nov_22 = parse_date("2026-11-22").expect("a date");
+    let received = (nov_22 + 3) as u64 * 86_400_000_000 + 5;
+    assert_eq!(day_of(nov_22 * DAY_MILLIS + 1000, received), nov_22);
+    assert_eq!(day_of((nov_22 + 30) * DAY_MILLIS, received), nov_22 + 3);
+}
+
+#[test]
+fn query_parameters_are_checked() {
+    let parse = |pairs: &[(&str, &str)]| {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Query::parse(&move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    };
+    let q = parse(&[
+        ("from", "2026-11-01"),
+        ("to", "2026-11-08T13:00:00+01:00"),
+        ("group_by", "channel,touchpoint"),
+        ("include_bursts", "true"),
+    ])
+    .expect("valid");
+    assert_eq!(q.from_day, parse_date("2026-11-01"));
+    assert_eq!(q.to_day, parse_date("2026-11-08"));
+    assert_eq!(q.group_by, vec![Dim::Channel, Dim::Touchpoint]);
+    assert!(q.include_bursts);
+    for bad in [
+        ("from", "yesterday"),
+        ("to", "2026-13-01"),
+        ("channel", "fax"),
+        ("touchpoint", "check out"),
+        ("group_by", "colour"),
+        ("group_by", "channel,site,agent,day"),
+        ("include_bursts", "yes"),
+        ("locale", "xx"),
+    ] {
+        assert!(parse(&[bad]).is_err(), "{bad:?} must be refused");
+    }
+}
+
+#[test]
+fn saved_days_load_back_the_same() {
+    let aggregates = Aggregates::default();
+    for (i, body) in [
+        r#"{"id":"aaaaaaaaaaaaaaaa01","survey":{"id":"core-cx","version":1},"channel":"kiosk","touchpoint":"branch-queue","answers":{"effort":2,"emotion":"angry"},"comment":"slow","locale":"fr","context":{"site_id":"branch-042","device_id":"kiosk-1","segment":"premium"},"submitted_at":"2026-11-22T10:00:00Z"}"#,
+        r#"{"id":"aaaaaaaaaaaaaaaa02","survey":{"id":"core-cx","version":1},"channel":"agent","touchpoint":"billing","answers":{"confidence":5},"locale":"en","context":{"agent_id":"a-7"},"submitted_at":"2026-11-22T11:00:00Z"}"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = protocol::parse_submission(body.as_bytes()).expect("valid");
+        aggregates.add(&s, u64::MAX / 2, i == 1);
+    }
+    let all = Query {
+        include_bursts: true,
+        group_by: vec![Dim::Channel, Dim::Site],
+        ..Query::default()
+    };
+    let before = aggregates.query(&all);
+    assert_eq!(before.total.responses, 2);
+    assert_eq!(before.total.effort[1], 1);
+    assert_eq!(before.total.confidence[4], 1);
+    assert_eq!(before.total.comments, 1);
+    assert_eq!(
+        aggregates.query(&Query::default()).total.responses,
+        1,
+        "bursts are left out unless asked for"
+    );
+    let saved = aggregates.take_dirty();
+    assert!(aggregates.take_dirty().is_empty());
+    let loaded = Aggregates::default();
+    for (day, bytes) in &saved {
+        loaded.load_day(*day, bytes).expect("loads");
+    }
+    assert_eq!(loaded.query(&all), before);
+    assert!(loaded.load_day(0, &saved[0].1[..10]).is_none());
+}
+
+/// What a reader of the export would compute by hand, with none of the code above: one line
+/// per record, keyed by the grouped fields' values.
+/// Groups (key values, counts) and the total.
+type Flat = (Vec<(Vec<Option<String>>, Counts)>, Counts);
+
+fn recompute(ndjson: &str, query: &Query) -> Flat {
+    let mut groups: BTreeMap<Vec<Option<String>>, Counts> = BTreeMap::new();
+    let mut total = Counts::default();
+    for line in ndjson.lines() {
+        let row: Value = serde_json::from_str(line).expect("a JSON line");
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        let millis = |v: &Value| {
+            Timestamp::parse(v.as_str().expect("a time"))
+                .expect("RFC 3339")
+                .unix_millis()
+        };
+        let day = millis(&row["submitted_at"])
+            .min(millis(&row["received_at"]))
+            .div_euclid(DAY_MILLIS);
+        let fields = [
+            ("channel", text(&row["channel"])),
+            ("touchpoint", text(&row["touchpoint"])),
+            ("site", text(&row["context"]["site_id"])),
+            ("agent", text(&row["context"]["agent_id"])),
+            ("segment", text(&row["context"]["segment"])),
+            ("locale", text(&row["locale"])),
+            ("day", Some(date_of(day))),
+            ("week", Some(week_label(day))),
+        ];
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| *n == name)
+                .and_then(|(_, v)| v.clone())
+        };
+        let wanted = [
+            ("channel", query.channel.map(|c| c.as_str().to_owned())),
+            ("touchpoint", query.touchpoint.clone()),
+            ("site", query.site.clone()),
+            ("agent", query.agent.clone()),
+            ("segment", query.segment.clone()),
+            ("locale", query.locale.clone()),
+        ];
+        let in_range =
+            query.from_day.is_none_or(|f| day >= f) && query.to_day.is_none_or(|t| day < t);
+        let burst = row["burst"].as_bool().expect("a burst field");
+        if !in_range
+            || (burst && !query.include_bursts)
+            || wanted.iter().any(|(n, w)| w.is_some() && field(n) != *w)
+        {
+            continue;
+        }
+        let mut counts = Counts {
+            responses: 1,
+            ..Counts::default()
+        };
+        let answers = &row["answers"];
+        if let Some(e) = answers["effort"].as_u64() {
+            counts.effort[e as usize - 1] += 1;
+        }
+        if let Some(c) = answers["confidence"].as_u64() {
+            counts.confidence[c as usize - 1] += 1;
+        }
+        if let Some(m) = answers["emotion"].as_str() {
+            let at = ["angry", "frustrated", "neutral", "pleased", "delighted"]
+                .iter()
+                .position(|e| *e == m)
+                .expect("an emotion");
+            counts.emotion[at] += 1;
+        }
+        counts.comments = u64::from(row.get("comment").is_some());
+        total.add(&counts);
+        if !query.group_by.is_empty() {
+            let key = query.group_by.iter().map(|d| field(d.name())).collect();
+            groups.entry(key).or_default().add(&counts);
+        }
+    }
+    (groups.into_iter().collect(), total)
+}
+
+fn answered(aggregates: &Aggregates, query: &Query) -> Flat {
+    let answer = aggregates.query(query);
+    (
+        answer
+            .groups
+            .into_iter()
+            .map(|g| (g.key.into_iter().map(|(_, v)| v).collect(), g.counts))
+            .collect(),
+        answer.total,
+    )
+}
+
+type Row = (
+    (u8, u8, Option<u8>, Option<u8>, Option<u8>, u8),
+    (Option<u8>, Option<u8>, Option<u8>, bool, Option<u8>),
+    (u32, i32),
+);
+
+fn body(n: usize, row: &Row, base_millis: i64) -> (Value, u64) {
+    let (
+        (channel, touchpoint, site, agent, segment, locale),
+        (effort, confidence, emotion, comment, device),
+        (offset, skew),
+    ) = *row;
+    let mut answers = serde_json::Map::new();
+    if let Some(e) = effort {
+        answers.insert("effort".into(), json!(e));
+    }
+    if let Some(c) = confidence {
+        answers.insert("confidence".into(), json!(c));
+    }
+    let emotion = match (effort, confidence) {
+        (None, None) => Some(emotion.unwrap_or(2)), // at least one answer
+        _ => emotion,
+    };
+    if let Some(m) = emotion {
+        answers.insert(
+            "emotion".into(),
+            json!(protocol::Emotion::ALL[usize::from(m)].as_str()),
+        );
+    }
+    let mut context = serde_json::Map::new();
+    let mut put = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            context.insert(name.into(), json!(v));
+        }
+    };
+    put("site_id", site.map(|s| format!("branch-{s}")));
+    put("agent_id", agent.map(|a| format!("a-{a}")));
+    put(
+        "segment",
+        segment.map(|s| ["standard", "premium", "business"][usize::from(s)].to_owned()),
+    );
+    put("device_id", device.map(|d| format!("kiosk-{d}")));
+    // Seconds apart over a few days; some within the burst window of the one before.
+    let submitted = base_millis + i64::from(offset) * 1000;
+    let received = (submitted + i64::from(skew) * 1000).max(base_millis) as u64 * 1000;
+    let channel = ["web", "kiosk", "agent"][usize::from(channel)];
+    let touchpoint = ["checkout", "login", "billing"][usize::from(touchpoint)];
+    let locale = protocol::instrument::LOCALE_CODES[usize::from(locale)];
+    let mut value = json!({
+        "id": format!("propstatsprop{n:06}"),
+        "survey": {"id": "core-cx", "version": 1},
+        "channel": channel,
+        "touchpoint": touchpoint,
+        "answers": answers,
+        "locale": locale,
+        "context": context,
+        "submitted_at": Timestamp::from_unix_millis(submitted).as_str(),
+    });
+    if comment {
+        value["comment"] = json!("a comment");
+    }
+    (value, received)
+}
+
+fn row() -> impl proptest::strategy::Strategy<Value = Row> {
+    use proptest::{option, prelude::*, prop_oneof};
+    (
+        (
+            0u8..3,
+            0u8..3,
+            option::of(0u8..2),
+            option::of(0u8..2),
+            option::of(0u8..3),
+            0u8..5,
+        ),
+        (
+            option::of(1u8..=7),
+            option::of(1u8..=5),
+            option::of(0u8..5),
+            any::<bool>(),
+            option::of(0u8..2),
+        ),
+        // Up to four days, in seconds; a receive time up to a day before (a clock running
+        // ahead) or two days after (a queued answer).
+        // Some crowd into the first seconds, so a device's answers fall in the burst window.
+        (prop_oneof![0u32..345_600, 0u32..12], -86_400i32..172_800),
+    )
+}
+
+fn queries(first_day: i64) -> Vec<Query> {
+    let mut queries = Vec::new();
+    let groupings: [&[Dim]; 6] = [
+        &[],
+        &[Dim::Channel],
+        &[Dim::Touchpoint, Dim::Site],
+        &[Dim::Day, Dim::Channel],
+        &[Dim::Week, Dim::Segment, Dim::Agent],
+        &[Dim::Locale],
+    ];
+    for (i, group_by) in groupings.into_iter().enumerate() {
+        for include_bursts in [false, true] {
+            queries.push(Query {
+                group_by: group_by.to_vec(),
+                include_bursts,
+                from_day: (i % 2 == 1).then_some(first_day + 1),
+                to_day: (i % 3 == 2).then_some(first_day + 3),
+                channel: (i == 4).then_some(Channel::Kiosk),
+                touchpoint: (i == 5).then(|| "login".to_owned()),
+                segment: (i == 1).then(|| "premium".to_owned()),
+                ..Query::default()
+            });
+        }
+    }
+    queries
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// For random answers, the stats equal a recomputation from the export: live, as recovered
+    /// after a crash (saved days plus the records after them), after a clean reopen, and after
+    /// a rebuild from the records.
+    #[test]
+    fn stats_equal_a_recomputation_from_the_export(mut rows in proptest::collection::vec(row(), 1..80)) {
+        use crate::store::{SledStore, Store};
+        let base = Timestamp::parse("2026-11-20T00:00:00Z").expect("a time").unix_millis();
+        rows.sort_by_key(|r| r.2 .0); // a device's answers arrive in the order given
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        // The stats are saved about once a second while records keep coming; a crash can keep
+        // the days of the last save but not its floor.
+        let mut first_floor = None;
+        for (n, row) in rows.iter().enumerate() {
+            if n == rows.len() / 3 {
+                store.save_stats().expect("saved");
+                first_floor = store.trees_meta(b"derived");
+            }
+            if n == rows.len() * 2 / 3 {
+                store.save_stats().expect("saved");
+            }
+            let (value, received) = body(n, row, base);
+            let s = protocol::parse_submission(value.to_string().as_bytes()).expect("valid");
+            store.put_at(&s, &s.to_json(), received).expect("put");
+        }
+        store.flush().expect("flush");
+        store.flush().expect("a durable checkpoint");
+        let mut ndjson = Vec::new();
+        crate::read::export::write(&store, &crate::read::export::Filter::default(), crate::read::export::Format::Ndjson, &mut ndjson).expect("export");
+        let ndjson = String::from_utf8(ndjson).expect("utf-8");
+        let first_day = base.div_euclid(DAY_MILLIS) - 1;
+        let check = |store: &SledStore| -> Result<(), proptest::test_runner::TestCaseError> {
+            for query in queries(first_day) {
+                let aggregates = store.aggregates().expect("cells");
+                proptest::prop_assert_eq!(answered(aggregates, &query), recompute(&ndjson, &query), "{:?}", query);
+            }
+            Ok(())
+        };
+        check(&store)?;
+        // What an open after a crash here recovers: the saved days, plus the records after
+        // them counted again.
+        store.set_meta(b"derived", first_floor);
+        let recovered = Aggregates::default();
+        proptest::prop_assert!(store.recover_into(&recovered).expect("recovered").is_some());
+        for query in queries(first_day) {
+            proptest::prop_assert_eq!(answered(&recovered, &query), recompute(&ndjson, &query), "{:?}", query);
+        }
+        drop(store);
+        let store = (0..100)
+            .find_map(|_| SledStore::open(dir.path()).ok().or_else(|| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                None
+            }))
+            .expect("reopens");
+        check(&store)?;
+        store.rebuild_derived().expect("rebuild");
+        check(&store)?;
+    }
+}

@@ -1,0 +1,360 @@
+//! The sled backend's tests: dedupe, arrival order, locking, recovery after an unclean stop,
+//! sealing, and the burst flag, each on a real store in a temporary directory.
+use super::format::encode_block;
+use super::*;
+use protocol::Timestamp;
+
+fn submission(id: &str, effort: i64, interaction: Option<&str>) -> Submission {
+    let context = match interaction {
+        Some(i) => format!(r#","context":{{"interaction_id":"{i}"}}"#),
+        None => String::new(),
+    };
+    let body = format!(
+        r#"{{"id":"{id}","survey":{{"id":"core-cx","version":1}},"channel":"agent","touchpoint":"billing","answers":{{"effort":{effort}}},"locale":"en"{context},"submitted_at":"2026-11-22T10:00:00Z"}}"#
+    );
+    protocol::parse_submission(body.as_bytes()).expect("valid")
+}
+
+/// Reopens `dir` in this process: sled's background thread lets go of the lock shortly after
+/// the previous handle is dropped.
+fn reopen(dir: &Path) -> SledStore {
+    for _ in 0..100 {
+        match SledStore::open(dir) {
+            Err(StoreError::Locked { .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.expect("reopen"),
+        }
+    }
+    panic!("the store stayed locked")
+}
+
+fn put(store: &SledStore, s: &Submission) -> Put {
+    store.put(s, &s.to_json()).expect("put")
+}
+
+#[test]
+fn an_id_is_stored_once_and_conflicts_are_told_apart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path()).expect("open");
+    let first = submission("aaaaaaaaaaaaaaaa01", 6, Some("call-1"));
+    assert!(matches!(put(&store, &first), Put::Stored { .. }));
+    assert_eq!(put(&store, &first), Put::Duplicate);
+    assert_eq!(
+        put(&store, &submission("aaaaaaaaaaaaaaaa01", 5, Some("call-1"))),
+        Put::IdConflict
+    );
+    assert_eq!(
+        put(&store, &submission("aaaaaaaaaaaaaaaa02", 6, Some("call-1"))),
+        Put::AlreadyAnswered
+    );
+    assert!(matches!(
+        put(&store, &submission("aaaaaaaaaaaaaaaa03", 6, Some("call-2"))),
+        Put::Stored { .. }
+    ));
+    assert_eq!(store.len(), 2);
+}
+
+#[test]
+fn arrival_keys_increase_and_survive_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut keys = Vec::new();
+    for round in 0..2 {
+        let store = reopen(dir.path());
+        for i in 0..50 {
+            let s = submission(&format!("bbbbbbbbbbbbbbbb{round}{i:02}"), 3, None);
+            let Put::Stored { key } = put(&store, &s) else {
+                panic!("not stored")
+            };
+            keys.push(key);
+        }
+        store.flush().expect("flush");
+    }
+    assert!(
+        keys.windows(2).all(|w| w[0] < w[1]),
+        "keys must strictly increase"
+    );
+    let store = reopen(dir.path());
+    let mut seen = Vec::new();
+    store
+        .scan(0, u64::MAX, &mut |r| {
+            seen.push(r.received_micros);
+            true
+        })
+        .expect("scan");
+    assert_eq!(seen, keys);
+}
+
+#[test]
+fn a_second_process_cannot_open_the_same_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _held = SledStore::open(dir.path()).expect("open");
+    assert!(matches!(
+        SledStore::open(dir.path()),
+        Err(StoreError::Locked { .. }) | Err(StoreError::Io(_))
+    ));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Against a model: whatever the order of first sends, retries, conflicting resends and
+    /// second answers to an interaction, each id is stored at most once with its first content.
+    #[test]
+    fn dedupe_matches_a_model(ops in proptest::collection::vec((0u8..6, 1i64..4, proptest::option::of(0u8..3), proptest::bool::weighted(0.2)), 1..60)) {
+        use std::collections::HashMap;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open_with(dir.path(), 8, 2, false).expect("open");
+        let mut by_id: HashMap<String, String> = HashMap::new();
+        let mut interactions: HashMap<u8, String> = HashMap::new();
+        for (id, effort, interaction, seal) in ops {
+            if seal {
+                store.flush().expect("flush");
+                store.seal_now().expect("seal");
+            }
+            let id = format!("cccccccccccccccc{id}");
+            let call = interaction.map(|i| format!("call-{i}"));
+            let s = submission(&id, effort, call.as_deref());
+            let json = s.to_json();
+            let expected = match by_id.get(&id) {
+                Some(stored) if *stored == json => Put::Duplicate,
+                Some(_) => Put::IdConflict,
+                None if interaction.is_some_and(|i| interactions.contains_key(&i)) => Put::AlreadyAnswered,
+                None => {
+                    by_id.insert(id.clone(), json.clone());
+                    if let Some(i) = interaction {
+                        interactions.insert(i, id.clone());
+                    }
+                    Put::Stored { key: 0 }
+                }
+            };
+            let got = store.put(&s, &json).expect("put");
+            let got = if let Put::Stored { .. } = got { Put::Stored { key: 0 } } else { got };
+            proptest::prop_assert_eq!(got, expected);
+        }
+        let mut stored = Vec::new();
+        store.scan(0, u64::MAX, &mut |r| { stored.push(r.json.to_owned()); true }).expect("scan");
+        let mut expected: Vec<String> = by_id.into_values().collect();
+        stored.sort();
+        expected.sort();
+        proptest::prop_assert_eq!(stored, expected);
+    }
+}
+
+/// A crash can keep a record and lose its index entries (they are written after it, without a
+/// transaction), or keep an index entry and lose its record. Neither can be provoked reliably
+/// with SIGKILL, so the tests write those states directly.
+#[test]
+fn after_an_unclean_stop_retries_are_neither_stored_twice_nor_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kept = submission("dddddddddddddddd01", 6, Some("call-7"));
+    let lost = submission("dddddddddddddddd02", 5, None);
+    {
+        let store = SledStore::open(dir.path()).expect("open");
+        store.flush().expect("a checkpoint");
+        // A record whose index entries did not reach the disk.
+        let key = crate::clock::now_micros();
+        store
+            .trees
+            .responses
+            .insert(key.to_be_bytes(), encode(&kept, &kept.to_json(), 0))
+            .expect("insert");
+        // An index entry whose record did not.
+        store
+            .trees
+            .ids
+            .insert(lost.id.as_str(), &(key + 1).to_be_bytes())
+            .expect("insert");
+        store.trees.db.flush().expect("flush");
+    }
+    let store = reopen(dir.path());
+    assert_eq!(
+        put(&store, &kept),
+        Put::Duplicate,
+        "the record's index was restored"
+    );
+    let other_answer = submission("dddddddddddddddd03", 2, Some("call-7"));
+    assert_eq!(put(&store, &other_answer), Put::AlreadyAnswered);
+    assert!(
+        matches!(put(&store, &lost), Put::Stored { .. }),
+        "a dangling index entry is ignored"
+    );
+    assert_eq!(store.len(), 2);
+}
+
+fn ids_in(store: &SledStore, from: u64, to: u64) -> Vec<String> {
+    let mut ids = Vec::new();
+    store
+        .scan(from, to, &mut |r| {
+            ids.push(
+                protocol::parse_submission(r.json.as_bytes())
+                    .expect("valid")
+                    .id
+                    .as_str()
+                    .to_owned(),
+            );
+            true
+        })
+        .expect("scan");
+    ids
+}
+
+#[test]
+fn sealed_records_are_found_scanned_in_order_and_deduplicated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
+    let subs: Vec<Submission> = (0..10)
+        .map(|i| {
+            submission(
+                &format!("eeeeeeeeeeeeeeee{i:02}"),
+                1 + i % 7,
+                Some(&format!("call-{i}")),
+            )
+        })
+        .collect();
+    let mut keys = Vec::new();
+    for (i, s) in subs.iter().enumerate() {
+        let Put::Stored { key } = store
+            .put_at(s, &s.to_json(), 1_000 + i as u64 * 10)
+            .expect("put")
+        else {
+            panic!("not stored")
+        };
+        keys.push(key);
+    }
+    store.flush().expect("flush");
+    assert_eq!(
+        store.seal_now().expect("seal"),
+        2,
+        "two full blocks of four"
+    );
+    assert_eq!(store.trees.responses.len(), 2, "the last two stay recent");
+    assert_eq!(store.len(), 10);
+    let all: Vec<String> = subs.iter().map(|s| s.id.as_str().to_owned()).collect();
+    assert_eq!(ids_in(&store, 0, u64::MAX), all);
+    assert_eq!(
+        ids_in(&store, keys[2], keys[7]),
+        all[2..7].to_vec(),
+        "a range across blocks"
+    );
+    assert_eq!(ids_in(&store, keys[9], keys[9]), Vec::<String>::new());
+    assert_eq!(
+        put(&store, &subs[1]),
+        Put::Duplicate,
+        "found inside a sealed block"
+    );
+    assert_eq!(
+        put(&store, &submission("eeeeeeeeeeeeeeee01", 7, Some("call-1"))),
+        Put::IdConflict
+    );
+    assert_eq!(
+        put(&store, &submission("eeeeeeeeeeeeeeee99", 3, Some("call-5"))),
+        Put::AlreadyAnswered
+    );
+}
+
+fn kiosk(n: u32, device: &str, submitted_at: &str) -> Submission {
+    let body = format!(
+        r#"{{"id":"kioskkioskkiosk{n:04}","survey":{{"id":"core-cx","version":1}},"channel":"kiosk","touchpoint":"branch-queue","answers":{{"effort":4}},"locale":"en","context":{{"site_id":"branch-042","device_id":"{device}"}},"submitted_at":"{submitted_at}"}}"#
+    );
+    protocol::parse_submission(body.as_bytes()).expect("valid")
+}
+
+fn flags_in(store: &SledStore) -> Vec<u8> {
+    let mut flags = Vec::new();
+    store
+        .scan(0, u64::MAX, &mut |r| {
+            flags.push(r.flags);
+            true
+        })
+        .expect("scan");
+    flags
+}
+
+/// The burst rule: answers from one device given closer together than a person could give
+/// them are flagged (never dropped); the spacing that counts is the answers' own
+/// `submitted_at`, not when they arrive.
+#[test]
+fn a_burst_from_one_device_is_flagged_and_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path()).expect("open");
+    let answers = [
+        kiosk(1, "kiosk-1", "2026-11-22T10:00:00Z"),
+        kiosk(2, "kiosk-1", "2026-11-22T10:00:01Z"), // one second later: a burst
+        kiosk(3, "kiosk-1", "2026-11-22T10:00:02.500Z"), // still bursting
+        kiosk(4, "kiosk-2", "2026-11-22T10:00:02.600Z"), // another device
+        kiosk(5, "kiosk-1", "2026-11-22T10:01:00Z"), // a person's pace again
+    ];
+    for s in &answers {
+        assert!(matches!(put(&store, s), Put::Stored { .. }));
+    }
+    assert_eq!(flags_in(&store), [0, FLAG_BURST, FLAG_BURST, 0, 0]);
+    assert_eq!(
+        put(&store, &answers[1]),
+        Put::Duplicate,
+        "a retry is not a burst"
+    );
+    // The devices' last answers survive a clean stop.
+    drop(store);
+    let store = reopen(dir.path());
+    put(&store, &kiosk(6, "kiosk-1", "2026-11-22T10:01:01Z"));
+    assert_eq!(flags_in(&store).last(), Some(&FLAG_BURST));
+}
+
+/// Regression (issue 4): a kiosk offline for days drains hundreds of queued answers within
+/// seconds of reconnecting; answered at a person's pace, none of them is a burst.
+#[test]
+fn a_drained_offline_backlog_with_realistic_spacing_is_not_flagged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path()).expect("open");
+    let start = Timestamp::parse("2026-11-18T08:00:00Z")
+        .expect("a time")
+        .unix_millis();
+    let mut at = start;
+    let received = crate::clock::now_micros();
+    for n in 0..300u32 {
+        // Between 20 s and 20 min apart, as customers come to the kiosk.
+        at += 20_000 + i64::from(n % 60) * 20_000;
+        let s = kiosk(n, "kiosk-3", Timestamp::from_unix_millis(at).as_str());
+        // All of them arrive within the same few milliseconds.
+        assert!(matches!(
+            store.put_at(&s, &s.to_json(), received + u64::from(n)),
+            Ok(Put::Stored { .. })
+        ));
+    }
+    assert!(flags_in(&store).iter().all(|f| *f == 0));
+}
+
+/// A crash between writing a block and removing its records leaves both copies.
+#[test]
+fn a_crash_while_sealing_leaves_no_second_copy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let subs: Vec<Submission> = (0..4)
+        .map(|i| submission(&format!("ffffffffffffffff{i:02}"), 4, None))
+        .collect();
+    {
+        let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
+        for s in &subs {
+            put(&store, s);
+        }
+        store.flush().expect("flush");
+        let records: Vec<(u64, sled::IVec)> = store
+            .trees
+            .responses
+            .iter()
+            .map(|e| {
+                e.map(|(k, v)| (key_of(&k).expect("key"), v))
+                    .expect("entry")
+            })
+            .collect();
+        store
+            .trees
+            .sealed
+            .insert(records[0].0.to_be_bytes(), encode_block(&records))
+            .expect("insert");
+        store.trees.db.flush().expect("flush");
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.len(), 4);
+    assert_eq!(ids_in(&store, 0, u64::MAX).len(), 4);
+    assert_eq!(put(&store, &subs[0]), Put::Duplicate);
+}
