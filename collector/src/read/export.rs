@@ -443,7 +443,7 @@ pub fn write(
             out.write_all(&buf)?;
             out.flush()
         })();
-        let read = reader.join().unwrap_or(Err(StoreError::Corrupt { key: 0 }));
+        let read = reader.join().unwrap_or(Err(StoreError::Interrupted));
         written?;
         read?;
         Ok(rows)

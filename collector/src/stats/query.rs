@@ -118,16 +118,16 @@ pub struct Query {
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    from: Option<String>,
-    to: Option<String>,
-    channel: Option<String>,
-    touchpoint: Option<String>,
-    site: Option<String>,
-    agent: Option<String>,
-    segment: Option<String>,
-    locale: Option<String>,
-    group_by: Option<String>,
-    include_bursts: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub channel: Option<String>,
+    pub touchpoint: Option<String>,
+    pub site: Option<String>,
+    pub agent: Option<String>,
+    pub segment: Option<String>,
+    pub locale: Option<String>,
+    pub group_by: Option<String>,
+    pub include_bursts: Option<String>,
 }
 
 impl Params {

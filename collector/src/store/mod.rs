@@ -23,6 +23,8 @@ pub enum StoreError {
     Io(#[from] ::sled::Error),
     #[error("a stored record is damaged (key {key})")]
     Corrupt { key: u64 },
+    #[error("reading the store stopped unexpectedly")]
+    Interrupted,
     #[error("this store keeps no stats cells")]
     NoStats,
     #[error(

@@ -96,19 +96,17 @@ impl Params {
 }
 
 fn view(aggregates: &Aggregates, params: &Params) -> Result<View, BadQuery> {
-    let query = Query::parse(&|name| {
-        match name {
-            "from" => &params.from,
-            "to" => &params.to,
-            "channel" => &params.channel,
-            "touchpoint" => &params.touchpoint,
-            "site" => &params.site,
-            "segment" => &params.segment,
-            "include_bursts" => &params.include_bursts,
-            _ => &None,
-        }
-        .clone()
-    })?;
+    let query = stats::Params {
+        from: params.from.clone(),
+        to: params.to.clone(),
+        channel: params.channel.clone(),
+        touchpoint: params.touchpoint.clone(),
+        site: params.site.clone(),
+        segment: params.segment.clone(),
+        include_bursts: params.include_bursts.clone(),
+        ..stats::Params::default()
+    }
+    .query()?;
     let today = clock::today();
     let last = aggregates.day_range().map_or(today, |(_, last)| last);
     let to = query.to_day.unwrap_or(last + 1);
