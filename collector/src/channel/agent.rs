@@ -5,10 +5,11 @@
 //! index of the store keeps it to one answer per call.
 //!
 //! Token: `base64url(claims JSON) "." base64url(HMAC-SHA256(secret, first part))`. The secret
-//! comes from `TOUCHPOINT_INVITATION_SECRET`, or is made once into `invitation.key` in the data
-//! directory (mode 0600), so links survive restarts.
+//! comes from `TOUCHPOINT_INVITATION_SECRET`, or is made once and kept by the store, so links
+//! survive restarts (an `invitation.key` file an earlier version left in the data directory is
+//! taken over).
 
-use std::{io::Write as _, path::Path};
+use std::path::Path;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use hmac::{Hmac, Mac};
@@ -18,7 +19,7 @@ use sha2::Sha256;
 
 use crate::config::Secret;
 
-/// The file in the data directory that holds the generated secret.
+/// The file in the data directory where an earlier version kept the generated secret.
 pub const KEY_FILE: &str = "invitation.key";
 /// The shortest secret accepted from the environment.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -153,25 +154,6 @@ impl Invitations {
         self
     }
 
-    /// The secret from `configured`, or else from `data/invitation.key`, made on first use.
-    pub fn load(
-        data: &Path,
-        configured: Option<Secret>,
-        ttl_secs: u64,
-        keys: Vec<Secret>,
-    ) -> std::io::Result<Self> {
-        let secret = match configured {
-            Some(secret) if secret.expose().len() < MIN_SECRET_LEN => {
-                return Err(std::io::Error::other(
-                    "TOUCHPOINT_INVITATION_SECRET must be at least 32 characters",
-                ))
-            }
-            Some(secret) => secret,
-            None => Secret::new(stored_secret(&data.join(KEY_FILE))?),
-        };
-        Ok(Self::new(secret, ttl_secs, keys))
-    }
-
     pub fn ttl_secs(&self) -> u64 {
         self.ttl_secs
     }
@@ -249,33 +231,28 @@ impl Invitations {
     }
 }
 
-/// Reads the secret file, or makes it (32 random bytes, hex, mode 0600) when there is none.
-fn stored_secret(path: &Path) -> std::io::Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) if text.trim().len() >= MIN_SECRET_LEN => return Ok(text.trim().to_owned()),
-        Ok(_) => {
-            return Err(std::io::Error::other(format!(
-                "{} is too short to be an invitation secret; remove it to make a new one",
-                path.display()
-            )))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+/// A secret from the environment, refused when it is too short to sign with.
+pub fn configured_secret(secret: Secret) -> std::io::Result<Secret> {
+    if secret.expose().len() < MIN_SECRET_LEN {
+        return Err(std::io::Error::other(
+            "TOUCHPOINT_INVITATION_SECRET must be at least 32 characters",
+        ));
     }
-    let hex = Secret::generate()?.expose().to_owned();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(hex.as_bytes())?;
-            file.sync_all()?;
-            Ok(hex)
-        }
-        // Another start made it first: use that one.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(std::fs::read_to_string(path)?.trim().to_owned())
+    Ok(secret)
+}
+
+/// A secret for the store to keep: the one an earlier version kept in `data/invitation.key`,
+/// so its links stay valid, or else a new one.
+pub fn made_secret(data: &Path) -> std::io::Result<String> {
+    let path = data.join(KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().len() >= MIN_SECRET_LEN => Ok(text.trim().to_owned()),
+        Ok(_) => Err(std::io::Error::other(format!(
+            "{} is too short to be an invitation secret; remove it to make a new one",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Secret::generate()?.expose().to_owned())
         }
         Err(e) => Err(e),
     }
@@ -436,32 +413,22 @@ mod tests {
     }
 
     #[test]
-    fn the_secret_is_made_once_and_kept_private() {
+    fn a_kept_secret_file_is_taken_over_and_a_short_one_refused() {
         let dir = tempfile::tempdir().expect("a directory");
-        let first = Invitations::load(dir.path(), None, 60, vec![]).expect("made");
-        let token = first.issue(&claims(1_000));
-        let again = Invitations::load(dir.path(), None, 60, vec![]).expect("read");
-        assert_eq!(again.verify(&token, 0), Ok(claims(1_000)));
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(KEY_FILE))
-                .expect("the key file")
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        let made = made_secret(dir.path()).expect("made");
+        assert_eq!(made.len(), 64);
+        assert!(!dir.path().join(KEY_FILE).exists(), "no file is written");
+        std::fs::write(dir.path().join(KEY_FILE), "k".repeat(40)).expect("written");
+        assert_eq!(made_secret(dir.path()).expect("read"), "k".repeat(40));
+        std::fs::write(dir.path().join(KEY_FILE), "short").expect("written");
+        assert!(made_secret(dir.path()).is_err());
     }
 
     #[test]
     fn a_short_configured_secret_is_refused_at_start() {
-        let dir = tempfile::tempdir().expect("a directory");
-        let short = Some(Secret::new("too-short".into()));
-        assert!(Invitations::load(dir.path(), short, 60, vec![]).is_err());
-        assert!(
-            !dir.path().join(KEY_FILE).exists(),
-            "nothing made in its place"
-        );
+        assert!(configured_secret(Secret::new("too-short".into())).is_err());
+        let long = "a".repeat(MIN_SECRET_LEN);
+        assert!(configured_secret(Secret::new(long)).is_ok());
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub async fn sign_in(
             dashboard::sign_in_page(Some("That is not the admin token.")),
         ));
     }
-    let id = state.sessions.create().map_err(|_| ApiError::Busy)?;
+    let id = state.sessions.create().map_err(ApiError::from)?;
     Ok(see_other("/dashboard")
         .cookie(session::session_cookie(&id))
         .finish())

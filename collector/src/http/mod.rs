@@ -30,8 +30,11 @@ use anyhow::Context as _;
 
 pub use self::error::ApiError;
 use crate::{
-    channel::{agent::Invitations, Rules},
-    config::Config,
+    channel::{
+        agent::{configured_secret, made_secret, Invitations},
+        Rules,
+    },
+    config::{Config, Secret},
     ingest::Ingest,
     limits::Limiter,
     read::dashboard::Params as DashboardParams,
@@ -45,7 +48,7 @@ pub struct AppState {
     per_address: Limiter,
     trusted_proxies: Vec<IpAddr>,
     allow_origins: Vec<String>,
-    admin_token: Option<crate::config::Secret>,
+    admin_token: Option<Secret>,
     survey: Bytes,
     sessions: session::Sessions,
     invitations: Arc<Invitations>,
@@ -76,19 +79,26 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
 
 /// [`start`] over a store the caller opened (tests wrap the sled store to inject failures).
 pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Running> {
+    let secret = match config.invitation_secret.clone() {
+        Some(configured) => configured_secret(configured)?,
+        None => Secret::new(
+            store
+                .secret("invitation", &mut || made_secret(&config.data))
+                .context("loading the invitation secret")?,
+        ),
+    };
     let invitations = Arc::new(
-        Invitations::load(
-            &config.data,
-            config.invitation_secret.clone(),
+        Invitations::new(
+            secret,
             config.invitation_ttl_secs,
             config.agent_keys.clone(),
         )
-        .context("loading the invitation secret")?
         .requiring(config.require_invitation),
     );
     let rules = Rules::default()
         .with_device_limit(config.limit_per_device)
         .with_invitations(Arc::clone(&invitations));
+    let sessions = session::Sessions::new(Arc::clone(&store));
     let ingest = Ingest::new(store).with_rules(rules);
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -105,7 +115,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         allow_origins: config.allow_origins.clone(),
         admin_token: config.admin_token.clone(),
         survey: Bytes::from(widget::survey_document().to_string()),
-        sessions: session::Sessions::default(),
+        sessions,
         invitations,
     });
     let mut server = HttpServer::new(move || {

@@ -1,19 +1,18 @@
-//! Dashboard sessions: signing in once with the admin token opens a session held in memory and
-//! named by an HttpOnly, Secure, SameSite=Strict cookie, so the token never travels in a URL. A
-//! restart signs everyone out.
+//! Dashboard sessions: signing in once with the admin token opens a session, kept by the store
+//! and named by an HttpOnly, Secure, SameSite=Strict cookie, so the token never travels in a URL.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use actix_web::{
     cookie::{time, Cookie, SameSite},
     HttpRequest,
 };
 
-use crate::config::Secret;
+use crate::{
+    clock,
+    config::Secret,
+    store::{Store, StoreError},
+};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "tp_session";
@@ -21,37 +20,40 @@ pub const COOKIE: &str = "tp_session";
 /// How long a session lasts after sign-in.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
-/// Signed-in sessions, by random id, with their expiry.
-#[derive(Default)]
+/// Signed-in sessions, by random id, with their expiry, kept by the store (so a collector
+/// that shares its store with others knows the sessions they opened).
 pub struct Sessions {
-    open: Mutex<HashMap<String, Instant>>,
+    store: Arc<dyn Store>,
 }
 
 impl Sessions {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
     /// Opens a session; its id is a new random secret.
-    pub fn create(&self) -> std::io::Result<String> {
-        let id = Secret::generate()?.expose().to_owned();
-        let now = Instant::now();
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.retain(|_, expires| *expires > now);
-        open.insert(id.clone(), now + SESSION_TTL);
+    pub fn create(&self) -> Result<String, StoreError> {
+        let id = Secret::generate()
+            .map_err(|e| StoreError::Io(sled::Error::Io(e)))?
+            .expose()
+            .to_owned();
+        let now = clock::now_secs();
+        self.store
+            .open_session(&id, now + SESSION_TTL.as_secs(), now)?;
         Ok(id)
     }
 
     /// The request's session id, when its cookie names a live session.
     pub fn of(&self, req: &HttpRequest) -> Option<String> {
         let id = req.cookie(COOKIE)?.value().to_owned();
-        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.get(&id)
-            .is_some_and(|expires| *expires > Instant::now())
-            .then_some(id)
+        let expires = self.store.session_expiry(&id).ok().flatten()?;
+        (expires > clock::now_secs()).then_some(id)
     }
 
     pub fn end(&self, id: &str) {
-        self.open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        if let Err(error) = self.store.end_session(id) {
+            tracing::warn!(%error, "ending a session failed");
+        }
     }
 }
 

@@ -314,6 +314,26 @@ mod tests {
         fn len(&self) -> usize {
             0
         }
+
+        fn secret(
+            &self,
+            _: &str,
+            make: &mut dyn FnMut() -> std::io::Result<String>,
+        ) -> Result<String, StoreError> {
+            make().map_err(|e| StoreError::Io(sled::Error::Io(e)))
+        }
+
+        fn open_session(&self, _: &str, _: u64, _: u64) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        fn session_expiry(&self, _: &str) -> Result<Option<u64>, StoreError> {
+            Ok(None)
+        }
+
+        fn end_session(&self, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
     }
 
     fn block_on<F: std::future::Future>(future: F) -> F::Output {

@@ -1,4 +1,6 @@
-//! The store: what the collector keeps, behind one trait ([`Store`]), and its sled backend
+//! The store: everything the collector keeps (records, their id and interaction indexes, the
+//! stats days, the invitations' secret, dashboard sessions), behind one trait ([`Store`]), and
+//! its sled backend
 //! ([`sled`](self::sled)). Duplicates are detected here: `put` answers whether a submission's id
 //! or interaction is already stored, under the same lock that writes it.
 
@@ -104,4 +106,22 @@ pub trait Store: Send + Sync + 'static {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The secret called `name`: made by `make` and kept durably the first time it is asked
+    /// for, the same ever after (the invitations' signing key).
+    fn secret(
+        &self,
+        name: &str,
+        make: &mut dyn FnMut() -> std::io::Result<String>,
+    ) -> Result<String, StoreError>;
+
+    /// Opens the dashboard session `id` until `expires_secs` (Unix seconds), forgetting those
+    /// expired by `now_secs`.
+    fn open_session(&self, id: &str, expires_secs: u64, now_secs: u64) -> Result<(), StoreError>;
+
+    /// When the session `id` expires (Unix seconds), if it is open.
+    fn session_expiry(&self, id: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Ends the session `id`.
+    fn end_session(&self, id: &str) -> Result<(), StoreError>;
 }

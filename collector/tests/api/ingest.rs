@@ -406,6 +406,31 @@ impl collector::store::Store for FailingFlush {
     fn len(&self) -> usize {
         self.inner.len()
     }
+
+    fn secret(
+        &self,
+        name: &str,
+        make: &mut dyn FnMut() -> std::io::Result<String>,
+    ) -> Result<String, collector::store::StoreError> {
+        self.inner.secret(name, make)
+    }
+
+    fn open_session(
+        &self,
+        id: &str,
+        expires_secs: u64,
+        now_secs: u64,
+    ) -> Result<(), collector::store::StoreError> {
+        self.inner.open_session(id, expires_secs, now_secs)
+    }
+
+    fn session_expiry(&self, id: &str) -> Result<Option<u64>, collector::store::StoreError> {
+        self.inner.session_expiry(id)
+    }
+
+    fn end_session(&self, id: &str) -> Result<(), collector::store::StoreError> {
+        self.inner.end_session(id)
+    }
 }
 
 #[test]

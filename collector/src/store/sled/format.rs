@@ -97,6 +97,11 @@ pub(super) fn decode_devices(mut bytes: &[u8]) -> Option<HashMap<String, i64>> {
     Some(devices)
 }
 
+/// The `meta` key of the secret called `name`.
+pub(super) fn secret_key(name: &str) -> Vec<u8> {
+    [b"secret/", name.as_bytes()].concat()
+}
+
 /// An arrival key from its big-endian bytes.
 pub(super) fn key_of(bytes: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(

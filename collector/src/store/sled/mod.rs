@@ -7,7 +7,9 @@
 //! - `interactions`: channel + touchpoint + interaction id → submission id (one answer per call).
 //! - `sealed`: older records packed 256 to a value, so an export reads 256 times fewer sled
 //!   entries. A background thread moves flushed records there from `responses`.
-//! - `meta/checkpoint`: the last arrival key a completed flush covered.
+//! - `meta/checkpoint`: the last arrival key a completed flush covered; `meta/secret/…`: the
+//!   secrets the collector made once (the invitations' signing key).
+//! - `sessions`: dashboard session id → its expiry (Unix seconds, big-endian).
 //! - `aggregates`: the stats cells of each day (see [`crate::stats`]), and `meta/devices`, each
 //!   device's last `submitted_at`. Both live in memory and are updated with every write; about
 //!   once a second (and at a clean stop) the days that changed are saved, each stamped with the
@@ -144,6 +146,7 @@ impl SledStore {
             interactions: db.open_tree("interactions")?,
             meta: db.open_tree("meta")?,
             aggregates: db.open_tree("aggregates")?,
+            sessions: db.open_tree("sessions")?,
             seal_guard: Arc::default(),
             marker: Arc::new(dir.join("touchpoint.state")),
             marked: Arc::default(),
@@ -406,6 +409,50 @@ impl Store for SledStore {
 
     fn aggregates(&self) -> Option<&Aggregates> {
         Some(&self.stats)
+    }
+
+    fn secret(
+        &self,
+        name: &str,
+        make: &mut dyn FnMut() -> std::io::Result<String>,
+    ) -> Result<String, StoreError> {
+        let key = format::secret_key(name);
+        if let Some(kept) = self.trees.meta.get(&key)? {
+            return String::from_utf8(kept.to_vec()).map_err(|_| StoreError::Corrupt { key: 0 });
+        }
+        let made = make().map_err(|e| StoreError::Io(::sled::Error::Io(e)))?;
+        // Whoever asked first keeps theirs; durable before anything is signed with it.
+        let _ =
+            self.trees
+                .meta
+                .compare_and_swap(&key, None as Option<&[u8]>, Some(made.as_bytes()))?;
+        self.trees.db.flush()?;
+        self.secret(name, make)
+    }
+
+    fn open_session(&self, id: &str, expires_secs: u64, now_secs: u64) -> Result<(), StoreError> {
+        let sessions = &self.trees.sessions;
+        for entry in sessions.iter() {
+            let (key, expires) = entry?;
+            if key_of(&expires)? <= now_secs {
+                sessions.remove(key)?;
+            }
+        }
+        sessions.insert(id, &expires_secs.to_be_bytes())?;
+        Ok(())
+    }
+
+    fn session_expiry(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        self.trees
+            .sessions
+            .get(id)?
+            .map(|expires| key_of(&expires))
+            .transpose()
+    }
+
+    fn end_session(&self, id: &str) -> Result<(), StoreError> {
+        self.trees.sessions.remove(id)?;
+        Ok(())
     }
 }
 

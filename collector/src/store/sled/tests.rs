@@ -358,3 +358,56 @@ fn a_crash_while_sealing_leaves_no_second_copy() {
     assert_eq!(ids_in(&store, 0, u64::MAX).len(), 4);
     assert_eq!(put(&store, &subs[0]), Put::Duplicate);
 }
+
+#[test]
+fn a_secret_is_made_once_and_kept_across_reopening() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let mut made = 0;
+    let first = {
+        let store = SledStore::open(dir.path()).expect("open");
+        store
+            .secret("invitation", &mut || {
+                made += 1;
+                Ok("first-secret".into())
+            })
+            .expect("made")
+    };
+    let store = reopen(dir.path());
+    let again = store
+        .secret("invitation", &mut || {
+            made += 1;
+            Ok("second-secret".into())
+        })
+        .expect("kept");
+    assert_eq!(
+        (first.as_str(), again.as_str()),
+        ("first-secret", "first-secret")
+    );
+    assert_eq!(made, 1, "made once");
+    let other = store
+        .secret("other", &mut || Ok("another".into()))
+        .expect("made");
+    assert_eq!(other, "another", "each name its own");
+}
+
+#[test]
+fn sessions_expire_end_and_outlive_a_restart() {
+    let dir = tempfile::tempdir().expect("a directory");
+    {
+        let store = SledStore::open(dir.path()).expect("open");
+        store.open_session("old", 100, 50).expect("opened");
+        store.open_session("kept", 1_000, 60).expect("opened");
+        assert_eq!(store.session_expiry("old").expect("read"), Some(100));
+        store.open_session("new", 2_000, 150).expect("opened");
+        assert_eq!(
+            store.session_expiry("old").expect("read"),
+            None,
+            "expired sessions are forgotten when another opens"
+        );
+        store.end_session("new").expect("ended");
+        assert_eq!(store.session_expiry("new").expect("read"), None);
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.session_expiry("kept").expect("read"), Some(1_000));
+    assert_eq!(store.session_expiry("unknown").expect("read"), None);
+}
