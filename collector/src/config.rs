@@ -23,6 +23,95 @@ pub const DEFAULT_TTL_SECS: u64 = 7 * 24 * 3600;
 pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
 /// Largest batch body: room for the most items at a typical size.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// Distinct touchpoints unless told: a large organisation's journeys, many times over.
+pub const DEFAULT_MAX_TOUCHPOINTS: usize = 2_000;
+/// Distinct sites (`context.site_id`) unless told: every branch of a large network.
+pub const DEFAULT_MAX_SITES: usize = 5_000;
+/// Distinct segments (`context.segment`) unless told.
+pub const DEFAULT_MAX_SEGMENTS: usize = 1_000;
+/// Distinct agents (`context.agent_id`) unless told: a large call centre's staff over years.
+pub const DEFAULT_MAX_AGENTS: usize = 10_000;
+/// Distinct devices (`context.site_id` + `context.device_id`) unless told.
+pub const DEFAULT_MAX_DEVICES: usize = 10_000;
+
+/// A dimension whose distinct values are bounded: anyone can post answers, so anyone could
+/// otherwise invent values until every list, menu and stats day is too large to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bounded {
+    Touchpoint,
+    Site,
+    Segment,
+    Agent,
+    Device,
+}
+
+impl Bounded {
+    /// The submission's field that carries a new value of this dimension.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Touchpoint => "touchpoint",
+            Self::Site => "context.site_id",
+            Self::Segment => "context.segment",
+            Self::Agent => "context.agent_id",
+            Self::Device => "context.device_id",
+        }
+    }
+}
+
+/// How many distinct values of each [`Bounded`] dimension the collector accepts. Past a bound a
+/// submission bringing a new value is refused (422 `too_many_values`); known values keep working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct Bounds {
+    /// Distinct touchpoints accepted; an answer with a new one past it is refused (422).
+    #[arg(long = "max-touchpoints", env = "TOUCHPOINT_MAX_TOUCHPOINTS", default_value_t = DEFAULT_MAX_TOUCHPOINTS)]
+    pub touchpoints: usize,
+    /// Distinct sites (context.site_id) accepted.
+    #[arg(long = "max-sites", env = "TOUCHPOINT_MAX_SITES", default_value_t = DEFAULT_MAX_SITES)]
+    pub sites: usize,
+    /// Distinct segments (context.segment) accepted.
+    #[arg(long = "max-segments", env = "TOUCHPOINT_MAX_SEGMENTS", default_value_t = DEFAULT_MAX_SEGMENTS)]
+    pub segments: usize,
+    /// Distinct agents (context.agent_id) accepted.
+    #[arg(long = "max-agents", env = "TOUCHPOINT_MAX_AGENTS", default_value_t = DEFAULT_MAX_AGENTS)]
+    pub agents: usize,
+    /// Distinct devices (context.site_id + context.device_id) accepted.
+    #[arg(long = "max-devices", env = "TOUCHPOINT_MAX_DEVICES", default_value_t = DEFAULT_MAX_DEVICES)]
+    pub devices: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Self {
+            touchpoints: DEFAULT_MAX_TOUCHPOINTS,
+            sites: DEFAULT_MAX_SITES,
+            segments: DEFAULT_MAX_SEGMENTS,
+            agents: DEFAULT_MAX_AGENTS,
+            devices: DEFAULT_MAX_DEVICES,
+        }
+    }
+}
+
+impl Bounds {
+    /// No bound at all: for restoring a backup and generating demo data, which must take
+    /// whatever they are given.
+    pub const NONE: Self = Self {
+        touchpoints: usize::MAX,
+        sites: usize::MAX,
+        segments: usize::MAX,
+        agents: usize::MAX,
+        devices: usize::MAX,
+    };
+
+    pub fn of(&self, dimension: Bounded) -> usize {
+        match dimension {
+            Bounded::Touchpoint => self.touchpoints,
+            Bounded::Site => self.sites,
+            Bounded::Segment => self.segments,
+            Bounded::Agent => self.agents,
+            Bounded::Device => self.devices,
+        }
+    }
+}
 
 /// A value that must never reach a log line or a debug print (`secrecy` redacts it), compared
 /// only in constant time.
@@ -87,6 +176,8 @@ pub struct Config {
     /// Refuse agent-channel answers that carry no invitation (the default; off with
     /// `--allow-uninvited-agent-answers`).
     pub require_invitation: bool,
+    /// How many distinct touchpoints, sites, segments, agents and devices are accepted.
+    pub bounds: Bounds,
 }
 
 impl Config {
@@ -106,6 +197,7 @@ impl Config {
             invitation_secret: None,
             invitation_ttl_secs: DEFAULT_TTL_SECS,
             require_invitation: true,
+            bounds: Bounds::default(),
         }
     }
 }

@@ -78,6 +78,8 @@ enum Command {
         /// nobody can answer for a call, or name its agent, without the link the collector issued.
         #[arg(long, env = "TOUCHPOINT_ALLOW_UNINVITED_AGENT_ANSWERS")]
         allow_uninvited_agent_answers: bool,
+        #[command(flatten)]
+        bounds: config::Bounds,
     },
     /// Write every stored answer, in arrival order, to standard output (or --out). Needs the
     /// collector stopped; while it runs, use GET /v1/export.
@@ -176,6 +178,7 @@ fn main() -> anyhow::Result<()> {
             trusted_proxies,
             invitation_ttl,
             allow_uninvited_agent_answers,
+            bounds,
         } => {
             let allow_origins = allow_origins
                 .iter()
@@ -209,6 +212,7 @@ fn main() -> anyhow::Result<()> {
                     .map(Secret::new),
                 invitation_ttl_secs: invitation_ttl,
                 require_invitation: !allow_uninvited_agent_answers,
+                bounds,
             };
             serve(config)
         }

@@ -99,7 +99,9 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         .with_device_limit(config.limit_per_device)
         .with_invitations(Arc::clone(&invitations));
     let sessions = session::Sessions::new(Arc::clone(&store));
-    let ingest = Ingest::new(store).with_rules(rules);
+    let ingest = Ingest::new(store)
+        .with_rules(rules)
+        .with_bounds(config.bounds);
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;

@@ -19,6 +19,7 @@ use self::{
 use crate::{
     channel::{agent::InvitationError, ChannelRefusal, Rules},
     clock,
+    config::{Bounded, Bounds},
     store::{Put, Store, StoreError},
 };
 
@@ -51,6 +52,8 @@ pub enum Refused {
     AlreadyAnswered,
     #[error("{0}")]
     Invitation(InvitationError),
+    #[error("a new {} past the configured bound", .0.field())]
+    TooManyValues(Bounded),
     #[error("this device sends faster than its limit; retry in {0} s")]
     RateLimited(u64),
     #[error("cannot store now: {0}")]
@@ -76,6 +79,7 @@ impl Refused {
             Self::IdConflict => "id_conflict",
             Self::AlreadyAnswered => "already_answered",
             Self::Invitation(error) => error.code(),
+            Self::TooManyValues(_) => "too_many_values",
             Self::RateLimited(_) => "rate_limited",
             Self::Unavailable(_) | Self::Storage(_) => "unavailable",
         }
@@ -92,6 +96,7 @@ pub struct Ingest {
     commit: GroupCommit,
     pub outcomes: Arc<Outcomes>,
     rules: Arc<Rules>,
+    bounds: Bounds,
 }
 
 impl Ingest {
@@ -102,7 +107,14 @@ impl Ingest {
             commit,
             outcomes: Arc::default(),
             rules: Arc::default(),
+            bounds: Bounds::default(),
         }
+    }
+
+    /// Accepts at most `bounds` distinct touchpoints, sites, segments, agents and devices.
+    pub fn with_bounds(mut self, bounds: Bounds) -> Self {
+        self.bounds = bounds;
+        self
     }
 
     /// Applies the channels' `rules` before each write.
@@ -135,7 +147,7 @@ impl Ingest {
         }
         let put = self
             .store
-            .put(&submission, &submission.to_json())
+            .put(&submission, &submission.to_json(), &self.bounds)
             .map_err(|e| (Some(submission.id.clone()), e.into()))?;
         let epoch = match put {
             Put::Stored { .. } => self.commit.wrote(),
@@ -159,6 +171,7 @@ impl Ingest {
                 Put::Duplicate => Ok((id, Accepted::Duplicate)),
                 Put::IdConflict => Err((Some(id), Refused::IdConflict)),
                 Put::AlreadyAnswered => Err((Some(id), Refused::AlreadyAnswered)),
+                Put::TooManyValues(full) => Err((Some(id), Refused::TooManyValues(full))),
             },
         };
         let code = match &outcome {

@@ -8,7 +8,10 @@ pub mod sled;
 
 use protocol::{Channel, Submission};
 
-use crate::stats::Aggregates;
+use crate::{
+    config::{Bounded, Bounds},
+    stats::Aggregates,
+};
 
 pub use self::sled::SledStore;
 
@@ -46,6 +49,8 @@ pub enum Put {
     IdConflict,
     /// Another submission already answered this channel + touchpoint + interaction.
     AlreadyAnswered,
+    /// It brings a new value to a dimension already holding as many as it may; nothing stored.
+    TooManyValues(Bounded),
 }
 
 /// One stored record, borrowed from the store while it is read.
@@ -64,9 +69,10 @@ pub struct Record<'a> {
 /// Everything the collector keeps goes through this trait: the seam a second backend plugs
 /// into. sled implements it; tests wrap it to inject faults.
 pub trait Store: Send + Sync + 'static {
-    /// Writes `submission` (canonical form `json`) unless its id or interaction is already known.
-    /// The write is in memory until the next [`Store::flush`].
-    fn put(&self, submission: &Submission, json: &str) -> Result<Put, StoreError>;
+    /// Writes `submission` (canonical form `json`) unless its id or interaction is already known,
+    /// or it brings a new touchpoint, site, segment, agent or device past `bounds` (known values
+    /// always pass). The write is in memory until the next [`Store::flush`].
+    fn put(&self, submission: &Submission, json: &str, bounds: &Bounds) -> Result<Put, StoreError>;
 
     /// Makes every completed `put` durable (blocking; call it off the async workers).
     fn flush(&self) -> Result<(), StoreError>;

@@ -10,14 +10,17 @@
 //! - `meta/checkpoint`: the last arrival key a completed flush covered; `meta/secret/…`: the
 //!   secrets the collector made once (the invitations' signing key).
 //! - `sessions`: dashboard session id → its expiry (Unix seconds, big-endian).
-//! - `aggregates`: the stats cells of each day (see [`crate::stats`]), and `meta/devices`, each
-//!   device's last `submitted_at`. Both live in memory and are updated with every write; about
-//!   once a second (and at a clean stop) the days that changed are saved, each stamped with the
-//!   arrival key it covers, made durable together with every record up to that key, and then
-//!   `meta/derived` (the floor) moves to that key. On open the saved days are loaded and only the
-//!   records after the floor are counted again, each into a day that does not already cover it;
-//!   anything doubtful (a saved day newer than the checkpoint, a store without them) means a full
-//!   rebuild from the records. Either way they match what is durably stored.
+//! - `aggregates`: the stats cells (see [`crate::stats`]), one entry per cell, and `devices`, each
+//!   device's last `submitted_at`, one entry per device. Both live in memory and are updated with
+//!   every write; about once a second (and at a clean stop) the cells and devices that changed
+//!   are saved, each stamped with the arrival key it covers, made durable together with every
+//!   record up to that key, and then `meta/derived` (the floor) moves to that key. A save writes
+//!   what changed, not the day or the device map around it. On open the saved cells are loaded
+//!   and only the records after the floor are counted again, each into a cell that does not
+//!   already cover it; anything doubtful (a saved cell newer than the checkpoint, a store without
+//!   them or of an older format) means a full rebuild from the records. Either way they match
+//!   what is durably stored. The values they hold are the known touchpoints, sites, segments,
+//!   agents and devices that the bounds count (see [`Store::put`]).
 //!
 //! A record's flags byte marks a *burst* ([`FLAG_BURST`], by the kiosk channel's rule), told
 //! under the writer lock from each device's last stored answer.
@@ -39,7 +42,7 @@ mod sealer;
 mod trees;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::Path,
     sync::{Arc, Mutex},
 };
@@ -56,6 +59,7 @@ use self::trees::{answered, Trees};
 use crate::{
     channel::kiosk,
     clock,
+    config::{Bounded, Bounds},
     stats::Aggregates,
     store::{Put, Record, Store, StoreError, FLAG_BURST},
 };
@@ -66,6 +70,8 @@ pub(crate) struct Writer {
     pub(crate) last: u64,
     /// Each device's last stored `submitted_at` (Unix milliseconds), to tell a burst.
     pub(crate) devices: HashMap<String, i64>,
+    /// Devices whose last answer changed since they were saved.
+    pub(crate) changed_devices: HashSet<String>,
 }
 
 /// The sled store.
@@ -146,6 +152,7 @@ impl SledStore {
             interactions: db.open_tree("interactions")?,
             meta: db.open_tree("meta")?,
             aggregates: db.open_tree("aggregates")?,
+            devices: db.open_tree("devices")?,
             sessions: db.open_tree("sessions")?,
             seal_guard: Arc::default(),
             marker: Arc::new(dir.join("touchpoint.state")),
@@ -183,6 +190,7 @@ impl SledStore {
             writer: Arc::new(Mutex::new(Writer {
                 last,
                 devices: HashMap::new(),
+                changed_devices: HashSet::new(),
             })),
             stats: Arc::default(),
             block,
@@ -237,11 +245,22 @@ impl SledStore {
 
     /// [`Store::put`] with a chosen receive time (never earlier than the last record's): for
     /// importing and for generating demo data into an empty store.
+    /// It takes every value, as restoring a backup must.
     pub fn put_at(
         &self,
         submission: &Submission,
         json: &str,
         received_micros: u64,
+    ) -> Result<Put, StoreError> {
+        self.write(submission, json, received_micros, &Bounds::NONE)
+    }
+
+    fn write(
+        &self,
+        submission: &Submission,
+        json: &str,
+        received_micros: u64,
+        bounds: &Bounds,
     ) -> Result<Put, StoreError> {
         let mut writer = self
             .writer
@@ -250,10 +269,18 @@ impl SledStore {
         if let Some(known) = self.existing(submission, json)? {
             return Ok(known);
         }
-        let key = received_micros.max(writer.last + 1);
-        let submitted = submission.submitted_at.unix_millis();
         let device = kiosk::device(submission);
         let previous = device.as_ref().and_then(|d| writer.devices.get(d)).copied();
+        // Known values always pass; a new one only while its dimension has room.
+        let new_device = device.is_some() && previous.is_none();
+        if new_device && writer.devices.len() >= bounds.devices {
+            return Ok(Put::TooManyValues(Bounded::Device));
+        }
+        if let Some(full) = self.stats.new_value_past(submission, bounds) {
+            return Ok(Put::TooManyValues(full));
+        }
+        let key = received_micros.max(writer.last + 1);
+        let submitted = submission.submitted_at.unix_millis();
         let burst = kiosk::is_burst(previous, submitted);
         let flags = if burst { FLAG_BURST } else { 0 };
         let t = &self.trees;
@@ -266,7 +293,8 @@ impl SledStore {
         }
         writer.last = key;
         if let Some(device) = device {
-            writer.devices.insert(device, submitted);
+            writer.devices.insert(device.clone(), submitted);
+            writer.changed_devices.insert(device);
         }
         // Counted before the flush that acknowledges it; a crash before that flush is followed by
         // a rebuild from the records that did reach the disk.
@@ -296,11 +324,12 @@ impl SledStore {
         .expect("meta");
     }
 
-    /// Saves the stats now (the sealer does it about once a second).
-    pub(crate) fn save_stats(&self) -> Result<(), StoreError> {
-        self.derived().save(&self.trees)?;
+    /// Saves the stats now (the sealer does it about once a second); returns the bytes of keys
+    /// and values it wrote.
+    pub(crate) fn save_stats(&self) -> Result<usize, StoreError> {
+        let written = self.derived().save(&self.trees)?;
         self.trees.db.flush()?;
-        Ok(())
+        Ok(written)
     }
 }
 
@@ -313,15 +342,15 @@ impl Drop for SledStore {
         if let Err(error) = flushed.and_then(|()| self.trees.mark_progress()) {
             tracing::warn!(%error, "recording the store's progress at stop failed");
         }
-        if let Err(error) = self.save_stats() {
+        if let Err(error) = self.save_stats().map(drop) {
             tracing::warn!(%error, "saving the stats at stop failed; they are recounted at the next start");
         }
     }
 }
 
 impl Store for SledStore {
-    fn put(&self, submission: &Submission, json: &str) -> Result<Put, StoreError> {
-        self.put_at(submission, json, clock::now_micros())
+    fn put(&self, submission: &Submission, json: &str, bounds: &Bounds) -> Result<Put, StoreError> {
+        self.write(submission, json, clock::now_micros(), bounds)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

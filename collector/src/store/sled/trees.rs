@@ -34,6 +34,7 @@ pub(super) struct Trees {
     pub(super) interactions: sled::Tree,
     pub(super) meta: sled::Tree,
     pub(super) aggregates: sled::Tree,
+    pub(super) devices: sled::Tree,
     pub(super) sessions: sled::Tree,
     /// Scans hold it shared; sealing holds it exclusively while it moves records, so a scan
     /// never sees a record twice or misses one that moved under it.
