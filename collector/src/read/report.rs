@@ -4,7 +4,7 @@
 //! figure comes from the stats cells ([`crate::stats`]), so the report and `GET /v1/stats` agree;
 //! only the sample comments are read from the records. Written as Markdown or printable HTML.
 
-use std::fmt::Write as _;
+use std::{collections::HashMap, fmt::Write as _};
 
 use serde_json::{json, Value};
 
@@ -187,19 +187,28 @@ fn lines(aggregates: &Aggregates, period: &Period, previous: &Period, by: &[Dim]
             before: Counts::default(),
         })
         .collect();
+    // Each line found by its key, so pairing the periods costs the number of lines.
+    let mut at: HashMap<(Option<String>, Option<String>), usize> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| ((l.channel.clone(), l.touchpoint.clone()), i))
+        .collect();
     for g in before.groups {
-        let (channel, touchpoint) = (g.get(Dim::Channel), g.get(Dim::Touchpoint));
-        match lines
-            .iter_mut()
-            .find(|l| l.channel.as_deref() == channel && l.touchpoint.as_deref() == touchpoint)
-        {
-            Some(line) => line.before = g.counts,
-            None => lines.push(Line {
-                channel: channel.map(str::to_owned),
-                touchpoint: touchpoint.map(str::to_owned),
-                now: Counts::default(),
-                before: g.counts,
-            }),
+        let key = (
+            g.get(Dim::Channel).map(str::to_owned),
+            g.get(Dim::Touchpoint).map(str::to_owned),
+        );
+        match at.get(&key) {
+            Some(&i) => lines[i].before = g.counts,
+            None => {
+                at.insert(key.clone(), lines.len());
+                lines.push(Line {
+                    channel: key.0,
+                    touchpoint: key.1,
+                    now: Counts::default(),
+                    before: g.counts,
+                });
+            }
         }
     }
     lines

@@ -67,6 +67,9 @@ pub enum RenderError {
     Store(#[from] StoreError),
 }
 
+/// Values a filter menu offers: the busiest ever seen; any other is one URL parameter away.
+const MENU_VALUES: usize = 100;
+
 /// The filters of a dashboard view, as read from its URL.
 struct View {
     query: Query,
@@ -199,18 +202,40 @@ fn url_encode(text: &str) -> String {
         .collect()
 }
 
-/// The values seen in one dimension over all time, for the filter menus.
-fn values(aggregates: &Aggregates, dim: Dim) -> Vec<String> {
-    aggregates
-        .query(&Query {
-            group_by: vec![dim],
-            include_bursts: true,
-            ..Query::default()
+/// The values a filter menu offers: the `MENU_VALUES` busiest ever seen in `dim`, and the one
+/// chosen; how many there are in all.
+fn values(aggregates: &Aggregates, dim: Dim, chosen: Option<&str>) -> (Vec<String>, usize) {
+    let busiest = aggregates.busiest(dim, MENU_VALUES);
+    let mut values = busiest.values;
+    if let Some(chosen) = chosen.filter(|c| !values.iter().any(|v| v == c)) {
+        values.push(chosen.to_owned());
+        values.sort();
+    }
+    (values, busiest.of)
+}
+
+/// At most `n` of `rows`, the busiest, in their order; and how many there were.
+fn busiest_rows(rows: Vec<(String, Counts)>, n: usize) -> (Vec<(String, Counts)>, usize) {
+    let all = rows.len();
+    if all <= n {
+        return (rows, all);
+    }
+    let mut responses: Vec<u64> = rows.iter().map(|(_, c)| c.responses).collect();
+    let (_, least, _) = responses.select_nth_unstable_by(n - 1, |a, b| b.cmp(a));
+    let least = *least;
+    let above = rows.iter().filter(|(_, c)| c.responses > least).count();
+    let mut ties = n - above;
+    let kept = rows
+        .into_iter()
+        .filter(|(_, c)| {
+            c.responses > least
+                || (c.responses == least && ties > 0 && {
+                    ties -= 1;
+                    true
+                })
         })
-        .groups
-        .iter()
-        .filter_map(|g| g.get(dim).map(str::to_owned))
-        .collect()
+        .collect();
+    (kept, all)
 }
 
 fn rows_of(answer: &Answer, dim: Dim, missing: &str) -> Vec<(String, Counts)> {
@@ -317,3 +342,6 @@ pub fn render(store: &dyn Store, params: &Params) -> Result<String, RenderError>
     out.push_str("</main>\n</body>\n</html>\n");
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;
