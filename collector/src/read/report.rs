@@ -168,7 +168,9 @@ pub struct Report {
 /// Lines with fewer answers than this are left out of movers and lowest: too few to judge.
 pub const MIN_ANSWERS: u64 = 5;
 
-fn lines(aggregates: &Aggregates, period: &Period, previous: &Period, by: &[Dim]) -> Vec<Line> {
+/// A line per channel and touchpoint of both periods, and the totals of both.
+fn lines(aggregates: &Aggregates, period: &Period, previous: &Period) -> (Vec<Line>, Line) {
+    let by = [Dim::Channel, Dim::Touchpoint];
     let query = |p: &Period| Query {
         from_day: Some(p.from_day),
         to_day: Some(p.to_day),
@@ -177,6 +179,12 @@ fn lines(aggregates: &Aggregates, period: &Period, previous: &Period, by: &[Dim]
     };
     let now = aggregates.query(&query(period));
     let before = aggregates.query(&query(previous));
+    let total = Line {
+        channel: None,
+        touchpoint: None,
+        now: now.total,
+        before: before.total,
+    };
     let mut lines: Vec<Line> = now
         .groups
         .iter()
@@ -211,35 +219,41 @@ fn lines(aggregates: &Aggregates, period: &Period, previous: &Period, by: &[Dim]
             }
         }
     }
-    lines
+    (lines, total)
+}
+
+/// The order of lines' names (`touchpoint (channel)`), without writing them: identifiers hold no
+/// character that sorts before the space.
+fn by_name(a: &Line, b: &Line) -> std::cmp::Ordering {
+    (a.touchpoint.as_deref(), a.channel.as_deref())
+        .cmp(&(b.touchpoint.as_deref(), b.channel.as_deref()))
+}
+
+/// The departments' lines: the touchpoints' lines summed per channel, in channel order.
+fn departments(touchpoints: &[Line]) -> Vec<Line> {
+    let mut by_channel: std::collections::BTreeMap<Option<&str>, Line> = Default::default();
+    for line in touchpoints {
+        let department = by_channel
+            .entry(line.channel.as_deref())
+            .or_insert_with(|| Line {
+                channel: line.channel.clone(),
+                touchpoint: None,
+                now: Counts::default(),
+                before: Counts::default(),
+            });
+        department.now.add(&line.now);
+        department.before.add(&line.before);
+    }
+    by_channel.into_values().collect()
 }
 
 /// Builds the report for `period` from the store's cells; sample comments from its records.
 pub fn build(store: &dyn Store, period: &Period) -> Result<Report, StoreError> {
     let aggregates = store.aggregates().ok_or(StoreError::NoStats)?;
     let previous = period.previous();
-    let total_of = |p: &Period| {
-        aggregates
-            .query(&Query {
-                from_day: Some(p.from_day),
-                to_day: Some(p.to_day),
-                ..Query::default()
-            })
-            .total
-    };
-    let total = Line {
-        channel: None,
-        touchpoint: None,
-        now: total_of(period),
-        before: total_of(&previous),
-    };
-    let departments = lines(aggregates, period, &previous, &[Dim::Channel]);
-    let touchpoints = lines(
-        aggregates,
-        period,
-        &previous,
-        &[Dim::Channel, Dim::Touchpoint],
-    );
+    // One query per period: the departments and the total follow from the touchpoints.
+    let (touchpoints, total) = lines(aggregates, period, &previous);
+    let departments = departments(&touchpoints);
     let mut movers: Vec<Line> = touchpoints
         .iter()
         .filter(|l| l.now.responses >= MIN_ANSWERS && l.before.responses >= MIN_ANSWERS)
@@ -248,7 +262,7 @@ pub fn build(store: &dyn Store, period: &Period) -> Result<Report, StoreError> {
         .collect();
     movers.sort_by(|a, b| {
         let size = |l: &Line| l.effort_change().map_or(0.0, f64::abs);
-        size(b).total_cmp(&size(a)).then(a.name().cmp(&b.name()))
+        size(b).total_cmp(&size(a)).then(by_name(a, b))
     });
     movers.truncate(5);
     let mut weakest: Vec<Line> = touchpoints
@@ -258,7 +272,7 @@ pub fn build(store: &dyn Store, period: &Period) -> Result<Report, StoreError> {
         .collect();
     weakest.sort_by(|a, b| {
         let mean = |l: &Line| l.now.effort_mean().unwrap_or(f64::MAX);
-        mean(a).total_cmp(&mean(b)).then(a.name().cmp(&b.name()))
+        mean(a).total_cmp(&mean(b)).then(by_name(a, b))
     });
     weakest.truncate(3);
     let quotes = sample_comments(store, period, &weakest, 3)?;

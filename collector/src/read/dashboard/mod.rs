@@ -315,8 +315,11 @@ fn latest_comments(
 pub fn render(store: &dyn Store, params: &Params) -> Result<String, RenderError> {
     let aggregates = store.aggregates().ok_or(StoreError::NoStats)?;
     let view = view(aggregates, params)?;
-    let total_now = aggregates.query(&view.now(&[])).total;
-    let total_before = aggregates.query(&view.before(&[])).total;
+    // The touchpoint × channel answers of both periods hold their totals and the channels' rows
+    // too: read once, they serve the tiles, the matrix and the emotion mix.
+    let by_cell = [Dim::Touchpoint, Dim::Channel];
+    let now = aggregates.query(&view.now(&by_cell));
+    let before = aggregates.query(&view.before(&by_cell));
     let mut out = String::with_capacity(64 * 1024);
     head(
         &mut out,
@@ -334,10 +337,10 @@ pub fn render(store: &dyn Store, params: &Params) -> Result<String, RenderError>
         view.to - view.from
     );
     sections::filters(&mut out, aggregates, &view);
-    sections::tiles(&mut out, &total_now, &total_before);
+    sections::tiles(&mut out, &now.total, &before.total);
     sections::trends(&mut out, aggregates, &view);
-    sections::matrix(&mut out, aggregates, &view);
-    sections::bars(&mut out, aggregates, &view, &total_now);
+    sections::matrix(&mut out, &now, &before);
+    sections::bars(&mut out, aggregates, &view, &now);
     sections::comments(&mut out, store, &view)?;
     out.push_str("</main>\n</body>\n</html>\n");
     Ok(out)

@@ -202,9 +202,9 @@ fn by_cell(answer: &Answer) -> HashMap<(&str, &str), Counts> {
 }
 
 /// The channel × touchpoint matrix.
-pub(super) fn matrix(out: &mut String, aggregates: &Aggregates, view: &View) {
-    let matrix = aggregates.query(&view.now(&[Dim::Touchpoint, Dim::Channel]));
-    let matrix_before = aggregates.query(&view.before(&[Dim::Touchpoint, Dim::Channel]));
+/// `matrix` and `matrix_before` are the view's and the previous period's answers grouped by
+/// touchpoint and channel.
+pub(super) fn matrix(out: &mut String, matrix: &Answer, matrix_before: &Answer) {
     let mut ranked: Vec<(f64, &str, &str)> = matrix
         .groups
         .iter()
@@ -219,7 +219,7 @@ pub(super) fn matrix(out: &mut String, aggregates: &Aggregates, view: &View) {
         .collect();
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
     let weakest: Vec<(&str, &str)> = ranked.iter().take(3).map(|r| (r.1, r.2)).collect();
-    let (now, before) = (by_cell(&matrix), by_cell(&matrix_before));
+    let (now, before) = (by_cell(matrix), by_cell(matrix_before));
     // Each touchpoint's responses over its channels, in name order (the groups' order).
     let mut totals: Vec<(String, Counts)> = Vec::new();
     for g in &matrix.groups {
@@ -308,8 +308,8 @@ fn busiest_note(out: &mut String, shown: usize, all: usize, what: &str) {
     }
 }
 
-/// Segments, sites, emotion mix.
-pub(super) fn bars(out: &mut String, aggregates: &Aggregates, view: &View, total_now: &Counts) {
+/// Segments, sites, emotion mix; `matrix` is the view's answer by touchpoint and channel.
+pub(super) fn bars(out: &mut String, aggregates: &Aggregates, view: &View, matrix: &Answer) {
     out.push_str(
         "<div class=\"grid bars\">\n<section class=\"panel\"><h2>Effort by segment</h2>\n",
     );
@@ -332,9 +332,17 @@ pub(super) fn bars(out: &mut String, aggregates: &Aggregates, view: &View, total
         effort_bars(out, "Mean effort by site", &site_rows);
     }
     out.push_str("</section>\n<section class=\"panel\"><h2>Emotion mix</h2>\n");
-    let by_channel = aggregates.query(&view.now(&[Dim::Channel]));
-    let mut emotion_rows = rows_of(&by_channel, Dim::Channel, "");
-    emotion_rows.push(("all channels".to_owned(), *total_now));
+    let mut by_channel: std::collections::BTreeMap<&str, Counts> = Default::default();
+    for g in &matrix.groups {
+        if let Some(channel) = g.get(Dim::Channel) {
+            by_channel.entry(channel).or_default().add(&g.counts);
+        }
+    }
+    let mut emotion_rows: Vec<(String, Counts)> = by_channel
+        .into_iter()
+        .map(|(c, counts)| (c.to_owned(), counts))
+        .collect();
+    emotion_rows.push(("all channels".to_owned(), matrix.total));
     emotion_bars(out, "Emotion mix per channel, in percent", &emotion_rows);
     out.push_str("</section>\n</div>\n");
 }

@@ -48,10 +48,8 @@ impl Derived {
         let (covered, cells, devices) = {
             // Under the writer lock: the cells hold exactly the records up to `last`.
             let mut writer = self.writer();
-            let changed: Vec<(String, i64)> = writer
-                .changed_devices
-                .drain()
-                .collect::<Vec<_>>()
+            let names: Vec<String> = writer.changed_devices.drain().collect();
+            let changed: Vec<(String, i64)> = names
                 .into_iter()
                 .filter_map(|d| writer.devices.get(&d).map(|m| (d, *m)))
                 .collect();
