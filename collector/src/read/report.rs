@@ -177,8 +177,13 @@ fn lines(aggregates: &Aggregates, period: &Period, previous: &Period) -> (Vec<Li
         group_by: by.to_vec(),
         ..Query::default()
     };
-    let now = aggregates.query(&query(period));
-    let before = aggregates.query(&query(previous));
+    let mut answers = aggregates
+        .query_all(&[query(period), query(previous)])
+        .into_iter();
+    let (now, before) = (
+        answers.next().unwrap_or_default(),
+        answers.next().unwrap_or_default(),
+    );
     let total = Line {
         channel: None,
         touchpoint: None,

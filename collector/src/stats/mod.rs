@@ -252,47 +252,67 @@ impl Aggregates {
 
     /// Answers `query` from the cells of its days.
     pub fn query(&self, query: &Query) -> Answer {
+        self.query_all(std::slice::from_ref(query))
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Answers each of `queries` (in their order) from one read of their days' cells: a page
+    /// with several sections over one period reads its cells once.
+    pub fn query_all(&self, queries: &[Query]) -> Vec<Answer> {
         let cells = self.cells.read().unwrap_or_else(|p| p.into_inner());
-        let from = query.from_day.unwrap_or(i64::MIN);
-        let to = query.to_day.unwrap_or(i64::MAX);
-        let mut answer = Answer::default();
-        if from >= to {
-            return answer;
-        }
-        let dims = &query.group_by;
-        let mut groups: HashMap<[Part<'_>; 3], Counts> = HashMap::new();
+        let range = |q: &Query| (q.from_day.unwrap_or(i64::MIN), q.to_day.unwrap_or(i64::MAX));
+        let mut answers = vec![Answer::default(); queries.len()];
+        let mut groups: Vec<HashMap<[Part<'_>; 3], Counts>> = vec![HashMap::new(); queries.len()];
+        let wanted: Vec<(i64, i64)> = queries
+            .iter()
+            .map(range)
+            .filter(|(from, to)| from < to)
+            .collect();
+        let (Some(from), Some(to)) = (
+            wanted.iter().map(|r| r.0).min(),
+            wanted.iter().map(|r| r.1).max(),
+        ) else {
+            return answers;
+        };
         for (day, day_cells) in cells.days.range(from..to) {
             for (cell, counts) in day_cells {
-                if !query.matches(cell) {
-                    continue;
+                for ((query, answer), groups) in queries.iter().zip(&mut answers).zip(&mut groups) {
+                    let (from, to) = range(query);
+                    if !(from..to).contains(day) || !query.matches(cell) {
+                        continue;
+                    }
+                    answer.total.add(counts);
+                    if query.group_by.is_empty() {
+                        continue;
+                    }
+                    let mut key = [Part::Missing; 3];
+                    for (part, dim) in key.iter_mut().zip(&query.group_by) {
+                        *part = dim.part(*day, cell);
+                    }
+                    groups.entry(key).or_default().add(counts);
                 }
-                answer.total.add(counts);
-                if dims.is_empty() {
-                    continue;
-                }
-                let mut key = [Part::Missing; 3];
-                for (part, dim) in key.iter_mut().zip(dims) {
-                    *part = dim.part(*day, cell);
-                }
-                groups.entry(key).or_default().add(counts);
             }
         }
-        let mut groups: Vec<(Vec<Option<String>>, Counts)> = groups
-            .into_iter()
-            .map(|(key, counts)| {
-                let text = dims.iter().zip(key).map(|(d, p)| d.text(p)).collect();
-                (text, counts)
-            })
-            .collect();
-        groups.sort_by(|a, b| a.0.cmp(&b.0));
-        answer.groups = groups
-            .into_iter()
-            .map(|(key, counts)| Group {
-                key: dims.iter().copied().zip(key).collect(),
-                counts,
-            })
-            .collect();
-        answer
+        for ((query, answer), groups) in queries.iter().zip(&mut answers).zip(groups) {
+            let dims = &query.group_by;
+            let mut groups: Vec<(Vec<Option<String>>, Counts)> = groups
+                .into_iter()
+                .map(|(key, counts)| {
+                    let text = dims.iter().zip(key).map(|(d, p)| d.text(p)).collect();
+                    (text, counts)
+                })
+                .collect();
+            groups.sort_by(|a, b| a.0.cmp(&b.0));
+            answer.groups = groups
+                .into_iter()
+                .map(|(key, counts)| Group {
+                    key: dims.iter().copied().zip(key).collect(),
+                    counts,
+                })
+                .collect();
+        }
+        answers
     }
 
     /// The days holding any cell: the range of the data.

@@ -436,10 +436,14 @@ proptest::proptest! {
         let ndjson = String::from_utf8(ndjson).expect("utf-8");
         let first_day = base.div_euclid(DAY_MILLIS) - 1;
         let check = |store: &SledStore| -> Result<(), proptest::test_runner::TestCaseError> {
+            let aggregates = store.aggregates().expect("cells");
             for query in queries(first_day) {
-                let aggregates = store.aggregates().expect("cells");
                 proptest::prop_assert_eq!(answered(aggregates, &query), recompute(&ndjson, &query), "{:?}", query);
             }
+            // Several queries over one read of the cells answer as each one alone.
+            let all = queries(first_day);
+            let one_by_one: Vec<Answer> = all.iter().map(|q| aggregates.query(q)).collect();
+            proptest::prop_assert_eq!(aggregates.query_all(&all), one_by_one);
             Ok(())
         };
         check(&store)?;

@@ -315,11 +315,21 @@ fn latest_comments(
 pub fn render(store: &dyn Store, params: &Params) -> Result<String, RenderError> {
     let aggregates = store.aggregates().ok_or(StoreError::NoStats)?;
     let view = view(aggregates, params)?;
-    // The touchpoint × channel answers of both periods hold their totals and the channels' rows
-    // too: read once, they serve the tiles, the matrix and the emotion mix.
+    // Every figure of the page from one read of the two periods' cells. The touchpoint ×
+    // channel answers hold the totals and the channels' rows too: they serve the tiles, the
+    // matrix and the emotion mix.
     let by_cell = [Dim::Touchpoint, Dim::Channel];
-    let now = aggregates.query(&view.now(&by_cell));
-    let before = aggregates.query(&view.before(&by_cell));
+    let mut answers = aggregates
+        .query_all(&[
+            view.now(&by_cell),
+            view.before(&by_cell),
+            view.now(&[sections::trend_bucket(&view), Dim::Channel]),
+            view.now(&[Dim::Segment]),
+            view.now(&[Dim::Site]),
+        ])
+        .into_iter();
+    let mut next = || answers.next().unwrap_or_default();
+    let (now, before, trend, segments, sites) = (next(), next(), next(), next(), next());
     let mut out = String::with_capacity(64 * 1024);
     head(
         &mut out,
@@ -338,9 +348,9 @@ pub fn render(store: &dyn Store, params: &Params) -> Result<String, RenderError>
     );
     sections::filters(&mut out, aggregates, &view);
     sections::tiles(&mut out, &now.total, &before.total);
-    sections::trends(&mut out, aggregates, &view);
+    sections::trends(&mut out, &view, &trend);
     sections::matrix(&mut out, &now, &before);
-    sections::bars(&mut out, aggregates, &view, &now);
+    sections::bars(&mut out, &segments, &sites, &now);
     sections::comments(&mut out, store, &view)?;
     out.push_str("</main>\n</body>\n</html>\n");
     Ok(out)

@@ -129,9 +129,19 @@ pub(super) fn tiles(out: &mut String, total_now: &Counts, total_before: &Counts)
 }
 
 /// Trends per channel: by day over a month or less, by ISO week beyond.
-pub(super) fn trends(out: &mut String, aggregates: &Aggregates, view: &View) {
-    let by_day = view.to - view.from <= 31;
-    let bucket = if by_day { Dim::Day } else { Dim::Week };
+/// What the trends are counted by: days over a month or less, ISO weeks beyond.
+pub(super) fn trend_bucket(view: &View) -> Dim {
+    if view.to - view.from <= 31 {
+        Dim::Day
+    } else {
+        Dim::Week
+    }
+}
+
+/// `trend` is the view's answer by [`trend_bucket`] and channel.
+pub(super) fn trends(out: &mut String, view: &View, trend: &Answer) {
+    let bucket = trend_bucket(view);
+    let by_day = bucket == Dim::Day;
     let mut labels: Vec<String> = Vec::new();
     for day in view.from..view.to {
         let label = if by_day {
@@ -143,7 +153,6 @@ pub(super) fn trends(out: &mut String, aggregates: &Aggregates, view: &View) {
             labels.push(label);
         }
     }
-    let trend = aggregates.query(&view.now(&[bucket, Dim::Channel]));
     // A day's group reads `2026-11-22`, its label `11-22`; a week's group is its label.
     let by_label: HashMap<(&str, &str), &Counts> = trend
         .groups
@@ -308,19 +317,18 @@ fn busiest_note(out: &mut String, shown: usize, all: usize, what: &str) {
     }
 }
 
-/// Segments, sites, emotion mix; `matrix` is the view's answer by touchpoint and channel.
-pub(super) fn bars(out: &mut String, aggregates: &Aggregates, view: &View, matrix: &Answer) {
+/// Segments, sites, emotion mix, from the view's answers by segment, by site, and by touchpoint
+/// and channel (`matrix`).
+pub(super) fn bars(out: &mut String, segments: &Answer, sites: &Answer, matrix: &Answer) {
     out.push_str(
         "<div class=\"grid bars\">\n<section class=\"panel\"><h2>Effort by segment</h2>\n",
     );
-    let segments = aggregates.query(&view.now(&[Dim::Segment]));
     let (segment_rows, all) =
-        busiest_rows(rows_of(&segments, Dim::Segment, "(not given)"), BAR_ROWS);
+        busiest_rows(rows_of(segments, Dim::Segment, "(not given)"), BAR_ROWS);
     busiest_note(out, segment_rows.len(), all, "segments");
     effort_bars(out, "Mean effort by customer segment", &segment_rows);
     out.push_str("</section>\n<section class=\"panel\"><h2>Effort by site</h2>\n");
-    let sites = aggregates.query(&view.now(&[Dim::Site]));
-    let site_rows: Vec<(String, Counts)> = rows_of(&sites, Dim::Site, "")
+    let site_rows: Vec<(String, Counts)> = rows_of(sites, Dim::Site, "")
         .into_iter()
         .filter(|(s, _)| !s.is_empty())
         .collect();
