@@ -21,6 +21,14 @@ pub const DEFAULT_LIMIT_PER_DEVICE: &str = "2/30";
 pub const DEFAULT_TTL_SECS: u64 = 7 * 24 * 3600;
 /// The longest invitation validity that may be configured: 10 years.
 pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+/// The shortest admin token accepted: shorter ones are refused at start.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+/// Wrong admin tokens and agent keys one client address may send, RATE/BURST a second: past the
+/// burst, its attempts are answered 429 without being checked.
+pub const AUTH_FAILURES: &str = "0.1/10";
+/// Dashboard sign-ins per client address, RATE/BURST a second: a bucket of its own, so answers
+/// from the same address cannot lock an administrator out.
+pub const SIGN_INS: &str = "0.2/10";
 /// Largest batch body: room for the most items at a typical size.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
@@ -90,6 +98,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// Refuses what cannot be served safely, with the rule it breaks.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(token) = &self.admin_token {
+            if token.expose().chars().count() < MIN_ADMIN_TOKEN_CHARS {
+                return Err(format!(
+                    "TOUCHPOINT_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters (a random one: `openssl rand -hex 32`)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// A configuration for tests and tools: loopback on a free port, nothing allowed cross-origin.
     pub fn for_data_dir(data: PathBuf) -> Self {
         Self {
@@ -140,6 +160,20 @@ mod tests {
             ..Config::for_data_dir("d".into())
         };
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused() {
+        let with = |token: &str| Config {
+            admin_token: Some(Secret::new(token.into())),
+            ..Config::for_data_dir("d".into())
+        };
+        assert!(with(&"t".repeat(31)).check().is_err());
+        assert!(with(&"t".repeat(32)).check().is_ok());
+        assert!(
+            Config::for_data_dir("d".into()).check().is_ok(),
+            "no token: admin off"
+        );
     }
 
     #[test]

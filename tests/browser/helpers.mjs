@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-export const ADMIN_TOKEN = "browser-admin-token-0123456789";
+export const ADMIN_TOKEN = "browser-admin-token-0123456789abcd";
 
 export function collectorBinary() {
   const target = process.env.CARGO_TARGET_DIR || join(ROOT, "target");

@@ -11,7 +11,7 @@ use std::{
 
 use serde_json::{json, Value};
 
-pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789abcdefgh";
 
 /// The collector binary `cargo test --workspace` built beside this test binary (or
 /// `TOUCHPOINT_COLLECTOR_BIN`).

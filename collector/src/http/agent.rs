@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{
     error::ApiError,
-    guards::{allowed_origin, bearer, read_body},
+    guards::{allowed_origin, bearer, credential, read_body},
     pages::Page,
     AppState,
 };
@@ -56,10 +56,11 @@ pub async fn post_invitation(
     if !state.invitations.has_keys(state.admin_token.as_ref()) {
         return Err(ApiError::InvitationsDisabled);
     }
-    if !state
-        .invitations
-        .authorizes(bearer(&req), state.admin_token.as_ref())
-    {
+    if !credential(&req, &state, "agent key", || {
+        state
+            .invitations
+            .authorizes(bearer(&req), state.admin_token.as_ref())
+    })? {
         return Err(ApiError::AgentUnauthorized);
     }
     let body = read_body(&req, payload, 4096).await?;

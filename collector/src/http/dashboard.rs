@@ -12,13 +12,16 @@ use serde::Deserialize;
 use super::{
     admin::{council_report, ReportParams},
     error::ApiError,
-    guards::{per_address, signed_in},
+    guards::{client_address, credential, same_origin, signed_in},
     pages::{self, see_other, Page},
     session, AppState,
 };
-use crate::read::{
-    dashboard::{self, Params, RenderError},
-    html,
+use crate::{
+    clock,
+    read::{
+        dashboard::{self, Params, RenderError},
+        html,
+    },
 };
 
 /// An error on a dashboard route, answered as a page with the same status as its API answer.
@@ -82,8 +85,17 @@ pub async fn sign_in(
     let Some(token) = &state.admin_token else {
         return Err(ApiError::AdminDisabled.into());
     };
-    per_address(&req, &state)?;
-    if !token.matches(form.token.trim()) {
+    same_origin(&req)?;
+    state
+        .sign_ins
+        .take(
+            &client_address(&req, &state.trusted_proxies),
+            clock::now_millis(),
+        )
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    if !credential(&req, &state, "admin token", || {
+        token.matches(form.token.trim())
+    })? {
         return Ok(Page::Admin.respond(
             StatusCode::UNAUTHORIZED,
             dashboard::sign_in_page(Some("That is not the admin token.")),
@@ -95,13 +107,17 @@ pub async fn sign_in(
         .finish())
 }
 
-pub async fn sign_out(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn sign_out(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    same_origin(&req)?;
     if let Some(id) = state.sessions.of(&req) {
         state.sessions.end(&id);
     }
-    see_other("/dashboard")
+    Ok(see_other("/dashboard")
         .cookie(session::cleared_cookie())
-        .finish()
+        .finish())
 }
 
 pub async fn stylesheet() -> HttpResponse {

@@ -164,13 +164,22 @@ pub fn client_address(req: &HttpRequest, trusted: &[IpAddr]) -> String {
 
 /// Takes one of the client address's tokens.
 pub fn per_address(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    state
-        .per_address
-        .take(
-            &client_address(req, &state.trusted_proxies),
-            clock::now_millis(),
-        )
-        .map_err(|retry_after| ApiError::RateLimited { retry_after })
+    match per_address_up_to(req, state, 1) {
+        (1, _) => Ok(()),
+        (_, retry_after) => Err(ApiError::RateLimited {
+            retry_after: retry_after.unwrap_or(1),
+        }),
+    }
+}
+
+/// Takes up to `n` of the client address's tokens, one per answer: how many it took, and when
+/// fewer, the seconds until the next.
+pub fn per_address_up_to(req: &HttpRequest, state: &AppState, n: u64) -> (u64, Option<u64>) {
+    state.per_address.take_up_to(
+        &client_address(req, &state.trusted_proxies),
+        n,
+        clock::now_millis(),
+    )
 }
 
 /// The token of an `Authorization: Bearer …` header, or "" without one.
@@ -182,6 +191,29 @@ pub fn bearer(req: &HttpRequest) -> &str {
         .map_or("", str::trim)
 }
 
+/// Checks a credential (`what`: "admin token", "agent key") with `valid`. An address whose wrong
+/// attempts are used up is answered 429 without the credential being checked at all; a wrong one
+/// is counted against its address and logged, never with the credential. `Ok(false)`: wrong.
+pub fn credential(
+    req: &HttpRequest,
+    state: &AppState,
+    what: &'static str,
+    valid: impl FnOnce() -> bool,
+) -> Result<bool, ApiError> {
+    let address = client_address(req, &state.trusted_proxies);
+    let now = clock::now_millis();
+    state
+        .auth_failures
+        .check(&address, now)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    if valid() {
+        return Ok(true);
+    }
+    let _ = state.auth_failures.take(&address, now);
+    tracing::warn!(%address, path = req.path(), credential = what, "a wrong credential");
+    Ok(false)
+}
+
 /// The admin routes' one guard: the admin token, or nothing is served.
 pub async fn admin_only(
     req: ServiceRequest,
@@ -191,10 +223,21 @@ pub async fn admin_only(
         .app_data::<web::Data<AppState>>()
         .ok_or(ApiError::AdminDisabled)?;
     let token = state.admin_token.as_ref().ok_or(ApiError::AdminDisabled)?;
-    if !token.matches(bearer(req.request())) {
+    if !credential(req.request(), state, "admin token", || {
+        token.matches(bearer(req.request()))
+    })? {
         return Err(ApiError::Unauthorized.into());
     }
     next.call(req).await
+}
+
+/// Sign-in and sign-out are posted by the dashboard's own pages only: a post from any other
+/// origin (allowlisted ones included) is refused.
+pub fn same_origin(req: &HttpRequest) -> Result<(), ApiError> {
+    match check_origin(req, &[]) {
+        OriginCheck::Own => Ok(()),
+        _ => Err(ApiError::OriginNotAllowed),
+    }
 }
 
 /// Whether the request carries a live dashboard session; refused while admin routes are

@@ -34,9 +34,9 @@ use crate::{
         agent::{configured_secret, made_secret, Invitations},
         Rules,
     },
-    config::{Config, Secret},
+    config::{self, Config, Secret},
     ingest::Ingest,
-    limits::Limiter,
+    limits::{Limiter, Rate},
     read::dashboard::Params as DashboardParams,
     stats::{BadQuery, Params as StatsParams},
     store::{SledStore, Store},
@@ -46,6 +46,10 @@ use crate::{
 pub struct AppState {
     pub ingest: Ingest,
     per_address: Limiter,
+    /// Wrong admin tokens and agent keys, per client address.
+    auth_failures: Limiter,
+    /// Dashboard sign-ins, per client address.
+    sign_ins: Limiter,
     trusted_proxies: Vec<IpAddr>,
     allow_origins: Vec<String>,
     admin_token: Option<Secret>,
@@ -79,6 +83,7 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
 
 /// [`start`] over a store the caller opened (tests wrap the sled store to inject failures).
 pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Running> {
+    config.check().map_err(anyhow::Error::msg)?;
     let secret = match config.invitation_secret.clone() {
         Some(configured) => configured_secret(configured)?,
         None => Secret::new(
@@ -111,6 +116,10 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
     let state = web::Data::new(AppState {
         ingest: ingest.clone(),
         per_address: Limiter::new(config.limit_per_address),
+        auth_failures: Limiter::new(
+            Rate::parse(config::AUTH_FAILURES).map_err(anyhow::Error::msg)?,
+        ),
+        sign_ins: Limiter::new(Rate::parse(config::SIGN_INS).map_err(anyhow::Error::msg)?),
         trusted_proxies: config.trusted_proxies.clone(),
         allow_origins: config.allow_origins.clone(),
         admin_token: config.admin_token.clone(),

@@ -12,7 +12,7 @@ use collector::{
 };
 use serde_json::{json, Value};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 pub const ALLOWED_ORIGIN: &str = "http://shop.test:8000";
 
 pub struct TestApp {
