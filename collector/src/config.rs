@@ -29,6 +29,16 @@ pub const AUTH_FAILURES: &str = "0.1/10";
 /// Dashboard sign-ins per client address, RATE/BURST a second: a bucket of its own, so answers
 /// from the same address cannot lock an administrator out.
 pub const SIGN_INS: &str = "0.2/10";
+/// How long a client has to send a request's head on a new connection.
+pub const REQUEST_HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a connection may stay out of a request (idle, or dripping the head of its next
+/// request) before it is closed.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a client has to send a request's whole body.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Connections one client address may hold at once unless told: a branch's kiosks and browsers
+/// share one address, each browser opening a few.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
 /// Largest batch body: room for the most items at a typical size.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
@@ -74,6 +84,9 @@ pub struct Config {
     /// Origins (`scheme://host[:port]`) whose pages may post answers; the collector's own pages are
     /// always allowed.
     pub allow_origins: Vec<String>,
+    /// The collector's own origin as its users reach it (`--public-url`), for the links it
+    /// issues and to tell its own pages' posts; `None`: as each request reached it.
+    pub public_url: Option<String>,
     /// Enables export (and later stats and the dashboard). `None` disables the admin routes.
     pub admin_token: Option<Secret>,
     /// HTTP worker threads; `None` means one per core.
@@ -84,6 +97,8 @@ pub struct Config {
     pub limit_per_address: Option<Rate>,
     /// Submissions per device (touchpoint + `context.device_id`; `None`: unlimited).
     pub limit_per_device: Option<Rate>,
+    /// Connections one client address may hold at once.
+    pub max_connections_per_address: usize,
     /// Proxies whose `X-Forwarded-For` is believed; from anyone else it is ignored.
     pub trusted_proxies: Vec<IpAddr>,
     /// Keys of the agents' consoles, which may ask for post-call invitations.
@@ -116,11 +131,13 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data,
             allow_origins: Vec::new(),
+            public_url: None,
             admin_token: None,
             workers: Some(2),
             cache_mib: 64,
             limit_per_address: None,
             limit_per_device: None,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             trusted_proxies: Vec::new(),
             agent_keys: Vec::new(),
             invitation_secret: None,
@@ -128,6 +145,26 @@ impl Config {
             require_invitation: true,
         }
     }
+}
+
+/// Makes the data directory its owner's alone: the directory (and those in it) 0700, its files
+/// 0600. The collector also runs with umask 077, so what it writes later is private too.
+pub fn keep_private(data: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut dirs = vec![data.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                dirs.push(entry.path());
+            } else if kind.is_file() {
+                std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks and normalises an `--allow-origin` value: `scheme://host[:port]`, no path, lower case.

@@ -3,7 +3,7 @@
 use std::{io::Write as _, net::SocketAddr, path::PathBuf};
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{builder::TypedValueParser as _, Parser, Subcommand};
 use collector::{
     config::{self, parse_origin, Secret},
     limits::Rate,
@@ -45,6 +45,11 @@ enum Command {
             value_delimiter = ','
         )]
         allow_origins: Vec<String>,
+        /// The collector's own origin as its users reach it (scheme://host[:port]): the links it
+        /// issues use it, and only its pages' posts count as its own. Without it, each request's
+        /// Host (or what a --trust-proxy forwarded) is taken.
+        #[arg(long, env = "TOUCHPOINT_PUBLIC_URL")]
+        public_url: Option<String>,
         /// HTTP worker threads (default: one per core).
         #[arg(long, env = "TOUCHPOINT_WORKERS")]
         workers: Option<usize>,
@@ -66,10 +71,14 @@ enum Command {
             value_delimiter = ','
         )]
         trusted_proxies: Vec<std::net::IpAddr>,
+        /// Connections one client address may hold at once; past it, new ones are closed.
+        #[arg(long, env = "TOUCHPOINT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+              value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+        max_connections_per_address: usize,
         /// How long a post-call invitation link stays valid, in seconds (default 7 days, at most
         /// 10 years). The
         /// agents' keys come from TOUCHPOINT_AGENT_KEYS (comma-separated), the signing secret from
-        /// TOUCHPOINT_INVITATION_SECRET or else a file made once in the data directory.
+        /// TOUCHPOINT_INVITATION_SECRET or else one made once and kept in the store.
         #[arg(long, env = "TOUCHPOINT_INVITATION_TTL", default_value_t = config::DEFAULT_TTL_SECS,
               value_parser = clap::value_parser!(u64).range(1..=config::MAX_TTL_SECS))]
         invitation_ttl: u64,
@@ -169,11 +178,13 @@ fn main() -> anyhow::Result<()> {
             listen,
             data,
             allow_origins,
+            public_url,
             workers,
             cache_mib,
             limit_per_address,
             limit_per_device,
             trusted_proxies,
+            max_connections_per_address,
             invitation_ttl,
             allow_uninvited_agent_answers,
         } => {
@@ -186,16 +197,22 @@ fn main() -> anyhow::Result<()> {
                 .ok()
                 .filter(|t| !t.trim().is_empty())
                 .map(Secret::new);
+            let public_url = public_url
+                .filter(|u| !u.trim().is_empty())
+                .map(|u| parse_origin(&u).map_err(anyhow::Error::msg))
+                .transpose()?;
             let config = Config {
                 listen,
                 data,
                 allow_origins,
+                public_url,
                 admin_token,
                 workers,
                 cache_mib,
                 limit_per_address: Rate::parse(&limit_per_address).map_err(anyhow::Error::msg)?,
                 limit_per_device: Rate::parse(&limit_per_device).map_err(anyhow::Error::msg)?,
                 trusted_proxies,
+                max_connections_per_address,
                 agent_keys: std::env::var("TOUCHPOINT_AGENT_KEYS")
                     .unwrap_or_default()
                     .split(',')
@@ -331,7 +348,26 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// What the process itself needs before it serves: everything it writes is its owner's alone
+/// (umask 077), and as many connections as the system allows (the open-file limit raised to its
+/// hard limit), so held connections cannot exhaust it before the connection guard closes them.
+fn prepare_process() {
+    use rustix::{fs::Mode, process};
+    process::umask(Mode::from_raw_mode(0o077));
+    let limit = process::getrlimit(process::Resource::Nofile);
+    if let Some(hard) = limit.maximum {
+        let raised = process::Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        };
+        if let Err(error) = process::setrlimit(process::Resource::Nofile, raised) {
+            tracing::warn!(%error, "the open-file limit could not be raised");
+        }
+    }
+}
+
 fn serve(config: Config) -> anyhow::Result<()> {
+    prepare_process();
     actix_web::rt::System::new().block_on(async move {
         let data = config.data.clone();
         let origins = config.allow_origins.clone();

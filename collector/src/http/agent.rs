@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{
     error::ApiError,
-    guards::{allowed_origin, bearer, credential, read_body},
+    guards::{allowed_origin, bearer, credential, own_origin, read_body},
     pages::Page,
     AppState,
 };
@@ -35,15 +35,9 @@ struct InvitationRequest {
     locale: Option<String>,
 }
 
-/// This collector's own base URL as the client reached it.
-fn own_base(req: &HttpRequest) -> String {
-    let info = req.connection_info();
-    [info.scheme(), "://", info.host()].concat()
-}
-
-/// The customer's link of an invitation.
-fn link(req: &HttpRequest, token: &str) -> String {
-    [own_base(req).as_str(), "/s/", token].concat()
+/// The customer's link of an invitation, on this collector's own origin.
+fn link(req: &HttpRequest, state: &AppState, token: &str) -> String {
+    [own_origin(req, state).as_str(), "/s/", token].concat()
 }
 
 /// `POST /v1/invitations`: an agent's console asks for a post-call survey link.
@@ -77,7 +71,7 @@ pub async fn post_invitation(
     )
     .map_err(|field| ApiError::BadInvitationRequest { field })?;
     let token = state.invitations.issue(&claims);
-    let url = link(&req, &token);
+    let url = link(&req, &state, &token);
     let qr = [url.as_str(), "/qr.svg"].concat();
     let expires = protocol::Timestamp::from_unix_millis((expires_at as i64).saturating_mul(1000));
     tracing::info!(
@@ -157,7 +151,7 @@ pub async fn survey_link_qr(
         .invitations
         .verify(&token, clock::now_secs())
         .map_err(|e| ApiError::from(Refused::Invitation(e)))?;
-    let svg = agent::qr_svg(&link(&req, &token)).ok_or(ApiError::NotFound)?;
+    let svg = agent::qr_svg(&link(&req, &state, &token)).ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok()
         .content_type("image/svg+xml")
         .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))

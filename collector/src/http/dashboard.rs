@@ -85,7 +85,7 @@ pub async fn sign_in(
     let Some(token) = &state.admin_token else {
         return Err(ApiError::AdminDisabled.into());
     };
-    same_origin(&req)?;
+    same_origin(&req, &state)?;
     state
         .sign_ins
         .take(
@@ -111,7 +111,7 @@ pub async fn sign_out(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    same_origin(&req)?;
+    same_origin(&req, &state)?;
     if let Some(id) = state.sessions.of(&req) {
         state.sessions.end(&id);
     }

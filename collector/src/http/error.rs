@@ -23,6 +23,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("unreadable body")]
     UnreadableBody,
+    #[error("the body took too long")]
+    BodyTimeout,
     #[error("unsupported content type")]
     UnsupportedMediaType,
     #[error("origin not allowed")]
@@ -125,6 +127,11 @@ impl ApiError {
                 StatusCode::BAD_REQUEST,
                 "unreadable_body",
                 "the request body could not be read",
+            ),
+            Self::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body must arrive within 10 seconds",
             ),
             Self::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

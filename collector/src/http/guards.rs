@@ -17,7 +17,7 @@ use actix_web::{
 use futures_util::StreamExt as _;
 
 use super::{error::ApiError, AppState};
-use crate::clock;
+use crate::{clock, config};
 
 /// The request's `Origin`, when it is another origin that the allowlist admits.
 pub enum OriginCheck {
@@ -27,24 +27,49 @@ pub enum OriginCheck {
     Denied(HeaderValue),
 }
 
-pub fn check_origin(req: &HttpRequest, allow: &[String]) -> OriginCheck {
+/// Where the request's `Origin` stands: the collector's own, on `allow` (when given), or denied.
+pub fn check_origin(req: &HttpRequest, state: &AppState, allow: &[String]) -> OriginCheck {
     let Some(origin) = req.headers().get(header::ORIGIN) else {
         return OriginCheck::Own;
     };
     let text = origin.to_str().unwrap_or("").to_ascii_lowercase();
-    if allow.contains(&text) {
-        return OriginCheck::Allowed(origin.clone());
+    if text == own_origin(req, state) {
+        OriginCheck::Own
+    } else if allow.contains(&text) {
+        OriginCheck::Allowed(origin.clone())
+    } else {
+        OriginCheck::Denied(origin.clone())
     }
-    let host = req.connection_info().host().to_ascii_lowercase();
-    match text.split_once("://") {
-        Some((_, origin_host)) if origin_host == host => OriginCheck::Own,
-        _ => OriginCheck::Denied(origin.clone()),
+}
+
+/// This collector's own origin: `--public-url` when set; otherwise as the request reached it, by
+/// its `Host`, or by what a trusted proxy forwarded. Forwarded headers from anyone else are
+/// ignored: a client cannot name its own origin as the collector's.
+pub fn own_origin(req: &HttpRequest, state: &AppState) -> String {
+    if let Some(url) = &state.public_url {
+        return url.clone();
     }
+    let from_proxy = req
+        .peer_addr()
+        .is_some_and(|peer| state.trusted_proxies.contains(&peer.ip()));
+    if from_proxy {
+        let info = req.connection_info();
+        return [info.scheme(), "://", info.host()]
+            .concat()
+            .to_ascii_lowercase();
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    [state.scheme, "://", host].concat().to_ascii_lowercase()
 }
 
 /// Refuses a request from an origin the allowlist does not admit.
 pub fn allowed_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    match check_origin(req, &state.allow_origins) {
+    match check_origin(req, state, &state.allow_origins) {
         OriginCheck::Denied(_) => Err(ApiError::OriginNotAllowed),
         _ => Ok(()),
     }
@@ -58,7 +83,7 @@ pub async fn cors(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let echo = match req.app_data::<web::Data<AppState>>() {
-        Some(state) => match check_origin(req.request(), &state.allow_origins) {
+        Some(state) => match check_origin(req.request(), state, &state.allow_origins) {
             OriginCheck::Allowed(origin) => Some(origin),
             // So the widget can read the 403 and stop retrying, instead of seeing a network error.
             OriginCheck::Denied(origin) if req.method() == Method::POST => Some(origin),
@@ -111,7 +136,8 @@ pub fn json_or_text(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
-/// The body, refused past `limit` bytes (declared or streamed).
+/// The body, refused past `limit` bytes (declared or streamed) or when it takes longer than
+/// [`config::BODY_TIMEOUT`] to arrive.
 pub async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -126,13 +152,19 @@ pub async fn read_body(
         return Err(ApiError::PayloadTooLarge { limit });
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::UnreadableBody)?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| ApiError::UnreadableBody)?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(())
+    };
+    actix_web::rt::time::timeout(config::BODY_TIMEOUT, read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout)??;
     Ok(body)
 }
 
@@ -233,8 +265,8 @@ pub async fn admin_only(
 
 /// Sign-in and sign-out are posted by the dashboard's own pages only: a post from any other
 /// origin (allowlisted ones included) is refused.
-pub fn same_origin(req: &HttpRequest) -> Result<(), ApiError> {
-    match check_origin(req, &[]) {
+pub fn same_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    match check_origin(req, state, &[]) {
         OriginCheck::Own => Ok(()),
         _ => Err(ApiError::OriginNotAllowed),
     }

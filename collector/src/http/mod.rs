@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod connections;
 pub mod dashboard;
 pub mod error;
 pub mod guards;
@@ -52,6 +53,12 @@ pub struct AppState {
     sign_ins: Limiter,
     trusted_proxies: Vec<IpAddr>,
     allow_origins: Vec<String>,
+    /// `--public-url`: the collector's own origin, whatever a request says.
+    public_url: Option<String>,
+    /// `http` or `https`, as this collector serves.
+    scheme: &'static str,
+    /// The `/embed` page's policy: framable by the allowed origins only.
+    embed_csp: String,
     admin_token: Option<Secret>,
     survey: Bytes,
     sessions: session::Sessions,
@@ -76,6 +83,8 @@ impl Running {
 pub fn start(config: Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("creating the data directory {}", config.data.display()))?;
+    config::keep_private(&config.data)
+        .with_context(|| format!("making {} private", config.data.display()))?;
     let store = SledStore::open_with_cache(&config.data, config.cache_mib)
         .with_context(|| format!("opening the store in {}", config.data.display()))?;
     start_with_store(config, Arc::new(store))
@@ -122,11 +131,16 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         sign_ins: Limiter::new(Rate::parse(config::SIGN_INS).map_err(anyhow::Error::msg)?),
         trusted_proxies: config.trusted_proxies.clone(),
         allow_origins: config.allow_origins.clone(),
+        public_url: config.public_url.clone(),
+        scheme: "http",
+        embed_csp: crate::assets::embed_csp(&config.allow_origins),
         admin_token: config.admin_token.clone(),
         survey: Bytes::from(widget::survey_document().to_string()),
         sessions,
         invitations,
     });
+    let guard =
+        connections::Connections::new(config.max_connections_per_address, config::IDLE_TIMEOUT);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -135,9 +149,13 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
                 web::FormConfig::default().error_handler(|_, _| ApiError::UnreadableBody.into()),
             )
             .wrap(Compress::default())
+            .wrap(from_fn(connections::in_request))
             .configure(routes)
             .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
     })
+    .on_connect(move |io, data| guard.on_connect(io, data))
+    .client_request_timeout(config::REQUEST_HEAD_TIMEOUT)
+    .keep_alive(config::IDLE_TIMEOUT)
     .listen(listener)?
     .shutdown_timeout(10);
     if let Some(workers) = config.workers {

@@ -46,6 +46,17 @@ impl Page {
         response.body(body.into())
     }
 
+    /// The `/embed` page: public, with `csp` (framable by the allowed origins).
+    pub fn embed(csp: &str, body: &'static str) -> HttpResponse {
+        let mut response = Self::Public.ok(body);
+        if let Ok(value) = header::HeaderValue::from_str(csp) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+        response
+    }
+
     /// `body` as this kind of page, 200.
     pub fn ok(self, body: impl Into<String>) -> HttpResponse {
         self.respond(StatusCode::OK, body)
