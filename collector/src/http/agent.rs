@@ -33,6 +33,8 @@ struct InvitationRequest {
     queue: Option<String>,
     #[serde(default)]
     locale: Option<String>,
+    #[serde(default)]
+    site: Option<String>,
 }
 
 /// The customer's link of an invitation, on this collector's own origin.
@@ -69,8 +71,10 @@ pub async fn post_invitation(
         request.locale.as_deref(),
         expires_at,
     )
+    .and_then(|claims| claims.at_site(request.site.as_deref()))
     .map_err(|field| ApiError::BadInvitationRequest { field })?;
     let token = state.invitations.issue(&claims);
+    let assist_token = state.invitations.issue(&claims.assisted());
     let url = link(&req, &state, &token);
     let qr = [url.as_str(), "/qr.svg"].concat();
     let expires = protocol::Timestamp::from_unix_millis((expires_at as i64).saturating_mul(1000));
@@ -83,6 +87,7 @@ pub async fn post_invitation(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({
             "token": token,
+            "assist_token": assist_token,
             "url": url,
             "qr": qr,
             "expires_at": expires.as_str(),
@@ -132,6 +137,9 @@ pub async fn survey_link(path: web::Path<String>, state: web::Data<AppState>) ->
     }
     if let Some(locale) = claims.locale() {
         attrs.push(("locale", locale));
+    }
+    if let Some(site) = claims.site() {
+        attrs.push(("site", site));
     }
     let attrs: String = attrs
         .iter()

@@ -88,7 +88,7 @@ fn refusal(refused: &Refused) -> (StatusCode, &'static str) {
         ),
         Refused::Invitation(InvitationError::Mismatch) => (
             StatusCode::BAD_REQUEST,
-            "an answer to an invitation must be on the agent channel, with the touchpoint, context.interaction_id and context.agent_id it binds",
+            "an answer to an invitation must be on the agent channel, with the touchpoint, context.interaction_id, context.agent_id, context.segment (its queue), context.site_id, locale and context.assisted it binds",
         ),
         Refused::Invitation(InvitationError::Required) => (
             StatusCode::BAD_REQUEST,
@@ -185,7 +185,7 @@ impl ApiError {
             Self::BadInvitationRequest { .. } => (
                 StatusCode::BAD_REQUEST,
                 "invalid_invitation_request",
-                "send {\"touchpoint\", \"interaction_id\", \"agent_id\", \"queue\"?, \"locale\"?}: identifiers of 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-', a locale of the instrument",
+                "send {\"touchpoint\", \"interaction_id\", \"agent_id\", \"queue\"?, \"site\"?, \"locale\"?}: identifiers of 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-', a locale of the instrument",
             ),
             Self::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
