@@ -76,6 +76,16 @@ impl Secret {
     }
 }
 
+/// The certificate chain and private key HTTPS is served with (PEM files).
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// How long browsers are told to use HTTPS only, once they have reached the collector over it.
+pub const HSTS: &str = "max-age=31536000";
+
 /// What `serve` runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -84,6 +94,9 @@ pub struct Config {
     /// Origins (`scheme://host[:port]`) whose pages may post answers; the collector's own pages are
     /// always allowed.
     pub allow_origins: Vec<String>,
+    /// Serve HTTPS with this certificate chain and key (PEM files); `None`: plain HTTP (behind
+    /// a proxy that terminates TLS, or on loopback).
+    pub tls: Option<Tls>,
     /// The collector's own origin as its users reach it (`--public-url`), for the links it
     /// issues and to tell its own pages' posts; `None`: as each request reached it.
     pub public_url: Option<String>,
@@ -132,6 +145,7 @@ impl Config {
             data,
             allow_origins: Vec::new(),
             public_url: None,
+            tls: None,
             admin_token: None,
             workers: Some(2),
             cache_mib: 64,

@@ -50,6 +50,13 @@ enum Command {
         /// Host (or what a --trust-proxy forwarded) is taken.
         #[arg(long, env = "TOUCHPOINT_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. Browsers are then told
+        /// to use HTTPS only (HSTS). Without it, serve plain HTTP behind a proxy that terminates TLS.
+        #[arg(long, env = "TOUCHPOINT_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM).
+        #[arg(long, env = "TOUCHPOINT_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// HTTP worker threads (default: one per core).
         #[arg(long, env = "TOUCHPOINT_WORKERS")]
         workers: Option<usize>,
@@ -179,6 +186,8 @@ fn main() -> anyhow::Result<()> {
             data,
             allow_origins,
             public_url,
+            tls_cert,
+            tls_key,
             workers,
             cache_mib,
             limit_per_address,
@@ -206,6 +215,9 @@ fn main() -> anyhow::Result<()> {
                 data,
                 allow_origins,
                 public_url,
+                tls: tls_cert
+                    .zip(tls_key)
+                    .map(|(cert, key)| config::Tls { cert, key }),
                 admin_token,
                 workers,
                 cache_mib,

@@ -209,3 +209,48 @@ fn issue_13_a_wrong_credential_is_logged_without_itself() {
     assert!(!logged().contains(guess));
     assert!(!logged().contains(ADMIN_TOKEN));
 }
+
+/// Issue 13: with `--tls-cert` and `--tls-key` the collector serves HTTPS itself and tells
+/// browsers to keep to it (HSTS); its links name https.
+#[test]
+fn issue_13_tls_serves_https_with_hsts() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let signed = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .expect("a self-signed certificate");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, signed.cert.pem()).expect("written");
+    std::fs::write(&key, signed.signing_key.serialize_pem()).expect("written");
+    let collector = Collector::start(
+        &dir.path().join("data"),
+        &[
+            "--tls-cert",
+            cert.to_str().expect("a path"),
+            "--tls-key",
+            key.to_str().expect("a path"),
+        ],
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(signed.cert.der().clone()).expect("a root");
+    let client = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let agent = ureq::AgentBuilder::new()
+        .tls_config(std::sync::Arc::new(client))
+        .build();
+    let port = address(&collector).port();
+    let health = agent
+        .get(&format!("https://localhost:{port}/healthz"))
+        .call()
+        .expect("served over HTTPS");
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        health.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
+    let plain = ureq::get(&format!("http://127.0.0.1:{port}/healthz")).call();
+    assert!(plain.is_err(), "no plain HTTP on the TLS port");
+}

@@ -28,6 +28,8 @@ use actix_web::{
     web::Bytes,
 };
 
+use actix_tls::accept::rustls_0_23::TlsStream;
+
 use crate::clock;
 
 /// How often the watchdog looks at a connection.
@@ -80,8 +82,12 @@ impl Connections {
     /// Counts a new connection `io` against its address: past the cap it is shut down at once;
     /// otherwise a watchdog shuts it down once it has been out of a request for `idle`.
     pub fn on_connect(self: &Arc<Self>, io: &dyn Any, data: &mut Extensions) {
-        let Some(stream) = io.downcast_ref::<TcpStream>() else {
-            return;
+        let stream = match io.downcast_ref::<TcpStream>() {
+            Some(plain) => plain,
+            None => match io.downcast_ref::<TlsStream<TcpStream>>() {
+                Some(tls) => tls.get_ref().0,
+                None => return,
+            },
         };
         let (Ok(peer), Ok(socket)) = (
             stream.peer_addr(),

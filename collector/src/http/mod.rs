@@ -23,7 +23,8 @@ use std::{
 
 use actix_web::{
     dev::{HttpServiceFactory, Server, ServerHandle},
-    middleware::{from_fn, Compress},
+    http::header,
+    middleware::{from_fn, Compress, Condition, DefaultHeaders},
     web::{self, Bytes},
     App, HttpServer, ResponseError as _, Route,
 };
@@ -132,13 +133,18 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         trusted_proxies: config.trusted_proxies.clone(),
         allow_origins: config.allow_origins.clone(),
         public_url: config.public_url.clone(),
-        scheme: "http",
+        scheme: if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         embed_csp: crate::assets::embed_csp(&config.allow_origins),
         admin_token: config.admin_token.clone(),
         survey: Bytes::from(widget::survey_document().to_string()),
         sessions,
         invitations,
     });
+    let hsts = config.tls.is_some();
     let guard =
         connections::Connections::new(config.max_connections_per_address, config::IDLE_TIMEOUT);
     let mut server = HttpServer::new(move || {
@@ -149,6 +155,10 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
                 web::FormConfig::default().error_handler(|_, _| ApiError::UnreadableBody.into()),
             )
             .wrap(Compress::default())
+            .wrap(Condition::new(
+                hsts,
+                DefaultHeaders::new().add((header::STRICT_TRANSPORT_SECURITY, config::HSTS)),
+            ))
             .wrap(from_fn(connections::in_request))
             .configure(routes)
             .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
@@ -156,8 +166,11 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
     .on_connect(move |io, data| guard.on_connect(io, data))
     .client_request_timeout(config::REQUEST_HEAD_TIMEOUT)
     .keep_alive(config::IDLE_TIMEOUT)
-    .listen(listener)?
     .shutdown_timeout(10);
+    server = match &config.tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls_config(tls)?)?,
+        None => server.listen(listener)?,
+    };
     if let Some(workers) = config.workers {
         server = server.workers(workers);
     }
@@ -166,6 +179,22 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         server: server.run(),
         ingest,
     })
+}
+
+/// The HTTPS settings from the PEM files `tls` names.
+fn tls_config(tls: &config::Tls) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls::pki_types::{pem::PemObject as _, CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading the certificate chain {}", tls.cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .with_context(|| format!("reading the private key {}", tls.key.display()))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .context("choosing the TLS versions")?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("the certificate and the key do not form a pair")
 }
 
 /// Every route, grouped by who calls it.
