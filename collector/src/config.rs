@@ -94,6 +94,9 @@ pub struct Config {
     /// Origins (`scheme://host[:port]`) whose pages may post answers; the collector's own pages are
     /// always allowed.
     pub allow_origins: Vec<String>,
+    /// The organisation file (`--org`): departments, touchpoints, journeys. `None`: departments
+    /// are the channels.
+    pub org: Option<std::path::PathBuf>,
     /// Serve HTTPS with this certificate chain and key (PEM files); `None`: plain HTTP (behind
     /// a proxy that terminates TLS, or on loopback).
     pub tls: Option<Tls>,
@@ -146,6 +149,7 @@ impl Config {
             allow_origins: Vec::new(),
             public_url: None,
             tls: None,
+            org: None,
             admin_token: None,
             workers: Some(2),
             cache_mib: 64,

@@ -40,6 +40,7 @@ pub mod demo;
 pub mod http;
 pub mod ingest;
 pub mod limits;
+pub mod org;
 pub mod read;
 pub mod stats;
 pub mod store;

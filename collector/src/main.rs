@@ -50,6 +50,11 @@ enum Command {
         /// Host (or what a --trust-proxy forwarded) is taken.
         #[arg(long, env = "TOUCHPOINT_PUBLIC_URL")]
         public_url: Option<String>,
+        /// The organisation file (TOML): departments, the touchpoints each owns, journeys. Read
+        /// at start (a mistake refuses the start, with its line) and again on SIGHUP or
+        /// POST /v1/org/reload. Without it, departments are the channels.
+        #[arg(long, env = "TOUCHPOINT_ORG")]
+        org: Option<PathBuf>,
         /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. Browsers are then told
         /// to use HTTPS only (HSTS). Without it, serve plain HTTP behind a proxy that terminates TLS.
         #[arg(long, env = "TOUCHPOINT_TLS_CERT", requires = "tls_key")]
@@ -186,6 +191,7 @@ fn main() -> anyhow::Result<()> {
             data,
             allow_origins,
             public_url,
+            org,
             tls_cert,
             tls_key,
             workers,
@@ -215,6 +221,7 @@ fn main() -> anyhow::Result<()> {
                 data,
                 allow_origins,
                 public_url,
+                org,
                 tls: tls_cert
                     .zip(tls_key)
                     .map(|(cert, key)| config::Tls { cert, key }),
@@ -378,6 +385,34 @@ fn prepare_process() {
     }
 }
 
+/// Reads the organisation file again on each SIGHUP; a bad one is refused in the log and the
+/// one in force stays. Requests are served throughout.
+fn reload_on_hangup(org: std::sync::Arc<collector::org::Current>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("SIGHUP cannot be listened for; reload with POST /v1/org/reload");
+        return;
+    };
+    actix_web::rt::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let org = std::sync::Arc::clone(&org);
+            match actix_web::rt::task::spawn_blocking(move || org.reload()).await {
+                Ok(Ok(org)) => tracing::info!(
+                    departments = org.departments.len(),
+                    touchpoints = org.touchpoints.len(),
+                    journeys = org.journeys.len(),
+                    "organisation file reloaded (SIGHUP)"
+                ),
+                Ok(Err(error)) => tracing::warn!(
+                    %error,
+                    "the organisation file was not reloaded; the one in force stays"
+                ),
+                Err(_) => tracing::warn!("reloading the organisation file stopped"),
+            }
+        }
+    });
+}
+
 fn serve(config: Config) -> anyhow::Result<()> {
     prepare_process();
     actix_web::rt::System::new().block_on(async move {
@@ -386,6 +421,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let running = collector::start(config)?;
         tracing::info!(addr = %running.addr, data = %data.display(), allow_origins = ?origins, "touchpoint collector listening");
         let ingest = running.ingest.clone();
+        reload_on_hangup(std::sync::Arc::clone(&running.org));
         running.server.await?;
         ingest.shutdown();
         if !ingest.commit().accepting() {

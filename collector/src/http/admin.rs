@@ -35,6 +35,33 @@ pub async fn metrics_route(state: web::Data<AppState>) -> Result<HttpResponse, A
         .body(text))
 }
 
+/// `POST /v1/org/reload`: reads the organisation file again; a bad one is refused (422, with its
+/// line and rule) and the one in force stays.
+pub async fn org_reload(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let org = web::block(move || state.org.reload())
+        .await
+        .map_err(|_| ApiError::Busy)?
+        .map_err(|error| {
+            tracing::warn!(%error, "the organisation file was not reloaded; the one in force stays");
+            ApiError::BadOrganisation(error)
+        })?;
+    tracing::info!(
+        departments = org.departments.len(),
+        touchpoints = org.touchpoints.len(),
+        journeys = org.journeys.len(),
+        "organisation file reloaded"
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "status": "reloaded",
+            "organisation": org.name,
+            "departments": org.departments.len(),
+            "touchpoints": org.touchpoints.len(),
+            "journeys": org.journeys.len(),
+        })))
+}
+
 /// The parameters of `GET /v1/export`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

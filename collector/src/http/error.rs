@@ -49,6 +49,9 @@ pub enum ApiError {
     InvitationsDisabled,
     #[error("bad invitation request")]
     BadInvitationRequest { field: &'static str },
+    /// A new organisation file was refused; the one in force stays.
+    #[error("{0}")]
+    BadOrganisation(crate::org::OrgError),
     /// The work could not be started: no thread to run it on, or the collector is stopping.
     #[error("the collector is too busy to serve this now")]
     Busy,
@@ -187,6 +190,11 @@ impl ApiError {
                 "invalid_invitation_request",
                 "send {\"touchpoint\", \"interaction_id\", \"agent_id\", \"queue\"?, \"site\"?, \"locale\"?}: identifiers of 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-', a locale of the instrument",
             ),
+            Self::BadOrganisation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_organisation",
+                "the organisation file breaks a rule (see line and rule); the one in force stays",
+            ),
             Self::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -220,6 +228,10 @@ impl ApiError {
         }
         if let Self::BadInvitationRequest { field } = self {
             body["field"] = json!(field);
+        }
+        if let Self::BadOrganisation(error) = self {
+            body["line"] = json!(error.line);
+            body["rule"] = json!(error.rule);
         }
         body
     }

@@ -58,6 +58,8 @@ pub struct AppState {
     public_url: Option<String>,
     /// `http` or `https`, as this collector serves.
     scheme: &'static str,
+    /// The organisation in force.
+    pub org: Arc<crate::org::Current>,
     /// The `/embed` page's policy: framable by the allowed origins only.
     embed_csp: String,
     admin_token: Option<Secret>,
@@ -71,6 +73,8 @@ pub struct Running {
     pub addr: SocketAddr,
     pub server: Server,
     pub ingest: Ingest,
+    /// The organisation in force, to reload (SIGHUP).
+    pub org: Arc<crate::org::Current>,
 }
 
 impl Running {
@@ -94,6 +98,7 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
 /// [`start`] over a store the caller opened (tests wrap the sled store to inject failures).
 pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Running> {
     config.check().map_err(anyhow::Error::msg)?;
+    let org = Arc::new(crate::org::Current::open(config.org.clone())?);
     let secret = match config.invitation_secret.clone() {
         Some(configured) => configured_secret(configured)?,
         None => Secret::new(
@@ -139,6 +144,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
             "http"
         },
         embed_csp: crate::assets::embed_csp(&config.allow_origins),
+        org: Arc::clone(&org),
         admin_token: config.admin_token.clone(),
         survey: Bytes::from(widget::survey_document().to_string()),
         sessions,
@@ -178,6 +184,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         addr,
         server: server.run(),
         ingest,
+        org,
     })
 }
 
@@ -244,6 +251,11 @@ fn routes(app: &mut web::ServiceConfig) {
         "/v1/report",
         admin::ReportParams::UNKNOWN,
         web::get().to(admin::report_route),
+    ))
+    .service(admin(
+        "/v1/org/reload",
+        BadQuery("/v1/org/reload takes no parameters"),
+        web::post().to(admin::org_reload),
     ))
     .service(admin(
         "/metrics",

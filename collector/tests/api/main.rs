@@ -8,6 +8,7 @@ mod demo_site;
 mod ingest;
 mod invitations;
 mod openapi;
+mod org;
 mod origins;
 mod stats;
 mod widget_files;

@@ -1,0 +1,95 @@
+//! The organisation file: read at start, reloaded on request without dropping a request, a bad
+//! new file refused with its line while the one in force stays.
+
+use crate::helpers::{spawn_app_with, ADMIN_TOKEN};
+
+const ORG: &str = r#"[organisation]
+name = "Northbank"
+timezone = "Europe/London"
+
+[[department]]
+id = "digital"
+name = "Digital"
+
+[[touchpoint]]
+id = "checkout"
+name = "Checkout"
+department = "digital"
+"#;
+
+fn reload(app: &crate::helpers::TestApp) -> crate::helpers::Reply {
+    app.post(
+        "/v1/org/reload",
+        "",
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+    )
+}
+
+#[test]
+fn a_good_file_reloads_and_a_bad_one_is_refused_with_its_line_while_the_old_one_stays() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("org.toml");
+    std::fs::write(&path, ORG).expect("written");
+    let app = spawn_app_with(|c| c.org = Some(path.clone()));
+    let fine = reload(&app);
+    assert_eq!(fine.status, 200, "{}", fine.text);
+    assert_eq!(fine.body["organisation"], "Northbank");
+    assert_eq!(fine.body["touchpoints"], 1);
+
+    let grown = [
+        ORG,
+        "\n[[touchpoint]]\nid = \"login\"\nname = \"Login\"\ndepartment = \"digital\"\n",
+    ]
+    .concat();
+    std::fs::write(&path, grown).expect("written");
+    assert_eq!(reload(&app).body["touchpoints"], 2);
+
+    std::fs::write(
+        &path,
+        ORG.replace("department = \"digital\"", "department = \"branches\""),
+    )
+    .expect("written");
+    let refused = reload(&app);
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(refused.body["error"], "invalid_organisation");
+    assert_eq!(refused.body["line"], 12);
+    assert!(
+        refused.body["rule"]
+            .as_str()
+            .is_some_and(|r| r.contains("no [[department]] declares")),
+        "{}",
+        refused.text
+    );
+    assert_eq!(
+        app.get("/healthz", &[]).status,
+        200,
+        "the collector serves on with the file in force"
+    );
+    std::fs::write(&path, ORG).expect("written");
+    assert_eq!(
+        reload(&app).body["touchpoints"],
+        1,
+        "the old one stayed until now"
+    );
+}
+
+#[test]
+fn reloading_needs_the_admin_token() {
+    let app = spawn_app_with(|_| {});
+    assert_eq!(app.post("/v1/org/reload", "", &[]).status, 401);
+    let without_file = reload(&app);
+    assert_eq!(without_file.status, 422, "{}", without_file.text);
+}
+
+#[test]
+fn a_bad_file_refuses_the_start_with_its_line() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("org.toml");
+    std::fs::write(&path, ORG.replace("Europe/London", "Mars/Olympus")).expect("written");
+    let mut config = collector::Config::for_data_dir(dir.path().join("data"));
+    config.org = Some(path);
+    let store = collector::store::SledStore::open(&dir.path().join("data")).expect("a store");
+    let refused = collector::start_with_store(config, std::sync::Arc::new(store));
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("org.toml:3: timezone"), "{message}");
+}
