@@ -3,6 +3,7 @@
 //! the current one from [`Current`], so a reload regroups history at once: a touchpoint's
 //! department is the file's, whenever its answers were given.
 
+pub mod agenda;
 pub mod file;
 
 use std::sync::{Arc, RwLock};

@@ -431,6 +431,17 @@ impl collector::store::Store for FailingFlush {
     fn end_session(&self, id: &str) -> Result<(), collector::store::StoreError> {
         self.inner.end_session(id)
     }
+
+    fn put_action(
+        &self,
+        action: &collector::org::agenda::Action,
+    ) -> Result<(), collector::store::StoreError> {
+        self.inner.put_action(action)
+    }
+
+    fn actions(&self) -> Result<Vec<collector::org::agenda::Action>, collector::store::StoreError> {
+        self.inner.actions()
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! - `meta/checkpoint`: the last arrival key a completed flush covered; `meta/secret/…`: the
 //!   secrets the collector made once (the invitations' signing key).
 //! - `sessions`: dashboard session id → its expiry (Unix seconds, big-endian).
+//! - `actions`: the council's actions, by id in the order recorded → the action as JSON.
 //! - `aggregates`: the stats cells of each day (see [`crate::stats`]), and `meta/devices`, each
 //!   device's last `submitted_at`. Both live in memory and are updated with every write; about
 //!   once a second (and at a clean stop) the days that changed are saved, each stamped with the
@@ -56,6 +57,7 @@ use self::trees::{answered, Trees};
 use crate::{
     channel::kiosk,
     clock,
+    org::agenda::Action,
     stats::Aggregates,
     store::{Put, Record, Store, StoreError, FLAG_BURST},
 };
@@ -147,6 +149,7 @@ impl SledStore {
             meta: db.open_tree("meta")?,
             aggregates: db.open_tree("aggregates")?,
             sessions: db.open_tree("sessions")?,
+            actions: db.open_tree("actions")?,
             seal_guard: Arc::default(),
             marker: Arc::new(dir.join("touchpoint.state")),
             marked: Arc::default(),
@@ -453,6 +456,27 @@ impl Store for SledStore {
     fn end_session(&self, id: &str) -> Result<(), StoreError> {
         self.trees.sessions.remove(id)?;
         Ok(())
+    }
+
+    fn put_action(&self, action: &Action) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(action).map_err(|_| StoreError::Corrupt { key: 0 })?;
+        self.trees
+            .actions
+            .insert(format::action_key(&action.id), json)?;
+        self.trees.db.flush()?;
+        Ok(())
+    }
+
+    fn actions(&self) -> Result<Vec<Action>, StoreError> {
+        self.trees
+            .actions
+            .iter()
+            .values()
+            .map(|value| {
+                let value = value?;
+                serde_json::from_slice(&value).map_err(|_| StoreError::Corrupt { key: 0 })
+            })
+            .collect()
     }
 }
 

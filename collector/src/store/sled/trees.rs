@@ -35,6 +35,7 @@ pub(super) struct Trees {
     pub(super) meta: sled::Tree,
     pub(super) aggregates: sled::Tree,
     pub(super) sessions: sled::Tree,
+    pub(super) actions: sled::Tree,
     /// Scans hold it shared; sealing holds it exclusively while it moves records, so a scan
     /// never sees a record twice or misses one that moved under it.
     pub(super) seal_guard: Arc<RwLock<()>>,
