@@ -6,8 +6,13 @@
 //! - `bench`: durable ingest against a bare endpoint, export of a million stored answers, stats
 //!   over them, the widget's main-thread cost, and a bounded soak at a steady rate.
 //! - `size`: what a visitor downloads before the survey shows.
+//!
+//! Modules: `widget` (the widget's build and size report), `bench` and `soak` (the benchmarks)
+//! over `server` (the release collector started, spoken to and measured), `tools` (installing
+//! what is missing).
 
 mod bench;
+mod server;
 mod soak;
 mod tools;
 mod widget;
