@@ -7,7 +7,7 @@
 //!   over them, the widget's main-thread cost, and a bounded soak at a steady rate.
 //! - `size`: what a visitor downloads before the survey shows.
 //!
-//! Modules: `widget` (the widget's build and size report), `bench` and `soak` (the benchmarks)
+//! Modules: `widget/` (the widget's build and size report), `bench` and `soak` (the benchmarks)
 //! over `server` (the release collector started, spoken to and measured), `tools` (installing
 //! what is missing).
 
@@ -19,7 +19,7 @@ mod widget;
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, ExitCode},
+    process::{Command, ExitCode, Stdio},
 };
 
 const USAGE: &str = "\
@@ -44,11 +44,13 @@ pub fn root() -> PathBuf {
         .to_owned()
 }
 
-/// The target directory cargo uses for this workspace.
+/// The target directory cargo uses for this workspace: `$CARGO_TARGET_DIR` (relative to the
+/// root, where [`cargo`] runs, if relative) or `target/`.
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root().join(dir),
+        _ => root().join("target"),
+    }
 }
 
 /// Runs `command`, echoing it; an error names the command that failed.
@@ -62,6 +64,14 @@ pub fn run(command: &mut Command) -> Result<(), String> {
     } else {
         Err(format!("`{}` failed ({status})", describe(command)))
     }
+}
+
+/// The command's stdout, or `None` when it cannot run or fails.
+pub fn output(command: &mut Command) -> Option<String> {
+    let out = command.stderr(Stdio::null()).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 pub fn describe(command: &Command) -> String {
