@@ -6,12 +6,15 @@
 //! - `bench`: durable ingest against a bare endpoint, export of a million stored answers, stats
 //!   over them, the widget's main-thread cost, and a bounded soak at a steady rate.
 //! - `size`: what a visitor downloads before the survey shows.
+//! - `circles`: whether modules of the collector, the widget or xtask import each other in a
+//!   circle (also a step of `test`).
 //!
 //! Modules: `widget/` (the widget's build and size report), `bench` and `soak` (the benchmarks)
-//! over `server` (the release collector started, spoken to and measured), `tools` (installing
-//! what is missing).
+//! over `server` (the release collector started, spoken to and measured), `circles` (the
+//! import-circle check), `tools` (installing what is missing).
 
 mod bench;
+mod circles;
 mod server;
 mod soak;
 mod tools;
@@ -34,6 +37,7 @@ usage: cargo xtask <command>
   bench soak [--minutes N] [--rate R] [--duplicates PERCENT]
                                      steady load for a bounded time: latency, memory, disk
   size                               build the widget and print its transfer size
+  circles                            check that no modules import each other in a circle
 ";
 
 /// The workspace root (xtask lives one level below it).
@@ -141,6 +145,7 @@ fn main() -> ExitCode {
             println!("{}", widget::size_report(&dist)?);
             Ok(())
         }),
+        Some("circles") => circles::check(&root()),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
@@ -217,6 +222,7 @@ fn test() -> Result<(), String> {
     };
     let words = |command: &'static str| command.split(' ');
     step("format", run(cargo().args(words("fmt --all -- --check"))));
+    step("import circles", circles::check(&root()));
     step(
         "browser install",
         tools::ensure_apt(&[
