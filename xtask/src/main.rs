@@ -23,6 +23,7 @@ mod widget;
 use std::{
     path::{Path, PathBuf},
     process::{Command, ExitCode, Stdio},
+    sync::OnceLock,
 };
 
 const USAGE: &str = "\
@@ -99,11 +100,15 @@ pub fn cargo() -> Command {
     command
 }
 
-static WIDGET: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
+/// The widget built in this run: its directory and a hash of its files.
+static WIDGET: OnceLock<(PathBuf, String)> = OnceLock::new();
 
-/// Installs the widget's tools when missing and builds it into `target/widget-dist`; the
-/// collector built afterwards embeds it.
+/// Installs the widget's tools when missing and builds it into `target/widget-dist`, once per run;
+/// the collector built afterwards embeds it.
 pub fn build_widget() -> Result<PathBuf, String> {
+    if let Some((dist, _)) = WIDGET.get() {
+        return Ok(dist.clone());
+    }
     widget::ensure_tools(&root())?;
     let dist = widget::build(&root())?;
     let mut names: Vec<PathBuf> = std::fs::read_dir(&dist)
@@ -119,8 +124,10 @@ pub fn build_widget() -> Result<PathBuf, String> {
     Ok(dist)
 }
 
-/// Builds the collector in release (plus `extra` cargo arguments); returns the binary's path.
+/// Builds the collector in release (plus `extra` cargo arguments), with the widget embedded (built
+/// first when this run has not); returns the binary's path.
 pub fn build_release_collector(extra: &[&str]) -> Result<PathBuf, String> {
+    build_widget()?;
     run(cargo()
         .args("build --release -p touchpoint-collector --bin touchpoint-collector".split(' '))
         .args(extra))?;
@@ -164,7 +171,6 @@ fn main() -> ExitCode {
 fn run_collector(args: &[String]) -> Result<(), String> {
     let listen = flag(args, "--listen").unwrap_or_else(|| "127.0.0.1:8080".into());
     let data = flag(args, "--data").map_or_else(|| root().join("data"), PathBuf::from);
-    build_widget()?;
     let binary = build_release_collector(&[])?;
     if !data.exists() {
         eprintln!(
