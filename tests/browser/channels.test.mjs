@@ -416,3 +416,36 @@ test("the same instrument everywhere: questions, scales and texts per locale on 
     await env.close();
   }
 });
+
+test("the kiosk demo's note about the demo covers nothing of the kiosk, in English and in Arabic", async () => {
+  const env = await setup(() => ({}));
+  try {
+    for (const viewport of [{ width: 1024, height: 768 }, { width: 768, height: 1024 }, { width: 390, height: 844 }]) {
+      const page = await browser.newPage({ ...STILL, viewport });
+      const size = `${viewport.width}x${viewport.height}`;
+      /** Where the note ends, and where the kiosk and its title (the heading `selector`) start. */
+      const boxes = (selector) => page.evaluate((selector) => {
+        const host = document.querySelector("touchpoint-widget");
+        return {
+          note: document.querySelector(".kiosk-note").getBoundingClientRect().bottom,
+          kiosk: host.getBoundingClientRect().top,
+          title: host.shadowRoot.querySelector(selector).getBoundingClientRect().top,
+        };
+      }, selector);
+      try {
+        await page.goto(`${env.collector.base}/demo/kiosk`);
+        await page.getByRole("button", { name: "English" }).waitFor();
+        const attract = await boxes("h1");
+        assert.ok(attract.note <= attract.kiosk && attract.note <= attract.title, `${size}, attract screen: ${JSON.stringify(attract)}`);
+        await page.getByRole("button", { name: "العربية" }).click();
+        await page.getByRole("radiogroup").first().waitFor();
+        const survey = await boxes("h2");
+        assert.ok(survey.note <= survey.kiosk && survey.note <= survey.title, `${size}, survey in Arabic: ${JSON.stringify(survey)}`);
+      } finally {
+        await page.close();
+      }
+    }
+  } finally {
+    await env.close();
+  }
+});
