@@ -4,7 +4,7 @@
 // the URL.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startCollector, launch, ADMIN_TOKEN } from "./helpers.mjs";
+import { startCollector, launch, ADMIN_TOKEN, STILL } from "./helpers.mjs";
 
 let browser;
 let collector;
@@ -62,7 +62,7 @@ after(async () => {
 
 /** A fresh browser profile that records console errors, page errors and every URL requested. */
 async function watchedPage() {
-  const context = await browser.newContext();
+  const context = await browser.newContext(STILL);
   const page = await context.newPage();
   const problems = [];
   const urls = [];

@@ -130,6 +130,24 @@ export async function startHostAndCollector(pages, env = {}) {
   };
 }
 
+/**
+ * What every test page emulates: a visitor who asks for reduced motion. The widget then shows its
+ * panel at once instead of fading it in over 150 ms, so no check (axe's colour contrast, a
+ * screenshot) sees it half-way.
+ */
+export const STILL = { reducedMotion: "reduce" };
+
+/**
+ * Resolves once every animation on the page, in the document and in open shadow roots, has
+ * finished (or was cancelled): what axe or a screenshot checks is then the settled state.
+ */
+export async function settled(page) {
+  await page.waitForFunction(() => {
+    const roots = [document, ...[...document.querySelectorAll("*")].map((e) => e.shadowRoot).filter(Boolean)];
+    return roots.every((root) => root.getAnimations().every((a) => a.playState !== "running" && a.playState !== "pending"));
+  });
+}
+
 export async function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -140,6 +158,7 @@ export async function launch() {
 /** A browser with a profile on disk in `userDataDir`: closing and relaunching it is a restart. */
 export async function launchPersistent(userDataDir) {
   return chromium.launchPersistentContext(userDataDir, {
+    ...STILL,
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: CHROMIUM_ARGS,
   });

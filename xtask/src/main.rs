@@ -6,15 +6,24 @@
 //! - `bench`: durable ingest against a bare endpoint, export of a million stored answers, stats
 //!   over them, the widget's main-thread cost, and a bounded soak at a steady rate.
 //! - `size`: what a visitor downloads before the survey shows.
+//! - `circles`: whether modules of the collector, the widget or xtask import each other in a
+//!   circle (also a step of `test`).
+//!
+//! Modules: `widget/` (the widget's build and size report), `bench` and `soak` (the benchmarks)
+//! over `server` (the release collector started, spoken to and measured), `circles` (the
+//! import-circle check), `tools` (installing what is missing).
 
 mod bench;
+mod circles;
+mod server;
 mod soak;
 mod tools;
 mod widget;
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, ExitCode},
+    process::{Command, ExitCode, Stdio},
+    sync::OnceLock,
 };
 
 const USAGE: &str = "\
@@ -29,6 +38,7 @@ usage: cargo xtask <command>
   bench soak [--minutes N] [--rate R] [--duplicates PERCENT]
                                      steady load for a bounded time: latency, memory, disk
   size                               build the widget and print its transfer size
+  circles                            check that no modules import each other in a circle
 ";
 
 /// The workspace root (xtask lives one level below it).
@@ -39,11 +49,13 @@ pub fn root() -> PathBuf {
         .to_owned()
 }
 
-/// The target directory cargo uses for this workspace.
+/// The target directory cargo uses for this workspace: `$CARGO_TARGET_DIR` (relative to the
+/// root, where [`cargo`] runs, if relative) or `target/`.
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root().join(dir),
+        _ => root().join("target"),
+    }
 }
 
 /// Runs `command`, echoing it; an error names the command that failed.
@@ -57,6 +69,14 @@ pub fn run(command: &mut Command) -> Result<(), String> {
     } else {
         Err(format!("`{}` failed ({status})", describe(command)))
     }
+}
+
+/// The command's stdout, or `None` when it cannot run or fails.
+pub fn output(command: &mut Command) -> Option<String> {
+    let out = command.stderr(Stdio::null()).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 pub fn describe(command: &Command) -> String {
@@ -80,11 +100,15 @@ pub fn cargo() -> Command {
     command
 }
 
-static WIDGET: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
+/// The widget built in this run: its directory and a hash of its files.
+static WIDGET: OnceLock<(PathBuf, String)> = OnceLock::new();
 
-/// Installs the widget's tools when missing and builds it into `target/widget-dist`; the
-/// collector built afterwards embeds it.
+/// Installs the widget's tools when missing and builds it into `target/widget-dist`, once per run;
+/// the collector built afterwards embeds it.
 pub fn build_widget() -> Result<PathBuf, String> {
+    if let Some((dist, _)) = WIDGET.get() {
+        return Ok(dist.clone());
+    }
     widget::ensure_tools(&root())?;
     let dist = widget::build(&root())?;
     let mut names: Vec<PathBuf> = std::fs::read_dir(&dist)
@@ -100,8 +124,10 @@ pub fn build_widget() -> Result<PathBuf, String> {
     Ok(dist)
 }
 
-/// Builds the collector in release (plus `extra` cargo arguments); returns the binary's path.
+/// Builds the collector in release (plus `extra` cargo arguments), with the widget embedded (built
+/// first when this run has not); returns the binary's path.
 pub fn build_release_collector(extra: &[&str]) -> Result<PathBuf, String> {
+    build_widget()?;
     run(cargo()
         .args("build --release -p touchpoint-collector --bin touchpoint-collector".split(' '))
         .args(extra))?;
@@ -126,6 +152,7 @@ fn main() -> ExitCode {
             println!("{}", widget::size_report(&dist)?);
             Ok(())
         }),
+        Some("circles") => circles::check(&root()),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
@@ -144,7 +171,6 @@ fn main() -> ExitCode {
 fn run_collector(args: &[String]) -> Result<(), String> {
     let listen = flag(args, "--listen").unwrap_or_else(|| "127.0.0.1:8080".into());
     let data = flag(args, "--data").map_or_else(|| root().join("data"), PathBuf::from);
-    build_widget()?;
     let binary = build_release_collector(&[])?;
     if !data.exists() {
         eprintln!(
@@ -202,6 +228,7 @@ fn test() -> Result<(), String> {
     };
     let words = |command: &'static str| command.split(' ');
     step("format", run(cargo().args(words("fmt --all -- --check"))));
+    step("import circles", circles::check(&root()));
     step(
         "browser install",
         tools::ensure_apt(&[
