@@ -314,7 +314,7 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
     let addr = free_addr()?;
     let server = Server::start(
         serve_command(&addr, &data)
-            .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789")
+            .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789abcdefghijk")
             .env("RUST_LOG", "warn"),
         dir.join("export-server.log"),
         &addr,
@@ -324,7 +324,7 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
     let mut stream = TcpStream::connect(&addr).map_err(|e| e.to_string())?;
     write!(
         stream,
-        "GET /v1/export?format=csv HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token-0123456789\r\nConnection: close\r\n\r\n"
+        "GET /v1/export?format=csv HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token-0123456789abcdefghijk\r\nConnection: close\r\n\r\n"
     )
     .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 256 * 1024];
@@ -386,7 +386,7 @@ fn get(
     path: &str,
 ) -> Result<(u16, Vec<u8>), String> {
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token-0123456789\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token-0123456789abcdefghijk\r\n\r\n"
     );
     exchange(stream, &request)
 }
@@ -400,7 +400,7 @@ fn stats(dir: &Path, count: u64) -> Result<String, String> {
         let started = Instant::now();
         let server = Server::start(
             serve_command(&addr, &data)
-                .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789")
+                .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789abcdefghijk")
                 .env("RUST_LOG", "info"),
             dir.join(log),
             &addr,
