@@ -314,7 +314,10 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
     let addr = free_addr()?;
     let server = Server::start(
         serve_command(&addr, &data)
-            .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789abcdefghijk")
+            .env(
+                "TOUCHPOINT_ADMIN_TOKEN",
+                "bench-token-0123456789abcdefghijk",
+            )
             .env("RUST_LOG", "warn"),
         dir.join("export-server.log"),
         &addr,
@@ -400,7 +403,10 @@ fn stats(dir: &Path, count: u64) -> Result<String, String> {
         let started = Instant::now();
         let server = Server::start(
             serve_command(&addr, &data)
-                .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789abcdefghijk")
+                .env(
+                    "TOUCHPOINT_ADMIN_TOKEN",
+                    "bench-token-0123456789abcdefghijk",
+                )
                 .env("RUST_LOG", "info"),
             dir.join(log),
             &addr,

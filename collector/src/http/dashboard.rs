@@ -18,6 +18,7 @@ use super::{
 };
 use crate::{
     clock,
+    org::agenda::{Action, BadAction},
     read::{
         dashboard::{self, Params, RenderError},
         html,
@@ -64,7 +65,8 @@ pub async fn dashboard_page(
         return Ok(Page::Admin.ok(dashboard::sign_in_page(None)));
     }
     let store = Arc::clone(state.ingest.store());
-    let page = web::block(move || dashboard::render(&*store, &params))
+    let org = state.org.get();
+    let page = web::block(move || dashboard::render(&*store, &params, org.as_deref()))
         .await
         .map_err(|_| ApiError::Busy)??;
     Ok(Page::Admin.ok(page))
@@ -134,4 +136,92 @@ pub async fn report(
         return Ok(see_other("/dashboard").finish());
     }
     Ok(council_report(&state, &params, "html").await?)
+}
+
+/// The form that records a council action.
+#[derive(Debug, Deserialize)]
+pub struct NewAction {
+    what: String,
+    department: String,
+    #[serde(default)]
+    touchpoint: String,
+    due: String,
+}
+
+/// Records a council action and shows the agenda again.
+pub async fn record_action(
+    req: HttpRequest,
+    form: web::Form<NewAction>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    same_origin(&req, &state)?;
+    if !signed_in(&req, &state)? {
+        return Ok(see_other("/dashboard").finish());
+    }
+    let org = state.org.get();
+    let known = crate::org::departments(org.as_deref());
+    if !known.iter().any(|(id, _)| *id == form.department) {
+        return Err(ApiError::BadAction(BadAction {
+            field: "department",
+            rule: "one of the organisation's departments",
+        })
+        .into());
+    }
+    let action = Action::record(
+        clock::now_micros().to_string(),
+        &form.what,
+        &form.department,
+        Some(&form.touchpoint),
+        &form.due,
+        now(),
+    )
+    .map_err(ApiError::BadAction)?;
+    let store = Arc::clone(state.ingest.store());
+    web::block(move || store.put_action(&action))
+        .await
+        .map_err(|_| ApiError::Busy)?
+        .map_err(ApiError::from)?;
+    Ok(see_other("/dashboard#agenda").finish())
+}
+
+/// The form that closes one.
+#[derive(Debug, Deserialize)]
+pub struct Closing {
+    #[serde(default)]
+    note: String,
+}
+
+/// Closes a council action with what was done.
+pub async fn close_action(
+    req: HttpRequest,
+    id: web::Path<String>,
+    form: web::Form<Closing>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    same_origin(&req, &state)?;
+    if !signed_in(&req, &state)? {
+        return Ok(see_other("/dashboard").finish());
+    }
+    let store = Arc::clone(state.ingest.store());
+    let note = form.into_inner().note;
+    web::block(move || {
+        let mut action = store
+            .actions()?
+            .into_iter()
+            .find(|a| a.id == *id)
+            .ok_or(ApiError::NotFound)?;
+        action.close(&note, now()).map_err(ApiError::BadAction)?;
+        store.put_action(&action)?;
+        Ok::<_, ApiError>(())
+    })
+    .await
+    .map_err(|_| ApiError::Busy)??;
+    Ok(see_other("/dashboard#agenda").finish())
+}
+
+/// Now, RFC 3339.
+fn now() -> String {
+    protocol::Timestamp::from_unix_millis((clock::now_micros() / 1000) as i64)
+        .as_str()
+        .to_owned()
 }

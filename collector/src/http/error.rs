@@ -49,6 +49,9 @@ pub enum ApiError {
     InvitationsDisabled,
     #[error("bad invitation request")]
     BadInvitationRequest { field: &'static str },
+    /// A council action that breaks a rule.
+    #[error("{0}")]
+    BadAction(crate::org::agenda::BadAction),
     /// A new organisation file was refused; the one in force stays.
     #[error("{0}")]
     BadOrganisation(crate::org::OrgError),
@@ -190,6 +193,7 @@ impl ApiError {
                 "invalid_invitation_request",
                 "send {\"touchpoint\", \"interaction_id\", \"agent_id\", \"queue\"?, \"site\"?, \"locale\"?}: identifiers of 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-', a locale of the instrument",
             ),
+            Self::BadAction(bad) => (StatusCode::BAD_REQUEST, "invalid_action", bad.rule),
             Self::BadOrganisation(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_organisation",
@@ -228,6 +232,9 @@ impl ApiError {
         }
         if let Self::BadInvitationRequest { field } = self {
             body["field"] = json!(field);
+        }
+        if let Self::BadAction(bad) = self {
+            body["field"] = json!(bad.field);
         }
         if let Self::BadOrganisation(error) = self {
             body["line"] = json!(error.line);

@@ -270,6 +270,14 @@ fn routes(app: &mut web::ServiceConfig) {
     )
     .route("/dashboard/session", web::post().to(dashboard::sign_in))
     .route("/dashboard/sign-out", web::post().to(dashboard::sign_out))
+    .route(
+        "/dashboard/actions",
+        web::post().to(dashboard::record_action),
+    )
+    .route(
+        "/dashboard/actions/{id}/close",
+        web::post().to(dashboard::close_action),
+    )
     .service(
         web::resource("/dashboard/report")
             .app_data(page_query_rule(admin::ReportParams::UNKNOWN))

@@ -13,6 +13,47 @@ pub use file::OrgError;
 /// The department of an answer whose touchpoint the file does not declare.
 pub const UNASSIGNED: &str = "unassigned";
 
+/// Without a file, each channel is a department: its id and name.
+pub fn channel_department(channel: protocol::Channel) -> (&'static str, &'static str) {
+    match channel {
+        protocol::Channel::Web => ("digital", "Digital (web)"),
+        protocol::Channel::Kiosk => ("branches", "Branches (kiosk)"),
+        protocol::Channel::Agent => ("call-centre", "Call centre (agent)"),
+    }
+}
+
+/// The department that owns an answer on `channel` at `touchpoint`: the file's owner of the
+/// touchpoint ([`UNASSIGNED`] when the file does not declare it), or without a file the
+/// channel's department.
+pub fn department_of<'a>(
+    org: Option<&'a Organisation>,
+    channel: protocol::Channel,
+    touchpoint: &str,
+) -> &'a str {
+    match org {
+        Some(org) => org.department_of(touchpoint).unwrap_or(UNASSIGNED),
+        None => channel_department(channel).0,
+    }
+}
+
+/// Every department, `(id, name)`: the file's, or without one the channels'.
+pub fn departments(org: Option<&Organisation>) -> Vec<(String, String)> {
+    match org {
+        Some(org) => org
+            .departments
+            .iter()
+            .map(|d| (d.id.clone(), d.name.clone()))
+            .collect(),
+        None => protocol::Channel::ALL
+            .iter()
+            .map(|c| {
+                let (id, name) = channel_department(*c);
+                (id.to_owned(), name.to_owned())
+            })
+            .collect(),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Department {
     pub id: String,

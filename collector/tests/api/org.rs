@@ -93,3 +93,94 @@ fn a_bad_file_refuses_the_start_with_its_line() {
     let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("org.toml:3: timezone"), "{message}");
 }
+
+/// Signs in to the dashboard; the session cookie's `name=value`.
+fn session(app: &crate::helpers::TestApp) -> String {
+    let agent = ureq::builder().redirects(0).build();
+    let signed_in = agent
+        .post(&app.url("/dashboard/session"))
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .send_string(&format!("token={ADMIN_TOKEN}"))
+        .expect("a redirect");
+    signed_in
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+#[test]
+fn the_council_records_an_action_sees_it_on_the_agenda_and_closes_it() {
+    let app = spawn_app_with(|_| {});
+    let cookie = session(&app);
+    let form = |body: &str, path: &str| {
+        app.post(
+            path,
+            body,
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Cookie", &cookie),
+            ],
+        )
+    };
+    let recorded = form(
+        "what=Give+agents+the+fault+checklist&department=call-centre&touchpoint=fault-call&due=2030-01-31",
+        "/dashboard/actions",
+    );
+    assert_eq!(
+        recorded.status, 200,
+        "followed to the dashboard: {}",
+        recorded.text
+    );
+    let dashboard = || app.get("/dashboard", &[("Cookie", &cookie)]);
+    let recorded = dashboard();
+    assert!(recorded.text.contains("Give agents the fault checklist"));
+    assert!(recorded.text.contains("Call centre (agent)"));
+    assert!(recorded
+        .text
+        .contains("<span class=\"standing open\">open</span>"));
+    let id = recorded
+        .text
+        .split("action=\"/dashboard/actions/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("a close form")
+        .to_owned();
+    form(
+        "note=In+the+call+script+since+Monday",
+        &format!("/dashboard/actions/{id}/close"),
+    );
+    let closed = dashboard();
+    assert!(closed
+        .text
+        .contains("<span class=\"standing done\">done</span>"));
+    assert!(closed.text.contains("In the call script since Monday"));
+
+    for (body, field) in [
+        ("what=x&department=call-centre&due=someday", "a date"),
+        (
+            "what=&department=call-centre&due=2030-01-31",
+            "say what is to be done",
+        ),
+        (
+            "what=x&department=marketing&due=2030-01-31",
+            "one of the organisation",
+        ),
+    ] {
+        let refused = form(body, "/dashboard/actions");
+        assert_eq!(refused.status, 400, "{body}");
+        assert!(refused.text.contains(field), "{body}: {}", refused.text);
+    }
+    let cross = app.post(
+        "/dashboard/actions",
+        "what=x&department=call-centre&due=2030-01-31",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &cookie),
+            ("Origin", "https://attacker.example"),
+        ],
+    );
+    assert_eq!(cross.status, 403);
+    let unknown = form("note=x", "/dashboard/actions/42/close");
+    assert_eq!(unknown.status, 404);
+}

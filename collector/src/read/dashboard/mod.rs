@@ -3,6 +3,7 @@
 //! cells; the latest comments are read from the records. The page is built by [`render`] from
 //! the [`sections`], which draw with [`charts`]; the sign-in session is HTTP's (`http::session`).
 
+pub mod agenda;
 mod charts;
 mod sections;
 
@@ -12,6 +13,7 @@ use protocol::Channel;
 
 use crate::{
     clock,
+    org::Organisation,
     read::html::{escape, head, Stylesheet},
     stats::{self, Aggregates, Answer, BadQuery, Counts, Dim, Query},
     store::{Store, StoreError, FLAG_BURST},
@@ -287,7 +289,11 @@ fn latest_comments(
 }
 
 /// The dashboard page for the filters in `params`.
-pub fn render(store: &dyn Store, params: &Params) -> Result<String, RenderError> {
+pub fn render(
+    store: &dyn Store,
+    params: &Params,
+    org: Option<&Organisation>,
+) -> Result<String, RenderError> {
     let aggregates = store.aggregates().ok_or(StoreError::NoStats)?;
     let view = view(aggregates, params)?;
     let total_now = aggregates.query(&view.now(&[])).total;
@@ -310,6 +316,12 @@ pub fn render(store: &dyn Store, params: &Params) -> Result<String, RenderError>
     );
     sections::filters(&mut out, aggregates, &view);
     sections::tiles(&mut out, &total_now, &total_before);
+    agenda::section(
+        &mut out,
+        &store.actions()?,
+        org,
+        &stats::date_of(clock::today()),
+    );
     sections::trends(&mut out, aggregates, &view);
     sections::matrix(&mut out, aggregates, &view);
     sections::bars(&mut out, aggregates, &view, &total_now);
