@@ -12,6 +12,7 @@ use crate::{
     ingest::metrics,
     read::{
         export::{self, Filter, Format},
+        journeys,
         report::{self, Period, Stylesheet},
     },
     stats::{BadQuery, Params},
@@ -155,6 +156,60 @@ pub async fn stats_route(
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(aggregates.query(&query).to_json()))
+}
+
+/// The parameters of `GET /v1/journeys`: the period, as in stats.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JourneyParams {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl JourneyParams {
+    pub const UNKNOWN: BadQuery = BadQuery("unknown or repeated parameter: use from and to");
+}
+
+/// `GET /v1/journeys`: each journey's steps with their measures, and where it breaks, over
+/// `from..to` (the last 28 days of answers unless given).
+pub async fn journeys_route(
+    params: web::Query<JourneyParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = Params {
+        from: params.from.clone(),
+        to: params.to.clone(),
+        ..Params::default()
+    }
+    .query()?;
+    let aggregates = state
+        .ingest
+        .store()
+        .aggregates()
+        .ok_or(crate::store::StoreError::NoStats)?;
+    let to = query.to_day.unwrap_or_else(|| {
+        aggregates
+            .day_range()
+            .map_or(crate::clock::today(), |(_, last)| last)
+            + 1
+    });
+    let from = query.from_day.unwrap_or(to - 28);
+    if from >= to {
+        return Err(BadQuery("from must be before to").into());
+    }
+    let org = state.org.get();
+    let views = org
+        .as_deref()
+        .map(|org| journeys::journeys(aggregates, org, from, to))
+        .unwrap_or_default();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "from": crate::stats::date_of(from),
+            "to": crate::stats::date_of(to),
+            "organisation": org.as_ref().map(|o| o.name.clone()),
+            "journeys": views.iter().map(|j| j.to_json()).collect::<Vec<_>>(),
+        })))
 }
 
 /// The parameters of the council report.

@@ -253,6 +253,11 @@ fn routes(app: &mut web::ServiceConfig) {
         web::get().to(admin::report_route),
     ))
     .service(admin(
+        "/v1/journeys",
+        admin::JourneyParams::UNKNOWN,
+        web::get().to(admin::journeys_route),
+    ))
+    .service(admin(
         "/v1/org/reload",
         BadQuery("/v1/org/reload takes no parameters"),
         web::post().to(admin::org_reload),

@@ -184,3 +184,78 @@ fn the_council_records_an_action_sees_it_on_the_agenda_and_closes_it() {
     let unknown = form("note=x", "/dashboard/actions/42/close");
     assert_eq!(unknown.status, 404);
 }
+
+/// A journey's steps in order, with their measures, owners and where the journey breaks.
+#[test]
+fn a_journey_shows_its_steps_and_where_it_breaks() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("org.toml");
+    std::fs::write(
+        &path,
+        r#"[organisation]
+name = "Northbank"
+[[department]]
+id = "call-centre"
+name = "Call centre"
+[[department]]
+id = "field"
+name = "Field service"
+[[touchpoint]]
+id = "fault-call"
+name = "Fault call"
+department = "call-centre"
+[[touchpoint]]
+id = "engineer-visit"
+name = "Engineer visit"
+department = "field"
+[[journey]]
+id = "report-a-fault"
+name = "Report a fault"
+steps = ["fault-call", "engineer-visit"]
+"#,
+    )
+    .expect("written");
+    let app = spawn_app_with(|c| c.org = Some(path.clone()));
+    let mut n = 0;
+    let mut answer = |touchpoint: &str, channel: &str, effort: u8| {
+        n += 1;
+        let mut body = crate::helpers::submission(1000 + n);
+        body["touchpoint"] = serde_json::json!(touchpoint);
+        body["channel"] = serde_json::json!(channel);
+        body["answers"] = serde_json::json!({"effort": effort});
+        if channel == "kiosk" {
+            body["context"] = serde_json::json!({"site_id": "b1", "device_id": format!("k{n}")});
+        }
+        assert_eq!(app.submit(&body).status, 201);
+    };
+    for _ in 0..5 {
+        answer("fault-call", "web", 6);
+        answer("engineer-visit", "web", 2);
+        answer("engineer-visit", "kiosk", 6);
+    }
+    let reply = app.get(
+        "/v1/journeys",
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let journey = &reply.body["journeys"][0];
+    assert_eq!(journey["id"], "report-a-fault");
+    let steps: Vec<&str> = journey["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["touchpoint"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        steps,
+        ["fault-call", "engineer-visit"],
+        "in the customer's order"
+    );
+    assert_eq!(journey["steps"][1]["department"], "field");
+    assert_eq!(journey["steps"][1]["count"], 10);
+    assert_eq!(journey["steps"][1]["channels"]["kiosk"]["count"], 5);
+    assert_eq!(journey["steps"][1]["channel_gap"], 4.0);
+    assert_eq!(journey["effort"]["mean"], 4.67);
+    assert_eq!(journey["breaks"]["weakest_step"], "engineer-visit");
+    assert_eq!(journey["breaks"]["widest_channel_gap"], "engineer-visit");
+}
