@@ -208,6 +208,9 @@ fn run_collector(args: &[String]) -> Result<(), String> {
             "--data",
         ])
         .arg(&data)
+        // The demo bank's departments, touchpoints and journeys.
+        .arg("--org")
+        .arg(root().join("demo-site/northbank.toml"))
         .env("TOUCHPOINT_ADMIN_TOKEN", &token)
         .env("TOUCHPOINT_AGENT_KEYS", agent_keys))
 }

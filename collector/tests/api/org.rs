@@ -259,3 +259,15 @@ steps = ["fault-call", "engineer-visit"]
     assert_eq!(journey["breaks"]["weakest_step"], "engineer-visit");
     assert_eq!(journey["breaks"]["widest_channel_gap"], "engineer-visit");
 }
+
+/// The demo bank's organisation file, which `cargo xtask run` serves, is a good file.
+#[test]
+fn the_demo_organisation_file_reads() {
+    let org = collector::org::Organisation::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../demo-site/northbank.toml"
+    )))
+    .expect("the demo organisation reads");
+    assert_eq!(org.name, "Northbank");
+    assert!(org.journeys.iter().any(|j| j.id == "report-a-fault"));
+}
