@@ -258,6 +258,28 @@ steps = ["fault-call", "engineer-visit"]
     assert_eq!(journey["effort"]["mean"], 4.67);
     assert_eq!(journey["breaks"]["weakest_step"], "engineer-visit");
     assert_eq!(journey["breaks"]["widest_channel_gap"], "engineer-visit");
+
+    // The dashboard shows the same: departments with their touchpoints, the journey's steps,
+    // where it breaks, and a touchpoint nobody owns yet with its count.
+    answer("loyalty-survey", "web", 4);
+    let page = app.get("/dashboard", &[("Cookie", &session(&app))]).text;
+    let departments = &page[page.find("id=\"departments\"").expect("a departments view")..];
+    assert!(
+        departments.contains("<h3>Field service</h3>"),
+        "{departments}"
+    );
+    assert!(departments.contains("Engineer visit"));
+    assert!(departments.contains("<code>loyalty-survey</code> — 1 answers"));
+    let journeys = &page[page.find("id=\"journeys\"").expect("a journeys view")..];
+    let visit = &journeys[journeys.find("Engineer visit").expect("the visit")..];
+    assert!(
+        visit[..visit.find("</li>").expect("its step")].contains("breaks here"),
+        "{journeys}"
+    );
+    assert!(
+        journeys.find("Fault call") < journeys.find("Engineer visit"),
+        "steps in the customer's order"
+    );
 }
 
 /// The demo bank's organisation file, which `cargo xtask run` serves, is a good file.

@@ -5,6 +5,7 @@
 
 pub mod agenda;
 mod charts;
+mod owners;
 mod sections;
 
 use std::fmt::Write as _;
@@ -322,6 +323,8 @@ pub fn render(
         org,
         &stats::date_of(clock::today()),
     );
+    owners::departments(&mut out, aggregates, &view, org);
+    owners::journeys(&mut out, aggregates, &view, org);
     sections::trends(&mut out, aggregates, &view);
     sections::matrix(&mut out, aggregates, &view);
     sections::bars(&mut out, aggregates, &view, &total_now);
