@@ -147,7 +147,8 @@ pub async fn stats_route(
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = params.query()?;
+    let mut query = params.query()?;
+    query.owners = state.org.get().map(crate::stats::query::Owners);
     let aggregates = state
         .ingest
         .store()

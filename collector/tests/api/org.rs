@@ -262,6 +262,39 @@ steps = ["fault-call", "engineer-visit"]
     // The dashboard shows the same: departments with their touchpoints, the journey's steps,
     // where it breaks, and a touchpoint nobody owns yet with its count.
     answer("loyalty-survey", "web", 4);
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let stats = |query: &str| {
+        app.get(
+            &format!("/v1/stats?{query}"),
+            &[("Authorization", auth.as_str())],
+        )
+        .body
+    };
+    let by_department = stats("group_by=department");
+    let counts: Vec<(String, u64)> = by_department["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| {
+            (
+                g["key"]["department"].as_str().unwrap_or("").to_owned(),
+                g["count"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("call-centre".to_owned(), 5),
+            ("field".to_owned(), 10),
+            ("unassigned".to_owned(), 1)
+        ]
+    );
+    assert_eq!(stats("department=field")["total"]["count"], 10);
+    assert_eq!(
+        stats("department=unassigned&group_by=touchpoint")["groups"][0]["key"]["touchpoint"],
+        "loyalty-survey"
+    );
     let page = app.get("/dashboard", &[("Cookie", &session(&app))]).text;
     let departments = &page[page.find("id=\"departments\"").expect("a departments view")..];
     assert!(
