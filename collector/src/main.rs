@@ -147,6 +147,9 @@ enum Command {
         period: String,
         #[arg(long, default_value = "md", value_parser = ["md", "html", "json"])]
         format: String,
+        /// The organisation file: departments and journeys (without it, the channels').
+        #[arg(long, env = "TOUCHPOINT_ORG")]
+        org: Option<PathBuf>,
         /// File to write instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -335,12 +338,18 @@ fn main() -> anyhow::Result<()> {
             data,
             period,
             format,
+            org,
             out,
         } => {
             let period = report::Period::parse(&period)?;
+            let org = org
+                .as_deref()
+                .map(collector::org::Organisation::load)
+                .transpose()?
+                .map(std::sync::Arc::new);
             let store = SledStore::open_with_cache(&data, 64)
                 .with_context(|| format!("opening the store in {}", data.display()))?;
-            let report = report::build(&store, &period)?;
+            let report = report::build(&store, &period, org, collector::clock::today())?;
             let text = match format.as_str() {
                 "html" => report.to_html(report::Stylesheet::Inline),
                 "json" => report.to_json().to_string(),

@@ -242,7 +242,8 @@ pub async fn council_report(
         return Err(BadQuery("format must be md, html or json").into());
     }
     let store = Arc::clone(state.ingest.store());
-    let built = web::block(move || report::build(&*store, &period))
+    let org = state.org.get();
+    let built = web::block(move || report::build(&*store, &period, org, crate::clock::today()))
         .await
         .map_err(|_| ApiError::Busy)??;
     Ok(match format.as_str() {

@@ -153,7 +153,7 @@ pub(super) fn journeys(
                 escape(&step.name),
                 fmt_mean(mean),
                 step.counts.responses,
-                escape(&super::agenda::department_name(Some(org), &step.department)),
+                escape(&org::department_name(Some(org), &step.department)),
             );
         }
         out.push_str("</ol>\n");

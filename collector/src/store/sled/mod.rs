@@ -170,9 +170,7 @@ impl SledStore {
                 reason: format!("it had records up to key {marked} and now ends at {last}"),
             });
         }
-        trees
-            .marked
-            .store(marked, std::sync::atomic::Ordering::Relaxed);
+        *trees.marked.lock().unwrap_or_else(|p| p.into_inner()) = marked;
         // The checkpoint names the last record a completed flush covered: a store that no longer
         // reaches it has lost acknowledged records and must not start as if nothing happened.
         if trees.checkpoint()? > last {
