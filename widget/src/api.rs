@@ -11,7 +11,7 @@ use wasm_bindgen::JsValue;
 
 use crate::config::{self, Config, Mode, BAD_TOUCHPOINT};
 #[cfg(feature = "channels")]
-use crate::courier::Courier;
+use crate::delivery::courier::Courier;
 use crate::dom::{error, warn};
 #[cfg(feature = "channels")]
 use crate::invite;
@@ -118,7 +118,7 @@ pub fn start(loader: JsValue) {
     let sink = config
         .base
         .as_ref()
-        .map(|_| crate::handoff::Handoff::new(loader));
+        .map(|_| crate::delivery::handoff::Handoff::new(loader));
     let widget = sink.as_ref().and_then(|s| mount(&config, s));
     if let Ok(mut s) = STATE.0.try_borrow_mut() {
         *s = Some(State {

@@ -11,7 +11,7 @@ use protocol::{Ident, LocaleTexts};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use web_sys::{RequestInit, Response};
 
-use crate::courier::Thenable;
+use crate::delivery::courier::Thenable;
 use crate::dom::{join, object};
 
 /// The call a post-call survey is about.

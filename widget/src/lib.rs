@@ -4,7 +4,7 @@
 //! - a web module per locale (no features): launcher and inline, one locale's texts; it stores
 //!   each answer and hands it to the loader ([`handoff`]);
 //! - the delivery module (`--no-default-features --features delivery`): the courier alone, which
-//!   a web page loads once a survey shows or earlier answers wait ([`delivery`]);
+//!   a web page loads once a survey shows or earlier answers wait (`delivery::exports`);
 //! - the kiosk and agent module (feature `channels`, the default): every locale, the kiosk and
 //!   agent modes and invitations, with the courier built in.
 //!
@@ -20,20 +20,21 @@
 //! - [`invite`]: agent mode's request for a post-call invitation.
 //! - [`style`]: the one constructable stylesheet and the theming contract.
 //! - [`survey`]: choices → `protocol::Submission` through the protocol's constructors.
-//! - [`outbox`]: the durable queue in localStorage (and memory), with leases between tabs.
-//! - [`courier`]: fetch / sendBeacon delivery, verdicts per status, the retry timer and events.
-//! - `handoff`: a web page's way from Send to the delivery module, storage first.
-//! - [`retry`]: backoff with jitter and `Retry-After`, as pure functions.
+//! - [`delivery`]: [`delivery::outbox`], the durable queue in localStorage (and memory), with
+//!   leases between tabs; [`delivery::courier`], fetch / sendBeacon delivery, verdicts per status,
+//!   the retry timer and events; `delivery::handoff`, a web page's way from Send to the delivery
+//!   module, storage first; [`delivery::retry`], backoff with jitter and `Retry-After`, as pure
+//!   functions.
 //! - [`ids`]: ULID submission ids from `crypto.getRandomValues`.
 //! - [`dom`]: DOM and console helpers that never throw.
 //!
 //! The path of one answer: the launcher's click opens a panel ([`ui::Widget::open`]) and makes its
 //! id; Send turns the choices into a `Submission` ([`survey::submission`]) and its canonical JSON,
 //! writes that to localStorage before any request and dispatches `touchpoint:submitted`;
-//! [`courier::Courier::submit`] (on a web page, in the delivery module the loader hands it to)
-//! queues it ([`outbox::Outbox::add`]) and posts it to `{base}/v1/responses`; the status
-//! becomes a [`outbox::Verdict`]: 201/200/409 remove it and dispatch `touchpoint:delivered`, 400/413
-//! drop it with a warning, 429/503/no answer keep it for a retry after [`retry::delay_ms`]. What is
+//! [`delivery::courier::Courier::submit`] (on a web page, in the delivery module the loader hands it to)
+//! queues it ([`delivery::outbox::Outbox::add`]) and posts it to `{base}/v1/responses`; the status
+//! becomes a [`delivery::outbox::Verdict`]: 201/200/409 remove it and dispatch `touchpoint:delivered`, 400/413
+//! drop it with a warning, 429/503/no answer keep it for a retry after [`delivery::retry::delay_ms`]. What is
 //! still queued when the page goes goes to `sendBeacon`, and the next page load sends it again (the
 //! collector answers a repeat with 200 duplicate, so it is stored once).
 
@@ -47,17 +48,11 @@ extern crate alloc;
 #[cfg(not(feature = "delivery"))]
 mod api;
 pub mod config;
-pub mod courier;
-#[cfg(feature = "delivery")]
-mod delivery;
+pub mod delivery;
 pub mod dom;
-#[cfg(not(feature = "channels"))]
-pub mod handoff;
 pub mod ids;
 #[cfg(feature = "channels")]
 pub mod invite;
-pub mod outbox;
-pub mod retry;
 pub mod style;
 pub mod survey;
 pub mod ui;

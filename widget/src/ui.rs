@@ -25,14 +25,10 @@ use crate::config::Mode;
 #[cfg(feature = "channels")]
 use crate::config::LOCALES;
 #[cfg(feature = "channels")]
-use crate::courier::Courier;
-#[cfg(feature = "channels")]
 use crate::dom::push_number;
 use crate::dom::{
     add, append, dispatch, focus, is_shown, join, object, set, set_inert, show, warn, when_idle,
 };
-#[cfg(not(feature = "channels"))]
-use crate::handoff::Handoff;
 use crate::ids::new_id;
 #[cfg(feature = "channels")]
 use crate::invite::{Call, Issued};
@@ -45,14 +41,7 @@ const EMOJI: [&str; 5] = ["😠", "😟", "😐", "😊", "😄"];
 /// An event listener the widget keeps alive as long as it is on the page.
 type Listener = Closure<dyn FnMut(Event)>;
 
-/// Where Send puts an answer: the courier itself in the kiosk and agent module (a kiosk delivers
-/// all day), the hand-over to the delivery module on a web page (see [`crate::handoff`]).
-#[cfg(feature = "channels")]
-pub type Sink = Rc<Courier>;
-/// Where Send puts an answer: the courier itself in the kiosk and agent module (a kiosk delivers
-/// all day), the hand-over to the delivery module on a web page (see [`crate::handoff`]).
-#[cfg(not(feature = "channels"))]
-pub type Sink = Handoff;
+pub use crate::delivery::Sink;
 
 /// What the next survey answers for, and in which language.
 #[derive(Debug, Clone)]
@@ -1137,8 +1126,10 @@ fn keep_awake() {
 mod tests {
     use super::*;
     #[cfg(feature = "channels")]
-    use crate::outbox::Outbox;
-    use crate::outbox::Store;
+    use crate::delivery::courier::Courier;
+    #[cfg(feature = "channels")]
+    use crate::delivery::outbox::Outbox;
+    use crate::delivery::outbox::Store;
     #[cfg(not(feature = "channels"))]
     use js_sys::Reflect;
     use protocol::CORE_CX;
@@ -1164,7 +1155,7 @@ mod tests {
         let deliver = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |id: JsValue, body| {
             let call = Array::new();
             if let (Some(id), Some(body)) = (id.as_string(), JsValue::as_string(&body)) {
-                let key = crate::outbox::key(crate::outbox::ITEM_PREFIX, &id);
+                let key = crate::delivery::outbox::key(crate::delivery::outbox::ITEM_PREFIX, &id);
                 let stored = Store::local().get(&key).as_deref() == Some(body.as_str());
                 Store::local().remove(&key);
                 call.push(&id.into());
@@ -1175,7 +1166,7 @@ mod tests {
         });
         Reflect::set(&loader, &"deliver".into(), deliver.as_ref()).unwrap();
         deliver.forget();
-        Handoff::new(loader.into())
+        crate::delivery::handoff::Handoff::new(loader.into())
     }
 
     /// What the widget's Send handed on: `(id, body)`, oldest first.

@@ -12,10 +12,10 @@ use js_sys::{Array, Date, Math, Promise};
 use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
 use web_sys::{Blob, BlobPropertyBag, RequestInit, Response};
 
+use super::outbox::{Outbox, Store, Verdict};
+use super::retry;
 use crate::dom::{dispatch, join, object, warn};
 use crate::ids::tab_token;
-use crate::outbox::{Outbox, Store, Verdict};
-use crate::retry;
 
 #[wasm_bindgen]
 extern "C" {
@@ -257,7 +257,7 @@ fn text_blob(body: &str) -> Option<Blob> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{Store, ITEM_PREFIX};
+    use crate::delivery::outbox::{Store, ITEM_PREFIX};
     use wasm_bindgen_futures::JsFuture;
     use wasm_bindgen_test::wasm_bindgen_test;
 
