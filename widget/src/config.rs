@@ -52,6 +52,33 @@ pub struct Config {
     pub idle_ms: f64,
 }
 
+/// `Touchpoint.open(options)`'s options: what this and later surveys answer for. The web modules
+/// read them with [`OpenOptions::read`]; the kiosk and agent module with serde
+/// (`crate::channels::options`), which names a wrong field in its console message.
+#[derive(Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "channels", derive(serde::Deserialize))]
+pub struct OpenOptions {
+    pub touchpoint: Option<String>,
+    pub segment: Option<String>,
+    pub locale: Option<String>,
+}
+
+impl OpenOptions {
+    /// The options' non-empty strings; anything else counts as not given.
+    pub fn read(options: &JsValue) -> Self {
+        Self {
+            touchpoint: text(options, "touchpoint"),
+            segment: text(options, "segment"),
+            locale: text(options, "locale"),
+        }
+    }
+
+    /// Whether any option was given.
+    pub fn any(&self) -> bool {
+        self.touchpoint.is_some() || self.segment.is_some() || self.locale.is_some()
+    }
+}
+
 /// One message for the console: `(is_error, text)`.
 pub type Note = (bool, &'static str);
 
@@ -70,6 +97,8 @@ pub const BAD_CONTEXT: &str = "touchpoint: data-site, data-device, data-interact
 pub const BAD_INVITATION: &str = "touchpoint: data-invitation needs a valid token with data-interaction and data-agent (the collector's /s/ page writes them); the survey is not shown";
 pub const NO_AGENT_KEY: &str =
     "touchpoint: data-mode=\"agent\" needs data-agent-key to ask for post-call invitations";
+pub const NOT_AGENT: &str =
+    "touchpoint: postCall works with data-mode=\"agent\" and data-agent-key on the script tag";
 pub const BAD_SECONDS: &str =
     "touchpoint: data-reset-seconds and data-idle-seconds must be whole seconds from 1 to 3600; using the default";
 

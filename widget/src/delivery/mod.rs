@@ -23,3 +23,19 @@ pub type Sink = alloc::rc::Rc<courier::Courier>;
 /// all day), the hand-over to the delivery module on a web page (see [`handoff`]).
 #[cfg(not(feature = "channels"))]
 pub type Sink = handoff::Handoff;
+
+/// Where Send puts answers for the collector at `base`: on kiosk and agent pages a courier,
+/// started now (it adopts what earlier pages left; a kiosk delivers all day).
+#[cfg(feature = "channels")]
+pub fn sink(base: &str, _loader: wasm_bindgen::JsValue) -> Sink {
+    let courier = courier::Courier::new(base);
+    courier.start();
+    courier
+}
+
+/// Where Send puts answers: on a web page the hand-over to `loader` (the object the loader passed
+/// to `start`), which loads the delivery module when there is something to send.
+#[cfg(not(feature = "channels"))]
+pub fn sink(_base: &str, loader: wasm_bindgen::JsValue) -> Sink {
+    handoff::Handoff::new(loader)
+}
