@@ -54,7 +54,7 @@ pub struct Config {
 
 /// `Touchpoint.open(options)`'s options: what this and later surveys answer for. The web modules
 /// read them with [`OpenOptions::read`]; the kiosk and agent module with serde
-/// (`crate::channels::options`), which names a wrong field in its console message.
+/// (`channels/options.rs`), which names a wrong field in its console message.
 #[derive(Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "channels", derive(serde::Deserialize))]
 pub struct OpenOptions {

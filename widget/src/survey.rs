@@ -126,6 +126,31 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test;
 
     #[wasm_bindgen_test]
+    fn each_question_keeps_its_own_choice() {
+        assert_eq!(
+            Question::ALL.map(|q| Question::at(q as usize)),
+            Question::ALL.map(Some)
+        );
+        assert_eq!(Question::at(3), None);
+        let mut choices = Choices::default();
+        choices.choose(Question::Confidence, 4);
+        choices.choose(Question::Emotion, 0);
+        choices.choose(Question::Confidence, 2);
+        assert_eq!(
+            Question::ALL.map(|q| choices.of(q)),
+            [None, Some(2), Some(0)]
+        );
+        assert_eq!(
+            choices,
+            Choices {
+                effort: None,
+                confidence: Some(2),
+                emotion: Some(0)
+            }
+        );
+    }
+
+    #[wasm_bindgen_test]
     fn choices_become_the_canonical_json() {
         let touchpoint = Ident::parse("checkout").unwrap();
         let context = Context {

@@ -14,7 +14,7 @@ use crate::config::OpenOptions;
 use crate::dom::error;
 
 /// `Touchpoint.postCall(options)`: the call that ended. The identifiers are checked after (see
-/// `crate::channels::agent`); here only their types.
+/// `agent.rs`); here only their types.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallOptions {

@@ -1,6 +1,6 @@
 //! The delivery module's JS API (feature `delivery`): a web page's loader loads it once a survey
 //! shows or earlier pages left answers waiting, calls [`deliver`] once, then [`submit`] for each
-//! answer the web module hands over (see [`super::handoff`]).
+//! answer the web module hands over (see `handoff.rs`).
 
 use alloc::rc::Rc;
 use alloc::string::String;

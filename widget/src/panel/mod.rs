@@ -3,7 +3,7 @@
 //! one keydown listener serve the whole tree; each event becomes one [`act::Act`].
 //!
 //! A channel adds to it through [`Hooks`]: the web module adds nothing (`()`); the kiosk and
-//! agent module (`crate::channels`) adds the attract screen, the timers and the invitations.
+//! agent module (`channels/`) adds the attract screen, the timers and the invitations.
 
 pub mod act;
 pub mod form;
