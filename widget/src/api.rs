@@ -190,7 +190,7 @@ pub fn post_call(options: JsValue) {
         let state = STATE.0.try_borrow().ok()?;
         let state = state.as_ref()?;
         let config = &state.config;
-        let key = match (config.mode, &config.agent_key) {
+        let key = match (config.mode, &config.channels.agent_key) {
             (Mode::Agent, Some(key)) => key.clone(),
             _ => {
                 error(NOT_AGENT);

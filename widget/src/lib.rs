@@ -26,10 +26,12 @@
 //!   events), `retry.rs` (backoff with jitter and `Retry-After`, pure functions), `handoff.rs`
 //!   (a web page's way from Send to the delivery module, storage first), `exports.rs` (the
 //!   delivery module's `deliver`, `submit`).
-//! - [`config`]: the loader's settings (`data-*` attributes), checked, with one console message
-//!   per wrong attribute; [`survey`]: the questions, and choices → `protocol::Submission` through
-//!   the protocol's constructors; [`style`]: the one constructable stylesheet and the theming
-//!   contract; [`ids`]: ULID submission ids; [`dom`]: DOM and console helpers that never throw.
+//! - [`config`] (`config/`): the loader's settings (`data-*` attributes), checked, with one
+//!   console message per wrong attribute; the kiosk's and agent mode's own in `channels.rs`
+//!   (feature `channels`, gated at its `mod` line); [`survey`]: the questions, and choices →
+//!   `protocol::Submission` through the protocol's constructors; [`style`]: the one constructable
+//!   stylesheet and the theming contract; [`ids`]: ULID submission ids; [`dom`]: DOM and console
+//!   helpers that never throw.
 //!
 //! The path of one answer: the launcher's click becomes [`panel::act::Act::Open`], which opens a
 //! panel ([`panel::Widget::open`]) and makes its id; Send turns the choices into a `Submission`

@@ -37,7 +37,7 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Listens for the collector's word on this page's answers (see [`on_outcome`]).
+    /// Listens for the collector's word on this page's answers (see `on_outcome`).
     pub fn listen<H: Hooks>(&self, widget: &Rc<Widget<H>>) {
         let Some(window) = crate::dom::window() else {
             return;

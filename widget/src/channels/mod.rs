@@ -53,8 +53,8 @@ impl Hooks for Channels {
         config: &Config,
     ) -> Self {
         let timers = Timers {
-            reset_ms: config.reset_ms,
-            idle_ms: config.idle_ms,
+            reset_ms: config.channels.reset_ms,
+            idle_ms: config.channels.idle_ms,
         };
         Self {
             kiosk: (mode == Mode::Kiosk).then(|| Rc::new(Kiosk::new(doc, root, settings, timers))),

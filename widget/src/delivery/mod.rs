@@ -2,9 +2,9 @@
 //! durable outbox, the courier that posts it, the retry timing, a web page's hand-over to the
 //! delivery module, and that module's JS API.
 //!
-//! Inside, one direction: [`exports`] (the delivery module's `deliver`, `submit`) → [`courier`]
+//! Inside, one direction: `exports` (the delivery module's `deliver`, `submit`) → [`courier`]
 //! (fetch, verdicts, beacons, events) → [`outbox`] (localStorage and memory, leases) and
-//! [`retry`] (backoff, `Retry-After`); [`handoff`] (the web module's side) writes to the outbox's
+//! [`retry`] (backoff, `Retry-After`); `handoff` (the web module's side) writes to the outbox's
 //! storage keys only.
 
 pub mod courier;
@@ -16,11 +16,11 @@ pub mod outbox;
 pub mod retry;
 
 /// Where Send puts an answer: the courier itself in the kiosk and agent module (a kiosk delivers
-/// all day), the hand-over to the delivery module on a web page (see [`handoff`]).
+/// all day), the hand-over to the delivery module on a web page (see `handoff`).
 #[cfg(feature = "channels")]
 pub type Sink = alloc::rc::Rc<courier::Courier>;
 /// Where Send puts an answer: the courier itself in the kiosk and agent module (a kiosk delivers
-/// all day), the hand-over to the delivery module on a web page (see [`handoff`]).
+/// all day), the hand-over to the delivery module on a web page (see `handoff`).
 #[cfg(not(feature = "channels"))]
 pub type Sink = handoff::Handoff;
 
