@@ -12,10 +12,10 @@ use js_sys::{Array, Date, Math, Promise};
 use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
 use web_sys::{Blob, BlobPropertyBag, RequestInit, Response};
 
+use super::outbox::{Outbox, Store, Verdict};
+use super::retry;
 use crate::dom::{dispatch, join, object, warn};
 use crate::ids::tab_token;
-use crate::outbox::{Outbox, Store, Verdict};
-use crate::retry;
 
 #[wasm_bindgen]
 extern "C" {
@@ -117,6 +117,10 @@ impl Courier {
         }
         self.flush();
     }
+
+    /// Nothing to wake: a courier delivers from page load (the hand-over on a web page loads the
+    /// delivery module when a survey shows).
+    pub fn wake(&self) {}
 
     /// Queues one answer (storage first) and sends it.
     pub fn submit(self: &Rc<Self>, id: &str, body: String) {
@@ -257,7 +261,7 @@ fn text_blob(body: &str) -> Option<Blob> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{Store, ITEM_PREFIX};
+    use crate::delivery::outbox::{Store, ITEM_PREFIX};
     use wasm_bindgen_futures::JsFuture;
     use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -265,10 +269,12 @@ mod tests {
 export function sleep(ms) { return new Promise(r => setTimeout(r, ms)); }
 export function fakeNetwork(statuses, retryAfter = "0") {
   const log = [];
+  log.times = [];
   const realFetch = window.fetch;
   window.fetch = (url, init) => {
     const stored = Object.keys(localStorage).filter(k => k.startsWith("touchpoint:outbox:")).length;
     const status = statuses.shift();
+    log.times.push(Date.now());
     log.push(["fetch", url, status, "stored=" + stored, init.body.type, "keepalive=" + init.keepalive, init.credentials].join(" "));
     if (status === 0) return Promise.reject(new TypeError("offline"));
     return Promise.resolve(new Response(null, { status, headers: { "Retry-After": retryAfter } }));
@@ -279,6 +285,7 @@ export function fakeNetwork(statuses, retryAfter = "0") {
   return log;
 }
 export function takeLog(log) { const lines = log.splice(0); return lines.join("\n"); }
+export function fetchTimes(log) { return log.times.slice(); }
 export function restore(log) { log.restore(); }
 "#)]
     extern "C" {
@@ -289,11 +296,35 @@ export function restore(log) { log.restore(); }
         fn fake_network_asking_to_wait(statuses: &Array, retry_after: &str) -> JsValue;
         #[wasm_bindgen(js_name = takeLog)]
         fn take_log(log: &JsValue) -> String;
+        /// When each fetch went out (ms since the epoch), oldest first.
+        #[wasm_bindgen(js_name = fetchTimes)]
+        fn fetch_times(log: &JsValue) -> Vec<f64>;
         fn restore(log: &JsValue);
     }
 
     fn statuses(list: &[u16]) -> Array {
         list.iter().map(|s| JsValue::from(*s)).collect()
+    }
+
+    /// Waits until `done` holds, however loaded the machine (it fails only after a minute): the
+    /// tests check what happened and in which order, and the least time between tries, never
+    /// how soon something came.
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let give_up = Date::now() + 60_000.0;
+        while !done() {
+            assert!(Date::now() < give_up, "still waiting for {what}");
+            JsFuture::from(sleep(20)).await.unwrap();
+        }
+    }
+
+    /// The courier's queue: `(attempt, in_flight)` of each answer.
+    fn queue(courier: &Courier) -> Vec<(u32, bool)> {
+        let outbox = courier.outbox().borrow();
+        outbox
+            .items()
+            .iter()
+            .map(|i| (i.attempt, i.in_flight))
+            .collect()
     }
 
     #[wasm_bindgen_test]
@@ -307,14 +338,13 @@ export function restore(log) { log.restore(); }
         courier.set_jitter(Some(0.0));
         let id = "01JD2XKQ9ZCFM7B5V0S3R4T6YA";
         courier.submit(id, "{\"id\":\"01JD2XKQ9ZCFM7B5V0S3R4T6YA\"}".into());
-        JsFuture::from(sleep(50)).await.unwrap();
+        until("the 503", || queue(&courier) == [(1, false)]).await;
         // The answer was in storage when the request went out, and stays after a 503.
         assert_eq!(
             take_log(&log),
             "fetch http://collector.test/v1/responses 503 stored=1 text/plain keepalive=true omit"
         );
         assert_eq!(Store::local().keys(ITEM_PREFIX).len(), 1);
-        assert_eq!(courier.outbox().borrow().items()[0].attempt, 1);
         // Leaving the page hands the waiting answer to the beacon; it stays queued.
         courier.beacon();
         assert_eq!(
@@ -322,23 +352,25 @@ export function restore(log) { log.restore(); }
             "beacon http://collector.test/v1/responses text/plain"
         );
         // Retry 1 after 500 ms (jitter 0): a network error; retry 2 after 1 s: stored.
-        JsFuture::from(sleep(600)).await.unwrap();
+        until("the network error", || queue(&courier) == [(2, false)]).await;
         assert_eq!(
             take_log(&log),
             "fetch http://collector.test/v1/responses 0 stored=1 text/plain keepalive=true omit"
         );
-        JsFuture::from(sleep(1_100)).await.unwrap();
+        until("the 201", || queue(&courier).is_empty()).await;
         assert_eq!(
             take_log(&log),
             "fetch http://collector.test/v1/responses 201 stored=1 text/plain keepalive=true omit\ndelivered 201"
         );
-        assert!(courier.outbox().borrow().items().is_empty());
+        let times = fetch_times(&log);
+        // A timer never fires early; a millisecond of slack for the clock's rounding.
+        assert!(times[1] - times[0] >= 499.0, "{times:?}");
+        assert!(times[2] - times[1] >= 999.0, "{times:?}");
         assert!(Store::local().keys("touchpoint:").is_empty());
         // A 400 is dropped at once, never retried.
         courier.submit("01JD2XKQ9ZCFM7B5V0S3R4T6YB", "{}".into());
-        JsFuture::from(sleep(50)).await.unwrap();
+        until("the 400", || queue(&courier).is_empty()).await;
         assert!(take_log(&log).contains(" 400 "));
-        assert!(courier.outbox().borrow().items().is_empty());
         assert_eq!(courier.outbox().borrow().next_due(), None);
         restore(&log);
     }
@@ -350,8 +382,8 @@ export function restore(log) { log.restore(); }
             store.remove(&k);
         }
         // Six answers waiting (a kiosk back online); four go at once. The second is refused with
-        // `429, Retry-After: 1`, the others stored.
-        let log = fake_network_asking_to_wait(&statuses(&[201, 429, 201, 201, 201, 201, 201]), "1");
+        // `429, Retry-After: 3`, the others stored.
+        let log = fake_network_asking_to_wait(&statuses(&[201, 429, 201, 201, 201, 201, 201]), "3");
         let courier = Courier::with_outbox("http://collector.test", Outbox::new(store, "t".into()));
         courier.set_jitter(Some(0.0));
         {
@@ -362,16 +394,23 @@ export function restore(log) { log.restore(); }
             }
         }
         courier.flush();
-        JsFuture::from(sleep(200)).await.unwrap();
+        until("the first answers", || {
+            queue(&courier) == [(1, false), (0, false)]
+        })
+        .await;
         // The first 201 freed a place for the fifth answer before the 429 came back; the sixth
-        // waits, as the refused one does.
+        // waits, as the refused one does, until the time the collector asked for.
         let sent = take_log(&log);
         assert_eq!(sent.matches("fetch ").count(), 5, "{sent}");
-        assert_eq!(courier.outbox().borrow().items().len(), 2);
-        JsFuture::from(sleep(1_200)).await.unwrap();
+        let refused_at = fetch_times(&log)[1];
+        let due = courier.outbox().borrow().next_due().unwrap();
+        assert!(due >= refused_at + 3_000.0, "{due} {refused_at}");
+        until("the backlog", || queue(&courier).is_empty()).await;
         let sent = take_log(&log);
         assert_eq!(sent.matches("fetch ").count(), 2, "{sent}");
-        assert!(courier.outbox().borrow().items().is_empty());
+        let times = fetch_times(&log);
+        assert!(times[5] - refused_at >= 2_999.0, "{times:?}");
+        assert!(times[6] - refused_at >= 2_999.0, "{times:?}");
         restore(&log);
     }
 }
