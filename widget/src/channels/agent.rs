@@ -143,7 +143,7 @@ impl Agent {
                 interaction_id: Some(call.interaction.clone()),
                 agent_id: Some(call.agent.clone()),
                 segment: call.queue.clone(),
-                invitation: protocol::InvitationToken::parse(&issued.token).ok(),
+                invitation: protocol::InvitationToken::parse(&issued.assist_token).ok(),
                 assisted: true,
                 ..Context::default()
             },

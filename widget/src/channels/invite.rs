@@ -29,7 +29,11 @@ pub struct Call {
 /// What the collector issued (the fields of its JSON answer this needs).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Issued {
+    /// The customer's link's token.
     pub token: String,
+    /// The token of assisted capture on the agent's screen: the collector binds it to an
+    /// assisted answer, and the link's token to the customer's own.
+    pub assist_token: String,
     pub url: String,
     pub qr: String,
 }
