@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 pub use super::html::Stylesheet;
-use super::html::{escape, head};
+use super::html::{escape, head, is_bidi_control};
 use crate::{
     stats::{self, Aggregates, BadQuery, Counts, Dim, Query},
     store::{Store, StoreError, FLAG_BURST},
@@ -356,11 +356,13 @@ const HEADER: [&str; 8] = [
     "pleased or delighted",
 ];
 
-/// Markdown text that renders as itself: markup characters escaped, line breaks flattened.
+/// Markdown text that renders as itself: markup characters escaped, line breaks flattened, bidi
+/// controls dropped (as on the pages).
 fn md_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
+            c if is_bidi_control(c) => {}
             '\n' | '\r' | '\t' => out.push(' '),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -602,6 +604,17 @@ mod tests {
             md_text(hostile),
             "&lt;script&gt;alert(1)&lt;/script&gt; &lt;img src=x onerror=alert(2)&gt; \\| \\*bold\\* \\[x\\](y)"
         );
+    }
+
+    #[test]
+    fn bidi_controls_leave_the_markdown_report() {
+        for (text, written) in [
+            ("refund\u{202E}gnp.exe", "refundgnp.exe"),
+            ("\u{2066}a\u{2069} \u{200F}b\u{200E} \u{061C}c", "a b c"),
+            ("شكرا", "شكرا"),
+        ] {
+            assert_eq!(md_text(text), written, "{text:?}");
+        }
     }
 
     /// The Markdown report of a fixed week of the demo data, checked in: a change to the report's
