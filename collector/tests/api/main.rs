@@ -10,5 +10,6 @@ mod invitations;
 mod openapi;
 mod org;
 mod origins;
+mod redaction;
 mod stats;
 mod widget_files;
