@@ -251,6 +251,7 @@ fn main() -> anyhow::Result<()> {
                 invitation_ttl_secs: invitation_ttl,
                 require_invitation: !allow_uninvited_agent_answers,
                 demo,
+                arrival_clock: collector::clock::Clock::System,
             };
             serve(config)
         }

@@ -115,7 +115,9 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         .with_device_limit(config.limit_per_device)
         .with_invitations(Arc::clone(&invitations));
     let sessions = session::Sessions::new(Arc::clone(&store));
-    let ingest = Ingest::new(store).with_rules(rules);
+    let ingest = Ingest::new(store)
+        .with_rules(rules)
+        .with_arrival_clock(config.arrival_clock);
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
