@@ -290,6 +290,11 @@ mod tests {
             };
             assert_eq!(at.check_arrival(arrival), expected, "{submitted}");
         }
+        // The refusal's message names the bounds: they change together.
+        let message = Rejection::SubmittedAtOutOfRange.message();
+        assert_eq!(SUBMITTED_AT_WINDOW_MILLIS, 14 * 86_400_000);
+        assert_eq!(SUBMITTED_AT_SKEW_MILLIS, 86_400_000);
+        assert!(message.contains("14 days before") && message.contains("1 day after"));
     }
 
     proptest! {
