@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use secrecy::{ExposeSecret as _, SecretString};
 use subtle::ConstantTimeEq as _;
 
-use crate::limits::Rate;
+use crate::{clock::Clock, limits::Rate};
 
 /// Where the collector listens unless told.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -41,6 +41,9 @@ pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
 /// Largest batch body: room for the most items at a typical size.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// The key the demo agent console (`demo-site/agent.html`) sends. It is public, in the page and in
+/// this repository, so it is accepted only with `--demo`.
+pub const DEMO_AGENT_KEY: &str = "demo-console";
 
 /// A value that must never reach a log line or a debug print (`secrecy` redacts it), compared
 /// only in constant time.
@@ -126,6 +129,12 @@ pub struct Config {
     /// Refuse agent-channel answers that carry no invitation (the default; off with
     /// `--allow-uninvited-agent-answers`).
     pub require_invitation: bool,
+    /// Serve the demo site (`/`, `/demo/web`, `/demo/kiosk`, `/demo/agent`) and accept its agent
+    /// key ([`DEMO_AGENT_KEY`]); `--demo`, off unless asked for.
+    pub demo: bool,
+    /// What ingest takes as an answer's arrival when it bounds `submitted_at`: the system clock
+    /// (tests fix it, so answers of a fixed day stay within the bounds).
+    pub arrival_clock: Clock,
 }
 
 impl Config {
@@ -161,7 +170,30 @@ impl Config {
             invitation_secret: None,
             invitation_ttl_secs: DEFAULT_TTL_SECS,
             require_invitation: true,
+            demo: false,
+            arrival_clock: Clock::System,
         }
+    }
+
+    /// The keys the agents' consoles may use: those configured, and the demo console's public
+    /// key only with `--demo` (without it, a configured demo key is dropped with a warning).
+    pub fn agent_keys(&self) -> Vec<Secret> {
+        let mut keys: Vec<Secret> = self
+            .agent_keys
+            .iter()
+            .filter(|key| {
+                let demo_key = key.matches(DEMO_AGENT_KEY);
+                if demo_key && !self.demo {
+                    tracing::warn!("the demo console's key is accepted only with --demo: ignored");
+                }
+                !demo_key
+            })
+            .cloned()
+            .collect();
+        if self.demo {
+            keys.push(Secret::new(DEMO_AGENT_KEY.to_owned()));
+        }
+        keys
     }
 }
 
@@ -228,6 +260,28 @@ mod tests {
         assert!(
             Config::for_data_dir("d".into()).check().is_ok(),
             "no token: admin off"
+        );
+    }
+
+    #[test]
+    fn the_demo_key_is_an_agent_key_only_in_a_demo() {
+        let mut config = Config {
+            agent_keys: vec![
+                Secret::new("console-key".into()),
+                Secret::new(DEMO_AGENT_KEY.into()),
+            ],
+            ..Config::for_data_dir("d".into())
+        };
+        let accepts =
+            |config: &Config, key: &str| config.agent_keys().iter().any(|k| k.matches(key));
+        assert!(accepts(&config, "console-key"));
+        assert!(!accepts(&config, DEMO_AGENT_KEY));
+        config.demo = true;
+        assert!(accepts(&config, DEMO_AGENT_KEY));
+        config.agent_keys.clear();
+        assert!(
+            accepts(&config, DEMO_AGENT_KEY),
+            "--demo alone brings its key"
         );
     }
 

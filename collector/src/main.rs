@@ -99,6 +99,10 @@ enum Command {
         /// nobody can answer for a call, or name its agent, without the link the collector issued.
         #[arg(long, env = "TOUCHPOINT_ALLOW_UNINVITED_AGENT_ANSWERS")]
         allow_uninvited_agent_answers: bool,
+        /// Serve the demo site (/, /demo/web, /demo/kiosk, /demo/agent) and accept the demo agent
+        /// console's public key. Off by default: a production collector serves neither.
+        #[arg(long, env = "TOUCHPOINT_DEMO")]
+        demo: bool,
     },
     /// Write every stored answer, in arrival order, to standard output (or --out). Needs the
     /// collector stopped; while it runs, use GET /v1/export.
@@ -205,6 +209,7 @@ fn main() -> anyhow::Result<()> {
             max_connections_per_address,
             invitation_ttl,
             allow_uninvited_agent_answers,
+            demo,
         } => {
             let allow_origins = allow_origins
                 .iter()
@@ -248,6 +253,8 @@ fn main() -> anyhow::Result<()> {
                     .map(Secret::new),
                 invitation_ttl_secs: invitation_ttl,
                 require_invitation: !allow_uninvited_agent_answers,
+                demo,
+                arrival_clock: collector::clock::Clock::System,
             };
             serve(config)
         }

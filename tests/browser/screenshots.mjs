@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { startCollector, launch, settled, ROOT, STILL } from "./helpers.mjs";
 
 const out = (name) => join(ROOT, "docs", "screenshots", name);
-const collector = await startCollector({ env: { TOUCHPOINT_AGENT_KEYS: "demo-console" } });
+const collector = await startCollector({ env: { TOUCHPOINT_DEMO: "true" } });
 const browser = await launch();
 try {
   const web = await browser.newPage({ ...STILL, viewport: { width: 1024, height: 768 } });

@@ -205,6 +205,7 @@ fn run_collector(args: &[String]) -> Result<(), String> {
             &listen,
             "--allow-origin",
             &origin,
+            "--demo",
             "--data",
         ])
         .arg(&data)

@@ -108,18 +108,16 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         ),
     };
     let invitations = Arc::new(
-        Invitations::new(
-            secret,
-            config.invitation_ttl_secs,
-            config.agent_keys.clone(),
-        )
-        .requiring(config.require_invitation),
+        Invitations::new(secret, config.invitation_ttl_secs, config.agent_keys())
+            .requiring(config.require_invitation),
     );
     let rules = Rules::default()
         .with_device_limit(config.limit_per_device)
         .with_invitations(Arc::clone(&invitations));
     let sessions = session::Sessions::new(Arc::clone(&store));
-    let ingest = Ingest::new(store).with_rules(rules);
+    let ingest = Ingest::new(store)
+        .with_rules(rules)
+        .with_arrival_clock(config.arrival_clock);
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -153,6 +151,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
     let hsts = config.tls.is_some();
     let guard =
         connections::Connections::new(config.max_connections_per_address, config::IDLE_TIMEOUT);
+    let demo = config.demo;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -167,6 +166,11 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
             ))
             .wrap(from_fn(connections::in_request))
             .configure(routes)
+            .configure(|app| {
+                if demo {
+                    demo_routes(app);
+                }
+            })
             .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
     })
     .on_connect(move |io, data| guard.on_connect(io, data))
@@ -224,10 +228,8 @@ fn routes(app: &mut web::ServiceConfig) {
             get_or_head().to(widget::widget_file),
         )
         .route("/embed", get_or_head().to(widget::embed_page))
-        .route("/", get_or_head().to(widget::demo_page))
+        // The stylesheet of the embed page and of the post-call links, not only of the demo.
         .route("/demo/site.css", get_or_head().to(widget::demo_css))
-        .route("/demo/agent.js", get_or_head().to(widget::demo_js))
-        .route("/demo/{page}", get_or_head().to(widget::demo_page))
         .route("/favicon.ico", get_or_head().to(widget::favicon));
     // The agent channel: consoles ask for invitations; customers open their links.
     app.service(cross_origin(
@@ -292,6 +294,13 @@ fn routes(app: &mut web::ServiceConfig) {
         "/dashboard/style.css",
         get_or_head().to(dashboard::stylesheet),
     );
+}
+
+/// The demo site, only with `--demo`: without it these paths answer 404 like any unknown one.
+fn demo_routes(app: &mut web::ServiceConfig) {
+    app.route("/", get_or_head().to(widget::demo_page))
+        .route("/demo/agent.js", get_or_head().to(widget::demo_js))
+        .route("/demo/{page}", get_or_head().to(widget::demo_page));
 }
 
 /// A route that pages on other origins call: CORS headers for allowed origins, and preflights.

@@ -4,11 +4,13 @@
 mod helpers;
 
 mod admin;
+mod backdating;
 mod demo_site;
 mod ingest;
 mod invitations;
 mod openapi;
 mod org;
 mod origins;
+mod redaction;
 mod stats;
 mod widget_files;

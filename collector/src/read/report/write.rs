@@ -10,7 +10,7 @@ use super::{positive_share, Line, Report, Stylesheet, MIN_ANSWERS};
 use crate::{
     org::agenda::Standing,
     org::department_name,
-    read::html::{escape, head},
+    read::html::{escape, head, is_bidi_control},
     stats,
 };
 
@@ -387,11 +387,13 @@ impl Report {
     }
 }
 
-/// Markdown text that renders as itself: markup characters escaped, line breaks flattened.
+/// Markdown text that renders as itself: markup characters escaped, line breaks flattened, bidi
+/// controls dropped (as on the pages).
 fn md_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
+            c if is_bidi_control(c) => {}
             '\n' | '\r' | '\t' => out.push(' '),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -409,6 +411,17 @@ fn md_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bidi_controls_leave_the_markdown_report() {
+        for (text, written) in [
+            ("refund\u{202E}gnp.exe", "refundgnp.exe"),
+            ("\u{2066}a\u{2069} \u{200F}b\u{200E} \u{061C}c", "a b c"),
+            ("شكرا", "شكرا"),
+        ] {
+            assert_eq!(md_text(text), written, "{text:?}");
+        }
+    }
 
     #[test]
     fn comments_are_text_in_both_formats() {
