@@ -341,6 +341,7 @@ fn browser_tests() -> Result<(), String> {
         .arg(dir.join("widget.test.mjs"))
         .arg(dir.join("dashboard.test.mjs"))
         .arg(dir.join("channels.test.mjs"))
+        .arg(dir.join("council.test.mjs"))
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", target_dir()))
 }
