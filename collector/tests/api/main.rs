@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod contract;
 mod demo_site;
 mod ingest;
 mod invitations;

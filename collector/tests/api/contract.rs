@@ -1,0 +1,28 @@
+//! Issue 13, the contract: where Schemathesis found the behaviour, not `openapi.json`, at fault.
+
+use serde_json::json;
+
+use crate::helpers::{spawn_app, submission};
+
+#[test]
+fn issue_13_whole_numbers_written_as_floats_are_the_same_answers() {
+    let app = spawn_app();
+    let mut written = submission(1);
+    written["answers"] = json!({"effort": 6.0, "confidence": 4.0, "emotion": "pleased"});
+    let reply = app.submit(&written);
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    // The same answer written with integers is a retry of it, not a conflict.
+    let reply = app.submit(&submission(1));
+    assert_eq!(
+        (reply.status, reply.body["status"].as_str()),
+        (200, Some("duplicate"))
+    );
+    assert_eq!(app.export("")[0]["answers"]["effort"], json!(6));
+    let mut fraction = submission(2);
+    fraction["answers"]["effort"] = json!(6.5);
+    let reply = app.submit(&fraction);
+    assert_eq!(
+        (reply.status, reply.body["error"].as_str()),
+        (400, Some("invalid_type"))
+    );
+}
