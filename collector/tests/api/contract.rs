@@ -5,6 +5,32 @@ use serde_json::json;
 use crate::helpers::{spawn_app, submission};
 
 #[test]
+fn issue_13_a_method_a_path_does_not_take_is_405_with_allow() {
+    let app = spawn_app();
+    for (method, path, allow) in [
+        ("TRACE", "/healthz", "GET"),
+        ("POST", "/v1/survey", "GET"),
+        ("DELETE", "/widget.js", "GET, HEAD"),
+        ("POST", "/embed", "GET, HEAD"),
+        ("PUT", "/demo/web", "GET, HEAD"),
+        ("GET", "/dashboard/session", "POST"),
+        ("GET", "/dashboard/sign-out", "POST"),
+        ("POST", "/s/any-token", "GET, HEAD"),
+        ("GET", "/v1/responses", "POST, OPTIONS"),
+    ] {
+        let reply = app.request(method, path, &[]);
+        assert_eq!(reply.status, 405, "{method} {path}");
+        assert_eq!(reply.header("allow"), Some(allow), "{method} {path}");
+    }
+    // A path nobody serves is still not found.
+    let reply = app.request("TRACE", "/no-such-path", &[]);
+    assert_eq!(
+        (reply.status, reply.body["error"].as_str()),
+        (404, Some("not_found"))
+    );
+}
+
+#[test]
 fn issue_13_whole_numbers_written_as_floats_are_the_same_answers() {
     let app = spawn_app();
     let mut written = submission(1);
