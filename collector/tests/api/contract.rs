@@ -31,6 +31,31 @@ fn issue_13_a_method_a_path_does_not_take_is_405_with_allow() {
 }
 
 #[test]
+fn issue_13_the_dashboard_report_refuses_a_bad_request_before_the_sign_in() {
+    let app = spawn_app();
+    let no_redirects = ureq::AgentBuilder::new().redirects(0).build();
+    let status = |query: &str| match no_redirects
+        .get(&app.url(&format!("/dashboard/report{query}")))
+        .call()
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(status, _)) => status,
+        Err(e) => panic!("transport error: {e}"),
+    };
+    // Without a session, a report that could be shown sends the browser to sign in...
+    assert_eq!(status("?period=2026-W47"), 303);
+    // ...and one that could not is refused as such, as an unknown parameter already was.
+    for bad in [
+        "",
+        "?period=",
+        "?period=last-week",
+        "?period=2026-W47&format=pdf",
+    ] {
+        assert_eq!(status(bad), 400, "{bad:?}");
+    }
+}
+
+#[test]
 fn issue_13_whole_numbers_written_as_floats_are_the_same_answers() {
     let app = spawn_app();
     let mut written = submission(1);
