@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, submission};
+use crate::helpers::{spawn_app, submission, ADMIN_TOKEN};
 
 #[test]
 fn issue_13_a_method_a_path_does_not_take_is_405_with_allow() {
@@ -53,6 +53,24 @@ fn issue_13_the_dashboard_report_refuses_a_bad_request_before_the_sign_in() {
     ] {
         assert_eq!(status(bad), 400, "{bad:?}");
     }
+}
+
+#[test]
+fn issue_13_an_export_bound_before_1970_is_the_beginning() {
+    let app = spawn_app();
+    assert_eq!(app.submit(&submission(1)).status, 201);
+    assert!(app.export("&to=0546-08-12").is_empty());
+    assert!(app.export("&to=1969-12-31T23:00:00Z").is_empty());
+    assert_eq!(app.export("&from=0001-01-01").len(), 1);
+    // A bound that is no date at all is still refused.
+    let reply = app.get(
+        "/v1/export?from=0546-13-12",
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+    );
+    assert_eq!(
+        (reply.status, reply.body["error"].as_str()),
+        (400, Some("invalid_query"))
+    );
 }
 
 #[test]
