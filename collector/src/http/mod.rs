@@ -131,9 +131,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
     let state = web::Data::new(AppState {
         ingest: ingest.clone(),
         per_address: Limiter::new(config.limit_per_address),
-        auth_failures: Limiter::new(
-            Rate::parse(config::AUTH_FAILURES).map_err(anyhow::Error::msg)?,
-        ),
+        auth_failures: Limiter::new(config.limit_wrong_credentials),
         sign_ins: Limiter::new(Rate::parse(config::SIGN_INS).map_err(anyhow::Error::msg)?),
         trusted_proxies: config.trusted_proxies.clone(),
         allow_origins: config.allow_origins.clone(),
