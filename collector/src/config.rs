@@ -116,6 +116,8 @@ pub struct Config {
     pub limit_per_address: Option<Rate>,
     /// Submissions per device (touchpoint + `context.device_id`; `None`: unlimited).
     pub limit_per_device: Option<Rate>,
+    /// Wrong admin tokens and agent keys per client address (`None`: unlimited).
+    pub limit_wrong_credentials: Option<Rate>,
     /// Connections one client address may hold at once.
     pub max_connections_per_address: usize,
     /// Proxies whose `X-Forwarded-For` is believed; from anyone else it is ignored.
@@ -164,6 +166,7 @@ impl Config {
             cache_mib: 64,
             limit_per_address: None,
             limit_per_device: None,
+            limit_wrong_credentials: Rate::parse(AUTH_FAILURES).expect("the default parses"),
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             trusted_proxies: Vec::new(),
             agent_keys: Vec::new(),

@@ -75,6 +75,10 @@ enum Command {
         /// Submissions per device (context.site_id + context.device_id), RATE/BURST a second (or off).
         #[arg(long, env = "TOUCHPOINT_LIMIT_PER_DEVICE", default_value = config::DEFAULT_LIMIT_PER_DEVICE)]
         limit_per_device: String,
+        /// Wrong admin tokens and agent keys per client address, RATE/BURST a second (or off):
+        /// past the burst, the address's attempts are answered 429 without being checked.
+        #[arg(long, env = "TOUCHPOINT_LIMIT_WRONG_CREDENTIALS", default_value = config::AUTH_FAILURES)]
+        limit_wrong_credentials: String,
         /// A proxy whose X-Forwarded-For is believed (repeatable; comma-separated in the
         /// environment). From any other peer the header is ignored.
         #[arg(
@@ -205,6 +209,7 @@ fn main() -> anyhow::Result<()> {
             cache_mib,
             limit_per_address,
             limit_per_device,
+            limit_wrong_credentials,
             trusted_proxies,
             max_connections_per_address,
             invitation_ttl,
@@ -238,6 +243,8 @@ fn main() -> anyhow::Result<()> {
                 cache_mib,
                 limit_per_address: Rate::parse(&limit_per_address).map_err(anyhow::Error::msg)?,
                 limit_per_device: Rate::parse(&limit_per_device).map_err(anyhow::Error::msg)?,
+                limit_wrong_credentials: Rate::parse(&limit_wrong_credentials)
+                    .map_err(anyhow::Error::msg)?,
                 trusted_proxies,
                 max_connections_per_address,
                 agent_keys: std::env::var("TOUCHPOINT_AGENT_KEYS")

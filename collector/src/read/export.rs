@@ -71,9 +71,8 @@ impl Filter {
                 text
             };
             let ts = Timestamp::parse(text).map_err(|_| BadQuery(what))?;
-            Ok(Some(
-                u64::try_from(ts.unix_millis()).map_err(|_| BadQuery(what))? * 1000,
-            ))
+            // Nothing was received before 1970: an earlier bound is that one.
+            Ok(Some(ts.unix_millis().max(0).unsigned_abs() * 1000))
         };
         Ok(Self {
             from_micros: time(from, "from must be an RFC 3339 timestamp or a YYYY-MM-DD date")?,

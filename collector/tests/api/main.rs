@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin;
 mod backdating;
+mod contract;
 mod demo_site;
 mod ingest;
 mod invitations;

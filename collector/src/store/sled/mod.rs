@@ -119,6 +119,13 @@ impl SledStore {
         })
     }
 
+    /// The store without its background sealer, for tests that read what a crash would leave
+    /// while nothing else writes the saved stats.
+    #[cfg(test)]
+    pub(crate) fn open_quiet(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, 128, BLOCK_RECORDS, false)
+    }
+
     fn open_with(dir: &Path, cache_mib: u64, block: usize, seal: bool) -> Result<Self, StoreError> {
         Self::open_guarded(dir, cache_mib, block, seal)
     }
