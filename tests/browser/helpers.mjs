@@ -30,8 +30,8 @@ export function widgetManifest() {
  * Starts the collector (with extra environment `env`; rate limits off unless `limits`, which keeps
  * its defaults); resolves once it reports its address.
  */
-export async function startCollector({ allowOrigins = [], env = {}, limits = false } = {}) {
-  const data = mkdtempSync(join(tmpdir(), "tp-browser-"));
+export async function startCollector({ allowOrigins = [], env = {}, limits = false, data: given } = {}) {
+  const data = given ?? mkdtempSync(join(tmpdir(), "tp-browser-"));
   const spawnAt = (listen) => spawnCollector(data, listen, allowOrigins, env, limits);
   let { child, base } = await spawnAt("127.0.0.1:0");
   const widget = await fetch(`${base}/widget.js`);

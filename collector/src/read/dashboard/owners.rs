@@ -55,7 +55,7 @@ pub(super) fn departments(
     let dims = [Dim::Touchpoint, Dim::Channel];
     let now = by_department(&aggregates.query(&view.now(&dims)), org);
     let before = by_department(&aggregates.query(&view.before(&dims)), org);
-    out.push_str("<section class=\"panel\" id=\"departments\"><h2>Departments</h2>\n<p class=\"note\">Each department's touchpoints, weakest effort first (1 very difficult – 7 very easy), against the previous period.</p>\n<div class=\"grid\">\n");
+    out.push_str("<section class=\"panel\" id=\"departments\"><h2>Departments</h2>\n<p class=\"note\">Each department's touchpoints, weakest effort first (1 very difficult – 7 very easy), against the previous period.</p>\n<div class=\"departments\">\n");
     for (id, name) in org::departments(org) {
         let touchpoints = now.get(&id);
         let _ = write!(out, "<div class=\"department\"><h3>{}</h3>", escape(&name));
@@ -69,7 +69,7 @@ pub(super) fn departments(
                 .unwrap_or(f64::MAX)
                 .total_cmp(&b.1.effort_mean().unwrap_or(f64::MAX))
         });
-        out.push_str("<table class=\"owned\"><thead><tr><th scope=\"col\">touchpoint</th><th scope=\"col\">n</th><th scope=\"col\">effort</th><th scope=\"col\">confidence</th><th scope=\"col\">pleased or delighted</th><th scope=\"col\">change in effort</th></tr></thead><tbody>\n");
+        out.push_str("<div class=\"scroll\"><table class=\"owned\"><thead><tr><th scope=\"col\">touchpoint</th><th scope=\"col\">n</th><th scope=\"col\">effort</th><th scope=\"col\">confidence</th><th scope=\"col\">pleased or delighted</th><th scope=\"col\">change in effort</th></tr></thead><tbody>\n");
         for (touchpoint, counts) in rows {
             let previous = before
                 .get(&id)
@@ -87,7 +87,7 @@ pub(super) fn departments(
                 escape(change.trim_end_matches(" vs previous")),
             );
         }
-        out.push_str("</tbody></table></div>\n");
+        out.push_str("</tbody></table></div></div>\n");
     }
     out.push_str("</div>\n");
     if let Some(unassigned) = now.get(org::UNASSIGNED).filter(|_| org.is_some()) {
