@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startCollector, launch, ADMIN_TOKEN, STILL, ROOT } from "./helpers.mjs";
+import { startCollector, launch, ADMIN_TOKEN, STILL, ROOT, storeAll } from "./helpers.mjs";
 
 let browser;
 let collector;
@@ -29,14 +29,7 @@ async function seed(base) {
     answer(100 + i, "kiosk", "engineer-visit", 2, { site_id: "field-north", device_id: `tablet-${i}` });
     answer(200 + i, "web", "fault-follow-up", 5);
   }
-  const res = await fetch(`${base}/v1/responses/batch`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(items),
-  });
-  assert.equal(res.status, 200);
-  const { results } = await res.json();
-  assert.ok(results.every((r) => r.status === "stored"), JSON.stringify(results));
+  await storeAll(base, items);
 }
 
 before(async () => {

@@ -137,6 +137,18 @@ export async function startHostAndCollector(pages, env = {}) {
  */
 export const STILL = { reducedMotion: "reduce" };
 
+/** Stores `items` through the public batch API; every one must be stored. */
+export async function storeAll(base, items) {
+  const res = await fetch(`${base}/v1/responses/batch`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(items),
+  });
+  if (res.status !== 200) throw new Error(`batch: ${res.status}`);
+  const { results } = await res.json();
+  if (!results.every((r) => r.status === "stored")) throw new Error(JSON.stringify(results));
+}
+
 /**
  * Resolves once every animation on the page, in the document and in open shadow roots, has
  * finished (or was cancelled): what axe or a screenshot checks is then the settled state.

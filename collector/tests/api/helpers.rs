@@ -134,6 +134,18 @@ fn reply(result: Result<ureq::Response, ureq::Error>) -> Reply {
 }
 
 impl TestApp {
+    /// Signs in to the dashboard with the admin token: the answer, not followed (a redirect with
+    /// the session cookie).
+    pub fn sign_in(&self) -> ureq::Response {
+        ureq::builder()
+            .redirects(0)
+            .build()
+            .post(&self.url("/dashboard/session"))
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string(&format!("token={ADMIN_TOKEN}"))
+            .expect("a redirect")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -234,12 +234,7 @@ fn the_dashboard_asks_for_sign_in_and_opens_a_strict_session() {
     );
     assert_eq!(wrong.status, 401);
     assert_eq!(wrong.header("set-cookie"), None);
-    let agent = ureq::builder().redirects(0).build();
-    let signed_in = agent
-        .post(&app.url("/dashboard/session"))
-        .set("Content-Type", "application/x-www-form-urlencoded")
-        .send_string(&format!("token={ADMIN_TOKEN}"))
-        .expect("a redirect");
+    let signed_in = app.sign_in();
     assert_eq!(signed_in.status(), 303);
     assert_eq!(signed_in.header("location"), Some("/dashboard"));
     let cookie = signed_in
