@@ -1,7 +1,8 @@
 //! Embeds the built widget so the collector stays one binary. `cargo xtask` builds the widget into
 //! `target/widget-dist/` and sets `TOUCHPOINT_WIDGET_DIST` (that directory) and
 //! `TOUCHPOINT_WIDGET_BUILD` (a hash of its files, so a new widget rebuilds the collector). Without
-//! them the collector is built without the widget and says so when `/widget.js` is asked for.
+//! them the collector is built without the widget, says so when `/widget.js` is asked for, and
+//! the build warns.
 
 use std::{env, fs, path::PathBuf};
 
@@ -41,6 +42,12 @@ fn main() {
                 path.canonicalize().expect("an asset path")
             ));
         }
+    } else {
+        println!(
+            "cargo:warning=touchpoint-collector is built without the widget: /widget.js will answer \
+             404. `cargo xtask run` builds the widget first and embeds it (as do `cargo xtask test` \
+             and `cargo xtask bench`)."
+        );
     }
     fs::write(&out, format!("/// The widget's files, embedded at build time.\npub static ASSETS: &[Asset] = &[\n{entries}];\n"))
         .expect("writing assets.rs");

@@ -93,20 +93,21 @@ fn render(dir: PathBuf) {
         println!("opened in {:.1} s", started.elapsed().as_secs_f64());
     }
     println!("records: {}", store.len());
-    let page = dashboard::render(&store, &dashboard::Params::default()).expect("renders");
+    let page = dashboard::render(&store, &dashboard::Params::default(), None).expect("renders");
     println!("dashboard: {} bytes", page.len());
     println!(
         "dashboard, default view (28 days): {}",
         timed(9, || dashboard::render(
             &store,
-            &dashboard::Params::default()
+            &dashboard::Params::default(),
+            None
         )
         .expect("renders")
         .len())
     );
     for period in ["2026-W52", "2026-12"] {
         let period = report::Period::parse(period).expect("a period");
-        let html = report::build(&store, &period).expect("builds");
+        let html = report::build(&store, &period, None, period.to_day).expect("builds");
         println!(
             "report {}: {} lines, {} bytes of HTML",
             period.label,
@@ -116,7 +117,7 @@ fn render(dir: PathBuf) {
         println!(
             "report {} (built and written as HTML): {}",
             period.label,
-            timed(9, || report::build(&store, &period)
+            timed(9, || report::build(&store, &period, None, period.to_day)
                 .expect("builds")
                 .to_html(report::Stylesheet::DASHBOARD)
                 .len())

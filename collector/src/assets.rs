@@ -73,5 +73,15 @@ pub fn notice_page(lang: &str, title: &str, message: &str) -> String {
 }
 
 /// The policy the collector's own pages are served with: scripts only from the collector (and
-/// WebAssembly), no inline scripts or styles.
-pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors *; base-uri 'none'; form-action 'self'";
+/// WebAssembly), no inline scripts or styles, framed by the collector's own pages only.
+pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'self'";
+
+/// The `/embed` page's policy: [`PAGE_CSP`], framable by the collector's own pages and the
+/// origins allowed to post answers, and by no other site.
+pub fn embed_csp(allowed: &[String]) -> String {
+    let ancestors: String = allowed.iter().map(|o| [" ", o.as_str()].concat()).collect();
+    PAGE_CSP.replace(
+        "frame-ancestors 'self'",
+        &["frame-ancestors 'self'", &ancestors].concat(),
+    )
+}

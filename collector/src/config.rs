@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use secrecy::{ExposeSecret as _, SecretString};
 use subtle::ConstantTimeEq as _;
 
-use crate::limits::Rate;
+use crate::{clock::Clock, limits::Rate};
 
 /// Where the collector listens unless told.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -21,6 +21,24 @@ pub const DEFAULT_LIMIT_PER_DEVICE: &str = "2/30";
 pub const DEFAULT_TTL_SECS: u64 = 7 * 24 * 3600;
 /// The longest invitation validity that may be configured: 10 years.
 pub const MAX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+/// The shortest admin token accepted: shorter ones are refused at start.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+/// Wrong admin tokens and agent keys one client address may send, RATE/BURST a second: past the
+/// burst, its attempts are answered 429 without being checked.
+pub const AUTH_FAILURES: &str = "0.1/10";
+/// Dashboard sign-ins per client address, RATE/BURST a second: a bucket of its own, so answers
+/// from the same address cannot lock an administrator out.
+pub const SIGN_INS: &str = "0.2/10";
+/// How long a client has to send a request's head on a new connection.
+pub const REQUEST_HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a connection may stay out of a request (idle, or dripping the head of its next
+/// request) before it is closed.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a client has to send a request's whole body.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Connections one client address may hold at once unless told: a branch's kiosks and browsers
+/// share one address, each browser opening a few.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
 /// Largest batch body: room for the most items at a typical size.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Distinct touchpoints unless told: a large organisation's journeys, many times over.
@@ -112,6 +130,9 @@ impl Bounds {
         }
     }
 }
+/// The key the demo agent console (`demo-site/agent.html`) sends. It is public, in the page and in
+/// this repository, so it is accepted only with `--demo`.
+pub const DEMO_AGENT_KEY: &str = "demo-console";
 
 /// A value that must never reach a log line or a debug print (`secrecy` redacts it), compared
 /// only in constant time.
@@ -147,6 +168,16 @@ impl Secret {
     }
 }
 
+/// The certificate chain and private key HTTPS is served with (PEM files).
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// How long browsers are told to use HTTPS only, once they have reached the collector over it.
+pub const HSTS: &str = "max-age=31536000";
+
 /// What `serve` runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -155,6 +186,15 @@ pub struct Config {
     /// Origins (`scheme://host[:port]`) whose pages may post answers; the collector's own pages are
     /// always allowed.
     pub allow_origins: Vec<String>,
+    /// The organisation file (`--org`): departments, touchpoints, journeys. `None`: departments
+    /// are the channels.
+    pub org: Option<std::path::PathBuf>,
+    /// Serve HTTPS with this certificate chain and key (PEM files); `None`: plain HTTP (behind
+    /// a proxy that terminates TLS, or on loopback).
+    pub tls: Option<Tls>,
+    /// The collector's own origin as its users reach it (`--public-url`), for the links it
+    /// issues and to tell its own pages' posts; `None`: as each request reached it.
+    pub public_url: Option<String>,
     /// Enables export (and later stats and the dashboard). `None` disables the admin routes.
     pub admin_token: Option<Secret>,
     /// HTTP worker threads; `None` means one per core.
@@ -165,6 +205,10 @@ pub struct Config {
     pub limit_per_address: Option<Rate>,
     /// Submissions per device (touchpoint + `context.device_id`; `None`: unlimited).
     pub limit_per_device: Option<Rate>,
+    /// Wrong admin tokens and agent keys per client address (`None`: unlimited).
+    pub limit_wrong_credentials: Option<Rate>,
+    /// Connections one client address may hold at once.
+    pub max_connections_per_address: usize,
     /// Proxies whose `X-Forwarded-For` is believed; from anyone else it is ignored.
     pub trusted_proxies: Vec<IpAddr>,
     /// Keys of the agents' consoles, which may ask for post-call invitations.
@@ -178,28 +222,94 @@ pub struct Config {
     pub require_invitation: bool,
     /// How many distinct touchpoints, sites, segments, agents and devices are accepted.
     pub bounds: Bounds,
+    /// Serve the demo site (`/`, `/demo/web`, `/demo/kiosk`, `/demo/agent`) and accept its agent
+    /// key ([`DEMO_AGENT_KEY`]); `--demo`, off unless asked for.
+    pub demo: bool,
+    /// What ingest takes as an answer's arrival when it bounds `submitted_at`: the system clock
+    /// (tests fix it, so answers of a fixed day stay within the bounds).
+    pub arrival_clock: Clock,
 }
 
 impl Config {
+    /// Refuses what cannot be served safely, with the rule it breaks.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(token) = &self.admin_token {
+            if token.expose().chars().count() < MIN_ADMIN_TOKEN_CHARS {
+                return Err(format!(
+                    "TOUCHPOINT_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters (a random one: `openssl rand -hex 32`)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// A configuration for tests and tools: loopback on a free port, nothing allowed cross-origin.
     pub fn for_data_dir(data: PathBuf) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data,
             allow_origins: Vec::new(),
+            public_url: None,
+            tls: None,
+            org: None,
             admin_token: None,
             workers: Some(2),
             cache_mib: 64,
             limit_per_address: None,
             limit_per_device: None,
+            limit_wrong_credentials: Rate::parse(AUTH_FAILURES).expect("the default parses"),
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             trusted_proxies: Vec::new(),
             agent_keys: Vec::new(),
             invitation_secret: None,
             invitation_ttl_secs: DEFAULT_TTL_SECS,
             require_invitation: true,
             bounds: Bounds::default(),
+            demo: false,
+            arrival_clock: Clock::System,
         }
     }
+
+    /// The keys the agents' consoles may use: those configured, and the demo console's public
+    /// key only with `--demo` (without it, a configured demo key is dropped with a warning).
+    pub fn agent_keys(&self) -> Vec<Secret> {
+        let mut keys: Vec<Secret> = self
+            .agent_keys
+            .iter()
+            .filter(|key| {
+                let demo_key = key.matches(DEMO_AGENT_KEY);
+                if demo_key && !self.demo {
+                    tracing::warn!("the demo console's key is accepted only with --demo: ignored");
+                }
+                !demo_key
+            })
+            .cloned()
+            .collect();
+        if self.demo {
+            keys.push(Secret::new(DEMO_AGENT_KEY.to_owned()));
+        }
+        keys
+    }
+}
+
+/// Makes the data directory its owner's alone: the directory (and those in it) 0700, its files
+/// 0600. The collector also runs with umask 077, so what it writes later is private too.
+pub fn keep_private(data: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut dirs = vec![data.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                dirs.push(entry.path());
+            } else if kind.is_file() {
+                std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks and normalises an `--allow-origin` value: `scheme://host[:port]`, no path, lower case.
@@ -232,6 +342,42 @@ mod tests {
             ..Config::for_data_dir("d".into())
         };
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused() {
+        let with = |token: &str| Config {
+            admin_token: Some(Secret::new(token.into())),
+            ..Config::for_data_dir("d".into())
+        };
+        assert!(with(&"t".repeat(31)).check().is_err());
+        assert!(with(&"t".repeat(32)).check().is_ok());
+        assert!(
+            Config::for_data_dir("d".into()).check().is_ok(),
+            "no token: admin off"
+        );
+    }
+
+    #[test]
+    fn the_demo_key_is_an_agent_key_only_in_a_demo() {
+        let mut config = Config {
+            agent_keys: vec![
+                Secret::new("console-key".into()),
+                Secret::new(DEMO_AGENT_KEY.into()),
+            ],
+            ..Config::for_data_dir("d".into())
+        };
+        let accepts =
+            |config: &Config, key: &str| config.agent_keys().iter().any(|k| k.matches(key));
+        assert!(accepts(&config, "console-key"));
+        assert!(!accepts(&config, DEMO_AGENT_KEY));
+        config.demo = true;
+        assert!(accepts(&config, DEMO_AGENT_KEY));
+        config.agent_keys.clear();
+        assert!(
+            accepts(&config, DEMO_AGENT_KEY),
+            "--demo alone brings its key"
+        );
     }
 
     #[test]

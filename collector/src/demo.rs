@@ -46,6 +46,11 @@ const TOUCHPOINTS: &[(&str, &[Channel])] = &[
     ("mortgage", &[Channel::Agent, Channel::Kiosk]),
     ("billing", &[Channel::Web, Channel::Agent]),
     ("complaints", &[Channel::Agent]),
+    // The "report a fault" journey: the call, the engineer's visit (answered on the engineer's
+    // tablet), the follow-up on the web.
+    ("fault-call", &[Channel::Agent]),
+    ("engineer-visit", &[Channel::Kiosk]),
+    ("fault-follow-up", &[Channel::Web, Channel::Agent]),
 ];
 const SITES: &[&str] = &["branch-042", "branch-017", "branch-108"];
 const SEGMENTS: &[&str] = &["standard", "standard", "premium", "business"];
@@ -121,7 +126,7 @@ fn complaint(touchpoint: &str) -> usize {
     match touchpoint {
         "card-activation" => 0,
         "address-change" => 1,
-        "branch-queue" | "complaints" => 2,
+        "branch-queue" | "complaints" | "engineer-visit" => 2,
         "login" => 3,
         _ => 4,
     }
@@ -130,7 +135,10 @@ fn complaint(touchpoint: &str) -> usize {
 /// How hard a touchpoint is on a channel, in effort points taken off a perfect 7, at `progress`
 /// (0 at the start of the demo period, 1 at its end). The demo's story: card activation is hard on
 /// the web and easy with an agent; address changes are hard on the web only; the login got worse
-/// after a change in the last third; the branch queue improved after more staff came in.
+/// after a change in the last third; the branch queue improved after more staff came in. In the
+/// "report a fault" journey, the call centre was tuned for short calls in the second half: the
+/// calls themselves stay easy, but engineers then arrive without the right diagnosis, and the
+/// visit is where the journey breaks.
 fn difficulty(channel: Channel, touchpoint: &str, site: Option<&str>, progress: f64) -> f64 {
     let base = match (channel, touchpoint) {
         (Channel::Web, "card-activation") => 3.6,
@@ -140,6 +148,10 @@ fn difficulty(channel: Channel, touchpoint: &str, site: Option<&str>, progress: 
         (_, "complaints") => 2.4,
         (_, "mortgage") => 1.6,
         (_, "branch-queue") => 3.2 - 1.8 * progress,
+        (_, "fault-call") => 0.8,
+        (_, "engineer-visit") if progress > 0.5 => 3.4,
+        (_, "engineer-visit") => 1.2,
+        (_, "fault-follow-up") => 1.8,
         (_, "login") if progress > 0.66 => 2.8,
         (_, "login") => 1.0,
         (Channel::Kiosk, _) => 0.9,

@@ -8,13 +8,16 @@
 //!   one page builder, and a file per route family.
 //! - [`ingest`]: [`ingest::Ingest::submit`], the only place an outcome is counted; the group
 //!   commit ([`ingest::commit`]) and the figures `/metrics` shows.
-//! - [`read`]: export, the dashboard, the council report, and their shared HTML; it reads through
-//!   the store and its stats cells, beside `ingest`.
+//! - [`read`]: export, the dashboard (departments, journeys, the council's agenda), the council
+//!   report, journeys, and their shared HTML; it reads through the store and its stats cells,
+//!   beside `ingest`.
 //! - [`store`]: the [`store::Store`] trait, everything the collector keeps goes through it, and
 //!   its sled backend (byte formats, trees and sealing, recovery). Duplicates are detected here.
 //! - [`channel`]: the channels' own rules, pure: a device and the burst rule (kiosk), signed
 //!   invitations (agent).
 //! - [`stats`]: the cells that `GET /v1/stats`, the dashboard and the report read, kept by the store.
+//! - [`org`]: the organisation file (departments, touchpoints, journeys), reloaded whole, and the
+//!   council's actions; one definition of a touchpoint's department.
 //! - [`config`] (flags, every default, secrets), [`limits`] (token buckets), [`clock`] (the one
 //!   clock), [`assets`] (embedded files and page templates): the ground everything stands on.
 //! - Beside the server: [`backup`] (restore from an export, exactly once) and [`demo`] (demo data).
@@ -40,6 +43,7 @@ pub mod demo;
 pub mod http;
 pub mod ingest;
 pub mod limits;
+pub mod org;
 pub mod read;
 pub mod stats;
 pub mod store;

@@ -62,7 +62,35 @@ impl Limiter {
 
     /// Takes one token for `key` at `now_millis`; when none is left, the whole seconds until one is.
     pub fn take(&self, key: &str, now_millis: u64) -> Result<(), u64> {
+        match self.take_up_to(key, 1, now_millis) {
+            (1, _) => Ok(()),
+            (_, wait) => Err(wait.unwrap_or(1)),
+        }
+    }
+
+    /// Whether `key` has a token left at `now_millis`, without taking it; when not, the whole
+    /// seconds until it has.
+    pub fn check(&self, key: &str, now_millis: u64) -> Result<(), u64> {
         let Some(rate) = self.rate else { return Ok(()) };
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(bucket) = buckets.get(key) else {
+            return Ok(());
+        };
+        let elapsed = now_millis.saturating_sub(bucket.at_millis) as f64 / 1000.0;
+        let tokens = (bucket.tokens + elapsed * rate.per_second).min(rate.burst);
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(((1.0 - tokens) / rate.per_second).ceil().max(1.0) as u64)
+        }
+    }
+
+    /// Takes as many of `n` tokens for `key` as are left at `now_millis`: how many it took, and
+    /// when that is fewer than `n`, the whole seconds until the next token.
+    pub fn take_up_to(&self, key: &str, n: u64, now_millis: u64) -> (u64, Option<u64>) {
+        let Some(rate) = self.rate else {
+            return (n, None);
+        };
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let refill = |b: &Bucket| {
             let elapsed = now_millis.saturating_sub(b.at_millis) as f64 / 1000.0;
@@ -76,19 +104,14 @@ impl Limiter {
             at_millis: now_millis,
         });
         let tokens = refill(bucket);
-        if tokens >= 1.0 {
-            *bucket = Bucket {
-                tokens: tokens - 1.0,
-                at_millis: now_millis,
-            };
-            Ok(())
-        } else {
-            *bucket = Bucket {
-                tokens,
-                at_millis: now_millis,
-            };
-            Err(((1.0 - tokens) / rate.per_second).ceil().max(1.0) as u64)
-        }
+        let taken = (tokens.floor() as u64).min(n);
+        let left = tokens - taken as f64;
+        *bucket = Bucket {
+            tokens: left,
+            at_millis: now_millis,
+        };
+        let wait = (taken < n).then(|| ((1.0 - left) / rate.per_second).ceil().max(1.0) as u64);
+        (taken, wait)
     }
 }
 
@@ -126,6 +149,30 @@ mod tests {
             );
         }
         assert!(limiter.take("10.0.0.1", 60_000).is_err());
+    }
+
+    #[test]
+    fn a_batch_takes_one_token_per_answer_as_far_as_they_go() {
+        let limiter = Limiter::new(Rate::parse("2/5").expect("a rate"));
+        assert_eq!(limiter.take_up_to("k", 3, 0), (3, None));
+        assert_eq!(limiter.take_up_to("k", 3, 0), (2, Some(1)), "two were left");
+        assert_eq!(limiter.take_up_to("k", 1, 0), (0, Some(1)));
+        assert_eq!(
+            limiter.take_up_to("k", 4, 1_000),
+            (2, Some(1)),
+            "refilled two"
+        );
+        assert_eq!(Limiter::new(None).take_up_to("k", 100, 0), (100, None));
+    }
+
+    #[test]
+    fn checking_takes_nothing() {
+        let limiter = Limiter::new(Rate::parse("1/1").expect("a rate"));
+        assert_eq!(limiter.check("k", 0), Ok(()));
+        assert_eq!(limiter.check("k", 0), Ok(()), "nothing was taken");
+        assert_eq!(limiter.take("k", 0), Ok(()));
+        assert_eq!(limiter.check("k", 0), Err(1));
+        assert_eq!(limiter.check("k", 1_000), Ok(()));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::{io::Write as _, net::SocketAddr, path::PathBuf};
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{builder::TypedValueParser as _, Parser, Subcommand};
 use collector::{
     config::{self, parse_origin, Secret},
     limits::Rate,
@@ -45,6 +45,23 @@ enum Command {
             value_delimiter = ','
         )]
         allow_origins: Vec<String>,
+        /// The collector's own origin as its users reach it (scheme://host[:port]): the links it
+        /// issues use it, and only its pages' posts count as its own. Without it, each request's
+        /// Host (or what a --trust-proxy forwarded) is taken.
+        #[arg(long, env = "TOUCHPOINT_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// The organisation file (TOML): departments, the touchpoints each owns, journeys. Read
+        /// at start (a mistake refuses the start, with its line) and again on SIGHUP or
+        /// POST /v1/org/reload. Without it, departments are the channels.
+        #[arg(long, env = "TOUCHPOINT_ORG")]
+        org: Option<PathBuf>,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. Browsers are then told
+        /// to use HTTPS only (HSTS). Without it, serve plain HTTP behind a proxy that terminates TLS.
+        #[arg(long, env = "TOUCHPOINT_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM).
+        #[arg(long, env = "TOUCHPOINT_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// HTTP worker threads (default: one per core).
         #[arg(long, env = "TOUCHPOINT_WORKERS")]
         workers: Option<usize>,
@@ -58,6 +75,10 @@ enum Command {
         /// Submissions per device (context.site_id + context.device_id), RATE/BURST a second (or off).
         #[arg(long, env = "TOUCHPOINT_LIMIT_PER_DEVICE", default_value = config::DEFAULT_LIMIT_PER_DEVICE)]
         limit_per_device: String,
+        /// Wrong admin tokens and agent keys per client address, RATE/BURST a second (or off):
+        /// past the burst, the address's attempts are answered 429 without being checked.
+        #[arg(long, env = "TOUCHPOINT_LIMIT_WRONG_CREDENTIALS", default_value = config::AUTH_FAILURES)]
+        limit_wrong_credentials: String,
         /// A proxy whose X-Forwarded-For is believed (repeatable; comma-separated in the
         /// environment). From any other peer the header is ignored.
         #[arg(
@@ -66,10 +87,14 @@ enum Command {
             value_delimiter = ','
         )]
         trusted_proxies: Vec<std::net::IpAddr>,
+        /// Connections one client address may hold at once; past it, new ones are closed.
+        #[arg(long, env = "TOUCHPOINT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = config::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+              value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+        max_connections_per_address: usize,
         /// How long a post-call invitation link stays valid, in seconds (default 7 days, at most
         /// 10 years). The
         /// agents' keys come from TOUCHPOINT_AGENT_KEYS (comma-separated), the signing secret from
-        /// TOUCHPOINT_INVITATION_SECRET or else a file made once in the data directory.
+        /// TOUCHPOINT_INVITATION_SECRET or else one made once and kept in the store.
         #[arg(long, env = "TOUCHPOINT_INVITATION_TTL", default_value_t = config::DEFAULT_TTL_SECS,
               value_parser = clap::value_parser!(u64).range(1..=config::MAX_TTL_SECS))]
         invitation_ttl: u64,
@@ -78,6 +103,10 @@ enum Command {
         /// nobody can answer for a call, or name its agent, without the link the collector issued.
         #[arg(long, env = "TOUCHPOINT_ALLOW_UNINVITED_AGENT_ANSWERS")]
         allow_uninvited_agent_answers: bool,
+        /// Serve the demo site (/, /demo/web, /demo/kiosk, /demo/agent) and accept the demo agent
+        /// console's public key. Off by default: a production collector serves neither.
+        #[arg(long, env = "TOUCHPOINT_DEMO")]
+        demo: bool,
         #[command(flatten)]
         bounds: config::Bounds,
     },
@@ -128,6 +157,9 @@ enum Command {
         period: String,
         #[arg(long, default_value = "md", value_parser = ["md", "html", "json"])]
         format: String,
+        /// The organisation file: departments and journeys (without it, the channels').
+        #[arg(long, env = "TOUCHPOINT_ORG")]
+        org: Option<PathBuf>,
         /// File to write instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -171,13 +203,20 @@ fn main() -> anyhow::Result<()> {
             listen,
             data,
             allow_origins,
+            public_url,
+            org,
+            tls_cert,
+            tls_key,
             workers,
             cache_mib,
             limit_per_address,
             limit_per_device,
+            limit_wrong_credentials,
             trusted_proxies,
+            max_connections_per_address,
             invitation_ttl,
             allow_uninvited_agent_answers,
+            demo,
             bounds,
         } => {
             let allow_origins = allow_origins
@@ -189,16 +228,28 @@ fn main() -> anyhow::Result<()> {
                 .ok()
                 .filter(|t| !t.trim().is_empty())
                 .map(Secret::new);
+            let public_url = public_url
+                .filter(|u| !u.trim().is_empty())
+                .map(|u| parse_origin(&u).map_err(anyhow::Error::msg))
+                .transpose()?;
             let config = Config {
                 listen,
                 data,
                 allow_origins,
+                public_url,
+                org,
+                tls: tls_cert
+                    .zip(tls_key)
+                    .map(|(cert, key)| config::Tls { cert, key }),
                 admin_token,
                 workers,
                 cache_mib,
                 limit_per_address: Rate::parse(&limit_per_address).map_err(anyhow::Error::msg)?,
                 limit_per_device: Rate::parse(&limit_per_device).map_err(anyhow::Error::msg)?,
+                limit_wrong_credentials: Rate::parse(&limit_wrong_credentials)
+                    .map_err(anyhow::Error::msg)?,
                 trusted_proxies,
+                max_connections_per_address,
                 agent_keys: std::env::var("TOUCHPOINT_AGENT_KEYS")
                     .unwrap_or_default()
                     .split(',')
@@ -212,6 +263,8 @@ fn main() -> anyhow::Result<()> {
                     .map(Secret::new),
                 invitation_ttl_secs: invitation_ttl,
                 require_invitation: !allow_uninvited_agent_answers,
+                demo,
+                arrival_clock: collector::clock::Clock::System,
                 bounds,
             };
             serve(config)
@@ -303,12 +356,18 @@ fn main() -> anyhow::Result<()> {
             data,
             period,
             format,
+            org,
             out,
         } => {
             let period = report::Period::parse(&period)?;
+            let org = org
+                .as_deref()
+                .map(collector::org::Organisation::load)
+                .transpose()?
+                .map(std::sync::Arc::new);
             let store = SledStore::open_with_cache(&data, 64)
                 .with_context(|| format!("opening the store in {}", data.display()))?;
-            let report = report::build(&store, &period)?;
+            let report = report::build(&store, &period, org, collector::clock::today())?;
             let text = match format.as_str() {
                 "html" => report.to_html(report::Stylesheet::Inline),
                 "json" => report.to_json().to_string(),
@@ -335,13 +394,61 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// What the process itself needs before it serves: everything it writes is its owner's alone
+/// (umask 077), and as many connections as the system allows (the open-file limit raised to its
+/// hard limit), so held connections cannot exhaust it before the connection guard closes them.
+fn prepare_process() {
+    use rustix::{fs::Mode, process};
+    process::umask(Mode::from_raw_mode(0o077));
+    let limit = process::getrlimit(process::Resource::Nofile);
+    if let Some(hard) = limit.maximum {
+        let raised = process::Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        };
+        if let Err(error) = process::setrlimit(process::Resource::Nofile, raised) {
+            tracing::warn!(%error, "the open-file limit could not be raised");
+        }
+    }
+}
+
+/// Reads the organisation file again on each SIGHUP; a bad one is refused in the log and the
+/// one in force stays. Requests are served throughout.
+fn reload_on_hangup(org: std::sync::Arc<collector::org::Current>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("SIGHUP cannot be listened for; reload with POST /v1/org/reload");
+        return;
+    };
+    actix_web::rt::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let org = std::sync::Arc::clone(&org);
+            match actix_web::rt::task::spawn_blocking(move || org.reload()).await {
+                Ok(Ok(org)) => tracing::info!(
+                    departments = org.departments.len(),
+                    touchpoints = org.touchpoints.len(),
+                    journeys = org.journeys.len(),
+                    "organisation file reloaded (SIGHUP)"
+                ),
+                Ok(Err(error)) => tracing::warn!(
+                    %error,
+                    "the organisation file was not reloaded; the one in force stays"
+                ),
+                Err(_) => tracing::warn!("reloading the organisation file stopped"),
+            }
+        }
+    });
+}
+
 fn serve(config: Config) -> anyhow::Result<()> {
+    prepare_process();
     actix_web::rt::System::new().block_on(async move {
         let data = config.data.clone();
         let origins = config.allow_origins.clone();
         let running = collector::start(config)?;
         tracing::info!(addr = %running.addr, data = %data.display(), allow_origins = ?origins, "touchpoint collector listening");
         let ingest = running.ingest.clone();
+        reload_on_hangup(std::sync::Arc::clone(&running.org));
         running.server.await?;
         ingest.shutdown();
         if !ingest.commit().accepting() {

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  startHostAndCollector, launch, launchPersistent, eventually, ADMIN_TOKEN, widgetManifest,
+  startHostAndCollector, launch, launchPersistent, eventually, ADMIN_TOKEN, widgetManifest, STILL,
 } from "./helpers.mjs";
 
 const AGENT_KEY = "console-key-0123456789";
@@ -67,7 +67,7 @@ async function kioskScreen(page) {
 
 test("kiosk: a language, an answer, a thank-you, then the attract screen again for the next customer", async () => {
   const env = await setup((base) => ({ "/kiosk": { body: kioskPage(base, { reset: 1 }) } }));
-  const page = await browser.newPage();
+  const page = await browser.newPage(STILL);
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   try {
@@ -116,7 +116,7 @@ test("kiosk: a language, an answer, a thank-you, then the attract screen again f
 
 test("kiosk: a survey left half-filled counts down, clears itself and stores nothing", async () => {
   const env = await setup((base) => ({ "/kiosk": { body: kioskPage(base, { idle: 3 }) } }));
-  const page = await browser.newPage();
+  const page = await browser.newPage(STILL);
   try {
     await page.goto(`${env.host.origin}/kiosk`);
     await page.getByRole("button", { name: "English" }).click();
@@ -205,7 +205,7 @@ function sign(claims) {
 
 test("kiosk: answers given faster than a person could are stored, flagged as a burst and left out of the stats", async () => {
   const env = await setup((base) => ({ "/kiosk": { body: kioskPage(base, { reset: 1 }) } }));
-  const page = await browser.newPage();
+  const page = await browser.newPage(STILL);
   try {
     await page.goto(`${env.host.origin}/kiosk`);
     // Three customers in a few seconds: someone hammering the screen, not three people.
@@ -239,8 +239,8 @@ test("kiosk: answers given faster than a person could are stored, flagged as a b
 
 test("agent: postCall gives a link and a QR code; the customer's answer is bound to the call, once", async () => {
   const env = await setup((base) => ({ "/console": { body: consolePage(base) } }));
-  const consoleTab = await browser.newPage();
-  const customer = await browser.newPage();
+  const consoleTab = await browser.newPage(STILL);
+  const customer = await browser.newPage(STILL);
   const errors = [];
   consoleTab.on("pageerror", (e) => errors.push(String(e)));
   customer.on("pageerror", (e) => errors.push(String(e)));
@@ -255,7 +255,7 @@ test("agent: postCall gives a link and a QR code; the customer's answer is bound
     const response = await customer.goto(url);
     assert.equal(response.status(), 200);
     // A second tab with the link, opened before the answer is given.
-    const late = await browser.newPage();
+    const late = await browser.newPage(STILL);
     await late.goto(url);
     await late.locator("[role=radiogroup]").first().waitFor();
     assert.match(await customer.locator("[role=radiogroup]").first().getAttribute("aria-label"), /^Dans quelle mesure/);
@@ -293,7 +293,7 @@ test("agent: postCall gives a link and a QR code; the customer's answer is bound
 
 test("agent: a changed or expired link shows a clear page with no survey, and an answer with it is refused", async () => {
   const env = await setup(() => ({}));
-  const page = await browser.newPage();
+  const page = await browser.newPage(STILL);
   try {
     const issued = await fetch(`${env.collector.base}/v1/invitations`, {
       method: "POST",
@@ -335,7 +335,7 @@ test("agent: a changed or expired link shows a clear page with no survey, and an
 
 test("agent: assisted capture on the agent's screen is stored as assisted, for the call", async () => {
   const env = await setup((base) => ({ "/console": { body: consolePage(base, { locale: "es" }) } }));
-  const page = await browser.newPage();
+  const page = await browser.newPage(STILL);
   try {
     await page.goto(`${env.host.origin}/console`);
     await postCall(page, { interactionId: "call-90", agentId: "a-12", locale: "de" });
@@ -371,7 +371,7 @@ test("the same instrument everywhere: questions, scales and texts per locale on 
 <script src="${base}/widget.js" data-touchpoint="checkout" data-locale="${l}" async></script></body></html>`,
     }])),
   }));
-  const page = await browser.newPage();
+  const page = await browser.newPage(STILL);
   const survey = await fetch(`${env.collector.base}/v1/survey`).then((r) => r.json());
   assert.deepEqual(survey.questions.map((q) => q.id), ["effort", "confidence", "emotion", "comment"]);
   /** The survey as a person (or a screen reader) meets it: questions, options, comment, Send. */
@@ -413,6 +413,40 @@ test("the same instrument everywhere: questions, scales and texts per locale on 
     }
   } finally {
     await page.close();
+    await env.close();
+  }
+});
+
+test("the kiosk demo's note about the demo covers nothing of the kiosk, in English and in Arabic", async () => {
+  // The demo pages are served only with --demo.
+  const env = await startHostAndCollector(() => ({}), { TOUCHPOINT_DEMO: "true" });
+  try {
+    for (const viewport of [{ width: 1024, height: 768 }, { width: 768, height: 1024 }, { width: 390, height: 844 }]) {
+      const page = await browser.newPage({ ...STILL, viewport });
+      const size = `${viewport.width}x${viewport.height}`;
+      /** Where the note ends, and where the kiosk and its title (the heading `selector`) start. */
+      const boxes = (selector) => page.evaluate((selector) => {
+        const host = document.querySelector("touchpoint-widget");
+        return {
+          note: document.querySelector(".kiosk-note").getBoundingClientRect().bottom,
+          kiosk: host.getBoundingClientRect().top,
+          title: host.shadowRoot.querySelector(selector).getBoundingClientRect().top,
+        };
+      }, selector);
+      try {
+        await page.goto(`${env.collector.base}/demo/kiosk`);
+        await page.getByRole("button", { name: "English" }).waitFor();
+        const attract = await boxes("h1");
+        assert.ok(attract.note <= attract.kiosk && attract.note <= attract.title, `${size}, attract screen: ${JSON.stringify(attract)}`);
+        await page.getByRole("button", { name: "العربية" }).click();
+        await page.getByRole("radiogroup").first().waitFor();
+        const survey = await boxes("h2");
+        assert.ok(survey.note <= survey.kiosk && survey.note <= survey.title, `${size}, survey in Arabic: ${JSON.stringify(survey)}`);
+      } finally {
+        await page.close();
+      }
+    }
+  } finally {
     await env.close();
   }
 });

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-export const ADMIN_TOKEN = "browser-admin-token-0123456789";
+export const ADMIN_TOKEN = "browser-admin-token-0123456789abcd";
 
 export function collectorBinary() {
   const target = process.env.CARGO_TARGET_DIR || join(ROOT, "target");
@@ -30,8 +30,8 @@ export function widgetManifest() {
  * Starts the collector (with extra environment `env`; rate limits off unless `limits`, which keeps
  * its defaults); resolves once it reports its address.
  */
-export async function startCollector({ allowOrigins = [], env = {}, limits = false } = {}) {
-  const data = mkdtempSync(join(tmpdir(), "tp-browser-"));
+export async function startCollector({ allowOrigins = [], env = {}, limits = false, data: given } = {}) {
+  const data = given ?? mkdtempSync(join(tmpdir(), "tp-browser-"));
   const spawnAt = (listen) => spawnCollector(data, listen, allowOrigins, env, limits);
   let { child, base } = await spawnAt("127.0.0.1:0");
   const widget = await fetch(`${base}/widget.js`);
@@ -130,6 +130,36 @@ export async function startHostAndCollector(pages, env = {}) {
   };
 }
 
+/**
+ * What every test page emulates: a visitor who asks for reduced motion. The widget then shows its
+ * panel at once instead of fading it in over 150 ms, so no check (axe's colour contrast, a
+ * screenshot) sees it half-way.
+ */
+export const STILL = { reducedMotion: "reduce" };
+
+/** Stores `items` through the public batch API; every one must be stored. */
+export async function storeAll(base, items) {
+  const res = await fetch(`${base}/v1/responses/batch`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(items),
+  });
+  if (res.status !== 200) throw new Error(`batch: ${res.status}`);
+  const { results } = await res.json();
+  if (!results.every((r) => r.status === "stored")) throw new Error(JSON.stringify(results));
+}
+
+/**
+ * Resolves once every animation on the page, in the document and in open shadow roots, has
+ * finished (or was cancelled): what axe or a screenshot checks is then the settled state.
+ */
+export async function settled(page) {
+  await page.waitForFunction(() => {
+    const roots = [document, ...[...document.querySelectorAll("*")].map((e) => e.shadowRoot).filter(Boolean)];
+    return roots.every((root) => root.getAnimations().every((a) => a.playState !== "running" && a.playState !== "pending"));
+  });
+}
+
 export async function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -140,6 +170,7 @@ export async function launch() {
 /** A browser with a profile on disk in `userDataDir`: closing and relaunching it is a restart. */
 export async function launchPersistent(userDataDir) {
   return chromium.launchPersistentContext(userDataDir, {
+    ...STILL,
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: CHROMIUM_ARGS,
   });

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import {
-  startHostAndCollector, launch, focused, tabTo, eventually, hostPage, widgetManifest,
+  startHostAndCollector, launch, focused, tabTo, eventually, hostPage, widgetManifest, settled, STILL,
 } from "./helpers.mjs";
 
 const require = createRequire(import.meta.url);
@@ -56,7 +56,7 @@ async function deliveredOnce(env, page) {
 
 test("a pasted tag on another origin, answered with the keyboard only, is stored once as web", async () => {
   const env = await setup((base) => ({ "/checkout": { body: hostPage(base) } }));
-  const page = await browser.newPage();
+  const page = await browser.newPage(STILL);
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   try {
@@ -87,7 +87,7 @@ test("a pasted tag on another origin, answered with the keyboard only, is stored
  */
 async function answerWhileCollectorDown(test) {
   const env = await setup((base) => ({ "/checkout": { body: hostPage(base) } }));
-  const page = await browser.newPage();
+  const page = await browser.newPage(STILL);
   try {
     await page.goto(`${env.host.origin}/checkout`);
     await page.getByRole("button", { name: /Feedback/ }).waitFor();
@@ -125,7 +125,7 @@ test("the collector unreachable when the survey shows, back a little later: deli
 
 test("a page whose localStorage throws still delivers the answer, once, with one warning", async () => {
   const env = await setup((base) => ({ "/checkout": { body: hostPage(base) } }));
-  const page = await browser.newPage();
+  const page = await browser.newPage(STILL);
   await page.addInitScript(() => {
     Object.defineProperty(window, "localStorage", {
       get() {
@@ -159,7 +159,7 @@ test("a tag with a missing and a wrong attribute: one clear console message each
   const env = await setup((base) => ({
     "/broken": { body: hostPage(base, { attrs: 'data-segment="not a segment!" data-mode="inline"' }) },
   }));
-  const page = await browser.newPage();
+  const page = await browser.newPage(STILL);
   const messages = [];
   page.on("console", (m) => /touchpoint:/.test(m.text()) && messages.push(`${m.type()} ${m.text()}`));
   const errors = [];
@@ -200,7 +200,7 @@ test("a hostile stylesheet and a strict CSP: the survey works, no violation, hos
     },
     "/hostile.css": { body: HOSTILE_CSS, type: "text/css" },
   }));
-  const page = await browser.newPage();
+  const page = await browser.newPage(STILL);
   const violations = [];
   page.on("console", (m) => {
     if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
@@ -239,7 +239,7 @@ test("a page whose CSP forbids WebAssembly gets the survey through the iframe fa
       headers: { "content-security-policy": `script-src ${base}; frame-src ${base}; connect-src ${base}; style-src 'self'` },
     },
   }));
-  const page = await browser.newPage();
+  const page = await browser.newPage(STILL);
   try {
     await page.goto(`${env.host.origin}/nowasm`);
     const frame = page.frameLocator(`iframe[src^="${env.collector.base}/embed"]`);
@@ -274,12 +274,13 @@ test("axe-core finds no WCAG 2.2 A/AA violation in the open survey, in English a
     "/ar": { body: hostPage(base, { attrs: 'data-touchpoint="checkout" data-locale="ar"' }) },
   }));
   const axe = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-  const page = await browser.newPage();
+  const page = await browser.newPage(STILL);
   try {
     for (const path of ["/en", "/ar"]) {
       await page.goto(`${env.host.origin}${path}`);
       await page.getByRole("button", { name: path === "/en" ? /Feedback/ : /رأيك/ }).click();
       await page.getByRole("radiogroup").first().waitFor();
+      await settled(page);
       await page.addScriptTag({ content: axe });
       const result = await page.evaluate(() =>
         window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] }));
@@ -293,9 +294,33 @@ test("axe-core finds no WCAG 2.2 A/AA violation in the open survey, in English a
   }
 });
 
+test("the panel fades in, but not for a visitor who asks for reduced motion", async () => {
+  const env = await setup((base) => ({ "/p": { body: hostPage(base) } }));
+  try {
+    for (const [reducedMotion, animation] of [["no-preference", "tp-in"], ["reduce", "none"]]) {
+      const page = await browser.newPage({ reducedMotion });
+      try {
+        await page.goto(`${env.host.origin}/p`);
+        await page.getByRole("button", { name: /Feedback/ }).click();
+        await page.getByRole("radiogroup").first().waitFor();
+        // The style the open panel is given, not whether its animation is still running.
+        const name = await page.evaluate(() => {
+          const panel = document.querySelector("touchpoint-widget").shadowRoot.querySelector(".panel");
+          return getComputedStyle(panel).animationName;
+        });
+        assert.equal(name, animation, `prefers-reduced-motion: ${reducedMotion}`);
+      } finally {
+        await page.close();
+      }
+    }
+  } finally {
+    await env.close();
+  }
+});
+
 test("a web page loads one locale's module and delivery only once the survey shows; open({locale}) switches language and back", async () => {
   const env = await setup((base) => ({ "/p": { body: hostPage(base) } }));
-  const page = await browser.newPage();
+  const page = await browser.newPage(STILL);
   const delivery = widgetManifest().delivery.find((f) => f.endsWith(".wasm"));
   const wasm = [];
   const delivered = [];

@@ -19,11 +19,18 @@ use std::{
     io::{Read, Write},
     net::TcpStream,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Stdio},
+    time::Instant,
 };
 
-use crate::{build_release_collector, flag, run, target_dir, tools};
+use crate::{
+    build_release_collector, flag, run,
+    server::{
+        count_rows, exchange, free_addr, log_field, release, rss_kib, run_started_at,
+        serve_command, Server,
+    },
+    target_dir, tools,
+};
 
 pub fn main(args: &[String]) -> Result<(), String> {
     let which = args
@@ -39,9 +46,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let count: u64 = flag(args, "--count")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
-    if matches!(which, Some("widget" | "backlog")) {
-        crate::build_widget()?;
-    }
+    // Every benchmark runs the collector with the widget embedded, as it is deployed.
     build_release_collector(&["--example", "bare_endpoint"])?;
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -89,86 +94,6 @@ pub fn main(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn release(name: &str) -> PathBuf {
-    target_dir().join("release").join(name)
-}
-
-/// A server process that is stopped (SIGTERM, then SIGKILL) when dropped.
-pub(crate) struct Server {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    pub(crate) fn start(command: &mut Command, log: PathBuf, addr: &str) -> Result<Self, String> {
-        let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .map_err(|e| format!("{}: {e}", crate::describe(command)))?;
-        let server = Self { child, log };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(addr).is_err() {
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "nothing listens on {addr}; see {}",
-                    server.log.display()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(server)
-    }
-
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGTERM and wait; returns the log.
-    pub(crate) fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The collector serving `data` on `addr` as the benchmarks run it: two workers, no rate limit
-/// (the load comes from one address).
-pub(crate) fn serve_command(addr: &str, data: &Path) -> Command {
-    let mut command = Command::new(release("touchpoint-collector"));
-    command
-        .args([
-            "serve",
-            "--listen",
-            addr,
-            "--workers",
-            "2",
-            "--limit-per-address",
-            "off",
-            "--data",
-        ])
-        .arg(data);
-    command
-}
-
-pub(crate) fn free_addr() -> Result<String, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(listener
-        .local_addr()
-        .map_err(|e| e.to_string())?
-        .to_string())
-}
-
 /// The widget's request: text/plain JSON with a fresh id per request.
 const LUA: &str = r#"
 local counter = 0
@@ -176,7 +101,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "text/plain"
 request = function()
   counter = counter + 1
-  local body = string.format('{"id":"PREFIX-%012d","survey":{"id":"core-cx","version":1},"channel":"web","touchpoint":"checkout","answers":{"effort":6,"confidence":4,"emotion":"pleased"},"comment":"The page kept asking me to log in again.","locale":"en","context":{"segment":"premium","page":"/checkout"},"submitted_at":"2026-11-22T10:00:00Z"}', counter)
+  local body = string.format('{"id":"PREFIX-%012d","survey":{"id":"core-cx","version":1},"channel":"web","touchpoint":"checkout","answers":{"effort":6,"confidence":4,"emotion":"pleased"},"comment":"The page kept asking me to log in again.","locale":"en","context":{"segment":"premium","page":"/checkout"},"submitted_at":"SUBMITTED_AT"}', counter)
   return wrk.format(nil, nil, nil, body)
 end
 "#;
@@ -202,7 +127,12 @@ fn millis(text: &str) -> Option<f64> {
 
 fn wrk(dir: &Path, url: &str, prefix: &str, seconds: u64) -> Result<WrkRun, String> {
     let script = dir.join(format!("{prefix}.lua"));
-    std::fs::write(&script, LUA.replace("PREFIX", prefix)).map_err(|e| e.to_string())?;
+    std::fs::write(
+        &script,
+        LUA.replace("PREFIX", prefix)
+            .replace("SUBMITTED_AT", run_started_at()),
+    )
+    .map_err(|e| e.to_string())?;
     let output = Command::new("wrk")
         .args(["-t1", "-c32", &format!("-d{seconds}s"), "--latency", "-s"])
         .arg(&script)
@@ -238,17 +168,6 @@ fn wrk(dir: &Path, url: &str, prefix: &str, seconds: u64) -> Result<WrkRun, Stri
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
-}
-
-fn log_field(log: &str, name: &str) -> Option<String> {
-    let start = log.rfind(&format!("{name}="))? + name.len() + 1;
-    Some(
-        log[start..]
-            .split_whitespace()
-            .next()?
-            .trim_end_matches(',')
-            .to_owned(),
-    )
 }
 
 fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
@@ -333,38 +252,6 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
     ))
 }
 
-/// Rows in a stopped store, counted by the offline export.
-pub(crate) fn count_rows(data: &Path) -> Result<u64, String> {
-    let output = Command::new(release("touchpoint-collector"))
-        .args([
-            "export",
-            "--format",
-            "ndjson",
-            "--out",
-            "/dev/null",
-            "--data",
-        ])
-        .arg(data)
-        .env("RUST_LOG", "info")
-        .output()
-        .map_err(|e| e.to_string())?;
-    let log = String::from_utf8_lossy(&output.stderr);
-    log_field(&log, "rows")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("export failed: {log}"))
-}
-
-pub(crate) fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 /// The store of `count` generated answers over a year, seeded once and reused.
 fn seeded(dir: &Path, count: u64) -> Result<PathBuf, String> {
     let data = dir.join(format!("export-data-{count}"));
@@ -435,7 +322,10 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
     let addr = free_addr()?;
     let server = Server::start(
         serve_command(&addr, &data)
-            .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789")
+            .env(
+                "TOUCHPOINT_ADMIN_TOKEN",
+                "bench-token-0123456789abcdefghijk",
+            )
             .env("RUST_LOG", "warn"),
         dir.join("export-server.log"),
         &addr,
@@ -445,7 +335,7 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
     let mut stream = TcpStream::connect(&addr).map_err(|e| e.to_string())?;
     write!(
         stream,
-        "GET /v1/export?format=csv HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token-0123456789\r\nConnection: close\r\n\r\n"
+        "GET /v1/export?format=csv HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token-0123456789abcdefghijk\r\nConnection: close\r\n\r\n"
     )
     .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 256 * 1024];
@@ -500,45 +390,16 @@ fn browser_bench(script: &str, env: (&str, &str), label: &str) -> Result<String,
     ))
 }
 
-/// One GET on a kept-alive connection (one write, no Nagle delay); returns the status and the
-/// body.
+/// One GET on a kept-alive connection; returns the status and the body.
 fn get(
     stream: &mut std::io::BufReader<TcpStream>,
     addr: &str,
     path: &str,
 ) -> Result<(u16, Vec<u8>), String> {
-    use std::io::BufRead as _;
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token-0123456789\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token-0123456789abcdefghijk\r\n\r\n"
     );
-    stream
-        .get_mut()
-        .write_all(request.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut status = 0;
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        if stream.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-            return Err("the connection closed".into());
-        }
-        let line = line.trim_end().to_ascii_lowercase();
-        if line.is_empty() {
-            break;
-        }
-        if line.starts_with("http/") {
-            status = line
-                .split_whitespace()
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-        } else if let Some(value) = line.strip_prefix("content-length:") {
-            length = value.trim().parse().ok();
-        }
-    }
-    let mut body = vec![0u8; length.ok_or("no content-length")?];
-    stream.read_exact(&mut body).map_err(|e| e.to_string())?;
-    Ok((status, body))
+    exchange(stream, &request)
 }
 
 fn stats(dir: &Path, count: u64) -> Result<String, String> {
@@ -550,7 +411,10 @@ fn stats(dir: &Path, count: u64) -> Result<String, String> {
         let started = Instant::now();
         let server = Server::start(
             serve_command(&addr, &data)
-                .env("TOUCHPOINT_ADMIN_TOKEN", "bench-token-0123456789")
+                .env(
+                    "TOUCHPOINT_ADMIN_TOKEN",
+                    "bench-token-0123456789abcdefghijk",
+                )
                 .env("RUST_LOG", "info"),
             dir.join(log),
             &addr,

@@ -2,19 +2,30 @@
 //!
 //! - `run`: builds what is needed and runs the collector on its embedded store (`./data`).
 //! - `test`: installs what is missing, then runs every check and test: format, lints, unit,
-//!   API and end-to-end tests against the real binary.
+//!   API and end-to-end tests against the real binary, and the OpenAPI contract (`contract`).
 //! - `bench`: durable ingest against a bare endpoint, export of a million stored answers, stats
 //!   over them, the widget's main-thread cost, and a bounded soak at a steady rate.
 //! - `size`: what a visitor downloads before the survey shows.
+//! - `circles`: whether modules of the collector, the widget or xtask import each other in a
+//!   circle (also a step of `test`).
+//!
+//! Modules: `widget/` (the widget's build and size report), `bench` and `soak` (the benchmarks)
+//! over `server` (the release collector started, spoken to and measured), `circles` (the
+//! import-circle check), `contract` (Schemathesis against the OpenAPI document), `tools`
+//! (installing what is missing).
 
 mod bench;
+mod circles;
+mod contract;
+mod server;
 mod soak;
 mod tools;
 mod widget;
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, ExitCode},
+    process::{Command, ExitCode, Stdio},
+    sync::OnceLock,
 };
 
 const USAGE: &str = "\
@@ -29,6 +40,8 @@ usage: cargo xtask <command>
   bench soak [--minutes N] [--rate R] [--duplicates PERCENT]
                                      steady load for a bounded time: latency, memory, disk
   size                               build the widget and print its transfer size
+  circles                            check that no modules import each other in a circle
+  contract                           Schemathesis against the debug collector and its OpenAPI document
 ";
 
 /// The workspace root (xtask lives one level below it).
@@ -39,11 +52,13 @@ pub fn root() -> PathBuf {
         .to_owned()
 }
 
-/// The target directory cargo uses for this workspace.
+/// The target directory cargo uses for this workspace: `$CARGO_TARGET_DIR` (relative to the
+/// root, where [`cargo`] runs, if relative) or `target/`.
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root().join(dir),
+        _ => root().join("target"),
+    }
 }
 
 /// Runs `command`, echoing it; an error names the command that failed.
@@ -57,6 +72,14 @@ pub fn run(command: &mut Command) -> Result<(), String> {
     } else {
         Err(format!("`{}` failed ({status})", describe(command)))
     }
+}
+
+/// The command's stdout, or `None` when it cannot run or fails.
+pub fn output(command: &mut Command) -> Option<String> {
+    let out = command.stderr(Stdio::null()).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 pub fn describe(command: &Command) -> String {
@@ -80,11 +103,15 @@ pub fn cargo() -> Command {
     command
 }
 
-static WIDGET: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
+/// The widget built in this run: its directory and a hash of its files.
+static WIDGET: OnceLock<(PathBuf, String)> = OnceLock::new();
 
-/// Installs the widget's tools when missing and builds it into `target/widget-dist`; the
-/// collector built afterwards embeds it.
+/// Installs the widget's tools when missing and builds it into `target/widget-dist`, once per run;
+/// the collector built afterwards embeds it.
 pub fn build_widget() -> Result<PathBuf, String> {
+    if let Some((dist, _)) = WIDGET.get() {
+        return Ok(dist.clone());
+    }
     widget::ensure_tools(&root())?;
     let dist = widget::build(&root())?;
     let mut names: Vec<PathBuf> = std::fs::read_dir(&dist)
@@ -100,8 +127,10 @@ pub fn build_widget() -> Result<PathBuf, String> {
     Ok(dist)
 }
 
-/// Builds the collector in release (plus `extra` cargo arguments); returns the binary's path.
+/// Builds the collector in release (plus `extra` cargo arguments), with the widget embedded (built
+/// first when this run has not); returns the binary's path.
 pub fn build_release_collector(extra: &[&str]) -> Result<PathBuf, String> {
+    build_widget()?;
     run(cargo()
         .args("build --release -p touchpoint-collector --bin touchpoint-collector".split(' '))
         .args(extra))?;
@@ -122,10 +151,12 @@ fn main() -> ExitCode {
         Some("run") => run_collector(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench::main(&args[1..]),
+        Some("contract") => contract::check(),
         Some("size") => build_widget().and_then(|dist| {
             println!("{}", widget::size_report(&dist)?);
             Ok(())
         }),
+        Some("circles") => circles::check(&root()),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
@@ -144,7 +175,6 @@ fn main() -> ExitCode {
 fn run_collector(args: &[String]) -> Result<(), String> {
     let listen = flag(args, "--listen").unwrap_or_else(|| "127.0.0.1:8080".into());
     let data = flag(args, "--data").map_or_else(|| root().join("data"), PathBuf::from);
-    build_widget()?;
     let binary = build_release_collector(&[])?;
     if !data.exists() {
         eprintln!(
@@ -179,9 +209,13 @@ fn run_collector(args: &[String]) -> Result<(), String> {
             &listen,
             "--allow-origin",
             &origin,
+            "--demo",
             "--data",
         ])
         .arg(&data)
+        // The demo bank's departments, touchpoints and journeys.
+        .arg("--org")
+        .arg(root().join("demo-site/northbank.toml"))
         .env("TOUCHPOINT_ADMIN_TOKEN", &token)
         .env("TOUCHPOINT_AGENT_KEYS", agent_keys))
 }
@@ -202,6 +236,7 @@ fn test() -> Result<(), String> {
     };
     let words = |command: &'static str| command.split(' ');
     step("format", run(cargo().args(words("fmt --all -- --check"))));
+    step("import circles", circles::check(&root()));
     step(
         "browser install",
         tools::ensure_apt(&[
@@ -269,6 +304,7 @@ fn test() -> Result<(), String> {
             .env("TOUCHPOINT_FUZZ_SECONDS", "30")),
     );
     step("end-to-end browser tests", browser_tests());
+    step("contract (Schemathesis)", contract::check());
     let failed: Vec<&str> = steps
         .iter()
         .filter(|(_, r)| r.is_err())
@@ -310,6 +346,7 @@ fn browser_tests() -> Result<(), String> {
         .arg(dir.join("widget.test.mjs"))
         .arg(dir.join("dashboard.test.mjs"))
         .arg(dir.join("channels.test.mjs"))
+        .arg(dir.join("council.test.mjs"))
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", target_dir()))
 }

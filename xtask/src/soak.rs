@@ -7,7 +7,7 @@
 //! in the percentiles instead of quietly lowering the rate.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::BufReader,
     net::TcpStream,
     path::Path,
     sync::{
@@ -17,7 +17,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::bench::{count_rows, free_addr, rss_kib, serve_command, Server};
+use crate::server::{
+    count_rows, exchange, free_addr, rss_kib, run_started_at, serve_command, Server,
+};
 
 /// Connections the load is spread over (each sends at its share of the rate).
 const CONNECTIONS: u64 = 4;
@@ -165,12 +167,12 @@ fn load(
         let retry = sent > 0 && state % 100 < duplicate_percent;
         let n = if retry { state / 100 % sent } else { sent };
         let body = answer(connection, n);
-        let status = match exchange(&mut stream, &body) {
+        let status = match post(&mut stream, &body) {
             Ok(status) => status,
             Err(_) => {
                 // A dropped connection: reconnect and resend, as the outbox would.
                 stream = connect(addr)?;
-                exchange(&mut stream, &body)?
+                post(&mut stream, &body)?
             }
         };
         let latency = due.elapsed();
@@ -207,7 +209,8 @@ fn answer(connection: u64, n: u64) -> String {
     let confidence = 1 + n % 5;
     let emotion = ["angry", "frustrated", "neutral", "pleased", "delighted"][(n % 5) as usize];
     format!(
-        r#"{{"id":"soak-{connection}-{n:012}","survey":{{"id":"core-cx","version":1}},"channel":"web","touchpoint":"checkout","answers":{{"effort":{effort},"confidence":{confidence},"emotion":"{emotion}"}},"comment":"The page kept asking me to log in again.","locale":"en","context":{{"segment":"premium","page":"/checkout"}},"submitted_at":"2026-11-22T10:00:00Z"}}"#
+        r#"{{"id":"soak-{connection}-{n:012}","survey":{{"id":"core-cx","version":1}},"channel":"web","touchpoint":"checkout","answers":{{"effort":{effort},"confidence":{confidence},"emotion":"{emotion}"}},"comment":"The page kept asking me to log in again.","locale":"en","context":{{"segment":"premium","page":"/checkout"}},"submitted_at":"{at}"}}"#,
+        at = run_started_at()
     )
 }
 
@@ -221,38 +224,12 @@ fn connect(addr: &str) -> Result<BufReader<TcpStream>, String> {
 }
 
 /// One keep-alive POST; returns the status.
-fn exchange(stream: &mut BufReader<TcpStream>, body: &str) -> Result<u16, String> {
+fn post(stream: &mut BufReader<TcpStream>, body: &str) -> Result<u16, String> {
     let request = format!(
         "POST /v1/responses HTTP/1.1\r\nHost: soak\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    stream
-        .get_mut()
-        .write_all(request.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    stream.read_line(&mut line).map_err(|e| e.to_string())?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("not an HTTP status line: {line:?}"))?;
-    let mut length = 0;
-    loop {
-        line.clear();
-        stream.read_line(&mut line).map_err(|e| e.to_string())?;
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().map_err(|_| "a bad content-length")?;
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    stream.read_exact(&mut body).map_err(|e| e.to_string())?;
-    Ok(status)
+    Ok(exchange(stream, &request)?.0)
 }
 
 fn dir_bytes(dir: &Path) -> u64 {

@@ -37,6 +37,11 @@ pub struct Claims {
     queue: Option<String>,
     #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
     locale: Option<String>,
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    site: Option<String>,
+    /// Answered on the agent's screen (assisted capture), not by the customer's own link.
+    #[serde(rename = "x", default, skip_serializing_if = "std::ops::Not::not")]
+    assisted: bool,
     /// Unix seconds.
     #[serde(rename = "e")]
     expires_at: u64,
@@ -50,7 +55,8 @@ pub enum InvitationError {
     Invalid,
     #[error("the invitation has expired")]
     Expired,
-    /// The answer's channel, touchpoint, interaction or agent differs from the invitation's.
+    /// The answer's channel, touchpoint, interaction, agent, queue, site, locale or assisted flag
+    /// differs from the invitation's.
     #[error("the answer does not match its invitation")]
     Mismatch,
     /// An agent-channel answer without an invitation, where the collector requires one.
@@ -89,8 +95,30 @@ impl Claims {
                 .map(|l| Locale::parse(l).map(|l| l.as_str().to_owned()))
                 .transpose()
                 .map_err(|_| "locale")?,
+            site: None,
+            assisted: false,
             expires_at,
         })
+    }
+
+    /// The same call, at `site` (a branch's call centre, say).
+    pub fn at_site(mut self, site: Option<&str>) -> Result<Self, &'static str> {
+        self.site = site
+            .map(|s| Ident::parse(s).map(|_| s.to_owned()).ok_or("site"))
+            .transpose()?;
+        Ok(self)
+    }
+
+    /// The same call, answered on the agent's screen: the token of assisted capture.
+    pub fn assisted(&self) -> Self {
+        Self {
+            assisted: true,
+            ..self.clone()
+        }
+    }
+
+    pub fn site(&self) -> Option<&str> {
+        self.site.as_deref()
     }
 
     pub fn touchpoint(&self) -> &str {
@@ -207,7 +235,9 @@ impl Invitations {
     }
 
     /// An answer that carries an invitation must be on the agent channel and about exactly the
-    /// call the invitation binds; an agent-channel answer without one is refused when required.
+    /// call the invitation binds: its touchpoint, interaction, agent, queue (the answer's
+    /// segment), site, locale when bound, and whether it is the customer's link or assisted
+    /// capture on the agent's screen; an agent-channel answer without one is refused when required.
     pub fn check(&self, submission: &Submission, now: u64) -> Result<(), InvitationError> {
         let Some(token) = &submission.context.invitation else {
             return if self.required && submission.channel == Channel::Agent {
@@ -222,7 +252,14 @@ impl Invitations {
         let matches = submission.channel == Channel::Agent
             && submission.touchpoint.as_str() == claims.touchpoint
             && same(context.interaction_id.as_ref(), &claims.interaction_id)
-            && same(context.agent_id.as_ref(), &claims.agent_id);
+            && same(context.agent_id.as_ref(), &claims.agent_id)
+            && context.segment.as_ref().map(Ident::as_str) == claims.queue.as_deref()
+            && context.site_id.as_ref().map(Ident::as_str) == claims.site.as_deref()
+            && claims
+                .locale
+                .as_deref()
+                .is_none_or(|locale| submission.locale.as_str() == locale)
+            && context.assisted == claims.assisted;
         if matches {
             Ok(())
         } else {
@@ -293,11 +330,66 @@ mod tests {
         .expect("valid claims")
     }
 
+    /// The answer to `token` as the customer's page writes it (segment = the queue), with
+    /// `extra_context` fields.
     fn answer(extra_context: &str, token: &str) -> Submission {
+        answer_in(
+            "fr",
+            &[r#","segment":"cards""#, extra_context].concat(),
+            token,
+        )
+    }
+
+    fn answer_in(locale: &str, context: &str, token: &str) -> Submission {
         let body = format!(
-            r#"{{"id":"0192f1a4-7b3c-7def-8a90-123456789abc","survey":{{"id":"core-cx","version":1}},"channel":"agent","touchpoint":"billing","answers":{{"effort":6}},"locale":"fr","context":{{"interaction_id":"call-123","agent_id":"a-7"{extra_context},"invitation":"{token}"}},"submitted_at":"2026-11-22T10:00:00Z"}}"#
+            r#"{{"id":"0192f1a4-7b3c-7def-8a90-123456789abc","survey":{{"id":"core-cx","version":1}},"channel":"agent","touchpoint":"billing","answers":{{"effort":6}},"locale":"{locale}","context":{{"interaction_id":"call-123","agent_id":"a-7"{context},"invitation":"{token}"}},"submitted_at":"2026-11-22T10:00:00Z"}}"#
         );
         protocol::parse_submission(body.as_bytes()).expect("a valid submission")
+    }
+
+    /// Issue 13: an invitation binds the queue, site, locale and assisted capture too.
+    #[test]
+    fn issue_13_an_answer_keeps_to_the_queue_site_locale_and_capture_it_was_invited_for() {
+        let inv = invitations();
+        let at_site = claims(1_000).at_site(Some("branch-042")).expect("a site");
+        let link = inv.issue(&at_site);
+        let assist = inv.issue(&at_site.assisted());
+        let site = r#","site_id":"branch-042""#;
+        assert_eq!(inv.check(&answer(site, &link), 10), Ok(()));
+        assert_eq!(
+            inv.check(
+                &answer(&[site, r#","assisted":true"#].concat(), &assist),
+                10
+            ),
+            Ok(()),
+            "assisted capture with its own token"
+        );
+        let mismatched = [
+            answer_in(
+                "fr",
+                r#","segment":"mortgages","site_id":"branch-042""#,
+                &link,
+            ),
+            answer_in("fr", r#","site_id":"branch-042""#, &link),
+            answer(r#","site_id":"branch-043""#, &link),
+            answer("", &link),
+            answer_in("en", r#","segment":"cards","site_id":"branch-042""#, &link),
+            answer(&[site, r#","assisted":true"#].concat(), &link),
+            answer(site, &assist),
+        ];
+        for (n, wrong) in mismatched.iter().enumerate() {
+            assert_eq!(
+                inv.check(wrong, 10),
+                Err(InvitationError::Mismatch),
+                "case {n}"
+            );
+        }
+        assert_eq!(
+            Claims::new("b", "c", "a", None, None, 1)
+                .and_then(|c| c.at_site(Some("a site")))
+                .err(),
+            Some("site")
+        );
     }
 
     #[test]
@@ -347,10 +439,6 @@ mod tests {
         let inv = invitations();
         let token = inv.issue(&claims(1_000));
         assert_eq!(inv.check(&answer("", &token), 10), Ok(()));
-        assert_eq!(
-            inv.check(&answer(r#","assisted":true"#, &token), 10),
-            Ok(())
-        );
         let other_call = inv
             .issue(&Claims::new("billing", "call-124", "a-7", None, None, 1_000).expect("claims"));
         assert_eq!(

@@ -12,6 +12,7 @@ use crate::{
     ingest::metrics,
     read::{
         export::{self, Filter, Format},
+        journeys,
         report::{self, Period, Stylesheet},
     },
     stats::{BadQuery, Params},
@@ -33,6 +34,33 @@ pub async fn metrics_route(state: web::Data<AppState>) -> Result<HttpResponse, A
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(text))
+}
+
+/// `POST /v1/org/reload`: reads the organisation file again; a bad one is refused (422, with its
+/// line and rule) and the one in force stays.
+pub async fn org_reload(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let org = web::block(move || state.org.reload())
+        .await
+        .map_err(|_| ApiError::Busy)?
+        .map_err(|error| {
+            tracing::warn!(%error, "the organisation file was not reloaded; the one in force stays");
+            ApiError::BadOrganisation(error)
+        })?;
+    tracing::info!(
+        departments = org.departments.len(),
+        touchpoints = org.touchpoints.len(),
+        journeys = org.journeys.len(),
+        "organisation file reloaded"
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "status": "reloaded",
+            "organisation": org.name,
+            "departments": org.departments.len(),
+            "touchpoints": org.touchpoints.len(),
+            "journeys": org.journeys.len(),
+        })))
 }
 
 /// The parameters of `GET /v1/export`.
@@ -119,7 +147,8 @@ pub async fn stats_route(
     params: web::Query<Params>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = params.query()?;
+    let mut query = params.query()?;
+    query.owners = state.org.get().map(crate::stats::query::Owners);
     let aggregates = state
         .ingest
         .store()
@@ -128,6 +157,60 @@ pub async fn stats_route(
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(aggregates.query(&query).to_json()))
+}
+
+/// The parameters of `GET /v1/journeys`: the period, as in stats.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JourneyParams {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl JourneyParams {
+    pub const UNKNOWN: BadQuery = BadQuery("unknown or repeated parameter: use from and to");
+}
+
+/// `GET /v1/journeys`: each journey's steps with their measures, and where it breaks, over
+/// `from..to` (the last 28 days of answers unless given).
+pub async fn journeys_route(
+    params: web::Query<JourneyParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = Params {
+        from: params.from.clone(),
+        to: params.to.clone(),
+        ..Params::default()
+    }
+    .query()?;
+    let aggregates = state
+        .ingest
+        .store()
+        .aggregates()
+        .ok_or(crate::store::StoreError::NoStats)?;
+    let to = query.to_day.unwrap_or_else(|| {
+        aggregates
+            .day_range()
+            .map_or(crate::clock::today(), |(_, last)| last)
+            + 1
+    });
+    let from = query.from_day.unwrap_or(to - 28);
+    if from >= to {
+        return Err(BadQuery("from must be before to").into());
+    }
+    let org = state.org.get();
+    let views = org
+        .as_deref()
+        .map(|org| journeys::journeys(aggregates, org, from, to))
+        .unwrap_or_default();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "from": crate::stats::date_of(from),
+            "to": crate::stats::date_of(to),
+            "organisation": org.as_ref().map(|o| o.name.clone()),
+            "journeys": views.iter().map(|j| j.to_json()).collect::<Vec<_>>(),
+        })))
 }
 
 /// The parameters of the council report.
@@ -140,6 +223,16 @@ pub struct ReportParams {
 
 impl ReportParams {
     pub const UNKNOWN: BadQuery = BadQuery("unknown or repeated parameter: use period and format");
+
+    /// The period and the format asked (`default_format` when none is), or the rule they break.
+    pub fn read(&self, default_format: &'static str) -> Result<(Period, &str), BadQuery> {
+        let period = Period::parse(self.period.as_deref().unwrap_or(""))?;
+        let format = self.format.as_deref().unwrap_or(default_format);
+        if !["md", "html", "json"].contains(&format) {
+            return Err(BadQuery("format must be md, html or json"));
+        }
+        Ok((period, format))
+    }
 }
 
 /// The council report of `period` in `format` (`md`, `html` or `json`; `default_format` when
@@ -147,19 +240,13 @@ impl ReportParams {
 pub async fn council_report(
     state: &AppState,
     params: &ReportParams,
-    default_format: &str,
+    default_format: &'static str,
 ) -> Result<HttpResponse, ApiError> {
-    let period = Period::parse(params.period.as_deref().unwrap_or(""))?;
-    let format = params
-        .format
-        .as_deref()
-        .unwrap_or(default_format)
-        .to_owned();
-    if !["md", "html", "json"].contains(&format.as_str()) {
-        return Err(BadQuery("format must be md, html or json").into());
-    }
+    let (period, format) = params.read(default_format)?;
+    let format = format.to_owned();
     let store = Arc::clone(state.ingest.store());
-    let built = web::block(move || report::build(&*store, &period))
+    let org = state.org.get();
+    let built = web::block(move || report::build(&*store, &period, org, crate::clock::today()))
         .await
         .map_err(|_| ApiError::Busy)??;
     Ok(match format.as_str() {

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{
     error::ApiError,
-    guards::{allowed_origin, bearer, read_body},
+    guards::{allowed_origin, bearer, credential, own_origin, read_body},
     pages::Page,
     AppState,
 };
@@ -33,17 +33,13 @@ struct InvitationRequest {
     queue: Option<String>,
     #[serde(default)]
     locale: Option<String>,
+    #[serde(default)]
+    site: Option<String>,
 }
 
-/// This collector's own base URL as the client reached it.
-fn own_base(req: &HttpRequest) -> String {
-    let info = req.connection_info();
-    [info.scheme(), "://", info.host()].concat()
-}
-
-/// The customer's link of an invitation.
-fn link(req: &HttpRequest, token: &str) -> String {
-    [own_base(req).as_str(), "/s/", token].concat()
+/// The customer's link of an invitation, on this collector's own origin.
+fn link(req: &HttpRequest, state: &AppState, token: &str) -> String {
+    [own_origin(req, state).as_str(), "/s/", token].concat()
 }
 
 /// `POST /v1/invitations`: an agent's console asks for a post-call survey link.
@@ -56,10 +52,11 @@ pub async fn post_invitation(
     if !state.invitations.has_keys(state.admin_token.as_ref()) {
         return Err(ApiError::InvitationsDisabled);
     }
-    if !state
-        .invitations
-        .authorizes(bearer(&req), state.admin_token.as_ref())
-    {
+    if !credential(&req, &state, "agent key", || {
+        state
+            .invitations
+            .authorizes(bearer(&req), state.admin_token.as_ref())
+    })? {
         return Err(ApiError::AgentUnauthorized);
     }
     let body = read_body(&req, payload, 4096).await?;
@@ -74,9 +71,11 @@ pub async fn post_invitation(
         request.locale.as_deref(),
         expires_at,
     )
+    .and_then(|claims| claims.at_site(request.site.as_deref()))
     .map_err(|field| ApiError::BadInvitationRequest { field })?;
     let token = state.invitations.issue(&claims);
-    let url = link(&req, &token);
+    let assist_token = state.invitations.issue(&claims.assisted());
+    let url = link(&req, &state, &token);
     let qr = [url.as_str(), "/qr.svg"].concat();
     let expires = protocol::Timestamp::from_unix_millis((expires_at as i64).saturating_mul(1000));
     tracing::info!(
@@ -88,6 +87,7 @@ pub async fn post_invitation(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({
             "token": token,
+            "assist_token": assist_token,
             "url": url,
             "qr": qr,
             "expires_at": expires.as_str(),
@@ -138,6 +138,9 @@ pub async fn survey_link(path: web::Path<String>, state: web::Data<AppState>) ->
     if let Some(locale) = claims.locale() {
         attrs.push(("locale", locale));
     }
+    if let Some(site) = claims.site() {
+        attrs.push(("site", site));
+    }
     let attrs: String = attrs
         .iter()
         .map(|(name, value)| [" data-", name, "=\"", &escape(value), "\""].concat())
@@ -156,7 +159,7 @@ pub async fn survey_link_qr(
         .invitations
         .verify(&token, clock::now_secs())
         .map_err(|e| ApiError::from(Refused::Invitation(e)))?;
-    let svg = agent::qr_svg(&link(&req, &token)).ok_or(ApiError::NotFound)?;
+    let svg = agent::qr_svg(&link(&req, &state, &token)).ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok()
         .content_type("image/svg+xml")
         .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))

@@ -12,13 +12,17 @@ use serde::Deserialize;
 use super::{
     admin::{council_report, ReportParams},
     error::ApiError,
-    guards::{per_address, signed_in},
+    guards::{client_address, credential, same_origin, signed_in},
     pages::{self, see_other, Page},
     session, AppState,
 };
-use crate::read::{
-    dashboard::{self, Params, RenderError},
-    html,
+use crate::{
+    clock,
+    org::agenda::{Action, BadAction},
+    read::{
+        dashboard::{self, Params, RenderError},
+        html,
+    },
 };
 
 /// An error on a dashboard route, answered as a page with the same status as its API answer.
@@ -61,7 +65,8 @@ pub async fn dashboard_page(
         return Ok(Page::Admin.ok(dashboard::sign_in_page(None)));
     }
     let store = Arc::clone(state.ingest.store());
-    let page = web::block(move || dashboard::render(&*store, &params))
+    let org = state.org.get();
+    let page = web::block(move || dashboard::render(&*store, &params, org.as_deref()))
         .await
         .map_err(|_| ApiError::Busy)??;
     Ok(Page::Admin.ok(page))
@@ -82,8 +87,17 @@ pub async fn sign_in(
     let Some(token) = &state.admin_token else {
         return Err(ApiError::AdminDisabled.into());
     };
-    per_address(&req, &state)?;
-    if !token.matches(form.token.trim()) {
+    same_origin(&req, &state)?;
+    state
+        .sign_ins
+        .take(
+            &client_address(&req, &state.trusted_proxies),
+            clock::now_millis(),
+        )
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    if !credential(&req, &state, "admin token", || {
+        token.matches(form.token.trim())
+    })? {
         return Ok(Page::Admin.respond(
             StatusCode::UNAUTHORIZED,
             dashboard::sign_in_page(Some("That is not the admin token.")),
@@ -95,13 +109,17 @@ pub async fn sign_in(
         .finish())
 }
 
-pub async fn sign_out(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn sign_out(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    same_origin(&req, &state)?;
     if let Some(id) = state.sessions.of(&req) {
         state.sessions.end(&id);
     }
-    see_other("/dashboard")
+    Ok(see_other("/dashboard")
         .cookie(session::cleared_cookie())
-        .finish()
+        .finish())
 }
 
 pub async fn stylesheet() -> HttpResponse {
@@ -114,8 +132,99 @@ pub async fn report(
     params: web::Query<ReportParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
+    // A request the route does not take is refused as such, signed in or not, as one with an
+    // unknown parameter is: a redirect would hide the mistake behind the sign-in.
+    params.read("html").map_err(ApiError::from)?;
     if !signed_in(&req, &state)? {
         return Ok(see_other("/dashboard").finish());
     }
     Ok(council_report(&state, &params, "html").await?)
+}
+
+/// The form that records a council action.
+#[derive(Debug, Deserialize)]
+pub struct NewAction {
+    what: String,
+    department: String,
+    #[serde(default)]
+    touchpoint: String,
+    due: String,
+}
+
+/// Records a council action and shows the agenda again.
+pub async fn record_action(
+    req: HttpRequest,
+    form: web::Form<NewAction>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    same_origin(&req, &state)?;
+    if !signed_in(&req, &state)? {
+        return Ok(see_other("/dashboard").finish());
+    }
+    let org = state.org.get();
+    let known = crate::org::departments(org.as_deref());
+    if !known.iter().any(|(id, _)| *id == form.department) {
+        return Err(ApiError::BadAction(BadAction {
+            field: "department",
+            rule: "one of the organisation's departments",
+        })
+        .into());
+    }
+    let action = Action::record(
+        clock::now_micros().to_string(),
+        &form.what,
+        &form.department,
+        Some(&form.touchpoint),
+        &form.due,
+        now(),
+    )
+    .map_err(ApiError::BadAction)?;
+    let store = Arc::clone(state.ingest.store());
+    web::block(move || store.put_action(&action))
+        .await
+        .map_err(|_| ApiError::Busy)?
+        .map_err(ApiError::from)?;
+    Ok(see_other("/dashboard#agenda").finish())
+}
+
+/// The form that closes one.
+#[derive(Debug, Deserialize)]
+pub struct Closing {
+    #[serde(default)]
+    note: String,
+}
+
+/// Closes a council action with what was done.
+pub async fn close_action(
+    req: HttpRequest,
+    id: web::Path<String>,
+    form: web::Form<Closing>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    same_origin(&req, &state)?;
+    if !signed_in(&req, &state)? {
+        return Ok(see_other("/dashboard").finish());
+    }
+    let store = Arc::clone(state.ingest.store());
+    let note = form.into_inner().note;
+    web::block(move || {
+        let mut action = store
+            .actions()?
+            .into_iter()
+            .find(|a| a.id == *id)
+            .ok_or(ApiError::NotFound)?;
+        action.close(&note, now()).map_err(ApiError::BadAction)?;
+        store.put_action(&action)?;
+        Ok::<_, ApiError>(())
+    })
+    .await
+    .map_err(|_| ApiError::Busy)??;
+    Ok(see_other("/dashboard#agenda").finish())
+}
+
+/// Now, RFC 3339.
+fn now() -> String {
+    protocol::Timestamp::from_unix_millis((clock::now_micros() / 1000) as i64)
+        .as_str()
+        .to_owned()
 }

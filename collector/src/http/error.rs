@@ -26,6 +26,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("unreadable body")]
     UnreadableBody,
+    #[error("the body took too long")]
+    BodyTimeout,
     #[error("unsupported content type")]
     UnsupportedMediaType,
     #[error("origin not allowed")]
@@ -50,6 +52,12 @@ pub enum ApiError {
     InvitationsDisabled,
     #[error("bad invitation request")]
     BadInvitationRequest { field: &'static str },
+    /// A council action that breaks a rule.
+    #[error("{0}")]
+    BadAction(crate::org::agenda::BadAction),
+    /// A new organisation file was refused; the one in force stays.
+    #[error("{0}")]
+    BadOrganisation(crate::org::OrgError),
     /// The work could not be started: no thread to run it on, or the collector is stopping.
     #[error("the collector is too busy to serve this now")]
     Busy,
@@ -89,7 +97,7 @@ fn refusal(refused: &Refused) -> (StatusCode, &'static str) {
         ),
         Refused::Invitation(InvitationError::Mismatch) => (
             StatusCode::BAD_REQUEST,
-            "an answer to an invitation must be on the agent channel, with the touchpoint, context.interaction_id and context.agent_id it binds",
+            "an answer to an invitation must be on the agent channel, with the touchpoint, context.interaction_id, context.agent_id, context.segment (its queue), context.site_id, locale and context.assisted it binds",
         ),
         Refused::Invitation(InvitationError::Required) => (
             StatusCode::BAD_REQUEST,
@@ -138,6 +146,11 @@ impl ApiError {
                 StatusCode::BAD_REQUEST,
                 "unreadable_body",
                 "the request body could not be read",
+            ),
+            Self::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body must arrive within 10 seconds",
             ),
             Self::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -191,7 +204,13 @@ impl ApiError {
             Self::BadInvitationRequest { .. } => (
                 StatusCode::BAD_REQUEST,
                 "invalid_invitation_request",
-                "send {\"touchpoint\", \"interaction_id\", \"agent_id\", \"queue\"?, \"locale\"?}: identifiers of 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-', a locale of the instrument",
+                "send {\"touchpoint\", \"interaction_id\", \"agent_id\", \"queue\"?, \"site\"?, \"locale\"?}: identifiers of 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-', a locale of the instrument",
+            ),
+            Self::BadAction(bad) => (StatusCode::BAD_REQUEST, "invalid_action", bad.rule),
+            Self::BadOrganisation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_organisation",
+                "the organisation file breaks a rule (see line and rule); the one in force stays",
             ),
             Self::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -229,6 +248,13 @@ impl ApiError {
         }
         if let Self::BadInvitationRequest { field } = self {
             body["field"] = json!(field);
+        }
+        if let Self::BadAction(bad) = self {
+            body["field"] = json!(bad.field);
+        }
+        if let Self::BadOrganisation(error) = self {
+            body["line"] = json!(error.line);
+            body["rule"] = json!(error.rule);
         }
         body
     }

@@ -17,7 +17,7 @@ use actix_web::{
 use futures_util::StreamExt as _;
 
 use super::{error::ApiError, AppState};
-use crate::clock;
+use crate::{clock, config};
 
 /// The request's `Origin`, when it is another origin that the allowlist admits.
 pub enum OriginCheck {
@@ -27,24 +27,49 @@ pub enum OriginCheck {
     Denied(HeaderValue),
 }
 
-pub fn check_origin(req: &HttpRequest, allow: &[String]) -> OriginCheck {
+/// Where the request's `Origin` stands: the collector's own, on `allow` (when given), or denied.
+pub fn check_origin(req: &HttpRequest, state: &AppState, allow: &[String]) -> OriginCheck {
     let Some(origin) = req.headers().get(header::ORIGIN) else {
         return OriginCheck::Own;
     };
     let text = origin.to_str().unwrap_or("").to_ascii_lowercase();
-    if allow.contains(&text) {
-        return OriginCheck::Allowed(origin.clone());
+    if text == own_origin(req, state) {
+        OriginCheck::Own
+    } else if allow.contains(&text) {
+        OriginCheck::Allowed(origin.clone())
+    } else {
+        OriginCheck::Denied(origin.clone())
     }
-    let host = req.connection_info().host().to_ascii_lowercase();
-    match text.split_once("://") {
-        Some((_, origin_host)) if origin_host == host => OriginCheck::Own,
-        _ => OriginCheck::Denied(origin.clone()),
+}
+
+/// This collector's own origin: `--public-url` when set; otherwise as the request reached it, by
+/// its `Host`, or by what a trusted proxy forwarded. Forwarded headers from anyone else are
+/// ignored: a client cannot name its own origin as the collector's.
+pub fn own_origin(req: &HttpRequest, state: &AppState) -> String {
+    if let Some(url) = &state.public_url {
+        return url.clone();
     }
+    let from_proxy = req
+        .peer_addr()
+        .is_some_and(|peer| state.trusted_proxies.contains(&peer.ip()));
+    if from_proxy {
+        let info = req.connection_info();
+        return [info.scheme(), "://", info.host()]
+            .concat()
+            .to_ascii_lowercase();
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    [state.scheme, "://", host].concat().to_ascii_lowercase()
 }
 
 /// Refuses a request from an origin the allowlist does not admit.
 pub fn allowed_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    match check_origin(req, &state.allow_origins) {
+    match check_origin(req, state, &state.allow_origins) {
         OriginCheck::Denied(_) => Err(ApiError::OriginNotAllowed),
         _ => Ok(()),
     }
@@ -58,7 +83,7 @@ pub async fn cors(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let echo = match req.app_data::<web::Data<AppState>>() {
-        Some(state) => match check_origin(req.request(), &state.allow_origins) {
+        Some(state) => match check_origin(req.request(), state, &state.allow_origins) {
             OriginCheck::Allowed(origin) => Some(origin),
             // So the widget can read the 403 and stop retrying, instead of seeing a network error.
             OriginCheck::Denied(origin) if req.method() == Method::POST => Some(origin),
@@ -111,7 +136,8 @@ pub fn json_or_text(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
-/// The body, refused past `limit` bytes (declared or streamed).
+/// The body, refused past `limit` bytes (declared or streamed) or when it takes longer than
+/// [`config::BODY_TIMEOUT`] to arrive.
 pub async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -126,13 +152,19 @@ pub async fn read_body(
         return Err(ApiError::PayloadTooLarge { limit });
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::UnreadableBody)?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| ApiError::UnreadableBody)?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(())
+    };
+    actix_web::rt::time::timeout(config::BODY_TIMEOUT, read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout)??;
     Ok(body)
 }
 
@@ -164,13 +196,22 @@ pub fn client_address(req: &HttpRequest, trusted: &[IpAddr]) -> String {
 
 /// Takes one of the client address's tokens.
 pub fn per_address(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    state
-        .per_address
-        .take(
-            &client_address(req, &state.trusted_proxies),
-            clock::now_millis(),
-        )
-        .map_err(|retry_after| ApiError::RateLimited { retry_after })
+    match per_address_up_to(req, state, 1) {
+        (1, _) => Ok(()),
+        (_, retry_after) => Err(ApiError::RateLimited {
+            retry_after: retry_after.unwrap_or(1),
+        }),
+    }
+}
+
+/// Takes up to `n` of the client address's tokens, one per answer: how many it took, and when
+/// fewer, the seconds until the next.
+pub fn per_address_up_to(req: &HttpRequest, state: &AppState, n: u64) -> (u64, Option<u64>) {
+    state.per_address.take_up_to(
+        &client_address(req, &state.trusted_proxies),
+        n,
+        clock::now_millis(),
+    )
 }
 
 /// The token of an `Authorization: Bearer …` header, or "" without one.
@@ -182,6 +223,29 @@ pub fn bearer(req: &HttpRequest) -> &str {
         .map_or("", str::trim)
 }
 
+/// Checks a credential (`what`: "admin token", "agent key") with `valid`. An address whose wrong
+/// attempts are used up is answered 429 without the credential being checked at all; a wrong one
+/// is counted against its address and logged, never with the credential. `Ok(false)`: wrong.
+pub fn credential(
+    req: &HttpRequest,
+    state: &AppState,
+    what: &'static str,
+    valid: impl FnOnce() -> bool,
+) -> Result<bool, ApiError> {
+    let address = client_address(req, &state.trusted_proxies);
+    let now = clock::now_millis();
+    state
+        .auth_failures
+        .check(&address, now)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    if valid() {
+        return Ok(true);
+    }
+    let _ = state.auth_failures.take(&address, now);
+    tracing::warn!(%address, path = req.path(), credential = what, "a wrong credential");
+    Ok(false)
+}
+
 /// The admin routes' one guard: the admin token, or nothing is served.
 pub async fn admin_only(
     req: ServiceRequest,
@@ -191,10 +255,21 @@ pub async fn admin_only(
         .app_data::<web::Data<AppState>>()
         .ok_or(ApiError::AdminDisabled)?;
     let token = state.admin_token.as_ref().ok_or(ApiError::AdminDisabled)?;
-    if !token.matches(bearer(req.request())) {
+    if !credential(req.request(), state, "admin token", || {
+        token.matches(bearer(req.request()))
+    })? {
         return Err(ApiError::Unauthorized.into());
     }
     next.call(req).await
+}
+
+/// Sign-in and sign-out are posted by the dashboard's own pages only: a post from any other
+/// origin (allowlisted ones included) is refused.
+pub fn same_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    match check_origin(req, state, &[]) {
+        OriginCheck::Own => Ok(()),
+        _ => Err(ApiError::OriginNotAllowed),
+    }
 }
 
 /// Whether the request carries a live dashboard session; refused while admin routes are

@@ -9,7 +9,7 @@ use serde_json::{json, value::RawValue};
 
 use super::{
     error::ApiError,
-    guards::{allowed_origin, json_or_text, per_address, read_body},
+    guards::{allowed_origin, json_or_text, per_address, per_address_up_to, read_body},
     AppState,
 };
 use crate::{
@@ -103,8 +103,14 @@ pub async fn post_batch(
     if items.len() > MAX_BATCH_ITEMS {
         return Err(counted(&state, ApiError::BatchTooLarge));
     }
+    // One token per answer: the request took the first; the rest are taken now, and the items
+    // past what the address may send get a retry-later answer of their own.
+    let (granted, retry_after) =
+        per_address_up_to(&req, &state, items.len().saturating_sub(1) as u64);
+    let allowed = 1 + granted as usize;
     let (small, large): (Vec<_>, Vec<_>) = items
         .iter()
+        .take(allowed)
         .enumerate()
         .partition(|(_, raw)| raw.get().len() <= MAX_SUBMISSION_BYTES);
     let bodies: Vec<&[u8]> = small.iter().map(|(_, raw)| raw.get().as_bytes()).collect();
@@ -124,9 +130,19 @@ pub async fn post_batch(
         };
         results[index] = item_result(index, Err(counted(&state, too_large)));
     }
+    for (index, result) in results.iter_mut().enumerate().skip(allowed) {
+        let limited = ApiError::RateLimited {
+            retry_after: retry_after.unwrap_or(1),
+        };
+        *result = item_result(index, Err(counted(&state, limited)));
+    }
     let mut response = if unavailable {
         let mut r = HttpResponse::ServiceUnavailable();
         r.insert_header((header::RETRY_AFTER, "1"));
+        r
+    } else if let Some(secs) = retry_after.filter(|_| allowed < items.len()) {
+        let mut r = HttpResponse::TooManyRequests();
+        r.insert_header((header::RETRY_AFTER, secs.to_string()));
         r
     } else {
         HttpResponse::Ok()

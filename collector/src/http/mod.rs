@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod connections;
 pub mod dashboard;
 pub mod error;
 pub mod guards;
@@ -22,7 +23,8 @@ use std::{
 
 use actix_web::{
     dev::{HttpServiceFactory, Server, ServerHandle},
-    middleware::{from_fn, Compress},
+    http::header,
+    middleware::{from_fn, Compress, Condition, DefaultHeaders},
     web::{self, Bytes},
     App, HttpServer, ResponseError as _, Route,
 };
@@ -34,9 +36,9 @@ use crate::{
         agent::{configured_secret, made_secret, Invitations},
         Rules,
     },
-    config::{Config, Secret},
+    config::{self, Config, Secret},
     ingest::Ingest,
-    limits::Limiter,
+    limits::{Limiter, Rate},
     read::dashboard::Params as DashboardParams,
     stats::{BadQuery, Params as StatsParams},
     store::{SledStore, Store},
@@ -46,8 +48,20 @@ use crate::{
 pub struct AppState {
     pub ingest: Ingest,
     per_address: Limiter,
+    /// Wrong admin tokens and agent keys, per client address.
+    auth_failures: Limiter,
+    /// Dashboard sign-ins, per client address.
+    sign_ins: Limiter,
     trusted_proxies: Vec<IpAddr>,
     allow_origins: Vec<String>,
+    /// `--public-url`: the collector's own origin, whatever a request says.
+    public_url: Option<String>,
+    /// `http` or `https`, as this collector serves.
+    scheme: &'static str,
+    /// The organisation in force.
+    pub org: Arc<crate::org::Current>,
+    /// The `/embed` page's policy: framable by the allowed origins only.
+    embed_csp: String,
     admin_token: Option<Secret>,
     survey: Bytes,
     sessions: session::Sessions,
@@ -59,6 +73,8 @@ pub struct Running {
     pub addr: SocketAddr,
     pub server: Server,
     pub ingest: Ingest,
+    /// The organisation in force, to reload (SIGHUP).
+    pub org: Arc<crate::org::Current>,
 }
 
 impl Running {
@@ -72,6 +88,8 @@ impl Running {
 pub fn start(config: Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("creating the data directory {}", config.data.display()))?;
+    config::keep_private(&config.data)
+        .with_context(|| format!("making {} private", config.data.display()))?;
     let store = SledStore::open_with_cache(&config.data, config.cache_mib)
         .with_context(|| format!("opening the store in {}", config.data.display()))?;
     start_with_store(config, Arc::new(store))
@@ -79,6 +97,8 @@ pub fn start(config: Config) -> anyhow::Result<Running> {
 
 /// [`start`] over a store the caller opened (tests wrap the sled store to inject failures).
 pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Running> {
+    config.check().map_err(anyhow::Error::msg)?;
+    let org = Arc::new(crate::org::Current::open(config.org.clone())?);
     let secret = match config.invitation_secret.clone() {
         Some(configured) => configured_secret(configured)?,
         None => Secret::new(
@@ -88,12 +108,8 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         ),
     };
     let invitations = Arc::new(
-        Invitations::new(
-            secret,
-            config.invitation_ttl_secs,
-            config.agent_keys.clone(),
-        )
-        .requiring(config.require_invitation),
+        Invitations::new(secret, config.invitation_ttl_secs, config.agent_keys())
+            .requiring(config.require_invitation),
     );
     let rules = Rules::default()
         .with_device_limit(config.limit_per_device)
@@ -101,7 +117,8 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
     let sessions = session::Sessions::new(Arc::clone(&store));
     let ingest = Ingest::new(store)
         .with_rules(rules)
-        .with_bounds(config.bounds);
+        .with_bounds(config.bounds)
+        .with_arrival_clock(config.arrival_clock);
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -113,13 +130,27 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
     let state = web::Data::new(AppState {
         ingest: ingest.clone(),
         per_address: Limiter::new(config.limit_per_address),
+        auth_failures: Limiter::new(config.limit_wrong_credentials),
+        sign_ins: Limiter::new(Rate::parse(config::SIGN_INS).map_err(anyhow::Error::msg)?),
         trusted_proxies: config.trusted_proxies.clone(),
         allow_origins: config.allow_origins.clone(),
+        public_url: config.public_url.clone(),
+        scheme: if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+        embed_csp: crate::assets::embed_csp(&config.allow_origins),
+        org: Arc::clone(&org),
         admin_token: config.admin_token.clone(),
         survey: Bytes::from(widget::survey_document().to_string()),
         sessions,
         invitations,
     });
+    let hsts = config.tls.is_some();
+    let guard =
+        connections::Connections::new(config.max_connections_per_address, config::IDLE_TIMEOUT);
+    let demo = config.demo;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -128,11 +159,27 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
                 web::FormConfig::default().error_handler(|_, _| ApiError::UnreadableBody.into()),
             )
             .wrap(Compress::default())
+            .wrap(Condition::new(
+                hsts,
+                DefaultHeaders::new().add((header::STRICT_TRANSPORT_SECURITY, config::HSTS)),
+            ))
+            .wrap(from_fn(connections::in_request))
             .configure(routes)
+            .configure(|app| {
+                if demo {
+                    demo_routes(app);
+                }
+            })
             .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
     })
-    .listen(listener)?
+    .on_connect(move |io, data| guard.on_connect(io, data))
+    .client_request_timeout(config::REQUEST_HEAD_TIMEOUT)
+    .keep_alive(config::IDLE_TIMEOUT)
     .shutdown_timeout(10);
+    server = match &config.tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls_config(tls)?)?,
+        None => server.listen(listener)?,
+    };
     if let Some(workers) = config.workers {
         server = server.workers(workers);
     }
@@ -140,10 +187,29 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         addr,
         server: server.run(),
         ingest,
+        org,
     })
 }
 
-/// Every route, grouped by who calls it.
+/// The HTTPS settings from the PEM files `tls` names.
+fn tls_config(tls: &config::Tls) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls::pki_types::{pem::PemObject as _, CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading the certificate chain {}", tls.cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .with_context(|| format!("reading the private key {}", tls.key.display()))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .context("choosing the TLS versions")?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("the certificate and the key do not form a pair")
+}
+
+/// Every route, grouped by who calls it. Each path is a resource of its own, so a method it does
+/// not take is answered 405 with `Allow` (`App::route` would make the method part of the path's
+/// match, and the answer a 404).
 fn routes(app: &mut web::ServiceConfig) {
     // Public ingest, from the widget on any allowed origin.
     app.service(cross_origin(
@@ -155,26 +221,24 @@ fn routes(app: &mut web::ServiceConfig) {
         web::post().to(ingest::post_batch),
     ));
     // The widget's files and the public pages.
-    app.route("/healthz", web::get().to(widget::healthz))
-        .route("/v1/survey", web::get().to(widget::survey))
-        .route("/v1/openapi.json", web::get().to(widget::openapi))
-        .route(
-            "/{file:(widget\\.js|tp-[0-9a-f]+\\.(js|wasm))}",
-            get_or_head().to(widget::widget_file),
+    app.service(web::resource("/healthz").route(web::get().to(widget::healthz)))
+        .service(web::resource("/v1/survey").route(web::get().to(widget::survey)))
+        .service(web::resource("/v1/openapi.json").route(web::get().to(widget::openapi)))
+        .service(
+            web::resource("/{file:(widget\\.js|tp-[0-9a-f]+\\.(js|wasm))}")
+                .route(get_or_head().to(widget::widget_file)),
         )
-        .route("/embed", get_or_head().to(widget::embed_page))
-        .route("/", get_or_head().to(widget::demo_page))
-        .route("/demo/site.css", get_or_head().to(widget::demo_css))
-        .route("/demo/agent.js", get_or_head().to(widget::demo_js))
-        .route("/demo/{page}", get_or_head().to(widget::demo_page))
-        .route("/favicon.ico", get_or_head().to(widget::favicon));
+        .service(web::resource("/embed").route(get_or_head().to(widget::embed_page)))
+        // The stylesheet of the embed page and of the post-call links, not only of the demo.
+        .service(web::resource("/demo/site.css").route(get_or_head().to(widget::demo_css)))
+        .service(web::resource("/favicon.ico").route(get_or_head().to(widget::favicon)));
     // The agent channel: consoles ask for invitations; customers open their links.
     app.service(cross_origin(
         "/v1/invitations",
         web::post().to(agent::post_invitation),
     ))
-    .route("/s/{token}", get_or_head().to(agent::survey_link))
-    .route("/s/{token}/qr.svg", get_or_head().to(agent::survey_link_qr));
+    .service(web::resource("/s/{token}").route(get_or_head().to(agent::survey_link)))
+    .service(web::resource("/s/{token}/qr.svg").route(get_or_head().to(agent::survey_link_qr)));
     // The admin API: one guard, the admin token.
     app.service(admin(
         "/v1/export",
@@ -192,6 +256,16 @@ fn routes(app: &mut web::ServiceConfig) {
         web::get().to(admin::report_route),
     ))
     .service(admin(
+        "/v1/journeys",
+        admin::JourneyParams::UNKNOWN,
+        web::get().to(admin::journeys_route),
+    ))
+    .service(admin(
+        "/v1/org/reload",
+        BadQuery("/v1/org/reload takes no parameters"),
+        web::post().to(admin::org_reload),
+    ))
+    .service(admin(
         "/metrics",
         BadQuery("/metrics takes no parameters"),
         web::get().to(admin::metrics_route),
@@ -202,17 +276,26 @@ fn routes(app: &mut web::ServiceConfig) {
             .app_data(page_query_rule(DashboardParams::UNKNOWN))
             .route(get_or_head().to(dashboard::dashboard_page)),
     )
-    .route("/dashboard/session", web::post().to(dashboard::sign_in))
-    .route("/dashboard/sign-out", web::post().to(dashboard::sign_out))
+    .service(web::resource("/dashboard/session").route(web::post().to(dashboard::sign_in)))
+    .service(web::resource("/dashboard/sign-out").route(web::post().to(dashboard::sign_out)))
+    .service(web::resource("/dashboard/actions").route(web::post().to(dashboard::record_action)))
+    .service(
+        web::resource("/dashboard/actions/{id}/close")
+            .route(web::post().to(dashboard::close_action)),
+    )
     .service(
         web::resource("/dashboard/report")
             .app_data(page_query_rule(admin::ReportParams::UNKNOWN))
             .route(web::get().to(dashboard::report)),
     )
-    .route(
-        "/dashboard/style.css",
-        get_or_head().to(dashboard::stylesheet),
-    );
+    .service(web::resource("/dashboard/style.css").route(get_or_head().to(dashboard::stylesheet)));
+}
+
+/// The demo site, only with `--demo`: without it these paths answer 404 like any unknown one.
+fn demo_routes(app: &mut web::ServiceConfig) {
+    app.service(web::resource("/").route(get_or_head().to(widget::demo_page)))
+        .service(web::resource("/demo/agent.js").route(get_or_head().to(widget::demo_js)))
+        .service(web::resource("/demo/{page}").route(get_or_head().to(widget::demo_page)));
 }
 
 /// A route that pages on other origins call: CORS headers for allowed origins, and preflights.

@@ -61,8 +61,8 @@ fn accepts_gzip(req: &HttpRequest) -> bool {
 }
 
 /// The survey alone, for pages whose CSP forbids WebAssembly: the loader shows it in an iframe.
-pub async fn embed_page() -> HttpResponse {
-    Page::Public.ok(assets::EMBED_PAGE)
+pub async fn embed_page(state: web::Data<AppState>) -> HttpResponse {
+    Page::embed(&state.embed_csp, assets::EMBED_PAGE)
 }
 
 /// A demo page: `/` or one under `/demo/`.

@@ -339,6 +339,14 @@ mod tests {
         fn end_session(&self, _: &str) -> Result<(), StoreError> {
             Ok(())
         }
+
+        fn put_action(&self, _: &crate::org::agenda::Action) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        fn actions(&self) -> Result<Vec<crate::org::agenda::Action>, StoreError> {
+            Ok(Vec::new())
+        }
     }
 
     fn block_on<F: std::future::Future>(future: F) -> F::Output {

@@ -1,8 +1,8 @@
-//! One submission's way in, in one direction: parse and validate (`protocol`) → the channel's
-//! rules ([`crate::channel`]) → dedupe and write ([`crate::store`]) → wait until the write is on
-//! disk ([`commit`], group commit) → an outcome, counted once, here ([`Ingest::settle`]). A 2xx
-//! is never answered before the record is flushed, and neither is a "duplicate" (the first copy
-//! may still be in flight).
+//! One submission's way in, in one direction: parse, validate and mask the comment (`protocol`),
+//! bound its `submitted_at` by its arrival → the channel's rules ([`crate::channel`]) → dedupe
+//! and write ([`crate::store`]) → wait until the write is on disk ([`commit`], group commit) → an
+//! outcome, counted once, here ([`Ingest::settle`]). A 2xx is never answered before the record is
+//! flushed, and neither is a "duplicate" (the first copy may still be in flight).
 
 pub mod commit;
 pub mod metrics;
@@ -10,7 +10,7 @@ pub mod outcome;
 
 use std::sync::Arc;
 
-use protocol::{Rejection, SubmissionId};
+use protocol::{Comment, Rejection, SubmissionId};
 
 use self::{
     commit::{GroupCommit, NotDurable},
@@ -18,7 +18,7 @@ use self::{
 };
 use crate::{
     channel::{agent::InvitationError, ChannelRefusal, Rules},
-    clock,
+    clock::{self, Clock},
     config::{Bounded, Bounds},
     store::{Put, Store, StoreError},
 };
@@ -97,6 +97,7 @@ pub struct Ingest {
     pub outcomes: Arc<Outcomes>,
     rules: Arc<Rules>,
     bounds: Bounds,
+    arrival_clock: Clock,
 }
 
 impl Ingest {
@@ -108,12 +109,19 @@ impl Ingest {
             outcomes: Arc::default(),
             rules: Arc::default(),
             bounds: Bounds::default(),
+            arrival_clock: Clock::System,
         }
     }
 
     /// Accepts at most `bounds` distinct touchpoints, sites, segments, agents and devices.
     pub fn with_bounds(mut self, bounds: Bounds) -> Self {
         self.bounds = bounds;
+        self
+    }
+
+    /// Takes `clock`'s time as each answer's arrival when bounding its `submitted_at`.
+    pub fn with_arrival_clock(mut self, clock: Clock) -> Self {
+        self.arrival_clock = clock;
         self
     }
 
@@ -137,7 +145,15 @@ impl Ingest {
         &self,
         body: &[u8],
     ) -> Result<(SubmissionId, Put, u64), (Option<SubmissionId>, Refused)> {
-        let submission = protocol::parse_submission(body).map_err(|r| (None, r.into()))?;
+        let mut submission = protocol::parse_submission(body).map_err(|r| (None, r.into()))?;
+        // What a customer should not have typed (an e-mail, a phone or card number) is masked
+        // before anything keeps it; a retry masks the same way, so it is still a duplicate.
+        submission.comment = submission.comment.as_ref().map(Comment::redacted);
+        let arrival_millis = (self.arrival_clock.now_micros() / 1000) as i64;
+        submission
+            .submitted_at
+            .check_arrival(arrival_millis)
+            .map_err(|r| (Some(submission.id.clone()), r.into()))?;
         self.rules
             .check(&submission, clock::now_micros())
             .map_err(|refusal| (Some(submission.id.clone()), refusal.into()))?;

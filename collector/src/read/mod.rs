@@ -5,4 +5,5 @@
 pub mod dashboard;
 pub mod export;
 pub mod html;
+pub mod journeys;
 pub mod report;

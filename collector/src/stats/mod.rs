@@ -288,7 +288,7 @@ impl Aggregates {
                     }
                     let mut key = [Part::Missing; 3];
                     for (part, dim) in key.iter_mut().zip(&query.group_by) {
-                        *part = dim.part(*day, cell);
+                        *part = dim.part(*day, cell, query.owners());
                     }
                     groups.entry(key).or_default().add(counts);
                 }

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::calendar::{date_of, parse_date, week_label, weekday, DAY_MILLIS};
 use super::{Cell, Counts};
+use crate::org::{self, Organisation};
 
 /// A bad query parameter; the message names the parameter and its rule, never its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -20,7 +21,7 @@ pub fn parse_channel(text: &str) -> Result<Channel, BadQuery> {
 }
 
 /// A dimension to filter or group by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dim {
     Channel,
     Touchpoint,
@@ -30,10 +31,13 @@ pub enum Dim {
     Locale,
     Day,
     Week,
+    /// The department that owns the touchpoint, by the organisation file in force (or the
+    /// channel's, without one).
+    Department,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 8] = [
+    pub const ALL: [Dim; 9] = [
         Dim::Channel,
         Dim::Touchpoint,
         Dim::Site,
@@ -42,6 +46,7 @@ impl Dim {
         Dim::Locale,
         Dim::Day,
         Dim::Week,
+        Dim::Department,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +59,7 @@ impl Dim {
             Dim::Locale => "locale",
             Dim::Day => "day",
             Dim::Week => "week",
+            Dim::Department => "department",
         }
     }
 
@@ -62,7 +68,13 @@ impl Dim {
     }
 
     /// The cell's value in this dimension, cheaply comparable; written out only once per group.
-    pub(super) fn part(self, day: i64, cell: &Cell) -> Part<'_> {
+    /// Departments are read from `owners`.
+    pub(super) fn part<'a>(
+        self,
+        day: i64,
+        cell: &'a Cell,
+        owners: Option<&'a Organisation>,
+    ) -> Part<'a> {
         fn name(n: Option<&Arc<str>>) -> Part<'_> {
             n.map_or(Part::Missing, |n| Part::Name(n))
         }
@@ -75,6 +87,9 @@ impl Dim {
             Dim::Locale => Part::Name(cell.locale),
             Dim::Day => Part::Day(day),
             Dim::Week => Part::Day(day - weekday(day)),
+            Dim::Department => {
+                Part::Name(org::department_of(owners, cell.channel, &cell.touchpoint))
+            }
         }
     }
 
@@ -111,6 +126,26 @@ pub struct Query {
     pub locale: Option<String>,
     pub group_by: Vec<Dim>,
     pub include_bursts: bool,
+    pub department: Option<String>,
+    /// Where departments come from: the organisation file in force, or none (the channels').
+    pub owners: Option<Owners>,
+}
+
+/// The organisation a query reads departments from, compared by identity (one file in force).
+#[derive(Debug, Clone)]
+pub struct Owners(pub Arc<Organisation>);
+
+impl PartialEq for Owners {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Query {
+    /// The organisation departments are read from.
+    pub fn owners(&self) -> Option<&Organisation> {
+        self.owners.as_ref().map(|o| &*o.0)
+    }
 }
 
 /// The parameters of `GET /v1/stats`, read by serde; anything else is refused
@@ -128,12 +163,13 @@ pub struct Params {
     pub locale: Option<String>,
     pub group_by: Option<String>,
     pub include_bursts: Option<String>,
+    pub department: Option<String>,
 }
 
 impl Params {
     /// The rule a query string that names another parameter (or one twice) breaks.
     pub const UNKNOWN: BadQuery = BadQuery(
-        "unknown or repeated parameter: use from, to, channel, touchpoint, site, agent, segment, locale, group_by, include_bursts",
+        "unknown or repeated parameter: use from, to, channel, touchpoint, site, agent, segment, locale, department, group_by, include_bursts",
     );
 
     /// The query these parameters ask.
@@ -150,6 +186,7 @@ impl Params {
                 "locale" => &self.locale,
                 "group_by" => &self.group_by,
                 "include_bursts" => &self.include_bursts,
+                "department" => &self.department,
                 _ => &None,
             }
             .clone()
@@ -186,7 +223,7 @@ impl Query {
         if let Some(dims) = value("group_by") {
             for name in dims.split(',') {
                 let dim = Dim::parse(name.trim()).ok_or(BadQuery(
-                    "group_by must be up to three of channel, touchpoint, site, agent, segment, locale, day, week (comma-separated)",
+                    "group_by must be up to three of channel, touchpoint, site, agent, segment, locale, department, day, week (comma-separated)",
                 ))?;
                 if !group_by.contains(&dim) {
                     group_by.push(dim);
@@ -235,6 +272,11 @@ impl Query {
                 Some("true") => true,
                 Some(_) => return Err(BadQuery("include_bursts must be true or false")),
             },
+            department: ident(
+                "department",
+                "department must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-'",
+            )?,
+            owners: None,
         })
     }
 
@@ -249,6 +291,14 @@ impl Query {
             && same(&self.agent, cell.agent.as_deref())
             && same(&self.segment, cell.segment.as_deref())
             && same(&self.locale, Some(cell.locale))
+            && same(
+                &self.department,
+                Some(org::department_of(
+                    self.owners(),
+                    cell.channel,
+                    &cell.touchpoint,
+                )),
+            )
     }
 }
 

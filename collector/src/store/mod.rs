@@ -1,5 +1,5 @@
 //! The store: everything the collector keeps (records, their id and interaction indexes, the
-//! stats days, the invitations' secret, dashboard sessions), behind one trait ([`Store`]), and
+//! stats days, the invitations' secret, dashboard sessions, the council's actions), behind one trait ([`Store`]), and
 //! its sled backend
 //! ([`sled`](self::sled)). Duplicates are detected here: `put` answers whether a submission's id
 //! or interaction is already stored, under the same lock that writes it.
@@ -10,6 +10,7 @@ use protocol::{Channel, Submission};
 
 use crate::{
     config::{Bounded, Bounds},
+    org::agenda::Action,
     stats::Aggregates,
 };
 
@@ -130,4 +131,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends the session `id`.
     fn end_session(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Records `action` durably, or replaces the one with its id (closing it).
+    fn put_action(&self, action: &Action) -> Result<(), StoreError>;
+
+    /// Every action the council recorded, oldest first.
+    fn actions(&self) -> Result<Vec<Action>, StoreError>;
 }

@@ -269,3 +269,103 @@ fn every_outcome_is_counted_and_the_counts_add_up() {
     );
     assert!(sample(&text, "touchpoint_store_bytes") > 0, "{text}");
 }
+
+/// Issue 13: wrong admin tokens are limited per address: past the allowance an address's
+/// attempts are answered 429 without being checked, the right token included.
+#[test]
+fn issue_13_wrong_admin_tokens_are_throttled_per_address() {
+    let app = spawn_app();
+    let wrong = |n: usize| {
+        app.get(
+            "/v1/export",
+            &[("Authorization", &format!("Bearer wrong-{n}"))],
+        )
+        .status
+    };
+    let statuses: Vec<u16> = (0..12).map(wrong).collect();
+    assert_eq!(statuses[..10], [401; 10]);
+    assert_eq!(statuses[10..], [429, 429]);
+    let right = app.get(
+        "/v1/export",
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+    );
+    assert_eq!(
+        (right.status, right.body["error"].as_str()),
+        (429, Some("rate_limited")),
+        "not even checked while the address is throttled"
+    );
+    assert!(right.header("retry-after").is_some());
+    let sign_in = app.post(
+        "/dashboard/session",
+        &format!("token={ADMIN_TOKEN}"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+    );
+    assert_eq!(sign_in.status, 429, "nor through the dashboard");
+}
+
+/// Issue 13: the limit on wrong credentials is set like the other limits, and `off` lifts it (the
+/// contract run sends wrong and missing credentials on purpose).
+#[test]
+fn issue_13_the_limit_on_wrong_credentials_can_be_lifted() {
+    let app = crate::helpers::spawn_app_with(|c| c.limit_wrong_credentials = None);
+    for n in 0..30 {
+        let wrong = app.get(
+            "/v1/export",
+            &[("Authorization", &format!("Bearer wrong-{n}"))],
+        );
+        assert_eq!(wrong.status, 401, "attempt {n}");
+    }
+    let right = app.get(
+        "/v1/export",
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+    );
+    assert_eq!(right.status, 200);
+}
+
+/// Issue 13: an admin token shorter than 32 characters is refused at start.
+#[test]
+fn issue_13_a_short_admin_token_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let mut config = collector::Config::for_data_dir(dir.path().to_owned());
+    config.admin_token = Some(collector::config::Secret::new("short-token".into()));
+    let store = collector::store::SledStore::open(dir.path()).expect("a store");
+    let refused = collector::start_with_store(config, std::sync::Arc::new(store));
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("at least 32 characters"), "{message}");
+}
+
+/// Issue 13: sign-in and sign-out take posts from the dashboard's own pages only, and sign-in
+/// has a bucket of its own: answers from the same address do not use it up.
+#[test]
+fn issue_13_sign_in_refuses_other_origins_and_has_its_own_bucket() {
+    let app = spawn_app_with(|c| {
+        c.limit_per_address = collector::limits::Rate::parse("0.01/1").expect("a rate");
+    });
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    for path in ["/dashboard/session", "/dashboard/sign-out"] {
+        let cross = app.post(
+            path,
+            &format!("token={ADMIN_TOKEN}"),
+            &[form[0], ("Origin", "https://attacker.example")],
+        );
+        assert_eq!(cross.status, 403, "{path}");
+        assert!(cross.header("set-cookie").is_none(), "{path}");
+    }
+    assert_eq!(app.submit(&submission(1)).status, 201);
+    assert_eq!(
+        app.submit(&submission(2)).status,
+        429,
+        "the address's one token is spent"
+    );
+    let own = app.url("");
+    let signed_in = app.post(
+        "/dashboard/session",
+        &format!("token={ADMIN_TOKEN}"),
+        &[form[0], ("Origin", own.trim_end_matches('/'))],
+    );
+    assert!(
+        signed_in.status == 303 || signed_in.status == 200,
+        "the sign-in bucket is its own: {}",
+        signed_in.status
+    );
+}

@@ -432,6 +432,17 @@ impl collector::store::Store for FailingFlush {
     fn end_session(&self, id: &str) -> Result<(), collector::store::StoreError> {
         self.inner.end_session(id)
     }
+
+    fn put_action(
+        &self,
+        action: &collector::org::agenda::Action,
+    ) -> Result<(), collector::store::StoreError> {
+        self.inner.put_action(action)
+    }
+
+    fn actions(&self) -> Result<Vec<collector::org::agenda::Action>, collector::store::StoreError> {
+        self.inner.actions()
+    }
 }
 
 #[test]
@@ -532,4 +543,40 @@ fn one_runaway_device_is_limited_without_throttling_its_neighbours() {
     );
     assert!(limited.header("retry-after").is_some());
     assert_eq!(app.export("").len(), 4);
+}
+
+/// Issue 13: a batch costs one of the address's tokens per answer, so batches cannot carry more
+/// answers past the per-address limit than single posts can.
+#[test]
+fn issue_13_a_batch_of_n_costs_n_of_the_addresses_tokens() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.limit_per_address = collector::limits::Rate::parse("0.01/5").expect("a rate");
+    });
+    let batch: Vec<Value> = (0..8).map(|n| submission(500 + n)).collect();
+    let reply = app.post("/v1/responses/batch", &json!(batch).to_string(), &[]);
+    assert_eq!(reply.status, 429, "{}", reply.text);
+    assert!(reply.header("retry-after").is_some());
+    let statuses: Vec<&str> = reply.body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        statuses,
+        ["stored"; 5]
+            .iter()
+            .chain(&["unavailable"; 3])
+            .copied()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(reply.body["results"][7]["error"], "rate_limited");
+    assert_eq!(reply.body["results"][7]["index"], 7);
+    let again = app.post(
+        "/v1/responses/batch",
+        &json!([submission(600)]).to_string(),
+        &[],
+    );
+    assert_eq!(again.status, 429, "the address's tokens are spent");
+    assert_eq!(app.export("").len(), 5, "five answers, the burst");
 }

@@ -257,12 +257,16 @@ fn by_default_an_agent_answer_without_an_invitation_is_refused() {
 #[test]
 fn an_assisted_answer_is_stored_as_assisted() {
     let app = app();
-    let token = invite(&app, AGENT_KEY, &call("call-300")).body["token"]
-        .as_str()
-        .expect("a token")
-        .to_owned();
-    let mut body = answer(30, "call-300", &token);
+    let invited = invite(&app, AGENT_KEY, &call("call-300")).body;
+    let token = |name: &str| invited[name].as_str().expect("a token").to_owned();
+    let mut body = answer(30, "call-300", &token("token"));
     body["context"]["assisted"] = json!(true);
+    assert_eq!(
+        app.submit(&body).body["error"],
+        "invitation_mismatch",
+        "the customer's link cannot claim assisted capture"
+    );
+    body["context"]["invitation"] = json!(token("assist_token"));
     assert_eq!(app.submit(&body).status, 201);
     let rows = app.export("");
     assert_eq!(rows[0]["context"]["assisted"], true);

@@ -93,3 +93,78 @@ fn preflight_answers_allowed_origins_only_and_never_with_a_wildcard() {
     assert_eq!(denied.status, 403);
     assert_eq!(denied.header("access-control-allow-origin"), None);
 }
+
+/// Issue 13: `/embed` may be framed by the collector's own pages and the allowed origins only.
+#[test]
+fn issue_13_embed_is_framable_by_allowed_origins_only() {
+    // With the demo pages, to compare their policy below.
+    let app = crate::helpers::spawn_app_with(|c| c.demo = true);
+    let reply = app.get("/embed", &[]);
+    assert_eq!(reply.status, 200);
+    let csp = reply.header("content-security-policy").expect("a policy");
+    assert!(
+        csp.contains(&format!("frame-ancestors 'self' {ALLOWED_ORIGIN};")),
+        "{csp}"
+    );
+    assert!(!csp.contains("frame-ancestors *"), "{csp}");
+    let demo = app.get("/", &[]);
+    let csp = demo.header("content-security-policy").expect("a policy");
+    assert!(csp.contains("frame-ancestors 'self';"), "{csp}");
+}
+
+/// Issue 13: a client cannot make its own origin the collector's by forwarding headers: they are
+/// believed only from `--trust-proxy` addresses.
+#[test]
+fn issue_13_forwarded_headers_from_an_untrusted_peer_are_ignored() {
+    let app = spawn_app();
+    for forwarded in [
+        ("X-Forwarded-Host", "evil.test"),
+        ("Forwarded", "host=evil.test;proto=http"),
+    ] {
+        let reply = app.post(
+            "/v1/responses",
+            &submission(3).to_string(),
+            &[
+                ("Content-Type", "text/plain"),
+                ("Origin", "http://evil.test"),
+                forwarded,
+            ],
+        );
+        assert_eq!(reply.status, 403, "{forwarded:?}");
+    }
+    assert!(app.export("").is_empty());
+}
+
+/// Issue 13: with `--public-url`, that is the collector's own origin: issued links use it, and
+/// its pages' posts are its own whatever the Host header says.
+#[test]
+fn issue_13_the_public_url_is_the_collectors_own_origin() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.public_url = Some("https://feedback.example.com".into());
+        c.agent_keys = vec![collector::config::Secret::new(
+            "console-key-0123456789".into(),
+        )];
+    });
+    let invited = app.post(
+        "/v1/invitations",
+        &serde_json::json!({"touchpoint": "billing", "interaction_id": "call-1", "agent_id": "a-7"})
+            .to_string(),
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer console-key-0123456789"),
+            ("X-Forwarded-Host", "evil.test"),
+        ],
+    );
+    assert_eq!(invited.status, 201, "{}", invited.text);
+    let url = invited.body["url"].as_str().unwrap_or("");
+    assert!(url.starts_with("https://feedback.example.com/s/"), "{url}");
+    let own = app.post(
+        "/v1/responses",
+        &submission(4).to_string(),
+        &[
+            ("Content-Type", "text/plain"),
+            ("Origin", "https://feedback.example.com"),
+        ],
+    );
+    assert_eq!(own.status, 201);
+}

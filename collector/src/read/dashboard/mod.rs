@@ -3,7 +3,9 @@
 //! cells; the latest comments are read from the records. The page is built by [`render`] from
 //! the [`sections`], which draw with [`charts`]; the sign-in session is HTTP's (`http::session`).
 
+pub mod agenda;
 mod charts;
+mod owners;
 mod sections;
 
 use std::fmt::Write as _;
@@ -12,6 +14,7 @@ use protocol::Channel;
 
 use crate::{
     clock,
+    org::Organisation,
     read::html::{escape, head, Stylesheet},
     stats::{self, Aggregates, Answer, BadQuery, Counts, Dim, Query},
     store::{Store, StoreError, FLAG_BURST},
@@ -312,7 +315,11 @@ fn latest_comments(
 }
 
 /// The dashboard page for the filters in `params`.
-pub fn render(store: &dyn Store, params: &Params) -> Result<String, RenderError> {
+pub fn render(
+    store: &dyn Store,
+    params: &Params,
+    org: Option<&Organisation>,
+) -> Result<String, RenderError> {
     let aggregates = store.aggregates().ok_or(StoreError::NoStats)?;
     let view = view(aggregates, params)?;
     // Every figure of the page from one read of the two periods' cells. The touchpoint ×
@@ -348,6 +355,14 @@ pub fn render(store: &dyn Store, params: &Params) -> Result<String, RenderError>
     );
     sections::filters(&mut out, aggregates, &view);
     sections::tiles(&mut out, &now.total, &before.total);
+    agenda::section(
+        &mut out,
+        &store.actions()?,
+        org,
+        &stats::date_of(clock::today()),
+    );
+    owners::departments(&mut out, aggregates, &view, org);
+    owners::journeys(&mut out, aggregates, &view, org);
     sections::trends(&mut out, &view, &trend);
     sections::matrix(&mut out, &now, &before);
     sections::bars(&mut out, &segments, &sites, &now);

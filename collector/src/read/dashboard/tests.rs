@@ -37,7 +37,7 @@ fn part<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
 #[test]
 fn menus_matrix_and_bars_show_the_busiest_and_say_so() {
     let (_dir, store) = crowded();
-    let page = render(&store, &Params::default()).expect("renders");
+    let page = render(&store, &Params::default(), None).expect("renders");
     let menu = part(&page, "<select name=\"touchpoint\">", "</select>");
     assert_eq!(
         menu.matches("<option").count(),
@@ -59,7 +59,7 @@ fn menus_matrix_and_bars_show_the_busiest_and_say_so() {
         touchpoint: Some("tp-299".into()),
         ..Params::default()
     };
-    let page = render(&store, &chosen).expect("renders");
+    let page = render(&store, &chosen, None).expect("renders");
     assert!(
         page.contains("<option value=\"tp-299\" selected>"),
         "the chosen value is offered even when it is not among the busiest"

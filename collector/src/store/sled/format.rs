@@ -120,6 +120,11 @@ pub(super) fn secret_key(name: &str) -> Vec<u8> {
     [b"secret/", name.as_bytes()].concat()
 }
 
+/// The key of an action: its id (digits, the time it was recorded) padded to sort in that order.
+pub(super) fn action_key(id: &str) -> Vec<u8> {
+    format!("{id:0>20}").into_bytes()
+}
+
 /// An arrival key from its big-endian bytes.
 pub(super) fn key_of(bytes: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(

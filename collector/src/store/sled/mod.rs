@@ -10,6 +10,7 @@
 //! - `meta/checkpoint`: the last arrival key a completed flush covered; `meta/secret/…`: the
 //!   secrets the collector made once (the invitations' signing key).
 //! - `sessions`: dashboard session id → its expiry (Unix seconds, big-endian).
+//! - `actions`: the council's actions, by id in the order recorded → the action as JSON.
 //! - `aggregates`: the stats cells (see [`crate::stats`]), one entry per cell, and `devices`, each
 //!   device's last `submitted_at`, one entry per device. Both live in memory and are updated with
 //!   every write; about once a second (and at a clean stop) the cells and devices that changed
@@ -60,6 +61,7 @@ use crate::{
     channel::kiosk,
     clock,
     config::{Bounded, Bounds},
+    org::agenda::Action,
     stats::Aggregates,
     store::{Put, Record, Store, StoreError, FLAG_BURST},
 };
@@ -123,6 +125,13 @@ impl SledStore {
         })
     }
 
+    /// The store without its background sealer, for tests that read what a crash would leave
+    /// while nothing else writes the saved stats.
+    #[cfg(test)]
+    pub(crate) fn open_quiet(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, 128, BLOCK_RECORDS, false)
+    }
+
     fn open_with(dir: &Path, cache_mib: u64, block: usize, seal: bool) -> Result<Self, StoreError> {
         Self::open_guarded(dir, cache_mib, block, seal)
     }
@@ -154,6 +163,7 @@ impl SledStore {
             aggregates: db.open_tree("aggregates")?,
             devices: db.open_tree("devices")?,
             sessions: db.open_tree("sessions")?,
+            actions: db.open_tree("actions")?,
             seal_guard: Arc::default(),
             marker: Arc::new(dir.join("touchpoint.state")),
             marked: Arc::default(),
@@ -174,9 +184,7 @@ impl SledStore {
                 reason: format!("it had records up to key {marked} and now ends at {last}"),
             });
         }
-        trees
-            .marked
-            .store(marked, std::sync::atomic::Ordering::Relaxed);
+        *trees.marked.lock().unwrap_or_else(|p| p.into_inner()) = marked;
         // The checkpoint names the last record a completed flush covered: a store that no longer
         // reaches it has lost acknowledged records and must not start as if nothing happened.
         if trees.checkpoint()? > last {
@@ -482,6 +490,27 @@ impl Store for SledStore {
     fn end_session(&self, id: &str) -> Result<(), StoreError> {
         self.trees.sessions.remove(id)?;
         Ok(())
+    }
+
+    fn put_action(&self, action: &Action) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(action).map_err(|_| StoreError::Corrupt { key: 0 })?;
+        self.trees
+            .actions
+            .insert(format::action_key(&action.id), json)?;
+        self.trees.db.flush()?;
+        Ok(())
+    }
+
+    fn actions(&self) -> Result<Vec<Action>, StoreError> {
+        self.trees
+            .actions
+            .iter()
+            .values()
+            .map(|value| {
+                let value = value?;
+                serde_json::from_slice(&value).map_err(|_| StoreError::Corrupt { key: 0 })
+            })
+            .collect()
     }
 }
 

@@ -481,3 +481,30 @@ fn new_values_past_the_bounds_are_refused_and_known_ones_pass_after_a_restart() 
     check(&store, 20);
     assert_eq!(store.len(), 5, "nothing refused was stored");
 }
+
+#[test]
+fn actions_are_kept_in_the_order_recorded_and_closed_in_place() {
+    use crate::org::agenda::Action;
+    let dir = tempfile::tempdir().expect("a directory");
+    let record = |id: &str, what: &str| {
+        Action::record(id.into(), what, "field", None, "2026-12-01", String::new()).expect("valid")
+    };
+    {
+        let store = SledStore::open(dir.path()).expect("open");
+        store.put_action(&record("900", "first")).expect("kept");
+        store.put_action(&record("1000", "second")).expect("kept");
+        let mut first = record("900", "first");
+        first
+            .close("done", "2026-12-02T00:00:00Z".into())
+            .expect("closed");
+        store.put_action(&first).expect("replaced");
+    }
+    let actions = reopen(dir.path()).actions().expect("read");
+    let whats: Vec<&str> = actions.iter().map(|a| a.what.as_str()).collect();
+    assert_eq!(
+        whats,
+        ["first", "second"],
+        "in the order recorded, once each"
+    );
+    assert_eq!(actions[0].note.as_deref(), Some("done"));
+}

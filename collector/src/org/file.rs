@@ -1,0 +1,346 @@
+//! The organisation file (`--org`, TOML): read with `toml` and serde, then checked rule by rule,
+//! every mistake refused with its line and the rule it breaks.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Department, Journey, Organisation, Touchpoint};
+
+/// A mistake in the organisation file: where it is, and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {rule}")]
+pub struct OrgError {
+    pub file: String,
+    /// 1-based; 0 when the mistake is the whole file's.
+    pub line: usize,
+    pub rule: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    organisation: Option<Spanned<Header>>,
+    #[serde(default)]
+    department: Vec<Spanned<RawDepartment>>,
+    #[serde(default)]
+    touchpoint: Vec<Spanned<RawTouchpoint>>,
+    #[serde(default)]
+    journey: Vec<Spanned<RawJourney>>,
+    /// Sections a later version reads; refused clearly rather than ignored.
+    endpoint: Option<Spanned<toml::Value>>,
+    alert: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    name: Spanned<String>,
+    #[serde(default)]
+    timezone: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDepartment {
+    id: Spanned<String>,
+    name: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTouchpoint {
+    id: Spanned<String>,
+    name: Spanned<String>,
+    department: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJourney {
+    id: Spanned<String>,
+    name: Spanned<String>,
+    steps: Spanned<Vec<Spanned<String>>>,
+}
+
+/// Reads and checks the organisation file `text`, named `file` in errors.
+pub fn parse(file: &str, text: &str) -> Result<Organisation, OrgError> {
+    let at = |span: std::ops::Range<usize>, rule: String| OrgError {
+        file: file.to_owned(),
+        line: text[..span.start.min(text.len())].matches('\n').count() + 1,
+        rule,
+    };
+    let raw: File = toml::from_str(text).map_err(|e| {
+        let rule = e.message().to_owned();
+        match e.span() {
+            Some(span) => at(span, rule),
+            None => OrgError {
+                file: file.to_owned(),
+                line: 0,
+                rule,
+            },
+        }
+    })?;
+    for (section, value) in [("[[endpoint]]", &raw.endpoint), ("[[alert]]", &raw.alert)] {
+        if let Some(value) = value {
+            return Err(at(
+                value.span(),
+                format!("{section} sections are not read by this collector yet; remove them"),
+            ));
+        }
+    }
+    let Some(header) = raw.organisation else {
+        return Err(OrgError {
+            file: file.to_owned(),
+            line: 0,
+            rule: "an [organisation] section with its name is required".into(),
+        });
+    };
+    let header = header.into_inner();
+    let name = text_of(&header.name, "the organisation's name", &at)?;
+    let timezone = match &header.timezone {
+        None => jiff::tz::TimeZone::UTC,
+        Some(tz) => jiff::tz::TimeZone::get(tz.get_ref()).map_err(|_| {
+            at(
+                tz.span(),
+                format!(
+                    "timezone {:?} is not an IANA time zone (like Europe/London)",
+                    tz.get_ref()
+                ),
+            )
+        })?,
+    };
+    let timezone_name = header
+        .timezone
+        .as_ref()
+        .map_or_else(|| "UTC".to_owned(), |tz| tz.get_ref().clone());
+
+    let mut ids = HashSet::new();
+    let mut departments = Vec::new();
+    for d in raw.department {
+        let d = d.into_inner();
+        let id = ident(&d.id, "a department's id", &at)?;
+        if !ids.insert(("department", id.clone())) {
+            return Err(at(
+                d.id.span(),
+                format!("department {id:?} is declared twice"),
+            ));
+        }
+        departments.push(Department {
+            id,
+            name: text_of(&d.name, "a department's name", &at)?,
+        });
+    }
+    let mut touchpoints = Vec::new();
+    for t in raw.touchpoint {
+        let t = t.into_inner();
+        let id = ident(&t.id, "a touchpoint's id", &at)?;
+        if !ids.insert(("touchpoint", id.clone())) {
+            return Err(at(
+                t.id.span(),
+                format!("touchpoint {id:?} is declared twice"),
+            ));
+        }
+        let department = t.department.get_ref();
+        if !departments.iter().any(|d| &d.id == department) {
+            return Err(at(
+                t.department.span(),
+                format!("touchpoint {id:?} names department {department:?}, which no [[department]] declares"),
+            ));
+        }
+        touchpoints.push(Touchpoint {
+            id,
+            name: text_of(&t.name, "a touchpoint's name", &at)?,
+            department: department.clone(),
+        });
+    }
+    let mut journeys = Vec::new();
+    for j in raw.journey {
+        let j = j.into_inner();
+        let id = ident(&j.id, "a journey's id", &at)?;
+        if !ids.insert(("journey", id.clone())) {
+            return Err(at(j.id.span(), format!("journey {id:?} is declared twice")));
+        }
+        if j.steps.get_ref().is_empty() {
+            return Err(at(
+                j.steps.span(),
+                format!("journey {id:?} needs at least one step"),
+            ));
+        }
+        let mut steps = Vec::new();
+        for step in j.steps.get_ref() {
+            if !touchpoints.iter().any(|t| &t.id == step.get_ref()) {
+                return Err(at(
+                    step.span(),
+                    format!(
+                        "journey {id:?} has step {:?}, which no [[touchpoint]] declares",
+                        step.get_ref()
+                    ),
+                ));
+            }
+            if steps.contains(step.get_ref()) {
+                return Err(at(
+                    step.span(),
+                    format!("journey {id:?} has step {:?} twice", step.get_ref()),
+                ));
+            }
+            steps.push(step.get_ref().clone());
+        }
+        journeys.push(Journey {
+            id,
+            name: text_of(&j.name, "a journey's name", &at)?,
+            steps,
+        });
+    }
+    Ok(Organisation {
+        name,
+        timezone,
+        timezone_name,
+        departments,
+        touchpoints,
+        journeys,
+    })
+}
+
+/// An identifier as the protocol defines one: 1–64 of `[A-Za-z0-9._:/-]`.
+fn ident(
+    value: &Spanned<String>,
+    what: &str,
+    at: &dyn Fn(std::ops::Range<usize>, String) -> OrgError,
+) -> Result<String, OrgError> {
+    protocol::Ident::parse(value.get_ref())
+        .map(|_| value.get_ref().clone())
+        .ok_or_else(|| {
+            at(
+                value.span(),
+                format!(
+                    "{what} must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-'"
+                ),
+            )
+        })
+}
+
+/// A name people read: not empty, at most 200 characters.
+fn text_of(
+    value: &Spanned<String>,
+    what: &str,
+    at: &dyn Fn(std::ops::Range<usize>, String) -> OrgError,
+) -> Result<String, OrgError> {
+    let text = value.get_ref().trim();
+    if text.is_empty() || text.chars().count() > 200 {
+        return Err(at(value.span(), format!("{what} must be 1-200 characters")));
+    }
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[organisation]
+name = "Northbank"
+timezone = "Europe/London"
+
+[[department]]
+id = "digital"
+name = "Digital"
+
+[[department]]
+id = "field"
+name = "Field service"
+
+[[touchpoint]]
+id = "card-activation"
+name = "Card activation"
+department = "digital"
+
+[[touchpoint]]
+id = "engineer-visit"
+name = "Engineer visit"
+department = "field"
+
+[[journey]]
+id = "report-a-fault"
+name = "Report a fault"
+steps = ["card-activation", "engineer-visit"]
+"#;
+
+    #[test]
+    fn a_good_file_reads_whole() {
+        let org = parse("org.toml", GOOD).expect("a good file");
+        assert_eq!(org.name, "Northbank");
+        assert_eq!(org.timezone_name, "Europe/London");
+        assert_eq!(org.departments.len(), 2);
+        assert_eq!(org.department_of("engineer-visit"), Some("field"));
+        assert_eq!(org.department_of("unknown"), None);
+        assert_eq!(org.journeys[0].steps, ["card-activation", "engineer-visit"]);
+    }
+
+    /// Every kind of mistake, with the line it is on and words of the rule it breaks.
+    #[test]
+    fn every_mistake_is_refused_with_its_line_and_rule() {
+        let replace = |from: &str, to: &str| GOOD.replacen(from, to, 1);
+        let table: Vec<(String, usize, &str)> = vec![
+            (
+                replace("department = \"field\"", "department = \"fields\""),
+                22,
+                "no [[department]] declares",
+            ),
+            (
+                replace("id = \"field\"", "id = \"digital\""),
+                11,
+                "declared twice",
+            ),
+            (
+                replace(
+                    "\"card-activation\", \"engineer-visit\"",
+                    "\"card-activation\", \"visit\"",
+                ),
+                27,
+                "no [[touchpoint]] declares",
+            ),
+            (
+                replace("Europe/London", "Europe/Lundon"),
+                4,
+                "not an IANA time zone",
+            ),
+            (
+                replace("id = \"card-activation\"", "id = \"card activation\""),
+                15,
+                "1-64 characters",
+            ),
+            (
+                replace("name = \"Digital\"", "name = \"\""),
+                8,
+                "1-200 characters",
+            ),
+            (replace("steps = [", "stepz = ["), 27, "unknown field"),
+            (
+                format!("{GOOD}\n[[alert]]\nid = \"struggled\"\n"),
+                29,
+                "not read by this collector yet",
+            ),
+            (replace("[organisation]", "[organisation"), 2, ""),
+            (replace("name = \"Northbank\"\n", ""), 2, "missing field"),
+            (
+                replace(
+                    "steps = [\"card-activation\", \"engineer-visit\"]",
+                    "steps = []",
+                ),
+                27,
+                "at least one step",
+            ),
+        ];
+        for (text, line, rule) in table {
+            let error = parse("org.toml", &text).expect_err(rule);
+            assert_eq!(error.line, line, "{error}");
+            assert!(error.rule.contains(rule), "{error}");
+            assert!(
+                error.to_string().starts_with(&format!("org.toml:{line}: ")),
+                "{error}"
+            );
+        }
+    }
+}

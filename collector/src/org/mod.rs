@@ -1,0 +1,164 @@
+//! The organisation: who owns each touchpoint. Read from the organisation file ([`file`]) at
+//! start and on reload; without one, departments are the channels, as before. Every reader takes
+//! the current one from [`Current`], so a reload regroups history at once: a touchpoint's
+//! department is the file's, whenever its answers were given.
+
+pub mod agenda;
+pub mod file;
+
+use std::sync::{Arc, RwLock};
+
+pub use file::OrgError;
+
+/// The department of an answer whose touchpoint the file does not declare.
+pub const UNASSIGNED: &str = "unassigned";
+
+/// Without a file, each channel is a department: its id and name.
+pub fn channel_department(channel: protocol::Channel) -> (&'static str, &'static str) {
+    match channel {
+        protocol::Channel::Web => ("digital", "Digital (web)"),
+        protocol::Channel::Kiosk => ("branches", "Branches (kiosk)"),
+        protocol::Channel::Agent => ("call-centre", "Call centre (agent)"),
+    }
+}
+
+/// The department that owns an answer on `channel` at `touchpoint`: the file's owner of the
+/// touchpoint ([`UNASSIGNED`] when the file does not declare it), or without a file the
+/// channel's department.
+pub fn department_of<'a>(
+    org: Option<&'a Organisation>,
+    channel: protocol::Channel,
+    touchpoint: &str,
+) -> &'a str {
+    match org {
+        Some(org) => org.department_of(touchpoint).unwrap_or(UNASSIGNED),
+        None => channel_department(channel).0,
+    }
+}
+
+/// A department's name, or its id when no department of that id is known.
+pub fn department_name(org: Option<&Organisation>, id: &str) -> String {
+    departments(org)
+        .into_iter()
+        .find(|(known, _)| known == id)
+        .map_or_else(|| id.to_owned(), |(_, name)| name)
+}
+
+/// Every department, `(id, name)`: the file's, or without one the channels'.
+pub fn departments(org: Option<&Organisation>) -> Vec<(String, String)> {
+    match org {
+        Some(org) => org
+            .departments
+            .iter()
+            .map(|d| (d.id.clone(), d.name.clone()))
+            .collect(),
+        None => protocol::Channel::ALL
+            .iter()
+            .map(|c| {
+                let (id, name) = channel_department(*c);
+                (id.to_owned(), name.to_owned())
+            })
+            .collect(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Department {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touchpoint {
+    pub id: String,
+    pub name: String,
+    /// The owning department's id.
+    pub department: String,
+}
+
+/// Touchpoints in the customer's order, across departments and channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Journey {
+    pub id: String,
+    pub name: String,
+    pub steps: Vec<String>,
+}
+
+/// An organisation file, checked.
+#[derive(Debug, Clone)]
+pub struct Organisation {
+    pub name: String,
+    /// Days in reports and quiet hours are in this zone.
+    pub timezone: jiff::tz::TimeZone,
+    pub timezone_name: String,
+    pub departments: Vec<Department>,
+    pub touchpoints: Vec<Touchpoint>,
+    pub journeys: Vec<Journey>,
+}
+
+impl Organisation {
+    /// The department that owns `touchpoint`, when the file declares it.
+    pub fn department_of(&self, touchpoint: &str) -> Option<&str> {
+        self.touchpoints
+            .iter()
+            .find(|t| t.id == touchpoint)
+            .map(|t| t.department.as_str())
+    }
+
+    pub fn department(&self, id: &str) -> Option<&Department> {
+        self.departments.iter().find(|d| d.id == id)
+    }
+
+    pub fn touchpoint(&self, id: &str) -> Option<&Touchpoint> {
+        self.touchpoints.iter().find(|t| t.id == id)
+    }
+
+    /// Reads and checks the file at `path`.
+    pub fn load(path: &std::path::Path) -> Result<Self, OrgError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| OrgError {
+            file: name.clone(),
+            line: 0,
+            rule: format!("cannot be read: {e}"),
+        })?;
+        file::parse(&name, &text)
+    }
+}
+
+/// The organisation in force, swapped whole on reload; `None` without a file.
+#[derive(Debug, Default)]
+pub struct Current {
+    org: RwLock<Option<Arc<Organisation>>>,
+    path: Option<std::path::PathBuf>,
+}
+
+impl Current {
+    /// Reads the file at `path` (when given) for the first time: a mistake refuses the start.
+    pub fn open(path: Option<std::path::PathBuf>) -> Result<Self, OrgError> {
+        let org = path.as_deref().map(Organisation::load).transpose()?;
+        Ok(Self {
+            org: RwLock::new(org.map(Arc::new)),
+            path,
+        })
+    }
+
+    /// The organisation in force now.
+    pub fn get(&self) -> Option<Arc<Organisation>> {
+        self.org.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reads the file again: a good one replaces the one in force, a bad one is refused and the
+    /// one in force stays. Without a file there is nothing to reload.
+    pub fn reload(&self) -> Result<Arc<Organisation>, OrgError> {
+        let Some(path) = &self.path else {
+            return Err(OrgError {
+                file: String::new(),
+                line: 0,
+                rule: "the collector runs without an organisation file (--org)".into(),
+            });
+        };
+        let org = Arc::new(Organisation::load(path)?);
+        *self.org.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&org));
+        Ok(org)
+    }
+}

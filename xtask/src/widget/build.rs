@@ -1,0 +1,311 @@
+//! Builds the widget crate into the files the collector serves: per module, cargo → wasm-bindgen
+//! (glue) → [`snip_uncalled`] → wasm-opt → the glue's lean init, minified → [`shorten_imports`];
+//! then the loader with every module's hashed name filled in, each file's gzip body and
+//! `manifest.json`, in `target/widget-dist/`.
+//!
+//! The modules: one web module per locale (launcher, inline; no default features;
+//! `TOUCHPOINT_WEB_LOCALE` picks the one locale's texts), the delivery module those hand answers
+//! to (feature `delivery`), and the module with the kiosk and agent channels (feature `channels`,
+//! every locale). The files: `widget.js` (the loader), `tp-<hash>.js` (glue) and `tp-<hash>.wasm`
+//! for each module, the iframe fallback's module, every file's gzip body (`<name>.gz`, zopfli:
+//! the collector serves it as it is), and `manifest.json` (each file with its content type, cache
+//! policy and sizes, and which files make up each module).
+
+use std::{
+    fmt::Write as _,
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use super::{
+    js::{lean_init, minify},
+    toolchain::{wasm_opt_path, WASM_TARGET},
+    wasm::{shorten_imports, snip_uncalled},
+};
+use crate::{cargo, run, target_dir};
+
+/// wasm-opt's features, given by hand so an optimised module never uses one browsers lack.
+const WASM_OPT_FLAGS: &[&str] = &[
+    "-Oz",
+    "--enable-bulk-memory",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    // Custom sections no browser reads (the input keeps them: wasm-opt needs the features).
+    "--strip-producers",
+    "--strip-target-features",
+];
+/// Placeholders in `widget/loader/widget.js` that the build replaces with the hashed names: the
+/// web modules' one glue and their wasm by locale (`{en:"tp-….wasm",…}`), the kiosk and agent
+/// module's glue and wasm (`["tp-….js","tp-….wasm"]`), the iframe fallback's module, and the
+/// delivery module's glue and wasm.
+const PLACEHOLDERS: [&str; 5] = [
+    "@WEB_GLUE@",
+    "@WEB@",
+    "@CHANNELS@",
+    "@FALLBACK@",
+    "@DELIVERY@",
+];
+/// The module a web page loads to send its answers (see `widget/src/handoff.rs`).
+pub const DELIVERY: &str = "delivery";
+
+/// One build of the widget crate: its name in the manifest, the cargo features it is built
+/// with, the locale of a web module, and where wasm-bindgen writes it.
+struct Module {
+    name: String,
+    cargo_args: &'static [&'static str],
+    locale: Option<&'static str>,
+    bindgen_dir: String,
+}
+
+/// The web modules, one per locale (a web page loads the one it speaks), the delivery module they
+/// hand answers to, then the kiosk and agent module (every locale: the kiosk offers them all).
+fn modules() -> Vec<Module> {
+    let web = protocol::instrument::LOCALE_CODES.map(|code| Module {
+        name: format!("web-{code}"),
+        cargo_args: &["--no-default-features"],
+        locale: Some(code),
+        bindgen_dir: format!("widget-bindgen-{code}"),
+    });
+    let delivery = Module {
+        name: DELIVERY.into(),
+        cargo_args: &["--no-default-features", "--features", "delivery"],
+        locale: None,
+        bindgen_dir: "widget-bindgen-delivery".into(),
+    };
+    let channels = Module {
+        name: "channels".into(),
+        cargo_args: &["--features", "channels"],
+        locale: None,
+        bindgen_dir: "widget-bindgen-channels".into(),
+    };
+    web.into_iter().chain([delivery, channels]).collect()
+}
+
+/// Where [`build`] writes the assets: always `root/target/widget-dist`.
+pub fn dist_dir(root: &Path) -> PathBuf {
+    root.join("target").join("widget-dist")
+}
+
+/// FNV-1a, 64 bits: enough to give each build's assets their own names.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// `tp-<hash>.<ext>`: 40 bits of the content's hash tell this build's files apart, and every
+/// character is one more that each visitor downloads in the loader.
+fn hashed_name(bytes: &[u8], ext: &str) -> String {
+    format!("tp-{:010x}.{ext}", fnv1a64(bytes) >> 24)
+}
+
+/// Builds one module: cargo, wasm-bindgen, wasm-opt, minified glue, short import names. Returns
+/// the glue and the wasm.
+fn build_module(root: &Path, module: &Module) -> Result<(String, Vec<u8>), String> {
+    let target = target_dir();
+    run(cargo()
+        .current_dir(root)
+        .args([
+            "build",
+            "-p",
+            "touchpoint-widget",
+            "--target",
+            WASM_TARGET,
+            "--profile",
+            "wasm-release",
+        ])
+        .args(module.cargo_args)
+        .env("TOUCHPOINT_WEB_LOCALE", module.locale.unwrap_or("en")))?;
+    let wasm = target
+        .join(WASM_TARGET)
+        .join("wasm-release/touchpoint_widget.wasm");
+
+    let bindgen = target.join(&module.bindgen_dir);
+    let _ = fs::remove_dir_all(&bindgen);
+    run(Command::new("wasm-bindgen")
+        .args([
+            "--target",
+            "web",
+            "--no-typescript",
+            "--out-name",
+            "tp",
+            "--out-dir",
+        ])
+        .arg(&bindgen)
+        .arg(&wasm))?;
+
+    let mut input = bindgen.join("tp_bg.wasm");
+    let bound = fs::read(&input).map_err(|e| format!("cannot read {input:?}: {e}"))?;
+    if let Some(snipped) = snip_uncalled(&bound) {
+        input = bindgen.join("tp_snipped.wasm");
+        fs::write(&input, snipped).map_err(|e| format!("cannot write {input:?}: {e}"))?;
+    }
+    let optimised = bindgen.join("tp_opt.wasm");
+    run(Command::new(wasm_opt_path(root))
+        .args(WASM_OPT_FLAGS)
+        .arg(&input)
+        .arg("-o")
+        .arg(&optimised))?;
+
+    let wasm_bytes = fs::read(&optimised).map_err(|e| format!("cannot read {optimised:?}: {e}"))?;
+    let glue = fs::read_to_string(bindgen.join("tp.js"))
+        .map_err(|e| format!("cannot read the glue: {e}"))?;
+    let glue = lean_init(&glue).unwrap_or_else(|| {
+        eprintln!("warning: the glue's loading code was left as it is (unexpected glue)");
+        glue
+    });
+    let glue = minify(root, &glue, true, &bindgen);
+    Ok(match shorten_imports(&wasm_bytes, &glue) {
+        Some((wasm_bytes, glue)) => (glue, wasm_bytes),
+        None => {
+            eprintln!(
+                "warning: the wasm's imports were left unshortened (unexpected module layout)"
+            );
+            (glue, wasm_bytes)
+        }
+    })
+}
+
+/// Builds the widget and writes `root/target/widget-dist/`; returns that directory.
+pub fn build(root: &Path) -> Result<PathBuf, String> {
+    let loader_path = root.join("widget/loader/widget.js");
+    let loader = fs::read_to_string(&loader_path)
+        .map_err(|e| format!("cannot read {loader_path:?}: {e}"))?;
+    if let Some(missing) = PLACEHOLDERS.iter().find(|p| !loader.contains(*p)) {
+        return Err(format!("{loader_path:?} lacks {missing}"));
+    }
+
+    const LOADER_CACHE: &str = "public, max-age=300";
+    const HASHED_CACHE: &str = "public, max-age=31536000, immutable";
+    const JS: &str = "text/javascript; charset=utf-8";
+    // (name, bytes, content type, cache policy)
+    let mut files: Vec<(String, Vec<u8>, &str, &str)> = Vec::new();
+    let mut groups = String::new();
+    let (mut web_glue, mut web) = (None, Vec::new());
+    let (mut channels, mut delivery) = (String::new(), String::new());
+    let modules = modules();
+    for module in &modules {
+        let (glue, wasm) = build_module(root, module)?;
+        let glue_name = hashed_name(glue.as_bytes(), "js");
+        let wasm_name = hashed_name(&wasm, "wasm");
+        match module.locale {
+            Some(code) => {
+                // The loader names one glue for every web module: their imports are the same.
+                if web_glue.get_or_insert_with(|| glue_name.clone()) != &glue_name {
+                    return Err(format!(
+                        "the {} module's glue differs from English's",
+                        module.name
+                    ));
+                }
+                web.push(format!("{code}:\"{wasm_name}\""));
+            }
+            None if module.name == DELIVERY => {
+                delivery = format!("[\"{glue_name}\",\"{wasm_name}\"]");
+            }
+            None => channels = format!("[\"{glue_name}\",\"{wasm_name}\"]"),
+        }
+        // The delivery module comes after the page's own module: the loader is not part of it.
+        let loader = if module.name == DELIVERY {
+            ""
+        } else {
+            "\"widget.js\", "
+        };
+        let _ = writeln!(
+            groups,
+            "  \"{}\": [{loader}\"{glue_name}\", \"{wasm_name}\"],",
+            module.name
+        );
+        // The web modules' glue is the same file whenever their imports are the same.
+        for (name, bytes, content_type) in [
+            (glue_name, glue.into_bytes(), JS),
+            (wasm_name, wasm, "application/wasm"),
+        ] {
+            if !files.iter().any(|f| f.0 == name) {
+                files.push((name, bytes, content_type, HASHED_CACHE));
+            }
+        }
+    }
+    let scratch = target_dir().join(&modules[0].bindgen_dir);
+    // The iframe fallback: a module of its own, imported only where the page forbids wasm.
+    let fallback_path = root.join("widget/loader/fallback.js");
+    let fallback = fs::read_to_string(&fallback_path)
+        .map_err(|e| format!("cannot read {fallback_path:?}: {e}"))?;
+    let fallback = minify(root, &fallback, true, &scratch);
+    let fallback_name = hashed_name(fallback.as_bytes(), "js");
+    let _ = writeln!(groups, "  \"fallback\": [\"{fallback_name}\"],");
+    files.push((
+        fallback_name.clone(),
+        fallback.into_bytes(),
+        JS,
+        HASHED_CACHE,
+    ));
+    let loader = loader
+        .replace(
+            PLACEHOLDERS[0],
+            &format!("\"{}\"", web_glue.unwrap_or_default()),
+        )
+        .replace(PLACEHOLDERS[1], &format!("{{{}}}", web.join(",")))
+        .replace(PLACEHOLDERS[2], &channels)
+        .replace(PLACEHOLDERS[3], &fallback_name)
+        .replace(PLACEHOLDERS[4], &delivery);
+    let loader = minify(root, &loader, false, &scratch);
+    files.insert(
+        0,
+        ("widget.js".into(), loader.into_bytes(), JS, LOADER_CACHE),
+    );
+
+    let dist = dist_dir(root);
+    let _ = fs::remove_dir_all(&dist);
+    fs::create_dir_all(&dist).map_err(|e| format!("cannot create {dist:?}: {e}"))?;
+    let mut manifest = String::from("{\n");
+    let _ = writeln!(manifest, "  \"loader\": \"widget.js\",");
+    manifest.push_str(&groups);
+    manifest.push_str("  \"files\": [\n");
+    for (n, (name, bytes, content_type, cache)) in files.iter().enumerate() {
+        let path = dist.join(name);
+        fs::write(&path, bytes).map_err(|e| format!("cannot write {path:?}: {e}"))?;
+        // What the collector sends to browsers that accept gzip (all of them).
+        let gz = gzip(bytes)?;
+        let gz_path = dist.join(format!("{name}.gz"));
+        fs::write(&gz_path, &gz).map_err(|e| format!("cannot write {gz_path:?}: {e}"))?;
+        let _ = write!(
+            manifest,
+            "    {{\"path\": \"{name}\", \"content_type\": \"{content_type}\", \"cache_control\": \"{cache}\", \"bytes\": {}, \"gzip_bytes\": {}}}",
+            bytes.len(),
+            gz.len()
+        );
+        manifest.push_str(if n + 1 < files.len() { ",\n" } else { "\n" });
+    }
+    manifest.push_str("  ]\n}\n");
+    fs::write(dist.join("manifest.json"), manifest)
+        .map_err(|e| format!("cannot write manifest.json: {e}"))?;
+    Ok(dist)
+}
+
+/// `bytes` compressed as gzip at its densest (zopfli: the deflate format, searched far harder
+/// than `gzip -9`). Any gzip decoder reads it; the collector serves these bodies as they are.
+pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    zopfli::compress(
+        zopfli::Options::default(),
+        zopfli::Format::Gzip,
+        bytes,
+        &mut out,
+    )
+    .map_err(|e| format!("cannot compress: {e}"))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a64_matches_the_reference_values() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(hashed_name(b"a", "js"), "tp-af63dc4c86.js");
+    }
+}

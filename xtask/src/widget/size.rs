@@ -1,0 +1,108 @@
+//! What a visitor downloads, from the files [`super::build`] wrote: raw and gzip sizes (the
+//! bodies the collector sends) before the survey shows, on a web page in each locale and on a
+//! kiosk or agent page, and the delivery module a web page loads after.
+
+use std::{fmt::Write as _, fs, path::Path};
+
+use super::build::DELIVERY;
+
+/// The file names the manifest lists for `module` (its line `"web-en": ["widget.js", …],`).
+pub fn module_files(manifest: &str, module: &str) -> Vec<String> {
+    let key = format!("\"{module}\": [");
+    manifest
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(key.as_str()))
+        .map(|list| {
+            list.split('"')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `(name, raw, gzip)` of each file: its bytes, and those of the gzip body the collector sends
+/// (`name.gz`, written by [`build`]).
+fn sizes(dist: &Path, names: &[String]) -> Result<Vec<(String, u64, u64)>, String> {
+    let len = |path: &Path| {
+        fs::metadata(path)
+            .map(|m| m.len())
+            .map_err(|e| format!("cannot stat {path:?}: {e}"))
+    };
+    names
+        .iter()
+        .map(|name| {
+            let raw = len(&dist.join(name))?;
+            let gz = len(&dist.join(format!("{name}.gz")))?;
+            Ok((name.clone(), raw, gz))
+        })
+        .collect()
+}
+
+/// Raw and gzip (as served) sizes of the modules' files (loader, glue, wasm) and their totals: what a web
+/// page transfers before the survey shows (each file for English, the totals for every locale),
+/// the delivery module it loads after, and what a kiosk or agent page transfers.
+pub fn size_report(dist: &Path) -> Result<String, String> {
+    const BUDGET: &str = "(budget: 20480 gzip bytes until the survey shows)";
+    let manifest = fs::read_to_string(dist.join("manifest.json"))
+        .map_err(|e| format!("cannot read {dist:?}/manifest.json: {e}"))?;
+    let module_sizes = |module: &str| {
+        let names = module_files(&manifest, module);
+        if names.is_empty() {
+            return Err(format!("manifest.json lists no files for {module}"));
+        }
+        sizes(dist, &names)
+    };
+    let total = |files: &[(String, u64, u64)]| {
+        files
+            .iter()
+            .fold((0, 0), |(r, g), (_, raw, gz)| (r + raw, g + gz))
+    };
+    let mut report = String::new();
+    for (module, title) in [
+        ("web-en", "web pages (launcher, inline), English:"),
+        ("channels", "kiosk and agent pages, invitation links:"),
+    ] {
+        let files = module_sizes(module)?;
+        let _ = writeln!(report, "{title}");
+        let _ = writeln!(report, "  {:<28} {:>9} {:>9}", "asset", "raw", "gzip");
+        for (name, raw, gz) in &files {
+            let _ = writeln!(report, "  {name:<28} {raw:>9} {gz:>9}");
+        }
+        let (raw, gz) = total(&files);
+        let budget = if module == "channels" { "" } else { BUDGET };
+        let _ = writeln!(report, "  {:<28} {raw:>9} {gz:>9}   {budget}\n", "total");
+        if module == "web-en" {
+            let _ = writeln!(report, "web pages in the other locales (totals):");
+            for code in &protocol::instrument::LOCALE_CODES[1..] {
+                let (raw, gz) = total(&module_sizes(&format!("web-{code}"))?);
+                let _ = writeln!(report, "  {code:<28} {raw:>9} {gz:>9}");
+            }
+            let (raw, gz) = total(&module_sizes(DELIVERY)?);
+            let _ = writeln!(
+                report,
+                "\nweb pages, after the survey shows (or at load when earlier answers wait):\n  {:<28} {raw:>9} {gz:>9}",
+                "delivery module"
+            );
+            report.push('\n');
+        }
+    }
+    Ok(report.trim_end().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_names_each_modules_files() {
+        let manifest = "{\n  \"loader\": \"widget.js\",\n  \"web-en\": [\"widget.js\", \"tp-1.js\", \"tp-2.wasm\"],\n  \"channels\": [\"widget.js\", \"tp-3.js\", \"tp-4.wasm\"],\n  \"files\": []\n}\n";
+        assert_eq!(
+            module_files(manifest, "web-en"),
+            ["widget.js", "tp-1.js", "tp-2.wasm"]
+        );
+        assert_eq!(module_files(manifest, "channels")[2], "tp-4.wasm");
+        assert!(module_files(manifest, "other").is_empty());
+    }
+}
