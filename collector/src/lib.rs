@@ -15,7 +15,8 @@
 //!   its sled backend (byte formats, trees and sealing, recovery). Duplicates are detected here.
 //! - [`channel`]: the channels' own rules, pure: a device and the burst rule (kiosk), signed
 //!   invitations (agent).
-//! - [`stats`]: the cells that `GET /v1/stats`, the dashboard and the report read, kept by the store.
+//! - [`stats`]: the cells that `GET /v1/stats`, the dashboard and the report read, kept by the store,
+//!   and the values seen in each dimension, which the cardinality bounds count.
 //! - [`org`]: the organisation file (departments, touchpoints, journeys), reloaded whole, and the
 //!   council's actions; one definition of a touchpoint's department.
 //! - [`config`] (flags, every default, secrets), [`limits`] (token buckets), [`clock`] (the one
@@ -28,8 +29,9 @@
 //! 2. `ingest::Ingest::submit` → `write`: `protocol::parse_submission` validates it, then
 //!    `channel::Rules::check` applies its channel's rules (invitation, device limit).
 //! 3. `store::SledStore::put`: under the writer lock, the id and interaction are looked up
-//!    (duplicate, conflict, already answered), the burst rule stamps the record, the record is
-//!    written and then its index entries, and its stats cell is counted.
+//!    (duplicate, conflict, already answered), a new touchpoint, site, segment, agent or device
+//!    past its bound is refused, the burst rule stamps the record, the record is written and
+//!    then its index entries, and its stats cell is counted.
 //! 4. `ingest::commit::GroupCommit::durable`: the request waits for the flush that covers it.
 //! 5. `ingest::Ingest::settle`: the outcome is counted, and `http` answers 201, 200 or the
 //!    refusal's status through `http::error`.
