@@ -356,9 +356,18 @@ export function restore(log) { log.restore(); }
     fn issue_13_a_comment_is_masked_before_it_is_sent() {
         let body = r#"{"id":"0192f1a4-7b3c-7def-8a90-123456789abc","comment":"Call me on +44 20 7946 0958 or mail ann@example.com","locale":"en"}"#;
         let sent = masked(body);
-        assert!(!sent.contains("ann@example.com") && !sent.contains("7946"), "{sent}");
-        assert!(sent.contains("[email]") && sent.contains("[phone]"), "{sent}");
-        assert!(sent.contains("0192f1a4-7b3c-7def-8a90-123456789abc"), "the rest as it was");
+        assert!(
+            !sent.contains("ann@example.com") && !sent.contains("7946"),
+            "{sent}"
+        );
+        assert!(
+            sent.contains("[email]") && sent.contains("[phone]"),
+            "{sent}"
+        );
+        assert!(
+            sent.contains("0192f1a4-7b3c-7def-8a90-123456789abc"),
+            "the rest as it was"
+        );
         assert_eq!(masked(&sent), sent, "a retry sends the same answer");
         let plain = r#"{"id":"x","comment":"quick and easy"}"#;
         assert_eq!(masked(plain), plain, "nothing to mask: the very bytes");
