@@ -1,6 +1,8 @@
 //! Bytes → [`Submission`] for the collector: serde reads the shape (unknown fields refused), the
 //! domain constructors check the values, and every failure becomes a [`Rejection`] that names a
 //! schema field but never repeats the input.
+//!
+//! Most of this file is its tests: a table of every kind of bad input, beside the parser.
 
 use serde::Deserialize;
 

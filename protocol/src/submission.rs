@@ -1,5 +1,7 @@
 //! The domain types of one submission. Each is made only through its `parse`/`new` constructor, so a
 //! value that exists is valid; `Submission::to_json` writes the one canonical wire form.
+//!
+//! Long because the types and their tests stay together; the code itself is under 500 lines.
 
 use alloc::borrow::ToOwned;
 use alloc::string::String;

@@ -2,6 +2,9 @@
 //! `burst` and `received_at`) or CSV (RFC 4180, one row per record, safe to open in a spreadsheet). Both
 //! stream through a `Write`, so memory stays flat however many records there are; the same code
 //! serves `GET /v1/export` and the offline `export` command.
+//!
+//! Long for its tests (the formats' snapshots and the spreadsheet guards); the code is under 500
+//! lines.
 
 use std::{borrow::Cow, io, io::Write};
 
