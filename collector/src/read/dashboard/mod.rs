@@ -361,7 +361,7 @@ pub fn render(
         org,
         &stats::date_of(clock::today()),
     );
-    owners::departments(&mut out, aggregates, &view, org);
+    owners::departments(&mut out, &now, &before, org);
     owners::journeys(&mut out, aggregates, &view, org);
     sections::trends(&mut out, &view, &trend);
     sections::matrix(&mut out, &now, &before);

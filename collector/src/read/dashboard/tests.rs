@@ -54,6 +54,9 @@ fn menus_matrix_and_bars_show_the_busiest_and_say_so() {
     assert!(page.contains("busiest of the 300 touchpoints in this view"));
     assert!(page.contains("busiest of the 30 sites in this view"));
     assert!(page.contains("busiest of the 30 segments in this view"));
+    let departments = part(&page, "id=\"departments\"", "</section>");
+    assert!(departments.contains("The 20 weakest of its 300 touchpoints"));
+    assert!(departments.matches("<tr><th scope=\"row\">").count() <= 20);
 
     let chosen = Params {
         touchpoint: Some("tp-299".into()),

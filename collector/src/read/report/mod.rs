@@ -21,7 +21,7 @@ use crate::{
         Organisation,
     },
     read::journeys::{self, JourneyView},
-    stats::{self, query::Owners, Aggregates, Counts, Dim, Query},
+    stats::{self, query::Owners, Answer, Counts, Dim, Query},
     store::{Store, StoreError, FLAG_BURST},
 };
 
@@ -97,27 +97,13 @@ pub struct Report {
 /// to judge.
 pub const MIN_ANSWERS: u64 = 5;
 
-/// The lines of `period` against `previous`, grouped `by`, named by `label`.
-fn lines(
-    aggregates: &Aggregates,
-    owners: Option<&Owners>,
-    (period, previous): (&Period, &Period),
-    by: &[Dim],
-    label: &dyn Fn(&Key) -> String,
-) -> Vec<Line> {
-    let query = |p: &Period| Query {
-        from_day: Some(p.from_day),
-        to_day: Some(p.to_day),
-        group_by: by.to_vec(),
-        owners: owners.cloned(),
-        ..Query::default()
-    };
+/// The lines of one grouping: its answer for the period and for the previous one, paired by
+/// key, named by `label`.
+fn lines(now: Answer, before: Answer, label: &dyn Fn(&Key) -> String) -> Vec<Line> {
     let mut lines: Vec<Line> = Vec::new();
     // Each line found by its key, so pairing the periods costs the number of lines.
     let mut at: HashMap<Key, usize> = HashMap::new();
-    // Both periods from one read of their cells.
-    let answers = aggregates.query_all(&[query(period), query(previous)]);
-    for (now, answer) in [true, false].into_iter().zip(answers) {
+    for (now, answer) in [(true, now), (false, before)] {
         for g in answer.groups {
             let i = *at.entry(g.key.clone()).or_insert_with(|| {
                 lines.push(Line {
@@ -155,7 +141,6 @@ pub fn build(
     let aggregates = store.aggregates().ok_or(StoreError::NoStats)?;
     let owners = org.clone().map(Owners);
     let previous = period.previous();
-    let periods = (period, &previous);
     let get = |key: &Key, dim: Dim| {
         key.iter()
             .find(|(d, _)| *d == dim)
@@ -167,28 +152,44 @@ pub fn build(
             .and_then(|o| o.touchpoint(id))
             .map_or_else(|| id.to_owned(), |t| t.name.clone())
     };
-    let total_of = |p: &Period| {
-        aggregates
-            .query(&Query {
-                from_day: Some(p.from_day),
-                to_day: Some(p.to_day),
-                ..Query::default()
-            })
-            .total
+    // Every grouping of both periods from one read of their cells: departments, touchpoints
+    // per channel, and the touchpoints and sites best practice looks at.
+    let groupings: [&[Dim]; 4] = [
+        &[Dim::Department],
+        &[Dim::Channel, Dim::Touchpoint],
+        &[Dim::Touchpoint],
+        &[Dim::Site],
+    ];
+    let query = |p: &Period, by: &[Dim]| Query {
+        from_day: Some(p.from_day),
+        to_day: Some(p.to_day),
+        group_by: by.to_vec(),
+        owners: owners.clone(),
+        ..Query::default()
     };
+    let queries: Vec<Query> = groupings
+        .iter()
+        .flat_map(|by| [query(period, by), query(&previous, by)])
+        .collect();
+    let mut answers = aggregates.query_all(&queries).into_iter();
+    let mut next_pair = || {
+        (
+            answers.next().unwrap_or_default(),
+            answers.next().unwrap_or_default(),
+        )
+    };
+    let (departments_now, departments_before) = next_pair();
+    let (touchpoints_now, touchpoints_before) = next_pair();
+    let best_practice_answers = [next_pair(), next_pair()];
     let total = Line {
         key: Vec::new(),
         label: "All".to_owned(),
-        now: total_of(period),
-        before: total_of(&previous),
+        now: departments_now.total,
+        before: departments_before.total,
     };
-    let mut departments = lines(
-        aggregates,
-        owners.as_ref(),
-        periods,
-        &[Dim::Department],
-        &|key| org::department_name(org.as_deref(), &get(key, Dim::Department)),
-    );
+    let mut departments = lines(departments_now, departments_before, &|key| {
+        org::department_name(org.as_deref(), &get(key, Dim::Department))
+    });
     let order: Vec<String> = org::departments(org.as_deref())
         .into_iter()
         .map(|(id, _)| id)
@@ -199,19 +200,13 @@ pub fn build(
             .position(|id| Some(id.as_str()) == l.get(Dim::Department))
             .unwrap_or(order.len())
     });
-    let touchpoints = lines(
-        aggregates,
-        owners.as_ref(),
-        periods,
-        &[Dim::Channel, Dim::Touchpoint],
-        &|key| {
-            format!(
-                "{} ({})",
-                touchpoint_name(&get(key, Dim::Touchpoint)),
-                get(key, Dim::Channel)
-            )
-        },
-    );
+    let touchpoints = lines(touchpoints_now, touchpoints_before, &|key| {
+        format!(
+            "{} ({})",
+            touchpoint_name(&get(key, Dim::Touchpoint)),
+            get(key, Dim::Channel)
+        )
+    });
     let mut movers: Vec<Line> = touchpoints
         .iter()
         .filter(|l| comparable(l))
@@ -237,8 +232,9 @@ pub fn build(
     let lowest = weakest.into_iter().zip(quotes).collect();
     let best_practice = [("touchpoint", Dim::Touchpoint), ("site", Dim::Site)]
         .into_iter()
-        .filter_map(|(what, dim)| {
-            lines(aggregates, owners.as_ref(), periods, &[dim], &|key| {
+        .zip(best_practice_answers)
+        .filter_map(|((what, dim), (now, before))| {
+            lines(now, before, &|key| {
                 let value = get(key, dim);
                 if dim == Dim::Touchpoint {
                     touchpoint_name(&value)
