@@ -249,6 +249,16 @@ fn rows_of(answer: &Answer, dim: Dim, missing: &str) -> Vec<(String, Counts)> {
         .collect()
 }
 
+/// Says that only the `shown` busiest of `all` values are shown, when that is so.
+pub(super) fn busiest_note(out: &mut String, shown: usize, all: usize, what: &str) {
+    if all > shown {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">The {shown} busiest of the {all} {what} in this view; filter by one to see any other.</p>"
+        );
+    }
+}
+
 /// A comment as the dashboard lists it.
 struct Latest {
     day: i64,

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, fmt::Write as _};
 use protocol::Channel;
 
 use super::{
-    busiest_rows,
+    busiest_note, busiest_rows,
     charts::{fmt_change, fmt_mean},
     View,
 };
@@ -110,13 +110,7 @@ pub(super) fn departments(
             unassigned.iter().map(|(t, c)| (t.clone(), *c)).collect(),
             UNASSIGNED_ROWS,
         );
-        if all > shown.len() {
-            let _ = writeln!(
-                out,
-                "<p class=\"note\">The {} busiest of {all}.</p>",
-                shown.len()
-            );
-        }
+        busiest_note(out, shown.len(), all, "unassigned touchpoints");
         out.push_str("<ul class=\"unassigned\">");
         for (touchpoint, counts) in &shown {
             let _ = write!(

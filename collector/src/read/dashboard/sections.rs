@@ -7,7 +7,7 @@ use std::{collections::HashMap, fmt::Write as _};
 use protocol::Channel;
 
 use super::charts::{effort_bars, emotion_bars, fmt_change, fmt_mean, line_chart, options, tile};
-use super::{busiest_rows, latest_comments, rows_of, values, View};
+use super::{busiest_note, busiest_rows, latest_comments, rows_of, values, View};
 use crate::{
     read::{
         html::escape,
@@ -305,16 +305,6 @@ pub(super) fn matrix(out: &mut String, matrix: &Answer, matrix_before: &Answer) 
         );
     }
     out.push_str("</tbody></table></div></section>\n");
-}
-
-/// Says that only the `shown` busiest of `all` values are drawn, when that is so.
-fn busiest_note(out: &mut String, shown: usize, all: usize, what: &str) {
-    if all > shown {
-        let _ = writeln!(
-            out,
-            "<p class=\"note\">The {shown} busiest of the {all} {what} in this view; filter by one to see any other.</p>"
-        );
-    }
 }
 
 /// Segments, sites, emotion mix, from the view's answers by segment, by site, and by touchpoint
