@@ -167,6 +167,8 @@ impl Collector {
             // The run sends wrong and missing credentials on purpose; past ten from an address,
             // everything that asks one would be 429 and the rest of the admin routes unseen.
             .args(["--limit-wrong-credentials", "off"])
+            // The document describes the demo pages too, which only --demo serves.
+            .arg("--demo")
             // The demo bank's departments and journeys, so /v1/journeys and reloads have some.
             .arg("--org")
             .arg(root().join("demo-site/northbank.toml"))
