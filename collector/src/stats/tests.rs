@@ -315,6 +315,10 @@ department = "digital"
 id = "login"
 name = "Log in"
 department = "finance"
+[[journey]]
+id = "buy"
+name = "Buy"
+steps = ["login", "checkout"]
 "#,
     )
     .expect("a good file");
@@ -468,7 +472,8 @@ fn queries(first_day: i64) -> Vec<Query> {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
     /// For random answers, the stats (departments included, with and without an organisation
-    /// file) equal a recomputation from the export and the file: live, as recovered
+    /// file) and a journey's steps equal a recomputation from the export and the file: live, as
+    /// recovered
     /// after a crash (saved days plus the records after them), after a clean reopen, and after
     /// a rebuild from the records.
     #[test]
@@ -505,6 +510,21 @@ proptest::proptest! {
             let aggregates = store.aggregates().expect("cells");
             for query in queries(first_day) {
                 proptest::prop_assert_eq!(answered(aggregates, &query), recompute(&ndjson, &query), "{:?}", query);
+            }
+            // A journey's steps, over the days of the data, count what a recount of the export
+            // finds at each step's touchpoint.
+            let owners = owners();
+            let (from, to) = (first_day, first_day + 8);
+            for journey in crate::read::journeys::journeys(aggregates, &owners.0, from, to) {
+                for step in &journey.steps {
+                    let by_hand = recompute(&ndjson, &Query {
+                        from_day: Some(from),
+                        to_day: Some(to),
+                        touchpoint: Some(step.touchpoint.clone()),
+                        ..Query::default()
+                    });
+                    proptest::prop_assert_eq!(step.counts, by_hand.1, "{}", step.touchpoint);
+                }
             }
             // Several queries over one read of the cells answer as each one alone.
             let all = queries(first_day);
