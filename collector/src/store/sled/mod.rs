@@ -162,6 +162,7 @@ impl SledStore {
             seal_guard: Arc::default(),
             marker: Arc::new(dir.join("touchpoint.state")),
             marked: Arc::default(),
+            marking: Arc::default(),
             db,
         };
         let last_recent = match trees.responses.last()? {

@@ -49,11 +49,15 @@ pub(super) struct Trees {
     /// that a damaged sled file that opens empty is noticed.
     pub(super) marker: Arc<PathBuf>,
     pub(super) marked: Arc<AtomicU64>,
+    /// Held while the marker is written: the sealer thread and `seal_now` (or a clean stop)
+    /// would otherwise write the same aside file and one rename would find it gone.
+    pub(super) marking: Arc<std::sync::Mutex<()>>,
 }
 
 impl Trees {
     /// Records the checkpoint in the marker file (written aside, synced, renamed) when it moved.
     pub(super) fn mark_progress(&self) -> Result<(), StoreError> {
+        let _marking = self.marking.lock().unwrap_or_else(|p| p.into_inner());
         let checkpoint = self.checkpoint()?;
         if checkpoint <= self.marked.load(Ordering::Relaxed) {
             return Ok(());
