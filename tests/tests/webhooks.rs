@@ -188,6 +188,32 @@ fn signed_events_reach_a_receiver_that_fails_first_with_the_same_webhook_id() {
     let alerts = admin_get(&collector, "/v1/alerts");
     assert_eq!(alerts["alerts"][0]["status"], "open");
     assert_eq!(alerts["rules"][0]["id"], "struggled");
+
+    // A replay of the period sends every answer again, under the webhook-id it had.
+    let before = answers_received(&receiver.hooks());
+    let replay = ureq::post(&collector.url("/v1/endpoints/team/replay?from=2000-01-01"))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .expect("replay");
+    assert_eq!(replay.status(), 202);
+    let accepted_before = receiver.accepted().len();
+    assert!(
+        receiver.wait_for(PATIENCE, |hooks| hooks
+            .iter()
+            .filter(|h| h.status == 200)
+            .count()
+            >= accepted_before + 7),
+        "the replay arrives"
+    );
+    assert_eq!(
+        answers_received(&receiver.hooks()),
+        before,
+        "the same webhook-ids"
+    );
+    let unknown = ureq::post(&collector.url("/v1/endpoints/nobody/replay?from=2000-01-01"))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call();
+    assert!(matches!(unknown, Err(ureq::Error::Status(404, _))));
     assert_eq!(receiver.bad_signatures(), 0);
 }
 

@@ -1,6 +1,7 @@
 //! The admin routes of events and alerts: `GET /v1/endpoints` (each endpoint of the organisation
 //! file with its state, pending deliveries and delivery log; never its secret) and
-//! `GET /v1/alerts` (the alert rules, and every alert with its history).
+//! `GET /v1/alerts` (the alert rules, and every alert with its history), and
+//! `POST /v1/endpoints/{id}/replay` (the answers of a period sent to one endpoint again).
 
 use std::collections::HashMap;
 
@@ -11,6 +12,8 @@ use super::{error::ApiError, AppState};
 use crate::{
     clock,
     org::notify::{Condition, Format},
+    read::export::Filter,
+    stats::BadQuery,
     store::events::Attempt,
     webhooks::{alerts, message::rfc3339},
 };
@@ -148,4 +151,53 @@ pub async fn alerts_route(state: web::Data<AppState>) -> Result<HttpResponse, Ap
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({"rules": rules, "alerts": alerts})))
+}
+
+/// The parameters of `POST /v1/endpoints/{id}/replay`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayParams {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl ReplayParams {
+    pub const UNKNOWN: BadQuery =
+        BadQuery("unknown or repeated parameter: use from (required) and to");
+}
+
+/// `POST /v1/endpoints/{id}/replay?from=&to=`: the answers received in `from..to` go to the
+/// endpoint again (202; the worker does it in the background), each under its own `webhook-id`
+/// as before, so a receiver that kept an event recognises it.
+pub async fn replay_route(
+    id: web::Path<String>,
+    params: web::Query<ReplayParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let period = Filter::parse(params.from.as_deref(), params.to.as_deref(), None, None)?;
+    let from = period
+        .from_micros
+        .ok_or(BadQuery("from is required: RFC 3339 or YYYY-MM-DD"))?;
+    let to = period.to_micros.unwrap_or_else(|| clock::now_micros() + 1);
+    if from >= to {
+        return Err(BadQuery("from must be before to").into());
+    }
+    let known = state
+        .org
+        .get()
+        .is_some_and(|org| org.endpoints.iter().any(|e| e.id == *id));
+    if !known {
+        return Err(ApiError::NotFound);
+    }
+    if !state.webhooks.replay(&id, from, to) {
+        return Err(ApiError::Busy);
+    }
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({
+            "status": "replaying",
+            "endpoint": *id,
+            "from": rfc3339(from),
+            "to": rfc3339(to),
+        })))
 }

@@ -288,6 +288,11 @@ fn routes(app: &mut web::ServiceConfig) {
         web::get().to(hooks::endpoints_route),
     ))
     .service(admin(
+        "/v1/endpoints/{id}/replay",
+        hooks::ReplayParams::UNKNOWN,
+        web::post().to(hooks::replay_route),
+    ))
+    .service(admin(
         "/v1/alerts",
         BadQuery("/v1/alerts takes no parameters"),
         web::get().to(hooks::alerts_route),

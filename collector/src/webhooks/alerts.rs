@@ -158,6 +158,30 @@ impl Engine {
         effects
     }
 
+    /// Puts an answer already handed on in the rate rules' windows, without deciding anything
+    /// (after a restart).
+    pub fn remember(&mut self, rules: &[AlertRule], answer: &Answer<'_>) {
+        for rule in rules {
+            if let Condition::Rate {
+                low_effort_at_most, ..
+            } = rule.condition
+            {
+                let in_scope = rule.scope.matches(
+                    answer.department,
+                    answer.touchpoint,
+                    answer.site,
+                    answer.channel,
+                );
+                if let (true, Some(effort)) = (in_scope, answer.effort) {
+                    self.windows
+                        .entry(rule.id.clone())
+                        .or_default()
+                        .push_back((answer.at, effort <= low_effort_at_most));
+                }
+            }
+        }
+    }
+
     /// The passing of time at `now`: windows slide, calm alerts resolve, quiet hours end.
     pub fn tick(
         &mut self,
@@ -502,6 +526,32 @@ mod tests {
         assert_eq!(engine.open().count(), 1);
         let later = engine.tick(&rules, 40 * MIN, &loud);
         assert_eq!(emitted(&later)[0].0, EventKind::AlertResolved);
+    }
+
+    #[test]
+    fn remembered_answers_keep_a_rate_alert_open_after_a_restart() {
+        let rules = [rate_rule()];
+        let loud = |_: &AlertRule| false;
+        let data = json!({});
+        let mut before = Engine::default();
+        for n in 0..4 {
+            before.on_answer(&rules, &answer(n * MIN, 1, &data), n * MIN, &loud);
+        }
+        let kept: Vec<Alert> = before.open().cloned().collect();
+        assert_eq!(kept.len(), 1);
+        let mut forgetful = Engine::load(kept.clone());
+        let resolved = forgetful.tick(&rules, 5 * MIN, &loud);
+        assert_eq!(
+            emitted(&resolved)[0].0,
+            EventKind::AlertResolved,
+            "an empty window resolves"
+        );
+        let mut after = Engine::load(kept);
+        for n in 0..4 {
+            after.remember(&rules, &answer(n * MIN, 1, &data));
+        }
+        assert!(emitted(&after.tick(&rules, 5 * MIN, &loud)).is_empty());
+        assert_eq!(after.open().count(), 1);
     }
 
     #[test]

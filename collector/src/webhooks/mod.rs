@@ -39,6 +39,7 @@ pub struct Settings {
 /// The running delivery thread; stopping (or dropping) it ends the thread.
 pub struct Webhooks {
     stop: Arc<AtomicBool>,
+    commands: tokio::sync::mpsc::UnboundedSender<worker::Command>,
     thread: Mutex<Option<thread::JoinHandle<()>>>,
     pub metrics: Arc<worker::Metrics>,
 }
@@ -47,6 +48,7 @@ impl Webhooks {
     /// Starts delivering the events in `store` to the endpoints of the organisation in force.
     pub fn start(store: Arc<dyn Store>, org: Arc<org::Current>, settings: Settings) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
+        let (commands, received) = tokio::sync::mpsc::unbounded_channel();
         let metrics = Arc::new(worker::Metrics::default());
         if let Some(org) = org.get() {
             warn_about(&org, &settings);
@@ -67,15 +69,28 @@ impl Webhooks {
                             return;
                         }
                     };
-                    runtime.block_on(worker::run(store, org, settings, stop, metrics));
+                    runtime.block_on(worker::run(store, org, settings, stop, metrics, received));
                 })
                 .expect("spawning the webhook thread")
         };
         Self {
             stop,
+            commands,
             thread: Mutex::new(Some(thread)),
             metrics,
         }
+    }
+
+    /// Asks the worker to deliver the answers stored in `from..to` (microseconds) to `endpoint`
+    /// again; false when the worker has stopped.
+    pub fn replay(&self, endpoint: &str, from: u64, to: u64) -> bool {
+        self.commands
+            .send(worker::Command::Replay {
+                endpoint: endpoint.to_owned(),
+                from,
+                to,
+            })
+            .is_ok()
     }
 
     /// Stops delivering and waits for the thread; undelivered events stay in the store.

@@ -82,6 +82,17 @@ impl Metrics {
     }
 }
 
+/// What the HTTP side asks of the worker.
+#[derive(Debug)]
+pub enum Command {
+    /// Deliver the answers stored in `from..to` (microseconds) to `endpoint` again.
+    Replay {
+        endpoint: String,
+        from: u64,
+        to: u64,
+    },
+}
+
 /// What one post came to.
 struct Sent {
     endpoint: String,
@@ -123,6 +134,7 @@ pub async fn run(
     settings: Settings,
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
     let client = match reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -159,6 +171,9 @@ pub async fn run(
         done_tx,
     };
     worker.load();
+    if let Err(error) = worker.refill_windows(clock::now_micros()) {
+        tracing::warn!(%error, "the rate alerts' windows could not be refilled; they start empty");
+    }
     while !stop.load(Ordering::SeqCst) {
         if let Err(error) = worker.step() {
             tracing::warn!(%error, "webhook delivery paused: the store failed");
@@ -166,6 +181,11 @@ pub async fn run(
         }
         tokio::select! {
             Some(sent) = done_rx.recv() => worker.finished(sent),
+            Some(Command::Replay { endpoint, from, to }) = commands.recv() => {
+                if let Err(error) = worker.replay(&endpoint, from, to) {
+                    tracing::warn!(%error, endpoint, "the replay stopped: the store failed");
+                }
+            }
             () = tokio::time::sleep(TICK) => {}
         }
         while let Ok(sent) = done_rx.try_recv() {
@@ -188,6 +208,87 @@ impl Worker {
             self.created.insert((endpoint.clone(), event), created);
             self.due.insert((next_at, endpoint, event));
         }
+    }
+
+    /// Refills the rate rules' windows from the answers already handed on, so a restart does
+    /// not forget them (and an open rate alert does not resolve for want of answers).
+    fn refill_windows(&mut self, now: u64) -> Result<(), StoreError> {
+        let Some(org) = self.seen_org.clone() else {
+            return Ok(());
+        };
+        let longest = org
+            .alerts
+            .iter()
+            .filter_map(|rule| match rule.condition {
+                org::notify::Condition::Rate { window_minutes, .. } => Some(window_minutes),
+                org::notify::Condition::Answer { .. } => None,
+            })
+            .max();
+        let Some(minutes) = longest else {
+            return Ok(());
+        };
+        // Answers still in the outbox are counted when they are handed on.
+        let to = self
+            .store
+            .pending_events(usize::MAX)?
+            .iter()
+            .filter(|e| e.key.kind == EventKind::ResponseCreated)
+            .map(|e| e.key.at)
+            .min()
+            .unwrap_or(now + 1);
+        let from = now.saturating_sub(u64::from(minutes) * 60 * 1_000_000);
+        let engine = &mut self.engine;
+        self.store.scan(from, to, &mut |record| {
+            if let Some((data, facts)) = answer_data(&org, &record) {
+                engine.remember(&org.alerts, &facts.answer(record.received_micros, &data));
+            }
+            true
+        })
+    }
+
+    /// Hands the answers stored in `from..to` to `endpoint` again, whether or not they were
+    /// delivered; those already waiting for it are left as they are.
+    fn replay(&mut self, endpoint_id: &str, from: u64, to: u64) -> Result<usize, StoreError> {
+        let Some(org) = self.org.get() else {
+            return Ok(0);
+        };
+        let Some(endpoint) = org.endpoints.iter().find(|e| e.id == endpoint_id) else {
+            return Ok(0);
+        };
+        let now = clock::now_micros();
+        let mut found = Vec::new();
+        self.store.scan(from, to, &mut |record| {
+            if let Some((data, facts)) = answer_data(&org, &record) {
+                if facts.wanted_by(endpoint) {
+                    found.push((record.received_micros, data));
+                }
+            }
+            true
+        })?;
+        let mut replayed = 0;
+        for (at, data) in found {
+            let event = EventKey {
+                at,
+                kind: EventKind::ResponseCreated,
+            };
+            if self.store.delivery(&endpoint.id, event)?.is_some() {
+                continue;
+            }
+            self.store.put_delivery(&Delivery {
+                endpoint: endpoint.id.clone(),
+                event_at: at,
+                kind: event.kind,
+                body: message::body(endpoint.format, event.kind, at, &data),
+                attempts: 0,
+                next_at: now,
+                created_at: now,
+            })?;
+            self.created.insert((endpoint.id.clone(), event), now);
+            self.due.insert((now, endpoint.id.clone(), event));
+            replayed += 1;
+        }
+        tracing::info!(endpoint = endpoint.id, replayed, "events replayed");
+        Ok(replayed)
     }
 
     fn step(&mut self) -> Result<(), StoreError> {
@@ -243,49 +344,21 @@ impl Worker {
         };
         let (targets, data): (Vec<&Endpoint>, Value) = match event.key.kind {
             EventKind::ResponseCreated => {
-                let mut found = None;
-                self.store
-                    .scan(event.key.at, event.key.at + 1, &mut |record| {
-                        let department =
-                            org::department_of(Some(org), record.channel, record.touchpoint);
-                        found = message::response_data(&record, department)
-                            .map(|data| (data, record.channel));
-                        false
-                    })?;
-                let Some((data, channel)) = found else {
+                let Some((data, facts)) = response(&*self.store, org, event.key.at)? else {
                     // Its answer never reached the disk (a crash before the flush).
                     return self.store.fan_out(event.key, &[]);
                 };
-                let text = |v: &Value| v.as_str().map(str::to_owned);
-                let department = text(&data["department"]).unwrap_or_default();
-                let touchpoint = text(&data["touchpoint"]).unwrap_or_default();
-                let site = text(&data["context"]["site_id"]);
-                let answer = alerts::Answer {
-                    at: event.key.at,
-                    department: &department,
-                    touchpoint: &touchpoint,
-                    site: site.as_deref(),
-                    channel,
-                    effort: data["answers"]["effort"].as_u64().map(|v| v as u8),
-                    confidence: data["answers"]["confidence"].as_u64().map(|v| v as u8),
-                    emotion: data["answers"]["emotion"].as_str(),
-                    comment: data["comment"].is_string(),
-                    data: &data,
-                };
                 let effects = {
                     let quiet = quiet_at(org, now);
+                    let answer = facts.answer(event.key.at, &data);
                     self.engine.on_answer(&org.alerts, &answer, now, &quiet)
                 };
+                self.apply(effects)?;
                 let targets = org
                     .endpoints
                     .iter()
-                    .filter(|e| {
-                        e.events.contains(&event.key.kind)
-                            && e.scope
-                                .matches(&department, &touchpoint, site.as_deref(), channel)
-                    })
+                    .filter(|e| facts.wanted_by(e))
                     .collect();
-                self.apply(effects)?;
                 (targets, data)
             }
             _ => {
@@ -506,6 +579,73 @@ impl Worker {
         state.record(attempt);
         self.save_state(&sent.endpoint, state)
     }
+}
+
+/// What the rules and scopes look at in an answer.
+struct Facts {
+    department: String,
+    touchpoint: String,
+    site: Option<String>,
+    channel: protocol::Channel,
+}
+
+impl Facts {
+    fn answer<'a>(&'a self, at: u64, data: &'a Value) -> alerts::Answer<'a> {
+        alerts::Answer {
+            at,
+            department: &self.department,
+            touchpoint: &self.touchpoint,
+            site: self.site.as_deref(),
+            channel: self.channel,
+            effort: data["answers"]["effort"].as_u64().map(|v| v as u8),
+            confidence: data["answers"]["confidence"].as_u64().map(|v| v as u8),
+            emotion: data["answers"]["emotion"].as_str(),
+            comment: data["comment"].is_string(),
+            data,
+        }
+    }
+
+    /// Whether `endpoint` wants this answer's `response.created`.
+    fn wanted_by(&self, endpoint: &Endpoint) -> bool {
+        endpoint.events.contains(&EventKind::ResponseCreated)
+            && endpoint.scope.matches(
+                &self.department,
+                &self.touchpoint,
+                self.site.as_deref(),
+                self.channel,
+            )
+    }
+}
+
+fn facts(data: &Value, channel: protocol::Channel) -> Facts {
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    Facts {
+        department: text(&data["department"]).unwrap_or_default(),
+        touchpoint: text(&data["touchpoint"]).unwrap_or_default(),
+        site: text(&data["context"]["site_id"]),
+        channel,
+    }
+}
+
+/// The `response.created` data of the answer stored under `at`, if it is stored.
+fn response(
+    store: &dyn Store,
+    org: &Organisation,
+    at: u64,
+) -> Result<Option<(Value, Facts)>, StoreError> {
+    let mut found = None;
+    store.scan(at, at + 1, &mut |record| {
+        found = answer_data(org, &record);
+        false
+    })?;
+    Ok(found)
+}
+
+fn answer_data(org: &Organisation, record: &crate::store::Record<'_>) -> Option<(Value, Facts)> {
+    let department = org::department_of(Some(org), record.channel, record.touchpoint);
+    let data = message::response_data(record, department)?;
+    let facts = facts(&data, record.channel);
+    Some((data, facts))
 }
 
 fn same(a: &Option<Arc<Organisation>>, b: &Option<Arc<Organisation>>) -> bool {
