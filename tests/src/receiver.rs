@@ -32,6 +32,8 @@ pub struct Hook {
 #[derive(Default)]
 struct Shared {
     hooks: Mutex<Vec<Hook>>,
+    /// When each hook arrived, in the same order.
+    arrived: Mutex<Vec<Instant>>,
     bad_signatures: AtomicUsize,
     /// Answer 500 to this many requests first.
     fail_first: AtomicUsize,
@@ -83,6 +85,17 @@ impl Receiver {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Every request received with when it arrived.
+    pub fn arrivals(&self) -> Vec<(Hook, Instant)> {
+        let arrived = self
+            .shared
+            .arrived
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        self.hooks().into_iter().zip(arrived).collect()
     }
 
     /// The requests answered 2xx.
@@ -190,16 +203,19 @@ fn serve(stream: TcpStream, shared: &Shared) {
         } else {
             200
         };
+        let mut hooks = shared.hooks.lock().unwrap_or_else(|p| p.into_inner());
         shared
-            .hooks
+            .arrived
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Hook {
-                id,
-                timestamp,
-                body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-                status,
-            });
+            .push(Instant::now());
+        hooks.push(Hook {
+            id,
+            timestamp,
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            status,
+        });
+        drop(hooks);
         let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
         if writer.write_all(answer.as_bytes()).is_err() {
             return;

@@ -350,4 +350,189 @@ fn a_receiver_answering_410_disables_its_endpoint() {
         after,
         "nothing more goes to a disabled endpoint"
     );
+
+    // Still disabled after a restart: a new answer waits for the endpoint, unsent.
+    collector.kill();
+    let collector = Collector::start(
+        &dir.path().join("data"),
+        &[
+            "--org",
+            &org,
+            "--allow-private-webhooks",
+            "--webhook-retries",
+            "1s",
+        ],
+    );
+    assert_eq!(
+        post(&collector.base, &submission(3).to_string()),
+        Delivery::Acknowledged(201)
+    );
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let team = admin_get(&collector, "/v1/endpoints")["endpoints"][0].clone();
+        assert_eq!(team["status"], "disabled", "{team}");
+        if team["pending"].as_u64() >= Some(1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not pending: {team}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        receiver.hooks().len(),
+        after,
+        "a disabled endpoint stays disabled"
+    );
+}
+
+/// A receiver that comes back after its events were scheduled for a late retry gets them as soon
+/// as it accepts one again, not on the schedule.
+#[test]
+fn a_receiver_that_comes_back_gets_its_backlog_at_once() {
+    let receiver = Receiver::start(0);
+    receiver.set_down(true);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let org = org_file(dir.path(), &receiver.url, r#""response.created""#);
+    let collector = Collector::start(
+        &dir.path().join("data"),
+        &[
+            "--org",
+            &org,
+            "--allow-private-webhooks",
+            "--webhook-retries",
+            "1s,1h",
+        ],
+    );
+    for n in 0..20 {
+        assert_eq!(
+            post(&collector.base, &submission(n).to_string()),
+            Delivery::Acknowledged(201)
+        );
+    }
+    // Wait until every one has failed twice: the next attempts are an hour away.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let endpoints = admin_get(&collector, "/v1/endpoints");
+        if endpoints["endpoints"][0]["failed_attempts"].as_u64() >= Some(40) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{endpoints}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    receiver.set_down(false);
+    assert_eq!(
+        post(&collector.base, &submission(20).to_string()),
+        Delivery::Acknowledged(201)
+    );
+    assert!(
+        receiver.wait_for(PATIENCE, |hooks| answers_received(hooks).len() == 21),
+        "the backlog drains once the receiver accepts again: {} of 21",
+        answers_received(&receiver.hooks()).len()
+    );
+}
+
+/// Figures, not a check (run with `--release -- --ignored --nocapture`): the time from the 201
+/// of a low answer to its `alert.opened` at the receiver while 100 answers a second flow, and how
+/// long 10,000 events queued for an endpoint that was away take once it is back.
+#[test]
+#[ignore]
+fn webhook_figures() {
+    let receiver = Receiver::start(0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::env::set_var("TP_TEST_HOOK_SECRET", SECRET);
+    let org = dir.path().join("org.toml");
+    std::fs::write(
+        &org,
+        format!(
+            "[organisation]\nname = \"Bench\"\n\n[[endpoint]]\nid = \"team\"\nurl = \"{}\"\nsecret = \"env:TP_TEST_HOOK_SECRET\"\nevents = [\"response.created\", \"alert.opened\"]\n\n[[alert]]\nid = \"struggled\"\neffort_at_most = 2\nnotify = [\"team\"]\n",
+            receiver.url
+        ),
+    )
+    .expect("org");
+    let org = org.display().to_string();
+    let collector = Collector::start(
+        &dir.path().join("data"),
+        &["--org", &org, "--allow-private-webhooks"],
+    );
+    // 100 answers a second for 20 s; one in ten is low, on a touchpoint of its own (one open
+    // alert per rule and touchpoint), so each opens an alert.
+    let mut sent_at = HashMap::new();
+    let start = std::time::Instant::now();
+    for n in 0..2000u64 {
+        let due = start + Duration::from_millis(10 * n);
+        if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let mut answer = submission(n);
+        if n % 10 == 0 {
+            answer["touchpoint"] = format!("tp-{n}").into();
+            answer["answers"]["effort"] = 1.into();
+        } else {
+            answer["answers"]["effort"] = 6.into();
+        }
+        assert_eq!(
+            post(&collector.base, &answer.to_string()),
+            Delivery::Acknowledged(201)
+        );
+        if n % 10 == 0 {
+            sent_at.insert(format!("touchpoint:tp-{n}"), std::time::Instant::now());
+        }
+    }
+    assert!(receiver.wait_for(PATIENCE, |hooks| hooks
+        .iter()
+        .filter(|h| h.body["type"] == "alert.opened")
+        .count()
+        == 200));
+    let arrived = receiver.arrivals();
+    let mut latencies: Vec<Duration> = arrived
+        .iter()
+        .filter(|(h, _)| h.body["type"] == "alert.opened")
+        .filter_map(|(h, at)| {
+            let scope = h.body["data"]["scope"].as_str()?;
+            Some(at.duration_since(*sent_at.get(scope)?))
+        })
+        .collect();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    eprintln!(
+        "201 → alert.opened at 100 answers/s: {} alerts, p50 {:?}, p99 {:?}, max {:?}",
+        latencies.len(),
+        pct(0.5),
+        pct(0.99),
+        latencies.last().copied().unwrap_or_default()
+    );
+
+    // 10,000 events for an endpoint that is away, then back.
+    receiver.set_down(true);
+    let before = answers_received(&receiver.hooks()).len();
+    let body: Vec<serde_json::Value> = (0..100).map(|n| submission(10_000 + n)).collect();
+    for batch in 0..100u64 {
+        let items: Vec<serde_json::Value> = body
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut s = s.clone();
+                s["id"] = format!("e2e0-0000-0001-{:016}", batch * 100 + i as u64).into();
+                s
+            })
+            .collect();
+        ureq::post(&collector.url("/v1/responses/batch"))
+            .set("Content-Type", "application/json")
+            .send_string(&serde_json::Value::Array(items).to_string())
+            .expect("batch");
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    receiver.set_down(false);
+    let back = std::time::Instant::now();
+    assert_eq!(
+        post(&collector.base, &submission(20_000).to_string()),
+        Delivery::Acknowledged(201)
+    );
+    assert!(receiver.wait_for(Duration::from_secs(600), |hooks| {
+        answers_received(hooks).len() >= before + 10_001
+    }));
+    eprintln!(
+        "10,000 queued events delivered {:?} after the endpoint came back",
+        back.elapsed()
+    );
 }

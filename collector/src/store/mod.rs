@@ -148,9 +148,9 @@ pub trait Store: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
-    /// Hands `event` to its endpoints: writes `deliveries` (none when no endpoint wants it),
-    /// durably, then takes the event out of the outbox.
-    fn fan_out(&self, _event: EventKey, _deliveries: &[Delivery]) -> Result<(), StoreError> {
+    /// Hands events to their endpoints: writes each one's deliveries (none when no endpoint
+    /// wants it), durably, then takes the events out of the outbox.
+    fn fan_out(&self, _handed: &[(EventKey, Vec<Delivery>)]) -> Result<(), StoreError> {
         Err(StoreError::NoEvents)
     }
 

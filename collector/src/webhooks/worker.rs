@@ -119,6 +119,8 @@ struct Worker {
     per_endpoint: HashMap<String, usize>,
     /// Endpoints that asked to slow down (429, 502, 504, Retry-After), until when.
     paused: HashMap<String, u64>,
+    /// Endpoints whose last attempt failed: when one accepts again, what waits for it goes now.
+    failing: HashSet<String>,
     states: HashMap<String, EndpointState>,
     /// The oldest delivery creation time per due entry, for the queue's age.
     created: HashMap<(String, EventKey), u64>,
@@ -166,6 +168,7 @@ pub async fn run(
         in_flight: HashSet::new(),
         per_endpoint: HashMap::new(),
         paused: HashMap::new(),
+        failing: HashSet::new(),
         states: HashMap::new(),
         created: HashMap::new(),
         done_tx,
@@ -313,8 +316,20 @@ impl Worker {
             self.due.extend(self.parked.drain(..));
         }
         let now = clock::now_micros();
+        // One flush for the deliveries of a batch of events, not one per event.
+        let mut handed = Vec::new();
         for event in self.store.pending_events(256)? {
-            self.hand_on(org.as_deref(), event, now)?;
+            let deliveries = self.hand_on(org.as_deref(), &event, now)?;
+            handed.push((event.key, deliveries));
+        }
+        if !handed.is_empty() {
+            self.store.fan_out(&handed)?;
+            for (event, deliveries) in handed {
+                for d in deliveries {
+                    self.created.insert((d.endpoint.clone(), event), now);
+                    self.due.insert((now, d.endpoint, event));
+                }
+            }
         }
         if let Some(org) = &org {
             let effects = {
@@ -332,21 +347,21 @@ impl Worker {
         Ok(())
     }
 
-    /// Fans one event out to its endpoints; an answer also goes through the alert rules.
+    /// The deliveries of one event to its endpoints; an answer also goes through the alert rules.
     fn hand_on(
         &mut self,
         org: Option<&Organisation>,
-        event: Event,
+        event: &Event,
         now: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Delivery>, StoreError> {
         let Some(org) = org else {
-            return self.store.fan_out(event.key, &[]);
+            return Ok(Vec::new());
         };
         let (targets, data): (Vec<&Endpoint>, Value) = match event.key.kind {
             EventKind::ResponseCreated => {
                 let Some((data, facts)) = response(&*self.store, org, event.key.at)? else {
                     // Its answer never reached the disk (a crash before the flush).
-                    return self.store.fan_out(event.key, &[]);
+                    return Ok(Vec::new());
                 };
                 let effects = {
                     let quiet = quiet_at(org, now);
@@ -393,12 +408,7 @@ impl Worker {
                 created_at: now,
             })
             .collect();
-        self.store.fan_out(event.key, &deliveries)?;
-        for d in deliveries {
-            self.created.insert((d.endpoint.clone(), event.key), now);
-            self.due.insert((now, d.endpoint, event.key));
-        }
-        Ok(())
+        Ok(deliveries)
     }
 
     fn apply(&mut self, effects: Vec<Effect>) -> Result<(), StoreError> {
@@ -429,17 +439,15 @@ impl Worker {
                 break;
             }
             let endpoint = org.and_then(|o| o.endpoints.iter().find(|e| &e.id == endpoint_id));
+            if !self.states.contains_key(endpoint_id) {
+                let state = self.store.endpoint_state(endpoint_id)?;
+                self.states.insert(endpoint_id.clone(), state);
+            }
             let disabled = self
                 .states
                 .get(endpoint_id)
                 .is_some_and(|s| s.disabled.is_some());
             let Some(endpoint) = endpoint.filter(|_| !disabled) else {
-                if !self.states.contains_key(endpoint_id) {
-                    // Not read yet: read it, and decide on the next pass.
-                    let state = self.store.endpoint_state(endpoint_id)?;
-                    self.states.insert(endpoint_id.clone(), state);
-                    continue;
-                }
                 parked.push(entry.clone());
                 continue;
             };
@@ -483,6 +491,23 @@ impl Worker {
         Ok(())
     }
 
+    /// `endpoint` accepts again after failures: its deliveries waiting for a later retry are
+    /// due now, so a backlog drains within moments of the receiver's return rather than on the
+    /// retry schedule.
+    fn back(&mut self, endpoint: &str, now: u64) {
+        let waiting: Vec<Due> = self
+            .due
+            .iter()
+            .filter(|(at, e, _)| e == endpoint && *at > now)
+            .cloned()
+            .collect();
+        for entry in waiting {
+            self.due.remove(&entry);
+            self.due.insert((now, entry.1, entry.2));
+        }
+        self.paused.remove(endpoint);
+    }
+
     fn state(&mut self, endpoint: &str) -> Result<EndpointState, StoreError> {
         if let Some(state) = self.states.get(endpoint) {
             return Ok(state.clone());
@@ -524,6 +549,9 @@ impl Worker {
         };
         let accepted = sent.status.is_some_and(|s| (200..300).contains(&s));
         if accepted {
+            if self.failing.remove(&sent.endpoint) {
+                self.back(&sent.endpoint, now);
+            }
             self.store.remove_delivery(&sent.endpoint, sent.event)?;
             self.created.remove(&key);
             state.delivered += 1;
@@ -532,6 +560,7 @@ impl Worker {
             return self.save_state(&sent.endpoint, state);
         }
         state.failed_attempts += 1;
+        self.failing.insert(sent.endpoint.clone());
         let Some(mut delivery) = self.store.delivery(&sent.endpoint, sent.event)? else {
             return self.save_state(&sent.endpoint, state);
         };

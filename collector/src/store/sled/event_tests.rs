@@ -80,7 +80,7 @@ fn fanning_out_moves_an_event_to_its_deliveries() {
     let events = store.pending_events(10).expect("events");
     assert_eq!(events[0].data.as_deref(), Some(r#"{"notify":["a"]}"#));
     store
-        .fan_out(key, &[delivery("a", key), delivery("b", key)])
+        .fan_out(&[(key, vec![delivery("a", key), delivery("b", key)])])
         .expect("fan out");
     assert_eq!(store.outbox_len(), 1);
     let mut pending = Vec::new();

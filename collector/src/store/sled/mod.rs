@@ -544,16 +544,22 @@ impl Store for SledStore {
         Ok(events)
     }
 
-    fn fan_out(&self, event: EventKey, deliveries: &[Delivery]) -> Result<(), StoreError> {
+    fn fan_out(&self, handed: &[(EventKey, Vec<Delivery>)]) -> Result<(), StoreError> {
         let t = &self.trees;
-        if !deliveries.is_empty() {
+        let mut wrote = false;
+        for (event, deliveries) in handed {
             for delivery in deliveries {
                 t.deliveries
-                    .insert(delivery_key(&delivery.endpoint, event), to_json(delivery)?)?;
+                    .insert(delivery_key(&delivery.endpoint, *event), to_json(delivery)?)?;
+                wrote = true;
             }
+        }
+        if wrote {
             t.db.flush()?;
         }
-        t.outbox.remove(event.to_bytes())?;
+        for (event, _) in handed {
+            t.outbox.remove(event.to_bytes())?;
+        }
         Ok(())
     }
 
