@@ -536,3 +536,101 @@ fn webhook_figures() {
         back.elapsed()
     );
 }
+
+/// A rate alert on the real binary: it opens when the share of low answers over its window
+/// reaches the threshold with enough answers, once, and resolves when good answers bring it down.
+#[test]
+fn a_rate_alert_opens_and_resolves() {
+    let receiver = Receiver::start(0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::env::set_var("TP_TEST_HOOK_SECRET", SECRET);
+    let org = dir.path().join("org.toml");
+    std::fs::write(
+        &org,
+        format!(
+            r#"[organisation]
+name = "Northbank"
+
+[[endpoint]]
+id = "team"
+url = "{}"
+secret = "env:TP_TEST_HOOK_SECRET"
+events = ["alert.opened", "alert.resolved"]
+
+[[alert]]
+id = "queue-worse"
+channel = "kiosk"
+low_share_at_least = 0.5
+low_effort_at_most = 3
+window_minutes = 60
+min_responses = 4
+notify = ["team"]
+"#,
+            receiver.url
+        ),
+    )
+    .expect("org");
+    let org = org.display().to_string();
+    let collector = Collector::start(
+        &dir.path().join("data"),
+        &["--org", &org, "--allow-private-webhooks"],
+    );
+    let answer = |n: u64, channel: &str, effort: u64| {
+        let mut a = submission(n);
+        a["channel"] = channel.into();
+        a["answers"]["effort"] = effort.into();
+        a["context"] = serde_json::json!({"device_id": format!("k-{n}"), "site_id": "b-1"});
+        assert_eq!(
+            post(&collector.base, &a.to_string()),
+            Delivery::Acknowledged(201)
+        );
+    };
+    let alerts = |kind: &str| -> Vec<Hook> {
+        receiver
+            .accepted()
+            .into_iter()
+            .filter(|h| h.body["type"] == kind)
+            .collect()
+    };
+    // Low answers on another channel are out of scope.
+    for n in 0..6 {
+        answer(n, "web", 1);
+    }
+    // Three low kiosk answers: under min_responses.
+    for n in 6..9 {
+        answer(n, "kiosk", 2);
+    }
+    // Wait until the collector has handed on all nine (nothing waits in its outbox).
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while admin_get(&collector, "/v1/endpoints")["queue"]["outbox"] != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the outbox does not drain"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(alerts("alert.opened").is_empty(), "{:?}", receiver.hooks());
+    answer(9, "kiosk", 1);
+    assert!(
+        receiver.wait_for(PATIENCE, |_| alerts("alert.opened").len() == 1),
+        "the fourth low answer opens it"
+    );
+    let opened = &alerts("alert.opened")[0].body["data"];
+    assert_eq!(opened["rule"], "queue-worse");
+    assert_eq!(opened["scope"], "channel:kiosk");
+    assert_eq!(opened["detail"]["low"], 4);
+    // Good answers: 4 low of 8 is still a half; the ninth brings it under.
+    for n in 10..14 {
+        answer(n, "kiosk", 7);
+    }
+    answer(14, "kiosk", 7);
+    assert!(
+        receiver.wait_for(PATIENCE, |_| alerts("alert.resolved").len() == 1),
+        "the share falling under the threshold resolves it: {:?}",
+        receiver.hooks()
+    );
+    assert_eq!(alerts("alert.opened").len(), 1, "opened once");
+    let listed = admin_get(&collector, "/v1/alerts");
+    assert_eq!(listed["alerts"][0]["status"], "resolved");
+    assert_eq!(receiver.bad_signatures(), 0);
+}
