@@ -103,6 +103,27 @@ mod tests {
         }
     }
 
+    /// A name is checked on what it resolves to: `localhost` is loopback.
+    #[test]
+    fn a_name_resolving_to_loopback_is_refused_unless_allowed() {
+        use reqwest::dns::Resolve as _;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let resolve = |allow_private: bool| {
+            let name: reqwest::dns::Name = "localhost".parse().expect("a name");
+            runtime.block_on(Resolver { allow_private }.resolve(name))
+        };
+        let refused = resolve(false).err().expect("refused");
+        assert!(
+            refused.to_string().contains("--allow-private-webhooks"),
+            "{refused}"
+        );
+        let allowed: Vec<SocketAddr> = resolve(true).expect("allowed").collect();
+        assert!(allowed.iter().all(|a| a.ip().is_loopback()) && !allowed.is_empty());
+    }
+
     #[test]
     fn a_private_address_in_the_url_is_refused_unless_allowed() {
         let url = |u: &str| reqwest::Url::parse(u).expect("url");
