@@ -65,7 +65,10 @@ pub fn restore(store: &SledStore, backup: impl BufRead) -> Result<RestoreReport,
         match store.put_at(&submission, &json, micros)? {
             Put::Stored { .. } => report.restored += 1,
             Put::Duplicate => report.duplicates += 1,
-            Put::IdConflict | Put::AlreadyAnswered => report.conflicts.push(line_number),
+            // A restored store is not bounded, so it takes every value it is given.
+            Put::IdConflict | Put::AlreadyAnswered | Put::TooManyValues(_) => {
+                report.conflicts.push(line_number)
+            }
         }
     }
     store.flush()?;

@@ -1,4 +1,5 @@
-//! The collector's one clock: the time of day in the units each part keeps.
+//! The collector's one clock: the time of day in the units each part keeps, and [`Clock`], the
+//! instant ingest takes as an answer's arrival.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,4 +23,29 @@ pub fn now_secs() -> u64 {
 /// Days since 1970-01-01 (UTC): the dashboard's "today".
 pub fn today() -> i64 {
     (now_secs() / 86_400) as i64
+}
+
+/// The instant ingest takes as an answer's arrival, against which its `submitted_at` is bounded:
+/// the system clock, or a fixed instant for tests that post answers of a fixed day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Clock {
+    #[default]
+    System,
+    /// Always this many microseconds since the Unix epoch.
+    Fixed(u64),
+}
+
+impl Clock {
+    /// A fixed clock at `rfc3339`; `None` when that is no timestamp or before 1970.
+    pub fn fixed(rfc3339: &str) -> Option<Self> {
+        let millis = protocol::Timestamp::parse(rfc3339).ok()?.unix_millis();
+        Some(Self::Fixed(u64::try_from(millis).ok()? * 1000))
+    }
+
+    pub fn now_micros(self) -> u64 {
+        match self {
+            Self::System => now_micros(),
+            Self::Fixed(micros) => micros,
+        }
+    }
 }

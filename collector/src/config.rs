@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use secrecy::{ExposeSecret as _, SecretString};
 use subtle::ConstantTimeEq as _;
 
-use crate::limits::Rate;
+use crate::{clock::Clock, limits::Rate};
 
 /// Where the collector listens unless told.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -41,6 +41,98 @@ pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
 /// Largest batch body: room for the most items at a typical size.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// Distinct touchpoints unless told: a large organisation's journeys, many times over.
+pub const DEFAULT_MAX_TOUCHPOINTS: usize = 2_000;
+/// Distinct sites (`context.site_id`) unless told: every branch of a large network.
+pub const DEFAULT_MAX_SITES: usize = 5_000;
+/// Distinct segments (`context.segment`) unless told.
+pub const DEFAULT_MAX_SEGMENTS: usize = 1_000;
+/// Distinct agents (`context.agent_id`) unless told: a large call centre's staff over years.
+pub const DEFAULT_MAX_AGENTS: usize = 10_000;
+/// Distinct devices (`context.site_id` + `context.device_id`) unless told.
+pub const DEFAULT_MAX_DEVICES: usize = 10_000;
+
+/// A dimension whose distinct values are bounded: anyone can post answers, so anyone could
+/// otherwise invent values until every list, menu and stats day is too large to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bounded {
+    Touchpoint,
+    Site,
+    Segment,
+    Agent,
+    Device,
+}
+
+impl Bounded {
+    /// The submission's field that carries a new value of this dimension.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Touchpoint => "touchpoint",
+            Self::Site => "context.site_id",
+            Self::Segment => "context.segment",
+            Self::Agent => "context.agent_id",
+            Self::Device => "context.device_id",
+        }
+    }
+}
+
+/// How many distinct values of each [`Bounded`] dimension the collector accepts. Past a bound a
+/// submission bringing a new value is refused (422 `too_many_values`); known values keep working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct Bounds {
+    /// Distinct touchpoints accepted; an answer with a new one past it is refused (422).
+    #[arg(long = "max-touchpoints", env = "TOUCHPOINT_MAX_TOUCHPOINTS", default_value_t = DEFAULT_MAX_TOUCHPOINTS)]
+    pub touchpoints: usize,
+    /// Distinct sites (context.site_id) accepted.
+    #[arg(long = "max-sites", env = "TOUCHPOINT_MAX_SITES", default_value_t = DEFAULT_MAX_SITES)]
+    pub sites: usize,
+    /// Distinct segments (context.segment) accepted.
+    #[arg(long = "max-segments", env = "TOUCHPOINT_MAX_SEGMENTS", default_value_t = DEFAULT_MAX_SEGMENTS)]
+    pub segments: usize,
+    /// Distinct agents (context.agent_id) accepted.
+    #[arg(long = "max-agents", env = "TOUCHPOINT_MAX_AGENTS", default_value_t = DEFAULT_MAX_AGENTS)]
+    pub agents: usize,
+    /// Distinct devices (context.site_id + context.device_id) accepted.
+    #[arg(long = "max-devices", env = "TOUCHPOINT_MAX_DEVICES", default_value_t = DEFAULT_MAX_DEVICES)]
+    pub devices: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Self {
+            touchpoints: DEFAULT_MAX_TOUCHPOINTS,
+            sites: DEFAULT_MAX_SITES,
+            segments: DEFAULT_MAX_SEGMENTS,
+            agents: DEFAULT_MAX_AGENTS,
+            devices: DEFAULT_MAX_DEVICES,
+        }
+    }
+}
+
+impl Bounds {
+    /// No bound at all: for restoring a backup and generating demo data, which must take
+    /// whatever they are given.
+    pub const NONE: Self = Self {
+        touchpoints: usize::MAX,
+        sites: usize::MAX,
+        segments: usize::MAX,
+        agents: usize::MAX,
+        devices: usize::MAX,
+    };
+
+    pub fn of(&self, dimension: Bounded) -> usize {
+        match dimension {
+            Bounded::Touchpoint => self.touchpoints,
+            Bounded::Site => self.sites,
+            Bounded::Segment => self.segments,
+            Bounded::Agent => self.agents,
+            Bounded::Device => self.devices,
+        }
+    }
+}
+/// The key the demo agent console (`demo-site/agent.html`) sends. It is public, in the page and in
+/// this repository, so it is accepted only with `--demo`.
+pub const DEMO_AGENT_KEY: &str = "demo-console";
 
 /// A value that must never reach a log line or a debug print (`secrecy` redacts it), compared
 /// only in constant time.
@@ -113,6 +205,8 @@ pub struct Config {
     pub limit_per_address: Option<Rate>,
     /// Submissions per device (touchpoint + `context.device_id`; `None`: unlimited).
     pub limit_per_device: Option<Rate>,
+    /// Wrong admin tokens and agent keys per client address (`None`: unlimited).
+    pub limit_wrong_credentials: Option<Rate>,
     /// Connections one client address may hold at once.
     pub max_connections_per_address: usize,
     /// Proxies whose `X-Forwarded-For` is believed; from anyone else it is ignored.
@@ -132,6 +226,14 @@ pub struct Config {
     /// The delays between a webhook's attempts (`--webhook-retries`); empty: the Standard
     /// Webhooks schedule, 5 s to 24 h.
     pub webhook_retries: Vec<std::time::Duration>,
+    /// How many distinct touchpoints, sites, segments, agents and devices are accepted.
+    pub bounds: Bounds,
+    /// Serve the demo site (`/`, `/demo/web`, `/demo/kiosk`, `/demo/agent`) and accept its agent
+    /// key ([`DEMO_AGENT_KEY`]); `--demo`, off unless asked for.
+    pub demo: bool,
+    /// What ingest takes as an answer's arrival when it bounds `submitted_at`: the system clock
+    /// (tests fix it, so answers of a fixed day stay within the bounds).
+    pub arrival_clock: Clock,
 }
 
 impl Config {
@@ -161,6 +263,7 @@ impl Config {
             cache_mib: 64,
             limit_per_address: None,
             limit_per_device: None,
+            limit_wrong_credentials: Rate::parse(AUTH_FAILURES).expect("the default parses"),
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             trusted_proxies: Vec::new(),
             agent_keys: Vec::new(),
@@ -169,7 +272,31 @@ impl Config {
             require_invitation: true,
             allow_private_webhooks: false,
             webhook_retries: Vec::new(),
+            bounds: Bounds::default(),
+            demo: false,
+            arrival_clock: Clock::System,
         }
+    }
+
+    /// The keys the agents' consoles may use: those configured, and the demo console's public
+    /// key only with `--demo` (without it, a configured demo key is dropped with a warning).
+    pub fn agent_keys(&self) -> Vec<Secret> {
+        let mut keys: Vec<Secret> = self
+            .agent_keys
+            .iter()
+            .filter(|key| {
+                let demo_key = key.matches(DEMO_AGENT_KEY);
+                if demo_key && !self.demo {
+                    tracing::warn!("the demo console's key is accepted only with --demo: ignored");
+                }
+                !demo_key
+            })
+            .cloned()
+            .collect();
+        if self.demo {
+            keys.push(Secret::new(DEMO_AGENT_KEY.to_owned()));
+        }
+        keys
     }
 }
 
@@ -236,6 +363,28 @@ mod tests {
         assert!(
             Config::for_data_dir("d".into()).check().is_ok(),
             "no token: admin off"
+        );
+    }
+
+    #[test]
+    fn the_demo_key_is_an_agent_key_only_in_a_demo() {
+        let mut config = Config {
+            agent_keys: vec![
+                Secret::new("console-key".into()),
+                Secret::new(DEMO_AGENT_KEY.into()),
+            ],
+            ..Config::for_data_dir("d".into())
+        };
+        let accepts =
+            |config: &Config, key: &str| config.agent_keys().iter().any(|k| k.matches(key));
+        assert!(accepts(&config, "console-key"));
+        assert!(!accepts(&config, DEMO_AGENT_KEY));
+        config.demo = true;
+        assert!(accepts(&config, DEMO_AGENT_KEY));
+        config.agent_keys.clear();
+        assert!(
+            accepts(&config, DEMO_AGENT_KEY),
+            "--demo alone brings its key"
         );
     }
 

@@ -8,8 +8,9 @@
 //!   one page builder, and a file per route family.
 //! - [`ingest`]: [`ingest::Ingest::submit`], the only place an outcome is counted; the group
 //!   commit ([`ingest::commit`]) and the figures `/metrics` shows.
-//! - [`read`]: export, the dashboard, the council report, and their shared HTML; it reads through
-//!   the store and its stats cells, beside `ingest`.
+//! - [`read`]: export, the dashboard (departments, journeys, the council's agenda), the council
+//!   report, journeys, and their shared HTML; it reads through the store and its stats cells,
+//!   beside `ingest`.
 //! - [`webhooks`]: events out, beside `ingest` and `read`: the outbox's events handed to the
 //!   organisation file's endpoints (signed per Standard Webhooks, retried, on their own thread),
 //!   and the alert rules applied to each answer. It reads through the store.
@@ -17,7 +18,10 @@
 //!   its sled backend (byte formats, trees and sealing, recovery). Duplicates are detected here.
 //! - [`channel`]: the channels' own rules, pure: a device and the burst rule (kiosk), signed
 //!   invitations (agent).
-//! - [`stats`]: the cells that `GET /v1/stats`, the dashboard and the report read, kept by the store.
+//! - [`stats`]: the cells that `GET /v1/stats`, the dashboard and the report read, kept by the store,
+//!   and the values seen in each dimension, which the cardinality bounds count.
+//! - [`org`]: the organisation file (departments, touchpoints, journeys), reloaded whole, and the
+//!   council's actions; one definition of a touchpoint's department.
 //! - [`config`] (flags, every default, secrets), [`limits`] (token buckets), [`clock`] (the one
 //!   clock), [`assets`] (embedded files and page templates): the ground everything stands on.
 //! - Beside the server: [`backup`] (restore from an export, exactly once) and [`demo`] (demo data).
@@ -28,8 +32,9 @@
 //! 2. `ingest::Ingest::submit` → `write`: `protocol::parse_submission` validates it, then
 //!    `channel::Rules::check` applies its channel's rules (invitation, device limit).
 //! 3. `store::SledStore::put`: under the writer lock, the id and interaction are looked up
-//!    (duplicate, conflict, already answered), the burst rule stamps the record, the record is
-//!    written and then its index entries, and its stats cell is counted.
+//!    (duplicate, conflict, already answered), a new touchpoint, site, segment, agent or device
+//!    past its bound is refused, the burst rule stamps the record, the record is written and
+//!    then its index entries, and its stats cell is counted.
 //! 4. `ingest::commit::GroupCommit::durable`: the request waits for the flush that covers it.
 //! 5. `ingest::Ingest::settle`: the outcome is counted, and `http` answers 201, 200 or the
 //!    refusal's status through `http::error`.

@@ -27,6 +27,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start: the size of the serve variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Serve the API (and the widget) on the embedded store. The admin token comes from
     /// TOUCHPOINT_ADMIN_TOKEN; without it the admin routes (export) are disabled.
@@ -75,6 +77,10 @@ enum Command {
         /// Submissions per device (context.site_id + context.device_id), RATE/BURST a second (or off).
         #[arg(long, env = "TOUCHPOINT_LIMIT_PER_DEVICE", default_value = config::DEFAULT_LIMIT_PER_DEVICE)]
         limit_per_device: String,
+        /// Wrong admin tokens and agent keys per client address, RATE/BURST a second (or off):
+        /// past the burst, the address's attempts are answered 429 without being checked.
+        #[arg(long, env = "TOUCHPOINT_LIMIT_WRONG_CREDENTIALS", default_value = config::AUTH_FAILURES)]
+        limit_wrong_credentials: String,
         /// A proxy whose X-Forwarded-For is believed (repeatable; comma-separated in the
         /// environment). From any other peer the header is ignored.
         #[arg(
@@ -109,6 +115,12 @@ enum Command {
         /// schedule, 5s,5m,30m,2h,5h,10h,14h,20h,24h (ten attempts over about three days).
         #[arg(long, env = "TOUCHPOINT_WEBHOOK_RETRIES")]
         webhook_retries: Option<String>,
+        /// Serve the demo site (/, /demo/web, /demo/kiosk, /demo/agent) and accept the demo agent
+        /// console's public key. Off by default: a production collector serves neither.
+        #[arg(long, env = "TOUCHPOINT_DEMO")]
+        demo: bool,
+        #[command(flatten)]
+        bounds: config::Bounds,
     },
     /// Write every stored answer, in arrival order, to standard output (or --out). Needs the
     /// collector stopped; while it runs, use GET /v1/export.
@@ -157,6 +169,9 @@ enum Command {
         period: String,
         #[arg(long, default_value = "md", value_parser = ["md", "html", "json"])]
         format: String,
+        /// The organisation file: departments and journeys (without it, the channels').
+        #[arg(long, env = "TOUCHPOINT_ORG")]
+        org: Option<PathBuf>,
         /// File to write instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -208,12 +223,15 @@ fn main() -> anyhow::Result<()> {
             cache_mib,
             limit_per_address,
             limit_per_device,
+            limit_wrong_credentials,
             trusted_proxies,
             max_connections_per_address,
             invitation_ttl,
             allow_uninvited_agent_answers,
             allow_private_webhooks,
             webhook_retries,
+            demo,
+            bounds,
         } => {
             let allow_origins = allow_origins
                 .iter()
@@ -242,6 +260,8 @@ fn main() -> anyhow::Result<()> {
                 cache_mib,
                 limit_per_address: Rate::parse(&limit_per_address).map_err(anyhow::Error::msg)?,
                 limit_per_device: Rate::parse(&limit_per_device).map_err(anyhow::Error::msg)?,
+                limit_wrong_credentials: Rate::parse(&limit_wrong_credentials)
+                    .map_err(anyhow::Error::msg)?,
                 trusted_proxies,
                 max_connections_per_address,
                 agent_keys: std::env::var("TOUCHPOINT_AGENT_KEYS")
@@ -264,6 +284,9 @@ fn main() -> anyhow::Result<()> {
                     .map_err(anyhow::Error::msg)?
                     .map(|schedule| schedule.0)
                     .unwrap_or_default(),
+                demo,
+                arrival_clock: collector::clock::Clock::System,
+                bounds,
             };
             serve(config)
         }
@@ -354,12 +377,18 @@ fn main() -> anyhow::Result<()> {
             data,
             period,
             format,
+            org,
             out,
         } => {
             let period = report::Period::parse(&period)?;
+            let org = org
+                .as_deref()
+                .map(collector::org::Organisation::load)
+                .transpose()?
+                .map(std::sync::Arc::new);
             let store = SledStore::open_with_cache(&data, 64)
                 .with_context(|| format!("opening the store in {}", data.display()))?;
-            let report = report::build(&store, &period)?;
+            let report = report::build(&store, &period, org, collector::clock::today())?;
             let text = match format.as_str() {
                 "html" => report.to_html(report::Stylesheet::Inline),
                 "json" => report.to_json().to_string(),

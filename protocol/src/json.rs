@@ -1,6 +1,8 @@
 //! Bytes → [`Submission`] for the collector: serde reads the shape (unknown fields refused), the
 //! domain constructors check the values, and every failure becomes a [`Rejection`] that names a
 //! schema field but never repeats the input.
+//!
+//! Most of this file is its tests: a table of every kind of bad input, beside the parser.
 
 use serde::Deserialize;
 
@@ -35,9 +37,9 @@ struct RawSurvey {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAnswers {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     effort: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     confidence: Option<i64>,
     #[serde(default)]
     emotion: Option<String>,
@@ -62,6 +64,29 @@ struct RawContext {
     invitation: Option<String>,
     #[serde(default)]
     assisted: Option<bool>,
+}
+
+/// A number without a fractional part, as JSON Schema reads `integer`: `6` and `6.0` are the same
+/// answer (some JSON writers, Python's among them, write whole numbers of a float type so). A
+/// fraction, or a number past the range where a float holds every whole number, is a type error.
+fn whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    use serde::de::{Error as _, Unexpected};
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() <= EXACT => Ok(Some(f as i64)),
+        _ => Err(D::Error::invalid_type(
+            Unexpected::Other("a number that is not whole"),
+            &"a whole number",
+        )),
+    }
 }
 
 /// Every path of the schema. A rejection names one of these, so nothing of the input is echoed.
@@ -313,6 +338,23 @@ mod tests {
             None => obj.remove(last),
         };
         v
+    }
+
+    #[test]
+    fn whole_numbers_written_as_floats_are_the_same_answers() {
+        let written = with(
+            with(valid(), "answers.effort", Some(json!(6.0))),
+            "answers.confidence",
+            Some(json!(4.0)),
+        );
+        let sub = parse_value(&written).expect("6.0 is the integer 6 to JSON Schema");
+        assert_eq!(sub, parse_value(&valid()).expect("valid"));
+        assert_eq!(
+            parse_value(&with(valid(), "answers.effort", Some(json!(1e300)))),
+            Err(Rejection::InvalidType {
+                at: "answers.effort"
+            })
+        );
     }
 
     #[test]

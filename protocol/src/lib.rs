@@ -6,6 +6,7 @@
 //! - [`submission`]: the domain types of a submission; each has a parsing constructor that is the
 //!   only way to make one, so a value that exists is valid.
 //! - [`rejection`]: every reason a submission can be refused, each with a stable code.
+//! - [`redact`]: masks e-mail addresses, phone and card numbers in a comment, on both sides.
 //! - [`time`]: RFC 3339 timestamps without a date-time library (the widget pays for every byte).
 //! - `json` (feature `json`, the collector): bytes → [`Submission`], naming the reason on failure.
 //!
@@ -23,6 +24,7 @@ extern crate alloc;
 pub mod instrument;
 #[cfg(feature = "json")]
 mod json;
+pub mod redact;
 pub mod rejection;
 pub mod submission;
 pub mod time;

@@ -40,6 +40,9 @@ pub enum Rejection {
         field: &'static str,
     },
     InvalidSubmittedAt,
+    /// `submitted_at` is further from the answer's arrival than a delayed delivery or a clock's
+    /// error explains ([`crate::time::SUBMITTED_AT_WINDOW_MILLIS`], [`crate::time::SUBMITTED_AT_SKEW_MILLIS`]).
+    SubmittedAtOutOfRange,
     /// `context.invitation` is malformed, or (at the collector) not one it signed.
     InvalidInvitation,
 }
@@ -66,6 +69,7 @@ impl Rejection {
             Self::UnsupportedLocale => "unsupported_locale",
             Self::InvalidContext { .. } => "invalid_context",
             Self::InvalidSubmittedAt => "invalid_submitted_at",
+            Self::SubmittedAtOutOfRange => "submitted_at_out_of_range",
             Self::InvalidInvitation => "invalid_invitation",
         }
     }
@@ -98,6 +102,9 @@ impl Rejection {
                 "context values must be 1-64 characters (page: 1-512) of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-'"
             }
             Self::InvalidSubmittedAt => "submitted_at must be an RFC 3339 timestamp",
+            Self::SubmittedAtOutOfRange => {
+                "submitted_at must be at most 14 days before the answer reaches the collector and at most 1 day after"
+            }
             Self::InvalidInvitation => {
                 "context.invitation must be a token this collector issued (POST /v1/invitations), unchanged"
             }

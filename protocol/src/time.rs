@@ -1,10 +1,20 @@
 //! RFC 3339 timestamps: parsed to Unix milliseconds and written back in UTC, by hand, because the
-//! widget cannot afford a date-time library and the collector needs only these two operations.
+//! widget cannot afford a date-time library and the collector needs only these two operations;
+//! and how far an answer's `submitted_at` may be from its arrival.
 
 use alloc::borrow::ToOwned;
 use alloc::string::String;
 
 use crate::Rejection;
+
+/// How long before it reaches the collector an answer may have been given: 14 days, the longest an
+/// outbox keeps an answer (a kiosk offline over a two-week closure). An older `submitted_at` is
+/// refused, so a period's figures are final 14 days after it ends: nobody can add answers to it
+/// by backdating them.
+pub const SUBMITTED_AT_WINDOW_MILLIS: i64 = 14 * 86_400_000;
+/// How far ahead of the collector's clock a device's clock may run: 1 day, more than any time
+/// zone mistake. Such an answer counts on the day it arrives.
+pub const SUBMITTED_AT_SKEW_MILLIS: i64 = 86_400_000;
 
 /// A valid RFC 3339 timestamp as the client wrote it, with the instant it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +47,18 @@ impl Timestamp {
 
     pub fn unix_millis(&self) -> i64 {
         self.unix_millis
+    }
+
+    /// Whether an answer given at this time may arrive at `arrival_millis`: no more than
+    /// [`SUBMITTED_AT_WINDOW_MILLIS`] before it, no more than [`SUBMITTED_AT_SKEW_MILLIS`] after.
+    pub fn check_arrival(&self, arrival_millis: i64) -> Result<(), Rejection> {
+        let earliest = arrival_millis.saturating_sub(SUBMITTED_AT_WINDOW_MILLIS);
+        let latest = arrival_millis.saturating_add(SUBMITTED_AT_SKEW_MILLIS);
+        if (earliest..=latest).contains(&self.unix_millis) {
+            Ok(())
+        } else {
+            Err(Rejection::SubmittedAtOutOfRange)
+        }
     }
 }
 
@@ -240,6 +262,39 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    /// Regression (issue 13): answers backdated into a closed period, or dated year 0000, were
+    /// accepted.
+    #[test]
+    fn submitted_at_must_be_near_the_arrival() {
+        let arrival = Timestamp::parse("2025-12-20T12:00:00Z").expect("valid");
+        let arrival = arrival.unix_millis();
+        for (submitted, ok) in [
+            ("2025-12-20T12:00:00Z", true),
+            ("2025-12-06T12:00:00Z", true),
+            ("2025-12-06T11:59:59.999Z", false),
+            ("2025-11-10T09:00:00Z", false),
+            ("0000-01-01T00:00:00Z", false),
+            ("1970-01-01T00:00:00Z", false),
+            ("2025-12-21T12:00:00Z", true),
+            ("2025-12-21T12:00:00.001Z", false),
+            ("2025-12-21T06:00:00-08:00", false),
+            ("9999-12-31T23:59:59Z", false),
+        ] {
+            let at = Timestamp::parse(submitted).expect("valid");
+            let expected = if ok {
+                Ok(())
+            } else {
+                Err(Rejection::SubmittedAtOutOfRange)
+            };
+            assert_eq!(at.check_arrival(arrival), expected, "{submitted}");
+        }
+        // The refusal's message names the bounds: they change together.
+        let message = Rejection::SubmittedAtOutOfRange.message();
+        assert_eq!(SUBMITTED_AT_WINDOW_MILLIS, 14 * 86_400_000);
+        assert_eq!(SUBMITTED_AT_SKEW_MILLIS, 86_400_000);
+        assert!(message.contains("14 days before") && message.contains("1 day after"));
     }
 
     proptest! {

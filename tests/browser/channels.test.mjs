@@ -418,7 +418,8 @@ test("the same instrument everywhere: questions, scales and texts per locale on 
 });
 
 test("the kiosk demo's note about the demo covers nothing of the kiosk, in English and in Arabic", async () => {
-  const env = await setup(() => ({}));
+  // The demo pages are served only with --demo.
+  const env = await startHostAndCollector(() => ({}), { TOUCHPOINT_DEMO: "true" });
   try {
     for (const viewport of [{ width: 1024, height: 768 }, { width: 768, height: 1024 }, { width: 390, height: 844 }]) {
       const page = await browser.newPage({ ...STILL, viewport });

@@ -4,7 +4,7 @@
 // the URL.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startCollector, launch, ADMIN_TOKEN, STILL } from "./helpers.mjs";
+import { startCollector, launch, ADMIN_TOKEN, STILL, storeAll } from "./helpers.mjs";
 
 let browser;
 let collector;
@@ -38,14 +38,7 @@ async function seed(base) {
     locale: "en",
     submitted_at: now,
   });
-  const res = await fetch(`${base}/v1/responses/batch`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(items),
-  });
-  assert.equal(res.status, 200);
-  const { results } = await res.json();
-  assert.ok(results.every((r) => r.status === "stored"), JSON.stringify(results));
+  await storeAll(base, items);
 }
 
 before(async () => {

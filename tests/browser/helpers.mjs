@@ -30,8 +30,8 @@ export function widgetManifest() {
  * Starts the collector (with extra environment `env`; rate limits off unless `limits`, which keeps
  * its defaults); resolves once it reports its address.
  */
-export async function startCollector({ allowOrigins = [], env = {}, limits = false } = {}) {
-  const data = mkdtempSync(join(tmpdir(), "tp-browser-"));
+export async function startCollector({ allowOrigins = [], env = {}, limits = false, data: given } = {}) {
+  const data = given ?? mkdtempSync(join(tmpdir(), "tp-browser-"));
   const spawnAt = (listen) => spawnCollector(data, listen, allowOrigins, env, limits);
   let { child, base } = await spawnAt("127.0.0.1:0");
   const widget = await fetch(`${base}/widget.js`);
@@ -136,6 +136,18 @@ export async function startHostAndCollector(pages, env = {}) {
  * screenshot) sees it half-way.
  */
 export const STILL = { reducedMotion: "reduce" };
+
+/** Stores `items` through the public batch API; every one must be stored. */
+export async function storeAll(base, items) {
+  const res = await fetch(`${base}/v1/responses/batch`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(items),
+  });
+  if (res.status !== 200) throw new Error(`batch: ${res.status}`);
+  const { results } = await res.json();
+  if (!results.every((r) => r.status === "stored")) throw new Error(JSON.stringify(results));
+}
 
 /**
  * Resolves once every animation on the page, in the document and in open shadow roots, has

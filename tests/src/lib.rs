@@ -7,8 +7,8 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{mpsc, Arc, Mutex},
-    time::Duration,
+    sync::{mpsc, Arc, Mutex, OnceLock},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use serde_json::{json, Value};
@@ -198,6 +198,21 @@ pub fn post(base: &str, body: &str) -> Delivery {
     }
 }
 
+/// When this run's answers were given: the time the run started. The collector refuses answers
+/// given more than 14 days before they arrive, and every copy of one answer (a retry after a
+/// crash) must carry the same bytes.
+pub fn submitted_at() -> &'static str {
+    static AT: OnceLock<String> = OnceLock::new();
+    AT.get_or_init(|| {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        protocol::Timestamp::from_unix_millis(millis)
+            .as_str()
+            .to_owned()
+    })
+}
+
 /// A valid submission; `n` makes the id unique.
 pub fn submission(n: u64) -> Value {
     let channel = ["web", "kiosk", "agent"][(n % 3) as usize];
@@ -209,6 +224,6 @@ pub fn submission(n: u64) -> Value {
         "answers": {"effort": 1 + n % 7, "confidence": 1 + n % 5, "emotion": "neutral"},
         "comment": format!("comment number {n}"),
         "locale": "en",
-        "submitted_at": "2026-11-22T10:00:00Z"
+        "submitted_at": submitted_at()
     })
 }

@@ -63,7 +63,7 @@ fn a_link_outlives_a_restart_and_its_expiry_follows_the_flag() {
         "id": "e2e-invitation-0000000001", "survey": {"id": "core-cx", "version": 1},
         "channel": "agent", "touchpoint": "billing", "answers": {"effort": 5}, "locale": "en",
         "context": {"interaction_id": "call-500", "agent_id": "a-7", "invitation": token},
-        "submitted_at": "2026-11-22T10:00:00Z"
+        "submitted_at": touchpoint_tests::submitted_at()
     });
     assert_eq!(
         post(&collector.base, &answer.to_string()),

@@ -1,5 +1,7 @@
 //! The survey modules' JS API (`start`, `open`, `close`, `postCall`): the web modules and the
-//! kiosk and agent module export it; the delivery module does not.
+//! kiosk and agent module export it; the delivery module does not. This is where a build's
+//! channel is chosen: the web modules' widget adds nothing to the shared panel, the kiosk and
+//! agent module's adds [`crate::channels`].
 
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -9,23 +11,27 @@ use core::cell::RefCell;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
-use crate::config::{self, Config, Mode, BAD_TOUCHPOINT};
 #[cfg(feature = "channels")]
-use crate::courier::Courier;
+use crate::channels::{invite, Channels};
+use crate::config::{self, Config, Mode, BAD_TOUCHPOINT, NOT_AGENT};
+use crate::delivery::{self, Sink};
 use crate::dom::{error, warn};
-#[cfg(feature = "channels")]
-use crate::invite;
-use crate::ui::{Settings, Sink, Widget};
+use crate::panel::{Settings, Widget};
 use crate::Global;
+
+/// What this build adds to the shared panel.
 #[cfg(feature = "channels")]
-use protocol::Ident;
+type Channel = Channels;
+/// What this build adds to the shared panel: nothing (a web page's launcher and inline panel).
+#[cfg(not(feature = "channels"))]
+type Channel = ();
 
 /// What `start` set up; the JS API works on it.
 struct State {
     config: Config,
     /// Where answers go; `None` without a collector URL.
     sink: Option<Sink>,
-    widget: Option<Rc<Widget>>,
+    widget: Option<Rc<Widget<Channel>>>,
 }
 
 static STATE: Global<State> = Global(RefCell::new(None));
@@ -47,13 +53,8 @@ fn settings(config: &Config) -> Option<Settings> {
 }
 
 /// Mounts the survey for `config` if it can be shown; reports why not otherwise.
-fn mount(config: &Config, sink: &Sink) -> Option<Rc<Widget>> {
+fn mount(config: &Config, sink: &Sink) -> Option<Rc<Widget<Channel>>> {
     let settings = settings(config)?;
-    #[cfg(feature = "channels")]
-    let timers = crate::ui::Timers {
-        reset_ms: config.reset_ms,
-        idle_ms: config.idle_ms,
-    };
     let container = match config.mode {
         Mode::Launcher => None,
         #[cfg(feature = "channels")]
@@ -80,8 +81,7 @@ fn mount(config: &Config, sink: &Sink) -> Option<Rc<Widget>> {
         config.mode,
         container.as_ref(),
         sink.clone(),
-        #[cfg(feature = "channels")]
-        timers,
+        config,
     )
 }
 
@@ -93,8 +93,9 @@ pub fn start(loader: JsValue) {
         warn("touchpoint: the widget is already on this page; the second script tag is ignored");
         return;
     }
-    // Debug builds have std's panic machinery: the same one fixed message.
-    #[cfg(debug_assertions)]
+    // Debug builds and the kiosk and agent module have std's panic machinery: the same one fixed
+    // message.
+    #[cfg(any(debug_assertions, feature = "channels"))]
     std::panic::set_hook(std::boxed::Box::new(|_| {
         error("touchpoint: internal error; the widget stopped")
     }));
@@ -106,19 +107,10 @@ pub fn start(loader: JsValue) {
             warn(note);
         }
     }
-    // A kiosk delivers all day: its courier is in this module and starts now. A web page hands
-    // answers to the loader, which loads the delivery module when there is something to send.
-    #[cfg(feature = "channels")]
-    let sink = config.base.as_deref().map(Courier::new);
-    #[cfg(feature = "channels")]
-    if let Some(c) = &sink {
-        c.start();
-    }
-    #[cfg(not(feature = "channels"))]
     let sink = config
         .base
-        .as_ref()
-        .map(|_| crate::handoff::Handoff::new(loader));
+        .as_deref()
+        .map(|base| delivery::sink(base, loader));
     let widget = sink.as_ref().and_then(|s| mount(&config, s));
     if let Ok(mut s) = STATE.0.try_borrow_mut() {
         *s = Some(State {
@@ -137,21 +129,21 @@ pub fn open(options: JsValue) {
         let mut state = STATE.0.try_borrow_mut().ok()?;
         let state = state.as_mut()?;
         let mut notes = Vec::new();
-        let touchpoint = config::text(&options, "touchpoint");
-        let overridden = touchpoint.is_some()
-            || config::text(&options, "segment").is_some()
-            || config::text(&options, "locale").is_some();
-        if let Some(t) = touchpoint {
+        #[cfg(feature = "channels")]
+        let options = crate::channels::options::open_options(options);
+        #[cfg(not(feature = "channels"))]
+        let options = config::OpenOptions::read(&options);
+        let overridden = options.any();
+        if let Some(t) = options.touchpoint {
             state.config.touchpoint = protocol::Ident::parse(&t);
             if state.config.touchpoint.is_none() {
                 error(BAD_TOUCHPOINT);
             }
         }
-        if let Some(seg) = config::text(&options, "segment") {
+        if let Some(seg) = options.segment {
             state.config.context.segment = protocol::Ident::parse(&seg);
         }
-        if let Some(texts) = config::locale(config::text(&options, "locale").as_deref(), &mut notes)
-        {
+        if let Some(texts) = config::locale(options.locale.as_deref(), &mut notes) {
             state.config.texts = texts;
         }
         for (_, note) in notes {
@@ -181,11 +173,6 @@ pub fn close() {
     }
 }
 
-#[cfg(feature = "channels")]
-pub const BAD_CALL: &str = "touchpoint: postCall needs interactionId and agentId (1-64 characters of A-Z a-z 0-9 . _ : / -); no survey link was made";
-pub const NOT_AGENT: &str =
-    "touchpoint: postCall works with data-mode=\"agent\" and data-agent-key on the script tag";
-
 /// `Touchpoint.postCall(...)` on a web page: agent mode is in the other module (the loader loads it
 /// for `data-mode="agent"`).
 #[cfg(not(feature = "channels"))]
@@ -203,37 +190,23 @@ pub fn post_call(options: JsValue) {
         let state = STATE.0.try_borrow().ok()?;
         let state = state.as_ref()?;
         let config = &state.config;
-        let key = match (config.mode, &config.agent_key) {
+        let key = match (config.mode, &config.channels.agent_key) {
             (Mode::Agent, Some(key)) => key.clone(),
             _ => {
                 error(NOT_AGENT);
                 return None;
             }
         };
-        let id = |k: &str| config::text(&options, k).and_then(|t| Ident::parse(&t));
-        let (Some(interaction), Some(agent)) = (id("interactionId"), id("agentId")) else {
-            error(BAD_CALL);
-            return None;
-        };
-        let mut notes = Vec::new();
-        let texts = config::locale(config::text(&options, "locale").as_deref(), &mut notes)
-            .unwrap_or(config.texts);
-        for (_, note) in notes {
-            warn(note);
-        }
-        let call = invite::Call {
-            touchpoint: config.touchpoint.clone()?,
-            interaction,
-            agent,
-            queue: id("queue"),
-            texts,
-        };
+        let call = crate::channels::agent::call(config, options)?;
         Some((state.widget.clone()?, config.base.clone()?, key, call))
     })() else {
         return;
     };
     let shown = call.clone();
     invite::request(&base, &key, &call, move |outcome| {
-        widget.show_invitation(&shown, outcome)
+        widget
+            .hooks()
+            .agent()
+            .show_invitation(&widget, &shown, outcome)
     });
 }

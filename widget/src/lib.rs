@@ -1,66 +1,69 @@
 //! The Touchpoint widget (WebAssembly): renders the `core-cx` survey inside the host page and
 //! delivers each answer exactly once. Built for `wasm32-unknown-unknown`; the loader
-//! (`loader/widget.js`) fetches it and calls `start` ([`api`]). Built three ways:
+//! (`loader/widget.js`) fetches it and calls `start` (`api`). Built three ways:
 //! - a web module per locale (no features): launcher and inline, one locale's texts; it stores
-//!   each answer and hands it to the loader ([`handoff`]);
+//!   each answer and hands it to the loader (`delivery::handoff`);
 //! - the delivery module (`--no-default-features --features delivery`): the courier alone, which
-//!   a web page loads once a survey shows or earlier answers wait ([`delivery`]);
+//!   a web page loads once a survey shows or earlier answers wait (`delivery::exports`);
 //! - the kiosk and agent module (feature `channels`, the default): every locale, the kiosk and
 //!   agent modes and invitations, with the courier built in.
 //!
 //! So a web page downloads neither the kiosk's and agent's code nor delivery before its survey
 //! shows.
 //!
-//! Layout:
-//! - [`config`]: the loader's settings (`data-*` attributes), checked, with one console message per
-//!   wrong attribute.
-//! - `api`: `start`, `open`, `close`, `postCall`; `delivery`: `deliver`, `submit`.
-//! - [`ui`]: the shadow-root survey: launcher or inline panel, radio groups, keyboard, Send; the
-//!   kiosk's attract screen and timers; agent mode's invitation and assisted capture.
-//! - [`invite`]: agent mode's request for a post-call invitation.
-//! - [`style`]: the one constructable stylesheet and the theming contract.
-//! - [`survey`]: choices → `protocol::Submission` through the protocol's constructors.
-//! - [`outbox`]: the durable queue in localStorage (and memory), with leases between tabs.
-//! - [`courier`]: fetch / sendBeacon delivery, verdicts per status, the retry timer and events.
-//! - `handoff`: a web page's way from Send to the delivery module, storage first.
-//! - [`retry`]: backoff with jitter and `Retry-After`, as pure functions.
-//! - [`ids`]: ULID submission ids from `crypto.getRandomValues`.
-//! - [`dom`]: DOM and console helpers that never throw.
+//! Layout, from the top down (a module imports only modules below it):
+//! - `api` (`api.rs`): `start`, `open`, `close`, `postCall`; the one place a build's channel is
+//!   chosen.
+//! - `channels/` (feature `channels`, gated at its `mod` line): what the kiosk and agent add to
+//!   the panel through [`panel::Hooks`]: `kiosk.rs` (attract screen, idle reset, its timer),
+//!   `agent.rs` (invitation, assisted capture, the invitation page's outcomes), `invite.rs` (the
+//!   request for an invitation), `options.rs` (the JS API's option objects, read with serde).
+//! - [`panel`] (`panel/`): the survey every channel shares: `mod.rs` (the widget: mount, open,
+//!   close, keys, Send), `act.rs` (a click or key read once into an [`panel::act::Act`]),
+//!   `form.rs` (one survey's elements and choices), `tests.rs`.
+//! - [`delivery`] (`delivery/`): `outbox.rs` (the durable queue in localStorage and memory, leases
+//!   between tabs), `courier.rs` (fetch / sendBeacon, verdicts per status, the retry timer,
+//!   events), `retry.rs` (backoff with jitter and `Retry-After`, pure functions), `handoff.rs`
+//!   (a web page's way from Send to the delivery module, storage first), `exports.rs` (the
+//!   delivery module's `deliver`, `submit`).
+//! - [`config`] (`config/`): the loader's settings (`data-*` attributes), checked, with one
+//!   console message per wrong attribute; the kiosk's and agent mode's own in `channels.rs`
+//!   (feature `channels`, gated at its `mod` line); [`survey`]: the questions, and choices →
+//!   `protocol::Submission` through the protocol's constructors; [`style`]: the one constructable
+//!   stylesheet and the theming contract; [`ids`]: ULID submission ids; [`dom`]: DOM and console
+//!   helpers that never throw.
 //!
-//! The path of one answer: the launcher's click opens a panel ([`ui::Widget::open`]) and makes its
-//! id; Send turns the choices into a `Submission` ([`survey::submission`]) and its canonical JSON,
-//! writes that to localStorage before any request and dispatches `touchpoint:submitted`;
-//! [`courier::Courier::submit`] (on a web page, in the delivery module the loader hands it to)
-//! queues it ([`outbox::Outbox::add`]) and posts it to `{base}/v1/responses`; the status
-//! becomes a [`outbox::Verdict`]: 201/200/409 remove it and dispatch `touchpoint:delivered`, 400/413
-//! drop it with a warning, 429/503/no answer keep it for a retry after [`retry::delay_ms`]. What is
-//! still queued when the page goes goes to `sendBeacon`, and the next page load sends it again (the
+//! The path of one answer: the launcher's click becomes [`panel::act::Act::Open`], which opens a
+//! panel ([`panel::Widget::open`]) and makes its id; Send turns the choices into a `Submission`
+//! ([`survey::submission`]) and its canonical JSON, writes that to localStorage before any request
+//! and dispatches `touchpoint:submitted`; [`delivery::courier::Courier::submit`] (on a web page,
+//! in the delivery module the loader hands it to) queues it ([`delivery::outbox::Outbox::add`])
+//! and posts it to `{base}/v1/responses`; the status becomes a [`delivery::outbox::Verdict`]:
+//! 201/200/409 remove it and dispatch `touchpoint:delivered`, 400/413 drop it with a warning,
+//! 429/503/no answer keep it for a retry after [`delivery::retry::delay_ms`]. What is still
+//! queued when the page goes goes to `sendBeacon`, and the next page load sends it again (the
 //! collector answers a repeat with 200 duplicate, so it is stored once).
 
-// No `std` in optimised builds (`cargo xtask`'s `wasm-release`): the widget brings its own panic
-// handler (below) and pays for none of std's panic and formatting machinery. Debug builds and tests
-// link `std` (the test runner needs it, and it then provides the panic handler).
-#![cfg_attr(not(any(test, debug_assertions)), no_std)]
+// No `std` in optimised web and delivery builds (`cargo xtask`'s `wasm-release`): the widget
+// brings its own panic handler (below) and pays for none of std's panic and formatting machinery.
+// Debug builds and tests link `std` (the test runner needs it, and it then provides the panic
+// handler), and so does the kiosk and agent module (gloo and serde-wasm-bindgen need it; `start`
+// installs a panic hook with the same one message).
+#![cfg_attr(not(any(test, debug_assertions, feature = "channels")), no_std)]
 
 extern crate alloc;
 
 #[cfg(not(feature = "delivery"))]
 mod api;
-pub mod config;
-pub mod courier;
-#[cfg(feature = "delivery")]
-mod delivery;
-pub mod dom;
-#[cfg(not(feature = "channels"))]
-pub mod handoff;
-pub mod ids;
 #[cfg(feature = "channels")]
-pub mod invite;
-pub mod outbox;
-pub mod retry;
+pub mod channels;
+pub mod config;
+pub mod delivery;
+pub mod dom;
+pub mod ids;
+pub mod panel;
 pub mod style;
 pub mod survey;
-pub mod ui;
 
 use core::cell::RefCell;
 
@@ -80,7 +83,10 @@ static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> 
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 /// A panic is a bug: one fixed console message (no formatting machinery), then a trap.
-#[cfg(all(not(any(test, debug_assertions)), target_arch = "wasm32"))]
+#[cfg(all(
+    not(any(test, debug_assertions, feature = "channels")),
+    target_arch = "wasm32"
+))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     dom::error("touchpoint: internal error; the widget stopped");

@@ -7,12 +7,55 @@ use protocol::{
     Rejection, Submission, SubmissionId, SurveyRef, Timestamp,
 };
 
+/// The survey's three questions, in the order they show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Question {
+    Effort,
+    Confidence,
+    Emotion,
+}
+
+impl Question {
+    pub const ALL: [Self; 3] = [Self::Effort, Self::Confidence, Self::Emotion];
+
+    /// The question at `index` in [`Question::ALL`].
+    pub fn at(index: usize) -> Option<Self> {
+        match index {
+            0 => Some(Self::Effort),
+            1 => Some(Self::Confidence),
+            2 => Some(Self::Emotion),
+            _ => None,
+        }
+    }
+}
+
 /// The person's choices, as option indexes (0-based) per question.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Choices {
     pub effort: Option<usize>,
     pub confidence: Option<usize>,
     pub emotion: Option<usize>,
+}
+
+impl Choices {
+    /// The option chosen for `question`.
+    pub fn of(&self, question: Question) -> Option<usize> {
+        match question {
+            Question::Effort => self.effort,
+            Question::Confidence => self.confidence,
+            Question::Emotion => self.emotion,
+        }
+    }
+
+    /// Chooses `option` for `question`.
+    pub fn choose(&mut self, question: Question, option: usize) {
+        let slot = match question {
+            Question::Effort => &mut self.effort,
+            Question::Confidence => &mut self.confidence,
+            Question::Emotion => &mut self.emotion,
+        };
+        *slot = Some(option);
+    }
 }
 
 /// Where the survey was shown and in which language.
@@ -81,6 +124,31 @@ pub fn submission(
 mod tests {
     use super::*;
     use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn each_question_keeps_its_own_choice() {
+        assert_eq!(
+            Question::ALL.map(|q| Question::at(q as usize)),
+            Question::ALL.map(Some)
+        );
+        assert_eq!(Question::at(3), None);
+        let mut choices = Choices::default();
+        choices.choose(Question::Confidence, 4);
+        choices.choose(Question::Emotion, 0);
+        choices.choose(Question::Confidence, 2);
+        assert_eq!(
+            Question::ALL.map(|q| choices.of(q)),
+            [None, Some(2), Some(0)]
+        );
+        assert_eq!(
+            choices,
+            Choices {
+                effort: None,
+                confidence: Some(2),
+                emotion: Some(0)
+            }
+        );
+    }
 
     #[wasm_bindgen_test]
     fn choices_become_the_canonical_json() {

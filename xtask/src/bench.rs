@@ -25,7 +25,10 @@ use std::{
 
 use crate::{
     build_release_collector, flag, run,
-    server::{count_rows, exchange, free_addr, log_field, release, rss_kib, serve_command, Server},
+    server::{
+        count_rows, exchange, free_addr, log_field, release, rss_kib, run_started_at,
+        serve_command, Server,
+    },
     target_dir, tools,
 };
 
@@ -98,7 +101,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "text/plain"
 request = function()
   counter = counter + 1
-  local body = string.format('{"id":"PREFIX-%012d","survey":{"id":"core-cx","version":1},"channel":"web","touchpoint":"checkout","answers":{"effort":6,"confidence":4,"emotion":"pleased"},"comment":"The page kept asking me to log in again.","locale":"en","context":{"segment":"premium","page":"/checkout"},"submitted_at":"2026-11-22T10:00:00Z"}', counter)
+  local body = string.format('{"id":"PREFIX-%012d","survey":{"id":"core-cx","version":1},"channel":"web","touchpoint":"checkout","answers":{"effort":6,"confidence":4,"emotion":"pleased"},"comment":"The page kept asking me to log in again.","locale":"en","context":{"segment":"premium","page":"/checkout"},"submitted_at":"SUBMITTED_AT"}', counter)
   return wrk.format(nil, nil, nil, body)
 end
 "#;
@@ -124,7 +127,12 @@ fn millis(text: &str) -> Option<f64> {
 
 fn wrk(dir: &Path, url: &str, prefix: &str, seconds: u64) -> Result<WrkRun, String> {
     let script = dir.join(format!("{prefix}.lua"));
-    std::fs::write(&script, LUA.replace("PREFIX", prefix)).map_err(|e| e.to_string())?;
+    std::fs::write(
+        &script,
+        LUA.replace("PREFIX", prefix)
+            .replace("SUBMITTED_AT", run_started_at()),
+    )
+    .map_err(|e| e.to_string())?;
     let output = Command::new("wrk")
         .args(["-t1", "-c32", &format!("-d{seconds}s"), "--latency", "-s"])
         .arg(&script)

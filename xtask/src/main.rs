@@ -2,7 +2,7 @@
 //!
 //! - `run`: builds what is needed and runs the collector on its embedded store (`./data`).
 //! - `test`: installs what is missing, then runs every check and test: format, lints, unit,
-//!   API and end-to-end tests against the real binary.
+//!   API and end-to-end tests against the real binary, and the OpenAPI contract (`contract`).
 //! - `bench`: durable ingest against a bare endpoint, export of a million stored answers, stats
 //!   over them, the widget's main-thread cost, and a bounded soak at a steady rate.
 //! - `size`: what a visitor downloads before the survey shows.
@@ -11,10 +11,12 @@
 //!
 //! Modules: `widget/` (the widget's build and size report), `bench` and `soak` (the benchmarks)
 //! over `server` (the release collector started, spoken to and measured), `circles` (the
-//! import-circle check), `tools` (installing what is missing).
+//! import-circle check), `contract` (Schemathesis against the OpenAPI document), `tools`
+//! (installing what is missing).
 
 mod bench;
 mod circles;
+mod contract;
 mod server;
 mod soak;
 mod tools;
@@ -39,6 +41,7 @@ usage: cargo xtask <command>
                                      steady load for a bounded time: latency, memory, disk
   size                               build the widget and print its transfer size
   circles                            check that no modules import each other in a circle
+  contract                           Schemathesis against the debug collector and its OpenAPI document
 ";
 
 /// The workspace root (xtask lives one level below it).
@@ -148,6 +151,7 @@ fn main() -> ExitCode {
         Some("run") => run_collector(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench::main(&args[1..]),
+        Some("contract") => contract::check(),
         Some("size") => build_widget().and_then(|dist| {
             println!("{}", widget::size_report(&dist)?);
             Ok(())
@@ -205,6 +209,7 @@ fn run_collector(args: &[String]) -> Result<(), String> {
             &listen,
             "--allow-origin",
             &origin,
+            "--demo",
             "--data",
         ])
         .arg(&data)
@@ -299,6 +304,7 @@ fn test() -> Result<(), String> {
             .env("TOUCHPOINT_FUZZ_SECONDS", "30")),
     );
     step("end-to-end browser tests", browser_tests());
+    step("contract (Schemathesis)", contract::check());
     let failed: Vec<&str> = steps
         .iter()
         .filter(|(_, r)| r.is_err())
@@ -340,6 +346,7 @@ fn browser_tests() -> Result<(), String> {
         .arg(dir.join("widget.test.mjs"))
         .arg(dir.join("dashboard.test.mjs"))
         .arg(dir.join("channels.test.mjs"))
+        .arg(dir.join("council.test.mjs"))
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", target_dir()))
 }

@@ -179,3 +179,17 @@ pub fn exchange(
     stream.read_exact(&mut body).map_err(|e| e.to_string())?;
     Ok((status, body))
 }
+
+/// When this run started, as its answers' `submitted_at`: the collector refuses answers given more
+/// than 14 days before they arrive, and an answer sent again must carry the same bytes.
+pub fn run_started_at() -> &'static str {
+    static AT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    AT.get_or_init(|| {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        protocol::Timestamp::from_unix_millis(millis)
+            .as_str()
+            .to_owned()
+    })
+}

@@ -17,7 +17,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::server::{count_rows, exchange, free_addr, rss_kib, serve_command, Server};
+use crate::server::{
+    count_rows, exchange, free_addr, rss_kib, run_started_at, serve_command, Server,
+};
 
 /// Connections the load is spread over (each sends at its share of the rate).
 const CONNECTIONS: u64 = 4;
@@ -207,7 +209,8 @@ fn answer(connection: u64, n: u64) -> String {
     let confidence = 1 + n % 5;
     let emotion = ["angry", "frustrated", "neutral", "pleased", "delighted"][(n % 5) as usize];
     format!(
-        r#"{{"id":"soak-{connection}-{n:012}","survey":{{"id":"core-cx","version":1}},"channel":"web","touchpoint":"checkout","answers":{{"effort":{effort},"confidence":{confidence},"emotion":"{emotion}"}},"comment":"The page kept asking me to log in again.","locale":"en","context":{{"segment":"premium","page":"/checkout"}},"submitted_at":"2026-11-22T10:00:00Z"}}"#
+        r#"{{"id":"soak-{connection}-{n:012}","survey":{{"id":"core-cx","version":1}},"channel":"web","touchpoint":"checkout","answers":{{"effort":{effort},"confidence":{confidence},"emotion":"{emotion}"}},"comment":"The page kept asking me to log in again.","locale":"en","context":{{"segment":"premium","page":"/checkout"}},"submitted_at":"{at}"}}"#,
+        at = run_started_at()
     )
 }
 

@@ -224,6 +224,16 @@ pub struct ReportParams {
 
 impl ReportParams {
     pub const UNKNOWN: BadQuery = BadQuery("unknown or repeated parameter: use period and format");
+
+    /// The period and the format asked (`default_format` when none is), or the rule they break.
+    pub fn read(&self, default_format: &'static str) -> Result<(Period, &str), BadQuery> {
+        let period = Period::parse(self.period.as_deref().unwrap_or(""))?;
+        let format = self.format.as_deref().unwrap_or(default_format);
+        if !["md", "html", "json"].contains(&format) {
+            return Err(BadQuery("format must be md, html or json"));
+        }
+        Ok((period, format))
+    }
 }
 
 /// The council report of `period` in `format` (`md`, `html` or `json`; `default_format` when
@@ -231,19 +241,13 @@ impl ReportParams {
 pub async fn council_report(
     state: &AppState,
     params: &ReportParams,
-    default_format: &str,
+    default_format: &'static str,
 ) -> Result<HttpResponse, ApiError> {
-    let period = Period::parse(params.period.as_deref().unwrap_or(""))?;
-    let format = params
-        .format
-        .as_deref()
-        .unwrap_or(default_format)
-        .to_owned();
-    if !["md", "html", "json"].contains(&format.as_str()) {
-        return Err(BadQuery("format must be md, html or json").into());
-    }
+    let (period, format) = params.read(default_format)?;
+    let format = format.to_owned();
     let store = Arc::clone(state.ingest.store());
-    let built = web::block(move || report::build(&*store, &period))
+    let org = state.org.get();
+    let built = web::block(move || report::build(&*store, &period, org, crate::clock::today()))
         .await
         .map_err(|_| ApiError::Busy)??;
     Ok(match format.as_str() {

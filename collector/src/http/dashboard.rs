@@ -132,6 +132,9 @@ pub async fn report(
     params: web::Query<ReportParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
+    // A request the route does not take is refused as such, signed in or not, as one with an
+    // unknown parameter is: a redirect would hide the mistake behind the sign-in.
+    params.read("html").map_err(ApiError::from)?;
     if !signed_in(&req, &state)? {
         return Ok(see_other("/dashboard").finish());
     }

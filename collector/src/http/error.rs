@@ -10,7 +10,10 @@ use protocol::SubmissionId;
 use serde_json::json;
 
 use crate::{
-    channel::agent::InvitationError, config::MAX_BATCH_BYTES, ingest::Refused, stats::BadQuery,
+    channel::agent::InvitationError,
+    config::{Bounded, MAX_BATCH_BYTES},
+    ingest::Refused,
+    stats::BadQuery,
 };
 
 /// Every way a request can fail, mapped to its answer in one place.
@@ -99,6 +102,16 @@ fn refusal(refused: &Refused) -> (StatusCode, &'static str) {
         Refused::Invitation(InvitationError::Required) => (
             StatusCode::BAD_REQUEST,
             "this collector takes agent-channel answers only with the invitation of their call (context.invitation)",
+        ),
+        Refused::TooManyValues(full) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            match full {
+                Bounded::Touchpoint => "this collector already knows as many touchpoints as it is configured for (--max-touchpoints); answers for the known ones are accepted",
+                Bounded::Site => "this collector already knows as many sites as it is configured for (--max-sites); answers from the known ones are accepted",
+                Bounded::Segment => "this collector already knows as many segments as it is configured for (--max-segments); answers in the known ones are accepted",
+                Bounded::Agent => "this collector already knows as many agents as it is configured for (--max-agents); answers for the known ones are accepted",
+                Bounded::Device => "this collector already knows as many devices as it is configured for (--max-devices); answers from the known ones are accepted",
+            },
         ),
         Refused::RateLimited(_) => (
             StatusCode::TOO_MANY_REQUESTS,
@@ -225,6 +238,9 @@ impl ApiError {
                 if let Some(field) = rejection.field().filter(|f| !f.is_empty()) {
                     body["field"] = json!(field);
                 }
+            }
+            if let Refused::TooManyValues(full) = refused {
+                body["field"] = json!(full.field());
             }
             if let Some(id) = id {
                 body["id"] = json!(id.as_str());

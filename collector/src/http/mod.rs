@@ -114,12 +114,8 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         ),
     };
     let invitations = Arc::new(
-        Invitations::new(
-            secret,
-            config.invitation_ttl_secs,
-            config.agent_keys.clone(),
-        )
-        .requiring(config.require_invitation),
+        Invitations::new(secret, config.invitation_ttl_secs, config.agent_keys())
+            .requiring(config.require_invitation),
     );
     let rules = Rules::default()
         .with_device_limit(config.limit_per_device)
@@ -137,7 +133,10 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
             },
         },
     ));
-    let ingest = Ingest::new(store).with_rules(rules);
+    let ingest = Ingest::new(store)
+        .with_rules(rules)
+        .with_bounds(config.bounds)
+        .with_arrival_clock(config.arrival_clock);
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
@@ -149,9 +148,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
     let state = web::Data::new(AppState {
         ingest: ingest.clone(),
         per_address: Limiter::new(config.limit_per_address),
-        auth_failures: Limiter::new(
-            Rate::parse(config::AUTH_FAILURES).map_err(anyhow::Error::msg)?,
-        ),
+        auth_failures: Limiter::new(config.limit_wrong_credentials),
         sign_ins: Limiter::new(Rate::parse(config::SIGN_INS).map_err(anyhow::Error::msg)?),
         trusted_proxies: config.trusted_proxies.clone(),
         allow_origins: config.allow_origins.clone(),
@@ -172,6 +169,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
     let hsts = config.tls.is_some();
     let guard =
         connections::Connections::new(config.max_connections_per_address, config::IDLE_TIMEOUT);
+    let demo = config.demo;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -186,6 +184,11 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
             ))
             .wrap(from_fn(connections::in_request))
             .configure(routes)
+            .configure(|app| {
+                if demo {
+                    demo_routes(app);
+                }
+            })
             .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
     })
     .on_connect(move |io, data| guard.on_connect(io, data))
@@ -224,7 +227,9 @@ fn tls_config(tls: &config::Tls) -> anyhow::Result<rustls::ServerConfig> {
         .context("the certificate and the key do not form a pair")
 }
 
-/// Every route, grouped by who calls it.
+/// Every route, grouped by who calls it. Each path is a resource of its own, so a method it does
+/// not take is answered 405 with `Allow` (`App::route` would make the method part of the path's
+/// match, and the answer a 404).
 fn routes(app: &mut web::ServiceConfig) {
     // Public ingest, from the widget on any allowed origin.
     app.service(cross_origin(
@@ -236,26 +241,24 @@ fn routes(app: &mut web::ServiceConfig) {
         web::post().to(ingest::post_batch),
     ));
     // The widget's files and the public pages.
-    app.route("/healthz", web::get().to(widget::healthz))
-        .route("/v1/survey", web::get().to(widget::survey))
-        .route("/v1/openapi.json", web::get().to(widget::openapi))
-        .route(
-            "/{file:(widget\\.js|tp-[0-9a-f]+\\.(js|wasm))}",
-            get_or_head().to(widget::widget_file),
+    app.service(web::resource("/healthz").route(web::get().to(widget::healthz)))
+        .service(web::resource("/v1/survey").route(web::get().to(widget::survey)))
+        .service(web::resource("/v1/openapi.json").route(web::get().to(widget::openapi)))
+        .service(
+            web::resource("/{file:(widget\\.js|tp-[0-9a-f]+\\.(js|wasm))}")
+                .route(get_or_head().to(widget::widget_file)),
         )
-        .route("/embed", get_or_head().to(widget::embed_page))
-        .route("/", get_or_head().to(widget::demo_page))
-        .route("/demo/site.css", get_or_head().to(widget::demo_css))
-        .route("/demo/agent.js", get_or_head().to(widget::demo_js))
-        .route("/demo/{page}", get_or_head().to(widget::demo_page))
-        .route("/favicon.ico", get_or_head().to(widget::favicon));
+        .service(web::resource("/embed").route(get_or_head().to(widget::embed_page)))
+        // The stylesheet of the embed page and of the post-call links, not only of the demo.
+        .service(web::resource("/demo/site.css").route(get_or_head().to(widget::demo_css)))
+        .service(web::resource("/favicon.ico").route(get_or_head().to(widget::favicon)));
     // The agent channel: consoles ask for invitations; customers open their links.
     app.service(cross_origin(
         "/v1/invitations",
         web::post().to(agent::post_invitation),
     ))
-    .route("/s/{token}", get_or_head().to(agent::survey_link))
-    .route("/s/{token}/qr.svg", get_or_head().to(agent::survey_link_qr));
+    .service(web::resource("/s/{token}").route(get_or_head().to(agent::survey_link)))
+    .service(web::resource("/s/{token}/qr.svg").route(get_or_head().to(agent::survey_link_qr)));
     // The admin API: one guard, the admin token.
     app.service(admin(
         "/v1/export",
@@ -308,25 +311,26 @@ fn routes(app: &mut web::ServiceConfig) {
             .app_data(page_query_rule(DashboardParams::UNKNOWN))
             .route(get_or_head().to(dashboard::dashboard_page)),
     )
-    .route("/dashboard/session", web::post().to(dashboard::sign_in))
-    .route("/dashboard/sign-out", web::post().to(dashboard::sign_out))
-    .route(
-        "/dashboard/actions",
-        web::post().to(dashboard::record_action),
-    )
-    .route(
-        "/dashboard/actions/{id}/close",
-        web::post().to(dashboard::close_action),
+    .service(web::resource("/dashboard/session").route(web::post().to(dashboard::sign_in)))
+    .service(web::resource("/dashboard/sign-out").route(web::post().to(dashboard::sign_out)))
+    .service(web::resource("/dashboard/actions").route(web::post().to(dashboard::record_action)))
+    .service(
+        web::resource("/dashboard/actions/{id}/close")
+            .route(web::post().to(dashboard::close_action)),
     )
     .service(
         web::resource("/dashboard/report")
             .app_data(page_query_rule(admin::ReportParams::UNKNOWN))
             .route(web::get().to(dashboard::report)),
     )
-    .route(
-        "/dashboard/style.css",
-        get_or_head().to(dashboard::stylesheet),
-    );
+    .service(web::resource("/dashboard/style.css").route(get_or_head().to(dashboard::stylesheet)));
+}
+
+/// The demo site, only with `--demo`: without it these paths answer 404 like any unknown one.
+fn demo_routes(app: &mut web::ServiceConfig) {
+    app.service(web::resource("/").route(get_or_head().to(widget::demo_page)))
+        .service(web::resource("/demo/agent.js").route(get_or_head().to(widget::demo_js)))
+        .service(web::resource("/demo/{page}").route(get_or_head().to(widget::demo_page)));
 }
 
 /// A route that pages on other origins call: CORS headers for allowed origins, and preflights.

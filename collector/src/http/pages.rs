@@ -25,20 +25,26 @@ impl Page {
         let mut response = HttpResponse::build(status);
         response
             .content_type("text/html; charset=utf-8")
-            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-            .insert_header((header::REFERRER_POLICY, "no-referrer"));
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
         match self {
             Self::Public => {
-                response.insert_header((header::CONTENT_SECURITY_POLICY, assets::PAGE_CSP));
+                response
+                    .insert_header((header::CONTENT_SECURITY_POLICY, assets::PAGE_CSP))
+                    .insert_header((header::REFERRER_POLICY, "no-referrer"));
             }
             Self::Owned => {
                 response
                     .insert_header((header::CONTENT_SECURITY_POLICY, assets::PAGE_CSP))
+                    .insert_header((header::REFERRER_POLICY, "no-referrer"))
                     .insert_header((header::CACHE_CONTROL, "no-store"));
             }
             Self::Admin => {
+                // Same-origin, so the dashboard's own form posts carry its origin (with
+                // no-referrer a browser sends `Origin: null`, which the sign-in refuses); nothing
+                // leaves for another site.
                 response
                     .insert_header((header::CONTENT_SECURITY_POLICY, html::CSP))
+                    .insert_header((header::REFERRER_POLICY, "same-origin"))
                     .insert_header((header::X_FRAME_OPTIONS, "DENY"))
                     .insert_header((header::CACHE_CONTROL, "no-store"));
             }

@@ -284,7 +284,12 @@ mod tests {
     }
 
     impl Store for FlakyDisk {
-        fn put(&self, _: &protocol::Submission, _: &str) -> Result<Put, StoreError> {
+        fn put(
+            &self,
+            _: &protocol::Submission,
+            _: &str,
+            _: &crate::config::Bounds,
+        ) -> Result<Put, StoreError> {
             Ok(Put::Stored { key: 1 })
         }
 

@@ -1,8 +1,8 @@
-//! One submission's way in, in one direction: parse and validate (`protocol`) → the channel's
-//! rules ([`crate::channel`]) → dedupe and write ([`crate::store`]) → wait until the write is on
-//! disk ([`commit`], group commit) → an outcome, counted once, here ([`Ingest::settle`]). A 2xx
-//! is never answered before the record is flushed, and neither is a "duplicate" (the first copy
-//! may still be in flight).
+//! One submission's way in, in one direction: parse, validate and mask the comment (`protocol`),
+//! bound its `submitted_at` by its arrival → the channel's rules ([`crate::channel`]) → dedupe
+//! and write ([`crate::store`]) → wait until the write is on disk ([`commit`], group commit) → an
+//! outcome, counted once, here ([`Ingest::settle`]). A 2xx is never answered before the record is
+//! flushed, and neither is a "duplicate" (the first copy may still be in flight).
 
 pub mod commit;
 pub mod metrics;
@@ -10,7 +10,7 @@ pub mod outcome;
 
 use std::sync::Arc;
 
-use protocol::{Rejection, SubmissionId};
+use protocol::{Comment, Rejection, SubmissionId};
 
 use self::{
     commit::{GroupCommit, NotDurable},
@@ -18,7 +18,8 @@ use self::{
 };
 use crate::{
     channel::{agent::InvitationError, ChannelRefusal, Rules},
-    clock,
+    clock::{self, Clock},
+    config::{Bounded, Bounds},
     store::{Put, Store, StoreError},
 };
 
@@ -51,6 +52,8 @@ pub enum Refused {
     AlreadyAnswered,
     #[error("{0}")]
     Invitation(InvitationError),
+    #[error("a new {} past the configured bound", .0.field())]
+    TooManyValues(Bounded),
     #[error("this device sends faster than its limit; retry in {0} s")]
     RateLimited(u64),
     #[error("cannot store now: {0}")]
@@ -76,6 +79,7 @@ impl Refused {
             Self::IdConflict => "id_conflict",
             Self::AlreadyAnswered => "already_answered",
             Self::Invitation(error) => error.code(),
+            Self::TooManyValues(_) => "too_many_values",
             Self::RateLimited(_) => "rate_limited",
             Self::Unavailable(_) | Self::Storage(_) => "unavailable",
         }
@@ -92,6 +96,8 @@ pub struct Ingest {
     commit: GroupCommit,
     pub outcomes: Arc<Outcomes>,
     rules: Arc<Rules>,
+    bounds: Bounds,
+    arrival_clock: Clock,
 }
 
 impl Ingest {
@@ -102,7 +108,21 @@ impl Ingest {
             commit,
             outcomes: Arc::default(),
             rules: Arc::default(),
+            bounds: Bounds::default(),
+            arrival_clock: Clock::System,
         }
+    }
+
+    /// Accepts at most `bounds` distinct touchpoints, sites, segments, agents and devices.
+    pub fn with_bounds(mut self, bounds: Bounds) -> Self {
+        self.bounds = bounds;
+        self
+    }
+
+    /// Takes `clock`'s time as each answer's arrival when bounding its `submitted_at`.
+    pub fn with_arrival_clock(mut self, clock: Clock) -> Self {
+        self.arrival_clock = clock;
+        self
     }
 
     /// Applies the channels' `rules` before each write.
@@ -125,7 +145,15 @@ impl Ingest {
         &self,
         body: &[u8],
     ) -> Result<(SubmissionId, Put, u64), (Option<SubmissionId>, Refused)> {
-        let submission = protocol::parse_submission(body).map_err(|r| (None, r.into()))?;
+        let mut submission = protocol::parse_submission(body).map_err(|r| (None, r.into()))?;
+        // What a customer should not have typed (an e-mail, a phone or card number) is masked
+        // before anything keeps it; a retry masks the same way, so it is still a duplicate.
+        submission.comment = submission.comment.as_ref().map(Comment::redacted);
+        let arrival_millis = (self.arrival_clock.now_micros() / 1000) as i64;
+        submission
+            .submitted_at
+            .check_arrival(arrival_millis)
+            .map_err(|r| (Some(submission.id.clone()), r.into()))?;
         self.rules
             .check(&submission, clock::now_micros())
             .map_err(|refusal| (Some(submission.id.clone()), refusal.into()))?;
@@ -135,7 +163,7 @@ impl Ingest {
         }
         let put = self
             .store
-            .put(&submission, &submission.to_json())
+            .put(&submission, &submission.to_json(), &self.bounds)
             .map_err(|e| (Some(submission.id.clone()), e.into()))?;
         let epoch = match put {
             Put::Stored { .. } => self.commit.wrote(),
@@ -159,6 +187,7 @@ impl Ingest {
                 Put::Duplicate => Ok((id, Accepted::Duplicate)),
                 Put::IdConflict => Err((Some(id), Refused::IdConflict)),
                 Put::AlreadyAnswered => Err((Some(id), Refused::AlreadyAnswered)),
+                Put::TooManyValues(full) => Err((Some(id), Refused::TooManyValues(full))),
             },
         };
         let code = match &outcome {

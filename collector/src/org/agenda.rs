@@ -114,16 +114,28 @@ impl Action {
         Ok(())
     }
 
-    /// Where the action stands on `today` (`YYYY-MM-DD`): done once closed, overdue once its
-    /// due date has passed open.
+    /// Where the action stands on `today` (`YYYY-MM-DD`): done once closed (by then), overdue
+    /// once its due date has passed open.
     pub fn standing(&self, today: &str) -> Standing {
-        if self.closed_at.is_some() {
+        if self.closed_on().is_some_and(|closed| closed <= today) {
             Standing::Done
         } else if self.due.as_str() < today {
             Standing::Overdue
         } else {
             Standing::Open
         }
+    }
+}
+
+impl Action {
+    /// The day it was recorded, `YYYY-MM-DD`.
+    pub fn recorded_on(&self) -> &str {
+        self.recorded_at.get(..10).unwrap_or("")
+    }
+
+    /// The day it was closed, `YYYY-MM-DD`, if it was.
+    pub fn closed_on(&self) -> Option<&str> {
+        self.closed_at.as_deref().and_then(|c| c.get(..10))
     }
 }
 
@@ -165,6 +177,11 @@ mod tests {
         )
         .expect("closed");
         assert_eq!(a.standing("2026-12-09"), Standing::Done);
+        assert_eq!(
+            a.standing("2026-12-02"),
+            Standing::Overdue,
+            "as it stood before it was closed"
+        );
         assert_eq!(
             a.note.as_deref(),
             Some("Checklist in the script since 28 Nov")

@@ -37,6 +37,14 @@ pub fn department_of<'a>(
     }
 }
 
+/// A department's name, or its id when no department of that id is known.
+pub fn department_name(org: Option<&Organisation>, id: &str) -> String {
+    departments(org)
+        .into_iter()
+        .find(|(known, _)| known == id)
+        .map_or_else(|| id.to_owned(), |(_, name)| name)
+}
+
 /// Every department, `(id, name)`: the file's, or without one the channels'.
 pub fn departments(org: Option<&Organisation>) -> Vec<(String, String)> {
     match org {

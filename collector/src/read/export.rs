@@ -2,6 +2,9 @@
 //! `burst` and `received_at`) or CSV (RFC 4180, one row per record, safe to open in a spreadsheet). Both
 //! stream through a `Write`, so memory stays flat however many records there are; the same code
 //! serves `GET /v1/export` and the offline `export` command.
+//!
+//! Long for its tests (the formats' snapshots and the spreadsheet guards); the code is under 500
+//! lines.
 
 use std::{borrow::Cow, io, io::Write};
 
@@ -71,9 +74,8 @@ impl Filter {
                 text
             };
             let ts = Timestamp::parse(text).map_err(|_| BadQuery(what))?;
-            Ok(Some(
-                u64::try_from(ts.unix_millis()).map_err(|_| BadQuery(what))? * 1000,
-            ))
+            // Nothing was received before 1970: an earlier bound is that one.
+            Ok(Some(ts.unix_millis().max(0).unsigned_abs() * 1000))
         };
         Ok(Self {
             from_micros: time(from, "from must be an RFC 3339 timestamp or a YYYY-MM-DD date")?,
@@ -292,13 +294,48 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Whether a spreadsheet could read `text` as a formula: it starts with a tab or a carriage
+/// return, or its first visible character is a sign that starts one. Spreadsheets skip leading
+/// spaces (any Unicode space, such as U+3000 or a non-breaking space) and invisible format
+/// characters (zero-width, bidi controls), and read the full-width and small forms of the signs
+/// (`＝` U+FF1D, `＋`, `－`, `＠`, `﹦`…) and the minus sign U+2212 as the ASCII ones.
+fn looks_like_formula(text: &str) -> bool {
+    if text.starts_with(['\t', '\r']) {
+        return true;
+    }
+    let first = text
+        .chars()
+        .find(|c| !c.is_whitespace() && !is_invisible(*c));
+    matches!(
+        first,
+        Some(
+            '=' | '+'
+                | '-'
+                | '@'
+                | '\u{FF1D}'
+                | '\u{FF0B}'
+                | '\u{FF0D}'
+                | '\u{FF20}'
+                | '\u{FE66}'
+                | '\u{FE62}'
+                | '\u{FE63}'
+                | '\u{FE6B}'
+                | '\u{2212}'
+        )
+    )
+}
+
+/// Format characters that take no room on screen: zero-width spaces and joiners, the byte-order
+/// mark, the word joiner and the bidi controls.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+        || crate::read::html::is_bidi_control(c)
+}
+
 /// Writes one CSV cell: text that a spreadsheet would read as a formula gets a leading `'`, and
 /// cells with a quote, comma or line break are quoted.
 fn cell(out: &mut Vec<u8>, text: &str) {
-    let risky = matches!(
-        text.as_bytes().first(),
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
-    );
+    let risky = looks_like_formula(text);
     let quote = text
         .bytes()
         .any(|b| matches!(b, b'"' | b',' | b'\n' | b'\r'));
@@ -471,6 +508,46 @@ mod tests {
         assert_eq!(csv_cell("plain"), "plain");
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
+    }
+
+    /// Regression (issue 13): the guard looked at the first byte only.
+    #[test]
+    fn formulas_behind_spaces_or_in_full_width_are_neutralised() {
+        for risky in [
+            " =1+2",
+            "\n=1+2",
+            "\u{A0}=1+2",
+            "\u{3000}=1+2",
+            "\u{2003}\u{2009}+1",
+            "\u{200B}=1",
+            "\u{FEFF}@SUM(A1)",
+            "\u{202E}-1",
+            "\u{FF1D}1+2",
+            "\u{3000}\u{FF1D}1",
+            "\u{FF0B}1",
+            "\u{FF0D}1",
+            "\u{FF20}SUM(A1)",
+            "\u{FE66}1",
+            "\u{2212}1",
+        ] {
+            assert!(looks_like_formula(risky), "{risky:?}");
+            assert!(
+                csv_cell(risky).trim_start_matches('"').starts_with('\''),
+                "{risky:?}"
+            );
+        }
+        for plain in [
+            "",
+            " ",
+            "plain",
+            " plain =1",
+            "1+2",
+            "a@b",
+            "\u{3000}ok",
+            "– dash",
+        ] {
+            assert!(!looks_like_formula(plain), "{plain:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The HTML pieces the dashboard and the council report share: the stylesheet, the pages'
-//! policy, the head of a page and the one escape for text in HTML.
+//! policy, the head of a page, the one escape for text in HTML and the bidi rule it applies.
 
 use std::fmt::Write as _;
 
@@ -41,12 +41,23 @@ pub fn head(out: &mut String, title: &str, stylesheet: Stylesheet) {
     }
 }
 
+/// Whether `c` is a bidirectional control: the embeddings and overrides (U+202A–U+202E), the
+/// isolates (U+2066–U+2069) and the marks (U+200E, U+200F, U+061C). A customer's comment may
+/// carry them to make the text around it read backwards (`U+202E` turns `exe.txt` into `txt.exe`
+/// on screen), so the pages and the report drop them; the comment's own letters keep their
+/// direction without them.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
 /// Text for HTML content or a quoted attribute: every character that could start markup is
-/// escaped, so a comment is shown as text, never parsed.
+/// escaped, so a comment is shown as text, never parsed, and bidi controls are dropped, so it
+/// cannot reorder what is shown around it.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
+            c if is_bidi_control(c) => {}
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -56,4 +67,27 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_is_escaped_and_bidi_controls_are_dropped() {
+        for (text, shown) in [
+            ("<b>&\"'", "&lt;b&gt;&amp;&quot;&#39;"),
+            ("invoice\u{202E}fdp.exe", "invoicefdp.exe"),
+            ("\u{202A}\u{202B}\u{202C}\u{202D}a", "a"),
+            ("\u{2066}b\u{2067}\u{2068}\u{2069}", "b"),
+            ("\u{200E}c\u{200F}\u{061C}", "c"),
+            ("شكرا جزيلا", "شكرا جزيلا"),
+            (
+                "zero\u{200D}width joiner stays",
+                "zero\u{200D}width joiner stays",
+            ),
+        ] {
+            assert_eq!(escape(text), shown, "{text:?}");
+        }
+    }
 }

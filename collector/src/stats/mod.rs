@@ -4,8 +4,11 @@
 //! holds the number of responses, the distribution of each scale, the emotion counts and the
 //! number of comments. Means derive from the distributions. Cells live in memory, grouped by day,
 //! so a query over a time range reads only that range's days. The store adds each new record's
-//! cell right after writing it (before the flush that acknowledges it), saves the changed days about
-//! once a second, and on open counts again only what came after the last save (see `store`).
+//! cell right after writing it (before the flush that acknowledges it), saves the changed cells about
+//! once a second (each on its own, so an answer costs the disk one cell whatever its day holds),
+//! and on open counts again only what came after the last save (see `store`). The values seen in
+//! each named dimension are known with their responses ([`known`]): the cardinality bound counts
+//! them and the dashboard's menus offer the busiest.
 //!
 //! The day of a response is the UTC day its customer answered (`submitted_at`), or the day it was
 //! received when the client's clock claims a later time: a kiosk that drains a backlog after days
@@ -19,10 +22,15 @@ use std::{
 use protocol::{Channel, Submission};
 use serde_json::{json, Value};
 
+use crate::config::{Bounded, Bounds};
+
 pub mod calendar;
+mod known;
 pub mod query;
 
 pub use self::calendar::{date_of, day_of, iso_week, parse_date, week_label, week_start};
+pub use self::known::Busiest;
+use self::known::Known;
 use self::query::Part;
 pub use self::query::{Answer, BadQuery, Dim, Group, Params, Query};
 
@@ -148,19 +156,42 @@ pub struct Cell {
 #[derive(Default)]
 struct Cells {
     days: BTreeMap<i64, HashMap<Cell, Counts>>,
-    names: HashSet<Arc<str>>,
-    /// Days changed since the cells were last saved.
-    dirty: HashSet<i64>,
+    known: Known,
+    /// Cells changed since they were last saved.
+    changed: HashSet<(i64, Cell)>,
 }
 
 impl Cells {
-    fn intern(&mut self, name: &str) -> Arc<str> {
-        if let Some(known) = self.names.get(name) {
-            return Arc::clone(known);
+    /// The cell of `submission`, its names shared with the cells before it.
+    fn cell_of(&mut self, submission: &Submission, burst: bool) -> Cell {
+        let context = &submission.context;
+        let known = &mut self.known;
+        let touchpoint = known.intern(Dim::Touchpoint, submission.touchpoint.as_str());
+        let mut name = |dim: Dim, value: Option<&protocol::Ident>| {
+            value.map(|v| known.intern(dim, v.as_str()))
+        };
+        Cell {
+            burst,
+            channel: submission.channel,
+            touchpoint,
+            site: name(Dim::Site, context.site_id.as_ref()),
+            agent: name(Dim::Agent, context.agent_id.as_ref()),
+            segment: name(Dim::Segment, context.segment.as_ref()),
+            locale: submission.locale.as_str(),
         }
-        let name: Arc<str> = Arc::from(name);
-        self.names.insert(Arc::clone(&name));
-        name
+    }
+}
+
+/// The cells changed since the last save, each encoded as a `(key, counts)` entry
+/// ([`Aggregates::cell_key`], 19 little-endian u64 counts).
+pub struct Changed {
+    cells: Vec<(i64, Cell)>,
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Changed {
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
     }
 }
 
@@ -175,69 +206,113 @@ impl Aggregates {
     pub fn add(&self, submission: &Submission, received_micros: u64, burst: bool) {
         let day = day_of(submission.submitted_at.unix_millis(), received_micros);
         let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
-        let context = &submission.context;
-        let cell = Cell {
-            burst,
-            channel: submission.channel,
-            touchpoint: cells.intern(submission.touchpoint.as_str()),
-            site: context.site_id.as_ref().map(|s| cells.intern(s.as_str())),
-            agent: context.agent_id.as_ref().map(|s| cells.intern(s.as_str())),
-            segment: context.segment.as_ref().map(|s| cells.intern(s.as_str())),
-            locale: submission.locale.as_str(),
-        };
+        let cell = cells.cell_of(submission, burst);
+        cells.known.count(&cell, 1);
         cells
             .days
             .entry(day)
             .or_default()
-            .entry(cell)
+            .entry(cell.clone())
             .or_default()
             .add(&Counts::of(submission));
-        cells.dirty.insert(day);
+        cells.changed.insert((day, cell));
+    }
+
+    /// The first dimension in which `submission` brings a value not seen before while the
+    /// dimension already holds `bounds` of them (devices are the store's to count).
+    pub fn new_value_past(&self, submission: &Submission, bounds: &Bounds) -> Option<Bounded> {
+        let cells = self.cells.read().unwrap_or_else(|p| p.into_inner());
+        let context = &submission.context;
+        [
+            (
+                Bounded::Touchpoint,
+                Dim::Touchpoint,
+                Some(&submission.touchpoint),
+            ),
+            (Bounded::Site, Dim::Site, context.site_id.as_ref()),
+            (Bounded::Segment, Dim::Segment, context.segment.as_ref()),
+            (Bounded::Agent, Dim::Agent, context.agent_id.as_ref()),
+        ]
+        .into_iter()
+        .find(|(bounded, dim, value)| {
+            value.is_some_and(|v| {
+                !cells.known.contains(*dim, v.as_str())
+                    && cells.known.len(*dim) >= bounds.of(*bounded)
+            })
+        })
+        .map(|(bounded, _, _)| bounded)
+    }
+
+    /// The `n` busiest values ever seen in `dim` (touchpoint, site, agent or segment), for the
+    /// menus: reading them costs the number of values, not of cells.
+    pub fn busiest(&self, dim: Dim, n: usize) -> Busiest {
+        let cells = self.cells.read().unwrap_or_else(|p| p.into_inner());
+        cells.known.busiest(dim, n)
     }
 
     /// Answers `query` from the cells of its days.
     pub fn query(&self, query: &Query) -> Answer {
+        self.query_all(std::slice::from_ref(query))
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Answers each of `queries` (in their order) from one read of their days' cells: a page
+    /// with several sections over one period reads its cells once.
+    pub fn query_all(&self, queries: &[Query]) -> Vec<Answer> {
         let cells = self.cells.read().unwrap_or_else(|p| p.into_inner());
-        let from = query.from_day.unwrap_or(i64::MIN);
-        let to = query.to_day.unwrap_or(i64::MAX);
-        let mut answer = Answer::default();
-        if from >= to {
-            return answer;
-        }
-        let dims = &query.group_by;
-        let mut groups: HashMap<[Part<'_>; 3], Counts> = HashMap::new();
+        let range = |q: &Query| (q.from_day.unwrap_or(i64::MIN), q.to_day.unwrap_or(i64::MAX));
+        let mut answers = vec![Answer::default(); queries.len()];
+        let mut groups: Vec<HashMap<[Part<'_>; 3], Counts>> = vec![HashMap::new(); queries.len()];
+        let wanted: Vec<(i64, i64)> = queries
+            .iter()
+            .map(range)
+            .filter(|(from, to)| from < to)
+            .collect();
+        let (Some(from), Some(to)) = (
+            wanted.iter().map(|r| r.0).min(),
+            wanted.iter().map(|r| r.1).max(),
+        ) else {
+            return answers;
+        };
         for (day, day_cells) in cells.days.range(from..to) {
             for (cell, counts) in day_cells {
-                if !query.matches(cell) {
-                    continue;
+                for ((query, answer), groups) in queries.iter().zip(&mut answers).zip(&mut groups) {
+                    let (from, to) = range(query);
+                    if !(from..to).contains(day) || !query.matches(cell) {
+                        continue;
+                    }
+                    answer.total.add(counts);
+                    if query.group_by.is_empty() {
+                        continue;
+                    }
+                    let mut key = [Part::Missing; 3];
+                    for (part, dim) in key.iter_mut().zip(&query.group_by) {
+                        *part = dim.part(*day, cell, query.owners());
+                    }
+                    groups.entry(key).or_default().add(counts);
                 }
-                answer.total.add(counts);
-                if dims.is_empty() {
-                    continue;
-                }
-                let mut key = [Part::Missing; 3];
-                for (part, dim) in key.iter_mut().zip(dims) {
-                    *part = dim.part(*day, cell, query.owners());
-                }
-                groups.entry(key).or_default().add(counts);
             }
         }
-        let mut groups: Vec<(Vec<Option<String>>, Counts)> = groups
-            .into_iter()
-            .map(|(key, counts)| {
-                let text = dims.iter().zip(key).map(|(d, p)| d.text(p)).collect();
-                (text, counts)
-            })
-            .collect();
-        groups.sort_by(|a, b| a.0.cmp(&b.0));
-        answer.groups = groups
-            .into_iter()
-            .map(|(key, counts)| Group {
-                key: dims.iter().copied().zip(key).collect(),
-                counts,
-            })
-            .collect();
-        answer
+        for ((query, answer), groups) in queries.iter().zip(&mut answers).zip(groups) {
+            let dims = &query.group_by;
+            let mut groups: Vec<(Vec<Option<String>>, Counts)> = groups
+                .into_iter()
+                .map(|(key, counts)| {
+                    let text = dims.iter().zip(key).map(|(d, p)| d.text(p)).collect();
+                    (text, counts)
+                })
+                .collect();
+            groups.sort_by(|a, b| a.0.cmp(&b.0));
+            answer.groups = groups
+                .into_iter()
+                .map(|(key, counts)| Group {
+                    key: dims.iter().copied().zip(key).collect(),
+                    counts,
+                })
+                .collect();
+        }
+        answers
     }
 
     /// The days holding any cell: the range of the data.
@@ -251,98 +326,139 @@ impl Aggregates {
         *self.cells.write().unwrap_or_else(|p| p.into_inner()) = Cells::default();
     }
 
-    /// The days changed since the last call, each with its cells encoded for saving; and clears
-    /// the changed set.
-    pub fn take_dirty(&self) -> Vec<(i64, Vec<u8>)> {
+    /// The cells changed since the last call, encoded for saving; and clears the changed set.
+    pub fn take_changed(&self) -> Changed {
         let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
-        let dirty: Vec<i64> = cells.dirty.drain().collect();
-        dirty
-            .into_iter()
-            .map(|day| {
-                let encoded = cells.days.get(&day).map(encode_day).unwrap_or_default();
-                (day, encoded)
+        let changed: Vec<(i64, Cell)> = cells.changed.drain().collect();
+        let entries = changed
+            .iter()
+            .map(|(day, cell)| {
+                let counts = cells
+                    .days
+                    .get(day)
+                    .and_then(|d| d.get(cell))
+                    .copied()
+                    .unwrap_or_default();
+                let words: Vec<u8> = counts
+                    .words()
+                    .iter()
+                    .flat_map(|w| w.to_le_bytes())
+                    .collect();
+                (encode_key(*day, cell), words)
             })
-            .collect()
+            .collect();
+        Changed {
+            cells: changed,
+            entries,
+        }
     }
 
-    /// Marks days as changed, so they are saved again.
-    pub fn mark_dirty(&self, days: impl Iterator<Item = i64>) {
+    /// Marks cells as changed again (their save failed), so they are saved next time.
+    pub fn mark_changed(&self, changed: Changed) {
         self.cells
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .dirty
-            .extend(days);
+            .changed
+            .extend(changed.cells);
     }
 
-    /// Loads one saved day; `None` when it is damaged.
-    pub fn load_day(&self, day: i64, bytes: &[u8]) -> Option<()> {
-        let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
-        let mut rest = bytes;
-        let mut day_cells = HashMap::new();
-        while !rest.is_empty() {
-            let (&[flags, channel, locale], tail) = rest.split_first_chunk::<3>()?;
-            rest = tail;
-            let mut name = |rest: &mut &[u8]| -> Option<Option<Arc<str>>> {
-                let (&len, tail) = rest.split_first()?;
-                let text = std::str::from_utf8(tail.get(..usize::from(len))?).ok()?;
-                *rest = &tail[usize::from(len)..];
-                Some((len > 0).then(|| cells.intern(text)))
-            };
-            let touchpoint = name(&mut rest)??;
-            let site = name(&mut rest)?;
-            let agent = name(&mut rest)?;
-            let segment = name(&mut rest)?;
-            let mut words = [0u64; Counts::WORDS];
-            for w in &mut words {
-                let (bytes, tail) = rest.split_first_chunk::<8>()?;
-                *w = u64::from_le_bytes(*bytes);
-                rest = tail;
-            }
-            let cell = Cell {
-                burst: flags & 1 == 1,
-                channel: *Channel::ALL.get(usize::from(channel))?,
-                touchpoint,
-                site,
-                agent,
-                segment,
-                locale: protocol::instrument::LOCALE_CODES.get(usize::from(locale))?,
-            };
-            day_cells.insert(cell, Counts::from_words(&words));
+    /// The saving key of the cell `submission` counts in: what [`Changed`] entries are keyed by.
+    pub fn cell_key(submission: &Submission, received_micros: u64, burst: bool) -> Vec<u8> {
+        let day = day_of(submission.submitted_at.unix_millis(), received_micros);
+        let context = &submission.context;
+        fn name(v: Option<&protocol::Ident>) -> Option<&str> {
+            v.map(protocol::Ident::as_str)
         }
-        cells.days.insert(day, day_cells);
+        key_bytes(
+            day,
+            burst,
+            submission.channel,
+            submission.locale.as_str(),
+            [
+                Some(submission.touchpoint.as_str()),
+                name(context.site_id.as_ref()),
+                name(context.agent_id.as_ref()),
+                name(context.segment.as_ref()),
+            ],
+        )
+    }
+
+    /// Loads one saved cell; `None` when it is damaged.
+    pub fn load_cell(&self, key: &[u8], counts: &[u8]) -> Option<()> {
+        let (&day, rest) = key.split_first_chunk::<8>()?;
+        let day = u64::from_be_bytes(day) as i64;
+        let (&[flags, channel, locale], mut rest) = rest.split_first_chunk::<3>()?;
+        let mut names = [None; 4];
+        for name in &mut names {
+            let (&len, tail) = rest.split_first()?;
+            let text = std::str::from_utf8(tail.get(..usize::from(len))?).ok()?;
+            rest = &tail[usize::from(len)..];
+            *name = (len > 0).then_some(text);
+        }
+        if !rest.is_empty() || counts.len() != Counts::WORDS * 8 {
+            return None;
+        }
+        let mut words = [0u64; Counts::WORDS];
+        for (w, bytes) in words.iter_mut().zip(counts.chunks_exact(8)) {
+            *w = u64::from_le_bytes(bytes.try_into().ok()?);
+        }
+        let counts = Counts::from_words(&words);
+        let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
+        let mut intern = |dim: Dim, name: Option<&str>| name.map(|n| cells.known.intern(dim, n));
+        let cell = Cell {
+            burst: flags & 1 == 1,
+            channel: *Channel::ALL.get(usize::from(channel))?,
+            touchpoint: intern(Dim::Touchpoint, Some(names[0]?))?,
+            site: intern(Dim::Site, names[1]),
+            agent: intern(Dim::Agent, names[2]),
+            segment: intern(Dim::Segment, names[3]),
+            locale: protocol::instrument::LOCALE_CODES.get(usize::from(locale))?,
+        };
+        cells.known.count(&cell, counts.responses);
+        cells.days.entry(day).or_default().insert(cell, counts);
         Some(())
     }
 }
 
-/// `[flags][channel][locale]`, four length-prefixed names (0 = absent), 19 counts (u64 LE),
-/// per cell.
-fn encode_day(cells: &HashMap<Cell, Counts>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(cells.len() * 200);
-    for (cell, counts) in cells {
-        let channel = Channel::ALL
-            .iter()
-            .position(|c| *c == cell.channel)
-            .unwrap_or(0);
-        let locale = protocol::instrument::LOCALE_CODES
-            .iter()
-            .position(|l| *l == cell.locale)
-            .unwrap_or(0);
-        out.extend_from_slice(&[u8::from(cell.burst), channel as u8, locale as u8]);
-        for name in [
-            Some(&cell.touchpoint),
-            cell.site.as_ref(),
-            cell.agent.as_ref(),
-            cell.segment.as_ref(),
-        ] {
-            let name = name.map_or("", |n| n);
-            out.push(name.len() as u8); // an Ident is at most 64 bytes
-            out.extend_from_slice(name.as_bytes());
-        }
-        for w in counts.words() {
-            out.extend_from_slice(&w.to_le_bytes());
-        }
+/// `[day u64 BE][flags][channel][locale]`, then the touchpoint, site, agent and segment, each
+/// `[len][bytes]` (0 = absent): a cell's key in the store, so one cell is saved on its own.
+fn key_bytes(
+    day: i64,
+    burst: bool,
+    channel: Channel,
+    locale: &str,
+    names: [Option<&str>; 4],
+) -> Vec<u8> {
+    let channel = Channel::ALL.iter().position(|c| *c == channel).unwrap_or(0);
+    let locale = protocol::instrument::LOCALE_CODES
+        .iter()
+        .position(|l| *l == locale)
+        .unwrap_or(0);
+    let mut out =
+        Vec::with_capacity(11 + names.iter().flatten().map(|n| 1 + n.len()).sum::<usize>());
+    out.extend_from_slice(&(day as u64).to_be_bytes());
+    out.extend_from_slice(&[u8::from(burst), channel as u8, locale as u8]);
+    for name in names {
+        let name = name.unwrap_or("");
+        out.push(name.len() as u8); // an Ident is at most 64 bytes
+        out.extend_from_slice(name.as_bytes());
     }
     out
+}
+
+fn encode_key(day: i64, cell: &Cell) -> Vec<u8> {
+    key_bytes(
+        day,
+        cell.burst,
+        cell.channel,
+        cell.locale,
+        [
+            Some(&cell.touchpoint),
+            cell.site.as_deref(),
+            cell.agent.as_deref(),
+            cell.segment.as_deref(),
+        ],
+    )
 }
 
 #[cfg(test)]

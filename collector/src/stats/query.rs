@@ -21,7 +21,7 @@ pub fn parse_channel(text: &str) -> Result<Channel, BadQuery> {
 }
 
 /// A dimension to filter or group by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dim {
     Channel,
     Touchpoint,

@@ -10,7 +10,11 @@ pub mod sled;
 use protocol::{Channel, Submission};
 
 use self::events::{Alert, Delivery, EndpointState, Event, EventKey, EventKind};
-use crate::{org::agenda::Action, stats::Aggregates};
+use crate::{
+    config::{Bounded, Bounds},
+    org::agenda::Action,
+    stats::Aggregates,
+};
 
 pub use self::sled::SledStore;
 
@@ -50,6 +54,8 @@ pub enum Put {
     IdConflict,
     /// Another submission already answered this channel + touchpoint + interaction.
     AlreadyAnswered,
+    /// It brings a new value to a dimension already holding as many as it may; nothing stored.
+    TooManyValues(Bounded),
 }
 
 /// One stored record, borrowed from the store while it is read.
@@ -69,9 +75,10 @@ pub struct Record<'a> {
 /// into. sled implements it; tests wrap it to inject faults.
 pub trait Store: Send + Sync + 'static {
     /// Writes `submission` (canonical form `json`) unless its id or interaction is already known,
-    /// with its `response.created` event in the outbox ([`events`]). The write is in memory until
-    /// the next [`Store::flush`].
-    fn put(&self, submission: &Submission, json: &str) -> Result<Put, StoreError>;
+    /// or it brings a new touchpoint, site, segment, agent or device past `bounds` (known values
+    /// always pass); a stored answer's `response.created` event goes in the outbox with it
+    /// ([`events`]). The write is in memory until the next [`Store::flush`].
+    fn put(&self, submission: &Submission, json: &str, bounds: &Bounds) -> Result<Put, StoreError>;
 
     /// Makes every completed `put` durable (blocking; call it off the async workers).
     fn flush(&self) -> Result<(), StoreError>;

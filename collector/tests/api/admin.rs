@@ -303,6 +303,25 @@ fn issue_13_wrong_admin_tokens_are_throttled_per_address() {
     assert_eq!(sign_in.status, 429, "nor through the dashboard");
 }
 
+/// Issue 13: the limit on wrong credentials is set like the other limits, and `off` lifts it (the
+/// contract run sends wrong and missing credentials on purpose).
+#[test]
+fn issue_13_the_limit_on_wrong_credentials_can_be_lifted() {
+    let app = crate::helpers::spawn_app_with(|c| c.limit_wrong_credentials = None);
+    for n in 0..30 {
+        let wrong = app.get(
+            "/v1/export",
+            &[("Authorization", &format!("Bearer wrong-{n}"))],
+        );
+        assert_eq!(wrong.status, 401, "attempt {n}");
+    }
+    let right = app.get(
+        "/v1/export",
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+    );
+    assert_eq!(right.status, 200);
+}
+
 /// Issue 13: an admin token shorter than 32 characters is refused at start.
 #[test]
 fn issue_13_a_short_admin_token_is_refused_at_start() {

@@ -6,6 +6,7 @@ use std::{
 };
 
 use collector::{
+    clock::Clock,
     config::Secret,
     store::{SledStore, Store},
     Config,
@@ -14,6 +15,8 @@ use serde_json::{json, Value};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 pub const ALLOWED_ORIGIN: &str = "http://shop.test:8000";
+/// When the answers of the tests arrive, as far as bounding their `submitted_at` goes.
+pub const ARRIVAL: &str = "2026-11-22T12:00:00Z";
 
 pub struct TestApp {
     pub base: String,
@@ -39,6 +42,8 @@ pub fn spawn_app_over(
     let mut config = Config::for_data_dir(dir.path().join("data"));
     config.admin_token = Some(Secret::new(ADMIN_TOKEN.into()));
     config.allow_origins = vec![ALLOWED_ORIGIN.into()];
+    // Answers of a fixed day ([`submission`]'s) arrive soon after it, whenever the tests run.
+    config.arrival_clock = Clock::fixed(ARRIVAL).expect("a timestamp");
     adjust(&mut config);
     let (tx, rx) = mpsc::channel();
     let thread = thread::spawn(move || {
@@ -129,6 +134,18 @@ fn reply(result: Result<ureq::Response, ureq::Error>) -> Reply {
 }
 
 impl TestApp {
+    /// Signs in to the dashboard with the admin token: the answer, not followed (a redirect with
+    /// the session cookie).
+    pub fn sign_in(&self) -> ureq::Response {
+        ureq::builder()
+            .redirects(0)
+            .build()
+            .post(&self.url("/dashboard/session"))
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string(&format!("token={ADMIN_TOKEN}"))
+            .expect("a redirect")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

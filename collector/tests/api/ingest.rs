@@ -381,8 +381,9 @@ impl collector::store::Store for FailingFlush {
         &self,
         submission: &protocol::Submission,
         json: &str,
+        bounds: &collector::config::Bounds,
     ) -> Result<collector::store::Put, collector::store::StoreError> {
-        self.inner.put(submission, json)
+        self.inner.put(submission, json, bounds)
     }
 
     fn flush(&self) -> Result<(), collector::store::StoreError> {

@@ -4,11 +4,15 @@
 mod helpers;
 
 mod admin;
+mod backdating;
+mod cardinality;
+mod contract;
 mod demo_site;
 mod ingest;
 mod invitations;
 mod openapi;
 mod org;
 mod origins;
+mod redaction;
 mod stats;
 mod widget_files;

@@ -96,13 +96,7 @@ fn a_bad_file_refuses_the_start_with_its_line() {
 
 /// Signs in to the dashboard; the session cookie's `name=value`.
 fn session(app: &crate::helpers::TestApp) -> String {
-    let agent = ureq::builder().redirects(0).build();
-    let signed_in = agent
-        .post(&app.url("/dashboard/session"))
-        .set("Content-Type", "application/x-www-form-urlencoded")
-        .send_string(&format!("token={ADMIN_TOKEN}"))
-        .expect("a redirect");
-    signed_in
+    app.sign_in()
         .header("set-cookie")
         .and_then(|c| c.split(';').next())
         .expect("a session cookie")

@@ -97,7 +97,8 @@ fn preflight_answers_allowed_origins_only_and_never_with_a_wildcard() {
 /// Issue 13: `/embed` may be framed by the collector's own pages and the allowed origins only.
 #[test]
 fn issue_13_embed_is_framable_by_allowed_origins_only() {
-    let app = spawn_app();
+    // With the demo pages, to compare their policy below.
+    let app = crate::helpers::spawn_app_with(|c| c.demo = true);
     let reply = app.get("/embed", &[]);
     assert_eq!(reply.status, 200);
     let csp = reply.header("content-security-policy").expect("a policy");

@@ -22,16 +22,19 @@ try {
   const page = await (await browser.newContext()).newPage();
   // The backlog, as the kiosk's earlier pages left it in the outbox.
   await page.goto(`${host.origin}/blank`);
-  await page.evaluate((count) => {
+  // One time for the whole backlog, recent enough for the collector (it refuses answers given
+  // more than 14 days before they arrive).
+  const submittedAt = new Date().toISOString();
+  await page.evaluate(([count, submittedAt]) => {
     for (let i = 0; i < count; i++) {
       const id = `backlog-0000-${String(i).padStart(10, "0")}`;
       localStorage.setItem(`touchpoint:outbox:${id}`, JSON.stringify({
         id, survey: { id: "core-cx", version: 1 }, channel: "kiosk", touchpoint: "branch-teller",
         answers: { effort: 5 }, locale: "en", context: { site_id: "branch-042", device_id: "kiosk-3" },
-        submitted_at: "2026-11-22T10:00:00Z",
+        submitted_at: submittedAt,
       }));
     }
-  }, COUNT);
+  }, [COUNT, submittedAt]);
   const statuses = {};
   let stored = 0;
   let allStoredAt = null;

@@ -23,7 +23,7 @@ pub fn section(out: &mut String, actions: &[Action], org: Option<&Organisation>,
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"standing {standing}\">{standing}</span></td><td>",
                 escape(&action.what),
-                escape(&department_name(org, &action.department)),
+                escape(&org::department_name(org, &action.department)),
                 escape(action.touchpoint.as_deref().unwrap_or("–")),
                 escape(&action.due),
             );
@@ -59,12 +59,4 @@ pub fn section(out: &mut String, actions: &[Action], org: Option<&Organisation>,
          <button type=\"submit\">Record</button></form>\n</section>\n",
         escape(today)
     );
-}
-
-/// A department's name, or its id when no department of that id is known.
-pub fn department_name(org: Option<&Organisation>, id: &str) -> String {
-    org::departments(org)
-        .into_iter()
-        .find(|(known, _)| known == id)
-        .map_or_else(|| id.to_owned(), |(_, name)| name)
 }

@@ -70,6 +70,9 @@ pub enum RenderError {
     Store(#[from] StoreError),
 }
 
+/// Values a filter menu offers: the busiest ever seen; any other is one URL parameter away.
+const MENU_VALUES: usize = 100;
+
 /// The filters of a dashboard view, as read from its URL.
 struct View {
     query: Query,
@@ -202,18 +205,40 @@ fn url_encode(text: &str) -> String {
         .collect()
 }
 
-/// The values seen in one dimension over all time, for the filter menus.
-fn values(aggregates: &Aggregates, dim: Dim) -> Vec<String> {
-    aggregates
-        .query(&Query {
-            group_by: vec![dim],
-            include_bursts: true,
-            ..Query::default()
+/// The values a filter menu offers: the `MENU_VALUES` busiest ever seen in `dim`, and the one
+/// chosen; how many there are in all.
+fn values(aggregates: &Aggregates, dim: Dim, chosen: Option<&str>) -> (Vec<String>, usize) {
+    let busiest = aggregates.busiest(dim, MENU_VALUES);
+    let mut values = busiest.values;
+    if let Some(chosen) = chosen.filter(|c| !values.iter().any(|v| v == c)) {
+        values.push(chosen.to_owned());
+        values.sort();
+    }
+    (values, busiest.of)
+}
+
+/// At most `n` of `rows`, the busiest, in their order; and how many there were.
+fn busiest_rows(rows: Vec<(String, Counts)>, n: usize) -> (Vec<(String, Counts)>, usize) {
+    let all = rows.len();
+    if all <= n {
+        return (rows, all);
+    }
+    let mut responses: Vec<u64> = rows.iter().map(|(_, c)| c.responses).collect();
+    let (_, least, _) = responses.select_nth_unstable_by(n - 1, |a, b| b.cmp(a));
+    let least = *least;
+    let above = rows.iter().filter(|(_, c)| c.responses > least).count();
+    let mut ties = n - above;
+    let kept = rows
+        .into_iter()
+        .filter(|(_, c)| {
+            c.responses > least
+                || (c.responses == least && ties > 0 && {
+                    ties -= 1;
+                    true
+                })
         })
-        .groups
-        .iter()
-        .filter_map(|g| g.get(dim).map(str::to_owned))
-        .collect()
+        .collect();
+    (kept, all)
 }
 
 fn rows_of(answer: &Answer, dim: Dim, missing: &str) -> Vec<(String, Counts)> {
@@ -222,6 +247,16 @@ fn rows_of(answer: &Answer, dim: Dim, missing: &str) -> Vec<(String, Counts)> {
         .iter()
         .map(|g| (g.get(dim).unwrap_or(missing).to_owned(), g.counts))
         .collect()
+}
+
+/// Says that only the `shown` busiest of `all` values are shown, when that is so.
+pub(super) fn busiest_note(out: &mut String, shown: usize, all: usize, what: &str) {
+    if all > shown {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">The {shown} busiest of the {all} {what} in this view; filter by one to see any other.</p>"
+        );
+    }
 }
 
 /// A comment as the dashboard lists it.
@@ -297,8 +332,21 @@ pub fn render(
 ) -> Result<String, RenderError> {
     let aggregates = store.aggregates().ok_or(StoreError::NoStats)?;
     let view = view(aggregates, params)?;
-    let total_now = aggregates.query(&view.now(&[])).total;
-    let total_before = aggregates.query(&view.before(&[])).total;
+    // Every figure of the page from one read of the two periods' cells. The touchpoint ×
+    // channel answers hold the totals and the channels' rows too: they serve the tiles, the
+    // matrix and the emotion mix.
+    let by_cell = [Dim::Touchpoint, Dim::Channel];
+    let mut answers = aggregates
+        .query_all(&[
+            view.now(&by_cell),
+            view.before(&by_cell),
+            view.now(&[sections::trend_bucket(&view), Dim::Channel]),
+            view.now(&[Dim::Segment]),
+            view.now(&[Dim::Site]),
+        ])
+        .into_iter();
+    let mut next = || answers.next().unwrap_or_default();
+    let (now, before, trend, segments, sites) = (next(), next(), next(), next(), next());
     let mut out = String::with_capacity(64 * 1024);
     head(
         &mut out,
@@ -316,19 +364,22 @@ pub fn render(
         view.to - view.from
     );
     sections::filters(&mut out, aggregates, &view);
-    sections::tiles(&mut out, &total_now, &total_before);
+    sections::tiles(&mut out, &now.total, &before.total);
     agenda::section(
         &mut out,
         &store.actions()?,
         org,
         &stats::date_of(clock::today()),
     );
-    owners::departments(&mut out, aggregates, &view, org);
+    owners::departments(&mut out, &now, &before, org);
     owners::journeys(&mut out, aggregates, &view, org);
-    sections::trends(&mut out, aggregates, &view);
-    sections::matrix(&mut out, aggregates, &view);
-    sections::bars(&mut out, aggregates, &view, &total_now);
+    sections::trends(&mut out, &view, &trend);
+    sections::matrix(&mut out, &now, &before);
+    sections::bars(&mut out, &segments, &sites, &now);
     sections::comments(&mut out, store, &view)?;
     out.push_str("</main>\n</body>\n</html>\n");
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,7 @@ use std::{collections::BTreeMap, fmt::Write as _};
 use protocol::Channel;
 
 use super::{
+    busiest_note, busiest_rows,
     charts::{fmt_change, fmt_mean},
     View,
 };
@@ -17,7 +18,7 @@ use crate::{
         journeys::{self, MIN_ANSWERS},
         report::positive_share,
     },
-    stats::{Aggregates, Counts, Dim},
+    stats::{Aggregates, Answer, Counts, Dim},
 };
 
 /// Each touchpoint's counts over a query grouped by touchpoint and channel, gathered by the
@@ -45,17 +46,22 @@ fn by_department(
     departments
 }
 
-/// The departments section, and the unassigned touchpoints when a file is in force.
+/// Touchpoints a department's table shows: its weakest.
+const DEPARTMENT_ROWS: usize = 20;
+/// Unassigned touchpoints listed: the busiest.
+const UNASSIGNED_ROWS: usize = 50;
+
+/// The departments section, and the unassigned touchpoints when a file is in force, from the
+/// view's and the previous period's answers grouped by touchpoint and channel.
 pub(super) fn departments(
     out: &mut String,
-    aggregates: &Aggregates,
-    view: &View,
+    matrix: &Answer,
+    matrix_before: &Answer,
     org: Option<&Organisation>,
 ) {
-    let dims = [Dim::Touchpoint, Dim::Channel];
-    let now = by_department(&aggregates.query(&view.now(&dims)), org);
-    let before = by_department(&aggregates.query(&view.before(&dims)), org);
-    out.push_str("<section class=\"panel\" id=\"departments\"><h2>Departments</h2>\n<p class=\"note\">Each department's touchpoints, weakest effort first (1 very difficult – 7 very easy), against the previous period.</p>\n<div class=\"grid\">\n");
+    let now = by_department(matrix, org);
+    let before = by_department(matrix_before, org);
+    out.push_str("<section class=\"panel\" id=\"departments\"><h2>Departments</h2>\n<p class=\"note\">Each department's touchpoints, weakest effort first (1 very difficult – 7 very easy), against the previous period.</p>\n<div class=\"departments\">\n");
     for (id, name) in org::departments(org) {
         let touchpoints = now.get(&id);
         let _ = write!(out, "<div class=\"department\"><h3>{}</h3>", escape(&name));
@@ -69,7 +75,15 @@ pub(super) fn departments(
                 .unwrap_or(f64::MAX)
                 .total_cmp(&b.1.effort_mean().unwrap_or(f64::MAX))
         });
-        out.push_str("<table class=\"owned\"><thead><tr><th scope=\"col\">touchpoint</th><th scope=\"col\">n</th><th scope=\"col\">effort</th><th scope=\"col\">confidence</th><th scope=\"col\">pleased or delighted</th><th scope=\"col\">change in effort</th></tr></thead><tbody>\n");
+        if rows.len() > DEPARTMENT_ROWS {
+            let _ = writeln!(
+                out,
+                "<p class=\"note\">The {DEPARTMENT_ROWS} weakest of its {} touchpoints in this view.</p>",
+                rows.len()
+            );
+            rows.truncate(DEPARTMENT_ROWS);
+        }
+        out.push_str("<div class=\"scroll\"><table class=\"owned\"><thead><tr><th scope=\"col\">touchpoint</th><th scope=\"col\">n</th><th scope=\"col\">effort</th><th scope=\"col\">confidence</th><th scope=\"col\">pleased or delighted</th><th scope=\"col\">change in effort</th></tr></thead><tbody>\n");
         for (touchpoint, counts) in rows {
             let previous = before
                 .get(&id)
@@ -87,12 +101,18 @@ pub(super) fn departments(
                 escape(change.trim_end_matches(" vs previous")),
             );
         }
-        out.push_str("</tbody></table></div>\n");
+        out.push_str("</tbody></table></div></div>\n");
     }
     out.push_str("</div>\n");
     if let Some(unassigned) = now.get(org::UNASSIGNED).filter(|_| org.is_some()) {
-        out.push_str("<h3>Answered, but owned by no department</h3>\n<p class=\"note\">Touchpoints whose tags send answers but which the organisation file does not declare: their answers are kept; declare them to give them an owner.</p>\n<ul class=\"unassigned\">");
-        for (touchpoint, counts) in unassigned {
+        out.push_str("<h3>Answered, but owned by no department</h3>\n<p class=\"note\">Touchpoints whose tags send answers but which the organisation file does not declare: their answers are kept; declare them to give them an owner.</p>\n");
+        let (shown, all) = busiest_rows(
+            unassigned.iter().map(|(t, c)| (t.clone(), *c)).collect(),
+            UNASSIGNED_ROWS,
+        );
+        busiest_note(out, shown.len(), all, "unassigned touchpoints");
+        out.push_str("<ul class=\"unassigned\">");
+        for (touchpoint, counts) in &shown {
             let _ = write!(
                 out,
                 "<li><code>{}</code> — {} answers</li>",
@@ -153,7 +173,7 @@ pub(super) fn journeys(
                 escape(&step.name),
                 fmt_mean(mean),
                 step.counts.responses,
-                escape(&super::agenda::department_name(Some(org), &step.department)),
+                escape(&org::department_name(Some(org), &step.department)),
             );
         }
         out.push_str("</ol>\n");

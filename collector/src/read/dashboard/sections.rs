@@ -2,12 +2,12 @@
 //! channel matrix, the bars (segments, sites, emotions) and the latest comments. Each writes its
 //! HTML into the page.
 
-use std::fmt::Write as _;
+use std::{collections::HashMap, fmt::Write as _};
 
 use protocol::Channel;
 
 use super::charts::{effort_bars, emotion_bars, fmt_change, fmt_mean, line_chart, options, tile};
-use super::{latest_comments, rows_of, values, View};
+use super::{busiest_note, busiest_rows, latest_comments, rows_of, values, View};
 use crate::{
     read::{
         html::escape,
@@ -16,6 +16,11 @@ use crate::{
     stats::{self, Aggregates, Answer, Counts, Dim},
     store::{Store, StoreError},
 };
+
+/// Touchpoints the matrix shows: the busiest in the view, and those holding a weakest cell.
+pub(super) const MATRIX_ROWS: usize = 50;
+/// Bars per chart of segments or of sites: the busiest in the view.
+const BAR_ROWS: usize = 20;
 
 /// Filters: a GET form, so the view is its URL.
 pub(super) fn filters(out: &mut String, aggregates: &Aggregates, view: &View) {
@@ -35,18 +40,17 @@ pub(super) fn filters(out: &mut String, aggregates: &Aggregates, view: &View) {
         &channels,
         q.channel.map(|c| c.as_str()),
     );
+    let mut more = Vec::new();
     for (name, label, dim, chosen) in [
         ("touchpoint", "Touchpoint", Dim::Touchpoint, &q.touchpoint),
         ("site", "Site", Dim::Site, &q.site),
         ("segment", "Segment", Dim::Segment, &q.segment),
     ] {
-        options(
-            out,
-            name,
-            label,
-            &values(aggregates, dim),
-            chosen.as_deref(),
-        );
+        let (values, of) = values(aggregates, dim, chosen.as_deref());
+        options(out, name, label, &values, chosen.as_deref());
+        if of > values.len() {
+            more.push(format!("{of} {name}s"));
+        }
     }
     let _ = write!(
         out,
@@ -64,6 +68,13 @@ pub(super) fn filters(out: &mut String, aggregates: &Aggregates, view: &View) {
                 ("from", Some(stats::date_of(view.to - days))),
                 ("to", Some(stats::date_of(view.to))),
             ]))
+        );
+    }
+    if !more.is_empty() {
+        let _ = write!(
+            out,
+            "</p>\n<p class=\"note\">The menus offer the busiest of {}; for any other, put its name in the address (<code>touchpoint=…</code>, <code>site=…</code>, <code>segment=…</code>).</p>\n<p class=\"shortcuts\">",
+            more.join(", ")
         );
     }
     let week = report::Period::week_of(view.to - 1);
@@ -118,9 +129,19 @@ pub(super) fn tiles(out: &mut String, total_now: &Counts, total_before: &Counts)
 }
 
 /// Trends per channel: by day over a month or less, by ISO week beyond.
-pub(super) fn trends(out: &mut String, aggregates: &Aggregates, view: &View) {
-    let by_day = view.to - view.from <= 31;
-    let bucket = if by_day { Dim::Day } else { Dim::Week };
+/// What the trends are counted by: days over a month or less, ISO weeks beyond.
+pub(super) fn trend_bucket(view: &View) -> Dim {
+    if view.to - view.from <= 31 {
+        Dim::Day
+    } else {
+        Dim::Week
+    }
+}
+
+/// `trend` is the view's answer by [`trend_bucket`] and channel.
+pub(super) fn trends(out: &mut String, view: &View, trend: &Answer) {
+    let bucket = trend_bucket(view);
+    let by_day = bucket == Dim::Day;
     let mut labels: Vec<String> = Vec::new();
     for day in view.from..view.to {
         let label = if by_day {
@@ -132,7 +153,16 @@ pub(super) fn trends(out: &mut String, aggregates: &Aggregates, view: &View) {
             labels.push(label);
         }
     }
-    let trend = aggregates.query(&view.now(&[bucket, Dim::Channel]));
+    // A day's group reads `2026-11-22`, its label `11-22`; a week's group is its label.
+    let by_label: HashMap<(&str, &str), &Counts> = trend
+        .groups
+        .iter()
+        .filter_map(|g| {
+            let b = g.get(bucket)?;
+            let label = if by_day { b.get(5..)? } else { b };
+            Some(((g.get(Dim::Channel)?, label), &g.counts))
+        })
+        .collect();
     let series_of = |pick: &dyn Fn(&Counts) -> Option<f64>| -> Vec<(&str, Vec<Option<f64>>)> {
         Channel::ALL
             .iter()
@@ -140,14 +170,9 @@ pub(super) fn trends(out: &mut String, aggregates: &Aggregates, view: &View) {
                 let values = labels
                     .iter()
                     .map(|label| {
-                        trend
-                            .groups
-                            .iter()
-                            .find(|g| {
-                                g.get(Dim::Channel) == Some(c.as_str())
-                                    && g.get(bucket).is_some_and(|b| b.ends_with(label.as_str()))
-                            })
-                            .and_then(|g| pick(&g.counts))
+                        by_label
+                            .get(&(c.as_str(), label.as_str()))
+                            .and_then(|counts| pick(counts))
                     })
                     .collect();
                 (c.as_str(), values)
@@ -176,10 +201,19 @@ pub(super) fn trends(out: &mut String, aggregates: &Aggregates, view: &View) {
     out.push_str("<ul class=\"legend\"><li><span class=\"key k-web\"></span>web</li><li><span class=\"key k-kiosk\"></span>kiosk</li><li><span class=\"key k-agent\"></span>agent</li></ul></section>\n</div>\n");
 }
 
+/// The counts of a touchpoint × channel answer, by (touchpoint, channel).
+fn by_cell(answer: &Answer) -> HashMap<(&str, &str), Counts> {
+    answer
+        .groups
+        .iter()
+        .filter_map(|g| Some(((g.get(Dim::Touchpoint)?, g.get(Dim::Channel)?), g.counts)))
+        .collect()
+}
+
 /// The channel × touchpoint matrix.
-pub(super) fn matrix(out: &mut String, aggregates: &Aggregates, view: &View) {
-    let matrix = aggregates.query(&view.now(&[Dim::Touchpoint, Dim::Channel]));
-    let matrix_before = aggregates.query(&view.before(&[Dim::Touchpoint, Dim::Channel]));
+/// `matrix` and `matrix_before` are the view's and the previous period's answers grouped by
+/// touchpoint and channel.
+pub(super) fn matrix(out: &mut String, matrix: &Answer, matrix_before: &Answer) {
     let mut ranked: Vec<(f64, &str, &str)> = matrix
         .groups
         .iter()
@@ -194,13 +228,35 @@ pub(super) fn matrix(out: &mut String, aggregates: &Aggregates, view: &View) {
         .collect();
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
     let weakest: Vec<(&str, &str)> = ranked.iter().take(3).map(|r| (r.1, r.2)).collect();
-    let mut touchpoints: Vec<&str> = matrix
-        .groups
-        .iter()
-        .filter_map(|g| g.get(Dim::Touchpoint))
-        .collect();
-    touchpoints.dedup();
-    out.push_str("<section class=\"panel\"><h2>Effort by touchpoint and channel</h2>\n<p class=\"note\">Mean effort (1 very difficult – 7 very easy), responses below it, change against the previous period. The three weakest cells with at least 5 responses are marked; the gap is the difference between a touchpoint's best and worst channel.</p>\n<div class=\"scroll\"><table class=\"matrix\">\n<thead><tr><th scope=\"col\">touchpoint</th>");
+    let (now, before) = (by_cell(matrix), by_cell(matrix_before));
+    // Each touchpoint's responses over its channels, in name order (the groups' order).
+    let mut totals: Vec<(String, Counts)> = Vec::new();
+    for g in &matrix.groups {
+        let Some(t) = g.get(Dim::Touchpoint) else {
+            continue;
+        };
+        match totals.last_mut() {
+            Some((last, counts)) if last == t => counts.add(&g.counts),
+            _ => totals.push((t.to_owned(), g.counts)),
+        }
+    }
+    let (shown, all) = busiest_rows(totals, MATRIX_ROWS);
+    let mut touchpoints: Vec<&str> = shown.iter().map(|(t, _)| t.as_str()).collect();
+    for (t, _) in &weakest {
+        if !touchpoints.contains(t) {
+            touchpoints.push(t);
+        }
+    }
+    touchpoints.sort_unstable();
+    out.push_str("<section class=\"panel\"><h2>Effort by touchpoint and channel</h2>\n<p class=\"note\">Mean effort (1 very difficult – 7 very easy), responses below it, change against the previous period. The three weakest cells with at least 5 responses are marked; the gap is the difference between a touchpoint's best and worst channel.</p>\n");
+    if all > touchpoints.len() {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">The {} busiest of the {all} touchpoints in this view, and those with a weakest cell; choose a touchpoint in the filters to see any other.</p>",
+            shown.len()
+        );
+    }
+    out.push_str("<div class=\"scroll\"><table class=\"matrix\">\n<thead><tr><th scope=\"col\">touchpoint</th>");
     for c in Channel::ALL {
         let _ = write!(out, "<th scope=\"col\">{}</th>", c.as_str());
     }
@@ -209,15 +265,8 @@ pub(super) fn matrix(out: &mut String, aggregates: &Aggregates, view: &View) {
         let _ = write!(out, "<tr><th scope=\"row\">{}</th>", escape(t));
         let mut means = Vec::new();
         for c in Channel::ALL {
-            let find = |a: &Answer| {
-                a.groups
-                    .iter()
-                    .find(|g| {
-                        g.get(Dim::Touchpoint) == Some(t) && g.get(Dim::Channel) == Some(c.as_str())
-                    })
-                    .map(|g| g.counts)
-            };
-            match find(&matrix).filter(|c| c.responses > 0) {
+            let key = (*t, c.as_str());
+            match now.get(&key).filter(|c| c.responses > 0) {
                 Some(counts) => {
                     let mean = counts.effort_mean();
                     if counts.responses >= MIN_ANSWERS {
@@ -228,8 +277,8 @@ pub(super) fn matrix(out: &mut String, aggregates: &Aggregates, view: &View) {
                         |m| format!("h{}", m.round().clamp(1.0, 7.0)),
                     );
                     let change =
-                        fmt_change(mean, find(&matrix_before).and_then(|b| b.effort_mean()), "");
-                    let badge = if weakest.contains(&(t, c.as_str())) {
+                        fmt_change(mean, before.get(&key).and_then(Counts::effort_mean), "");
+                    let badge = if weakest.contains(&key) {
                         "<span class=\"badge\">weakest</span>"
                     } else {
                         ""
@@ -258,32 +307,40 @@ pub(super) fn matrix(out: &mut String, aggregates: &Aggregates, view: &View) {
     out.push_str("</tbody></table></div></section>\n");
 }
 
-/// Segments, sites, emotion mix.
-pub(super) fn bars(out: &mut String, aggregates: &Aggregates, view: &View, total_now: &Counts) {
+/// Segments, sites, emotion mix, from the view's answers by segment, by site, and by touchpoint
+/// and channel (`matrix`).
+pub(super) fn bars(out: &mut String, segments: &Answer, sites: &Answer, matrix: &Answer) {
     out.push_str(
         "<div class=\"grid bars\">\n<section class=\"panel\"><h2>Effort by segment</h2>\n",
     );
-    let segments = aggregates.query(&view.now(&[Dim::Segment]));
-    effort_bars(
-        out,
-        "Mean effort by customer segment",
-        &rows_of(&segments, Dim::Segment, "(not given)"),
-    );
+    let (segment_rows, all) =
+        busiest_rows(rows_of(segments, Dim::Segment, "(not given)"), BAR_ROWS);
+    busiest_note(out, segment_rows.len(), all, "segments");
+    effort_bars(out, "Mean effort by customer segment", &segment_rows);
     out.push_str("</section>\n<section class=\"panel\"><h2>Effort by site</h2>\n");
-    let sites = aggregates.query(&view.now(&[Dim::Site]));
-    let site_rows: Vec<(String, Counts)> = rows_of(&sites, Dim::Site, "")
+    let site_rows: Vec<(String, Counts)> = rows_of(sites, Dim::Site, "")
         .into_iter()
         .filter(|(s, _)| !s.is_empty())
         .collect();
+    let (site_rows, all) = busiest_rows(site_rows, BAR_ROWS);
     if site_rows.is_empty() {
         out.push_str("<p class=\"note\">No answers with a site in this view.</p>\n");
     } else {
+        busiest_note(out, site_rows.len(), all, "sites");
         effort_bars(out, "Mean effort by site", &site_rows);
     }
     out.push_str("</section>\n<section class=\"panel\"><h2>Emotion mix</h2>\n");
-    let by_channel = aggregates.query(&view.now(&[Dim::Channel]));
-    let mut emotion_rows = rows_of(&by_channel, Dim::Channel, "");
-    emotion_rows.push(("all channels".to_owned(), *total_now));
+    let mut by_channel: std::collections::BTreeMap<&str, Counts> = Default::default();
+    for g in &matrix.groups {
+        if let Some(channel) = g.get(Dim::Channel) {
+            by_channel.entry(channel).or_default().add(&g.counts);
+        }
+    }
+    let mut emotion_rows: Vec<(String, Counts)> = by_channel
+        .into_iter()
+        .map(|(c, counts)| (c.to_owned(), counts))
+        .collect();
+    emotion_rows.push(("all channels".to_owned(), matrix.total));
     emotion_bars(out, "Emotion mix per channel, in percent", &emotion_rows);
     out.push_str("</section>\n</div>\n");
 }

@@ -28,7 +28,10 @@ fn an_answer_event_waits_for_its_flush_and_survives_reopening() {
     let key = {
         let store = SledStore::open(dir.path()).expect("open");
         let s = submission("evvvvvvvvvvvvvvv01");
-        let Put::Stored { key } = store.put(&s, &s.to_json()).expect("put") else {
+        let Put::Stored { key } = store
+            .put(&s, &s.to_json(), &crate::config::Bounds::NONE)
+            .expect("put")
+        else {
             panic!("stored");
         };
         assert_eq!(store.outbox_len(), 1);
@@ -49,7 +52,12 @@ fn an_answer_event_waits_for_its_flush_and_survives_reopening() {
             }]
         );
         // A retry of the same answer is a duplicate: no second event.
-        assert_eq!(store.put(&s, &s.to_json()).expect("put"), Put::Duplicate);
+        assert_eq!(
+            store
+                .put(&s, &s.to_json(), &crate::config::Bounds::NONE)
+                .expect("put"),
+            Put::Duplicate
+        );
         assert_eq!(store.outbox_len(), 1);
         // Importing makes no event.
         let imported = submission("evvvvvvvvvvvvvvv02");

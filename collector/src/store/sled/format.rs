@@ -1,7 +1,6 @@
-//! The sled backend's byte formats: records, sealed blocks, index and meta keys, the devices'
-//! last answers. Each value starts with a format byte, so a later format can be told apart.
-
-use std::collections::HashMap;
+//! The sled backend's byte formats: records, sealed blocks, index and meta keys, the saved stats
+//! cells and the devices' last answers. Each value starts with a format byte (or is stamped under
+//! a floor that has one), so a later format can be told apart.
 
 use protocol::{Channel, Submission};
 
@@ -69,32 +68,51 @@ pub(super) fn interaction_key_of(channel: Channel, touchpoint: &str, interaction
 }
 
 pub(super) const CHECKPOINT: &[u8] = b"checkpoint";
-/// `[format][key u64 BE]`, the floor: every saved day covers all of its records up to this key
-/// (see the module doc). A saved day is `[format][key u64 BE][cells]`, the devices
-/// `[key u64 BE][devices]`.
+/// `[format][key u64 BE]`, the floor: every saved cell and device covers all of its records up to
+/// this key (see the module doc). A saved cell is its key in `aggregates` (see
+/// [`crate::stats::Aggregates::cell_key`]) → `[format][key u64 BE][counts]`; a saved device its
+/// name in `devices` → `[key u64 BE][last submitted_at, ms i64 BE]`.
 pub(super) const DERIVED: &[u8] = b"derived";
-pub(super) const DERIVED_FORMAT: u8 = 2;
-pub(super) const DEVICES: &[u8] = b"devices";
+/// 3: a value per cell and per device (2 saved a whole day, and every device, in one value).
+pub(super) const DERIVED_FORMAT: u8 = 3;
+/// Where format 2 kept every device in one value; removed by the rebuild that replaces it.
+pub(super) const DEVICES_FORMAT_2: &[u8] = b"devices";
 
-pub(super) fn encode_devices(devices: &HashMap<String, i64>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(devices.len() * 40);
-    for (key, millis) in devices {
-        out.push(key.len() as u8); // site and device are at most 64 bytes each
-        out.extend_from_slice(key.as_bytes());
-        out.extend_from_slice(&millis.to_be_bytes());
-    }
-    out
+/// A saved cell: `[format][stamp][counts]`.
+pub(super) fn encode_cell(stamp: u64, counts: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(9 + counts.len());
+    value.push(DERIVED_FORMAT);
+    value.extend_from_slice(&stamp.to_be_bytes());
+    value.extend_from_slice(counts);
+    value
 }
 
-pub(super) fn decode_devices(mut bytes: &[u8]) -> Option<HashMap<String, i64>> {
-    let mut devices = HashMap::new();
-    while let Some((&len, rest)) = bytes.split_first() {
-        let key = std::str::from_utf8(rest.get(..usize::from(len))?).ok()?;
-        let (millis, rest) = rest[usize::from(len)..].split_first_chunk::<8>()?;
-        devices.insert(key.to_owned(), i64::from_be_bytes(*millis));
-        bytes = rest;
+/// The stamp and counts of a saved cell, when it is of this format.
+pub(super) fn decode_cell(value: &[u8]) -> Option<(u64, &[u8])> {
+    match value {
+        [DERIVED_FORMAT, rest @ ..] if rest.len() >= 8 => {
+            Some((key_of(&rest[..8]).ok()?, &rest[8..]))
+        }
+        _ => None,
     }
-    Some(devices)
+}
+
+/// A saved device: `[stamp][millis]`.
+pub(super) fn encode_device(stamp: u64, millis: i64) -> [u8; 16] {
+    let mut value = [0; 16];
+    value[..8].copy_from_slice(&stamp.to_be_bytes());
+    value[8..].copy_from_slice(&millis.to_be_bytes());
+    value
+}
+
+/// The stamp and the last `submitted_at` of a saved device.
+pub(super) fn decode_device(value: &[u8]) -> Option<(u64, i64)> {
+    let value: &[u8; 16] = value.try_into().ok()?;
+    let (stamp, millis) = value.split_at(8);
+    Some((
+        key_of(stamp).ok()?,
+        i64::from_be_bytes(millis.try_into().ok()?),
+    ))
 }
 
 /// The `meta` key of the secret called `name`.

@@ -16,14 +16,17 @@
 //!   record that reached the disk always has its event; an event whose record a crash lost is
 //!   dropped when it comes up. `deliveries`: each endpoint's pending deliveries; `hooks`: the
 //!   endpoints' states and the alerts.
-//! - `aggregates`: the stats cells of each day (see [`crate::stats`]), and `meta/devices`, each
-//!   device's last `submitted_at`. Both live in memory and are updated with every write; about
-//!   once a second (and at a clean stop) the days that changed are saved, each stamped with the
-//!   arrival key it covers, made durable together with every record up to that key, and then
-//!   `meta/derived` (the floor) moves to that key. On open the saved days are loaded and only the
-//!   records after the floor are counted again, each into a day that does not already cover it;
-//!   anything doubtful (a saved day newer than the checkpoint, a store without them) means a full
-//!   rebuild from the records. Either way they match what is durably stored.
+//! - `aggregates`: the stats cells (see [`crate::stats`]), one entry per cell, and `devices`, each
+//!   device's last `submitted_at`, one entry per device. Both live in memory and are updated with
+//!   every write; about once a second (and at a clean stop) the cells and devices that changed
+//!   are saved, each stamped with the arrival key it covers, made durable together with every
+//!   record up to that key, and then `meta/derived` (the floor) moves to that key. A save writes
+//!   what changed, not the day or the device map around it. On open the saved cells are loaded
+//!   and only the records after the floor are counted again, each into a cell that does not
+//!   already cover it; anything doubtful (a saved cell newer than the checkpoint, a store without
+//!   them or of an older format) means a full rebuild from the records. Either way they match
+//!   what is durably stored. The values they hold are the known touchpoints, sites, segments,
+//!   agents and devices that the bounds count (see [`Store::put`]).
 //!
 //! A record's flags byte marks a *burst* ([`FLAG_BURST`], by the kiosk channel's rule), told
 //! under the writer lock from each device's last stored answer.
@@ -45,7 +48,7 @@ mod sealer;
 mod trees;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::Path,
     sync::{Arc, Mutex},
 };
@@ -62,6 +65,7 @@ use self::trees::{answered, Trees};
 use crate::{
     channel::kiosk,
     clock,
+    config::{Bounded, Bounds},
     org::agenda::Action,
     stats::Aggregates,
     store::events::{Alert, Delivery, EndpointState, Event, EventKey, EventKind},
@@ -74,6 +78,8 @@ pub(crate) struct Writer {
     pub(crate) last: u64,
     /// Each device's last stored `submitted_at` (Unix milliseconds), to tell a burst.
     pub(crate) devices: HashMap<String, i64>,
+    /// Devices whose last answer changed since they were saved.
+    pub(crate) changed_devices: HashSet<String>,
 }
 
 /// The sled store.
@@ -125,6 +131,13 @@ impl SledStore {
         })
     }
 
+    /// The store without its background sealer, for tests that read what a crash would leave
+    /// while nothing else writes the saved stats.
+    #[cfg(test)]
+    pub(crate) fn open_quiet(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, 128, BLOCK_RECORDS, false)
+    }
+
     fn open_with(dir: &Path, cache_mib: u64, block: usize, seal: bool) -> Result<Self, StoreError> {
         Self::open_guarded(dir, cache_mib, block, seal)
     }
@@ -154,6 +167,7 @@ impl SledStore {
             interactions: db.open_tree("interactions")?,
             meta: db.open_tree("meta")?,
             aggregates: db.open_tree("aggregates")?,
+            devices: db.open_tree("devices")?,
             sessions: db.open_tree("sessions")?,
             actions: db.open_tree("actions")?,
             outbox: db.open_tree("outbox")?,
@@ -162,7 +176,6 @@ impl SledStore {
             seal_guard: Arc::default(),
             marker: Arc::new(dir.join("touchpoint.state")),
             marked: Arc::default(),
-            marking: Arc::default(),
             db,
         };
         let last_recent = match trees.responses.last()? {
@@ -180,9 +193,7 @@ impl SledStore {
                 reason: format!("it had records up to key {marked} and now ends at {last}"),
             });
         }
-        trees
-            .marked
-            .store(marked, std::sync::atomic::Ordering::Relaxed);
+        *trees.marked.lock().unwrap_or_else(|p| p.into_inner()) = marked;
         // The checkpoint names the last record a completed flush covered: a store that no longer
         // reaches it has lost acknowledged records and must not start as if nothing happened.
         if trees.checkpoint()? > last {
@@ -196,6 +207,7 @@ impl SledStore {
             writer: Arc::new(Mutex::new(Writer {
                 last,
                 devices: HashMap::new(),
+                changed_devices: HashSet::new(),
             })),
             stats: Arc::default(),
             block,
@@ -249,15 +261,16 @@ impl SledStore {
     }
 
     /// [`Store::put`] with a chosen receive time (never earlier than the last record's): for
-    /// importing and for generating demo data into an empty store. It makes no event: restoring
-    /// a backup or seeding a demo does not announce old answers again.
+    /// importing and for generating demo data into an empty store.
+    /// It takes every value, as restoring a backup must, and makes no event: restoring a backup
+    /// or seeding a demo does not announce old answers again.
     pub fn put_at(
         &self,
         submission: &Submission,
         json: &str,
         received_micros: u64,
     ) -> Result<Put, StoreError> {
-        self.write(submission, json, received_micros, false)
+        self.write(submission, json, received_micros, &Bounds::NONE, false)
     }
 
     fn write(
@@ -265,6 +278,7 @@ impl SledStore {
         submission: &Submission,
         json: &str,
         received_micros: u64,
+        bounds: &Bounds,
         event: bool,
     ) -> Result<Put, StoreError> {
         let mut writer = self
@@ -274,10 +288,18 @@ impl SledStore {
         if let Some(known) = self.existing(submission, json)? {
             return Ok(known);
         }
-        let key = received_micros.max(writer.last + 1);
-        let submitted = submission.submitted_at.unix_millis();
         let device = kiosk::device(submission);
         let previous = device.as_ref().and_then(|d| writer.devices.get(d)).copied();
+        // Known values always pass; a new one only while its dimension has room.
+        let new_device = device.is_some() && previous.is_none();
+        if new_device && writer.devices.len() >= bounds.devices {
+            return Ok(Put::TooManyValues(Bounded::Device));
+        }
+        if let Some(full) = self.stats.new_value_past(submission, bounds) {
+            return Ok(Put::TooManyValues(full));
+        }
+        let key = received_micros.max(writer.last + 1);
+        let submitted = submission.submitted_at.unix_millis();
         let burst = kiosk::is_burst(previous, submitted);
         let flags = if burst { FLAG_BURST } else { 0 };
         let t = &self.trees;
@@ -297,7 +319,8 @@ impl SledStore {
         }
         writer.last = key;
         if let Some(device) = device {
-            writer.devices.insert(device, submitted);
+            writer.devices.insert(device.clone(), submitted);
+            writer.changed_devices.insert(device);
         }
         // Counted before the flush that acknowledges it; a crash before that flush is followed by
         // a rebuild from the records that did reach the disk.
@@ -327,11 +350,12 @@ impl SledStore {
         .expect("meta");
     }
 
-    /// Saves the stats now (the sealer does it about once a second).
-    pub(crate) fn save_stats(&self) -> Result<(), StoreError> {
-        self.derived().save(&self.trees)?;
+    /// Saves the stats now (the sealer does it about once a second); returns the bytes of keys
+    /// and values it wrote.
+    pub(crate) fn save_stats(&self) -> Result<usize, StoreError> {
+        let written = self.derived().save(&self.trees)?;
         self.trees.db.flush()?;
-        Ok(())
+        Ok(written)
     }
 }
 
@@ -344,15 +368,15 @@ impl Drop for SledStore {
         if let Err(error) = flushed.and_then(|()| self.trees.mark_progress()) {
             tracing::warn!(%error, "recording the store's progress at stop failed");
         }
-        if let Err(error) = self.save_stats() {
+        if let Err(error) = self.save_stats().map(drop) {
             tracing::warn!(%error, "saving the stats at stop failed; they are recounted at the next start");
         }
     }
 }
 
 impl Store for SledStore {
-    fn put(&self, submission: &Submission, json: &str) -> Result<Put, StoreError> {
-        self.write(submission, json, clock::now_micros(), true)
+    fn put(&self, submission: &Submission, json: &str, bounds: &Bounds) -> Result<Put, StoreError> {
+        self.write(submission, json, clock::now_micros(), bounds, true)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -1,21 +1,21 @@
 //! Recovery of the sled backend: what an unclean stop can leave is repaired on open, and the
 //! stats cells and the devices' last answers are recovered from what was saved, or rebuilt from
-//! the records; [`Derived`] saves them about once a second while the store runs.
+//! the records; [`Derived`] saves those that changed about once a second while the store runs.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 
 use super::format::{
-    decode, decode_devices, encode_devices, interaction_key, key_of, CHECKPOINT, DERIVED,
-    DERIVED_FORMAT, DEVICES,
+    decode, decode_cell, decode_device, encode_cell, encode_device, interaction_key, key_of,
+    CHECKPOINT, DERIVED, DERIVED_FORMAT, DEVICES_FORMAT_2,
 };
 use super::trees::Trees;
 use super::{SledStore, Writer};
 use crate::{
     channel::kiosk,
-    stats::{self, Aggregates},
+    stats::Aggregates,
     store::{Store, StoreError, FLAG_BURST},
 };
 
@@ -40,50 +40,62 @@ impl Derived {
         Ok(())
     }
 
-    /// Saves the days changed since the last save and the devices, as of one arrival key; makes
-    /// them and every record up to that key durable; then moves the floor to that key.
-    pub(super) fn save(&self, trees: &Trees) -> Result<(), StoreError> {
-        let (covered, days, devices) = {
+    /// Saves the cells and the devices changed since the last save, each on its own, as of one
+    /// arrival key; makes them and every record up to that key durable; then moves the floor to
+    /// that key. What it writes is what changed, whatever the days and devices already hold;
+    /// returns how many bytes of keys and values it gave the store to write.
+    pub(super) fn save(&self, trees: &Trees) -> Result<usize, StoreError> {
+        let (covered, cells, devices) = {
             // Under the writer lock: the cells hold exactly the records up to `last`.
-            let writer = self.writer();
-            (
-                writer.last,
-                self.stats.take_dirty(),
-                encode_devices(&writer.devices),
-            )
+            let mut writer = self.writer();
+            let names: Vec<String> = writer.changed_devices.drain().collect();
+            let changed: Vec<(String, i64)> = names
+                .into_iter()
+                .filter_map(|d| writer.devices.get(&d).map(|m| (d, *m)))
+                .collect();
+            (writer.last, self.stats.take_changed(), changed)
         };
-        if days.is_empty() && floor(trees)? == Some(covered) {
-            return Ok(());
+        if cells.is_empty() && devices.is_empty() && floor(trees)? == Some(covered) {
+            return Ok(0);
         }
-        let stamp = covered.to_be_bytes();
         let written = (|| {
-            for (day, cells) in &days {
-                let mut value = Vec::with_capacity(9 + cells.len());
-                value.push(DERIVED_FORMAT);
-                value.extend_from_slice(&stamp);
-                value.extend_from_slice(cells);
-                trees
-                    .aggregates
-                    .insert((*day as u64).to_be_bytes(), value)?;
+            let mut bytes = 0;
+            for (key, counts) in &cells.entries {
+                let value = encode_cell(covered, counts);
+                bytes += key.len() + value.len();
+                trees.aggregates.insert(key.as_slice(), value)?;
             }
-            trees
-                .meta
-                .insert(DEVICES, [&stamp[..], &devices].concat())?;
-            // The first flush makes the days and the records durable, the second the checkpoint
+            for (device, millis) in &devices {
+                let value = encode_device(covered, *millis);
+                bytes += device.len() + value.len();
+                trees.devices.insert(device.as_bytes(), &value)?;
+            }
+            // The first flush makes the cells and the records durable, the second the checkpoint
             // that covers them; only then may the floor move.
             self.flush(trees)?;
             self.flush(trees)?;
-            trees
-                .meta
-                .insert(DERIVED, [&[DERIVED_FORMAT][..], &stamp].concat())?;
-            Ok(())
+            trees.meta.insert(
+                DERIVED,
+                [&[DERIVED_FORMAT][..], &covered.to_be_bytes()].concat(),
+            )?;
+            Ok(bytes)
         })();
         if written.is_err() {
-            // Saved again next time: the floor must not pass a day that was not saved.
-            self.stats.mark_dirty(days.iter().map(|(day, _)| *day));
+            // Saved again next time: the floor must not pass a cell or device that was not saved.
+            self.stats.mark_changed(cells);
+            self.writer()
+                .changed_devices
+                .extend(devices.into_iter().map(|(d, _)| d));
         }
         written
     }
+}
+
+/// The devices' last answers as recovered, and those that changed since they were saved.
+#[derive(Debug, Default)]
+pub(crate) struct Devices {
+    pub(crate) last: HashMap<String, i64>,
+    pub(crate) changed: HashSet<String>,
 }
 
 /// The saved floor, when the saved stats are of this format.
@@ -146,23 +158,19 @@ impl SledStore {
     pub(super) fn load_derived(&self) -> Result<(), StoreError> {
         match self.recover_into(&self.stats)? {
             Some(devices) => {
-                self.writer
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .devices = devices
+                let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+                writer.devices = devices.last;
+                writer.changed_devices = devices.changed;
             }
             None => self.rebuild_derived()?,
         }
-        self.derived().save(&self.trees)
+        self.derived().save(&self.trees).map(drop)
     }
 
-    /// Loads the saved days into `stats` and counts again the records after the floor, each into
-    /// a day that does not already cover it; returns the devices' last answers. `None` when what
+    /// Loads the saved cells into `stats` and counts again the records after the floor, each into
+    /// a cell that does not already cover it; returns the devices' last answers. `None` when what
     /// was saved cannot be trusted (then `stats` holds partial counts: clear it).
-    pub(crate) fn recover_into(
-        &self,
-        stats: &Aggregates,
-    ) -> Result<Option<HashMap<String, i64>>, StoreError> {
+    pub(crate) fn recover_into(&self, stats: &Aggregates) -> Result<Option<Devices>, StoreError> {
         let t = &self.trees;
         let Some(floor) = floor(t)? else {
             return Ok(None);
@@ -170,33 +178,38 @@ impl SledStore {
         let checkpoint = t.checkpoint()?;
         // Saved with a key that no completed flush covered: its records may be lost.
         let trusted = |key: u64| key <= checkpoint;
-        let mut covers: HashMap<i64, u64> = HashMap::new();
+        if !trusted(floor) {
+            return Ok(None);
+        }
+        let mut covers: HashMap<Vec<u8>, u64> = HashMap::new();
         for entry in t.aggregates.iter() {
-            let (day, value) = entry?;
-            let day = key_of(&day)? as i64;
-            let (DERIVED_FORMAT, Some(key)) = (
-                value.first().copied().unwrap_or(0),
-                value.get(1..9).and_then(|k| key_of(k).ok()),
-            ) else {
+            let (key, value) = entry?;
+            let Some((stamp, counts)) = decode_cell(&value) else {
                 return Ok(None);
             };
-            if !trusted(key) || stats.load_day(day, &value[9..]).is_none() {
+            if !trusted(stamp) || stats.load_cell(&key, counts).is_none() {
                 return Ok(None);
             }
-            covers.insert(day, key);
+            if stamp > floor {
+                covers.insert(key.to_vec(), stamp);
+            }
         }
-        let Some(saved) = t.meta.get(DEVICES)? else {
-            return Ok(None);
-        };
-        let Some((devices_key, mut devices)) = saved
-            .get(..8)
-            .and_then(|k| key_of(k).ok())
-            .zip(decode_devices(&saved[8.min(saved.len())..]))
-        else {
-            return Ok(None);
-        };
-        if !trusted(devices_key) || !trusted(floor) {
-            return Ok(None);
+        let mut devices = Devices::default();
+        let mut device_covers: HashMap<String, u64> = HashMap::new();
+        for entry in t.devices.iter() {
+            let (name, value) = entry?;
+            let (Ok(name), Some((stamp, millis))) =
+                (String::from_utf8(name.to_vec()), decode_device(&value))
+            else {
+                return Ok(None);
+            };
+            if !trusted(stamp) {
+                return Ok(None);
+            }
+            if stamp > floor {
+                device_covers.insert(name.clone(), stamp);
+            }
+            devices.last.insert(name, millis);
         }
         let mut replayed = 0u64;
         self.scan(floor + 1, u64::MAX, &mut |record| {
@@ -204,14 +217,18 @@ impl SledStore {
                 return true;
             };
             let key = record.received_micros;
-            let day = stats::day_of(submission.submitted_at.unix_millis(), key);
-            if key > covers.get(&day).copied().unwrap_or(0) {
-                stats.add(&submission, key, record.flags & FLAG_BURST != 0);
+            let burst = record.flags & FLAG_BURST != 0;
+            let cell = Aggregates::cell_key(&submission, key, burst);
+            if key > covers.get(&cell).copied().unwrap_or(floor) {
+                stats.add(&submission, key, burst);
                 replayed += 1;
             }
-            if key > devices_key {
-                if let Some(device) = kiosk::device(&submission) {
-                    devices.insert(device, submission.submitted_at.unix_millis());
+            if let Some(device) = kiosk::device(&submission) {
+                if key > device_covers.get(&device).copied().unwrap_or(floor) {
+                    devices
+                        .last
+                        .insert(device.clone(), submission.submitted_at.unix_millis());
+                    devices.changed.insert(device);
                 }
             }
             true
@@ -230,6 +247,8 @@ impl SledStore {
         let started = std::time::Instant::now();
         self.stats.clear();
         self.trees.aggregates.clear()?;
+        self.trees.devices.clear()?;
+        self.trees.meta.remove(DEVICES_FORMAT_2)?;
         let mut devices = HashMap::new();
         let mut unreadable = 0u64;
         let mut records = 0u64;
@@ -254,10 +273,10 @@ impl SledStore {
         if unreadable > 0 {
             tracing::warn!(unreadable, "records the stats could not read were left out");
         }
-        self.writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .devices = devices;
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        writer.changed_devices = devices.keys().cloned().collect();
+        writer.devices = devices;
+        drop(writer);
         if records > 0 {
             tracing::info!(
                 records,

@@ -30,7 +30,7 @@ fn reopen(dir: &Path) -> SledStore {
 }
 
 fn put(store: &SledStore, s: &Submission) -> Put {
-    store.put(s, &s.to_json()).expect("put")
+    store.put(s, &s.to_json(), &Bounds::NONE).expect("put")
 }
 
 #[test]
@@ -127,7 +127,7 @@ proptest::proptest! {
                     Put::Stored { key: 0 }
                 }
             };
-            let got = store.put(&s, &json).expect("put");
+            let got = store.put(&s, &json, &Bounds::NONE).expect("put");
             let got = if let Put::Stored { .. } = got { Put::Stored { key: 0 } } else { got };
             proptest::prop_assert_eq!(got, expected);
         }
@@ -410,6 +410,76 @@ fn sessions_expire_end_and_outlive_a_restart() {
     let store = reopen(dir.path());
     assert_eq!(store.session_expiry("kept").expect("read"), Some(1_000));
     assert_eq!(store.session_expiry("unknown").expect("read"), None);
+}
+
+/// An answer at `touchpoint` from `device` (at `branch-042`), submitted 2026-11-22.
+fn at_touchpoint(n: u32, touchpoint: &str, device: &str) -> Submission {
+    let body = format!(
+        r#"{{"id":"boundedbounded{n:06}","survey":{{"id":"core-cx","version":1}},"channel":"kiosk","touchpoint":"{touchpoint}","answers":{{"effort":4}},"locale":"en","context":{{"site_id":"branch-042","device_id":"{device}"}},"submitted_at":"2026-11-22T10:00:00Z"}}"#
+    );
+    protocol::parse_submission(body.as_bytes()).expect("valid")
+}
+
+/// Regression (issue 13): a day holding thousands of cells, and thousands of devices, cost a
+/// rewrite of all of them for every further answer. Saving writes what changed.
+#[test]
+fn one_answer_saves_what_it_changed_not_its_day() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open_with(dir.path(), 8, BLOCK_RECORDS, false).expect("open");
+    for n in 0..2_000 {
+        let s = at_touchpoint(n, &format!("tp-{n}"), &format!("kiosk-{n}"));
+        assert!(matches!(put(&store, &s), Put::Stored { .. }));
+    }
+    let all = store.save_stats().expect("saved");
+    assert!(
+        all > 2_000 * 150,
+        "the first save writes every cell: {all} bytes"
+    );
+    put(&store, &at_touchpoint(5_000, "tp-7", "kiosk-7"));
+    let one = store.save_stats().expect("saved");
+    assert!(
+        (100..1_024).contains(&one),
+        "one answer's save writes its cell and its device: {one} bytes"
+    );
+    assert_eq!(store.save_stats().expect("saved"), 0, "nothing changed");
+}
+
+/// Known values keep working past the bounds, new ones are refused, and what is known survives
+/// a restart.
+#[test]
+fn new_values_past_the_bounds_are_refused_and_known_ones_pass_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bounds = Bounds {
+        touchpoints: 2,
+        devices: 3,
+        ..Bounds::default()
+    };
+    let bounded =
+        |store: &SledStore, s: &Submission| store.put(s, &s.to_json(), &bounds).expect("put");
+    let store = SledStore::open(dir.path()).expect("open");
+    for (n, (touchpoint, device)) in [("a", "k1"), ("b", "k2"), ("a", "k3")].iter().enumerate() {
+        let s = at_touchpoint(n as u32, touchpoint, device);
+        assert!(matches!(bounded(&store, &s), Put::Stored { .. }));
+    }
+    let check = |store: &SledStore, n: u32| {
+        assert_eq!(
+            bounded(store, &at_touchpoint(n, "c", "k1")),
+            Put::TooManyValues(Bounded::Touchpoint)
+        );
+        assert_eq!(
+            bounded(store, &at_touchpoint(n + 1, "b", "k4")),
+            Put::TooManyValues(Bounded::Device)
+        );
+        assert!(matches!(
+            bounded(store, &at_touchpoint(n + 2, "b", "k3")),
+            Put::Stored { .. }
+        ));
+    };
+    check(&store, 10);
+    drop(store);
+    let store = reopen(dir.path());
+    check(&store, 20);
+    assert_eq!(store.len(), 5, "nothing refused was stored");
 }
 
 #[test]

@@ -3,10 +3,7 @@
 
 use std::{
     path::PathBuf,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, RwLock,
-    },
+    sync::{Arc, Mutex, RwLock},
 };
 
 use super::format::{block_header, block_records, encode_block, key_of, CHECKPOINT};
@@ -34,6 +31,7 @@ pub(super) struct Trees {
     pub(super) interactions: sled::Tree,
     pub(super) meta: sled::Tree,
     pub(super) aggregates: sled::Tree,
+    pub(super) devices: sled::Tree,
     pub(super) sessions: sled::Tree,
     pub(super) actions: sled::Tree,
     /// Events not yet handed to their endpoints, by [`EventKey`](crate::store::events::EventKey).
@@ -48,18 +46,17 @@ pub(super) struct Trees {
     /// `touchpoint.state` beside sled's files: how far the store had got, kept outside sled so
     /// that a damaged sled file that opens empty is noticed.
     pub(super) marker: Arc<PathBuf>,
-    pub(super) marked: Arc<AtomicU64>,
-    /// Held while the marker is written: the sealer thread and `seal_now` (or a clean stop)
-    /// would otherwise write the same aside file and one rename would find it gone.
-    pub(super) marking: Arc<std::sync::Mutex<()>>,
+    pub(super) marked: Arc<Mutex<u64>>,
 }
 
 impl Trees {
     /// Records the checkpoint in the marker file (written aside, synced, renamed) when it moved.
+    /// One writer at a time (the sealer and a caller may both record progress): two would write
+    /// the same file aside, and the second rename would find it gone.
     pub(super) fn mark_progress(&self) -> Result<(), StoreError> {
-        let _marking = self.marking.lock().unwrap_or_else(|p| p.into_inner());
+        let mut marked = self.marked.lock().unwrap_or_else(|p| p.into_inner());
         let checkpoint = self.checkpoint()?;
-        if checkpoint <= self.marked.load(Ordering::Relaxed) {
+        if checkpoint <= *marked {
             return Ok(());
         }
         let aside = self.marker.with_extension("tmp");
@@ -70,7 +67,7 @@ impl Trees {
             std::fs::rename(&aside, &*self.marker)
         };
         write().map_err(|e| StoreError::Io(sled::Error::Io(e)))?;
-        self.marked.store(checkpoint, Ordering::Relaxed);
+        *marked = checkpoint;
         Ok(())
     }
 

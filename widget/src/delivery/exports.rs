@@ -1,6 +1,6 @@
 //! The delivery module's JS API (feature `delivery`): a web page's loader loads it once a survey
 //! shows or earlier pages left answers waiting, calls [`deliver`] once, then [`submit`] for each
-//! answer the web module hands over (see [`crate::handoff`]).
+//! answer the web module hands over (see `handoff.rs`).
 
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -8,8 +8,8 @@ use core::cell::RefCell;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
+use super::courier::Courier;
 use crate::config::collector_base;
-use crate::courier::Courier;
 use crate::Global;
 
 static COURIER: Global<Rc<Courier>> = Global(RefCell::new(None));

@@ -5,10 +5,12 @@ use alloc::borrow::ToOwned;
 use alloc::string::String;
 use alloc::vec::Vec;
 use js_sys::Reflect;
-#[cfg(feature = "channels")]
-use protocol::InvitationToken;
 use protocol::{Channel, Context, Ident, LocaleTexts};
 use wasm_bindgen::JsValue;
+
+/// The kiosk's and agent mode's own attributes.
+#[cfg(feature = "channels")]
+pub mod channels;
 
 /// Where the survey shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,15 +43,36 @@ pub struct Config {
     /// What every answer carries: segment, site and device (kiosk), or the call an invitation
     /// binds (`data-interaction`, `data-agent`, `data-invitation` on the page `/s/{token}`).
     pub context: Context,
-    /// The key an agent console sends to ask for invitations (`data-agent-key`).
+    /// The kiosk's timers and the agent console's key.
     #[cfg(feature = "channels")]
-    pub agent_key: Option<String>,
-    /// Kiosk: thank-you → attract screen after this long (`data-reset-seconds`, default 5).
-    #[cfg(feature = "channels")]
-    pub reset_ms: f64,
-    /// Kiosk: a survey left alone this long is discarded (`data-idle-seconds`, default 30).
-    #[cfg(feature = "channels")]
-    pub idle_ms: f64,
+    pub channels: channels::ChannelConfig,
+}
+
+/// `Touchpoint.open(options)`'s options: what this and later surveys answer for. The web modules
+/// read them with [`OpenOptions::read`]; the kiosk and agent module with serde
+/// (`channels/options.rs`), which names a wrong field in its console message.
+#[derive(Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "channels", derive(serde::Deserialize))]
+pub struct OpenOptions {
+    pub touchpoint: Option<String>,
+    pub segment: Option<String>,
+    pub locale: Option<String>,
+}
+
+impl OpenOptions {
+    /// The options' non-empty strings; anything else counts as not given.
+    pub fn read(options: &JsValue) -> Self {
+        Self {
+            touchpoint: text(options, "touchpoint"),
+            segment: text(options, "segment"),
+            locale: text(options, "locale"),
+        }
+    }
+
+    /// Whether any option was given.
+    pub fn any(&self) -> bool {
+        self.touchpoint.is_some() || self.segment.is_some() || self.locale.is_some()
+    }
 }
 
 /// One message for the console: `(is_error, text)`.
@@ -66,12 +89,8 @@ pub const BAD_LOCALE: &str =
     "touchpoint: data-locale must be one of en, es, fr, de, ar; using the browser's language";
 pub const BAD_SEGMENT: &str =
     "touchpoint: data-segment is invalid (1-64 characters of A-Z a-z 0-9 . _ : / -); ignored";
-pub const BAD_CONTEXT: &str = "touchpoint: data-site, data-device, data-interaction or data-agent is invalid (1-64 characters of A-Z a-z 0-9 . _ : / -); ignored";
-pub const BAD_INVITATION: &str = "touchpoint: data-invitation needs a valid token with data-interaction and data-agent (the collector's /s/ page writes them); the survey is not shown";
-pub const NO_AGENT_KEY: &str =
-    "touchpoint: data-mode=\"agent\" needs data-agent-key to ask for post-call invitations";
-pub const BAD_SECONDS: &str =
-    "touchpoint: data-reset-seconds and data-idle-seconds must be whole seconds from 1 to 3600; using the default";
+pub const NOT_AGENT: &str =
+    "touchpoint: postCall works with data-mode=\"agent\" and data-agent-key on the script tag";
 
 /// The protocol's locales, every text: the kiosk shows the languages' names and its own words,
 /// the invitation page its outcomes.
@@ -164,7 +183,7 @@ pub fn locale(code: Option<&str>, notes: &mut Vec<Note>) -> Option<&'static Loca
 }
 
 /// An optional identifier attribute; a wrong one is ignored with `note`.
-fn ident(obj: &JsValue, key: &str, note: &'static str, notes: &mut Vec<Note>) -> Option<Ident> {
+pub fn ident(obj: &JsValue, key: &str, note: &'static str, notes: &mut Vec<Note>) -> Option<Ident> {
     text(obj, key).and_then(|s| {
         let parsed = Ident::parse(&s);
         if parsed.is_none() && !notes.contains(&(false, note)) {
@@ -172,21 +191,6 @@ fn ident(obj: &JsValue, key: &str, note: &'static str, notes: &mut Vec<Note>) ->
         }
         parsed
     })
-}
-
-/// `data-*-seconds` in milliseconds, or `default` (with a note when it was wrong).
-#[cfg(feature = "channels")]
-fn seconds(obj: &JsValue, key: &str, default: f64, notes: &mut Vec<Note>) -> f64 {
-    let Some(value) = text(obj, key) else {
-        return default;
-    };
-    match crate::dom::parse_number(&value) {
-        Some(s @ 1..=3600) => s as f64 * 1000.0,
-        _ => {
-            notes.push((false, BAD_SECONDS));
-            default
-        }
-    }
 }
 
 impl Config {
@@ -223,64 +227,21 @@ impl Config {
             segment: ident(obj, "segment", BAD_SEGMENT, &mut notes),
             ..Context::default()
         };
-        #[cfg(not(feature = "channels"))]
-        let channel = Channel::Web;
-        #[cfg(feature = "channels")]
-        let mut context = Context {
-            site_id: ident(obj, "site", BAD_CONTEXT, &mut notes),
-            device_id: ident(obj, "device", BAD_CONTEXT, &mut notes),
-            interaction_id: ident(obj, "interaction", BAD_CONTEXT, &mut notes),
-            agent_id: ident(obj, "agent", BAD_CONTEXT, &mut notes),
-            ..context
+        let config = Self {
+            base,
+            touchpoint,
+            mode,
+            target,
+            texts,
+            channel: Channel::Web,
+            context,
+            #[cfg(feature = "channels")]
+            channels: channels::ChannelConfig::default(),
         };
+        // A kiosk's, an agent console's and an invitation page's own attributes come after.
         #[cfg(feature = "channels")]
-        let mut channel = if mode == Mode::Kiosk {
-            Channel::Kiosk
-        } else {
-            Channel::Web
-        };
-        #[cfg(feature = "channels")]
-        let mut touchpoint = touchpoint;
-        #[cfg(feature = "channels")]
-        if let Some(token) = text(obj, "invitation") {
-            context.invitation = InvitationToken::parse(&token).ok();
-            channel = Channel::Agent;
-            let complete = context.invitation.is_some()
-                && context.interaction_id.is_some()
-                && context.agent_id.is_some();
-            if !complete {
-                notes.push((true, BAD_INVITATION));
-                touchpoint = None;
-            }
-        }
-        #[cfg(feature = "channels")]
-        let agent_key = text(obj, "agentKey");
-        #[cfg(feature = "channels")]
-        if mode == Mode::Agent && agent_key.is_none() {
-            notes.push((true, NO_AGENT_KEY));
-        }
-        #[cfg(feature = "channels")]
-        let reset_ms = seconds(obj, "resetSeconds", 5_000.0, &mut notes);
-        #[cfg(feature = "channels")]
-        let idle_ms = seconds(obj, "idleSeconds", 30_000.0, &mut notes);
-        (
-            Self {
-                base,
-                touchpoint,
-                mode,
-                target,
-                texts,
-                channel,
-                context,
-                #[cfg(feature = "channels")]
-                agent_key,
-                #[cfg(feature = "channels")]
-                reset_ms,
-                #[cfg(feature = "channels")]
-                idle_ms,
-            },
-            notes,
-        )
+        let config = channels::read(obj, config, &mut notes);
+        (config, notes)
     }
 }
 
@@ -290,7 +251,8 @@ mod tests {
     use crate::dom::object;
     use wasm_bindgen_test::wasm_bindgen_test;
 
-    fn config(entries: &[(&str, &str)], lang: &str) -> (Config, Vec<Note>) {
+    /// The config the loader's object with `entries` gives, in a browser speaking `lang`.
+    pub(super) fn config(entries: &[(&str, &str)], lang: &str) -> (Config, Vec<Note>) {
         let entries: Vec<_> = entries
             .iter()
             .map(|(k, v)| (*k, JsValue::from_str(v)))
@@ -401,103 +363,5 @@ mod tests {
         );
         assert_eq!(notes, [(false, BAD_LOCALE)]);
         assert_eq!(c.texts.code, WEB_LOCALE);
-    }
-
-    #[cfg(feature = "channels")]
-    #[wasm_bindgen_test]
-    fn kiosk_mode_reads_its_site_device_and_timers() {
-        let (c, notes) = config(
-            &[
-                ("base", "http://x"),
-                ("touchpoint", "branch-teller"),
-                ("mode", "kiosk"),
-                ("site", "branch-042"),
-                ("device", "kiosk-3"),
-                ("resetSeconds", "2"),
-                ("idleSeconds", "45"),
-            ],
-            "en",
-        );
-        assert!(notes.is_empty(), "{notes:?}");
-        assert_eq!((c.mode, c.channel), (Mode::Kiosk, Channel::Kiosk));
-        assert_eq!(
-            c.context.site_id.as_ref().map(Ident::as_str),
-            Some("branch-042")
-        );
-        assert_eq!(
-            c.context.device_id.as_ref().map(Ident::as_str),
-            Some("kiosk-3")
-        );
-        assert_eq!((c.reset_ms, c.idle_ms), (2_000.0, 45_000.0));
-        let (c, notes) = config(
-            &[
-                ("base", "http://x"),
-                ("touchpoint", "t"),
-                ("mode", "kiosk"),
-                ("device", "kiosk 3"),
-                ("resetSeconds", "0"),
-                ("idleSeconds", "soon"),
-            ],
-            "en",
-        );
-        assert_eq!(
-            notes,
-            [
-                (false, BAD_CONTEXT),
-                (false, BAD_SECONDS),
-                (false, BAD_SECONDS)
-            ]
-        );
-        assert_eq!((c.reset_ms, c.idle_ms), (5_000.0, 30_000.0));
-        assert!(c.context.device_id.is_none());
-    }
-
-    #[cfg(feature = "channels")]
-    #[wasm_bindgen_test]
-    fn agent_mode_needs_a_key_and_an_invitation_page_answers_on_the_agent_channel() {
-        let (c, notes) = config(
-            &[
-                ("base", "http://x"),
-                ("touchpoint", "contact-centre"),
-                ("mode", "agent"),
-                ("agentKey", "demo-console"),
-            ],
-            "en",
-        );
-        assert!(notes.is_empty(), "{notes:?}");
-        assert_eq!(c.mode, Mode::Agent);
-        assert_eq!(c.agent_key.as_deref(), Some("demo-console"));
-        let (_, notes) = config(
-            &[("base", "http://x"), ("touchpoint", "t"), ("mode", "agent")],
-            "en",
-        );
-        assert_eq!(notes, [(true, NO_AGENT_KEY)]);
-
-        let invitation = [
-            ("base", "http://x"),
-            ("touchpoint", "billing"),
-            ("mode", "inline"),
-            ("target", "#tp"),
-            ("interaction", "call-123"),
-            ("agent", "a-7"),
-            ("invitation", "eyJ0IjoiYmlsbGluZyJ9.c2lnbmF0dXJl"),
-        ];
-        let (c, notes) = config(&invitation, "en");
-        assert!(notes.is_empty(), "{notes:?}");
-        assert_eq!(c.channel, Channel::Agent);
-        assert!(c.context.invitation.is_some());
-        assert_eq!(
-            c.context.interaction_id.as_ref().map(Ident::as_str),
-            Some("call-123")
-        );
-        // Without the call it binds, the page shows no survey that could only be refused.
-        let (c, notes) = config(&invitation[..5], "en");
-        assert!(notes.is_empty());
-        assert_eq!(c.channel, Channel::Web);
-        let mut broken = invitation.to_vec();
-        broken[6].1 = "not a token";
-        let (c, notes) = config(&broken, "en");
-        assert_eq!(notes, [(true, BAD_INVITATION)]);
-        assert!(c.touchpoint.is_none());
     }
 }

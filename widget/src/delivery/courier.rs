@@ -12,10 +12,10 @@ use js_sys::{Array, Date, Math, Promise};
 use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
 use web_sys::{Blob, BlobPropertyBag, RequestInit, Response};
 
+use super::outbox::{Outbox, Store, Verdict};
+use super::retry;
 use crate::dom::{dispatch, join, object, warn};
 use crate::ids::tab_token;
-use crate::outbox::{Outbox, Store, Verdict};
-use crate::retry;
 
 #[wasm_bindgen]
 extern "C" {
@@ -118,6 +118,10 @@ impl Courier {
         self.flush();
     }
 
+    /// Nothing to wake: a courier delivers from page load (the hand-over on a web page loads the
+    /// delivery module when a survey shows).
+    pub fn wake(&self) {}
+
     /// Queues one answer (storage first) and sends it.
     pub fn submit(self: &Rc<Self>, id: &str, body: String) {
         self.outbox
@@ -165,9 +169,10 @@ impl Courier {
         // A plain object is a `RequestInit` (one generic setter instead of one import per field).
         // `keepalive` lets the request finish if the page is being left; the answer stays in
         // storage until a later page hears the collector's answer.
-        let body = text_blob(body)
+        let body = masked(body);
+        let body = text_blob(&body)
             .map(JsValue::from)
-            .unwrap_or_else(|| JsValue::from_str(body));
+            .unwrap_or_else(|| JsValue::from_str(&body));
         let init: RequestInit = object(&[
             ("method", JsValue::from_str("POST")),
             ("body", body),
@@ -241,9 +246,32 @@ impl Courier {
         };
         let navigator = window.navigator();
         for item in self.outbox.borrow().items().iter().filter(|i| !i.in_flight) {
-            let _ = navigator.send_beacon_with_opt_blob(&self.url, text_blob(&item.body).as_ref());
+            let body = masked(&item.body);
+            let _ = navigator.send_beacon_with_opt_blob(&self.url, text_blob(&body).as_ref());
         }
     }
+}
+
+/// The body as it leaves the device: its comment with e-mail addresses, phone and card numbers
+/// masked ([`protocol::redact`], as the collector masks them on arrival). Masking twice changes
+/// nothing, so every retry of one answer sends the same answer.
+fn masked(body: &str) -> String {
+    let key = JsValue::from_str("comment");
+    let Some((value, comment)) = js_sys::JSON::parse(body).ok().and_then(|value| {
+        let comment = js_sys::Reflect::get(&value, &key).ok()?.as_string()?;
+        Some((value, comment))
+    }) else {
+        return body.to_owned();
+    };
+    let redacted = protocol::redact::redact(&comment);
+    if redacted == comment {
+        return body.to_owned();
+    }
+    let _ = js_sys::Reflect::set(&value, &key, &JsValue::from_str(&redacted));
+    js_sys::JSON::stringify(&value)
+        .ok()
+        .and_then(|json| json.as_string())
+        .unwrap_or_else(|| body.to_owned())
 }
 
 /// The body as a `text/plain` Blob: a content type browsers send without a CORS preflight.
@@ -257,7 +285,7 @@ fn text_blob(body: &str) -> Option<Blob> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{Store, ITEM_PREFIX};
+    use crate::delivery::outbox::{Store, ITEM_PREFIX};
     use wasm_bindgen_futures::JsFuture;
     use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -265,10 +293,12 @@ mod tests {
 export function sleep(ms) { return new Promise(r => setTimeout(r, ms)); }
 export function fakeNetwork(statuses, retryAfter = "0") {
   const log = [];
+  log.times = [];
   const realFetch = window.fetch;
   window.fetch = (url, init) => {
     const stored = Object.keys(localStorage).filter(k => k.startsWith("touchpoint:outbox:")).length;
     const status = statuses.shift();
+    log.times.push(Date.now());
     log.push(["fetch", url, status, "stored=" + stored, init.body.type, "keepalive=" + init.keepalive, init.credentials].join(" "));
     if (status === 0) return Promise.reject(new TypeError("offline"));
     return Promise.resolve(new Response(null, { status, headers: { "Retry-After": retryAfter } }));
@@ -279,6 +309,7 @@ export function fakeNetwork(statuses, retryAfter = "0") {
   return log;
 }
 export function takeLog(log) { const lines = log.splice(0); return lines.join("\n"); }
+export function fetchTimes(log) { return log.times.slice(); }
 export function restore(log) { log.restore(); }
 "#)]
     extern "C" {
@@ -289,11 +320,58 @@ export function restore(log) { log.restore(); }
         fn fake_network_asking_to_wait(statuses: &Array, retry_after: &str) -> JsValue;
         #[wasm_bindgen(js_name = takeLog)]
         fn take_log(log: &JsValue) -> String;
+        /// When each fetch went out (ms since the epoch), oldest first.
+        #[wasm_bindgen(js_name = fetchTimes)]
+        fn fetch_times(log: &JsValue) -> Vec<f64>;
         fn restore(log: &JsValue);
     }
 
     fn statuses(list: &[u16]) -> Array {
         list.iter().map(|s| JsValue::from(*s)).collect()
+    }
+
+    /// Waits until `done` holds, however loaded the machine (it fails only after a minute): the
+    /// tests check what happened and in which order, and the least time between tries, never
+    /// how soon something came.
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        let give_up = Date::now() + 60_000.0;
+        while !done() {
+            assert!(Date::now() < give_up, "still waiting for {what}");
+            JsFuture::from(sleep(20)).await.unwrap();
+        }
+    }
+
+    /// The courier's queue: `(attempt, in_flight)` of each answer.
+    fn queue(courier: &Courier) -> Vec<(u32, bool)> {
+        let outbox = courier.outbox().borrow();
+        outbox
+            .items()
+            .iter()
+            .map(|i| (i.attempt, i.in_flight))
+            .collect()
+    }
+
+    /// Issue 13: a comment's contact and card details never leave the device.
+    #[wasm_bindgen_test]
+    fn issue_13_a_comment_is_masked_before_it_is_sent() {
+        let body = r#"{"id":"0192f1a4-7b3c-7def-8a90-123456789abc","comment":"Call me on +44 20 7946 0958 or mail ann@example.com","locale":"en"}"#;
+        let sent = masked(body);
+        assert!(
+            !sent.contains("ann@example.com") && !sent.contains("7946"),
+            "{sent}"
+        );
+        assert!(
+            sent.contains("[email]") && sent.contains("[phone]"),
+            "{sent}"
+        );
+        assert!(
+            sent.contains("0192f1a4-7b3c-7def-8a90-123456789abc"),
+            "the rest as it was"
+        );
+        assert_eq!(masked(&sent), sent, "a retry sends the same answer");
+        let plain = r#"{"id":"x","comment":"quick and easy"}"#;
+        assert_eq!(masked(plain), plain, "nothing to mask: the very bytes");
+        assert_eq!(masked("not json"), "not json");
     }
 
     #[wasm_bindgen_test]
@@ -307,14 +385,13 @@ export function restore(log) { log.restore(); }
         courier.set_jitter(Some(0.0));
         let id = "01JD2XKQ9ZCFM7B5V0S3R4T6YA";
         courier.submit(id, "{\"id\":\"01JD2XKQ9ZCFM7B5V0S3R4T6YA\"}".into());
-        JsFuture::from(sleep(50)).await.unwrap();
+        until("the 503", || queue(&courier) == [(1, false)]).await;
         // The answer was in storage when the request went out, and stays after a 503.
         assert_eq!(
             take_log(&log),
             "fetch http://collector.test/v1/responses 503 stored=1 text/plain keepalive=true omit"
         );
         assert_eq!(Store::local().keys(ITEM_PREFIX).len(), 1);
-        assert_eq!(courier.outbox().borrow().items()[0].attempt, 1);
         // Leaving the page hands the waiting answer to the beacon; it stays queued.
         courier.beacon();
         assert_eq!(
@@ -322,23 +399,25 @@ export function restore(log) { log.restore(); }
             "beacon http://collector.test/v1/responses text/plain"
         );
         // Retry 1 after 500 ms (jitter 0): a network error; retry 2 after 1 s: stored.
-        JsFuture::from(sleep(600)).await.unwrap();
+        until("the network error", || queue(&courier) == [(2, false)]).await;
         assert_eq!(
             take_log(&log),
             "fetch http://collector.test/v1/responses 0 stored=1 text/plain keepalive=true omit"
         );
-        JsFuture::from(sleep(1_100)).await.unwrap();
+        until("the 201", || queue(&courier).is_empty()).await;
         assert_eq!(
             take_log(&log),
             "fetch http://collector.test/v1/responses 201 stored=1 text/plain keepalive=true omit\ndelivered 201"
         );
-        assert!(courier.outbox().borrow().items().is_empty());
+        let times = fetch_times(&log);
+        // A timer never fires early; a millisecond of slack for the clock's rounding.
+        assert!(times[1] - times[0] >= 499.0, "{times:?}");
+        assert!(times[2] - times[1] >= 999.0, "{times:?}");
         assert!(Store::local().keys("touchpoint:").is_empty());
         // A 400 is dropped at once, never retried.
         courier.submit("01JD2XKQ9ZCFM7B5V0S3R4T6YB", "{}".into());
-        JsFuture::from(sleep(50)).await.unwrap();
+        until("the 400", || queue(&courier).is_empty()).await;
         assert!(take_log(&log).contains(" 400 "));
-        assert!(courier.outbox().borrow().items().is_empty());
         assert_eq!(courier.outbox().borrow().next_due(), None);
         restore(&log);
     }
@@ -350,8 +429,8 @@ export function restore(log) { log.restore(); }
             store.remove(&k);
         }
         // Six answers waiting (a kiosk back online); four go at once. The second is refused with
-        // `429, Retry-After: 1`, the others stored.
-        let log = fake_network_asking_to_wait(&statuses(&[201, 429, 201, 201, 201, 201, 201]), "1");
+        // `429, Retry-After: 3`, the others stored.
+        let log = fake_network_asking_to_wait(&statuses(&[201, 429, 201, 201, 201, 201, 201]), "3");
         let courier = Courier::with_outbox("http://collector.test", Outbox::new(store, "t".into()));
         courier.set_jitter(Some(0.0));
         {
@@ -362,16 +441,23 @@ export function restore(log) { log.restore(); }
             }
         }
         courier.flush();
-        JsFuture::from(sleep(200)).await.unwrap();
+        until("the first answers", || {
+            queue(&courier) == [(1, false), (0, false)]
+        })
+        .await;
         // The first 201 freed a place for the fifth answer before the 429 came back; the sixth
-        // waits, as the refused one does.
+        // waits, as the refused one does, until the time the collector asked for.
         let sent = take_log(&log);
         assert_eq!(sent.matches("fetch ").count(), 5, "{sent}");
-        assert_eq!(courier.outbox().borrow().items().len(), 2);
-        JsFuture::from(sleep(1_200)).await.unwrap();
+        let refused_at = fetch_times(&log)[1];
+        let due = courier.outbox().borrow().next_due().unwrap();
+        assert!(due >= refused_at + 3_000.0, "{due} {refused_at}");
+        until("the backlog", || queue(&courier).is_empty()).await;
         let sent = take_log(&log);
         assert_eq!(sent.matches("fetch ").count(), 2, "{sent}");
-        assert!(courier.outbox().borrow().items().is_empty());
+        let times = fetch_times(&log);
+        assert!(times[5] - refused_at >= 2_999.0, "{times:?}");
+        assert!(times[6] - refused_at >= 2_999.0, "{times:?}");
         restore(&log);
     }
 }

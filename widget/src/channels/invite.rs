@@ -6,12 +6,13 @@ use alloc::rc::Rc;
 use alloc::string::String;
 use core::cell::RefCell;
 
-use js_sys::{Reflect, JSON};
+use js_sys::JSON;
 use protocol::{Ident, LocaleTexts};
+use serde::Deserialize;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use web_sys::{RequestInit, Response};
 
-use crate::courier::Thenable;
+use crate::delivery::courier::Thenable;
 use crate::dom::{join, object};
 
 /// The call a post-call survey is about.
@@ -25,10 +26,14 @@ pub struct Call {
     pub texts: &'static LocaleTexts,
 }
 
-/// What the collector issued.
-#[derive(Debug, Clone)]
+/// What the collector issued (the fields of its JSON answer this needs).
+#[derive(Debug, Clone, Deserialize)]
 pub struct Issued {
+    /// The customer's link's token.
     pub token: String,
+    /// The token of assisted capture on the agent's screen: the collector binds it to an
+    /// assisted answer, and the link's token to the customer's own.
+    pub assist_token: String,
     pub url: String,
     pub qr: String,
 }
@@ -102,17 +107,10 @@ pub fn request(
                 Closure::once_into_js(move |_: JsValue| finish(&done, Err(status)))
             };
             let read = Closure::once_into_js(move |body: JsValue| {
-                let get = |k: &str| {
-                    Reflect::get(&body, &JsValue::from_str(k))
-                        .ok()
-                        .and_then(|v| v.as_string())
-                };
-                match (get("token"), get("url"), get("qr")) {
-                    (Some(token), Some(url), Some(qr)) => {
-                        finish(&done, Ok(Issued { token, url, qr }))
-                    }
-                    _ => finish(&done, Err(status)),
-                }
+                finish(
+                    &done,
+                    serde_wasm_bindgen::from_value(body).map_err(|_| status),
+                )
             });
             json.unchecked_ref::<Thenable>()
                 .then_both(&read, &unreadable);

@@ -1,6 +1,6 @@
 //! Delivery on a web page: the web module stores each answer (the outbox's own key, before
 //! anything else happens to it) and hands it to the loader, which sends it through the delivery
-//! module ([`crate::courier`] built with the feature `delivery`). A page downloads that module
+//! module (`courier.rs` built with the feature `delivery`). A page downloads that module
 //! only once a survey shows or an earlier page left answers waiting, so nothing of fetch,
 //! retries, leases or beacons comes before the survey.
 //!
@@ -11,7 +11,7 @@
 use alloc::string::String;
 use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
 
-use crate::outbox::{key, Store, ITEM_PREFIX};
+use super::outbox::{key, Store, ITEM_PREFIX};
 
 #[wasm_bindgen]
 extern "C" {
