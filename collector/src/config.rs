@@ -220,6 +220,12 @@ pub struct Config {
     /// Refuse agent-channel answers that carry no invitation (the default; off with
     /// `--allow-uninvited-agent-answers`).
     pub require_invitation: bool,
+    /// `--allow-private-webhooks`: endpoints on loopback, private or link-local addresses may be
+    /// posted to.
+    pub allow_private_webhooks: bool,
+    /// The delays between a webhook's attempts (`--webhook-retries`); empty: the Standard
+    /// Webhooks schedule, 5 s to 24 h.
+    pub webhook_retries: Vec<std::time::Duration>,
     /// How many distinct touchpoints, sites, segments, agents and devices are accepted.
     pub bounds: Bounds,
     /// Serve the demo site (`/`, `/demo/web`, `/demo/kiosk`, `/demo/agent`) and accept its agent
@@ -264,6 +270,8 @@ impl Config {
             invitation_secret: None,
             invitation_ttl_secs: DEFAULT_TTL_SECS,
             require_invitation: true,
+            allow_private_webhooks: false,
+            webhook_retries: Vec::new(),
             bounds: Bounds::default(),
             demo: false,
             arrival_clock: Clock::System,

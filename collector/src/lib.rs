@@ -11,6 +11,9 @@
 //! - [`read`]: export, the dashboard (departments, journeys, the council's agenda), the council
 //!   report, journeys, and their shared HTML; it reads through the store and its stats cells,
 //!   beside `ingest`.
+//! - [`webhooks`]: events out, beside `ingest` and `read`: the outbox's events handed to the
+//!   organisation file's endpoints (signed per Standard Webhooks, retried, on their own thread),
+//!   and the alert rules applied to each answer. It reads through the store.
 //! - [`store`]: the [`store::Store`] trait, everything the collector keeps goes through it, and
 //!   its sled backend (byte formats, trees and sealing, recovery). Duplicates are detected here.
 //! - [`channel`]: the channels' own rules, pure: a device and the burst rule (kiosk), signed
@@ -35,6 +38,9 @@
 //! 4. `ingest::commit::GroupCommit::durable`: the request waits for the flush that covers it.
 //! 5. `ingest::Ingest::settle`: the outcome is counted, and `http` answers 201, 200 or the
 //!    refusal's status through `http::error`.
+//! 6. Later, on the webhook thread: `webhooks::worker` finds the answer's `response.created` in
+//!    the outbox (written in step 3, durable in step 4), writes a delivery per endpoint that wants
+//!    it, applies the alert rules, and posts each delivery until it is accepted.
 
 pub mod assets;
 pub mod backup;
@@ -49,6 +55,7 @@ pub mod org;
 pub mod read;
 pub mod stats;
 pub mod store;
+pub mod webhooks;
 
 pub use config::Config;
 pub use http::{start, start_with_store, Running};

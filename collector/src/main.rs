@@ -27,6 +27,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start: the size of the serve variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Serve the API (and the widget) on the embedded store. The admin token comes from
     /// TOUCHPOINT_ADMIN_TOKEN; without it the admin routes (export) are disabled.
@@ -103,6 +105,16 @@ enum Command {
         /// nobody can answer for a call, or name its agent, without the link the collector issued.
         #[arg(long, env = "TOUCHPOINT_ALLOW_UNINVITED_AGENT_ANSWERS")]
         allow_uninvited_agent_answers: bool,
+        /// Let webhooks reach endpoints on loopback, private or link-local addresses (a receiver
+        /// inside the organisation's network, or tests). Refused by default, so an organisation
+        /// file cannot make the collector post into the network it runs in.
+        #[arg(long, env = "TOUCHPOINT_ALLOW_PRIVATE_WEBHOOKS")]
+        allow_private_webhooks: bool,
+        /// The delays between a webhook's attempts, like 5s,5m,30m (units s, m, h); after the
+        /// last the event is given up and its endpoint disabled. Default: the Standard Webhooks
+        /// schedule, 5s,5m,30m,2h,5h,10h,14h,20h,24h (ten attempts over about three days).
+        #[arg(long, env = "TOUCHPOINT_WEBHOOK_RETRIES")]
+        webhook_retries: Option<String>,
         /// Serve the demo site (/, /demo/web, /demo/kiosk, /demo/agent) and accept the demo agent
         /// console's public key. Off by default: a production collector serves neither.
         #[arg(long, env = "TOUCHPOINT_DEMO")]
@@ -216,6 +228,8 @@ fn main() -> anyhow::Result<()> {
             max_connections_per_address,
             invitation_ttl,
             allow_uninvited_agent_answers,
+            allow_private_webhooks,
+            webhook_retries,
             demo,
             bounds,
         } => {
@@ -263,6 +277,13 @@ fn main() -> anyhow::Result<()> {
                     .map(Secret::new),
                 invitation_ttl_secs: invitation_ttl,
                 require_invitation: !allow_uninvited_agent_answers,
+                allow_private_webhooks,
+                webhook_retries: webhook_retries
+                    .map(|text| collector::webhooks::schedule::Schedule::parse(&text))
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?
+                    .map(|schedule| schedule.0)
+                    .unwrap_or_default(),
                 demo,
                 arrival_clock: collector::clock::Clock::System,
                 bounds,
@@ -449,7 +470,10 @@ fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(addr = %running.addr, data = %data.display(), allow_origins = ?origins, "touchpoint collector listening");
         let ingest = running.ingest.clone();
         reload_on_hangup(std::sync::Arc::clone(&running.org));
+        let webhooks = std::sync::Arc::clone(&running.webhooks);
         running.server.await?;
+        // Undelivered events stay in the store and go out after the next start.
+        webhooks.stop();
         ingest.shutdown();
         if !ingest.commit().accepting() {
             // Dropping the store would flush, and sled's flush never returns after some I/O

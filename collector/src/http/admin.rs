@@ -21,12 +21,13 @@ use crate::{
 /// `GET /metrics`: every outcome counted, the flushes, the store's size.
 pub async fn metrics_route(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let ingest = state.ingest.clone();
+    let webhooks = std::sync::Arc::clone(&state.webhooks);
     let text = web::block(move || {
         metrics::render(
             &ingest.outcomes.snapshot(),
             &ingest.commit().stats,
             ingest.store().size_on_disk(),
-        )
+        ) + &webhooks.metrics.render()
     })
     .await
     .map_err(|_| ApiError::Busy)?;

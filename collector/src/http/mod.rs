@@ -11,6 +11,7 @@ pub mod connections;
 pub mod dashboard;
 pub mod error;
 pub mod guards;
+pub mod hooks;
 pub mod ingest;
 pub mod pages;
 pub mod session;
@@ -42,6 +43,7 @@ use crate::{
     read::dashboard::Params as DashboardParams,
     stats::{BadQuery, Params as StatsParams},
     store::{SledStore, Store},
+    webhooks::{self, Webhooks},
 };
 
 /// What every handler shares.
@@ -66,6 +68,8 @@ pub struct AppState {
     survey: Bytes,
     sessions: session::Sessions,
     invitations: Arc<Invitations>,
+    /// The delivery thread's figures.
+    pub webhooks: Arc<Webhooks>,
 }
 
 /// A started collector: its address, the server future to await, and handles to stop it.
@@ -75,6 +79,8 @@ pub struct Running {
     pub ingest: Ingest,
     /// The organisation in force, to reload (SIGHUP).
     pub org: Arc<crate::org::Current>,
+    /// The webhook delivery thread: stop it before the store is dropped.
+    pub webhooks: Arc<Webhooks>,
 }
 
 impl Running {
@@ -115,6 +121,18 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         .with_device_limit(config.limit_per_device)
         .with_invitations(Arc::clone(&invitations));
     let sessions = session::Sessions::new(Arc::clone(&store));
+    let webhooks = Arc::new(Webhooks::start(
+        Arc::clone(&store),
+        Arc::clone(&org),
+        webhooks::Settings {
+            allow_private: config.allow_private_webhooks,
+            schedule: if config.webhook_retries.is_empty() {
+                webhooks::schedule::Schedule::default()
+            } else {
+                webhooks::schedule::Schedule(config.webhook_retries.clone())
+            },
+        },
+    ));
     let ingest = Ingest::new(store)
         .with_rules(rules)
         .with_bounds(config.bounds)
@@ -146,6 +164,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         survey: Bytes::from(widget::survey_document().to_string()),
         sessions,
         invitations,
+        webhooks: Arc::clone(&webhooks),
     });
     let hsts = config.tls.is_some();
     let guard =
@@ -188,6 +207,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         server: server.run(),
         ingest,
         org,
+        webhooks,
     })
 }
 
@@ -264,6 +284,21 @@ fn routes(app: &mut web::ServiceConfig) {
         "/v1/org/reload",
         BadQuery("/v1/org/reload takes no parameters"),
         web::post().to(admin::org_reload),
+    ))
+    .service(admin(
+        "/v1/endpoints",
+        BadQuery("/v1/endpoints takes no parameters"),
+        web::get().to(hooks::endpoints_route),
+    ))
+    .service(admin(
+        "/v1/endpoints/{id}/replay",
+        hooks::ReplayParams::UNKNOWN,
+        web::post().to(hooks::replay_route),
+    ))
+    .service(admin(
+        "/v1/alerts",
+        BadQuery("/v1/alerts takes no parameters"),
+        web::get().to(hooks::alerts_route),
     ))
     .service(admin(
         "/metrics",

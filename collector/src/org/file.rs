@@ -28,9 +28,10 @@ struct File {
     touchpoint: Vec<Spanned<RawTouchpoint>>,
     #[serde(default)]
     journey: Vec<Spanned<RawJourney>>,
-    /// Sections a later version reads; refused clearly rather than ignored.
-    endpoint: Option<Spanned<toml::Value>>,
-    alert: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    endpoint: Vec<Spanned<super::notify::RawEndpoint>>,
+    #[serde(default)]
+    alert: Vec<Spanned<super::notify::RawAlert>>,
 }
 
 #[derive(Deserialize)]
@@ -82,14 +83,6 @@ pub fn parse(file: &str, text: &str) -> Result<Organisation, OrgError> {
             },
         }
     })?;
-    for (section, value) in [("[[endpoint]]", &raw.endpoint), ("[[alert]]", &raw.alert)] {
-        if let Some(value) = value {
-            return Err(at(
-                value.span(),
-                format!("{section} sections are not read by this collector yet; remove them"),
-            ));
-        }
-    }
     let Some(header) = raw.organisation else {
         return Err(OrgError {
             file: file.to_owned(),
@@ -193,6 +186,8 @@ pub fn parse(file: &str, text: &str) -> Result<Organisation, OrgError> {
             steps,
         });
     }
+    let endpoints = super::notify::endpoints(raw.endpoint, &departments, &at)?;
+    let alerts = super::notify::alerts(raw.alert, &departments, &endpoints, &at)?;
     Ok(Organisation {
         name,
         timezone,
@@ -200,6 +195,8 @@ pub fn parse(file: &str, text: &str) -> Result<Organisation, OrgError> {
         departments,
         touchpoints,
         journeys,
+        endpoints,
+        alerts,
     })
 }
 
@@ -318,9 +315,29 @@ steps = ["card-activation", "engineer-visit"]
             ),
             (replace("steps = [", "stepz = ["), 27, "unknown field"),
             (
-                format!("{GOOD}\n[[alert]]\nid = \"struggled\"\n"),
+                format!("{GOOD}\n[[alert]]\nid = \"struggled\"\nnotify = []\n"),
                 29,
-                "not read by this collector yet",
+                "needs a condition",
+            ),
+            (
+                format!("{GOOD}\n[[alert]]\nid = \"struggled\"\neffort_at_most = 2\nnotify = [\"team\"]\n"),
+                32,
+                "no [[endpoint]] declares",
+            ),
+            (
+                format!("{GOOD}\n[[endpoint]]\nid = \"team\"\nurl = \"https://hooks.example.com/x\"\nsecret = \"whsec_abc\"\nevents = [\"response.created\"]\n"),
+                32,
+                "env:VARIABLE",
+            ),
+            (
+                format!("{GOOD}\n[[endpoint]]\nid = \"team\"\nurl = \"ftp://hooks.example.com/x\"\nsecret = \"env:TP_UNSET_FOR_TEST\"\nevents = [\"response.created\"]\n"),
+                31,
+                "http:// or https://",
+            ),
+            (
+                format!("{GOOD}\n[[endpoint]]\nid = \"team\"\nurl = \"https://hooks.example.com/x\"\nsecret = \"env:TP_UNSET_FOR_TEST\"\nevents = [\"response.created\"]\n"),
+                32,
+                "is not set",
             ),
             (replace("[organisation]", "[organisation"), 2, ""),
             (replace("name = \"Northbank\"\n", ""), 2, "missing field"),

@@ -5,6 +5,7 @@
 
 pub mod agenda;
 pub mod file;
+pub mod notify;
 
 use std::sync::{Arc, RwLock};
 
@@ -94,6 +95,10 @@ pub struct Organisation {
     pub departments: Vec<Department>,
     pub touchpoints: Vec<Touchpoint>,
     pub journeys: Vec<Journey>,
+    /// Where events go (`[[endpoint]]`).
+    pub endpoints: Vec<notify::Endpoint>,
+    /// What raises an alert (`[[alert]]`).
+    pub alerts: Vec<notify::AlertRule>,
 }
 
 impl Organisation {

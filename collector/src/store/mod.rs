@@ -4,10 +4,12 @@
 //! ([`sled`](self::sled)). Duplicates are detected here: `put` answers whether a submission's id
 //! or interaction is already stored, under the same lock that writes it.
 
+pub mod events;
 pub mod sled;
 
 use protocol::{Channel, Submission};
 
+use self::events::{Alert, Delivery, EndpointState, Event, EventKey, EventKind};
 use crate::{
     config::{Bounded, Bounds},
     org::agenda::Action,
@@ -33,6 +35,8 @@ pub enum StoreError {
     Interrupted,
     #[error("this store keeps no stats cells")]
     NoStats,
+    #[error("this store keeps no events")]
+    NoEvents,
     #[error(
         "the store in {path} is damaged and was not opened ({reason}); restore it from a backup"
     )]
@@ -72,7 +76,8 @@ pub struct Record<'a> {
 pub trait Store: Send + Sync + 'static {
     /// Writes `submission` (canonical form `json`) unless its id or interaction is already known,
     /// or it brings a new touchpoint, site, segment, agent or device past `bounds` (known values
-    /// always pass). The write is in memory until the next [`Store::flush`].
+    /// always pass); a stored answer's `response.created` event goes in the outbox with it
+    /// ([`events`]). The write is in memory until the next [`Store::flush`].
     fn put(&self, submission: &Submission, json: &str, bounds: &Bounds) -> Result<Put, StoreError>;
 
     /// Makes every completed `put` durable (blocking; call it off the async workers).
@@ -137,4 +142,70 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every action the council recorded, oldest first.
     fn actions(&self) -> Result<Vec<Action>, StoreError>;
+
+    /// Puts an event made by the collector itself (an alert's) in the outbox with its `data`,
+    /// durably before it returns.
+    fn push_event(&self, _kind: EventKind, _data: &str) -> Result<EventKey, StoreError> {
+        Err(StoreError::NoEvents)
+    }
+
+    /// Up to `limit` events in the outbox, oldest first; an answer's event only once the answer
+    /// is durable.
+    fn pending_events(&self, _limit: usize) -> Result<Vec<Event>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Hands events to their endpoints: writes each one's deliveries (none when no endpoint
+    /// wants it), durably, then takes the events out of the outbox.
+    fn fan_out(&self, _handed: &[(EventKey, Vec<Delivery>)]) -> Result<(), StoreError> {
+        Err(StoreError::NoEvents)
+    }
+
+    /// How many events wait in the outbox.
+    fn outbox_len(&self) -> usize {
+        0
+    }
+
+    /// Calls `visit` with each pending delivery, by endpoint then event, until it returns `false`.
+    fn deliveries(&self, _visit: &mut dyn FnMut(Delivery) -> bool) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The pending delivery of `event` to `endpoint`.
+    fn delivery(&self, _endpoint: &str, _event: EventKey) -> Result<Option<Delivery>, StoreError> {
+        Ok(None)
+    }
+
+    /// Writes `delivery` again (its attempts and next attempt changed).
+    fn put_delivery(&self, _delivery: &Delivery) -> Result<(), StoreError> {
+        Err(StoreError::NoEvents)
+    }
+
+    /// Forgets a delivery: accepted, or given up.
+    fn remove_delivery(&self, _endpoint: &str, _event: EventKey) -> Result<(), StoreError> {
+        Err(StoreError::NoEvents)
+    }
+
+    /// An endpoint's state and delivery log (the default state for one never used).
+    fn endpoint_state(&self, _endpoint: &str) -> Result<EndpointState, StoreError> {
+        Ok(EndpointState::default())
+    }
+
+    fn put_endpoint_state(
+        &self,
+        _endpoint: &str,
+        _state: &EndpointState,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::NoEvents)
+    }
+
+    /// Records `alert`, or replaces the one with its id.
+    fn put_alert(&self, _alert: &Alert) -> Result<(), StoreError> {
+        Err(StoreError::NoEvents)
+    }
+
+    /// Every alert, oldest first.
+    fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        Ok(Vec::new())
+    }
 }

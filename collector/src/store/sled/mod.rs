@@ -11,6 +11,11 @@
 //!   secrets the collector made once (the invitations' signing key).
 //! - `sessions`: dashboard session id → its expiry (Unix seconds, big-endian).
 //! - `actions`: the council's actions, by id in the order recorded → the action as JSON.
+//! - `outbox`: events not yet handed to their endpoints ([`crate::store::events`]). An answer's
+//!   `response.created` is written there under the writer lock just before the record, so a
+//!   record that reached the disk always has its event; an event whose record a crash lost is
+//!   dropped when it comes up. `deliveries`: each endpoint's pending deliveries; `hooks`: the
+//!   endpoints' states and the alerts.
 //! - `aggregates`: the stats cells (see [`crate::stats`]), one entry per cell, and `devices`, each
 //!   device's last `submitted_at`, one entry per device. Both live in memory and are updated with
 //!   every write; about once a second (and at a clean stop) the cells and devices that changed
@@ -63,6 +68,7 @@ use crate::{
     config::{Bounded, Bounds},
     org::agenda::Action,
     stats::Aggregates,
+    store::events::{Alert, Delivery, EndpointState, Event, EventKey, EventKind},
     store::{Put, Record, Store, StoreError, FLAG_BURST},
 };
 
@@ -164,6 +170,9 @@ impl SledStore {
             devices: db.open_tree("devices")?,
             sessions: db.open_tree("sessions")?,
             actions: db.open_tree("actions")?,
+            outbox: db.open_tree("outbox")?,
+            deliveries: db.open_tree("deliveries")?,
+            hooks: db.open_tree("hooks")?,
             seal_guard: Arc::default(),
             marker: Arc::new(dir.join("touchpoint.state")),
             marked: Arc::default(),
@@ -253,14 +262,15 @@ impl SledStore {
 
     /// [`Store::put`] with a chosen receive time (never earlier than the last record's): for
     /// importing and for generating demo data into an empty store.
-    /// It takes every value, as restoring a backup must.
+    /// It takes every value, as restoring a backup must, and makes no event: restoring a backup
+    /// or seeding a demo does not announce old answers again.
     pub fn put_at(
         &self,
         submission: &Submission,
         json: &str,
         received_micros: u64,
     ) -> Result<Put, StoreError> {
-        self.write(submission, json, received_micros, &Bounds::NONE)
+        self.write(submission, json, received_micros, &Bounds::NONE, false)
     }
 
     fn write(
@@ -269,6 +279,7 @@ impl SledStore {
         json: &str,
         received_micros: u64,
         bounds: &Bounds,
+        event: bool,
     ) -> Result<Put, StoreError> {
         let mut writer = self
             .writer
@@ -292,6 +303,13 @@ impl SledStore {
         let burst = kiosk::is_burst(previous, submitted);
         let flags = if burst { FLAG_BURST } else { 0 };
         let t = &self.trees;
+        if event {
+            let created = EventKey {
+                at: key,
+                kind: EventKind::ResponseCreated,
+            };
+            t.outbox.insert(created.to_bytes(), &[])?;
+        }
         // The record first, then its index entries: see the module doc for why no transaction.
         t.responses
             .insert(key.to_be_bytes(), encode(submission, json, flags))?;
@@ -358,7 +376,7 @@ impl Drop for SledStore {
 
 impl Store for SledStore {
     fn put(&self, submission: &Submission, json: &str, bounds: &Bounds) -> Result<Put, StoreError> {
-        self.write(submission, json, clock::now_micros(), bounds)
+        self.write(submission, json, clock::now_micros(), bounds, true)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -512,7 +530,158 @@ impl Store for SledStore {
             })
             .collect()
     }
+
+    fn push_event(&self, kind: EventKind, data: &str) -> Result<EventKey, StoreError> {
+        let t = &self.trees;
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let last = match t.hooks.get(LAST_EVENT)? {
+            Some(v) => key_of(&v)?,
+            None => 0,
+        };
+        let key = EventKey {
+            at: clock::now_micros().max(last + 1),
+            kind,
+        };
+        t.hooks.insert(LAST_EVENT, &key.at.to_be_bytes())?;
+        t.outbox.insert(key.to_bytes(), data.as_bytes())?;
+        t.db.flush()?;
+        Ok(key)
+    }
+
+    fn pending_events(&self, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let durable = self.trees.checkpoint()?;
+        let mut events = Vec::new();
+        for entry in self.trees.outbox.iter() {
+            let (key, value) = entry?;
+            let key = EventKey::from_bytes(&key).ok_or(StoreError::Corrupt { key: 0 })?;
+            let data = match key.kind {
+                // Not durable yet: it waits for the flush that acknowledges its answer.
+                EventKind::ResponseCreated if key.at > durable => continue,
+                EventKind::ResponseCreated => None,
+                _ => Some(String::from_utf8_lossy(&value).into_owned()),
+            };
+            events.push(Event { key, data });
+            if events.len() == limit {
+                break;
+            }
+        }
+        Ok(events)
+    }
+
+    fn fan_out(&self, handed: &[(EventKey, Vec<Delivery>)]) -> Result<(), StoreError> {
+        let t = &self.trees;
+        let mut wrote = false;
+        for (event, deliveries) in handed {
+            for delivery in deliveries {
+                t.deliveries
+                    .insert(delivery_key(&delivery.endpoint, *event), to_json(delivery)?)?;
+                wrote = true;
+            }
+        }
+        if wrote {
+            t.db.flush()?;
+        }
+        for (event, _) in handed {
+            t.outbox.remove(event.to_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn outbox_len(&self) -> usize {
+        self.trees.outbox.len()
+    }
+
+    fn deliveries(&self, visit: &mut dyn FnMut(Delivery) -> bool) -> Result<(), StoreError> {
+        for value in self.trees.deliveries.iter().values() {
+            if !visit(from_json(&value?)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn delivery(&self, endpoint: &str, event: EventKey) -> Result<Option<Delivery>, StoreError> {
+        self.trees
+            .deliveries
+            .get(delivery_key(endpoint, event))?
+            .map(|value| from_json(&value))
+            .transpose()
+    }
+
+    fn put_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        self.trees.deliveries.insert(
+            delivery_key(&delivery.endpoint, delivery.event()),
+            to_json(delivery)?,
+        )?;
+        Ok(())
+    }
+
+    fn remove_delivery(&self, endpoint: &str, event: EventKey) -> Result<(), StoreError> {
+        self.trees
+            .deliveries
+            .remove(delivery_key(endpoint, event))?;
+        Ok(())
+    }
+
+    fn endpoint_state(&self, endpoint: &str) -> Result<EndpointState, StoreError> {
+        match self.trees.hooks.get(hook_key("endpoint/", endpoint))? {
+            Some(value) => from_json(&value),
+            None => Ok(EndpointState::default()),
+        }
+    }
+
+    fn put_endpoint_state(&self, endpoint: &str, state: &EndpointState) -> Result<(), StoreError> {
+        self.trees
+            .hooks
+            .insert(hook_key("endpoint/", endpoint), to_json(state)?)?;
+        Ok(())
+    }
+
+    fn put_alert(&self, alert: &Alert) -> Result<(), StoreError> {
+        self.trees
+            .hooks
+            .insert(hook_key("alert/", &alert.id), to_json(alert)?)?;
+        self.trees.db.flush()?;
+        Ok(())
+    }
+
+    fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        let mut alerts = self
+            .trees
+            .hooks
+            .scan_prefix(b"alert/")
+            .values()
+            .map(|value| from_json::<Alert>(&value?))
+            .collect::<Result<Vec<_>, _>>()?;
+        alerts.sort_by_key(|a| a.opened_at);
+        Ok(alerts)
+    }
 }
 
+/// `hooks` key of the last alert event's time, so event keys never repeat.
+const LAST_EVENT: &[u8] = b"last_event";
+
+fn delivery_key(endpoint: &str, event: EventKey) -> Vec<u8> {
+    let mut key = Vec::with_capacity(endpoint.len() + 10);
+    key.extend_from_slice(endpoint.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&event.to_bytes());
+    key
+}
+
+fn hook_key(prefix: &str, id: &str) -> Vec<u8> {
+    [prefix.as_bytes(), id.as_bytes()].concat()
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|_| StoreError::Corrupt { key: 0 })
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt { key: 0 })
+}
+
+#[cfg(test)]
+mod event_tests;
 #[cfg(test)]
 mod tests;

@@ -34,6 +34,12 @@ pub(super) struct Trees {
     pub(super) devices: sled::Tree,
     pub(super) sessions: sled::Tree,
     pub(super) actions: sled::Tree,
+    /// Events not yet handed to their endpoints, by [`EventKey`](crate::store::events::EventKey).
+    pub(super) outbox: sled::Tree,
+    /// Pending deliveries: endpoint id, a zero byte, the event key → the delivery as JSON.
+    pub(super) deliveries: sled::Tree,
+    /// Endpoints' states (`endpoint/<id>`) and alerts (`alert/<id>`), as JSON.
+    pub(super) hooks: sled::Tree,
     /// Scans hold it shared; sealing holds it exclusively while it moves records, so a scan
     /// never sees a record twice or misses one that moved under it.
     pub(super) seal_guard: Arc<RwLock<()>>,

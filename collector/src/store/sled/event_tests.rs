@@ -1,0 +1,118 @@
+//! The sled backend's events: an answer's `response.created` is in the outbox with it, comes up
+//! only once the answer is durable, survives reopening, and leaves the outbox when handed on.
+
+use super::*;
+
+fn submission(id: &str) -> Submission {
+    let body = format!(
+        r#"{{"id":"{id}","survey":{{"id":"core-cx","version":1}},"channel":"web","touchpoint":"checkout","answers":{{"effort":2}},"locale":"en","submitted_at":"2026-11-22T10:00:00Z"}}"#
+    );
+    protocol::parse_submission(body.as_bytes()).expect("valid")
+}
+
+fn delivery(endpoint: &str, event: EventKey) -> Delivery {
+    Delivery {
+        endpoint: endpoint.into(),
+        event_at: event.at,
+        kind: event.kind,
+        body: "{}".into(),
+        attempts: 0,
+        next_at: 1,
+        created_at: 1,
+    }
+}
+
+#[test]
+fn an_answer_event_waits_for_its_flush_and_survives_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = {
+        let store = SledStore::open(dir.path()).expect("open");
+        let s = submission("evvvvvvvvvvvvvvv01");
+        let Put::Stored { key } = store
+            .put(&s, &s.to_json(), &crate::config::Bounds::NONE)
+            .expect("put")
+        else {
+            panic!("stored");
+        };
+        assert_eq!(store.outbox_len(), 1);
+        assert!(
+            store.pending_events(10).expect("events").is_empty(),
+            "not handed on before the answer is durable"
+        );
+        Store::flush(&store).expect("flush");
+        let events = store.pending_events(10).expect("events");
+        assert_eq!(
+            events,
+            vec![Event {
+                key: EventKey {
+                    at: key,
+                    kind: EventKind::ResponseCreated
+                },
+                data: None
+            }]
+        );
+        // A retry of the same answer is a duplicate: no second event.
+        assert_eq!(
+            store
+                .put(&s, &s.to_json(), &crate::config::Bounds::NONE)
+                .expect("put"),
+            Put::Duplicate
+        );
+        assert_eq!(store.outbox_len(), 1);
+        // Importing makes no event.
+        let imported = submission("evvvvvvvvvvvvvvv02");
+        store
+            .put_at(&imported, &imported.to_json(), clock::now_micros())
+            .expect("import");
+        assert_eq!(store.outbox_len(), 1);
+        key
+    };
+    let store = SledStore::open(dir.path()).expect("reopen");
+    let events = store.pending_events(10).expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].key.at, key);
+    assert_eq!(events[0].key.webhook_id(), format!("msg_{key}_0"));
+}
+
+#[test]
+fn fanning_out_moves_an_event_to_its_deliveries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path()).expect("open");
+    let key = store
+        .push_event(EventKind::AlertOpened, r#"{"notify":["a"]}"#)
+        .expect("push");
+    let second = store
+        .push_event(EventKind::AlertResolved, "{}")
+        .expect("push");
+    assert!(second.at > key.at, "event keys never repeat");
+    let events = store.pending_events(10).expect("events");
+    assert_eq!(events[0].data.as_deref(), Some(r#"{"notify":["a"]}"#));
+    store
+        .fan_out(&[(key, vec![delivery("a", key), delivery("b", key)])])
+        .expect("fan out");
+    assert_eq!(store.outbox_len(), 1);
+    let mut pending = Vec::new();
+    store
+        .deliveries(&mut |d| {
+            pending.push(d.endpoint);
+            true
+        })
+        .expect("deliveries");
+    assert_eq!(pending, ["a", "b"]);
+    let mut retried = delivery("a", key);
+    retried.attempts = 1;
+    store.put_delivery(&retried).expect("put");
+    assert_eq!(store.delivery("a", key).expect("get"), Some(retried));
+    store.remove_delivery("a", key).expect("remove");
+    assert_eq!(store.delivery("a", key).expect("get"), None);
+    let state = EndpointState {
+        delivered: 3,
+        ..EndpointState::default()
+    };
+    store.put_endpoint_state("b", &state).expect("state");
+    assert_eq!(store.endpoint_state("b").expect("state").delivered, 3);
+    assert_eq!(
+        store.endpoint_state("c").expect("state"),
+        EndpointState::default()
+    );
+}
