@@ -66,6 +66,44 @@ fn admin_get(collector: &Collector, path: &str) -> Value {
         .expect("JSON")
 }
 
+/// The collector over `data` with the organisation file `org`, its endpoints on loopback allowed,
+/// retrying on `retries`.
+fn with_endpoints(data: &Path, org: &str, retries: &str) -> Collector {
+    Collector::start(
+        data,
+        &[
+            "--org",
+            org,
+            "--allow-private-webhooks",
+            "--webhook-retries",
+            retries,
+        ],
+    )
+}
+
+/// Posts the answers numbered `numbers`, each acknowledged.
+fn post_all(collector: &Collector, numbers: std::ops::Range<u64>) {
+    for n in numbers {
+        assert_eq!(
+            post(&collector.base, &submission(n).to_string()),
+            Delivery::Acknowledged(201)
+        );
+    }
+}
+
+/// Waits until the endpoint `team`, as `/v1/endpoints` shows it, is in the state `wanted` says.
+fn wait_for_team(collector: &Collector, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let team = admin_get(collector, "/v1/endpoints")["endpoints"][0].clone();
+        if wanted(&team) {
+            return team;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {team}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The submission ids of the `response.created` events accepted, with their webhook ids.
 fn answers_received(hooks: &[Hook]) -> HashMap<String, HashSet<String>> {
     let mut ids: HashMap<String, HashSet<String>> = HashMap::new();
@@ -91,16 +129,7 @@ fn signed_events_reach_a_receiver_that_fails_first_with_the_same_webhook_id() {
         r#""response.created", "alert.opened""#,
     );
     let data = dir.path().join("data");
-    let collector = Collector::start(
-        &data,
-        &[
-            "--org",
-            &org,
-            "--allow-private-webhooks",
-            "--webhook-retries",
-            "1s,1s,1s,1s",
-        ],
-    );
+    let collector = with_endpoints(&data, &org, "1s,1s,1s,1s");
     let mut posted = Vec::new();
     for n in 0..5 {
         let mut answer = submission(n);
@@ -271,20 +300,11 @@ fn a_private_target_is_refused_without_the_flag() {
     let dir = tempfile::tempdir().expect("tempdir");
     let org = org_file(dir.path(), &receiver.url, r#""response.created""#);
     let collector = Collector::start(&dir.path().join("data"), &["--org", &org]);
-    assert_eq!(
-        post(&collector.base, &submission(1).to_string()),
-        Delivery::Acknowledged(201)
-    );
-    let deadline = std::time::Instant::now() + PATIENCE;
-    let refused = loop {
-        let endpoints = admin_get(&collector, "/v1/endpoints");
-        let log = endpoints["endpoints"][0]["log"].clone();
-        if log.as_array().is_some_and(|l| !l.is_empty()) {
-            break log;
-        }
-        assert!(std::time::Instant::now() < deadline, "no attempt recorded");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    post_all(&collector, 1..2);
+    let refused = wait_for_team(&collector, "no attempt recorded", |team| {
+        team["log"].as_array().is_some_and(|l| !l.is_empty())
+    })["log"]
+        .clone();
     assert!(
         refused[0]["error"]
             .as_str()
@@ -304,34 +324,11 @@ fn a_receiver_answering_410_disables_its_endpoint() {
     receiver.always(410);
     let dir = tempfile::tempdir().expect("tempdir");
     let org = org_file(dir.path(), &receiver.url, r#""response.created""#);
-    let collector = Collector::start(
-        &dir.path().join("data"),
-        &[
-            "--org",
-            &org,
-            "--allow-private-webhooks",
-            "--webhook-retries",
-            "1s",
-        ],
-    );
-    for n in 0..3 {
-        assert_eq!(
-            post(&collector.base, &submission(n).to_string()),
-            Delivery::Acknowledged(201)
-        );
-    }
-    let deadline = std::time::Instant::now() + PATIENCE;
-    let team = loop {
-        let endpoints = admin_get(&collector, "/v1/endpoints");
-        if endpoints["endpoints"][0]["status"] == "disabled" {
-            break endpoints["endpoints"][0].clone();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not disabled: {endpoints}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let collector = with_endpoints(&dir.path().join("data"), &org, "1s");
+    post_all(&collector, 0..3);
+    let team = wait_for_team(&collector, "not disabled", |team| {
+        team["status"] == "disabled"
+    });
     assert!(
         team["disabled"].as_str().is_some_and(|d| d.contains("410")),
         "{team}"
@@ -353,30 +350,12 @@ fn a_receiver_answering_410_disables_its_endpoint() {
 
     // Still disabled after a restart: a new answer waits for the endpoint, unsent.
     collector.kill();
-    let collector = Collector::start(
-        &dir.path().join("data"),
-        &[
-            "--org",
-            &org,
-            "--allow-private-webhooks",
-            "--webhook-retries",
-            "1s",
-        ],
-    );
-    assert_eq!(
-        post(&collector.base, &submission(3).to_string()),
-        Delivery::Acknowledged(201)
-    );
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        let team = admin_get(&collector, "/v1/endpoints")["endpoints"][0].clone();
+    let collector = with_endpoints(&dir.path().join("data"), &org, "1s");
+    post_all(&collector, 3..4);
+    wait_for_team(&collector, "not pending", |team| {
         assert_eq!(team["status"], "disabled", "{team}");
-        if team["pending"].as_u64() >= Some(1) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "not pending: {team}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        team["pending"].as_u64() >= Some(1)
+    });
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
         receiver.hooks().len(),
@@ -393,37 +372,14 @@ fn a_receiver_that_comes_back_gets_its_backlog_at_once() {
     receiver.set_down(true);
     let dir = tempfile::tempdir().expect("tempdir");
     let org = org_file(dir.path(), &receiver.url, r#""response.created""#);
-    let collector = Collector::start(
-        &dir.path().join("data"),
-        &[
-            "--org",
-            &org,
-            "--allow-private-webhooks",
-            "--webhook-retries",
-            "1s,1h",
-        ],
-    );
-    for n in 0..20 {
-        assert_eq!(
-            post(&collector.base, &submission(n).to_string()),
-            Delivery::Acknowledged(201)
-        );
-    }
+    let collector = with_endpoints(&dir.path().join("data"), &org, "1s,1h");
+    post_all(&collector, 0..20);
     // Wait until every one has failed twice: the next attempts are an hour away.
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        let endpoints = admin_get(&collector, "/v1/endpoints");
-        if endpoints["endpoints"][0]["failed_attempts"].as_u64() >= Some(40) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{endpoints}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_team(&collector, "not failed twice", |team| {
+        team["failed_attempts"].as_u64() >= Some(40)
+    });
     receiver.set_down(false);
-    assert_eq!(
-        post(&collector.base, &submission(20).to_string()),
-        Delivery::Acknowledged(201)
-    );
+    post_all(&collector, 20..21);
     assert!(
         receiver.wait_for(PATIENCE, |hooks| answers_received(hooks).len() == 21),
         "the backlog drains once the receiver accepts again: {} of 21",
