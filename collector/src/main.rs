@@ -467,9 +467,11 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let data = config.data.clone();
         let origins = config.allow_origins.clone();
         let running = collector::start(config)?;
+        // Listen for SIGHUP before saying so: a hangup that comes as soon as the address is known
+        // reloads the file instead of ending the process.
+        reload_on_hangup(std::sync::Arc::clone(&running.org));
         tracing::info!(addr = %running.addr, data = %data.display(), allow_origins = ?origins, "touchpoint collector listening");
         let ingest = running.ingest.clone();
-        reload_on_hangup(std::sync::Arc::clone(&running.org));
         let webhooks = std::sync::Arc::clone(&running.webhooks);
         running.server.await?;
         // Undelivered events stay in the store and go out after the next start.

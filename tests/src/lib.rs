@@ -114,6 +114,14 @@ impl Collector {
         self.child.wait().expect("reaped");
     }
 
+    /// SIGHUP: the collector reads its organisation file again.
+    pub fn hang_up(&self) {
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+        let sent = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGHUP) } == 0;
+        assert!(sent, "SIGHUP");
+    }
+
     /// SIGTERM, then waits for the exit; returns whether the exit was clean.
     pub fn terminate(mut self) -> bool {
         #[allow(unsafe_code)]
