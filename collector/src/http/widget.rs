@@ -65,6 +65,11 @@ pub async fn embed_page(state: web::Data<AppState>) -> HttpResponse {
     Page::embed(&state.embed_csp, assets::EMBED_PAGE)
 }
 
+/// The `/embed` page's script: open on the framing page's request, Escape told to it.
+pub async fn embed_js() -> HttpResponse {
+    pages::static_file("text/javascript; charset=utf-8", assets::EMBED_JS)
+}
+
 /// A demo page: `/` or one under `/demo/`.
 pub async fn demo_page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     assets::DEMO_PAGES
