@@ -147,6 +147,7 @@ pub fn survey_document() -> serde_json::Value {
                         "close": ui.close, "thank_you": ui.thank_you, "optional": ui.optional,
                         "need_answer": ui.need_answer, "start": ui.start,
                         "choose_language": ui.choose_language, "idle_reset": ui.idle_reset,
+                        "larger_text": ui.larger_text,
                         "already_answered": ui.already_answered, "link_invalid": ui.link_invalid,
                         "queued": ui.queued, "post_call": ui.post_call,
                         "share_link": ui.share_link, "qr_alt": ui.qr_alt, "assist": ui.assist,
