@@ -30,6 +30,10 @@ pub fn has_widget() -> bool {
 /// The page `/embed` serves: the same survey, inline, configured from its query string.
 pub const EMBED_PAGE: &str = include_str!("../../demo-site/embed.html");
 
+/// The `/embed` page's script: it opens and focuses the survey when the framing page asks, and tells
+/// that page when Escape is pressed, so the fallback's launcher closes it.
+pub const EMBED_JS: &str = include_str!("../../demo-site/embed.js");
+
 /// The demo site's pages, by path: the index, then one page per channel.
 pub const DEMO_PAGES: &[(&str, &str)] = &[
     ("/", include_str!("../../demo-site/index.html")),

@@ -1,17 +1,20 @@
 // The kiosk and agent channels in a real headless Chromium against the real collector: the kiosk's
 // thank-you and reset, its idle timeout, its outbox across days offline and a browser restart; the
 // agent's post-call invitation, the customer's page, one answer per call, bad links, assisted
-// capture; and the same instrument on the web, kiosk and agent pages.
+// capture; the same instrument on the web, kiosk and agent pages; and the kiosk's larger text, which
+// stands in for the zoom a kiosk forbids, with axe-core in every locale.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  startHostAndCollector, launch, launchPersistent, eventually, ADMIN_TOKEN, widgetManifest, STILL,
+  startHostAndCollector, launch, launchPersistent, eventually, settled, ADMIN_TOKEN, widgetManifest, STILL,
 } from "./helpers.mjs";
 
+const require = createRequire(import.meta.url);
 const AGENT_KEY = "console-key-0123456789";
 const SECRET = "browser-invitation-secret-0123456789";
 let browser;
@@ -83,7 +86,9 @@ test("kiosk: a language, an answer, a thank-you, then the attract screen again f
       const s = getComputedStyle(host);
       return { userSelect: s.userSelect, touchAction: s.touchAction, position: s.position };
     });
-    assert.deepEqual(style, { userSelect: "none", touchAction: "manipulation", position: "fixed" });
+    // No pinch or double-tap zoom on the kiosk (the widget's own touch-action, not the page's
+    // viewport tag, which would keep text from being enlarged at all).
+    assert.deepEqual(style, { userSelect: "none", touchAction: "pan-x pan-y", position: "fixed" });
 
     await page.getByRole("button", { name: "Español" }).click();
     assert.equal(await page.locator("[role=radiogroup]").first().getAttribute("aria-label"), "¿Qué tan fácil fue conseguir lo que necesitaba hoy?");
@@ -108,6 +113,117 @@ test("kiosk: a language, an answer, a thank-you, then the attract screen again f
     assert.equal(rows[0].comment, "Muy amable");
     assert.deepEqual(rows[0].context, { site_id: "branch-042", device_id: "kiosk-3" });
     assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
+/** The kiosk's sizes: the larger-text control, the first heading's and question's text, the
+ * smallest button, and whether anything is wider than the screen. */
+async function kioskSizes(page) {
+  return page.evaluate(() => {
+    const host = document.querySelector("touchpoint-widget");
+    const root = host.shadowRoot;
+    const px = (el) => el && parseFloat(getComputedStyle(el).fontSize);
+    const shown = [...root.querySelectorAll("button")].filter((b) => b.getClientRects().length);
+    const larger = root.querySelector("[part=larger]");
+    return {
+      pressed: larger.getAttribute("aria-pressed"),
+      label: larger.textContent,
+      heading: px(root.querySelector("[part=attract]:not([hidden]) h1, h2")),
+      question: px(root.querySelector(".qt")),
+      smallest: Math.min(...shown.map((b) => Math.min(b.getBoundingClientRect().width, b.getBoundingClientRect().height))),
+      overflow: Math.max(host.scrollWidth - host.clientWidth,
+        ...[...root.querySelectorAll("*")].map((e) => e.getBoundingClientRect().right - innerWidth)),
+    };
+  });
+}
+
+// Issue 19: a kiosk forbids zoom, so it offers larger text and targets itself.
+test("kiosk: larger text doubles text and targets on the attract screen and in the survey, works, and resets for the next customer", async () => {
+  const env = await setup((base) => ({ "/kiosk": { body: kioskPage(base, { reset: 1 }) } }));
+  try {
+    for (const viewport of [{ width: 1024, height: 768 }, { width: 390, height: 844 }]) {
+      const size = `${viewport.width}x${viewport.height}`;
+      const page = await browser.newPage({ ...STILL, viewport });
+      try {
+        await page.goto(`${env.host.origin}/kiosk`);
+        const larger = page.locator("button[part=larger]");
+        await larger.waitFor();
+        const normal = await kioskSizes(page);
+        assert.equal(normal.pressed, "false");
+        assert.equal(normal.label, "Larger text");
+        await larger.click();
+        const attract = await kioskSizes(page);
+        assert.equal(attract.pressed, "true");
+        assert.equal(attract.heading, 2 * normal.heading, `${size}: the attract screen's title doubles`);
+        assert.ok(attract.smallest >= 2 * normal.smallest, `${size}: targets double: ${normal.smallest} → ${attract.smallest}`);
+        assert.ok(attract.overflow <= 0, `${size}: nothing wider than the screen (${attract.overflow})`);
+
+        await page.getByRole("button", { name: "Deutsch" }).click();
+        await page.locator("[role=radiogroup]").first().waitFor();
+        const survey = await kioskSizes(page);
+        assert.equal(survey.label, "Größere Schrift", "the control speaks the chosen language");
+        assert.equal(survey.pressed, "true", "still larger in the survey");
+        assert.equal(survey.question, 44, `${size}: the questions at twice the kiosk's 22 px`);
+        assert.ok(survey.smallest >= 128, `${size}: every target at least 128 px: ${survey.smallest}`);
+        assert.ok(survey.overflow <= 0, `${size}: nothing wider than the screen (${survey.overflow})`);
+        // Every part still works: each question answered, a comment, Send.
+        for (const group of await page.locator("[role=radiogroup]").all()) {
+          await group.locator("[role=radio]").last().click();
+        }
+        await page.locator("textarea").fill("Groß");
+        await page.locator("button[part=send]").click();
+        await page.getByRole("status").filter({ hasText: "Vielen Dank" }).waitFor({ timeout: 10000 });
+
+        // The next customer starts with the usual size, in the kiosk's own language.
+        await eventually(async () => (await kioskScreen(page)).attract, 10000, "the attract screen");
+        const next = await kioskSizes(page);
+        assert.deepEqual([next.pressed, next.label, next.heading], ["false", "Larger text", normal.heading]);
+      } finally {
+        await page.close();
+      }
+    }
+    const rows = await eventually(async () => {
+      const r = await env.collector.export();
+      return r.length === 2 ? r : null;
+    }, 15000, "both answers");
+    assert.ok(rows.every((r) => r.locale === "de" && r.answers.effort === 7 && r.comment === "Groß"));
+  } finally {
+    await env.close();
+  }
+});
+
+// Issue 19: axe-core reported `meta-viewport` (critical) on the kiosk demo, which forbade zoom.
+test("axe-core finds no violation on the kiosk demo, attract screen and survey, in every locale, with larger text on", async () => {
+  // The demo pages are served only with --demo.
+  const env = await startHostAndCollector(() => ({}), { TOUCHPOINT_DEMO: "true" });
+  const axe = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+  const survey = await (await fetch(`${env.collector.base}/v1/survey`)).json();
+  const page = await browser.newPage({ ...STILL, viewport: { width: 1024, height: 768 }, hasTouch: true });
+  const check = async (what) => {
+    // Evaluated through the DevTools protocol: the demo page's CSP allows no inline script.
+    await page.evaluate(axe);
+    const result = await page.evaluate(() =>
+      window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] }));
+    const found = result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+    assert.deepEqual(found, [], `${what}: axe violations`);
+    assert.ok(result.passes.some((p) => p.id === "meta-viewport"), `${what}: axe checked the viewport`);
+  };
+  try {
+    for (const code of Object.keys(survey.locales)) {
+      await page.goto(`${env.collector.base}/demo/kiosk`);
+      await page.locator("button[part=larger]").click();
+      await check(`${code}, attract screen`);
+      await page.getByRole("button", { name: survey.locales[code].name }).click();
+      await page.getByRole("radiogroup").first().waitFor();
+      await settled(page);
+      assert.equal(await page.locator("button[part=larger]").getAttribute("aria-pressed"), "true");
+      await check(`${code}, survey`);
+      // Zoom stays disabled: no pinch or double-tap zoom on the kiosk.
+      assert.equal(await page.evaluate(() => getComputedStyle(document.querySelector("touchpoint-widget")).touchAction), "pan-x pan-y");
+    }
   } finally {
     await page.close();
     await env.close();

@@ -232,16 +232,35 @@ test("a hostile stylesheet and a strict CSP: the survey works, no violation, hos
   }
 });
 
+/** A host page whose CSP forbids WebAssembly (no 'wasm-unsafe-eval'): the loader's fallback. */
+const noWasm = (base, options) => ({
+  body: hostPage(base, options),
+  headers: { "content-security-policy": `script-src ${base}; frame-src ${base}; connect-src ${base}; style-src 'self'` },
+});
+
+/** The fallback's parts in the page: its launcher, panel and iframe, as laid out. */
+const fallbackParts = (page) => page.evaluate(() => {
+  const root = document.querySelector("touchpoint-widget")?.shadowRoot;
+  const box = (el) => {
+    if (!el) return null;
+    const r = el.getBoundingClientRect();
+    return r.width && r.height ? { left: r.left, top: r.top, right: r.right, bottom: r.bottom } : null;
+  };
+  return {
+    launcher: box(root?.querySelector("[part=launcher]")),
+    panel: box(root?.querySelector("[part=panel]")),
+    frame: box(root?.querySelector("iframe")),
+    styled: document.querySelectorAll("[style], style").length,
+    viewport: { width: innerWidth, height: innerHeight },
+  };
+});
+
 test("a page whose CSP forbids WebAssembly gets the survey through the iframe fallback", async () => {
-  const env = await setup((base) => ({
-    "/nowasm": {
-      body: hostPage(base),
-      headers: { "content-security-policy": `script-src ${base}; frame-src ${base}; connect-src ${base}; style-src 'self'` },
-    },
-  }));
+  const env = await setup((base) => ({ "/nowasm": noWasm(base) }));
   const page = await browser.newPage(STILL);
   try {
     await page.goto(`${env.host.origin}/nowasm`);
+    await page.getByRole("button", { name: "Feedback" }).click();
     const frame = page.frameLocator(`iframe[src^="${env.collector.base}/embed"]`);
     await frame.getByRole("radiogroup", { name: /How easy was it/ }).getByRole("radio", { name: "7 – very easy" }).click();
     await frame.getByRole("button", { name: "Send" }).click();
@@ -250,7 +269,7 @@ test("a page whose CSP forbids WebAssembly gets the survey through the iframe fa
     const host = await page.evaluate(() => ({
       styled: document.querySelectorAll("[style], style").length,
       inShadow: !!document.querySelector("touchpoint-widget")?.shadowRoot?.querySelector("iframe"),
-      size: document.querySelector("touchpoint-widget")?.getBoundingClientRect().height,
+      size: document.querySelector("touchpoint-widget")?.shadowRoot?.querySelector("iframe")?.getBoundingClientRect().height,
     }));
     assert.equal(host.styled, 0, "no style attribute or element in the host document");
     assert.ok(host.inShadow, "the iframe is in the shadow root");
@@ -264,6 +283,97 @@ test("a page whose CSP forbids WebAssembly gets the survey through the iframe fa
     assert.equal(rows[0].answers.effort, 7);
   } finally {
     await page.close();
+    await env.close();
+  }
+});
+
+// Issue 19: the fallback covered the page, open, with no way to close it.
+test("the fallback is a launcher: the survey on click, closed by its button or Escape, focus back, on a desktop and a phone", async () => {
+  const env = await setup((base) => ({
+    "/nowasm": noWasm(base),
+    "/nowasm-es": noWasm(base, { attrs: 'data-touchpoint="checkout" data-locale="es"' }),
+    "/nowasm-inline": noWasm(base, {
+      attrs: 'data-touchpoint="checkout" data-mode="inline" data-target="#here"',
+      body: '<div id="here"></div>',
+    }),
+  }));
+  const viewports = [
+    { name: "desktop", options: { viewport: { width: 1280, height: 720 } } },
+    { name: "phone", options: { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true } },
+  ];
+  try {
+    for (const { name, options } of viewports) {
+      const context = await browser.newContext({ ...STILL, ...options });
+      const page = await context.newPage();
+      try {
+        await page.goto(`${env.host.origin}/nowasm`);
+        const launcher = page.getByRole("button", { name: "Feedback" });
+        await launcher.waitFor();
+        let parts = await fallbackParts(page);
+        const { width, height } = parts.viewport;
+        const l = parts.launcher;
+        assert.ok(l, `${name}: a launcher`);
+        assert.equal(parts.panel, null, `${name}: no panel before the click`);
+        assert.equal(parts.frame, null, `${name}: no survey before the click`);
+        assert.equal(await page.locator("iframe").count(), 0, `${name}: no iframe is even made before the click`);
+        assert.ok((l.right - l.left) * (l.bottom - l.top) < 0.02 * width * height,
+          `${name}: the launcher covers under 2 % of the page: ${JSON.stringify(l)}`);
+        // Just beside the launcher, where the survey once covered the page, the page itself.
+        assert.equal(await page.evaluate(([x, y]) => document.elementFromPoint(x, y).tagName, [l.left - 24, l.top - 24]),
+          "HTML", `${name}: the page's own content is reachable around the launcher`);
+
+        // Opened: the survey, within the viewport, the focus in its first question.
+        await launcher.click();
+        const frame = page.frameLocator(`iframe[src^="${env.collector.base}/embed"]`);
+        const first = frame.getByRole("radiogroup", { name: /How easy was it/ }).getByRole("radio").first();
+        await first.waitFor();
+        await eventually(() => frame.locator(":focus").count(), 10000, `${name}: the focus in the survey`);
+        assert.equal(await launcher.getAttribute("aria-expanded"), "true");
+        parts = await fallbackParts(page);
+        const p = parts.panel;
+        assert.ok(p && parts.frame, `${name}: the panel shows`);
+        assert.ok(p.left >= 0 && p.top >= 0 && p.right <= width && p.bottom <= height,
+          `${name}: the panel fits the viewport: ${JSON.stringify(p)}`);
+        assert.ok(parts.frame.bottom - parts.frame.top > 300, `${name}: the survey has room`);
+        assert.equal(parts.styled, 0, `${name}: no style attribute or element in the page`);
+
+        // The close button closes; the focus returns to the launcher.
+        await page.getByRole("button", { name: "Close" }).click();
+        await eventually(async () => (await fallbackParts(page)).panel === null, 5000, `${name}: closed`);
+        assert.equal(await launcher.getAttribute("aria-expanded"), "false");
+        assert.equal((await focused(page)).name, "Feedback", `${name}: the focus on the launcher`);
+
+        // Reopened, Escape pressed inside the survey (another origin's frame) closes it too.
+        await launcher.click();
+        await eventually(() => frame.locator(":focus").count(), 10000, `${name}: the focus in the survey again`);
+        await page.keyboard.press("Escape");
+        await eventually(async () => (await fallbackParts(page)).panel === null, 5000, `${name}: closed by Escape`);
+        assert.equal((await focused(page)).name, "Feedback", `${name}: the focus back on the launcher`);
+
+        // Escape on the close button, in the page's own document.
+        await launcher.click();
+        await page.getByRole("button", { name: "Close" }).focus();
+        await page.keyboard.press("Escape");
+        await eventually(async () => (await fallbackParts(page)).panel === null, 5000, `${name}: Escape on close`);
+        assert.equal((await focused(page)).name, "Feedback");
+        assert.equal(await page.locator("iframe").count(), 1, `${name}: one survey kept across opens`);
+
+        // The launcher speaks the page's locale.
+        await page.goto(`${env.host.origin}/nowasm-es`);
+        await page.getByRole("button", { name: "Opinión" }).click();
+        await page.frameLocator("iframe").getByRole("button", { name: "Enviar" }).waitFor();
+        await page.getByRole("button", { name: "Cerrar" }).click();
+        assert.equal((await focused(page)).name, "Opinión");
+
+        // An inline page is unchanged: the survey in its target at once, no launcher.
+        await page.goto(`${env.host.origin}/nowasm-inline`);
+        await page.frameLocator("#here touchpoint-widget iframe").getByRole("button", { name: "Send" }).waitFor();
+        assert.equal(await page.getByRole("button", { name: "Feedback" }).count(), 0, `${name}: no launcher inline`);
+      } finally {
+        await context.close();
+      }
+    }
+  } finally {
     await env.close();
   }
 });

@@ -1,18 +1,83 @@
 // The survey where the page's CSP forbids WebAssembly: the collector's /embed page in an iframe.
-// The loader imports this module only then, so other pages never download it. The iframe lives in
-// a shadow root too, styled by a constructable sheet: no style attribute or element is added to the
-// page. Lines starting with // are removed from the built file.
+// The loader imports this module only then, so other pages never download it. An inline page gets
+// the iframe in its target; any other page gets what the launcher gives: a button labelled in the
+// page's locale, the survey in a panel on click (the iframe made on the first), a close button, and
+// Escape (here, or inside the survey: /embed.js tells this page) closes it and returns the focus to
+// the button. The build fills in X, the texts by locale from the protocol's instrument: [launcher,
+// close, title, code, right-to-left]. Everything lives in a shadow root styled by a constructable
+// sheet: no style attribute or element is added to the page.
+// Lines starting with // are removed from the built file.
 export function frame(c, d) {
-  var h = d.createElement("touchpoint-widget"), r = h.attachShadow({ mode: "open" }),
+  var X = @TEXTS@, h = d.createElement("touchpoint-widget"), r = h.attachShadow({ mode: "open" }),
     k = new CSSStyleSheet(), f = d.createElement("iframe"),
-    t = c.mode == "inline" && d.querySelector(c.target);
-  k.replaceSync(":host{all:initial;display:block;height:640px}iframe{border:0;width:100%;height:100%}" +
-    (t ? "" : ":host{position:fixed;bottom:16px;right:16px;width:min(420px,calc(100vw - 32px));height:min(640px,calc(100vh - 32px));z-index:2147483000}"));
+    t = c.mode == "inline" && d.querySelector(c.target),
+    l = (c.locale || navigator.language || "").toLowerCase().split(/[-_]/)[0],
+    x = X[l] || X.en, o = new URL(c.base, location.href).origin, b, p, e;
+  function el(n, a, v, s) {
+    var e = d.createElement(n);
+    e.setAttribute("part", a);
+    e.className = a;
+    e.textContent = v;
+    if (s) e.setAttribute("aria-label", s);
+    return e;
+  }
+  // The /embed page in the iframe, appended to `n`.
+  function load(n) {
+    f.src = c.base + "/embed?touchpoint=" + encodeURIComponent(c.touchpoint || "") +
+      "&locale=" + encodeURIComponent(c.locale || navigator.language || "") +
+      "&segment=" + encodeURIComponent(c.segment || "");
+    n.appendChild(f);
+  }
+  // Open: the iframe on the first, the focus into it, and the survey asked to focus its first
+  // question. Close: the focus back to the launcher.
+  function show(v) {
+    p.hidden = !v;
+    b.setAttribute("aria-expanded", v);
+    if (!v) return b.focus();
+    if (!f.src) {
+      f.onload = function () { p.hidden || show(true); };
+      return load(p);
+    }
+    f.focus();
+    f.contentWindow.postMessage("touchpoint:open", o);
+  }
+  f.title = x[2];
+  h.lang = x[3];
+  h.dir = x[4] ? "rtl" : "ltr";
+  k.replaceSync(":host{all:initial;display:block}iframe{border:0;width:100%;height:100%}" + (t
+    ? ":host{height:640px}"
+    : ":host{position:fixed;bottom:16px;right:16px;z-index:var(--tp-z,2147483000);" +
+      "font:15px/1.4 var(--tp-font,system-ui,sans-serif)}[hidden]{display:none!important}" +
+      "button{font:inherit;cursor:pointer;min-height:44px;min-width:44px;border:0;" +
+      "border-radius:var(--tp-radius,10px)}:focus-visible{outline:3px solid var(--tp-accent,#1a56db);" +
+      "outline-offset:2px}.launcher{background:var(--tp-accent,#1a56db);color:var(--tp-accent-text,#fff);" +
+      "border-radius:999px;padding:0 20px;font-weight:600;box-shadow:0 2px 8px #0004}" +
+      ".panel{position:absolute;bottom:56px;right:0;display:flex;flex-direction:column;" +
+      "width:min(420px,calc(100vw - 32px));height:min(640px,calc(100vh - 96px));" +
+      "background:var(--tp-bg,#fff);border:1px solid var(--tp-border,#6e7781);" +
+      "border-radius:var(--tp-radius,10px);box-shadow:0 8px 24px #0005;overflow:hidden}" +
+      ".close{align-self:flex-end;background:none;color:var(--tp-fg,#1f2328);font-size:22px}" +
+      "iframe{flex:1;height:auto}"));
   r.adoptedStyleSheets = [k];
-  f.src = c.base + "/embed?touchpoint=" + encodeURIComponent(c.touchpoint || "") +
-    "&locale=" + encodeURIComponent(c.locale || navigator.language || "") +
-    "&segment=" + encodeURIComponent(c.segment || "");
-  f.title = "Feedback";
-  r.appendChild(f);
-  (t || d.body).appendChild(h);
+  if (t) {
+    load(r);
+    return t.appendChild(h);
+  }
+  b = el("button", "launcher", x[0]);
+  p = el("div", "panel", "");
+  p.setAttribute("role", "dialog");
+  p.setAttribute("aria-label", x[2]);
+  p.hidden = true;
+  e = el("button", "close", "\u00d7", x[1]);
+  e.onclick = function () { show(false); };
+  b.onclick = function () { show(p.hidden); };
+  p.appendChild(e);
+  r.append(b, p);
+  r.addEventListener("keydown", function (v) {
+    if (v.key == "Escape" && !p.hidden) show(false);
+  });
+  addEventListener("message", function (v) {
+    if (v.source == f.contentWindow && v.data == "touchpoint:close" && !p.hidden) show(false);
+  });
+  d.body.appendChild(h);
 }

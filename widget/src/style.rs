@@ -2,8 +2,8 @@
 //! everything the page could pass down; sites theme the widget through these custom properties:
 //! `--tp-accent`, `--tp-accent-text`, `--tp-bg`, `--tp-fg`, `--tp-muted`, `--tp-border`, `--tp-font`,
 //! `--tp-radius`, `--tp-z`, and through the parts `launcher`, `panel`, `close`, `question`,
-//! `option`, `comment`, `send` and `status`; kiosk mode adds `attract`, `language`, `countdown`
-//! and `queued`, agent mode `invite`, `link`, `qr` and `assist`.
+//! `option`, `comment`, `send` and `status`; kiosk mode adds `attract`, `language`, `countdown`,
+//! `queued` and `larger`, agent mode `invite`, `link`, `qr` and `assist`.
 
 /// The rules every page needs.
 macro_rules! web_css {
@@ -65,15 +65,16 @@ pub const CSS: &str = concat!(
     "\
 :host([mode=kiosk]){position:fixed!important;inset:0!important;overflow:auto!important;\
 z-index:var(--tp-z,2147483000)!important;background:var(--bg)!important;font-size:22px!important;\
-user-select:none!important;-webkit-user-select:none!important;touch-action:manipulation!important;\
--webkit-touch-callout:none!important}\
+user-select:none!important;-webkit-user-select:none!important;touch-action:pan-x pan-y!important;\
+-webkit-touch-callout:none!important;display:flex!important;flex-direction:column!important}\
 :host([mode=kiosk]) button{min-height:64px;min-width:64px}\
 :host([mode=kiosk]) .panel{margin:24px auto;width:min(760px,calc(100vw - 32px));border:0}\
 :host([mode=kiosk]) h2{font-size:28px}\
 :host([mode=kiosk]) .em{font-size:18px}\
 :host([mode=kiosk]) .em span:first-child{font-size:40px}\
 :host([mode=kiosk]) textarea{user-select:text;-webkit-user-select:text}\
-.attract{min-height:100vh;display:flex;flex-direction:column;align-items:center;justify-content:center;\
+.tools{display:flex;justify-content:flex-end;padding:12px 16px 0}\
+.attract{flex:1 0 auto;display:flex;flex-direction:column;align-items:center;justify-content:center;\
 gap:24px;padding:24px;text-align:center}\
 .attract h1{font-size:40px;font-weight:700}\
 .langs{display:flex;flex-wrap:wrap;justify-content:center;gap:16px}\
@@ -83,5 +84,15 @@ padding:8px 20px;border-radius:999px;font-weight:600}\
 .queued{position:fixed;bottom:8px;right:12px;font-size:13px;color:var(--mu)}\
 .invite{margin-bottom:12px}\
 .invite a{color:var(--a);word-break:break-all}\
-.qr{display:block;margin:12px 0;background:#fff}"
+.qr{display:block;margin:12px 0;background:#fff}\
+:host([large]){font-size:44px!important;overflow-wrap:anywhere!important}\
+:host([large]) button{min-height:128px;min-width:128px}\
+:host([large]) .panel{width:auto;margin:24px 16px}\
+:host([large]) h2,:host([large]) .close{font-size:56px}\
+:host([large]) .em{font-size:36px}\
+:host([large]) .em span:first-child{font-size:80px}\
+:host([large]) .ends{font-size:26px}\
+:host([large]) textarea{min-height:144px}\
+:host([large]) .attract h1{font-size:80px}\
+:host([large]) .lang{min-width:min(400px,100%);min-height:160px;font-size:52px}"
 );

@@ -5,7 +5,8 @@
 //!   API and end-to-end tests against the real binary, and the OpenAPI contract (`contract`).
 //! - `bench`: durable ingest against a bare endpoint, export of a million stored answers, stats
 //!   over them, the widget's main-thread cost, and a bounded soak at a steady rate.
-//! - `size`: what a visitor downloads before the survey shows.
+//! - `size`: what a visitor downloads: the built files, and every byte measured in Chromium
+//!   until an answer is delivered (or, for a visitor who never opens the survey, the page is idle).
 //! - `circles`: whether modules of the collector, the widget or xtask import each other in a
 //!   circle (also a step of `test`).
 //!
@@ -39,7 +40,8 @@ usage: cargo xtask <command>
   bench backlog [--count N]          a kiosk's backlog of N answers drained under the default limits
   bench soak [--minutes N] [--rate R] [--duplicates PERCENT]
                                      steady load for a bounded time: latency, memory, disk
-  size                               build the widget and print its transfer size
+  size                               build the widget and print its transfer size, also as
+                                     measured in Chromium until an answer is delivered
   circles                            check that no modules import each other in a circle
   contract                           Schemathesis against the debug collector and its OpenAPI document
 ";
@@ -154,6 +156,7 @@ fn main() -> ExitCode {
         Some("contract") => contract::check(),
         Some("size") => build_widget().and_then(|dist| {
             println!("{}", widget::size_report(&dist)?);
+            println!("\n{}", widget::measured_report()?);
             Ok(())
         }),
         Some("circles") => circles::check(&root()),

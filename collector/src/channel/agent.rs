@@ -4,6 +4,10 @@
 //! (`context.invitation`), so nobody can change what the answer is about, and the interactions
 //! index of the store keeps it to one answer per call.
 //!
+//! The link a customer is sent is short: `/s/` and a random id ([`new_link_id`], 20 characters)
+//! that the store resolves to the token, so it fits a text message and a small QR code; a link
+//! with the token itself (`/s/{token}`, as earlier versions sent) keeps working until it expires.
+//!
 //! Token: `base64url(claims JSON) "." base64url(HMAC-SHA256(secret, first part))`. The secret
 //! comes from `TOUCHPOINT_INVITATION_SECRET`, or is made once and kept by the store, so links
 //! survive restarts (an `invitation.key` file an earlier version left in the data directory is
@@ -295,9 +299,34 @@ pub fn made_secret(data: &Path) -> std::io::Result<String> {
     }
 }
 
+/// The longest id of a short link: `/s/` and at most this many characters.
+pub const LINK_ID_MAX: usize = 24;
+
+/// A new short link's id: 15 random bytes in base64url, 20 characters (120 bits: nobody finds
+/// another customer's link by guessing).
+pub fn new_link_id() -> std::io::Result<String> {
+    let mut bytes = [0u8; 15];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|_| std::io::Error::other("the system random source failed"))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Whether the part after `/s/` is a short link's id rather than a token (which has a dot).
+pub fn is_link_id(part: &str) -> bool {
+    part.len() <= LINK_ID_MAX
+        && part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The QR code of `url`, as the customer's phone reads it.
+fn qr_code(url: &str) -> Option<qrcode::QrCode> {
+    qrcode::QrCode::with_error_correction_level(url, qrcode::EcLevel::M).ok()
+}
+
 /// The QR code of `url` as an SVG document.
 pub fn qr_svg(url: &str) -> Option<String> {
-    let code = qrcode::QrCode::with_error_correction_level(url, qrcode::EcLevel::M).ok()?;
+    let code = qr_code(url)?;
     Some(
         code.render::<qrcode::render::svg::Color<'_>>()
             .min_dimensions(200, 200)
@@ -517,6 +546,28 @@ mod tests {
         assert!(configured_secret(Secret::new("too-short".into())).is_err());
         let long = "a".repeat(MIN_SECRET_LEN);
         assert!(configured_secret(Secret::new(long)).is_ok());
+    }
+
+    /// Issue 19: a link fits a text message with room for a sentence, and its QR code is small
+    /// enough (version 4 or lower) for a phone to read at arm's length.
+    #[test]
+    fn issue_19_a_short_link_is_short_and_its_qr_code_small() {
+        let id = new_link_id().expect("random");
+        assert_eq!(id.len(), 20, "{id}");
+        assert!(is_link_id(&id), "{id}");
+        assert_ne!(id, new_link_id().expect("random"), "each link its own");
+        let token = invitations().issue(&claims(1_000));
+        assert!(!is_link_id(&token), "a token is not an id: {token}");
+        assert!(!is_link_id(&"a".repeat(LINK_ID_MAX + 1)));
+        assert!(!is_link_id("a/b"));
+        // A bank's own collector host, as long as they come.
+        let url = ["https://feedback.northbank-example.com/s/", &id].concat();
+        assert!(url.len() <= 62, "{url}");
+        let version = qr_code(&url).expect("fits").version();
+        assert!(
+            matches!(version, qrcode::Version::Normal(v) if v <= 4),
+            "{version:?} for {url}"
+        );
     }
 
     #[test]

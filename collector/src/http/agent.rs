@@ -1,5 +1,7 @@
 //! The agent channel over HTTP: an agent's console asks for a post-call invitation
-//! (`POST /v1/invitations`), and the customer opens its link (`/s/{token}`) or QR code.
+//! (`POST /v1/invitations`), and the customer opens its short link (`/s/{id}`, which the store
+//! resolves to the signed token) or QR code; a link carrying the token itself (`/s/{token}`, as
+//! earlier versions sent) works the same until it expires.
 
 use std::sync::Arc;
 
@@ -21,6 +23,7 @@ use crate::{
     clock,
     ingest::Refused,
     read::html::escape,
+    store::StoreError,
 };
 
 #[derive(serde::Deserialize)]
@@ -37,9 +40,47 @@ struct InvitationRequest {
     site: Option<String>,
 }
 
-/// The customer's link of an invitation, on this collector's own origin.
-fn link(req: &HttpRequest, state: &AppState, token: &str) -> String {
-    [own_origin(req, state).as_str(), "/s/", token].concat()
+/// The customer's link of an invitation (`part`: its short id, or the token), on this
+/// collector's own origin.
+fn link(req: &HttpRequest, state: &AppState, part: &str) -> String {
+    [own_origin(req, state).as_str(), "/s/", part].concat()
+}
+
+/// A new short link to `token`, kept by the store until the token expires; its id, or the token
+/// itself where the store keeps no links.
+async fn shorten(state: &AppState, token: &str, expires_at: u64) -> Result<String, ApiError> {
+    let id = agent::new_link_id().map_err(|e| StoreError::Io(sled::Error::Io(e)))?;
+    let store = Arc::clone(state.ingest.store());
+    let (kept, token) = (id.clone(), token.to_owned());
+    web::block(
+        move || match store.put_link(&kept, &token, expires_at, clock::now_secs()) {
+            Ok(()) => Ok(kept),
+            Err(StoreError::NoLinks) => Ok(token),
+            Err(error) => Err(error),
+        },
+    )
+    .await
+    .map_err(|_| ApiError::Busy)?
+    .map_err(ApiError::from)
+}
+
+/// The token the part after `/s/` stands for: a short link's, as the store keeps it, or the
+/// token itself; then verified as every token is (signed here, not expired).
+async fn resolve(state: &AppState, part: String) -> Result<(String, Claims), ApiError> {
+    let token = if agent::is_link_id(&part) {
+        let store = Arc::clone(state.ingest.store());
+        web::block(move || store.link(&part))
+            .await
+            .map_err(|_| ApiError::Busy)??
+            .ok_or(Refused::Invitation(agent::InvitationError::Invalid))?
+    } else {
+        part
+    };
+    let claims = state
+        .invitations
+        .verify(&token, clock::now_secs())
+        .map_err(Refused::Invitation)?;
+    Ok((token, claims))
 }
 
 /// `POST /v1/invitations`: an agent's console asks for a post-call survey link.
@@ -75,7 +116,7 @@ pub async fn post_invitation(
     .map_err(|field| ApiError::BadInvitationRequest { field })?;
     let token = state.invitations.issue(&claims);
     let assist_token = state.invitations.issue(&claims.assisted());
-    let url = link(&req, &state, &token);
+    let url = link(&req, &state, &shorten(&state, &token, expires_at).await?);
     let qr = [url.as_str(), "/qr.svg"].concat();
     let expires = protocol::Timestamp::from_unix_millis((expires_at as i64).saturating_mul(1000));
     tracing::info!(
@@ -94,14 +135,14 @@ pub async fn post_invitation(
         })))
 }
 
-/// `GET /s/{token}`: the customer's survey for one call, the widget on the agent channel with
-/// the invitation's context; a clear page (and no survey) for a link that is not valid.
+/// `GET /s/{id}` (or `/s/{token}`): the customer's survey for one call, the widget on the agent
+/// channel with the invitation's context; a clear page (and no survey) for a link that is not
+/// valid.
 pub async fn survey_link(path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
-    let token = path.into_inner();
-    let claims = match state.invitations.verify(&token, clock::now_secs()) {
-        Ok(claims) => claims,
+    let (token, claims) = match resolve(&state, path.into_inner()).await {
+        Ok(found) => found,
         Err(error) => {
-            let status = ApiError::from(Refused::Invitation(error)).parts().0;
+            let status = error.parts().0;
             let texts = &protocol::CORE_CX.locales[0];
             let html = assets::notice_page(texts.code, texts.ui.title, texts.ui.link_invalid);
             return Page::Owned.respond(status, html);
@@ -148,18 +189,16 @@ pub async fn survey_link(path: web::Path<String>, state: web::Data<AppState>) ->
     Page::Owned.ok(assets::hosted_page(&escape(locale), &escape(title), &attrs))
 }
 
-/// `GET /s/{token}/qr.svg`: the link as a QR code, for the agent to show or send.
+/// `GET /s/{id}/qr.svg` (or `/s/{token}/qr.svg`): the link as a QR code, for the agent to show
+/// or send.
 pub async fn survey_link_qr(
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = path.into_inner();
-    state
-        .invitations
-        .verify(&token, clock::now_secs())
-        .map_err(|e| ApiError::from(Refused::Invitation(e)))?;
-    let svg = agent::qr_svg(&link(&req, &state, &token)).ok_or(ApiError::NotFound)?;
+    let part = path.into_inner();
+    resolve(&state, part.clone()).await?;
+    let svg = agent::qr_svg(&link(&req, &state, &part)).ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok()
         .content_type("image/svg+xml")
         .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))

@@ -249,6 +249,7 @@ fn routes(app: &mut web::ServiceConfig) {
                 .route(get_or_head().to(widget::widget_file)),
         )
         .service(web::resource("/embed").route(get_or_head().to(widget::embed_page)))
+        .service(web::resource("/embed.js").route(get_or_head().to(widget::embed_js)))
         // The stylesheet of the embed page and of the post-call links, not only of the demo.
         .service(web::resource("/demo/site.css").route(get_or_head().to(widget::demo_css)))
         .service(web::resource("/favicon.ico").route(get_or_head().to(widget::favicon)));

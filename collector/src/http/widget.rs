@@ -65,6 +65,11 @@ pub async fn embed_page(state: web::Data<AppState>) -> HttpResponse {
     Page::embed(&state.embed_csp, assets::EMBED_PAGE)
 }
 
+/// The `/embed` page's script: open on the framing page's request, Escape told to it.
+pub async fn embed_js() -> HttpResponse {
+    pages::static_file("text/javascript; charset=utf-8", assets::EMBED_JS)
+}
+
 /// A demo page: `/` or one under `/demo/`.
 pub async fn demo_page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     assets::DEMO_PAGES
@@ -142,6 +147,7 @@ pub fn survey_document() -> serde_json::Value {
                         "close": ui.close, "thank_you": ui.thank_you, "optional": ui.optional,
                         "need_answer": ui.need_answer, "start": ui.start,
                         "choose_language": ui.choose_language, "idle_reset": ui.idle_reset,
+                        "larger_text": ui.larger_text,
                         "already_answered": ui.already_answered, "link_invalid": ui.link_invalid,
                         "queued": ui.queued, "post_call": ui.post_call,
                         "share_link": ui.share_link, "qr_alt": ui.qr_alt, "assist": ui.assist,

@@ -37,6 +37,8 @@ pub enum StoreError {
     NoStats,
     #[error("this store keeps no events")]
     NoEvents,
+    #[error("this store keeps no short links")]
+    NoLinks,
     #[error(
         "the store in {path} is damaged and was not opened ({reason}); restore it from a backup"
     )]
@@ -136,6 +138,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends the session `id`.
     fn end_session(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Keeps the invitation `token` under the short link `id` until `expires_secs` (Unix seconds),
+    /// durably before it returns, forgetting links expired by `now_secs`. A store that keeps none
+    /// answers [`StoreError::NoLinks`], and invitations then get their long links.
+    fn put_link(
+        &self,
+        _id: &str,
+        _token: &str,
+        _expires_secs: u64,
+        _now_secs: u64,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::NoLinks)
+    }
+
+    /// The invitation token the short link `id` stands for, if it is kept.
+    fn link(&self, _id: &str) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
 
     /// Records `action` durably, or replaces the one with its id (closing it).
     fn put_action(&self, action: &Action) -> Result<(), StoreError>;

@@ -1,6 +1,8 @@
 //! Kiosk mode: the attract screen (one button per language, named in that language), the reset
 //! after the thank-you, the idle timeout with its countdown and the staff indicator of unsent
 //! answers, all driven by one timer; full-screen and a screen wake lock once a language is chosen.
+//! A kiosk forbids pinch zoom (its stylesheet), so it offers its own: a control above the attract
+//! screen and the survey doubles the text and the targets, until the reset for the next customer.
 
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -20,6 +22,10 @@ use crate::panel::{Hooks, Settings, Widget};
 
 /// The `data-act` of the attract screen's language buttons (`data-i`: the locale's index).
 pub const LANGUAGE: &str = "lang";
+/// The `data-act` of the larger-text control.
+pub const LARGER: &str = "larger";
+/// The host's attribute while the text is larger (the stylesheet doubles text and targets).
+const LARGE: &str = "large";
 
 /// The kiosk's timers, in milliseconds.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +43,10 @@ const TICK_MS: u32 = 250;
 
 /// The kiosk's own elements and clock.
 pub struct Kiosk {
+    /// The host element, which carries [`LARGE`].
+    host: Element,
+    /// The larger-text control (`aria-pressed`).
+    larger: Element,
     attract: Element,
     countdown: Element,
     queued: Element,
@@ -57,6 +67,26 @@ impl Kiosk {
     /// `root`.
     pub fn new(doc: &Document, root: &ShadowRoot, settings: &Settings, timers: Timers) -> Self {
         let t = settings.texts;
+        let tools = add(doc, None, "div", &["class", "tools"], "");
+        let larger = add(
+            doc,
+            Some(&tools),
+            "button",
+            &[
+                "type",
+                "button",
+                "class",
+                "larger",
+                "data-act",
+                LARGER,
+                "part",
+                "larger",
+                "aria-pressed",
+                "false",
+            ],
+            "",
+        );
+        append(root, &tools);
         let attract = add(
             doc,
             None,
@@ -115,7 +145,9 @@ impl Kiosk {
             "",
         );
         append(root, &queued);
-        Self {
+        let kiosk = Self {
+            host: root.host(),
+            larger,
             attract,
             countdown,
             queued,
@@ -124,7 +156,30 @@ impl Kiosk {
             sent_at: Cell::new(None),
             home: t,
             clock: RefCell::new(None),
-        }
+        };
+        kiosk.speak(t);
+        kiosk
+    }
+
+    /// The larger-text control's label in the language on screen.
+    fn speak(&self, texts: &LocaleTexts) {
+        self.larger.set_text_content(Some(texts.ui.larger_text));
+        set(&self.larger, "lang", texts.code);
+    }
+
+    /// Text and targets at twice their size, or back.
+    fn set_larger(&self, on: bool) {
+        let _ = self.host.toggle_attribute_with_force(LARGE, on);
+        set(
+            &self.larger,
+            "aria-pressed",
+            if on { "true" } else { "false" },
+        );
+    }
+
+    /// The larger-text control was pressed.
+    pub fn toggle_larger(&self) {
+        self.set_larger(!self.host.has_attribute(LARGE));
     }
 
     /// Starts the kiosk's one timer (the reset after a thank-you, the idle timeout and its
@@ -201,6 +256,8 @@ impl Kiosk {
         w.discard();
         self.sent_at.set(None);
         show(&self.countdown, false);
+        self.set_larger(false);
+        self.speak(self.home);
         show(&self.attract, true);
     }
 
@@ -213,6 +270,7 @@ impl Kiosk {
         let mut settings = w.settings().clone();
         settings.texts = texts;
         w.configure(settings);
+        self.speak(texts);
         show(&self.attract, false);
         self.touch();
         w.open(true);

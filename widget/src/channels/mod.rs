@@ -13,7 +13,7 @@ use alloc::rc::Rc;
 use web_sys::{Document, Element, ShadowRoot};
 
 use self::agent::{Agent, ASSIST};
-use self::kiosk::{Kiosk, Timers, LANGUAGE};
+use self::kiosk::{Kiosk, Timers, LANGUAGE, LARGER};
 use crate::config::{Config, Mode};
 use crate::dom::show;
 use crate::panel::act::index_attr;
@@ -38,6 +38,8 @@ impl Channels {
 pub enum ChannelAct {
     /// The attract screen's language at this index of `config::LOCALES`.
     Language(usize),
+    /// The kiosk's larger-text control.
+    Larger,
     /// The invitation's Assist button (it hides once pressed).
     Assist(Element),
 }
@@ -76,6 +78,7 @@ impl Hooks for Channels {
     fn act(name: &str, el: &Element) -> Option<ChannelAct> {
         match name {
             LANGUAGE => Some(ChannelAct::Language(index_attr(el, "data-i")?)),
+            LARGER => Some(ChannelAct::Larger),
             ASSIST => Some(ChannelAct::Assist(el.clone())),
             _ => None,
         }
@@ -87,6 +90,11 @@ impl Hooks for Channels {
             ChannelAct::Language(i) => {
                 if let Some(k) = &hooks.kiosk {
                     k.start_in(widget, i);
+                }
+            }
+            ChannelAct::Larger => {
+                if let Some(k) = &hooks.kiosk {
+                    k.toggle_larger();
                 }
             }
             ChannelAct::Assist(button) => {

@@ -129,6 +129,7 @@ const fn slim(l: LocaleTexts) -> LocaleTexts {
             start: "",
             choose_language: "",
             idle_reset: "",
+            larger_text: "",
             already_answered: "",
             link_invalid: "",
             queued: "",

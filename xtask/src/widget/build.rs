@@ -47,6 +47,30 @@ const PLACEHOLDERS: [&str; 5] = [
     "@FALLBACK@",
     "@DELIVERY@",
 ];
+/// The placeholder in `widget/loader/fallback.js` for its texts by locale ([`fallback_texts`]).
+const FALLBACK_TEXTS: &str = "@TEXTS@";
+
+/// The iframe fallback's words, from the instrument (the one place they are written), as a JS
+/// object: `{en:["Feedback","Close","Your feedback","en",0],…}` (launcher, close, the panel's
+/// title, the code, right-to-left).
+fn fallback_texts() -> String {
+    let entries: Vec<String> = protocol::instrument::LOCALES
+        .iter()
+        .map(|l| {
+            format!(
+                "{}:[{:?},{:?},{:?},{:?},{}]",
+                l.code,
+                l.ui.feedback,
+                l.ui.close,
+                l.ui.title,
+                l.code,
+                u8::from(l.rtl)
+            )
+        })
+        .collect();
+    format!("{{{}}}", entries.join(","))
+}
+
 /// The module a web page loads to send its answers (see `widget/src/handoff.rs`).
 pub const DELIVERY: &str = "delivery";
 
@@ -232,6 +256,10 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     let fallback_path = root.join("widget/loader/fallback.js");
     let fallback = fs::read_to_string(&fallback_path)
         .map_err(|e| format!("cannot read {fallback_path:?}: {e}"))?;
+    if !fallback.contains(FALLBACK_TEXTS) {
+        return Err(format!("{fallback_path:?} lacks {FALLBACK_TEXTS}"));
+    }
+    let fallback = fallback.replace(FALLBACK_TEXTS, &fallback_texts());
     let fallback = minify(root, &fallback, true, &scratch);
     let fallback_name = hashed_name(fallback.as_bytes(), "js");
     let _ = writeln!(groups, "  \"fallback\": [\"{fallback_name}\"],");
@@ -307,5 +335,18 @@ mod tests {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(hashed_name(b"a", "js"), "tp-af63dc4c86.js");
+    }
+
+    #[test]
+    fn the_fallback_speaks_every_locale_of_the_instrument() {
+        let texts = fallback_texts();
+        assert!(texts.starts_with("{en:[\"Feedback\",\"Close\",\"Your feedback\",\"en\",0],"));
+        for code in protocol::instrument::LOCALE_CODES {
+            assert!(texts.contains(&format!("{code}:[")), "{code} in {texts}");
+        }
+        assert!(
+            texts.contains(",\"ar\",1]"),
+            "Arabic is right-to-left: {texts}"
+        );
     }
 }

@@ -8,7 +8,8 @@
 //! - [`wasm`]: rewrites the wasm around wasm-opt (wasmparser + wasm-encoder): uncallable functions
 //!   snipped, imports and internal exports given short names in the wasm and the glue.
 //! - [`js`]: the glue's lean loading code, and minifying.
-//! - [`size`]: what a visitor downloads, per page kind and locale.
+//! - [`size`]: what a visitor downloads, per page kind and locale, from the built files and as
+//!   measured in Chromium.
 
 mod build;
 mod js;
@@ -17,5 +18,5 @@ mod toolchain;
 mod wasm;
 
 pub use build::{build, fnv1a64};
-pub use size::size_report;
+pub use size::{measured_report, size_report};
 pub use toolchain::ensure_tools;

@@ -1,10 +1,14 @@
 //! What a visitor downloads, from the files [`super::build`] wrote: raw and gzip sizes (the
 //! bodies the collector sends) before the survey shows, on a web page in each locale and on a
-//! kiosk or agent page, and the delivery module a web page loads after.
+//! kiosk or agent page, and the delivery module a web page loads after; then, measured in real
+//! Chromium against the collector with this widget ([`measured_report`]), every byte a visitor
+//! downloads from it, per locale, until their answer is delivered or, for one who never opens
+//! the survey, until the page is idle.
 
-use std::{fmt::Write as _, fs, path::Path};
+use std::{fmt::Write as _, fs, path::Path, process::Command};
 
 use super::build::DELIVERY;
+use crate::{browser_packages, cargo, run, target_dir, tools};
 
 /// The file names the manifest lists for `module` (its line `"web-en": ["widget.js", …],`).
 pub fn module_files(manifest: &str, module: &str) -> Vec<String> {
@@ -89,6 +93,37 @@ pub fn size_report(dist: &Path) -> Result<String, String> {
         }
     }
     Ok(report.trim_end().to_owned())
+}
+
+/// Builds the collector with this widget (debug: the bytes are the same) and runs
+/// `tests/browser/bench/bytes.mjs` in Debian's Chromium; returns its table.
+pub fn measured_report() -> Result<String, String> {
+    tools::ensure_apt(&[("chromium", "chromium")])?;
+    run(cargo().args([
+        "build",
+        "-p",
+        "touchpoint-collector",
+        "--bin",
+        "touchpoint-collector",
+    ]))?;
+    let dir = browser_packages()?;
+    let output = Command::new("node")
+        .arg(Path::new("bench").join("bytes.mjs"))
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .output()
+        .map_err(|e| format!("node: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "bench/bytes.mjs failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(format!(
+        "measured in Chromium: bytes from the collector on a launcher page, a fresh browser each \
+         visit (wire: headers included; bodies: as the sizes above)\n{}",
+        String::from_utf8_lossy(&output.stdout).trim_end()
+    ))
 }
 
 #[cfg(test)]

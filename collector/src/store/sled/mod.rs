@@ -10,6 +10,9 @@
 //! - `meta/checkpoint`: the last arrival key a completed flush covered; `meta/secret/…`: the
 //!   secrets the collector made once (the invitations' signing key).
 //! - `sessions`: dashboard session id → its expiry (Unix seconds, big-endian).
+//! - `links`: a short invitation link's id (`i` + id) → its expiry (Unix seconds, big-endian) and
+//!   the signed token it stands for; beside each, `e` + expiry + id, so expired links are found
+//!   in expiry order and forgotten without reading the others.
 //! - `actions`: the council's actions, by id in the order recorded → the action as JSON.
 //! - `outbox`: events not yet handed to their endpoints ([`crate::store::events`]). An answer's
 //!   `response.created` is written there under the writer lock just before the record, so a
@@ -169,6 +172,7 @@ impl SledStore {
             aggregates: db.open_tree("aggregates")?,
             devices: db.open_tree("devices")?,
             sessions: db.open_tree("sessions")?,
+            links: db.open_tree("links")?,
             actions: db.open_tree("actions")?,
             outbox: db.open_tree("outbox")?,
             deliveries: db.open_tree("deliveries")?,
@@ -508,6 +512,47 @@ impl Store for SledStore {
     fn end_session(&self, id: &str) -> Result<(), StoreError> {
         self.trees.sessions.remove(id)?;
         Ok(())
+    }
+
+    fn put_link(
+        &self,
+        id: &str,
+        token: &str,
+        expires_secs: u64,
+        now_secs: u64,
+    ) -> Result<(), StoreError> {
+        let links = &self.trees.links;
+        let expired = [b"e".as_slice(), &now_secs.saturating_add(1).to_be_bytes()].concat();
+        for entry in links.range(b"e".as_slice()..expired.as_slice()) {
+            let (key, _) = entry?;
+            links.remove(&key)?;
+            links.remove([b"i".as_slice(), &key[9..]].concat())?;
+        }
+        let expires = expires_secs.to_be_bytes();
+        links.insert(
+            [b"i".as_slice(), id.as_bytes()].concat(),
+            [expires.as_slice(), token.as_bytes()].concat(),
+        )?;
+        links.insert(
+            [b"e".as_slice(), &expires, id.as_bytes()].concat(),
+            b"".as_slice(),
+        )?;
+        // The link is given to the customer next: it must outlive a crash.
+        self.trees.db.flush()?;
+        Ok(())
+    }
+
+    fn link(&self, id: &str) -> Result<Option<String>, StoreError> {
+        self.trees
+            .links
+            .get([b"i".as_slice(), id.as_bytes()].concat())?
+            .map(|value| {
+                value
+                    .get(8..)
+                    .and_then(|token| String::from_utf8(token.to_vec()).ok())
+                    .ok_or(StoreError::Corrupt { key: 0 })
+            })
+            .transpose()
     }
 
     fn put_action(&self, action: &Action) -> Result<(), StoreError> {

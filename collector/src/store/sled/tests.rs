@@ -412,6 +412,41 @@ fn sessions_expire_end_and_outlive_a_restart() {
     assert_eq!(store.session_expiry("unknown").expect("read"), None);
 }
 
+/// Issue 19: a short link resolves to its token until it expires, across a restart.
+#[test]
+fn short_links_resolve_outlive_a_restart_and_are_forgotten_once_expired() {
+    let dir = tempfile::tempdir().expect("a directory");
+    {
+        let store = SledStore::open(dir.path()).expect("open");
+        store.put_link("old", "token.old", 100, 50).expect("kept");
+        store
+            .put_link("kept", "token.kept", 1_000, 60)
+            .expect("kept");
+        assert_eq!(
+            store.link("old").expect("read").as_deref(),
+            Some("token.old")
+        );
+        store
+            .put_link("new", "token.new", 2_000, 100)
+            .expect("kept");
+        assert_eq!(
+            store.link("old").expect("read"),
+            None,
+            "links expired by now are forgotten when another is kept"
+        );
+    }
+    let store = reopen(dir.path());
+    assert_eq!(
+        store.link("kept").expect("read").as_deref(),
+        Some("token.kept")
+    );
+    assert_eq!(
+        store.link("new").expect("read").as_deref(),
+        Some("token.new")
+    );
+    assert_eq!(store.link("unknown").expect("read"), None);
+}
+
 /// An answer at `touchpoint` from `device` (at `branch-042`), submitted 2026-11-22.
 fn at_touchpoint(n: u32, touchpoint: &str, device: &str) -> Submission {
     let body = format!(

@@ -33,6 +33,8 @@ pub(super) struct Trees {
     pub(super) aggregates: sled::Tree,
     pub(super) devices: sled::Tree,
     pub(super) sessions: sled::Tree,
+    /// Short invitation links (see the module's layout).
+    pub(super) links: sled::Tree,
     pub(super) actions: sled::Tree,
     /// Events not yet handed to their endpoints, by [`EventKey`](crate::store::events::EventKey).
     pub(super) outbox: sled::Tree,

@@ -1,0 +1,81 @@
+// Every byte a visitor downloads from the collector, measured in real Chromium (the DevTools
+// protocol's count of what came over the network, headers included, and of the bodies alone):
+// on a launcher page in each locale, for a visitor who never opens the survey (until the page is
+// idle and nothing more is fetched) and for one who answers (until `touchpoint:delivered`). Each
+// visit is a fresh browser context (cold HTTP cache). Run by `cargo xtask size`; prints a table,
+// a line per locale.
+import { startHostAndCollector, launch, hostPage, STILL } from "../helpers.mjs";
+
+const LOCALES = (process.env.LOCALES || "en,es,fr,de,ar").split(",");
+
+const env = await startHostAndCollector((base) => Object.fromEntries(LOCALES.map((code) => [
+  `/${code}`,
+  { body: hostPage(base, { attrs: `data-touchpoint="checkout" data-locale="${code}"` }) },
+])));
+const browser = await launch();
+
+/** Counts what `page` receives from the collector: wire bytes, body bytes and requests so far. */
+async function meter(context, page) {
+  const cdp = await context.newCDPSession(page);
+  const headers = new Map();
+  const seen = { wire: 0, body: 0, requests: 0, pending: new Set() };
+  cdp.on("Network.requestWillBeSent", (e) => {
+    if (e.request.url.startsWith(env.collector.base)) seen.pending.add(e.requestId);
+  });
+  cdp.on("Network.responseReceived", (e) => headers.set(e.requestId, e.response.encodedDataLength));
+  const done = (e, failed) => {
+    if (!seen.pending.delete(e.requestId) || failed) return;
+    seen.requests += 1;
+    seen.wire += e.encodedDataLength;
+    seen.body += e.encodedDataLength - (headers.get(e.requestId) || 0);
+  };
+  cdp.on("Network.loadingFinished", (e) => done(e, false));
+  cdp.on("Network.loadingFailed", (e) => done(e, true));
+  await cdp.send("Network.enable");
+  return seen;
+}
+
+/** Waits until nothing from the collector is in flight, and nothing starts, for `quiet` ms. */
+async function quiet(seen, ms = 1500) {
+  let calm = 0;
+  while (calm < ms) {
+    await new Promise((r) => setTimeout(r, 100));
+    calm = seen.pending.size ? 0 : calm + 100;
+  }
+}
+
+const snapshot = (seen) => ({ wire: seen.wire, body: seen.body, requests: seen.requests });
+const cells = (s) => [s.wire, s.body, s.requests].map((n) => String(n).padStart(9)).join("");
+
+console.log("  visitor who never opens the survey | who answers, until it is delivered");
+console.log(`  ${"locale".padEnd(8)}${["wire", "bodies", "requests"].map((h) => h.padStart(9)).join("").repeat(2)}`);
+try {
+  for (const code of LOCALES) {
+    const context = await browser.newContext(STILL);
+    const page = await context.newPage();
+    const seen = await meter(context, page);
+    await page.goto(`${env.host.origin}/${code}`);
+    const launcher = page.locator("button[part=launcher]");
+    await launcher.waitFor();
+    // The launcher's panel is built ahead when the page is idle: wait for that, and for the
+    // network to stay quiet.
+    await page.evaluate(() => new Promise((r) => requestIdleCallback(r)));
+    await quiet(seen);
+    const neverOpens = snapshot(seen);
+
+    await page.evaluate(() => {
+      window.__delivered = false;
+      addEventListener("touchpoint:delivered", () => { window.__delivered = true; });
+    });
+    await launcher.click();
+    await page.locator("[role=radiogroup]").first().locator("[role=radio]").nth(5).click();
+    await page.locator("button[part=send]").click();
+    await page.waitForFunction(() => window.__delivered, null, { timeout: 30000 });
+    await quiet(seen);
+    console.log(`  ${code.padEnd(8)}${cells(neverOpens)}${cells(snapshot(seen))}`);
+    await context.close();
+  }
+} finally {
+  await browser.close();
+  await env.close();
+}
