@@ -154,6 +154,12 @@ impl SledStore {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_mib.max(8) << 20)
+            // No flusher thread of sled's own: it runs sled 0.34's segment cleaning, which on a
+            // store with much free space in its file moves pages without end, about 1 MiB a
+            // second whether answers come or not (the README's "Disk bytes per answer"). The
+            // collector flushes itself: each acknowledged write (group commit), and the sealer
+            // once a second for everything else.
+            .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => locked(),
