@@ -182,6 +182,7 @@ impl SledStore {
             seal_guard: Arc::default(),
             marker: Arc::new(dir.join("touchpoint.state")),
             marked: Arc::default(),
+            failed: Arc::default(),
             db,
         };
         let last_recent = match trees.responses.last()? {
@@ -360,7 +361,7 @@ impl SledStore {
     /// and values it wrote.
     pub(crate) fn save_stats(&self) -> Result<usize, StoreError> {
         let written = self.derived().save(&self.trees)?;
-        self.trees.db.flush()?;
+        self.trees.flush()?;
         Ok(written)
     }
 }
@@ -487,7 +488,7 @@ impl Store for SledStore {
             self.trees
                 .meta
                 .compare_and_swap(&key, None as Option<&[u8]>, Some(made.as_bytes()))?;
-        self.trees.db.flush()?;
+        self.trees.flush()?;
         self.secret(name, make)
     }
 
@@ -521,7 +522,7 @@ impl Store for SledStore {
         self.trees
             .actions
             .insert(format::action_key(&action.id), json)?;
-        self.trees.db.flush()?;
+        self.trees.flush()?;
         Ok(())
     }
 
@@ -550,7 +551,7 @@ impl Store for SledStore {
         };
         t.hooks.insert(LAST_EVENT, &key.at.to_be_bytes())?;
         t.outbox.insert(key.to_bytes(), data.as_bytes())?;
-        t.db.flush()?;
+        t.flush()?;
         Ok(key)
     }
 
@@ -585,7 +586,7 @@ impl Store for SledStore {
             }
         }
         if wrote {
-            t.db.flush()?;
+            t.flush()?;
         }
         for (event, _) in handed {
             t.outbox.remove(event.to_bytes())?;
@@ -647,7 +648,7 @@ impl Store for SledStore {
         self.trees
             .hooks
             .insert(hook_key("alert/", &alert.id), to_json(alert)?)?;
-        self.trees.db.flush()?;
+        self.trees.flush()?;
         Ok(())
     }
 

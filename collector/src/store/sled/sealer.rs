@@ -56,7 +56,7 @@ impl Sealer {
                         // is made durable here, as sled's own flusher would: the store runs
                         // without it (see `SledStore::open_unguarded`). With nothing to write it
                         // writes nothing.
-                        if let Err(error) = trees.db.flush() {
+                        if let Err(error) = trees.flush() {
                             tracing::warn!(%error, "flushing the store failed; will retry");
                         }
                         for _ in 0..10 {
