@@ -149,15 +149,20 @@ impl Collector {
         None
     }
 
-    /// The export over HTTP in `format` (`csv` or `ndjson`), as text. A failed export (the
-    /// collector stops the stream when the store fails under it) panics with the collector's log,
-    /// which says why.
-    pub fn export_text(&self, format: &str) -> String {
+    /// The export over HTTP in `format` (`csv` or `ndjson`), as text, or why it failed: the
+    /// collector cuts the stream when the store fails under it.
+    pub fn try_export_text(&self, format: &str) -> Result<String, String> {
         ureq::get(&self.url(&format!("/v1/export?format={format}")))
             .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
             .call()
             .map_err(|e| e.to_string())
             .and_then(|r| r.into_string().map_err(|e| e.to_string()))
+    }
+
+    /// The export over HTTP in `format` (`csv` or `ndjson`), as text. A failed export panics with
+    /// the collector's log, which says why.
+    pub fn export_text(&self, format: &str) -> String {
+        self.try_export_text(format)
             .unwrap_or_else(|e| panic!("export: {e}\ncollector log:\n{}", self.log()))
     }
 

@@ -608,8 +608,26 @@ fn a_full_disk_refuses_answers_with_503_and_keeps_serving_reads() {
         .and_then(|v| v.parse().ok())
         .expect("refusals are counted");
     assert!((21..=22).contains(&refused), "{metrics}");
-    let exported = ids_in(&collector.export());
-    assert_each_once(&exported, &acknowledged);
+    // The export too, or a visible cut: sled 0.34 splits and merges pages as it walks its trees,
+    // which is a write, and after its first I/O error every write fails, so with the disk full
+    // an export may stop part-way (in about one run in twelve here). It must then stop visibly:
+    // the transfer is cut and the log says why, never a shorter file that looks complete.
+    match collector.try_export_text("ndjson") {
+        Ok(text) => {
+            let records: Vec<serde_json::Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("JSON lines"))
+                .collect();
+            assert_each_once(&ids_in(&records), &acknowledged);
+        }
+        Err(cut) => {
+            let log = collector.log();
+            assert!(
+                log.contains("export stopped error=storage failed"),
+                "an export cut without the store failing under it: {cut}\n{log}"
+            );
+        }
+    }
 
     let status = collector.terminate_within(Duration::from_secs(30));
     assert!(

@@ -188,6 +188,11 @@ pub fn parse(file: &str, text: &str) -> Result<Organisation, OrgError> {
     }
     let endpoints = super::notify::endpoints(raw.endpoint, &departments, &at)?;
     let alerts = super::notify::alerts(raw.alert, &departments, &endpoints, &at)?;
+    let touchpoint_at = touchpoints
+        .iter()
+        .enumerate()
+        .map(|(at, t)| (t.id.clone(), at))
+        .collect();
     Ok(Organisation {
         name,
         timezone,
@@ -197,6 +202,7 @@ pub fn parse(file: &str, text: &str) -> Result<Organisation, OrgError> {
         journeys,
         endpoints,
         alerts,
+        touchpoint_at,
     })
 }
 

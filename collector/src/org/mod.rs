@@ -7,7 +7,10 @@ pub mod agenda;
 pub mod file;
 pub mod notify;
 
-use std::sync::{Arc, RwLock};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 pub use file::OrgError;
 
@@ -99,15 +102,15 @@ pub struct Organisation {
     pub endpoints: Vec<notify::Endpoint>,
     /// What raises an alert (`[[alert]]`).
     pub alerts: Vec<notify::AlertRule>,
+    /// Each touchpoint's place in `touchpoints`: the report asks a department for every
+    /// touchpoint it lists, up to the bound on touchpoints.
+    touchpoint_at: HashMap<String, usize>,
 }
 
 impl Organisation {
     /// The department that owns `touchpoint`, when the file declares it.
     pub fn department_of(&self, touchpoint: &str) -> Option<&str> {
-        self.touchpoints
-            .iter()
-            .find(|t| t.id == touchpoint)
-            .map(|t| t.department.as_str())
+        self.touchpoint(touchpoint).map(|t| t.department.as_str())
     }
 
     pub fn department(&self, id: &str) -> Option<&Department> {
@@ -115,7 +118,7 @@ impl Organisation {
     }
 
     pub fn touchpoint(&self, id: &str) -> Option<&Touchpoint> {
-        self.touchpoints.iter().find(|t| t.id == id)
+        self.touchpoints.get(*self.touchpoint_at.get(id)?)
     }
 
     /// Reads and checks the file at `path`.

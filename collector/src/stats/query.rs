@@ -104,8 +104,10 @@ impl Dim {
     }
 }
 
-/// One part of a group's key while a query runs: a name borrowed from the cells, or a day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// One part of a group's key while a query runs: a name borrowed from the cells, or a day. Parts
+/// order as their text does (a missing value first; days and ISO weeks by date), so groups are
+/// sorted before their keys are written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(super) enum Part<'a> {
     Missing,
     Name(&'a str),
@@ -291,14 +293,10 @@ impl Query {
             && same(&self.agent, cell.agent.as_deref())
             && same(&self.segment, cell.segment.as_deref())
             && same(&self.locale, Some(cell.locale))
-            && same(
-                &self.department,
-                Some(org::department_of(
-                    self.owners(),
-                    cell.channel,
-                    &cell.touchpoint,
-                )),
-            )
+            // Looked up only when asked for: most queries do not filter by department.
+            && self.department.as_deref().is_none_or(|d| {
+                org::department_of(self.owners(), cell.channel, &cell.touchpoint) == d
+            })
     }
 }
 
@@ -327,6 +325,32 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The same answer grouped coarser: each group under the key `key` gives it (which must
+    /// name the same dimensions for every group), groups with one key summed, in key order. A
+    /// page that needs a grouping and a coarser one (touchpoints per channel, and touchpoints or
+    /// departments) reads and hashes the cells once, for the finer.
+    pub fn regroup(&self, key: impl Fn(&Group) -> Vec<(Dim, Option<String>)>) -> Answer {
+        let mut at: foldhash::HashMap<Vec<(Dim, Option<String>)>, Counts> =
+            foldhash::HashMap::default();
+        for group in &self.groups {
+            at.entry(key(group)).or_default().add(&group.counts);
+        }
+        let mut groups: Vec<Group> = at
+            .into_iter()
+            .map(|(key, counts)| Group { key, counts })
+            .collect();
+        groups.sort_by(|a, b| {
+            a.key
+                .iter()
+                .map(|(_, v)| v)
+                .cmp(b.key.iter().map(|(_, v)| v))
+        });
+        Answer {
+            groups,
+            total: self.total,
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         let groups: Vec<Value> = self
             .groups

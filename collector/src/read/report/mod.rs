@@ -10,7 +10,9 @@
 pub mod period;
 mod write;
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
+
+use protocol::Channel;
 
 pub use self::period::Period;
 pub use super::html::Stylesheet;
@@ -21,7 +23,7 @@ use crate::{
         Organisation,
     },
     read::journeys::{self, JourneyView},
-    stats::{self, query::Owners, Answer, Counts, Dim, Query},
+    stats::{self, query::Owners, Answer, Counts, Dim, Group, Query},
     store::{Store, StoreError, FLAG_BURST},
 };
 
@@ -98,29 +100,33 @@ pub struct Report {
 pub const MIN_ANSWERS: u64 = 5;
 
 /// The lines of one grouping: its answer for the period and for the previous one, paired by
-/// key, named by `label`.
+/// key, named by `label`: the period's groups in key order, then those only the previous period
+/// has. Both answers list their groups in key order, so they are paired by walking them side by
+/// side, and each key moves into its line without being copied or hashed.
 fn lines(now: Answer, before: Answer, label: &dyn Fn(&Key) -> String) -> Vec<Line> {
-    let mut lines: Vec<Line> = Vec::new();
-    // Each line found by its key, so pairing the periods costs the number of lines.
-    let mut at: HashMap<Key, usize> = HashMap::new();
-    for (now, answer) in [(true, now), (false, before)] {
-        for g in answer.groups {
-            let i = *at.entry(g.key.clone()).or_insert_with(|| {
-                lines.push(Line {
-                    label: label(&g.key),
-                    key: g.key.clone(),
-                    now: Counts::default(),
-                    before: Counts::default(),
-                });
-                lines.len() - 1
-            });
-            if now {
-                lines[i].now = g.counts;
+    let order = |a: &Key, b: &Key| a.iter().map(|(_, v)| v).cmp(b.iter().map(|(_, v)| v));
+    let line = |key: Key, now: Counts, before: Counts| Line {
+        label: label(&key),
+        key,
+        now,
+        before,
+    };
+    let mut lines = Vec::with_capacity(now.groups.len());
+    let mut only_before = Vec::new();
+    let mut earlier = before.groups.into_iter().peekable();
+    for g in now.groups {
+        let mut paired = Counts::default();
+        while let Some(b) = earlier.next_if(|b| order(&b.key, &g.key).is_le()) {
+            if order(&b.key, &g.key).is_eq() {
+                paired = b.counts;
             } else {
-                lines[i].before = g.counts;
+                only_before.push(line(b.key, Counts::default(), b.counts));
             }
         }
+        lines.push(line(g.key, g.counts, paired));
     }
+    only_before.extend(earlier.map(|b| line(b.key, Counts::default(), b.counts)));
+    lines.append(&mut only_before);
     lines
 }
 
@@ -152,14 +158,10 @@ pub fn build(
             .and_then(|o| o.touchpoint(id))
             .map_or_else(|| id.to_owned(), |t| t.name.clone())
     };
-    // Every grouping of both periods from one read of their cells: departments, touchpoints
-    // per channel, and the touchpoints and sites best practice looks at.
-    let groupings: [&[Dim]; 4] = [
-        &[Dim::Department],
-        &[Dim::Channel, Dim::Touchpoint],
-        &[Dim::Touchpoint],
-        &[Dim::Site],
-    ];
+    // Every grouping of both periods from one read of their cells, and only two of them hashed
+    // per cell: touchpoints per channel (which also give the departments and the touchpoints
+    // best practice looks at) and sites.
+    let groupings: [&[Dim]; 2] = [&[Dim::Channel, Dim::Touchpoint], &[Dim::Site]];
     let query = |p: &Period, by: &[Dim]| Query {
         from_day: Some(p.from_day),
         to_day: Some(p.to_day),
@@ -178,9 +180,31 @@ pub fn build(
             answers.next().unwrap_or_default(),
         )
     };
-    let (departments_now, departments_before) = next_pair();
     let (touchpoints_now, touchpoints_before) = next_pair();
-    let best_practice_answers = [next_pair(), next_pair()];
+    let sites = next_pair();
+    let department_of = |g: &Group| {
+        let channel = g.get(Dim::Channel).and_then(|c| Channel::parse(c).ok());
+        let department = match (channel, g.get(Dim::Touchpoint)) {
+            (Some(channel), Some(touchpoint)) => {
+                Some(org::department_of(org.as_deref(), channel, touchpoint).to_owned())
+            }
+            _ => None,
+        };
+        vec![(Dim::Department, department)]
+    };
+    let touchpoint_of =
+        |g: &Group| vec![(Dim::Touchpoint, g.get(Dim::Touchpoint).map(String::from))];
+    let (departments_now, departments_before) = (
+        touchpoints_now.regroup(department_of),
+        touchpoints_before.regroup(department_of),
+    );
+    let best_practice_answers = [
+        (
+            touchpoints_now.regroup(touchpoint_of),
+            touchpoints_before.regroup(touchpoint_of),
+        ),
+        sites,
+    ];
     let total = Line {
         key: Vec::new(),
         label: "All".to_owned(),
@@ -207,27 +231,27 @@ pub fn build(
             get(key, Dim::Channel)
         )
     });
-    let mut movers: Vec<Line> = touchpoints
+    // Movers and the weakest are a few lines out of thousands: chosen by reference, and only
+    // those copied.
+    let mut movers: Vec<&Line> = touchpoints
         .iter()
         .filter(|l| comparable(l))
         .filter(|l| l.effort_change().is_some_and(|c| c.abs() >= 0.05))
-        .cloned()
         .collect();
     movers.sort_by(|a, b| {
         let size = |l: &Line| l.effort_change().map_or(0.0, f64::abs);
         size(b).total_cmp(&size(a)).then(a.label.cmp(&b.label))
     });
-    movers.truncate(5);
-    let mut weakest: Vec<Line> = touchpoints
+    let movers: Vec<Line> = movers.into_iter().take(5).cloned().collect();
+    let mut weakest: Vec<&Line> = touchpoints
         .iter()
         .filter(|l| l.now.responses >= MIN_ANSWERS && l.now.effort_mean().is_some())
-        .cloned()
         .collect();
     weakest.sort_by(|a, b| {
         let mean = |l: &Line| l.now.effort_mean().unwrap_or(f64::MAX);
         mean(a).total_cmp(&mean(b)).then(a.label.cmp(&b.label))
     });
-    weakest.truncate(3);
+    let weakest: Vec<Line> = weakest.into_iter().take(3).cloned().collect();
     let quotes = sample_comments(store, period, &weakest, 3)?;
     let lowest = weakest.into_iter().zip(quotes).collect();
     let best_practice = [("touchpoint", Dim::Touchpoint), ("site", Dim::Site)]
@@ -304,15 +328,16 @@ fn sample_comments(
     let from = u64::try_from(period.from_day).unwrap_or(0) * DAY_MICROS;
     let to = (u64::try_from(period.to_day).unwrap_or(0) + 7) * DAY_MICROS;
     store.scan(from, to, &mut |record| {
-        if record.flags & FLAG_BURST != 0 || !record.json.contains("\"comment\":") {
-            return true;
-        }
+        // The cheap tests first: most records are at another touchpoint.
         let Some(at) = lines.iter().position(|l| {
             l.get(Dim::Touchpoint) == Some(record.touchpoint)
                 && l.get(Dim::Channel) == Some(record.channel.as_str())
         }) else {
             return true;
         };
+        if record.flags & FLAG_BURST != 0 || !record.json.contains("\"comment\":") {
+            return true;
+        }
         let Ok(s) = protocol::parse_submission(record.json.as_bytes()) else {
             return true;
         };

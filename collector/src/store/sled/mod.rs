@@ -157,6 +157,12 @@ impl SledStore {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_mib.max(8) << 20)
+            // No flusher thread of sled's own: it runs sled 0.34's segment cleaning, which on a
+            // store with much free space in its file moves pages without end, about 1 MiB a
+            // second whether answers come or not (the README's "Disk bytes per answer"). The
+            // collector flushes itself: each acknowledged write (group commit), and the sealer
+            // once a second for everything else.
+            .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => locked(),
@@ -180,6 +186,7 @@ impl SledStore {
             seal_guard: Arc::default(),
             marker: Arc::new(dir.join("touchpoint.state")),
             marked: Arc::default(),
+            failed: Arc::default(),
             db,
         };
         let last_recent = match trees.responses.last()? {
@@ -358,7 +365,7 @@ impl SledStore {
     /// and values it wrote.
     pub(crate) fn save_stats(&self) -> Result<usize, StoreError> {
         let written = self.derived().save(&self.trees)?;
-        self.trees.db.flush()?;
+        self.trees.flush()?;
         Ok(written)
     }
 }
@@ -485,7 +492,7 @@ impl Store for SledStore {
             self.trees
                 .meta
                 .compare_and_swap(&key, None as Option<&[u8]>, Some(made.as_bytes()))?;
-        self.trees.db.flush()?;
+        self.trees.flush()?;
         self.secret(name, make)
     }
 
@@ -560,7 +567,7 @@ impl Store for SledStore {
         self.trees
             .actions
             .insert(format::action_key(&action.id), json)?;
-        self.trees.db.flush()?;
+        self.trees.flush()?;
         Ok(())
     }
 
@@ -589,7 +596,7 @@ impl Store for SledStore {
         };
         t.hooks.insert(LAST_EVENT, &key.at.to_be_bytes())?;
         t.outbox.insert(key.to_bytes(), data.as_bytes())?;
-        t.db.flush()?;
+        t.flush()?;
         Ok(key)
     }
 
@@ -624,7 +631,7 @@ impl Store for SledStore {
             }
         }
         if wrote {
-            t.db.flush()?;
+            t.flush()?;
         }
         for (event, _) in handed {
             t.outbox.remove(event.to_bytes())?;
@@ -686,7 +693,7 @@ impl Store for SledStore {
         self.trees
             .hooks
             .insert(hook_key("alert/", &alert.id), to_json(alert)?)?;
-        self.trees.db.flush()?;
+        self.trees.flush()?;
         Ok(())
     }
 

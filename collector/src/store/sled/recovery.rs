@@ -34,7 +34,7 @@ impl Derived {
     /// Makes every write so far durable and records the last key it covered (the checkpoint).
     pub(super) fn flush(&self, trees: &Trees) -> Result<(), StoreError> {
         let covered = self.writer().last;
-        trees.db.flush()?;
+        trees.flush()?;
         // Durable with the next flush; until then the previous checkpoint stays valid.
         trees.meta.insert(CHECKPOINT, &covered.to_be_bytes())?;
         Ok(())

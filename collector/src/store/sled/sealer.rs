@@ -1,5 +1,6 @@
 //! The background sealer: while the store is open, it moves flushed records into sealed blocks in
-//! small steps, records the store's progress, and saves the stats about once a second.
+//! small steps, records the store's progress, saves the stats and flushes what is left about once
+//! a second.
 
 use std::{
     sync::{
@@ -50,6 +51,13 @@ impl Sealer {
                         }
                         if let Err(error) = derived.save(&trees) {
                             tracing::warn!(%error, "saving the stats failed; will retry");
+                        }
+                        // What no answer's flush covers (sessions, deliveries, endpoint states)
+                        // is made durable here, as sled's own flusher would: the store runs
+                        // without it (see `SledStore::open_unguarded`). With nothing to write it
+                        // writes nothing.
+                        if let Err(error) = trees.flush() {
+                            tracing::warn!(%error, "flushing the store failed; will retry");
                         }
                         for _ in 0..10 {
                             if stop.load(Ordering::Relaxed) {

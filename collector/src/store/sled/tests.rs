@@ -543,3 +543,42 @@ fn actions_are_kept_in_the_order_recorded_and_closed_in_place() {
     );
     assert_eq!(actions[0].note.as_deref(), Some("done"));
 }
+
+/// Issue 13: the sealer and a caller (`seal_now`, a clean stop) may record the store's progress
+/// at the same moment, and both must succeed: seeding the demo store warned "recording the
+/// store's progress failed … No such file or directory" when the second writer's rename found
+/// the first one's file gone.
+#[test]
+fn issue_13_two_writers_record_the_progress_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open_quiet(dir.path()).expect("open");
+    for round in 0..200u32 {
+        put(
+            &store,
+            &submission(&format!("progressround{round:06}"), 5, None),
+        );
+        store.flush().expect("flush");
+        let together = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        together.wait();
+                        store.trees.mark_progress()
+                    })
+                })
+                .collect();
+            for writer in writers {
+                writer
+                    .join()
+                    .expect("the writer finished")
+                    .expect("the progress is recorded");
+            }
+        });
+    }
+    let marker = std::fs::read_to_string(dir.path().join("touchpoint.state")).expect("marker");
+    assert_eq!(
+        marker.trim(),
+        format!("last_key={}", store.trees.checkpoint().expect("checkpoint"))
+    );
+}

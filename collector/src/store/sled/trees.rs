@@ -3,7 +3,10 @@
 
 use std::{
     path::PathBuf,
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, RwLock,
+    },
 };
 
 use super::format::{block_header, block_records, encode_block, key_of, CHECKPOINT};
@@ -49,9 +52,27 @@ pub(super) struct Trees {
     /// that a damaged sled file that opens empty is noticed.
     pub(super) marker: Arc<PathBuf>,
     pub(super) marked: Arc<Mutex<u64>>,
+    /// Set by the first flush that fails. sled 0.34 keeps its first I/O error until it is opened
+    /// again and fails every later write, yet a flush with nothing new to write still returns
+    /// `Ok`: without this, such a flush would look like the disk had recovered.
+    pub(super) failed: Arc<AtomicBool>,
 }
 
 impl Trees {
+    /// Makes every write so far durable; once a flush has failed, every later one fails too,
+    /// until the store is opened again.
+    pub(super) fn flush(&self) -> Result<(), StoreError> {
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(StoreError::Io(sled::Error::Io(std::io::Error::other(
+                "an earlier write failed; the store writes again once reopened",
+            ))));
+        }
+        self.db.flush().map(drop).map_err(|error| {
+            self.failed.store(true, Ordering::SeqCst);
+            StoreError::Io(error)
+        })
+    }
+
     /// Records the checkpoint in the marker file (written aside, synced, renamed) when it moved.
     /// One writer at a time (the sealer and a caller may both record progress): two would write
     /// the same file aside, and the second rename would find it gone.
@@ -135,7 +156,7 @@ impl Trees {
         if sealed_keys.is_empty() {
             return Ok(0);
         }
-        self.db.flush()?;
+        self.flush()?;
         for key in &sealed_keys {
             self.responses.remove(key.to_be_bytes())?;
         }
