@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: start the real `touchpoint-collector` binary with a data
 //! directory on disk, talk to it over HTTP, stop it gently (SIGTERM) or kill it (SIGKILL).
 
+pub mod postgres;
 pub mod receiver;
 
 use std::{

@@ -89,9 +89,14 @@ impl Running {
     }
 }
 
-/// Opens the store under `config.data`, binds `config.listen` and builds the server. Must be called
+/// Opens the store (PostgreSQL with `config.store`, else sled under `config.data`), binds `config.listen` and builds the server. Must be called
 /// inside an actix/tokio runtime; await `Running::server`, then call `Ingest::shutdown`.
 pub fn start(config: Config) -> anyhow::Result<Running> {
+    if let Some(url) = &config.store {
+        let store = crate::store::PgStore::open(url.expose())
+            .context("opening the PostgreSQL store (--store)")?;
+        return start_with_store(config, Arc::new(store));
+    }
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("creating the data directory {}", config.data.display()))?;
     config::keep_private(&config.data)

@@ -161,14 +161,14 @@ impl Ingest {
             let refused = Refused::Unavailable(NotDurable::StorageFailing);
             return Err((Some(submission.id.clone()), refused));
         }
-        let put = self
-            .store
-            .put(&submission, &submission.to_json(), &self.bounds)
-            .map_err(|e| (Some(submission.id.clone()), e.into()))?;
-        let epoch = match put {
-            Put::Stored { .. } => self.commit.wrote(),
-            _ => self.commit.current(),
-        };
+        let (put, epoch) = self.commit.write(
+            || {
+                self.store
+                    .put(&submission, &submission.to_json(), &self.bounds)
+            },
+            |put| matches!(put, Ok(Put::Stored { .. })),
+        );
+        let put = put.map_err(|e| (Some(submission.id.clone()), e.into()))?;
         Ok((submission.id, put, epoch))
     }
 
