@@ -1,10 +1,15 @@
 //! Several collectors on one PostgreSQL database: the real binary, three processes, a real
 //! server (the one `cargo xtask test` started, or one started here). Copies of one answer raced
-//! across them are stored once, each answers as sled would, and every collector reports the same
-//! figures.
+//! across them are stored once, each answers as sled would, every collector reports the same
+//! figures, one killed under load loses nothing acknowledged, and a database that goes away is
+//! waited for.
 
 use std::{
-    sync::{Arc, Barrier},
+    collections::{HashMap, HashSet},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Barrier, Mutex, RwLock,
+    },
     thread,
     time::{Duration, Instant},
 };
@@ -146,4 +151,177 @@ fn every_collector_reports_the_figures_of_all_of_them() {
         .map(|c| admin_get(&c.base, "/v1/stats"))
         .collect();
     assert!(figures.windows(2).all(|w| w[0] == w[1]), "{figures:?}");
+}
+
+/// The collectors' addresses, each slot owning its process, as the clients read them.
+type Slots = Arc<RwLock<Vec<(String, Option<Collector>)>>>;
+
+/// Clients that post like the widget's outbox (the same id again until a 2xx), each answer to
+/// the next collector, as a balancer spreads them; returns the acknowledged ids with their
+/// status once `stop` is set.
+fn outbox_clients(
+    slots: &Slots,
+    clients: u64,
+    stop: &Arc<AtomicBool>,
+) -> Vec<thread::JoinHandle<HashMap<String, u16>>> {
+    (0..clients)
+        .map(|c| {
+            let (slots, stop) = (Arc::clone(slots), Arc::clone(stop));
+            thread::spawn(move || {
+                let mut acknowledged = HashMap::new();
+                let mut n = c * 1_000_000;
+                let mut turn = c as usize;
+                while !stop.load(Ordering::SeqCst) {
+                    let body = submission(n).to_string();
+                    loop {
+                        turn += 1;
+                        let base = {
+                            let slots = slots.read().unwrap_or_else(|p| p.into_inner());
+                            slots[turn % slots.len()].0.clone()
+                        };
+                        match post(&base, &body) {
+                            Delivery::Acknowledged(status) => {
+                                let id = submission(n)["id"].as_str().unwrap_or("").to_owned();
+                                assert!(acknowledged.insert(id, status).is_none());
+                                break;
+                            }
+                            Delivery::Refused(status) => panic!("answer {n} refused with {status}"),
+                            Delivery::NoAnswer => thread::sleep(Duration::from_millis(20)),
+                        }
+                    }
+                    n += 1;
+                }
+                acknowledged
+            })
+        })
+        .collect()
+}
+
+/// Every id of `acknowledged` exported exactly once by each collector, nothing else, and each
+/// collector's stats (at most a moment behind) counting exactly the export.
+fn assert_exported_once_and_counted(running: &[&Collector], acknowledged: &HashMap<String, u16>) {
+    for collector in running {
+        let rows = collector.export();
+        let mut seen = HashSet::new();
+        for row in &rows {
+            let id = row["id"].as_str().expect("an id").to_owned();
+            assert!(seen.insert(id.clone()), "{id} is stored twice");
+            assert!(
+                acknowledged.contains_key(&id),
+                "{id} stored, never acknowledged"
+            );
+        }
+        for id in acknowledged.keys() {
+            assert!(seen.contains(id), "{id} was acknowledged and then lost");
+        }
+        let mut efforts = [0u64; 7];
+        for row in &rows {
+            efforts[row["answers"]["effort"].as_u64().expect("an effort") as usize - 1] += 1;
+        }
+        eventually("the stats counting the export", || {
+            let stats = admin_get(&collector.base, "/v1/stats");
+            stats["total"]["count"] == json!(rows.len())
+                && stats["total"]["effort"]["dist"] == json!(efforts)
+        });
+    }
+}
+
+#[test]
+fn one_of_three_collectors_killed_under_load_loses_nothing_acknowledged() {
+    const KILLS: usize = 6;
+    let (_server, url) = postgres::database("kills");
+    let (running, dirs) = collectors(&url, 3);
+    let slots: Slots = Arc::new(RwLock::new(
+        running
+            .into_iter()
+            .map(|c| (c.base.clone(), Some(c)))
+            .collect(),
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = outbox_clients(&slots, 6, &stop);
+    for kill in 0..KILLS {
+        thread::sleep(Duration::from_millis(300 + 70 * kill as u64));
+        let old = slots.write().unwrap_or_else(|p| p.into_inner())[0].1.take();
+        old.expect("a running collector").kill();
+        thread::sleep(Duration::from_millis(100));
+        let fresh = Collector::start(dirs[0].path(), &["--store", &url]);
+        slots.write().unwrap_or_else(|p| p.into_inner())[0] = (fresh.base.clone(), Some(fresh));
+    }
+    thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let mut acknowledged = HashMap::new();
+    for client in clients {
+        acknowledged.extend(
+            client
+                .join()
+                .expect("no refusal, no double acknowledgement"),
+        );
+    }
+    assert!(
+        acknowledged.len() > 100,
+        "the load ran: {}",
+        acknowledged.len()
+    );
+    let slots = slots.read().unwrap_or_else(|p| p.into_inner());
+    let running: Vec<&Collector> = slots.iter().filter_map(|s| s.1.as_ref()).collect();
+    assert_exported_once_and_counted(&running, &acknowledged);
+    eprintln!(
+        "{KILLS} SIGKILLs of one of three collectors: {} answers acknowledged, exported once by each",
+        acknowledged.len()
+    );
+}
+
+#[test]
+fn a_database_that_goes_away_is_waited_for_and_nothing_unstored_is_acknowledged() {
+    let server = postgres::Postgres::start().expect("a PostgreSQL server starts");
+    let url = server.url("postgres");
+    let (running, _dirs) = collectors(&url, 2);
+    let slots: Slots = Arc::new(RwLock::new(
+        running
+            .into_iter()
+            .map(|c| (c.base.clone(), Some(c)))
+            .collect(),
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = outbox_clients(&slots, 4, &stop);
+    let base = slots.read().unwrap_or_else(|p| p.into_inner())[0].0.clone();
+    thread::sleep(Duration::from_millis(500));
+    server.stop().expect("the server stops");
+    // While it is down: 503 with Retry-After for answers, and /healthz says what is waited for.
+    let refused = ureq::post(&format!("{base}/v1/responses"))
+        .set("Content-Type", "text/plain")
+        .send_string(&submission(9_999_999).to_string());
+    match refused {
+        Err(ureq::Error::Status(503, response)) => {
+            assert!(response.header("Retry-After").is_some())
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+    let health = match ureq::get(&format!("{base}/healthz")).call() {
+        Err(ureq::Error::Status(503, response)) => response.into_string().expect("a body"),
+        other => panic!("expected 503 from /healthz, got {other:?}"),
+    };
+    assert!(
+        health.contains("waiting_for_store") && health.contains(&server.port.to_string()),
+        "{health}"
+    );
+    thread::sleep(Duration::from_millis(500));
+    server.start_again().expect("the server starts again");
+    eventually("/healthz ok again", || {
+        ureq::get(&format!("{base}/healthz")).call().is_ok()
+    });
+    thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::SeqCst);
+    let mut acknowledged = HashMap::new();
+    for client in clients {
+        acknowledged.extend(
+            client
+                .join()
+                .expect("no refusal, no double acknowledgement"),
+        );
+    }
+    // The answer refused while the database was down was never stored.
+    let slots = slots.read().unwrap_or_else(|p| p.into_inner());
+    let running: Vec<&Collector> = slots.iter().filter_map(|s| s.1.as_ref()).collect();
+    assert_exported_once_and_counted(&running, &acknowledged);
 }

@@ -283,10 +283,7 @@ fn test() -> Result<(), String> {
         .as_ref()
         .map(|server| server.url("postgres"))
         .map_err(Clone::clone);
-    step(
-        "PostgreSQL for the tests",
-        postgres_url.clone().map(drop),
-    );
+    step("PostgreSQL for the tests", postgres_url.clone().map(drop));
     let mut tests = cargo();
     tests
         .args(words("test --workspace --exclude touchpoint-widget"))

@@ -50,8 +50,8 @@ pub fn spawn_app_over(
     let thread = thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let store = open_store(&config);
-            let running = collector::start_with_store(config, wrap(store))
-                .expect("the collector starts");
+            let running =
+                collector::start_with_store(config, wrap(store)).expect("the collector starts");
             let ingest = running.ingest.clone();
             tx.send((running.addr, running.handle()))
                 .expect("the test is waiting");
