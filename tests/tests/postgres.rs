@@ -8,7 +8,7 @@ use std::{
     collections::{HashMap, HashSet},
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc, Barrier, Mutex, RwLock,
+        Arc, Barrier, RwLock,
     },
     thread,
     time::{Duration, Instant},
