@@ -134,6 +134,20 @@ enum Command {
         #[arg(long, env = "TOUCHPOINT_STORE", hide_env_values = true)]
         store: String,
     },
+    /// Move a stopped sled store into a PostgreSQL database, exactly once: run it again after an
+    /// interruption and it goes on where it stopped. Move before any collector serves on the
+    /// database.
+    MigrateStore {
+        /// The sled store's directory.
+        #[arg(long)]
+        from_data: PathBuf,
+        /// The PostgreSQL database (a libpq URL, as --store takes).
+        #[arg(long, env = "TOUCHPOINT_STORE", hide_env_values = true)]
+        to: String,
+        /// Records per transaction.
+        #[arg(long, default_value_t = 1000, hide = true)]
+        batch: usize,
+    },
     /// Write every stored answer, in arrival order, to standard output (or --out). Needs the
     /// collector stopped; while it runs, use GET /v1/export.
     Export {
@@ -308,6 +322,36 @@ fn main() -> anyhow::Result<()> {
             let version = collector::store::PgStore::migrate(&store)
                 .context("migrating the PostgreSQL store")?;
             tracing::info!(version, "the store's schema is up to date");
+            Ok(())
+        }
+        Command::MigrateStore {
+            from_data,
+            to,
+            batch,
+        } => {
+            let source = SledStore::open_with_cache(&from_data, 64)
+                .with_context(|| format!("opening the store in {}", from_data.display()))?;
+            let name = std::fs::canonicalize(&from_data)
+                .unwrap_or(from_data.clone())
+                .display()
+                .to_string();
+            let target = collector::store::PgStore::open(&to)
+                .context("opening the PostgreSQL store (--to)")?;
+            let started = std::time::Instant::now();
+            let moved = target.import(&source, &name, batch.max(1))?;
+            tracing::info!(
+                moved = moved.records,
+                moved_before = moved.already,
+                conflicts = moved.conflicts.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "store moved"
+            );
+            if !moved.conflicts.is_empty() {
+                anyhow::bail!(
+                    "not moved: the database already holds ids {:?} (or their interactions) with other content; everything else was moved",
+                    moved.conflicts
+                );
+            }
             Ok(())
         }
         Command::Export {

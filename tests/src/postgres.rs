@@ -274,23 +274,33 @@ fn append(path: &Path, text: &str) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// A new, empty database on the server `cargo xtask test` started ([`ENV`]); its URL. `None`
-/// (and a note on standard error) when no server was named.
-pub fn fresh_database(prefix: &str) -> Option<String> {
+/// The server `cargo xtask test` started ([`ENV`]), if one was named.
+fn shared_server() -> Option<Postgres> {
     let admin = std::env::var(ENV).ok()?;
     let (base, _) = admin.rsplit_once('/')?;
     let port = base.rsplit_once(':')?.1.parse::<u16>().ok()?;
-    let name = format!("{prefix}_{}", unique());
-    let server = Postgres {
+    Some(Postgres {
         dir: PathBuf::new(),
         port,
         started_here: false,
         _temp: None,
-    };
-    server
-        .psql("postgres", &format!("CREATE DATABASE {name}"))
-        .expect("a test database is created");
-    Some(format!("{base}/{name}"))
+    })
+}
+
+/// A new, empty database on the server `cargo xtask test` started ([`ENV`]); its URL. `None`
+/// when no server was named.
+pub fn fresh_database(prefix: &str) -> Option<String> {
+    shared_server().map(|server| server.create_database(prefix))
+}
+
+impl Postgres {
+    /// A new, empty database on this server; its URL.
+    pub fn create_database(&self, prefix: &str) -> String {
+        let name = format!("{prefix}_{}", unique());
+        self.psql("postgres", &format!("CREATE DATABASE {name}"))
+            .expect("a test database is created");
+        self.url(&name)
+    }
 }
 
 fn unique() -> String {
@@ -303,13 +313,11 @@ fn unique() -> String {
     format!("{}_{n}_{nanos}", std::process::id())
 }
 
-/// A new, empty database for one test: on the server `cargo xtask test` started ([`ENV`]), or
-/// else on a server started for it (returned, to keep it running).
-pub fn database(prefix: &str) -> (Option<Postgres>, String) {
-    if let Some(url) = fresh_database(prefix) {
-        return (None, url);
-    }
-    let server = Postgres::start().expect("a PostgreSQL server starts");
-    let url = server.url("postgres");
-    (Some(server), url)
+/// A new, empty database for one test, and its server: the one `cargo xtask test` started
+/// ([`ENV`]), or else one started for the test (stopped when dropped).
+pub fn database(prefix: &str) -> (Postgres, String) {
+    let server =
+        shared_server().unwrap_or_else(|| Postgres::start().expect("a PostgreSQL server starts"));
+    let url = server.create_database(prefix);
+    (server, url)
 }

@@ -273,8 +273,9 @@ fn one_of_three_collectors_killed_under_load_loses_nothing_acknowledged() {
 
 #[test]
 fn a_database_that_goes_away_is_waited_for_and_nothing_unstored_is_acknowledged() {
+    // Its own server: this test stops it.
     let server = postgres::Postgres::start().expect("a PostgreSQL server starts");
-    let url = server.url("postgres");
+    let url = server.create_database("away");
     let (running, _dirs) = collectors(&url, 2);
     let slots: Slots = Arc::new(RwLock::new(
         running
@@ -324,4 +325,104 @@ fn a_database_that_goes_away_is_waited_for_and_nothing_unstored_is_acknowledged(
     let slots = slots.read().unwrap_or_else(|p| p.into_inner());
     let running: Vec<&Collector> = slots.iter().filter_map(|s| s.1.as_ref()).collect();
     assert_exported_once_and_counted(&running, &acknowledged);
+}
+
+#[test]
+fn migrate_store_interrupted_and_run_again_moves_every_record_once() {
+    const RECORDS: usize = 3000;
+    let (server, url) = postgres::database("moved");
+    let sled = tempfile::tempdir().expect("a directory");
+    let data = sled.path().join("data");
+    let cli = |args: &[&str]| {
+        std::process::Command::new(touchpoint_tests::collector_binary())
+            .args(args)
+            .output()
+            .expect("the collector runs")
+    };
+    let seeded = cli(&[
+        "seed-demo",
+        "--data",
+        data.to_str().expect("UTF-8"),
+        "--count",
+        "3000",
+    ]);
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let database = url.rsplit_once('/').expect("a database").1.to_owned();
+    let count = |sql: &str| -> usize {
+        server
+            .psql(&database, sql)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut moving = std::process::Command::new(touchpoint_tests::collector_binary())
+        .args([
+            "migrate-store",
+            "--batch",
+            "20",
+            "--to",
+            &url,
+            "--from-data",
+        ])
+        .arg(&data)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the move starts");
+    // Killed once some batches are in, well before the last.
+    eventually("some batches moved", || {
+        count("SELECT count(*) FROM records") >= 200
+    });
+    moving.kill().expect("SIGKILL");
+    moving.wait().expect("reaped");
+    let interrupted = count("SELECT count(*) FROM records");
+    assert!(
+        interrupted < RECORDS,
+        "the move finished before it was interrupted"
+    );
+    let resumed = cli(&[
+        "migrate-store",
+        "--to",
+        &url,
+        "--from-data",
+        data.to_str().expect("UTF-8"),
+    ]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(count("SELECT count(*) FROM records"), RECORDS);
+    // The export from the database is the sled store's, byte for byte: same records, same
+    // receive times, same order, each once.
+    let offline = cli(&[
+        "export",
+        "--format",
+        "ndjson",
+        "--data",
+        data.to_str().expect("UTF-8"),
+    ]);
+    assert!(offline.status.success());
+    let dir = tempfile::tempdir().expect("a directory");
+    let collector = Collector::start(dir.path(), &["--store", &url]);
+    assert_eq!(
+        collector.export_text("ndjson"),
+        String::from_utf8_lossy(&offline.stdout)
+    );
+    let again = cli(&[
+        "migrate-store",
+        "--to",
+        &url,
+        "--from-data",
+        data.to_str().expect("UTF-8"),
+    ]);
+    assert!(
+        again.status.success(),
+        "a third run moves nothing and succeeds"
+    );
+    assert_eq!(count("SELECT count(*) FROM records"), RECORDS);
+    eprintln!("migrate-store: interrupted after {interrupted} of {RECORDS} records, then finished");
 }

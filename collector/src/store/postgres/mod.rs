@@ -21,11 +21,15 @@
 //! LOCKED`, for a minute), fanned out into deliveries it owns, and a collector that stopped
 //! signing its life has its deliveries taken over at the next start of a collector.
 //!
-//! Files: [`db`] the pool and its runtime, [`schema`] the migrations, [`tail`] the stats tail.
+//! Files: [`db`] the pool and its runtime, [`schema`] the migrations, [`tail`] the stats tail,
+//! [`import`] moving a sled store in (`migrate-store`).
 
 mod db;
+mod import;
 mod schema;
 mod tail;
+
+pub use self::import::Moved;
 
 use std::sync::{
     atomic::{AtomicBool, Ordering},
