@@ -136,9 +136,17 @@ impl Postgres {
         append(
             &dir.join("postgresql.conf"),
             &format!(
-                "port = {}\nunix_socket_directories = '{}'\nprimary_conninfo = 'host=127.0.0.1 port={} user=postgres application_name={name}'\n",
+                // Promoted, it runs alone: it waits for no standby of its own.
+                "port = {}\nunix_socket_directories = '{}'\nsynchronous_standby_names = ''\n",
                 server.port,
-                dir.display(),
+                dir.display()
+            ),
+        )?;
+        // After the line `pg_basebackup -R` wrote there, which it replaces.
+        append(
+            &dir.join("postgresql.auto.conf"),
+            &format!(
+                "primary_conninfo = 'host=127.0.0.1 port={} user=postgres application_name={name}'\n",
                 primary.port
             ),
         )?;
@@ -186,16 +194,21 @@ impl Postgres {
             .arg("stop"))
     }
 
-    /// SIGKILL to the postmaster, then to what it left running: no checkpoint, no goodbye.
+    /// SIGKILL to the postmaster and every process it started, as when its machine is lost: no
+    /// checkpoint, no goodbye, no session left answering.
     pub fn kill(&self) {
         let pid = std::fs::read_to_string(self.dir.join("postmaster.pid"))
             .ok()
             .and_then(|t| t.lines().next()?.trim().parse::<i32>().ok());
         if let Some(pid) = pid {
-            #[allow(unsafe_code)]
-            // SAFETY: kill(2) with a pid read from the server's own pid file.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
+            let mut doomed = children_of(pid);
+            doomed.push(pid);
+            for pid in doomed {
+                #[allow(unsafe_code)]
+                // SAFETY: kill(2) on the server's postmaster (from its pid file) and its children.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
             }
             let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline && self.accepts() {
@@ -263,6 +276,26 @@ impl Drop for Postgres {
             .arg(&self.dir)
             .arg("stop"));
     }
+}
+
+/// The processes whose parent is `pid` (from `/proc`).
+fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // After the command's closing parenthesis: state, then the parent's pid.
+                    let rest = stat.rsplit_once(')')?.1;
+                    rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
 }
 
 fn append(path: &Path, text: &str) -> Result<(), String> {

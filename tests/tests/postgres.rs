@@ -426,3 +426,80 @@ fn migrate_store_interrupted_and_run_again_moves_every_record_once() {
     assert_eq!(count("SELECT count(*) FROM records"), RECORDS);
     eprintln!("migrate-store: interrupted after {interrupted} of {RECORDS} records, then finished");
 }
+
+#[test]
+fn the_primary_killed_under_load_and_its_synchronous_standby_promoted_loses_nothing_acknowledged() {
+    let dir = tempfile::Builder::new()
+        .prefix("touchpoint-pair")
+        .tempdir()
+        .expect("a directory");
+    let primary = postgres::Postgres::init(
+        &dir.path().join("primary"),
+        &[
+            "synchronous_standby_names = 'standby'",
+            "synchronous_commit = on",
+        ],
+    )
+    .expect("the primary starts");
+    let standby = postgres::Postgres::standby_of(&primary, &dir.path().join("standby"), "standby")
+        .expect("the standby starts");
+    eventually("the standby streaming synchronously", || {
+        primary
+            .psql("postgres", "SELECT sync_state FROM pg_stat_replication")
+            .is_ok_and(|s| s == "sync")
+    });
+    // Both hosts, the writable one wanted: after the promotion the collectors find it themselves.
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
+        primary.port, standby.port
+    );
+    let (running, _dirs) = collectors(&url, 2);
+    let slots: Slots = Arc::new(RwLock::new(
+        running
+            .into_iter()
+            .map(|c| (c.base.clone(), Some(c)))
+            .collect(),
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = outbox_clients(&slots, 4, &stop);
+    thread::sleep(Duration::from_millis(1500));
+    primary.kill();
+    thread::sleep(Duration::from_millis(300));
+    standby.promote().expect("the standby is promoted");
+    let base = slots.read().unwrap_or_else(|p| p.into_inner())[1].0.clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while post(&base, &submission(8_000_000).to_string()) != Delivery::Acknowledged(201) {
+        if Instant::now() > deadline {
+            let slots = slots.read().unwrap_or_else(|p| p.into_inner());
+            panic!(
+                "no answer stored on the new primary in 20 s:\n{}",
+                slots[1].1.as_ref().map(Collector::log).unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::SeqCst);
+    let mut acknowledged = HashMap::new();
+    for client in clients {
+        acknowledged.extend(
+            client
+                .join()
+                .expect("no refusal, no double acknowledgement"),
+        );
+    }
+    acknowledged.insert(
+        submission(8_000_000)["id"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+        201,
+    );
+    let slots = slots.read().unwrap_or_else(|p| p.into_inner());
+    let running: Vec<&Collector> = slots.iter().filter_map(|s| s.1.as_ref()).collect();
+    assert_exported_once_and_counted(&running, &acknowledged);
+    eprintln!(
+        "failover: {} answers acknowledged across the primary's loss, each exported once",
+        acknowledged.len()
+    );
+}

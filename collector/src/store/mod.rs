@@ -93,6 +93,12 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
+    /// Whether a `put` may wait on the network (a database server): ingest then calls it off
+    /// the async workers.
+    fn blocking_writes(&self) -> bool {
+        false
+    }
+
     /// What the store waits for before it can store again (the database it cannot reach), if
     /// anything: `/healthz` says it.
     fn waiting_for(&self) -> Option<String> {

@@ -425,6 +425,10 @@ impl Store for PgStore {
         true
     }
 
+    fn blocking_writes(&self) -> bool {
+        true
+    }
+
     fn waiting_for(&self) -> Option<String> {
         self.db
             .unreachable()
