@@ -226,7 +226,7 @@ const DEMO_AGENT_KEY: &str = "demo-console";
 /// Every check and test, in the order that fails fastest. Each step runs even when an earlier
 /// one failed, so one run reports everything.
 /// Debian's PostgreSQL server programs: `cargo xtask test` installs `postgresql` without them.
-const INITDB: &str = "/usr/lib/postgresql/15/bin/initdb";
+pub const INITDB: &str = "/usr/lib/postgresql/15/bin/initdb";
 
 fn test() -> Result<(), String> {
     let started = std::time::Instant::now();
