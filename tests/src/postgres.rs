@@ -354,3 +354,34 @@ pub fn database(prefix: &str) -> (Postgres, String) {
     let url = server.create_database(prefix);
     (server, url)
 }
+
+/// With `TOUCHPOINT_TEST_BACKEND=postgres` (a step of `cargo xtask test`), the database that
+/// stands for the data directory `data` on the server [`ENV`] names, created the first time, so
+/// a collector started again over the same directory finds the same store.
+pub fn store_for(data: &Path) -> Option<String> {
+    if std::env::var("TOUCHPOINT_TEST_BACKEND").ok()? != "postgres" {
+        return None;
+    }
+    let server = shared_server()?;
+    // FNV-1a of the path: a name PostgreSQL takes, the same for the same directory.
+    let hash = data
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+        });
+    let name = format!("dir_{hash:016x}");
+    let exists = server
+        .psql(
+            "postgres",
+            &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+        )
+        .is_ok_and(|n| n == "1");
+    if !exists {
+        server
+            .psql("postgres", &format!("CREATE DATABASE {name}"))
+            .expect("a test database is created");
+    }
+    Some(server.url(&name))
+}

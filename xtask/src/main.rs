@@ -295,8 +295,12 @@ fn test() -> Result<(), String> {
     step(
         "API tests on PostgreSQL",
         postgres_url.clone().and_then(|url| {
+            // The in-process API tests, and the end-to-end ones about the API rather than
+            // about sled's files (those are in `collector.rs` and `hardening.rs`).
             run(cargo()
-                .args(words("test -p touchpoint-collector --test api"))
+                .args(words(
+                    "test -p touchpoint-collector -p touchpoint-tests --test api --test invitations",
+                ))
                 .env(touchpoint_tests::postgres::ENV, &url)
                 .env("TOUCHPOINT_TEST_BACKEND", "postgres")
                 .env("CI", "true"))

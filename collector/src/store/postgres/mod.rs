@@ -95,24 +95,30 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects to the database at `url` (libpq's form), applies the migrations it lacks, counts
-    /// the stats and starts following the other collectors' answers.
+    /// the stats and starts following the other collectors' answers; as a new collector (see
+    /// [`PgStore::open_as`]).
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        let random = crate::config::Secret::generate()
+            .map_err(|e| StoreError::Database(format!("no instance name: {e}")))?;
+        Self::open_as(url, &random.expose()[..24])
+    }
+
+    /// [`PgStore::open`] as the collector called `instance`: the events it claimed and the
+    /// deliveries it owns are its own again at once (a collector started again after a crash).
+    pub fn open_as(url: &str, instance: &str) -> Result<Self, StoreError> {
         let db = Arc::new(Db::open(url)?);
         let pool = db.pool.clone();
         db.run(async move {
             let mut client = connect(&pool).await?;
             schema::migrate(&mut client).await
         })?;
-        let mut instance = [0u8; 12];
-        getrandom::getrandom(&mut instance)
-            .map_err(|e| StoreError::Database(format!("no randomness for an instance id: {e}")))?;
         let mut store = Self {
             db,
             open: Arc::default(),
             lost: Arc::default(),
             stats: Arc::default(),
             counted: Arc::default(),
-            instance: instance.iter().map(|b| format!("{b:02x}")).collect(),
+            instance: instance.to_owned(),
             _tail: None,
         };
         tail::catch_up(&store.db, &store.stats, &store.counted)?;
