@@ -156,6 +156,33 @@ fn every_collector_reports_the_figures_of_all_of_them() {
 /// The collectors' addresses, each slot owning its process, as the clients read them.
 type Slots = Arc<RwLock<Vec<(String, Option<Collector>)>>>;
 
+/// The slots of `running` collectors.
+fn slots_of(running: Vec<Collector>) -> Slots {
+    Arc::new(RwLock::new(
+        running
+            .into_iter()
+            .map(|c| (c.base.clone(), Some(c)))
+            .collect(),
+    ))
+}
+
+/// Stops the clients and gathers what they were acknowledged.
+fn finish(
+    stop: &AtomicBool,
+    clients: Vec<thread::JoinHandle<HashMap<String, u16>>>,
+) -> HashMap<String, u16> {
+    stop.store(true, Ordering::SeqCst);
+    let mut acknowledged = HashMap::new();
+    for client in clients {
+        acknowledged.extend(
+            client
+                .join()
+                .expect("no refusal, no double acknowledgement"),
+        );
+    }
+    acknowledged
+}
+
 /// Clients that post like the widget's outbox (the same id again until a 2xx), each answer to
 /// the next collector, as a balancer spreads them; returns the acknowledged ids with their
 /// status once `stop` is set.
@@ -231,12 +258,7 @@ fn one_of_three_collectors_killed_under_load_loses_nothing_acknowledged() {
     const KILLS: usize = 6;
     let (_server, url) = postgres::database("kills");
     let (running, dirs) = collectors(&url, 3);
-    let slots: Slots = Arc::new(RwLock::new(
-        running
-            .into_iter()
-            .map(|c| (c.base.clone(), Some(c)))
-            .collect(),
-    ));
+    let slots = slots_of(running);
     let stop = Arc::new(AtomicBool::new(false));
     let clients = outbox_clients(&slots, 6, &stop);
     for kill in 0..KILLS {
@@ -248,15 +270,7 @@ fn one_of_three_collectors_killed_under_load_loses_nothing_acknowledged() {
         slots.write().unwrap_or_else(|p| p.into_inner())[0] = (fresh.base.clone(), Some(fresh));
     }
     thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::SeqCst);
-    let mut acknowledged = HashMap::new();
-    for client in clients {
-        acknowledged.extend(
-            client
-                .join()
-                .expect("no refusal, no double acknowledgement"),
-        );
-    }
+    let acknowledged = finish(&stop, clients);
     assert!(
         acknowledged.len() > 100,
         "the load ran: {}",
@@ -277,12 +291,7 @@ fn a_database_that_goes_away_is_waited_for_and_nothing_unstored_is_acknowledged(
     let server = postgres::Postgres::start().expect("a PostgreSQL server starts");
     let url = server.create_database("away");
     let (running, _dirs) = collectors(&url, 2);
-    let slots: Slots = Arc::new(RwLock::new(
-        running
-            .into_iter()
-            .map(|c| (c.base.clone(), Some(c)))
-            .collect(),
-    ));
+    let slots = slots_of(running);
     let stop = Arc::new(AtomicBool::new(false));
     let clients = outbox_clients(&slots, 4, &stop);
     let base = slots.read().unwrap_or_else(|p| p.into_inner())[0].0.clone();
@@ -312,15 +321,7 @@ fn a_database_that_goes_away_is_waited_for_and_nothing_unstored_is_acknowledged(
         ureq::get(&format!("{base}/healthz")).call().is_ok()
     });
     thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::SeqCst);
-    let mut acknowledged = HashMap::new();
-    for client in clients {
-        acknowledged.extend(
-            client
-                .join()
-                .expect("no refusal, no double acknowledgement"),
-        );
-    }
+    let acknowledged = finish(&stop, clients);
     // The answer refused while the database was down was never stored.
     let slots = slots.read().unwrap_or_else(|p| p.into_inner());
     let running: Vec<&Collector> = slots.iter().filter_map(|s| s.1.as_ref()).collect();
@@ -454,12 +455,7 @@ fn the_primary_killed_under_load_and_its_synchronous_standby_promoted_loses_noth
         primary.port, standby.port
     );
     let (running, _dirs) = collectors(&url, 2);
-    let slots: Slots = Arc::new(RwLock::new(
-        running
-            .into_iter()
-            .map(|c| (c.base.clone(), Some(c)))
-            .collect(),
-    ));
+    let slots = slots_of(running);
     let stop = Arc::new(AtomicBool::new(false));
     let clients = outbox_clients(&slots, 4, &stop);
     thread::sleep(Duration::from_millis(1500));
@@ -479,15 +475,7 @@ fn the_primary_killed_under_load_and_its_synchronous_standby_promoted_loses_noth
         thread::sleep(Duration::from_millis(50));
     }
     thread::sleep(Duration::from_millis(1000));
-    stop.store(true, Ordering::SeqCst);
-    let mut acknowledged = HashMap::new();
-    for client in clients {
-        acknowledged.extend(
-            client
-                .join()
-                .expect("no refusal, no double acknowledgement"),
-        );
-    }
+    let mut acknowledged = finish(&stop, clients);
     acknowledged.insert(
         submission(8_000_000)["id"]
             .as_str()

@@ -38,6 +38,7 @@ use std::sync::{
 
 use deadpool_postgres::Object;
 use protocol::{Channel, Submission};
+use tokio_postgres::types::ToSql;
 
 use self::db::{connect, failed, Db};
 use crate::{
@@ -54,6 +55,9 @@ use crate::{
 const CLAIM_MICROS: u64 = 60_000_000;
 /// Records read per query by a scan and by the stats tail.
 const PAGE: i64 = 5_000;
+
+/// A statement's parameter, owned, to take to the store's runtime.
+type Param = Box<dyn ToSql + Send + Sync>;
 
 /// The ingest transaction in progress.
 struct Open {
@@ -153,6 +157,45 @@ impl PgStore {
         let pool = self.db.pool.clone();
         self.db
             .run(async move { work(connect(&pool).await?).await })
+    }
+
+    /// One statement on a pooled connection, outside the ingest transaction: the rows it
+    /// returns.
+    fn rows(
+        &self,
+        sql: &'static str,
+        params: Vec<Param>,
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        self.call(move |c| async move {
+            let params: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            c.query(sql, &params).await.map_err(failed)
+        })
+    }
+
+    /// [`PgStore::rows`] for a statement whose rows do not matter.
+    fn execute(&self, sql: &'static str, params: Vec<Param>) -> Result<(), StoreError> {
+        self.rows(sql, params).map(drop)
+    }
+
+    /// The first column of each row, as JSON text, read as `T`.
+    fn json_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &'static str,
+        params: Vec<Param>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.rows(sql, params)?
+            .iter()
+            .map(|r| from_json(r.get(0)))
+            .collect()
+    }
+
+    /// The first column of the first row, as an integer (a count, a size).
+    fn number(&self, sql: &'static str) -> Result<u64, StoreError> {
+        let rows = self.rows(sql, Vec::new())?;
+        Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0) as u64))
     }
 
     fn write(
@@ -343,6 +386,15 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError
     serde_json::from_str(text).map_err(|_| StoreError::Corrupt { key: 0 })
 }
 
+/// The parameters naming one delivery: endpoint, event time, event kind.
+fn event_params(endpoint: &str, event: EventKey) -> Vec<Param> {
+    vec![
+        Box::new(endpoint.to_owned()),
+        Box::new(event.at as i64),
+        Box::new(i16::from(event.kind.byte())),
+    ]
+}
+
 fn kind_of(byte: i16) -> Result<EventKind, StoreError> {
     u8::try_from(byte)
         .ok()
@@ -471,14 +523,7 @@ impl Store for PgStore {
     }
 
     fn len(&self) -> usize {
-        self.call(|c| async move {
-            let row = c
-                .query_one("SELECT count(*) FROM records", &[])
-                .await
-                .map_err(failed)?;
-            Ok(row.get::<_, i64>(0) as usize)
-        })
-        .unwrap_or(0)
+        self.number("SELECT count(*) FROM records").unwrap_or(0) as usize
     }
 
     fn interaction_answered(
@@ -488,16 +533,11 @@ impl Store for PgStore {
         interaction: &str,
     ) -> Result<bool, StoreError> {
         let key = interaction_key_of(channel, touchpoint, interaction);
-        self.call(move |c| async move {
-            let row = c
-                .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM records WHERE interaction = $1)",
-                    &[&key],
-                )
-                .await
-                .map_err(failed)?;
-            Ok(row.get(0))
-        })
+        let rows = self.rows(
+            "SELECT 1 FROM records WHERE interaction = $1",
+            vec![Box::new(key)],
+        )?;
+        Ok(!rows.is_empty())
     }
 
     fn aggregates(&self) -> Option<&Aggregates> {
@@ -505,14 +545,8 @@ impl Store for PgStore {
     }
 
     fn size_on_disk(&self) -> u64 {
-        self.call(|c| async move {
-            let row = c
-                .query_one("SELECT pg_database_size(current_database())", &[])
-                .await
-                .map_err(failed)?;
-            Ok(row.get::<_, i64>(0) as u64)
-        })
-        .unwrap_or(0)
+        self.number("SELECT pg_database_size(current_database())")
+            .unwrap_or(0)
     }
 
     fn secret(
@@ -521,89 +555,61 @@ impl Store for PgStore {
         make: &mut dyn FnMut() -> std::io::Result<String>,
     ) -> Result<String, StoreError> {
         let made = make().map_err(|e| StoreError::Database(e.to_string()))?;
-        let name = name.to_owned();
         // Whoever asked first keeps theirs.
-        self.call(move |c| async move {
-            c.execute(
-                "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                &[&name, &made],
-            )
-            .await
-            .map_err(failed)?;
-            let row = c
-                .query_one("SELECT value FROM secrets WHERE name = $1", &[&name])
-                .await
-                .map_err(failed)?;
-            Ok(row.get(0))
-        })
+        self.execute(
+            "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            vec![Box::new(name.to_owned()), Box::new(made)],
+        )?;
+        let rows = self.rows(
+            "SELECT value FROM secrets WHERE name = $1",
+            vec![Box::new(name.to_owned())],
+        )?;
+        rows.first()
+            .map(|r| r.get(0))
+            .ok_or(StoreError::Corrupt { key: 0 })
     }
 
     fn open_session(&self, id: &str, expires_secs: u64, now_secs: u64) -> Result<(), StoreError> {
-        let id = id.to_owned();
-        self.call(move |c| async move {
-            c.execute(
-                "DELETE FROM sessions WHERE expires <= $1",
-                &[&(now_secs as i64)],
-            )
-            .await
-            .map_err(failed)?;
-            c.execute(
-                "INSERT INTO sessions (id, expires) VALUES ($1, $2)
-                 ON CONFLICT (id) DO UPDATE SET expires = excluded.expires",
-                &[&id, &(expires_secs as i64)],
-            )
-            .await
-            .map_err(failed)?;
-            Ok(())
-        })
+        self.execute(
+            "DELETE FROM sessions WHERE expires <= $1",
+            vec![Box::new(now_secs as i64)],
+        )?;
+        self.execute(
+            "INSERT INTO sessions (id, expires) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET expires = excluded.expires",
+            vec![Box::new(id.to_owned()), Box::new(expires_secs as i64)],
+        )
     }
 
     fn session_expiry(&self, id: &str) -> Result<Option<u64>, StoreError> {
-        let id = id.to_owned();
-        self.call(move |c| async move {
-            let row = c
-                .query_opt("SELECT expires FROM sessions WHERE id = $1", &[&id])
-                .await
-                .map_err(failed)?;
-            Ok(row.map(|r| r.get::<_, i64>(0) as u64))
-        })
+        let rows = self.rows(
+            "SELECT expires FROM sessions WHERE id = $1",
+            vec![Box::new(id.to_owned())],
+        )?;
+        Ok(rows.first().map(|r| r.get::<_, i64>(0) as u64))
     }
 
     fn end_session(&self, id: &str) -> Result<(), StoreError> {
-        let id = id.to_owned();
-        self.call(move |c| async move {
-            c.execute("DELETE FROM sessions WHERE id = $1", &[&id])
-                .await
-                .map_err(failed)?;
-            Ok(())
-        })
+        self.execute(
+            "DELETE FROM sessions WHERE id = $1",
+            vec![Box::new(id.to_owned())],
+        )
     }
 
     fn put_action(&self, action: &Action) -> Result<(), StoreError> {
         // In the order recorded, as on sled: ids are numbers, compared padded.
-        let ord = format!("{:0>20}", action.id);
-        let json = to_json(action)?;
-        self.call(move |c| async move {
-            c.execute(
-                "INSERT INTO actions (ord, json) VALUES ($1, $2)
-                 ON CONFLICT (ord) DO UPDATE SET json = excluded.json",
-                &[&ord, &json],
-            )
-            .await
-            .map_err(failed)?;
-            Ok(())
-        })
+        self.execute(
+            "INSERT INTO actions (ord, json) VALUES ($1, $2)
+             ON CONFLICT (ord) DO UPDATE SET json = excluded.json",
+            vec![
+                Box::new(format!("{:0>20}", action.id)),
+                Box::new(to_json(action)?),
+            ],
+        )
     }
 
     fn actions(&self) -> Result<Vec<Action>, StoreError> {
-        let texts: Vec<String> = self.call(|c| async move {
-            let rows = c
-                .query("SELECT json FROM actions ORDER BY ord", &[])
-                .await
-                .map_err(failed)?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
-        })?;
-        texts.iter().map(|t| from_json(t)).collect()
+        self.json_rows("SELECT json FROM actions ORDER BY ord", Vec::new())
     }
 
     fn push_event(&self, kind: EventKind, data: &str) -> Result<EventKey, StoreError> {
@@ -704,14 +710,7 @@ impl Store for PgStore {
     }
 
     fn outbox_len(&self) -> usize {
-        self.call(|c| async move {
-            let row = c
-                .query_one("SELECT count(*) FROM outbox", &[])
-                .await
-                .map_err(failed)?;
-            Ok(row.get::<_, i64>(0) as usize)
-        })
-        .unwrap_or(0)
+        self.number("SELECT count(*) FROM outbox").unwrap_or(0) as usize
     }
 
     fn deliveries(&self, visit: &mut dyn FnMut(Delivery) -> bool) -> Result<(), StoreError> {
@@ -744,107 +743,60 @@ impl Store for PgStore {
     }
 
     fn delivery(&self, endpoint: &str, event: EventKey) -> Result<Option<Delivery>, StoreError> {
-        let endpoint = endpoint.to_owned();
-        let text: Option<String> = self.call(move |c| async move {
-            let row = c
-                .query_opt(
-                    "SELECT json FROM deliveries WHERE endpoint = $1 AND at = $2 AND kind = $3",
-                    &[&endpoint, &(event.at as i64), &i16::from(event.kind.byte())],
-                )
-                .await
-                .map_err(failed)?;
-            Ok(row.map(|r| r.get(0)))
-        })?;
-        text.as_deref().map(from_json).transpose()
+        let found = self.json_rows(
+            "SELECT json FROM deliveries WHERE endpoint = $1 AND at = $2 AND kind = $3",
+            event_params(endpoint, event),
+        )?;
+        Ok(found.into_iter().next())
     }
 
     fn put_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
-        let me = self.instance.clone();
-        let json = to_json(delivery)?;
-        let endpoint = delivery.endpoint.clone();
-        let event = delivery.event();
-        self.call(move |c| async move {
-            c.execute(
-                "INSERT INTO deliveries (endpoint, at, kind, owner, json) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (endpoint, at, kind) DO UPDATE SET json = excluded.json, owner = excluded.owner",
-                &[&endpoint, &(event.at as i64), &i16::from(event.kind.byte()), &me, &json],
-            )
-            .await
-            .map_err(failed)?;
-            Ok(())
-        })
+        let mut params = event_params(&delivery.endpoint, delivery.event());
+        params.push(Box::new(self.instance.clone()));
+        params.push(Box::new(to_json(delivery)?));
+        self.execute(
+            "INSERT INTO deliveries (endpoint, at, kind, owner, json) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (endpoint, at, kind) DO UPDATE SET json = excluded.json, owner = excluded.owner",
+            params,
+        )
     }
 
     fn remove_delivery(&self, endpoint: &str, event: EventKey) -> Result<(), StoreError> {
-        let endpoint = endpoint.to_owned();
-        self.call(move |c| async move {
-            c.execute(
-                "DELETE FROM deliveries WHERE endpoint = $1 AND at = $2 AND kind = $3",
-                &[&endpoint, &(event.at as i64), &i16::from(event.kind.byte())],
-            )
-            .await
-            .map_err(failed)?;
-            Ok(())
-        })
+        self.execute(
+            "DELETE FROM deliveries WHERE endpoint = $1 AND at = $2 AND kind = $3",
+            event_params(endpoint, event),
+        )
     }
 
     fn endpoint_state(&self, endpoint: &str) -> Result<EndpointState, StoreError> {
-        let endpoint = endpoint.to_owned();
-        let text: Option<String> = self.call(move |c| async move {
-            let row = c
-                .query_opt(
-                    "SELECT json FROM endpoints WHERE endpoint = $1",
-                    &[&endpoint],
-                )
-                .await
-                .map_err(failed)?;
-            Ok(row.map(|r| r.get(0)))
-        })?;
-        text.as_deref()
-            .map(from_json)
-            .transpose()
-            .map(Option::unwrap_or_default)
+        let found = self.json_rows(
+            "SELECT json FROM endpoints WHERE endpoint = $1",
+            vec![Box::new(endpoint.to_owned())],
+        )?;
+        Ok(found.into_iter().next().unwrap_or_default())
     }
 
     fn put_endpoint_state(&self, endpoint: &str, state: &EndpointState) -> Result<(), StoreError> {
-        let endpoint = endpoint.to_owned();
-        let json = to_json(state)?;
-        self.call(move |c| async move {
-            c.execute(
-                "INSERT INTO endpoints (endpoint, json) VALUES ($1, $2)
-                 ON CONFLICT (endpoint) DO UPDATE SET json = excluded.json",
-                &[&endpoint, &json],
-            )
-            .await
-            .map_err(failed)?;
-            Ok(())
-        })
+        self.execute(
+            "INSERT INTO endpoints (endpoint, json) VALUES ($1, $2)
+             ON CONFLICT (endpoint) DO UPDATE SET json = excluded.json",
+            vec![Box::new(endpoint.to_owned()), Box::new(to_json(state)?)],
+        )
     }
 
     fn put_alert(&self, alert: &Alert) -> Result<(), StoreError> {
-        let id = alert.id.clone();
-        let opened = alert.opened_at as i64;
-        let json = to_json(alert)?;
-        self.call(move |c| async move {
-            c.execute(
-                "INSERT INTO alerts (id, opened_at, json) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET json = excluded.json",
-                &[&id, &opened, &json],
-            )
-            .await
-            .map_err(failed)?;
-            Ok(())
-        })
+        self.execute(
+            "INSERT INTO alerts (id, opened_at, json) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET json = excluded.json",
+            vec![
+                Box::new(alert.id.clone()),
+                Box::new(alert.opened_at as i64),
+                Box::new(to_json(alert)?),
+            ],
+        )
     }
 
     fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
-        let texts: Vec<String> = self.call(|c| async move {
-            let rows = c
-                .query("SELECT json FROM alerts ORDER BY opened_at, id", &[])
-                .await
-                .map_err(failed)?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
-        })?;
-        texts.iter().map(|t| from_json(t)).collect()
+        self.json_rows("SELECT json FROM alerts ORDER BY opened_at, id", Vec::new())
     }
 }
