@@ -384,13 +384,16 @@ fn migrate_store_interrupted_and_run_again_moves_every_record_once() {
         interrupted < RECORDS,
         "the move finished before it was interrupted"
     );
-    let resumed = cli(&[
-        "migrate-store",
-        "--to",
-        &url,
-        "--from-data",
-        data.to_str().expect("UTF-8"),
-    ]);
+    let move_all = || {
+        cli(&[
+            "migrate-store",
+            "--to",
+            &url,
+            "--from-data",
+            data.to_str().expect("UTF-8"),
+        ])
+    };
+    let resumed = move_all();
     assert!(
         resumed.status.success(),
         "{}",
@@ -413,13 +416,7 @@ fn migrate_store_interrupted_and_run_again_moves_every_record_once() {
         collector.export_text("ndjson"),
         String::from_utf8_lossy(&offline.stdout)
     );
-    let again = cli(&[
-        "migrate-store",
-        "--to",
-        &url,
-        "--from-data",
-        data.to_str().expect("UTF-8"),
-    ]);
+    let again = move_all();
     assert!(
         again.status.success(),
         "a third run moves nothing and succeeds"
