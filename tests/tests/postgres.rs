@@ -156,6 +156,20 @@ fn every_collector_reports_the_figures_of_all_of_them() {
 /// The collectors' addresses, each slot owning its process, as the clients read them.
 type Slots = Arc<RwLock<Vec<(String, Option<Collector>)>>>;
 
+/// Ends a load when the test ends, even by a failed assertion: the clients stop and the
+/// collectors in the slots are killed (the clients' threads hold the slots, so the processes would
+/// otherwise outlive the test).
+struct EndLoad(Slots, Arc<AtomicBool>);
+
+impl Drop for EndLoad {
+    fn drop(&mut self) {
+        self.1.store(true, Ordering::SeqCst);
+        for slot in self.0.write().unwrap_or_else(|p| p.into_inner()).iter_mut() {
+            slot.1.take();
+        }
+    }
+}
+
 /// The slots of `running` collectors.
 fn slots_of(running: Vec<Collector>) -> Slots {
     Arc::new(RwLock::new(
@@ -260,6 +274,7 @@ fn one_of_three_collectors_killed_under_load_loses_nothing_acknowledged() {
     let (running, dirs) = collectors(&url, 3);
     let slots = slots_of(running);
     let stop = Arc::new(AtomicBool::new(false));
+    let _end = EndLoad(Arc::clone(&slots), Arc::clone(&stop));
     let clients = outbox_clients(&slots, 6, &stop);
     for kill in 0..KILLS {
         thread::sleep(Duration::from_millis(300 + 70 * kill as u64));
@@ -293,6 +308,7 @@ fn a_database_that_goes_away_is_waited_for_and_nothing_unstored_is_acknowledged(
     let (running, _dirs) = collectors(&url, 2);
     let slots = slots_of(running);
     let stop = Arc::new(AtomicBool::new(false));
+    let _end = EndLoad(Arc::clone(&slots), Arc::clone(&stop));
     let clients = outbox_clients(&slots, 4, &stop);
     let base = slots.read().unwrap_or_else(|p| p.into_inner())[0].0.clone();
     thread::sleep(Duration::from_millis(500));
@@ -454,6 +470,7 @@ fn the_primary_killed_under_load_and_its_synchronous_standby_promoted_loses_noth
     let (running, _dirs) = collectors(&url, 2);
     let slots = slots_of(running);
     let stop = Arc::new(AtomicBool::new(false));
+    let _end = EndLoad(Arc::clone(&slots), Arc::clone(&stop));
     let clients = outbox_clients(&slots, 4, &stop);
     thread::sleep(Duration::from_millis(1500));
     primary.kill();
