@@ -183,6 +183,9 @@ pub const HSTS: &str = "max-age=31536000";
 pub struct Config {
     pub listen: SocketAddr,
     pub data: PathBuf,
+    /// `--store postgres://…`: the PostgreSQL database the collectors share (a secret: the URL
+    /// may hold a password); `None`: the sled store under `data`.
+    pub store: Option<Secret>,
     /// Origins (`scheme://host[:port]`) whose pages may post answers; the collector's own pages are
     /// always allowed.
     pub allow_origins: Vec<String>,
@@ -254,6 +257,7 @@ impl Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data,
+            store: None,
             allow_origins: Vec::new(),
             public_url: None,
             tls: None,

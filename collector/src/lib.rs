@@ -1,5 +1,6 @@
 //! The Touchpoint collector: one binary that accepts survey answers from every channel, stores each
-//! exactly once in an embedded sled database, and reports on them.
+//! exactly once in an embedded sled database (or in PostgreSQL, shared by any number of
+//! collectors), and reports on them.
 //!
 //! Layout, by layer; each module imports only those below it (`cargo xtask test` checks that no
 //! two modules import each other in a circle):
@@ -14,8 +15,9 @@
 //! - [`webhooks`]: events out, beside `ingest` and `read`: the outbox's events handed to the
 //!   organisation file's endpoints (signed per Standard Webhooks, retried, on their own thread),
 //!   and the alert rules applied to each answer. It reads through the store.
-//! - [`store`]: the [`store::Store`] trait, everything the collector keeps goes through it, and
-//!   its sled backend (byte formats, trees and sealing, recovery). Duplicates are detected here.
+//! - [`store`]: the [`store::Store`] trait, everything the collector keeps goes through it, its
+//!   sled backend (byte formats, trees and sealing, recovery) and its PostgreSQL backend (the
+//!   pool, migrations, the stats tail, moving a sled store in). Duplicates are detected here.
 //! - [`channel`]: the channels' own rules, pure: a device and the burst rule (kiosk), signed
 //!   invitations (agent).
 //! - [`stats`]: the cells that `GET /v1/stats`, the dashboard and the report read, kept by the store,
@@ -35,7 +37,10 @@
 //!    (duplicate, conflict, already answered), a new touchpoint, site, segment, agent or device
 //!    past its bound is refused, the burst rule stamps the record, the record is written and
 //!    then its index entries, and its stats cell is counted.
-//! 4. `ingest::commit::GroupCommit::durable`: the request waits for the flush that covers it.
+//!    (On PostgreSQL, `store::PgStore::put` does the same in the open ingest transaction, on the
+//!    blocking pool.)
+//! 4. `ingest::commit::GroupCommit::durable`: the request waits for the flush (on PostgreSQL,
+//!    the commit) that covers it.
 //! 5. `ingest::Ingest::settle`: the outcome is counted, and `http` answers 201, 200 or the
 //!    refusal's status through `http::error`.
 //! 6. Later, on the webhook thread: `webhooks::worker` finds the answer's `response.created` in

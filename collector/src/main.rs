@@ -39,6 +39,12 @@ enum Command {
         /// Directory of the embedded sled database (created when missing).
         #[arg(long, env = "TOUCHPOINT_DATA", default_value = "./data")]
         data: PathBuf,
+        /// Keep everything in this PostgreSQL database instead of sled under --data, so any
+        /// number of collectors can serve behind a balancer: a libpq URL, several hosts allowed
+        /// (postgres://user:pw@db1,db2/touchpoint?target_session_attrs=read-write). The schema is
+        /// created and migrated at start.
+        #[arg(long, env = "TOUCHPOINT_STORE", hide_env_values = true)]
+        store: Option<String>,
         /// An origin (scheme://host[:port]) whose pages may post answers. Repeatable; the
         /// environment variable takes a comma-separated list.
         #[arg(
@@ -121,6 +127,26 @@ enum Command {
         demo: bool,
         #[command(flatten)]
         bounds: config::Bounds,
+    },
+    /// Create or migrate the PostgreSQL store's schema and exit (`serve --store` also does it at
+    /// start), for operators who run migrations apart.
+    Migrate {
+        #[arg(long, env = "TOUCHPOINT_STORE", hide_env_values = true)]
+        store: String,
+    },
+    /// Move a stopped sled store into a PostgreSQL database, exactly once: run it again after an
+    /// interruption and it goes on where it stopped. Move before any collector serves on the
+    /// database.
+    MigrateStore {
+        /// The sled store's directory.
+        #[arg(long)]
+        from_data: PathBuf,
+        /// The PostgreSQL database (a libpq URL, as --store takes).
+        #[arg(long, env = "TOUCHPOINT_STORE", hide_env_values = true)]
+        to: String,
+        /// Records per transaction.
+        #[arg(long, default_value_t = 1000, hide = true)]
+        batch: usize,
     },
     /// Write every stored answer, in arrival order, to standard output (or --out). Needs the
     /// collector stopped; while it runs, use GET /v1/export.
@@ -214,6 +240,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve {
             listen,
             data,
+            store,
             allow_origins,
             public_url,
             org,
@@ -249,6 +276,7 @@ fn main() -> anyhow::Result<()> {
             let config = Config {
                 listen,
                 data,
+                store: store.filter(|url| !url.trim().is_empty()).map(Secret::new),
                 allow_origins,
                 public_url,
                 org,
@@ -289,6 +317,42 @@ fn main() -> anyhow::Result<()> {
                 bounds,
             };
             serve(config)
+        }
+        Command::Migrate { store } => {
+            let version = collector::store::PgStore::migrate(&store)
+                .context("migrating the PostgreSQL store")?;
+            tracing::info!(version, "the store's schema is up to date");
+            Ok(())
+        }
+        Command::MigrateStore {
+            from_data,
+            to,
+            batch,
+        } => {
+            let source = SledStore::open_with_cache(&from_data, 64)
+                .with_context(|| format!("opening the store in {}", from_data.display()))?;
+            let name = std::fs::canonicalize(&from_data)
+                .unwrap_or(from_data.clone())
+                .display()
+                .to_string();
+            let target = collector::store::PgStore::open(&to)
+                .context("opening the PostgreSQL store (--to)")?;
+            let started = std::time::Instant::now();
+            let moved = target.import(&source, &name, batch.max(1))?;
+            tracing::info!(
+                moved = moved.records,
+                moved_before = moved.already,
+                conflicts = moved.conflicts.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "store moved"
+            );
+            if !moved.conflicts.is_empty() {
+                anyhow::bail!(
+                    "not moved: the database already holds ids {:?} (or their interactions) with other content; everything else was moved",
+                    moved.conflicts
+                );
+            }
+            Ok(())
         }
         Command::Export {
             data,
@@ -464,13 +528,16 @@ fn reload_on_hangup(org: std::sync::Arc<collector::org::Current>) {
 fn serve(config: Config) -> anyhow::Result<()> {
     prepare_process();
     actix_web::rt::System::new().block_on(async move {
-        let data = config.data.clone();
+        let store = match &config.store {
+            Some(_) => "postgres".to_owned(),
+            None => config.data.display().to_string(),
+        };
         let origins = config.allow_origins.clone();
         let running = collector::start(config)?;
         // Listen for SIGHUP before saying so: a hangup that comes as soon as the address is known
         // reloads the file instead of ending the process.
         reload_on_hangup(std::sync::Arc::clone(&running.org));
-        tracing::info!(addr = %running.addr, data = %data.display(), allow_origins = ?origins, "touchpoint collector listening");
+        tracing::info!(addr = %running.addr, store, allow_origins = ?origins, "touchpoint collector listening");
         let ingest = running.ingest.clone();
         let webhooks = std::sync::Arc::clone(&running.webhooks);
         running.server.await?;

@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: start the real `touchpoint-collector` binary with a data
 //! directory on disk, talk to it over HTTP, stop it gently (SIGTERM) or kill it (SIGKILL).
 
+pub mod postgres;
 pub mod receiver;
 
 use std::{
@@ -44,8 +45,14 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Starts `touchpoint-collector serve` on a free loopback port over `data`.
+    /// Starts `touchpoint-collector serve` on a free loopback port over `data` (or the PostgreSQL
+    /// database standing for it).
     pub fn start(data: &Path, extra_args: &[&str]) -> Self {
+        // On PostgreSQL when the run asks for it ([`postgres::store_for`]).
+        let store = postgres::store_for(data)
+            .filter(|_| !extra_args.contains(&"--store"))
+            .map(|url| vec!["--store".to_owned(), url])
+            .unwrap_or_default();
         let mut child = Command::new(collector_binary())
             .args("serve --listen 127.0.0.1:0 --workers 2".split(' '))
             // These tests post from one address at hundreds of posts a second.
@@ -55,6 +62,7 @@ impl Collector {
             .arg("--data")
             .arg(data)
             .args(extra_args)
+            .args(&store)
             .env("TOUCHPOINT_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

@@ -8,6 +8,10 @@
 //! - stats: the same million answers (a year of them), served; `GET /v1/stats` timed for several
 //!   groupings and ranges over one kept-alive connection; then the collector is killed and started
 //!   again, and how long it took to listen and how it recovered the stats are reported.
+//! - postgres (only when asked): the same wrk load against the collector on sled, on PostgreSQL
+//!   alone, and on three collectors sharing PostgreSQL (one wrk each, a third of the connections),
+//!   rounds alternating in one run; a server of the machine's PostgreSQL started for it, with
+//!   `synchronous_commit` on and fsync, like the sled store's flush.
 //! - widget (only when asked): the widget's long tasks on the host page's main thread, in
 //!   Chromium with a 4× slower CPU (`tests/browser/bench/main-thread.mjs`).
 //! - backlog (only when asked): a kiosk back online with `--count` answers (default 100) queued,
@@ -56,6 +60,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     if matches!(which, None | Some("export")) {
         report.push(export(&dir, count)?);
+    }
+    if which == Some("postgres") {
+        report.push(postgres(&dir, seconds, rounds)?);
     }
     if which == Some("widget") {
         let runs = flag(args, "--runs").unwrap_or_else(|| "10".into());
@@ -126,6 +133,17 @@ fn millis(text: &str) -> Option<f64> {
 }
 
 fn wrk(dir: &Path, url: &str, prefix: &str, seconds: u64) -> Result<WrkRun, String> {
+    wrk_with(dir, url, prefix, seconds, 32)
+}
+
+/// wrk with `connections` connections on one thread.
+fn wrk_with(
+    dir: &Path,
+    url: &str,
+    prefix: &str,
+    seconds: u64,
+    connections: u32,
+) -> Result<WrkRun, String> {
     let script = dir.join(format!("{prefix}.lua"));
     std::fs::write(
         &script,
@@ -134,7 +152,13 @@ fn wrk(dir: &Path, url: &str, prefix: &str, seconds: u64) -> Result<WrkRun, Stri
     )
     .map_err(|e| e.to_string())?;
     let output = Command::new("wrk")
-        .args(["-t1", "-c32", &format!("-d{seconds}s"), "--latency", "-s"])
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+        ])
         .arg(&script)
         .arg(url)
         .output()
@@ -484,4 +508,96 @@ fn stats(dir: &Path, count: u64) -> Result<String, String> {
         memory as f64 / 1024.0
     ));
     Ok(lines.join("\n"))
+}
+
+/// Durable ingest on sled, on PostgreSQL with one collector and with three, in the same run.
+fn postgres(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
+    tools::ensure_apt(&[("wrk", "wrk"), (crate::INITDB, "postgresql")])?;
+    let server = touchpoint_tests::postgres::Postgres::start()?;
+    let data = dir.join("pg-bench-sled");
+    let _ = std::fs::remove_dir_all(&data);
+    let start = |name: &str, store: Option<&str>| -> Result<(Server, String), String> {
+        let addr = free_addr()?;
+        let mut command = serve_command(&addr, &data.join(name));
+        if let Some(url) = store {
+            command.args(["--store", url]);
+        }
+        let log = dir.join(format!("pg-bench-{name}.log"));
+        Ok((
+            Server::start(command.env("RUST_LOG", "info"), log, &addr)?,
+            format!("http://{addr}/v1/responses"),
+        ))
+    };
+    let (_sled, sled_url) = start("sled", None)?;
+    let one_db = server.create_database("one");
+    let (_one, one_url) = start("one", Some(&one_db))?;
+    let three_db = server.create_database("three");
+    let three: Vec<(Server, String)> = (0..3)
+        .map(|i| start(&format!("three{i}"), Some(&three_db)))
+        .collect::<Result<_, _>>()?;
+    let mut figures: [Vec<(f64, f64)>; 3] = Default::default();
+    for round in 0..rounds + 1 {
+        // The first round warms up and is not counted.
+        let runs = [
+            vec![wrk_with(
+                dir,
+                &sled_url,
+                &format!("sled{round}"),
+                seconds,
+                32,
+            )?],
+            vec![wrk_with(
+                dir,
+                &one_url,
+                &format!("one{round}"),
+                seconds,
+                32,
+            )?],
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = three
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, url))| {
+                        scope.spawn(move || {
+                            wrk_with(dir, url, &format!("three{i}r{round}"), seconds, 11)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().map_err(|_| "wrk".to_owned())?)
+                    .collect::<Result<Vec<_>, String>>()
+            })?,
+        ];
+        for (slot, run) in figures.iter_mut().zip(runs) {
+            if let Some(failed) = run.iter().find(|r| r.non_2xx > 0) {
+                return Err(format!("{} answers were not 2xx", failed.non_2xx));
+            }
+            let rps: f64 = run.iter().map(|r| r.requests_per_sec).sum();
+            let p99 = run.iter().map(|r| r.p99_ms).fold(0.0, f64::max);
+            eprintln!("round {round}: {rps:.0} req/s, p99 {p99:.2} ms");
+            if round > 0 {
+                slot.push((rps, p99));
+            }
+        }
+    }
+    let row = |label: &str, runs: &[(f64, f64)]| {
+        let rps: Vec<f64> = runs.iter().map(|r| r.0).collect();
+        let p99: Vec<f64> = runs.iter().map(|r| r.1).collect();
+        let (lo, hi) = rps
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+        format!(
+            "| {label} | {:.0} ({lo:.0}–{hi:.0}) | {:.2} ms |\n",
+            median(rps),
+            median(p99)
+        )
+    };
+    Ok(format!(
+        "## Durable ingest on sled and on PostgreSQL (wrk, 32 connections in all, {seconds} s x {rounds} rounds after a warm-up round, medians (range), loopback, 2 workers each)\n\
+         | store | requests/s | p99 latency |\n|---|---|---|\n{}{}{}",
+        row("one collector, sled", &figures[0]),
+        row("one collector, PostgreSQL", &figures[1]),
+        row("three collectors, one PostgreSQL", &figures[2]),
+    ))
 }

@@ -228,6 +228,9 @@ const DEMO_AGENT_KEY: &str = "demo-console";
 
 /// Every check and test, in the order that fails fastest. Each step runs even when an earlier
 /// one failed, so one run reports everything.
+/// Debian's PostgreSQL server programs: `cargo xtask test` installs `postgresql` without them.
+pub const INITDB: &str = "/usr/lib/postgresql/15/bin/initdb";
+
 fn test() -> Result<(), String> {
     let started = std::time::Instant::now();
     let mut steps: Vec<(&str, Result<(), String>)> = Vec::new();
@@ -277,12 +280,36 @@ fn test() -> Result<(), String> {
             )))
         }),
     );
+    let postgres = tools::ensure_apt(&[(INITDB, "postgresql")])
+        .and_then(|()| touchpoint_tests::postgres::Postgres::start());
+    let postgres_url: Result<String, String> = postgres
+        .as_ref()
+        .map(|server| server.url("postgres"))
+        .map_err(Clone::clone);
+    step("PostgreSQL for the tests", postgres_url.clone().map(drop));
+    let mut tests = cargo();
+    tests
+        .args(words("test --workspace --exclude touchpoint-widget"))
+        .env("CI", "true");
+    if let Ok(url) = &postgres_url {
+        tests.env(touchpoint_tests::postgres::ENV, url);
+    }
+    step("tests", run(&mut tests));
     step(
-        "tests",
-        run(cargo()
-            .args(words("test --workspace --exclude touchpoint-widget"))
-            .env("CI", "true")),
+        "API tests on PostgreSQL",
+        postgres_url.clone().and_then(|url| {
+            // The in-process API tests, and the end-to-end ones about the API rather than
+            // about sled's files (those are in `collector.rs` and `hardening.rs`).
+            run(cargo()
+                .args(words(
+                    "test -p touchpoint-collector -p touchpoint-tests --test api --test invitations",
+                ))
+                .env(touchpoint_tests::postgres::ENV, &url)
+                .env("TOUCHPOINT_TEST_BACKEND", "postgres")
+                .env("CI", "true"))
+        }),
     );
+    drop(postgres);
     step(
         "widget tests (headless Chromium)",
         run(cargo()

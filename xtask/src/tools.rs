@@ -14,11 +14,15 @@ pub fn which(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Installs the Debian packages whose program is missing (`(program, package)` pairs).
+/// Installs the Debian packages whose program is missing (`(program, package)` pairs; a
+/// program off PATH by its full path).
 pub fn ensure_apt(needs: &[(&str, &str)]) -> Result<(), String> {
     let missing: Vec<&str> = needs
         .iter()
-        .filter(|(program, _)| which(program).is_none())
+        .filter(|(program, _)| {
+            // A program off PATH is named by its full path.
+            which(program).is_none() && !PathBuf::from(program).is_file()
+        })
         .map(|(_, package)| *package)
         .collect();
     if missing.is_empty() {

@@ -89,16 +89,37 @@ impl Running {
     }
 }
 
-/// Opens the store under `config.data`, binds `config.listen` and builds the server. Must be called
+/// Opens the store (PostgreSQL with `config.store`, else sled under `config.data`), binds `config.listen` and builds the server. Must be called
 /// inside an actix/tokio runtime; await `Running::server`, then call `Ingest::shutdown`.
 pub fn start(config: Config) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data)
         .with_context(|| format!("creating the data directory {}", config.data.display()))?;
     config::keep_private(&config.data)
         .with_context(|| format!("making {} private", config.data.display()))?;
+    if let Some(url) = &config.store {
+        let instance = instance_name(&config.data)?;
+        let store = crate::store::PgStore::open_as(url.expose(), &instance)
+            .context("opening the PostgreSQL store (--store)")?;
+        return start_with_store(config, Arc::new(store));
+    }
     let store = SledStore::open_with_cache(&config.data, config.cache_mib)
         .with_context(|| format!("opening the store in {}", config.data.display()))?;
     start_with_store(config, Arc::new(store))
+}
+
+/// The name a collector on PostgreSQL goes by, kept in its data directory (made the first time):
+/// started again over the same directory, it takes back at once the events it claimed and the
+/// deliveries it owned.
+fn instance_name(data: &std::path::Path) -> anyhow::Result<String> {
+    let path = data.join("collector.id");
+    match std::fs::read_to_string(&path) {
+        Ok(name) if !name.trim().is_empty() => Ok(name.trim().to_owned()),
+        _ => {
+            let name = Secret::generate()?.expose()[..24].to_owned();
+            std::fs::write(&path, &name).with_context(|| format!("writing {}", path.display()))?;
+            Ok(name)
+        }
+    }
 }
 
 /// [`start`] over a store the caller opened (tests wrap the sled store to inject failures).

@@ -101,8 +101,17 @@ pub async fn favicon() -> HttpResponse {
         .finish()
 }
 
-/// 200 while answers can be stored; 503 while storage is failing (reads are still served).
+/// 200 while answers can be stored; 503 while storage is failing (reads are still served) or the
+/// database cannot be reached (saying which).
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    if let Some(waiting) = state.ingest.store().waiting_for() {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "5"))
+            .json(json!({
+                "status": "waiting_for_store",
+                "message": format!("answers are refused with 503 while the collector waits for {waiting}; it reconnects by itself"),
+            }));
+    }
     if state.ingest.commit().accepting() {
         HttpResponse::Ok().json(json!({"status": "ok"}))
     } else {

@@ -5,6 +5,11 @@
 //! concurrency in 0.34), and publishes "everything up to epoch N is durable" on a watch channel.
 //! A request waits for the publication that covers its epoch; all requests whose writes landed
 //! before one flush started share it.
+//!
+//! A store whose failed flush loses its writes (a PostgreSQL transaction that did not commit)
+//! says so ([`Store::flush_failure_loses_writes`]); then every write takes its epoch under one
+//! lock with the store's write ([`GroupCommit::write`]), and the epochs a failed flush may have
+//! lost are remembered, so no request whose write went with it is ever told it is durable.
 
 use std::{
     sync::{
@@ -31,6 +36,10 @@ const FLUSH_DEADLINE: Duration = if cfg!(test) {
 } else {
     Duration::from_secs(5)
 };
+
+/// How many failed flushes' lost epochs are remembered: a request waits at most
+/// [`FLUSH_DEADLINE`], far less than that many failures take.
+const LOST_KEPT: usize = 64;
 
 /// How long stopping waits for a flush in progress.
 const STOP_WAIT: Duration = if cfg!(test) {
@@ -69,6 +78,12 @@ pub enum NotDurable {
 struct Shared {
     /// Epoch of the newest completed write.
     written: AtomicU64,
+    /// Held from a write to its epoch, and by the flusher when it notes what a failure lost.
+    order: Mutex<()>,
+    /// Whether a failed flush loses the writes it tried to cover.
+    lossy: bool,
+    /// The epochs failed flushes lost, as `(after, up_to]`, newest last (a lossy store's).
+    lost: Mutex<std::collections::VecDeque<(u64, u64)>>,
     /// Flush attempts started so far.
     attempts: AtomicU64,
     /// Highest epoch someone is waiting for; the flusher sleeps while this is durable.
@@ -90,6 +105,9 @@ impl GroupCommit {
     pub fn start(store: Arc<dyn Store>) -> Self {
         let shared = Arc::new(Shared {
             written: AtomicU64::new(0),
+            order: Mutex::new(()),
+            lossy: store.flush_failure_loses_writes(),
+            lost: Mutex::default(),
             attempts: AtomicU64::new(0),
             wanted: Mutex::new((0, false)),
             wake: Condvar::new(),
@@ -116,6 +134,20 @@ impl GroupCommit {
     /// order writes complete (under the store's writer lock or right after it).
     pub fn wrote(&self) -> u64 {
         self.shared.written.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Calls `put` (one write to the store) and takes its epoch in the same step: a new one when
+    /// `stored` says it wrote (or always, for a store whose failed flush loses writes), else
+    /// the newest, which covers a first copy still in flight.
+    pub fn write<T>(&self, put: impl FnOnce() -> T, stored: impl FnOnce(&T) -> bool) -> (T, u64) {
+        let _order = self.shared.order.lock().unwrap_or_else(|p| p.into_inner());
+        let written = put();
+        let epoch = if stored(&written) || self.shared.lossy {
+            self.wrote()
+        } else {
+            self.current()
+        };
+        (written, epoch)
     }
 
     /// The newest epoch: waiting for it covers every write completed so far.
@@ -156,6 +188,9 @@ impl GroupCommit {
         loop {
             {
                 let p = *rx.borrow_and_update();
+                if self.lost(epoch) {
+                    return Err(NotDurable::FlushFailed);
+                }
                 if p.durable >= epoch {
                     return Ok(());
                 }
@@ -170,6 +205,13 @@ impl GroupCommit {
                 return Err(NotDurable::ShuttingDown);
             }
         }
+    }
+
+    /// Whether a failed flush lost the write of `epoch`.
+    fn lost(&self, epoch: u64) -> bool {
+        let lost = self.shared.lost.lock().unwrap_or_else(|p| p.into_inner());
+        lost.iter()
+            .any(|(after, up_to)| epoch > *after && epoch <= *up_to)
     }
 
     fn want(&self, epoch: u64) {
@@ -253,6 +295,16 @@ fn flush_loop(
                 stats.failing.store(true, Ordering::SeqCst);
                 published.failed = target;
                 published.failed_attempt = attempt;
+                if shared.lossy {
+                    // Every write made before this point may have been in what was lost.
+                    let _order = shared.order.lock().unwrap_or_else(|p| p.into_inner());
+                    let up_to = shared.written.load(Ordering::SeqCst);
+                    let mut lost = shared.lost.lock().unwrap_or_else(|p| p.into_inner());
+                    lost.push_back((published.durable, up_to));
+                    if lost.len() > LOST_KEPT {
+                        lost.pop_front();
+                    }
+                }
             }
         }
         if stopping {

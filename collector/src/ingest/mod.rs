@@ -89,6 +89,9 @@ impl Refused {
 /// What one submission came to: its id when it was readable, and the outcome.
 pub type Outcome = Result<(SubmissionId, Accepted), (Option<SubmissionId>, Refused)>;
 
+/// One submission written (its id, what the store did, the epoch to wait for), or refused.
+type Written = Result<(SubmissionId, Put, u64), (Option<SubmissionId>, Refused)>;
+
 /// The ingest service shared by the HTTP handlers.
 #[derive(Clone)]
 pub struct Ingest {
@@ -141,10 +144,7 @@ impl Ingest {
 
     /// Parses, dedupes and writes one submission without waiting for the disk; returns the epoch
     /// to wait for before answering.
-    fn write(
-        &self,
-        body: &[u8],
-    ) -> Result<(SubmissionId, Put, u64), (Option<SubmissionId>, Refused)> {
+    fn write(&self, body: &[u8]) -> Written {
         let mut submission = protocol::parse_submission(body).map_err(|r| (None, r.into()))?;
         // What a customer should not have typed (an e-mail, a phone or card number) is masked
         // before anything keeps it; a retry masks the same way, so it is still a duplicate.
@@ -161,22 +161,18 @@ impl Ingest {
             let refused = Refused::Unavailable(NotDurable::StorageFailing);
             return Err((Some(submission.id.clone()), refused));
         }
-        let put = self
-            .store
-            .put(&submission, &submission.to_json(), &self.bounds)
-            .map_err(|e| (Some(submission.id.clone()), e.into()))?;
-        let epoch = match put {
-            Put::Stored { .. } => self.commit.wrote(),
-            _ => self.commit.current(),
-        };
+        let (put, epoch) = self.commit.write(
+            || {
+                self.store
+                    .put(&submission, &submission.to_json(), &self.bounds)
+            },
+            |put| matches!(put, Ok(Put::Stored { .. })),
+        );
+        let put = put.map_err(|e| (Some(submission.id.clone()), e.into()))?;
         Ok((submission.id, put, epoch))
     }
 
-    fn settle(
-        &self,
-        written: Result<(SubmissionId, Put, u64), (Option<SubmissionId>, Refused)>,
-        durable: Result<(), NotDurable>,
-    ) -> Outcome {
+    fn settle(&self, written: Written, durable: Result<(), NotDurable>) -> Outcome {
         let outcome = match (written, durable) {
             (Err(refused), _) => Err(refused),
             (Ok((id, _, _)), Err(not_durable)) => {
@@ -218,9 +214,32 @@ impl Ingest {
         self.outcomes.record(code);
     }
 
+    /// Writes each body: on the async worker for a store that answers at once (sled), on the
+    /// blocking pool for one that may wait on the network (PostgreSQL), so a slow database
+    /// never holds up the requests that share the worker.
+    async fn write_all(&self, bodies: &[&[u8]]) -> Vec<Written> {
+        if !self.store.blocking_writes() {
+            return bodies.iter().map(|body| self.write(body)).collect();
+        }
+        let this = self.clone();
+        let owned: Vec<Vec<u8>> = bodies.iter().map(|body| body.to_vec()).collect();
+        let written =
+            tokio::task::spawn_blocking(move || owned.iter().map(|b| this.write(b)).collect());
+        written.await.unwrap_or_else(|_| {
+            bodies
+                .iter()
+                .map(|_| Err((None, Refused::Storage(StoreError::Interrupted))))
+                .collect()
+        })
+    }
+
     /// One submission: answered only once its outcome is durable.
     pub async fn submit(&self, body: &[u8]) -> Outcome {
-        let written = self.write(body);
+        let written = self
+            .write_all(&[body])
+            .await
+            .pop()
+            .unwrap_or(Err((None, Refused::Storage(StoreError::Interrupted))));
         let durable = match &written {
             Ok((_, _, epoch)) => self.commit.durable(*epoch).await,
             Err(_) => Ok(()),
@@ -230,7 +249,7 @@ impl Ingest {
 
     /// Several submissions sharing one wait for the disk; one outcome per item, in order.
     pub async fn submit_batch(&self, bodies: &[&[u8]]) -> Vec<Outcome> {
-        let written: Vec<_> = bodies.iter().map(|body| self.write(body)).collect();
+        let written = self.write_all(bodies).await;
         let epoch = written
             .iter()
             .filter_map(|w| w.as_ref().ok().map(|(_, _, e)| *e))

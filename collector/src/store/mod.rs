@@ -1,10 +1,11 @@
 //! The store: everything the collector keeps (records, their id and interaction indexes, the
 //! stats days, the invitations' secret, dashboard sessions, the council's actions), behind one trait ([`Store`]), and
-//! its sled backend
-//! ([`sled`](self::sled)). Duplicates are detected here: `put` answers whether a submission's id
+//! its two backends: sled, embedded ([`sled`](self::sled), the default), and PostgreSQL, shared
+//! by any number of collectors ([`postgres`](self::postgres)). Duplicates are detected here: `put` answers whether a submission's id
 //! or interaction is already stored, under the same lock that writes it.
 
 pub mod events;
+pub mod postgres;
 pub mod sled;
 
 use protocol::{Channel, Submission};
@@ -16,6 +17,7 @@ use crate::{
     stats::Aggregates,
 };
 
+pub use self::postgres::PgStore;
 pub use self::sled::SledStore;
 
 /// Bit of a record's flags byte: stored as a burst ([`crate::channel::kiosk::is_burst`]). It is
@@ -33,6 +35,8 @@ pub enum StoreError {
     Corrupt { key: u64 },
     #[error("reading the store stopped unexpectedly")]
     Interrupted,
+    #[error("the database failed: {0}")]
+    Database(String),
     #[error("this store keeps no stats cells")]
     NoStats,
     #[error("this store keeps no events")]
@@ -84,6 +88,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes every completed `put` durable (blocking; call it off the async workers).
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Whether a failed [`Store::flush`] loses the writes it covered (a transaction that did not
+    /// commit) rather than leaving them for the next flush (sled).
+    fn flush_failure_loses_writes(&self) -> bool {
+        false
+    }
+
+    /// Whether a `put` may wait on the network (a database server): ingest then calls it off
+    /// the async workers.
+    fn blocking_writes(&self) -> bool {
+        false
+    }
+
+    /// What the store waits for before it can store again (the database it cannot reach), if
+    /// anything: `/healthz` says it.
+    fn waiting_for(&self) -> Option<String> {
+        None
+    }
 
     /// Calls `visit` for each record with `from <= received_micros < to`, in arrival order, until
     /// it returns `false`.

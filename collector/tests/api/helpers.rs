@@ -1,4 +1,5 @@
-//! `spawn_app()`: a collector on 127.0.0.1:0 with its own data directory, and small HTTP helpers.
+//! `spawn_app()`: a collector on 127.0.0.1:0 with its own data directory (or its own PostgreSQL
+//! database, see [`open_store`]), and small HTTP helpers.
 
 use std::{
     sync::{mpsc, Arc},
@@ -8,7 +9,7 @@ use std::{
 use collector::{
     clock::Clock,
     config::Secret,
-    store::{SledStore, Store},
+    store::{PgStore, SledStore, Store},
     Config,
 };
 use serde_json::{json, Value};
@@ -48,10 +49,9 @@ pub fn spawn_app_over(
     let (tx, rx) = mpsc::channel();
     let thread = thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let store = SledStore::open_with_cache(&config.data, config.cache_mib)
-                .expect("the store opens");
-            let running = collector::start_with_store(config, wrap(Arc::new(store)))
-                .expect("the collector starts");
+            let store = open_store(&config);
+            let running =
+                collector::start_with_store(config, wrap(store)).expect("the collector starts");
             let ingest = running.ingest.clone();
             tx.send((running.addr, running.handle()))
                 .expect("the test is waiting");
@@ -66,6 +66,22 @@ pub fn spawn_app_over(
         thread: Some(thread),
         _dir: dir,
     }
+}
+
+/// The backend the API tests run on: sled in the app's directory, or, with
+/// `TOUCHPOINT_TEST_BACKEND=postgres` (a step of `cargo xtask test`), a fresh database on the
+/// PostgreSQL server `cargo xtask test` started.
+fn open_store(config: &Config) -> Arc<dyn Store> {
+    if std::env::var("TOUCHPOINT_TEST_BACKEND").as_deref() == Ok("postgres") {
+        let url = touchpoint_tests::postgres::fresh_database("api").unwrap_or_else(|| {
+            panic!(
+                "TOUCHPOINT_TEST_BACKEND=postgres needs {}",
+                touchpoint_tests::postgres::ENV
+            )
+        });
+        return Arc::new(PgStore::open(&url).expect("the PostgreSQL store opens"));
+    }
+    Arc::new(SledStore::open_with_cache(&config.data, config.cache_mib).expect("the store opens"))
 }
 
 impl Drop for TestApp {

@@ -1,0 +1,802 @@
+//! The PostgreSQL backend (`--store postgres://…`): everything the collector keeps, in one
+//! database that any number of collectors share behind a balancer. The promises are sled's: a
+//! 2xx only after the commit, one row per id and per answered interaction whichever collector
+//! got which copy (UNIQUE constraints), the same answers (201 / 200 / 409) as on sled.
+//!
+//! Ingest: the first `put` after a commit opens a transaction and locks the `arrival` row; later
+//! puts join it until the group commit's flusher calls [`Store::flush`], which commits (with
+//! `synchronous_commit` on, so through a synchronous standby). Concurrent answers share that
+//! commit as they share sled's flush. Holding the row serialises the collectors' ingest
+//! transactions: arrival keys are unique and commit in order, and a copy of an id (or an
+//! interaction) never races another (see [`schema`]). A transaction that fails loses its writes;
+//! the store says so ([`Store::flush_failure_loses_writes`]) and the group commit answers every
+//! request whose write went with it 503.
+//!
+//! Stats: each collector keeps the cells in memory as on sled, counted from the records: at
+//! open, after each of its own commits, and about four times a second from the other
+//! collectors' commits ([`tail`]), so every collector answers the same figures, at most a
+//! moment behind.
+//!
+//! Events: the outbox's events are claimed by one collector at a time (`FOR UPDATE SKIP
+//! LOCKED`, for a minute), fanned out into deliveries it owns, and a collector that stopped
+//! signing its life has its deliveries taken over at the next start of a collector.
+//!
+//! Files: [`db`] the pool and its runtime, [`schema`] the migrations, [`tail`] the stats tail,
+//! [`import`] moving a sled store in (`migrate-store`).
+
+mod db;
+mod import;
+mod schema;
+mod tail;
+
+pub use self::import::Moved;
+
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc, Mutex,
+};
+
+use deadpool_postgres::Object;
+use protocol::{Channel, Submission};
+use tokio_postgres::types::ToSql;
+
+use self::db::{connect, failed, Db};
+use crate::{
+    channel::kiosk,
+    clock,
+    config::{Bounded, Bounds},
+    org::agenda::Action,
+    stats::Aggregates,
+    store::events::{Alert, Delivery, EndpointState, Event, EventKey, EventKind},
+    store::{Put, Record, Store, StoreError, FLAG_BURST},
+};
+
+/// How long a collector holds the outbox events it claimed before another may take them.
+const CLAIM_MICROS: u64 = 60_000_000;
+/// Records read per query by a scan and by the stats tail.
+const PAGE: i64 = 5_000;
+
+/// A statement's parameter, owned, to take to the store's runtime.
+type Param = Box<dyn ToSql + Send + Sync>;
+
+/// The ingest transaction in progress.
+struct Open {
+    client: Object,
+    /// The last arrival key handed out.
+    last: u64,
+    /// Records written in it.
+    writes: usize,
+}
+
+/// What `put` needs of a submission, owned, to take to the store's runtime.
+struct Write {
+    id: String,
+    interaction: Option<String>,
+    channel: &'static str,
+    touchpoint: String,
+    json: String,
+    device: Option<String>,
+    submitted_millis: i64,
+    max_devices: i64,
+    past: Option<Bounded>,
+    now: u64,
+    event: bool,
+}
+
+/// The PostgreSQL store.
+pub struct PgStore {
+    db: Arc<Db>,
+    open: Arc<tokio::sync::Mutex<Option<Open>>>,
+    /// An ingest transaction with writes failed: the next flush fails too.
+    lost: Arc<AtomicBool>,
+    stats: Arc<Aggregates>,
+    /// The last arrival key counted into `stats`.
+    counted: Arc<Mutex<u64>>,
+    /// This collector process, as it claims events and owns deliveries.
+    instance: String,
+    _tail: Option<tail::Tail>,
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (libpq's form), applies the migrations it lacks, counts
+    /// the stats and starts following the other collectors' answers; as a new collector (see
+    /// [`PgStore::open_as`]).
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let random = crate::config::Secret::generate()
+            .map_err(|e| StoreError::Database(format!("no instance name: {e}")))?;
+        Self::open_as(url, &random.expose()[..24])
+    }
+
+    /// [`PgStore::open`] as the collector called `instance`: the events it claimed and the
+    /// deliveries it owns are its own again at once (a collector started again after a crash).
+    pub fn open_as(url: &str, instance: &str) -> Result<Self, StoreError> {
+        let db = Arc::new(Db::open(url)?);
+        let pool = db.pool.clone();
+        db.run(async move {
+            let mut client = connect(&pool).await?;
+            schema::migrate(&mut client).await
+        })?;
+        let mut store = Self {
+            db,
+            open: Arc::default(),
+            lost: Arc::default(),
+            stats: Arc::default(),
+            counted: Arc::default(),
+            instance: instance.to_owned(),
+            _tail: None,
+        };
+        tail::catch_up(&store.db, &store.stats, &store.counted)?;
+        store._tail = Some(tail::Tail::start(
+            Arc::clone(&store.db),
+            Arc::clone(&store.stats),
+            Arc::clone(&store.counted),
+            store.instance.clone(),
+        ));
+        Ok(store)
+    }
+
+    /// Applies the migrations the database lacks and returns the schema's version, without
+    /// opening the store (`touchpoint-collector migrate`).
+    pub fn migrate(url: &str) -> Result<usize, StoreError> {
+        let db = Db::open(url)?;
+        let pool = db.pool.clone();
+        db.run(async move {
+            let mut client = connect(&pool).await?;
+            schema::migrate(&mut client).await
+        })
+    }
+
+    /// One statement on a pooled connection, outside the ingest transaction.
+    fn call<T: Send + 'static, F>(
+        &self,
+        work: impl FnOnce(Object) -> F + Send + 'static,
+    ) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>> + Send,
+    {
+        let pool = self.db.pool.clone();
+        self.db
+            .run(async move { work(connect(&pool).await?).await })
+    }
+
+    /// One statement on a pooled connection, outside the ingest transaction: the rows it
+    /// returns.
+    fn rows(
+        &self,
+        sql: &'static str,
+        params: Vec<Param>,
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        self.call(move |c| async move {
+            let params: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            c.query(sql, &params).await.map_err(failed)
+        })
+    }
+
+    /// [`PgStore::rows`] for a statement whose rows do not matter.
+    fn execute(&self, sql: &'static str, params: Vec<Param>) -> Result<(), StoreError> {
+        self.rows(sql, params).map(drop)
+    }
+
+    /// The first column of each row, as JSON text, read as `T`.
+    fn json_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &'static str,
+        params: Vec<Param>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.rows(sql, params)?
+            .iter()
+            .map(|r| from_json(r.get(0)))
+            .collect()
+    }
+
+    /// The first column of the first row, as an integer (a count, a size).
+    fn number(&self, sql: &'static str) -> Result<u64, StoreError> {
+        let rows = self.rows(sql, Vec::new())?;
+        Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0) as u64))
+    }
+
+    fn write(
+        &self,
+        submission: &Submission,
+        json: &str,
+        bounds: &Bounds,
+        event: bool,
+        now: u64,
+    ) -> Result<Put, StoreError> {
+        let w = Write {
+            id: submission.id.as_str().to_owned(),
+            interaction: interaction_key(submission),
+            channel: submission.channel.as_str(),
+            touchpoint: submission.touchpoint.as_str().to_owned(),
+            json: json.to_owned(),
+            device: kiosk::device(submission),
+            submitted_millis: submission.submitted_at.unix_millis(),
+            max_devices: i64::try_from(bounds.devices).unwrap_or(i64::MAX),
+            past: self.stats.new_value_past(submission, bounds),
+            now,
+            event,
+        };
+        let open = Arc::clone(&self.open);
+        let lost = Arc::clone(&self.lost);
+        let pool = self.db.pool.clone();
+        self.db.run(async move {
+            let mut slot = open.lock().await;
+            if slot.is_none() {
+                let client = connect(&pool).await?;
+                *slot = Some(begin(client).await?);
+            }
+            let Some(tx) = slot.as_mut() else {
+                return Err(StoreError::Interrupted);
+            };
+            match insert(tx, &w).await {
+                Ok(put) => Ok(put),
+                Err(error) => {
+                    if let Some(tx) = slot.take() {
+                        lost.fetch_or(tx.writes > 0, Ordering::SeqCst);
+                        discard(tx.client);
+                    }
+                    Err(error)
+                }
+            }
+        })
+    }
+}
+
+/// Opens an ingest transaction: the `arrival` row is locked until it commits.
+async fn begin(client: Object) -> Result<Open, StoreError> {
+    let begun = async {
+        client.batch_execute("BEGIN").await?;
+        client
+            .query_one("SELECT last FROM arrival FOR UPDATE", &[])
+            .await
+    }
+    .await;
+    match begun {
+        Ok(row) => Ok(Open {
+            last: row.get::<_, i64>(0) as u64,
+            client,
+            writes: 0,
+        }),
+        Err(error) => {
+            discard(client);
+            Err(failed(error))
+        }
+    }
+}
+
+/// The dedupe check and the write of one submission, in the open transaction.
+async fn insert(tx: &mut Open, w: &Write) -> Result<Put, StoreError> {
+    let c = &tx.client;
+    let known = c
+        .prepare_cached(
+            "SELECT (SELECT json FROM records WHERE id = $1),
+                    EXISTS (SELECT 1 FROM records WHERE interaction = $2)",
+        )
+        .await
+        .map_err(failed)?;
+    let row = c
+        .query_one(&known, &[&w.id, &w.interaction])
+        .await
+        .map_err(failed)?;
+    if let Some(stored) = row.get::<_, Option<String>>(0) {
+        return Ok(if stored == w.json {
+            Put::Duplicate
+        } else {
+            Put::IdConflict
+        });
+    }
+    if row.get::<_, bool>(1) {
+        return Ok(Put::AlreadyAnswered);
+    }
+    let mut previous = None;
+    if let Some(device) = &w.device {
+        let found = c
+            .query_opt(
+                "SELECT last_submitted FROM devices WHERE device = $1",
+                &[device],
+            )
+            .await
+            .map_err(failed)?;
+        previous = found.map(|r| r.get::<_, i64>(0));
+        if previous.is_none() {
+            let count = c
+                .query_one("SELECT count(*) FROM devices", &[])
+                .await
+                .map_err(failed)?;
+            if count.get::<_, i64>(0) >= w.max_devices {
+                return Ok(Put::TooManyValues(Bounded::Device));
+            }
+        }
+    }
+    if let Some(full) = w.past {
+        return Ok(Put::TooManyValues(full));
+    }
+    let key = w.now.max(tx.last + 1);
+    let burst = kiosk::is_burst(previous, w.submitted_millis);
+    let flags = i16::from(if burst { FLAG_BURST } else { 0 });
+    let kind = i16::from(if w.event {
+        EventKind::ResponseCreated.byte()
+    } else {
+        u8::MAX
+    });
+    let store = c
+        .prepare_cached(
+            "WITH r AS (INSERT INTO records (key, id, interaction, flags, channel, touchpoint, json)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7))
+             INSERT INTO outbox (at, kind) SELECT $1, $8::smallint WHERE $8::smallint <> 255",
+        )
+        .await
+        .map_err(failed)?;
+    c.execute(
+        &store,
+        &[
+            &(key as i64),
+            &w.id,
+            &w.interaction,
+            &flags,
+            &w.channel,
+            &w.touchpoint,
+            &w.json,
+            &kind,
+        ],
+    )
+    .await
+    .map_err(failed)?;
+    if let Some(device) = &w.device {
+        c.execute(
+            "INSERT INTO devices (device, last_submitted) VALUES ($1, $2)
+             ON CONFLICT (device) DO UPDATE SET last_submitted = excluded.last_submitted",
+            &[device, &w.submitted_millis],
+        )
+        .await
+        .map_err(failed)?;
+    }
+    tx.last = key;
+    tx.writes += 1;
+    Ok(Put::Stored { key })
+}
+
+/// Closes a connection whose transaction is in doubt instead of handing it back to the pool.
+fn discard(client: Object) {
+    drop(Object::take(client));
+}
+
+/// The interaction's unique key: its channel, touchpoint and id, unambiguously joined.
+fn interaction_key(submission: &Submission) -> Option<String> {
+    let interaction = submission.context.interaction_id.as_ref()?;
+    Some(interaction_key_of(
+        submission.channel,
+        submission.touchpoint.as_str(),
+        interaction.as_str(),
+    ))
+}
+
+fn interaction_key_of(channel: Channel, touchpoint: &str, interaction: &str) -> String {
+    serde_json::json!([channel.as_str(), touchpoint, interaction]).to_string()
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|_| StoreError::Corrupt { key: 0 })
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|_| StoreError::Corrupt { key: 0 })
+}
+
+/// The parameters naming one delivery: endpoint, event time, event kind.
+fn event_params(endpoint: &str, event: EventKey) -> Vec<Param> {
+    vec![
+        Box::new(endpoint.to_owned()),
+        Box::new(event.at as i64),
+        Box::new(i16::from(event.kind.byte())),
+    ]
+}
+
+fn kind_of(byte: i16) -> Result<EventKind, StoreError> {
+    u8::try_from(byte)
+        .ok()
+        .and_then(EventKind::from_byte)
+        .ok_or(StoreError::Corrupt { key: 0 })
+}
+
+/// One record as read from the database, owned until it is visited.
+type Row = (u64, u8, Channel, String, String);
+
+impl PgStore {
+    /// Up to [`PAGE`] records with `from <= key < to`, in key order.
+    fn page(&self, from: u64, to: u64) -> Result<Vec<Row>, StoreError> {
+        self.call(move |c| async move {
+            let rows = c
+                .query(
+                    "SELECT key, flags, channel, touchpoint, json FROM records
+                     WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3",
+                    &[&(from as i64), &(to.min(i64::MAX as u64) as i64), &PAGE],
+                )
+                .await
+                .map_err(failed)?;
+            rows.iter()
+                .map(|r| {
+                    let key = r.get::<_, i64>(0) as u64;
+                    let channel =
+                        Channel::parse(r.get(2)).map_err(|_| StoreError::Corrupt { key })?;
+                    Ok((key, r.get::<_, i16>(1) as u8, channel, r.get(3), r.get(4)))
+                })
+                .collect()
+        })
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self._tail.take();
+        if let Err(error) = Store::flush(self) {
+            tracing::warn!(%error, "the last ingest transaction did not commit");
+        }
+    }
+}
+
+impl Store for PgStore {
+    fn put(&self, submission: &Submission, json: &str, bounds: &Bounds) -> Result<Put, StoreError> {
+        self.write(submission, json, bounds, true, clock::now_micros())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let open = Arc::clone(&self.open);
+        let lost = Arc::clone(&self.lost);
+        self.db.run(async move {
+            let mut slot = open.lock().await;
+            let tx = slot.take();
+            if lost.swap(false, Ordering::SeqCst) {
+                if let Some(tx) = tx {
+                    discard(tx.client);
+                }
+                return Err(StoreError::Database(
+                    "an ingest transaction failed; its answers were not stored".into(),
+                ));
+            }
+            let Some(tx) = tx else {
+                return Ok(());
+            };
+            let committed = async {
+                tx.client
+                    .execute("UPDATE arrival SET last = $1", &[&(tx.last as i64)])
+                    .await?;
+                tx.client.batch_execute("COMMIT").await
+            }
+            .await;
+            committed.map_err(|error| {
+                discard(tx.client);
+                failed(error)
+            })
+        })?;
+        // This collector's own answers are counted before they are acknowledged.
+        if let Err(error) = tail::catch_up(&self.db, &self.stats, &self.counted) {
+            tracing::warn!(%error, "the stats could not be brought up to date; retried shortly");
+        }
+        Ok(())
+    }
+
+    fn flush_failure_loses_writes(&self) -> bool {
+        true
+    }
+
+    fn blocking_writes(&self) -> bool {
+        true
+    }
+
+    fn waiting_for(&self) -> Option<String> {
+        self.db
+            .unreachable()
+            .map(|why| format!("the database at {} ({why})", self.db.hosts))
+    }
+
+    fn scan(
+        &self,
+        from: u64,
+        to: u64,
+        visit: &mut dyn FnMut(Record<'_>) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut next = from;
+        while next < to {
+            let rows = self.page(next, to)?;
+            for (key, flags, channel, touchpoint, json) in &rows {
+                let record = Record {
+                    received_micros: *key,
+                    flags: *flags,
+                    channel: *channel,
+                    touchpoint,
+                    json,
+                };
+                if !visit(record) {
+                    return Ok(());
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() as i64 == PAGE => next = last.0 + 1,
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.number("SELECT count(*) FROM records").unwrap_or(0) as usize
+    }
+
+    fn interaction_answered(
+        &self,
+        channel: Channel,
+        touchpoint: &str,
+        interaction: &str,
+    ) -> Result<bool, StoreError> {
+        let key = interaction_key_of(channel, touchpoint, interaction);
+        let rows = self.rows(
+            "SELECT 1 FROM records WHERE interaction = $1",
+            vec![Box::new(key)],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    fn aggregates(&self) -> Option<&Aggregates> {
+        Some(&self.stats)
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        self.number("SELECT pg_database_size(current_database())")
+            .unwrap_or(0)
+    }
+
+    fn secret(
+        &self,
+        name: &str,
+        make: &mut dyn FnMut() -> std::io::Result<String>,
+    ) -> Result<String, StoreError> {
+        let made = make().map_err(|e| StoreError::Database(e.to_string()))?;
+        // Whoever asked first keeps theirs.
+        self.execute(
+            "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            vec![Box::new(name.to_owned()), Box::new(made)],
+        )?;
+        let rows = self.rows(
+            "SELECT value FROM secrets WHERE name = $1",
+            vec![Box::new(name.to_owned())],
+        )?;
+        rows.first()
+            .map(|r| r.get(0))
+            .ok_or(StoreError::Corrupt { key: 0 })
+    }
+
+    fn open_session(&self, id: &str, expires_secs: u64, now_secs: u64) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM sessions WHERE expires <= $1",
+            vec![Box::new(now_secs as i64)],
+        )?;
+        self.execute(
+            "INSERT INTO sessions (id, expires) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET expires = excluded.expires",
+            vec![Box::new(id.to_owned()), Box::new(expires_secs as i64)],
+        )
+    }
+
+    fn session_expiry(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        let rows = self.rows(
+            "SELECT expires FROM sessions WHERE id = $1",
+            vec![Box::new(id.to_owned())],
+        )?;
+        Ok(rows.first().map(|r| r.get::<_, i64>(0) as u64))
+    }
+
+    fn end_session(&self, id: &str) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM sessions WHERE id = $1",
+            vec![Box::new(id.to_owned())],
+        )
+    }
+
+    fn put_action(&self, action: &Action) -> Result<(), StoreError> {
+        // In the order recorded, as on sled: ids are numbers, compared padded.
+        self.execute(
+            "INSERT INTO actions (ord, json) VALUES ($1, $2)
+             ON CONFLICT (ord) DO UPDATE SET json = excluded.json",
+            vec![
+                Box::new(format!("{:0>20}", action.id)),
+                Box::new(to_json(action)?),
+            ],
+        )
+    }
+
+    fn actions(&self) -> Result<Vec<Action>, StoreError> {
+        self.json_rows("SELECT json FROM actions ORDER BY ord", Vec::new())
+    }
+
+    fn push_event(&self, kind: EventKind, data: &str) -> Result<EventKey, StoreError> {
+        let data = data.to_owned();
+        let now = clock::now_micros();
+        let at = self.call(move |mut c| async move {
+            let tx = c.transaction().await.map_err(failed)?;
+            let row = tx
+                .query_one("SELECT last FROM arrival FOR UPDATE", &[])
+                .await
+                .map_err(failed)?;
+            let at = now.max(row.get::<_, i64>(0) as u64 + 1);
+            tx.execute(
+                "INSERT INTO outbox (at, kind, data) VALUES ($1, $2, $3)",
+                &[&(at as i64), &i16::from(kind.byte()), &data],
+            )
+            .await
+            .map_err(failed)?;
+            tx.execute("UPDATE arrival SET last = $1", &[&(at as i64)])
+                .await
+                .map_err(failed)?;
+            tx.commit().await.map_err(failed)?;
+            Ok(at)
+        })?;
+        Ok(EventKey { at, kind })
+    }
+
+    fn pending_events(&self, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let me = self.instance.clone();
+        let now = clock::now_micros();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, i16, Option<String>)> = self.call(move |c| async move {
+            let rows = c
+                .query(
+                    "UPDATE outbox SET claimed_by = $1, claimed_until = $2
+                     WHERE (at, kind) IN (
+                         SELECT at, kind FROM outbox
+                         WHERE claimed_until < $3 OR claimed_by = $1
+                         ORDER BY at, kind LIMIT $4 FOR UPDATE SKIP LOCKED)
+                     RETURNING at, kind, data",
+                    &[&me, &((now + CLAIM_MICROS) as i64), &(now as i64), &limit],
+                )
+                .await
+                .map_err(failed)?;
+            Ok(rows
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect())
+        })?;
+        let mut events = rows
+            .into_iter()
+            .map(|(at, kind, data)| {
+                Ok(Event {
+                    key: EventKey {
+                        at: at as u64,
+                        kind: kind_of(kind)?,
+                    },
+                    data,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        events.sort_by_key(|e| e.key);
+        Ok(events)
+    }
+
+    fn fan_out(&self, handed: &[(EventKey, Vec<Delivery>)]) -> Result<(), StoreError> {
+        let me = self.instance.clone();
+        let mut events = Vec::new();
+        let mut deliveries = Vec::new();
+        for (event, handed_to) in handed {
+            events.push((event.at as i64, i16::from(event.kind.byte())));
+            for d in handed_to {
+                deliveries.push((d.endpoint.clone(), to_json(d)?));
+            }
+        }
+        self.call(move |mut c| async move {
+            let tx = c.transaction().await.map_err(failed)?;
+            for (at, kind) in &events {
+                tx.execute(
+                    "DELETE FROM outbox WHERE at = $1 AND kind = $2",
+                    &[at, kind],
+                )
+                .await
+                .map_err(failed)?;
+            }
+            for (endpoint, json) in &deliveries {
+                let d: Delivery = from_json(json)?;
+                tx.execute(
+                    "INSERT INTO deliveries (endpoint, at, kind, owner, json) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (endpoint, at, kind) DO NOTHING",
+                    &[endpoint, &(d.event_at as i64), &i16::from(d.kind.byte()), &me, json],
+                )
+                .await
+                .map_err(failed)?;
+            }
+            tx.commit().await.map_err(failed)
+        })
+    }
+
+    fn outbox_len(&self) -> usize {
+        self.number("SELECT count(*) FROM outbox").unwrap_or(0) as usize
+    }
+
+    fn deliveries(&self, visit: &mut dyn FnMut(Delivery) -> bool) -> Result<(), StoreError> {
+        let me = self.instance.clone();
+        let alive_since = clock::now_micros().saturating_sub(tail::GONE_AFTER_MICROS) as i64;
+        // This collector's, and those of collectors that stopped signing their life.
+        let texts: Vec<String> = self.call(move |c| async move {
+            let rows = c
+                .query(
+                    "UPDATE deliveries SET owner = $1
+                     WHERE owner = $1 OR owner NOT IN (SELECT id FROM collectors WHERE seen > $2 AND id <> $1)
+                     RETURNING json",
+                    &[&me, &alive_since],
+                )
+                .await
+                .map_err(failed)?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })?;
+        let mut deliveries = texts
+            .iter()
+            .map(|t| from_json::<Delivery>(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        deliveries.sort_by(|a, b| (&a.endpoint, a.event()).cmp(&(&b.endpoint, b.event())));
+        for delivery in deliveries {
+            if !visit(delivery) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn delivery(&self, endpoint: &str, event: EventKey) -> Result<Option<Delivery>, StoreError> {
+        let found = self.json_rows(
+            "SELECT json FROM deliveries WHERE endpoint = $1 AND at = $2 AND kind = $3",
+            event_params(endpoint, event),
+        )?;
+        Ok(found.into_iter().next())
+    }
+
+    fn put_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        let mut params = event_params(&delivery.endpoint, delivery.event());
+        params.push(Box::new(self.instance.clone()));
+        params.push(Box::new(to_json(delivery)?));
+        self.execute(
+            "INSERT INTO deliveries (endpoint, at, kind, owner, json) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (endpoint, at, kind) DO UPDATE SET json = excluded.json, owner = excluded.owner",
+            params,
+        )
+    }
+
+    fn remove_delivery(&self, endpoint: &str, event: EventKey) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM deliveries WHERE endpoint = $1 AND at = $2 AND kind = $3",
+            event_params(endpoint, event),
+        )
+    }
+
+    fn endpoint_state(&self, endpoint: &str) -> Result<EndpointState, StoreError> {
+        let found = self.json_rows(
+            "SELECT json FROM endpoints WHERE endpoint = $1",
+            vec![Box::new(endpoint.to_owned())],
+        )?;
+        Ok(found.into_iter().next().unwrap_or_default())
+    }
+
+    fn put_endpoint_state(&self, endpoint: &str, state: &EndpointState) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO endpoints (endpoint, json) VALUES ($1, $2)
+             ON CONFLICT (endpoint) DO UPDATE SET json = excluded.json",
+            vec![Box::new(endpoint.to_owned()), Box::new(to_json(state)?)],
+        )
+    }
+
+    fn put_alert(&self, alert: &Alert) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO alerts (id, opened_at, json) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET json = excluded.json",
+            vec![
+                Box::new(alert.id.clone()),
+                Box::new(alert.opened_at as i64),
+                Box::new(to_json(alert)?),
+            ],
+        )
+    }
+
+    fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        self.json_rows("SELECT json FROM alerts ORDER BY opened_at, id", Vec::new())
+    }
+}
