@@ -15,7 +15,7 @@
 //!   `response.created` is written there under the writer lock just before the record, so a
 //!   record that reached the disk always has its event; an event whose record a crash lost is
 //!   dropped when it comes up. `deliveries`: each endpoint's pending deliveries; `hooks`: the
-//!   endpoints' states and the alerts.
+//!   endpoints' states, the alerts and their acknowledgements.
 //! - `aggregates`: the stats cells (see [`crate::stats`]), one entry per cell, and `devices`, each
 //!   device's last `submitted_at`, one entry per device. Both live in memory and are updated with
 //!   every write; about once a second (and at a clean stop) the cells and devices that changed
@@ -68,7 +68,7 @@ use crate::{
     config::{Bounded, Bounds},
     org::agenda::Action,
     stats::Aggregates,
-    store::events::{Alert, Delivery, EndpointState, Event, EventKey, EventKind},
+    store::events::{Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind},
     store::{Put, Record, Store, StoreError, FLAG_BURST},
 };
 
@@ -655,6 +655,23 @@ impl Store for SledStore {
             .collect::<Result<Vec<_>, _>>()?;
         alerts.sort_by_key(|a| a.opened_at);
         Ok(alerts)
+    }
+
+    fn put_acknowledgement(&self, ack: &Acknowledgement) -> Result<(), StoreError> {
+        self.trees
+            .hooks
+            .insert(hook_key("ack/", &ack.alert), to_json(ack)?)?;
+        self.trees.db.flush()?;
+        Ok(())
+    }
+
+    fn acknowledgements(&self) -> Result<Vec<Acknowledgement>, StoreError> {
+        self.trees
+            .hooks
+            .scan_prefix(b"ack/")
+            .values()
+            .map(|value| from_json::<Acknowledgement>(&value?))
+            .collect()
     }
 }
 
