@@ -222,6 +222,30 @@ pub async fn close_action(
     Ok(see_other("/dashboard#agenda").finish())
 }
 
+/// The form that acknowledges an alert.
+#[derive(Debug, Deserialize)]
+pub struct Acknowledging {
+    alert: String,
+    by: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Acknowledges an alert from the dashboard: who, with a note; now is when.
+pub async fn acknowledge_alert(
+    req: HttpRequest,
+    form: web::Form<Acknowledging>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    same_origin(&req, &state)?;
+    if !signed_in(&req, &state)? {
+        return Ok(see_other("/dashboard").finish());
+    }
+    let form = form.into_inner();
+    super::hooks::acknowledge(&state, form.alert, &form.by, &form.note, "dashboard").await?;
+    Ok(see_other("/dashboard#alerts").finish())
+}
+
 /// Now, RFC 3339.
 fn now() -> String {
     protocol::Timestamp::from_unix_millis((clock::now_micros() / 1000) as i64)
