@@ -46,6 +46,11 @@ pub struct Collector {
 impl Collector {
     /// Starts `touchpoint-collector serve` on a free loopback port over `data`.
     pub fn start(data: &Path, extra_args: &[&str]) -> Self {
+        Self::start_with_env(data, extra_args, &[])
+    }
+
+    /// As [`Collector::start`], with `env` added to the process's environment.
+    pub fn start_with_env(data: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(collector_binary())
             .args("serve --listen 127.0.0.1:0 --workers 2".split(' '))
             // These tests post from one address at hundreds of posts a second.
@@ -57,6 +62,7 @@ impl Collector {
             .args(extra_args)
             .env("TOUCHPOINT_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
