@@ -15,6 +15,7 @@
 //! (installing what is missing).
 
 mod bench;
+mod bench_webhooks;
 mod circles;
 mod contract;
 mod server;
@@ -39,6 +40,9 @@ usage: cargo xtask <command>
   bench backlog [--count N]          a kiosk's backlog of N answers drained under the default limits
   bench soak [--minutes N] [--rate R] [--duplicates PERCENT]
                                      steady load for a bounded time: latency, memory, disk
+  bench webhooks [--seconds N] [--rounds N]
+                                     alert latency at 100 answers/s, 10,000 queued events
+                                     delivered, ingest with two endpoints against none
   size                               build the widget and print its transfer size
   circles                            check that no modules import each other in a circle
   contract                           Schemathesis against the debug collector and its OpenAPI document
