@@ -320,17 +320,45 @@ fn a_private_target_is_refused_without_the_flag() {
     assert!(receiver.hooks().is_empty(), "nothing reached the receiver");
 }
 
-#[test]
-fn a_receiver_answering_410_disables_its_endpoint() {
+/// A collector whose endpoint `team` is at a receiver answering every post with `status`, once
+/// `answers` were posted and the endpoint is disabled; retrying on `retries`.
+struct Disabled {
+    receiver: Receiver,
+    dir: tempfile::TempDir,
+    org: String,
+    collector: Collector,
+    /// The endpoint as `/v1/endpoints` shows it, disabled.
+    team: Value,
+}
+
+fn disabled_by(status: u16, retries: &str, answers: std::ops::Range<u64>) -> Disabled {
     let receiver = Receiver::start(0);
-    receiver.always(410);
+    receiver.always(status);
     let dir = tempfile::tempdir().expect("tempdir");
     let org = org_file(dir.path(), &receiver.url, r#""response.created""#);
-    let collector = with_endpoints(&dir.path().join("data"), &org, "1s");
-    post_all(&collector, 0..3);
+    let collector = with_endpoints(&dir.path().join("data"), &org, retries);
+    post_all(&collector, answers);
     let team = wait_for_team(&collector, "not disabled", |team| {
         team["status"] == "disabled"
     });
+    Disabled {
+        receiver,
+        dir,
+        org,
+        collector,
+        team,
+    }
+}
+
+#[test]
+fn a_receiver_answering_410_disables_its_endpoint() {
+    let Disabled {
+        receiver,
+        dir,
+        org,
+        collector,
+        team,
+    } = disabled_by(410, "1s", 0..3);
     assert!(
         team["disabled"].as_str().is_some_and(|d| d.contains("410")),
         "{team}"
@@ -395,11 +423,9 @@ fn a_receiver_that_comes_back_gets_its_backlog_at_once() {
 fn a_rate_alert_opens_and_resolves() {
     let receiver = Receiver::start(0);
     let dir = tempfile::tempdir().expect("tempdir");
-    std::env::set_var("TP_TEST_HOOK_SECRET", SECRET);
-    let org = dir.path().join("org.toml");
-    std::fs::write(
-        &org,
-        format!(
+    let collector = with_org(
+        dir.path(),
+        &format!(
             r#"[organisation]
 name = "Northbank"
 
@@ -420,12 +446,8 @@ notify = ["team"]
 "#,
             receiver.url
         ),
-    )
-    .expect("org");
-    let org = org.display().to_string();
-    let collector = Collector::start(
-        &dir.path().join("data"),
-        &["--org", &org, "--allow-private-webhooks"],
+        "1s",
+        &[],
     );
     let answer = |n: u64, channel: &str, effort: u64| {
         let mut a = submission(n);
@@ -810,15 +832,7 @@ fn retry_after_is_honoured() {
 /// `/v1/endpoints`, and gives the event up.
 #[test]
 fn an_endpoint_failing_through_its_whole_schedule_is_disabled() {
-    let receiver = Receiver::start(0);
-    receiver.always(500);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let org = org_file(dir.path(), &receiver.url, r#""response.created""#);
-    let collector = with_endpoints(&dir.path().join("data"), &org, "1s,1s");
-    post_all(&collector, 0..1);
-    let team = wait_for_team(&collector, "not disabled", |team| {
-        team["status"] == "disabled"
-    });
+    let Disabled { receiver, team, .. } = disabled_by(500, "1s,1s", 0..1);
     assert_eq!(
         team["disabled"], "failed through the whole retry schedule (3 attempts)",
         "{team}"

@@ -157,8 +157,7 @@ pub async fn record_action(
     form: web::Form<NewAction>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    same_origin(&req, &state)?;
-    if !signed_in(&req, &state)? {
+    if !form_from_session(&req, &state)? {
         return Ok(see_other("/dashboard").finish());
     }
     let org = state.org.get();
@@ -201,8 +200,7 @@ pub async fn close_action(
     form: web::Form<Closing>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    same_origin(&req, &state)?;
-    if !signed_in(&req, &state)? {
+    if !form_from_session(&req, &state)? {
         return Ok(see_other("/dashboard").finish());
     }
     let store = Arc::clone(state.ingest.store());
@@ -237,13 +235,19 @@ pub async fn acknowledge_alert(
     form: web::Form<Acknowledging>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    same_origin(&req, &state)?;
-    if !signed_in(&req, &state)? {
+    if !form_from_session(&req, &state)? {
         return Ok(see_other("/dashboard").finish());
     }
     let form = form.into_inner();
     super::hooks::acknowledge(&state, form.alert, &form.by, &form.note, "dashboard").await?;
     Ok(see_other("/dashboard#alerts").finish())
+}
+
+/// Whether a dashboard form's post may be done: refused from another origin, and false (sign in
+/// first) without a live session. The one rule of every form the dashboard posts.
+fn form_from_session(req: &HttpRequest, state: &AppState) -> Result<bool, ApiError> {
+    same_origin(req, state)?;
+    signed_in(req, state)
 }
 
 /// Now, RFC 3339.

@@ -638,39 +638,49 @@ impl Store for SledStore {
     }
 
     fn put_alert(&self, alert: &Alert) -> Result<(), StoreError> {
-        self.trees
-            .hooks
-            .insert(hook_key("alert/", &alert.id), to_json(alert)?)?;
-        self.trees.db.flush()?;
-        Ok(())
+        self.put_hook_durably("alert/", &alert.id, alert)
     }
 
     fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
-        let mut alerts = self
-            .trees
-            .hooks
-            .scan_prefix(b"alert/")
-            .values()
-            .map(|value| from_json::<Alert>(&value?))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut alerts: Vec<Alert> = self.hooks_under("alert/")?;
         alerts.sort_by_key(|a| a.opened_at);
         Ok(alerts)
     }
 
     fn put_acknowledgement(&self, ack: &Acknowledgement) -> Result<(), StoreError> {
+        self.put_hook_durably("ack/", &ack.alert, ack)
+    }
+
+    fn acknowledgements(&self) -> Result<Vec<Acknowledgement>, StoreError> {
+        self.hooks_under("ack/")
+    }
+}
+
+impl SledStore {
+    /// Writes `value` under `prefix` + `id` in `hooks` and flushes.
+    fn put_hook_durably<T: serde::Serialize>(
+        &self,
+        prefix: &str,
+        id: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
         self.trees
             .hooks
-            .insert(hook_key("ack/", &ack.alert), to_json(ack)?)?;
+            .insert(hook_key(prefix, id), to_json(value)?)?;
         self.trees.db.flush()?;
         Ok(())
     }
 
-    fn acknowledgements(&self) -> Result<Vec<Acknowledgement>, StoreError> {
+    /// Every value under `prefix` in `hooks`, in key order.
+    fn hooks_under<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
         self.trees
             .hooks
-            .scan_prefix(b"ack/")
+            .scan_prefix(prefix.as_bytes())
             .values()
-            .map(|value| from_json::<Acknowledgement>(&value?))
+            .map(|value| from_json(&value?))
             .collect()
     }
 }
