@@ -203,3 +203,67 @@ pub fn endpoints(
     out.push_str("</section>\n");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SledStore;
+
+    fn alert(id: &str, opened_at: u64, resolved_at: Option<u64>, summary: &str) -> Alert {
+        Alert {
+            id: id.into(),
+            rule: "struggled".into(),
+            scope: format!("touchpoint:{id}"),
+            opened_at,
+            resolved_at,
+            detail: serde_json::json!({ "summary": summary }),
+            count: 1,
+            last_at: opened_at,
+            held: false,
+        }
+    }
+
+    #[test]
+    fn open_alerts_come_first_with_a_form_and_acknowledgements_are_text() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        store
+            .put_alert(&alert(
+                "old",
+                1_000_000,
+                Some(2_000_000),
+                "<script>x</script>",
+            ))
+            .expect("alert");
+        store
+            .put_alert(&alert("new", 3_000_000, None, "low"))
+            .expect("alert");
+        let ack = Acknowledgement::new("old", "Sam <b>", "done & \"dusted\"", "api", 2_500_000)
+            .expect("valid");
+        store.put_acknowledgement(&ack).expect("ack");
+        let mut page = String::new();
+        section(&mut page, &store, None).expect("renders");
+        let open = page.find("<caption>Open alerts").expect("open alerts");
+        let history = page.find("<caption>History").expect("history");
+        assert!(open < history, "open ones first");
+        assert_eq!(page.matches("name=\"alert\" value=\"new\"").count(), 1);
+        assert!(
+            !page.contains("value=\"old\""),
+            "no form on a resolved alert"
+        );
+        assert!(page.contains("by Sam &lt;b&gt; at <time datetime=\"1970-01-01T00:00:02.500Z\">"));
+        assert!(page.contains("done &amp; &quot;dusted&quot;"));
+        assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
+        assert!(!page.contains("<script>") && !page.contains("<b>"));
+    }
+
+    #[test]
+    fn no_rules_and_no_alerts_is_no_section() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        let mut page = String::new();
+        section(&mut page, &store, None).expect("renders");
+        endpoints(&mut page, &store, None).expect("renders");
+        assert_eq!(page, "");
+    }
+}
