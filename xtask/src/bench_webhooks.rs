@@ -122,11 +122,12 @@ fn serve(stream: TcpStream, down: &AtomicBool, received: &Mutex<Received>) {
         {
             let mut received = received.lock().unwrap_or_else(|p| p.into_inner());
             received.posts += 1;
-            if body.starts_with(r#"{"type":"alert.opened""#) {
+            // The collector writes JSON with its keys sorted: `type` comes last.
+            if body.ends_with(r#""type":"alert.opened"}"#) {
                 if let Some(scope) = string_field(&body, "scope") {
                     received.alerts.entry(scope).or_insert(arrived);
                 }
-            } else if body.starts_with(r#"{"type":"response.created""#) {
+            } else if body.ends_with(r#""type":"response.created"}"#) {
                 received.answers.insert(id);
             }
         }
