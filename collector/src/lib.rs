@@ -9,12 +9,13 @@
 //!   one page builder, and a file per route family.
 //! - [`ingest`]: [`ingest::Ingest::submit`], the only place an outcome is counted; the group
 //!   commit ([`ingest::commit`]) and the figures `/metrics` shows.
-//! - [`read`]: export, the dashboard (departments, journeys, the council's agenda), the council
-//!   report, journeys, and their shared HTML; it reads through the store and its stats cells,
-//!   beside `ingest`.
+//! - [`read`]: export, the dashboard (departments, journeys, the council's agenda, the alerts and
+//!   the endpoints' delivery logs), the council report, journeys, and their shared HTML; it reads
+//!   through the store and its stats cells, beside `ingest`.
 //! - [`webhooks`]: events out, beside `ingest` and `read`: the outbox's events handed to the
 //!   organisation file's endpoints (signed per Standard Webhooks, retried, on their own thread),
-//!   and the alert rules applied to each answer. It reads through the store.
+//!   and the alert rules applied to each answer. It reads through the store, where an alert's
+//!   acknowledgement (by whom, when, a note; `http::hooks::acknowledge`) is kept apart from it.
 //! - [`store`]: the [`store::Store`] trait, everything the collector keeps goes through it, its
 //!   sled backend (byte formats, trees and sealing, recovery) and its PostgreSQL backend (the
 //!   pool, migrations, the stats tail, moving a sled store in). Duplicates are detected here.
@@ -25,7 +26,8 @@
 //! - [`org`]: the organisation file (departments, touchpoints, journeys), reloaded whole, and the
 //!   council's actions; one definition of a touchpoint's department.
 //! - [`config`] (flags, every default, secrets), [`limits`] (token buckets), [`clock`] (the one
-//!   clock), [`assets`] (embedded files and page templates): the ground everything stands on.
+//!   clock, which debug builds let end-to-end tests move), [`assets`] (embedded files and page
+//!   templates): the ground everything stands on.
 //! - Beside the server: [`backup`] (restore from an export, exactly once) and [`demo`] (demo data).
 //!
 //! The path of one submission, `POST /v1/responses`:

@@ -1,10 +1,14 @@
 // The CX dashboard in a real headless Chromium against the real collector: it needs sign-in (a
 // session cookie, never the token in a URL), loads with no console errors under its strict CSP,
-// shows a comment holding markup and script as text without running it, and keeps its filters in
-// the URL.
+// shows a comment holding markup and script as text without running it, keeps its filters in
+// the URL, and shows an alert opened by real answers, acknowledged from the page with who, when and
+// a note, beside its endpoint's delivery log.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startCollector, launch, ADMIN_TOKEN, STILL, storeAll } from "./helpers.mjs";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startCollector, startHost, launch, ADMIN_TOKEN, STILL, storeAll, eventually } from "./helpers.mjs";
 
 let browser;
 let collector;
@@ -136,4 +140,110 @@ test("a comment holding markup and script is shown as text and never runs", asyn
   assert.equal(await page.evaluate(() => window.__pwned), undefined);
   assert.deepEqual(problems, []);
   await context.close();
+});
+
+test("an alert opened by real answers is acknowledged from the dashboard with who, when and a note", async () => {
+  // A real receiver for the alert's endpoint: it accepts every post.
+  const receiver = await startHost({ "/hook": { body: "", type: "text/plain" } });
+  const dir = mkdtempSync(join(tmpdir(), "tp-alerts-"));
+  const org = join(dir, "org.toml");
+  writeFileSync(
+    org,
+    `[organisation]
+name = "Northbank"
+
+[[endpoint]]
+id = "digital-team"
+url = "${receiver.origin}/hook"
+secret = "env:TP_HOOK_DIGITAL"
+events = ["alert.opened", "alert.resolved"]
+
+[[alert]]
+id = "struggled"
+touchpoint = "card-activation"
+effort_at_most = 2
+notify = ["digital-team"]
+`,
+  );
+  const alerting = await startCollector({
+    env: {
+      TOUCHPOINT_ORG: org,
+      TOUCHPOINT_ALLOW_PRIVATE_WEBHOOKS: "true",
+      TP_HOOK_DIGITAL: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    },
+  });
+  const { context, page, problems } = await watchedPage();
+  try {
+    const now = new Date().toISOString();
+    const answer = (n, touchpoint, effort) => ({
+      id: `alert-test-${String(n).padStart(6, "0")}`,
+      survey: { id: "core-cx", version: 1 },
+      channel: "web",
+      touchpoint,
+      answers: { effort, emotion: effort > 4 ? "pleased" : "frustrated" },
+      locale: "en",
+      submitted_at: now,
+    });
+    await storeAll(alerting.base, [answer(1, "card-activation", 6), answer(2, "checkout", 1), answer(3, "card-activation", 1)]);
+
+    await page.goto(`${alerting.base}/dashboard`);
+    await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    const section = page.locator("#alerts");
+    const row = section.getByRole("row", { name: /struggled/ });
+    // The delivery thread opens the alert moments after the answer is stored.
+    await eventually(async () => {
+      await page.reload();
+      return (await row.count()) === 1;
+    }, 15000, "the open alert on the dashboard");
+    const open = await row.innerText();
+    assert.match(open, /\bopen\b/, "its state in words");
+    assert.match(open, /touchpoint:card-activation/);
+    assert.match(open, /effort 1\/7/, "the summary");
+    assert.doesNotMatch(open, /checkout/, "only the rule's touchpoint");
+
+    // The endpoint's delivery log shows the alert delivered to the receiver.
+    const endpoint = page.getByRole("region", { name: "Endpoint digital-team" });
+    await eventually(async () => {
+      await page.reload();
+      return /delivered \(200\)/.test(await endpoint.innerText());
+    }, 15000, "the delivery in the endpoint's log");
+    assert.match(await endpoint.innerText(), /enabled/);
+    assert.match(await endpoint.innerText(), /alert\.opened/);
+
+    const note = 'Calling the card team <b>now</b> & "fast"';
+    await row.getByLabel("Your name").fill("Sam Okafor");
+    await row.getByLabel("Note").fill(note);
+    await row.getByRole("button", { name: "Acknowledge" }).click();
+    await page.waitForURL(/\/dashboard#alerts$/);
+    const acknowledged = await section.getByRole("row", { name: /struggled/ }).innerText();
+    assert.match(acknowledged, /by Sam Okafor at \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)? UTC/);
+    assert.ok(acknowledged.includes(note), `the note as text: ${acknowledged}`);
+    assert.equal(await section.locator("b").count(), 0, "markup in the note is not parsed");
+    assert.equal(await row.getByRole("button", { name: "Acknowledge" }).count(), 0);
+
+    // The same acknowledgement in the admin API.
+    const listed = await (
+      await fetch(`${alerting.base}/v1/alerts`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    ).json();
+    const alert = listed.alerts.find((a) => a.rule === "struggled");
+    assert.equal(alert.acknowledged.by, "Sam Okafor");
+    assert.equal(alert.acknowledged.note, note);
+    assert.equal(alert.acknowledged.via, "dashboard");
+    assert.ok(Math.abs(Date.parse(alert.acknowledged.at) - Date.now()) < 10 * 60_000, alert.acknowledged.at);
+
+    // The same origin rule as the council's forms: a post from elsewhere is refused.
+    const forged = await fetch(`${alerting.base}/dashboard/alerts/acknowledge`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://evil.example" },
+      body: `alert=${encodeURIComponent(alert.alert_id)}&by=Mallory`,
+      redirect: "manual",
+    });
+    assert.equal(forged.status, 403);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+    await alerting.stop();
+    await receiver.close();
+  }
 });

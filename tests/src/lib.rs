@@ -48,6 +48,11 @@ impl Collector {
     /// Starts `touchpoint-collector serve` on a free loopback port over `data` (or the PostgreSQL
     /// database standing for it).
     pub fn start(data: &Path, extra_args: &[&str]) -> Self {
+        Self::start_with_env(data, extra_args, &[])
+    }
+
+    /// As [`Collector::start`], with `env` added to the process's environment.
+    pub fn start_with_env(data: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
         // On PostgreSQL when the run asks for it ([`postgres::store_for`]).
         let store = postgres::store_for(data)
             .filter(|_| !extra_args.contains(&"--store"))
@@ -65,6 +70,7 @@ impl Collector {
             .args(&store)
             .env("TOUCHPOINT_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

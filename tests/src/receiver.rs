@@ -25,6 +25,10 @@ pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub struct Hook {
     pub id: String,
     pub timestamp: String,
+    /// The `webhook-signature` header as it came.
+    pub signature: String,
+    /// The body's bytes, as signed.
+    pub raw: Vec<u8>,
     pub body: Value,
     pub status: u16,
 }
@@ -37,6 +41,8 @@ struct Shared {
     bad_signatures: AtomicUsize,
     /// Answer 500 to this many requests first.
     fail_first: AtomicUsize,
+    /// With those 500s, ask for this many seconds' pause (`Retry-After`; 0: none).
+    retry_after: AtomicUsize,
     /// Close every connection without an answer.
     down: AtomicBool,
     /// Answer every request with this status (0: the usual).
@@ -66,6 +72,11 @@ impl Receiver {
             });
         }
         Self { url, shared }
+    }
+
+    /// Asks for `secs` seconds' pause (`Retry-After`) with each of the first failures.
+    pub fn retry_after(&self, secs: usize) {
+        self.shared.retry_after.store(secs, Ordering::SeqCst);
     }
 
     /// Whether the receiver is away (connections closed unanswered).
@@ -203,6 +214,10 @@ fn serve(stream: TcpStream, shared: &Shared) {
         } else {
             200
         };
+        let retry_after = match shared.retry_after.load(Ordering::SeqCst) {
+            secs if secs > 0 && status == 500 => format!("retry-after: {secs}\r\n"),
+            _ => String::new(),
+        };
         let mut hooks = shared.hooks.lock().unwrap_or_else(|p| p.into_inner());
         shared
             .arrived
@@ -212,11 +227,13 @@ fn serve(stream: TcpStream, shared: &Shared) {
         hooks.push(Hook {
             id,
             timestamp,
+            signature,
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            raw: body,
             status,
         });
         drop(hooks);
-        let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
+        let answer = format!("HTTP/1.1 {status} X\r\n{retry_after}content-length: 0\r\n\r\n");
         if writer.write_all(answer.as_bytes()).is_err() {
             return;
         }

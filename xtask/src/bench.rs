@@ -18,6 +18,8 @@
 //!   drained against a collector with its default rate limits, in Chromium
 //!   (`tests/browser/bench/backlog.mjs`): time until all are stored, and the 429s on the way.
 //! - soak (only when asked): see `soak.rs`.
+//! - webhooks (only when asked): alert latency under load, a backlog drained, and ingest with two
+//!   endpoints against none; see `bench_webhooks.rs`.
 
 use std::{
     io::{Read, Write},
@@ -94,6 +96,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
         };
         report.push(crate::soak::soak(&dir, &options)?);
     }
+    if which == Some("webhooks") {
+        report.push(crate::bench_webhooks::run(&dir, seconds, rounds)?);
+    }
     if matches!(which, None | Some("stats")) {
         report.push(stats(&dir, count)?);
     }
@@ -114,11 +119,11 @@ end
 "#;
 
 #[derive(Debug, Clone, Copy)]
-struct WrkRun {
-    requests_per_sec: f64,
-    p99_ms: f64,
-    requests: u64,
-    non_2xx: u64,
+pub struct WrkRun {
+    pub requests_per_sec: f64,
+    pub p99_ms: f64,
+    pub requests: u64,
+    pub non_2xx: u64,
 }
 
 fn millis(text: &str) -> Option<f64> {
@@ -132,7 +137,8 @@ fn millis(text: &str) -> Option<f64> {
     })
 }
 
-fn wrk(dir: &Path, url: &str, prefix: &str, seconds: u64) -> Result<WrkRun, String> {
+/// One wrk run of `seconds` posting the widget's request shape to `url`.
+pub fn wrk(dir: &Path, url: &str, prefix: &str, seconds: u64) -> Result<WrkRun, String> {
     wrk_with(dir, url, prefix, seconds, 32)
 }
 
@@ -189,7 +195,7 @@ fn wrk_with(
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }

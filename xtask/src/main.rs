@@ -16,6 +16,7 @@
 //! (installing what is missing).
 
 mod bench;
+mod bench_webhooks;
 mod circles;
 mod contract;
 mod server;
@@ -34,12 +35,15 @@ usage: cargo xtask <command>
 
   run [--listen ADDR] [--data DIR]   build and run the collector (demo data on a fresh store)
   test                               install what is missing, then run every check and test
-  bench [ingest|export|stats] [--seconds N] [--rounds N] [--count N]
+  bench [ingest|export|stats|postgres] [--seconds N] [--rounds N] [--count N]
                                      benchmarks; figures for the README
   bench widget [--runs N]            the widget's main-thread cost in Chromium (long tasks)
   bench backlog [--count N]          a kiosk's backlog of N answers drained under the default limits
   bench soak [--minutes N] [--rate R] [--duplicates PERCENT]
                                      steady load for a bounded time: latency, memory, disk
+  bench webhooks [--seconds N] [--rounds N]
+                                     alert latency at 100 answers/s, 10,000 queued events
+                                     delivered, ingest with two endpoints against none
   size                               build the widget and print its transfer size, also as
                                      measured in Chromium until an answer is delivered
   circles                            check that no modules import each other in a circle

@@ -157,8 +157,7 @@ pub async fn record_action(
     form: web::Form<NewAction>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    same_origin(&req, &state)?;
-    if !signed_in(&req, &state)? {
+    if !form_from_session(&req, &state)? {
         return Ok(see_other("/dashboard").finish());
     }
     let org = state.org.get();
@@ -201,8 +200,7 @@ pub async fn close_action(
     form: web::Form<Closing>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    same_origin(&req, &state)?;
-    if !signed_in(&req, &state)? {
+    if !form_from_session(&req, &state)? {
         return Ok(see_other("/dashboard").finish());
     }
     let store = Arc::clone(state.ingest.store());
@@ -220,6 +218,36 @@ pub async fn close_action(
     .await
     .map_err(|_| ApiError::Busy)??;
     Ok(see_other("/dashboard#agenda").finish())
+}
+
+/// The form that acknowledges an alert.
+#[derive(Debug, Deserialize)]
+pub struct Acknowledging {
+    alert: String,
+    by: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Acknowledges an alert from the dashboard: who, with a note; now is when.
+pub async fn acknowledge_alert(
+    req: HttpRequest,
+    form: web::Form<Acknowledging>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    if !form_from_session(&req, &state)? {
+        return Ok(see_other("/dashboard").finish());
+    }
+    let form = form.into_inner();
+    super::hooks::acknowledge(&state, form.alert, &form.by, &form.note, "dashboard").await?;
+    Ok(see_other("/dashboard#alerts").finish())
+}
+
+/// Whether a dashboard form's post may be done: refused from another origin, and false (sign in
+/// first) without a live session. The one rule of every form the dashboard posts.
+fn form_from_session(req: &HttpRequest, state: &AppState) -> Result<bool, ApiError> {
+    same_origin(req, state)?;
+    signed_in(req, state)
 }
 
 /// Now, RFC 3339.

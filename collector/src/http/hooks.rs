@@ -1,20 +1,20 @@
 //! The admin routes of events and alerts: `GET /v1/endpoints` (each endpoint of the organisation
 //! file with its state, pending deliveries and delivery log; never its secret) and
-//! `GET /v1/alerts` (the alert rules, and every alert with its history), and
-//! `POST /v1/endpoints/{id}/replay` (the answers of a period sent to one endpoint again).
+//! `GET /v1/alerts` (the alert rules, and every alert with its history and acknowledgement),
+//! `POST /v1/alerts/{id}/acknowledge` (who takes an alert on, with a note; the dashboard's form
+//! goes through the same [`acknowledge`]), and `POST /v1/endpoints/{id}/replay` (the answers of a
+//! period sent to one endpoint again).
 
-use std::collections::HashMap;
-
-use actix_web::{http::header, web, HttpResponse};
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::{error::ApiError, AppState};
+use super::{error::ApiError, guards::read_body, AppState};
 use crate::{
     clock,
     org::notify::{Condition, Format},
     read::export::Filter,
     stats::BadQuery,
-    store::events::Attempt,
+    store::events::{self, Acknowledgement, Alert, Attempt},
     webhooks::{alerts, message::rfc3339},
 };
 
@@ -45,18 +45,11 @@ pub async fn endpoints_route(state: web::Data<AppState>) -> Result<HttpResponse,
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     let body = web::block(move || -> Result<Value, crate::store::StoreError> {
-        // Pending deliveries per endpoint, and the soonest next attempt.
-        let mut pending: HashMap<String, (u64, u64)> = HashMap::new();
-        store.deliveries(&mut |d| {
-            let entry = pending.entry(d.endpoint).or_insert((0, u64::MAX));
-            entry.0 += 1;
-            entry.1 = entry.1.min(d.next_at);
-            true
-        })?;
+        let pending = events::pending(&*store)?;
         let mut endpoints = Vec::new();
         for endpoint in org.as_ref().map_or(&[][..], |o| &o.endpoints[..]) {
             let s = store.endpoint_state(&endpoint.id)?;
-            let (count, next) = pending.get(&endpoint.id).copied().unwrap_or((0, u64::MAX));
+            let waiting = pending.get(&endpoint.id);
             endpoints.push(json!({
                 "id": endpoint.id,
                 "url": endpoint.url,
@@ -73,8 +66,8 @@ pub async fn endpoints_route(state: web::Data<AppState>) -> Result<HttpResponse,
                 "delivered": s.delivered,
                 "failed_attempts": s.failed_attempts,
                 "abandoned": s.abandoned,
-                "pending": count,
-                "next_attempt": time((next != u64::MAX).then_some(next)),
+                "pending": waiting.map_or(0, |p| p.count),
+                "next_attempt": time(waiting.and_then(|p| p.next_at)),
                 "log": s.log.iter().rev().map(attempt).collect::<Vec<_>>(),
             }));
         }
@@ -98,9 +91,11 @@ pub async fn endpoints_route(state: web::Data<AppState>) -> Result<HttpResponse,
 pub async fn alerts_route(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let org = state.org.get();
     let store = std::sync::Arc::clone(state.ingest.store());
-    let alerts = web::block(move || store.alerts())
-        .await
-        .map_err(|_| ApiError::Busy)??;
+    let (alerts, acks) = web::block(move || {
+        Ok::<_, crate::store::StoreError>((store.alerts()?, store.acknowledgements()?))
+    })
+    .await
+    .map_err(|_| ApiError::Busy)??;
     let rules: Vec<Value> = org
         .as_ref()
         .map_or(&[][..], |o| &o.alerts[..])
@@ -137,20 +132,83 @@ pub async fn alerts_route(state: web::Data<AppState>) -> Result<HttpResponse, Ap
     let alerts: Vec<Value> = alerts
         .iter()
         .rev()
-        .map(|a| {
-            let mut shown = alerts::data(a);
-            shown["status"] = json!(if a.resolved_at.is_some() {
-                "resolved"
-            } else {
-                "open"
-            });
-            shown["held_for_digest"] = json!(a.held);
-            shown
-        })
+        .map(|a| shown(a, acks.iter().find(|ack| ack.alert == a.id)))
         .collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({"rules": rules, "alerts": alerts})))
+}
+
+/// An alert as `GET /v1/alerts` lists it: what its events carry, where it stands, and who
+/// acknowledged it.
+fn shown(alert: &Alert, ack: Option<&Acknowledgement>) -> Value {
+    let mut shown = alerts::data(alert);
+    shown["status"] = json!(if alert.resolved_at.is_some() {
+        "resolved"
+    } else {
+        "open"
+    });
+    shown["held_for_digest"] = json!(alert.held);
+    shown["acknowledged"] = ack.map_or(
+        Value::Null,
+        |ack| json!({"by": ack.by, "at": rfc3339(ack.at), "note": ack.note, "via": ack.via}),
+    );
+    shown
+}
+
+/// Records that `by` took the alert `id` on, with `note`, through `via` (`dashboard` or
+/// `api`); the alert as listed afterwards. A later acknowledgement replaces an earlier one.
+pub async fn acknowledge(
+    state: &AppState,
+    id: String,
+    by: &str,
+    note: &str,
+    via: &str,
+) -> Result<Value, ApiError> {
+    let ack = Acknowledgement::new(&id, by, note, via, clock::now_micros())
+        .map_err(ApiError::BadAction)?;
+    let store = std::sync::Arc::clone(state.ingest.store());
+    web::block(move || {
+        let alert = store
+            .alerts()?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or(ApiError::NotFound)?;
+        store.put_acknowledgement(&ack)?;
+        tracing::info!(alert = alert.id, via = ack.via, "alert acknowledged");
+        Ok::<_, ApiError>(shown(&alert, Some(&ack)))
+    })
+    .await
+    .map_err(|_| ApiError::Busy)?
+}
+
+/// The body of `POST /v1/alerts/{id}/acknowledge`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Acknowledging {
+    by: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /v1/alerts/{id}/acknowledge` with `{"by", "note"?}`: the alert, acknowledged.
+pub async fn acknowledge_route(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(&req, payload, protocol::MAX_SUBMISSION_BYTES).await?;
+    let asked: Acknowledging = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::BadAction(crate::org::agenda::BadAction {
+            field: "",
+            rule: "send {\"by\": who, \"note\"?: what is being done}",
+        })
+    })?;
+    let alert = acknowledge(&state, id.into_inner(), &asked.by, &asked.note, "api").await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(alert))
 }
 
 /// The parameters of `POST /v1/endpoints/{id}/replay`.

@@ -323,6 +323,12 @@ fn routes(app: &mut web::ServiceConfig) {
         web::get().to(hooks::alerts_route),
     ))
     .service(admin(
+        // An alert's id holds its scope, whose value may hold a '/'.
+        "/v1/alerts/{id:.+}/acknowledge",
+        BadQuery("/v1/alerts/{id}/acknowledge takes no parameters"),
+        web::post().to(hooks::acknowledge_route),
+    ))
+    .service(admin(
         "/metrics",
         BadQuery("/metrics takes no parameters"),
         web::get().to(admin::metrics_route),
@@ -339,6 +345,10 @@ fn routes(app: &mut web::ServiceConfig) {
     .service(
         web::resource("/dashboard/actions/{id}/close")
             .route(web::post().to(dashboard::close_action)),
+    )
+    .service(
+        web::resource("/dashboard/alerts/acknowledge")
+            .route(web::post().to(dashboard::acknowledge_alert)),
     )
     .service(
         web::resource("/dashboard/report")

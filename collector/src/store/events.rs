@@ -1,6 +1,6 @@
 //! What the store keeps for the events the collector sends out: the outbox of events not yet
 //! fanned out to endpoints, each endpoint's pending deliveries, its delivery log and state, and
-//! the alerts with their history. Every stored answer is a `response.created` event, put in the
+//! the alerts with their history and acknowledgements. Every stored answer is a `response.created` event, put in the
 //! outbox by [`super::Store::put`] under the same lock and in the same flush as the answer, so an
 //! acknowledged answer's event survives any crash.
 
@@ -134,4 +134,99 @@ pub struct Alert {
     pub last_at: u64,
     /// Opened in quiet hours: sent in the digest when they end.
     pub held: bool,
+}
+
+/// The deliveries waiting for one endpoint: how many, and when the soonest is next tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    pub count: u64,
+    pub next_at: Option<u64>,
+}
+
+/// The pending deliveries of every endpoint that has some, by endpoint id.
+pub fn pending(
+    store: &dyn super::Store,
+) -> Result<std::collections::HashMap<String, Pending>, super::StoreError> {
+    let mut pending = std::collections::HashMap::<String, Pending>::new();
+    store.deliveries(&mut |d| {
+        let entry = pending.entry(d.endpoint).or_insert(Pending {
+            count: 0,
+            next_at: None,
+        });
+        entry.count += 1;
+        entry.next_at = Some(entry.next_at.map_or(d.next_at, |n| n.min(d.next_at)));
+        true
+    })?;
+    Ok(pending)
+}
+
+/// Someone taking an alert on: who, when, and a note. Kept apart from the [`Alert`], which the
+/// delivery thread rewrites as it counts and resolves, so neither overwrites the other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    /// The [`Alert::id`] acknowledged.
+    pub alert: String,
+    /// The name the person gave.
+    pub by: String,
+    /// Where it was done: `dashboard` (a signed-in session) or `api` (the admin token).
+    pub via: String,
+    /// Microseconds since the Unix epoch.
+    pub at: u64,
+    pub note: String,
+}
+
+impl Acknowledgement {
+    /// The only way to make one: `by` 1–100 characters, `note` at most 1000, both trimmed.
+    pub fn new(
+        alert: &str,
+        by: &str,
+        note: &str,
+        via: &str,
+        at: u64,
+    ) -> Result<Self, crate::org::agenda::BadAction> {
+        let by = by.trim();
+        if by.is_empty() || by.chars().count() > 100 {
+            return Err(crate::org::agenda::BadAction {
+                field: "by",
+                rule: "say who acknowledges, in 1 to 100 characters",
+            });
+        }
+        let note = note.trim();
+        if note.chars().count() > 1000 {
+            return Err(crate::org::agenda::BadAction {
+                field: "note",
+                rule: "at most 1000 characters",
+            });
+        }
+        Ok(Self {
+            alert: alert.to_owned(),
+            by: by.to_owned(),
+            via: via.to_owned(),
+            at,
+            note: note.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_acknowledgement_names_who_and_keeps_its_note_short() {
+        let ack = Acknowledgement::new("a@all@1", "  Sam Okafor ", " on it ", "dashboard", 7)
+            .expect("valid");
+        assert_eq!(
+            (ack.by.as_str(), ack.note.as_str()),
+            ("Sam Okafor", "on it")
+        );
+        for (by, note, field) in [
+            ("  ", "", "by"),
+            (&*"x".repeat(101), "", "by"),
+            ("Sam", &*"n".repeat(1001), "note"),
+        ] {
+            let refused = Acknowledgement::new("a", by, note, "api", 1).err();
+            assert_eq!(refused.map(|e| e.field), Some(field));
+        }
+    }
 }

@@ -1,7 +1,9 @@
 //! The store: everything the collector keeps (records, their id and interaction indexes, the
-//! stats days, the invitations' secret, dashboard sessions, the council's actions), behind one trait ([`Store`]), and
-//! its two backends: sled, embedded ([`sled`](self::sled), the default), and PostgreSQL, shared
-//! by any number of collectors ([`postgres`](self::postgres)). Duplicates are detected here: `put` answers whether a submission's id
+//! stats days, the invitations' secret, dashboard sessions, the council's actions, the events
+//! out with their alerts and acknowledgements), behind one trait ([`Store`]), and its two
+//! backends: sled, embedded ([`sled`](self::sled), the default), and PostgreSQL, shared by any
+//! number of collectors ([`postgres`](self::postgres)). Duplicates are detected here: `put`
+//! answers whether a submission's id
 //! or interaction is already stored, under the same lock that writes it.
 
 pub mod events;
@@ -10,7 +12,7 @@ pub mod sled;
 
 use protocol::{Channel, Submission};
 
-use self::events::{Alert, Delivery, EndpointState, Event, EventKey, EventKind};
+use self::events::{Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind};
 use crate::{
     config::{Bounded, Bounds},
     org::agenda::Action,
@@ -248,6 +250,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every alert, oldest first.
     fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// Records `ack` durably, replacing an earlier one of its alert.
+    fn put_acknowledgement(&self, _ack: &Acknowledgement) -> Result<(), StoreError> {
+        Err(StoreError::NoEvents)
+    }
+
+    /// Every alert's acknowledgement, in no particular order.
+    fn acknowledgements(&self) -> Result<Vec<Acknowledgement>, StoreError> {
         Ok(Vec::new())
     }
 }

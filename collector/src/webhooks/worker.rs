@@ -433,6 +433,10 @@ impl Worker {
     fn start_due(&mut self, org: Option<&Organisation>, now: u64) -> Result<(), StoreError> {
         let mut started = Vec::new();
         let mut parked = Vec::new();
+        // Endpoints that can take nothing more this pass (slowed down, or at their limit in
+        // flight): once every endpoint is one, the rest of a long backlog is not walked.
+        let endpoints = org.map_or(0, |o| o.endpoints.len());
+        let mut blocked = std::collections::HashSet::new();
         for entry in self.due.iter() {
             let (next_at, endpoint_id, event) = entry;
             if *next_at > now || self.in_flight.len() + started.len() >= IN_FLIGHT {
@@ -451,19 +455,20 @@ impl Worker {
                 parked.push(entry.clone());
                 continue;
             };
-            if self
+            let paused = self
                 .paused
                 .get(endpoint_id)
-                .is_some_and(|until| *until > now)
-            {
-                continue;
-            }
+                .is_some_and(|until| *until > now);
             let busy = self.per_endpoint.get(endpoint_id).copied().unwrap_or(0)
                 + started
                     .iter()
                     .filter(|(e, _, _): &&(Endpoint, EventKey, Due)| &e.id == endpoint_id)
                     .count();
-            if busy >= PER_ENDPOINT {
+            if paused || busy >= PER_ENDPOINT {
+                blocked.insert(endpoint_id);
+                if blocked.len() >= endpoints {
+                    break;
+                }
                 continue;
             }
             started.push((endpoint.clone(), *event, entry.clone()));

@@ -1,9 +1,11 @@
 //! The CX dashboard: server-rendered HTML with SVG charts, no JavaScript at all. Filters are a GET
 //! form, so every view is a URL; comments are escaped text. Every figure comes from the stats
-//! cells; the latest comments are read from the records. The page is built by [`render`] from
+//! cells; the latest comments are read from the records; the alerts and the endpoints' delivery
+//! logs from what the delivery thread keeps. The page is built by [`render`] from
 //! the [`sections`], which draw with [`charts`]; the sign-in session is HTTP's (`http::session`).
 
 pub mod agenda;
+mod alerts;
 mod charts;
 mod owners;
 mod sections;
@@ -365,6 +367,7 @@ pub fn render(
     );
     sections::filters(&mut out, aggregates, &view);
     sections::tiles(&mut out, &now.total, &before.total);
+    alerts::section(&mut out, store, org)?;
     agenda::section(
         &mut out,
         &store.actions()?,
@@ -377,6 +380,7 @@ pub fn render(
     sections::matrix(&mut out, &now, &before);
     sections::bars(&mut out, &segments, &sites, &now);
     sections::comments(&mut out, store, &view)?;
+    alerts::endpoints(&mut out, store, org)?;
     out.push_str("</main>\n</body>\n</html>\n");
     Ok(out)
 }

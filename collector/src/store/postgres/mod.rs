@@ -47,7 +47,7 @@ use crate::{
     config::{Bounded, Bounds},
     org::agenda::Action,
     stats::Aggregates,
-    store::events::{Alert, Delivery, EndpointState, Event, EventKey, EventKind},
+    store::events::{Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind},
     store::{Put, Record, Store, StoreError, FLAG_BURST},
 };
 
@@ -798,5 +798,17 @@ impl Store for PgStore {
 
     fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
         self.json_rows("SELECT json FROM alerts ORDER BY opened_at, id", Vec::new())
+    }
+
+    fn put_acknowledgement(&self, ack: &Acknowledgement) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO acknowledgements (alert, json) VALUES ($1, $2)
+             ON CONFLICT (alert) DO UPDATE SET json = excluded.json",
+            vec![Box::new(ack.alert.clone()), Box::new(to_json(ack)?)],
+        )
+    }
+
+    fn acknowledgements(&self) -> Result<Vec<Acknowledgement>, StoreError> {
+        self.json_rows("SELECT json FROM acknowledgements", Vec::new())
     }
 }

@@ -13,7 +13,8 @@
 //! - `devices`: each kiosk device's last `submitted_at`, for the burst rule.
 //! - `secrets`, `sessions`, `actions`: as on sled.
 //! - `outbox` (claimed by one collector at a time), `deliveries` (owned by the collector that
-//!   fanned them out), `endpoints`, `alerts`: the events going out ([`crate::store::events`]).
+//!   fanned them out), `endpoints`, `alerts`: the events going out ([`crate::store::events`]);
+//!   `acknowledgements`: who took an alert on, apart from the alert the delivery thread rewrites.
 //! - `collectors`: each running collector's last sign of life, so a dead one's deliveries are
 //!   taken over.
 //! - `imported`: how far `migrate-store` got, so it resumes.
@@ -24,7 +25,8 @@ use super::db::failed;
 use crate::store::StoreError;
 
 /// The migrations, in order; the schema's version is how many were applied.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE arrival (
     one boolean PRIMARY KEY DEFAULT true CHECK (one),
     last bigint NOT NULL
@@ -63,7 +65,11 @@ CREATE TABLE endpoints (endpoint text PRIMARY KEY, json text NOT NULL);
 CREATE TABLE alerts (id text PRIMARY KEY, opened_at bigint NOT NULL, json text NOT NULL);
 CREATE TABLE collectors (id text PRIMARY KEY, seen bigint NOT NULL);
 CREATE TABLE imported (source text PRIMARY KEY, last_key bigint NOT NULL);
-"];
+",
+    r"
+CREATE TABLE acknowledgements (alert text PRIMARY KEY, json text NOT NULL);
+",
+];
 
 /// The advisory lock key under which migrations run ("tpschema").
 const LOCK: i64 = 0x7470_7363_6865_6d61;

@@ -116,3 +116,32 @@ fn fanning_out_moves_an_event_to_its_deliveries() {
         EndpointState::default()
     );
 }
+
+#[test]
+fn an_acknowledgement_survives_reopening_beside_its_alert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let alert = Alert {
+        id: "struggled@touchpoint:checkout@5".into(),
+        rule: "struggled".into(),
+        scope: "touchpoint:checkout".into(),
+        opened_at: 5,
+        resolved_at: None,
+        detail: serde_json::json!({"summary": "low"}),
+        count: 1,
+        last_at: 5,
+        held: false,
+    };
+    {
+        let store = SledStore::open(dir.path()).expect("open");
+        store.put_alert(&alert).expect("alert");
+        let first = Acknowledgement::new(&alert.id, "Sam", "looking", "dashboard", 6).expect("ok");
+        store.put_acknowledgement(&first).expect("ack");
+        let second = Acknowledgement::new(&alert.id, "Ann", "fixed", "api", 7).expect("ok");
+        store.put_acknowledgement(&second).expect("ack");
+    }
+    let store = SledStore::open(dir.path()).expect("reopen");
+    assert_eq!(store.alerts().expect("alerts"), vec![alert.clone()]);
+    let acks = store.acknowledgements().expect("acks");
+    assert_eq!(acks.len(), 1, "one per alert, the latest");
+    assert_eq!((acks[0].by.as_str(), acks[0].at), ("Ann", 7));
+}

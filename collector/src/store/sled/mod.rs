@@ -18,7 +18,7 @@
 //!   `response.created` is written there under the writer lock just before the record, so a
 //!   record that reached the disk always has its event; an event whose record a crash lost is
 //!   dropped when it comes up. `deliveries`: each endpoint's pending deliveries; `hooks`: the
-//!   endpoints' states and the alerts.
+//!   endpoints' states, the alerts and their acknowledgements.
 //! - `aggregates`: the stats cells (see [`crate::stats`]), one entry per cell, and `devices`, each
 //!   device's last `submitted_at`, one entry per device. Both live in memory and are updated with
 //!   every write; about once a second (and at a clean stop) the cells and devices that changed
@@ -71,7 +71,7 @@ use crate::{
     config::{Bounded, Bounds},
     org::agenda::Action,
     stats::Aggregates,
-    store::events::{Alert, Delivery, EndpointState, Event, EventKey, EventKind},
+    store::events::{Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind},
     store::{Put, Record, Store, StoreError, FLAG_BURST},
 };
 
@@ -690,23 +690,50 @@ impl Store for SledStore {
     }
 
     fn put_alert(&self, alert: &Alert) -> Result<(), StoreError> {
+        self.put_hook_durably("alert/", &alert.id, alert)
+    }
+
+    fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        let mut alerts: Vec<Alert> = self.hooks_under("alert/")?;
+        alerts.sort_by_key(|a| a.opened_at);
+        Ok(alerts)
+    }
+
+    fn put_acknowledgement(&self, ack: &Acknowledgement) -> Result<(), StoreError> {
+        self.put_hook_durably("ack/", &ack.alert, ack)
+    }
+
+    fn acknowledgements(&self) -> Result<Vec<Acknowledgement>, StoreError> {
+        self.hooks_under("ack/")
+    }
+}
+
+impl SledStore {
+    /// Writes `value` under `prefix` + `id` in `hooks` and flushes.
+    fn put_hook_durably<T: serde::Serialize>(
+        &self,
+        prefix: &str,
+        id: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
         self.trees
             .hooks
-            .insert(hook_key("alert/", &alert.id), to_json(alert)?)?;
+            .insert(hook_key(prefix, id), to_json(value)?)?;
         self.trees.flush()?;
         Ok(())
     }
 
-    fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
-        let mut alerts = self
-            .trees
+    /// Every value under `prefix` in `hooks`, in key order.
+    fn hooks_under<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        self.trees
             .hooks
-            .scan_prefix(b"alert/")
+            .scan_prefix(prefix.as_bytes())
             .values()
-            .map(|value| from_json::<Alert>(&value?))
-            .collect::<Result<Vec<_>, _>>()?;
-        alerts.sort_by_key(|a| a.opened_at);
-        Ok(alerts)
+            .map(|value| from_json(&value?))
+            .collect()
     }
 }
 

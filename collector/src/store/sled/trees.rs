@@ -43,7 +43,8 @@ pub(super) struct Trees {
     pub(super) outbox: sled::Tree,
     /// Pending deliveries: endpoint id, a zero byte, the event key → the delivery as JSON.
     pub(super) deliveries: sled::Tree,
-    /// Endpoints' states (`endpoint/<id>`) and alerts (`alert/<id>`), as JSON.
+    /// Endpoints' states (`endpoint/<id>`), alerts (`alert/<id>`) and their acknowledgements
+    /// (`ack/<alert id>`), as JSON.
     pub(super) hooks: sled::Tree,
     /// Scans hold it shared; sealing holds it exclusively while it moves records, so a scan
     /// never sees a record twice or misses one that moved under it.
