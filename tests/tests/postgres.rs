@@ -1,8 +1,9 @@
 //! Several collectors on one PostgreSQL database: the real binary, three processes, a real
 //! server (the one `cargo xtask test` started, or one started here). Copies of one answer raced
 //! across them are stored once, each answers as sled would, every collector reports the same
-//! figures, one killed under load loses nothing acknowledged, and a database that goes away is
-//! waited for.
+//! figures, one killed under load loses nothing acknowledged, a database that goes away is
+//! waited for, and the events stored through any of them reach the endpoint, with an alert's
+//! acknowledgement seen by all.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -503,5 +504,125 @@ fn the_primary_killed_under_load_and_its_synchronous_standby_promoted_loses_noth
     eprintln!(
         "failover: {} answers acknowledged across the primary's loss, each exported once",
         acknowledged.len()
+    );
+}
+
+/// An organisation file with one endpoint at `url` taking every event, and an alert on effort
+/// at most 2 at the checkout.
+fn org_with_endpoint(dir: &std::path::Path, url: &str) -> String {
+    std::env::set_var("TP_TEST_HOOK_SECRET", touchpoint_tests::receiver::SECRET);
+    let path = dir.join("org.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[organisation]
+name = "Northbank"
+timezone = "Europe/London"
+
+[[department]]
+id = "shop"
+name = "Shop"
+
+[[touchpoint]]
+id = "checkout"
+name = "Checkout"
+department = "shop"
+
+[[endpoint]]
+id = "team"
+url = "{url}"
+secret = "env:TP_TEST_HOOK_SECRET"
+events = ["response.created", "alert.opened"]
+
+[[alert]]
+id = "struggled"
+touchpoint = "checkout"
+effort_at_most = 2
+notify = ["team"]
+"#
+        ),
+    )
+    .expect("the organisation file is written");
+    path.display().to_string()
+}
+
+#[test]
+fn events_stored_through_two_collectors_reach_the_endpoint_and_an_acknowledgement_is_shared() {
+    let (_server, url) = postgres::database("events");
+    let receiver = touchpoint_tests::receiver::Receiver::start(3);
+    let dir = tempfile::tempdir().expect("a directory");
+    let org = org_with_endpoint(dir.path(), &receiver.url);
+    let dirs: Vec<_> = (0..2)
+        .map(|_| tempfile::tempdir().expect("a directory"))
+        .collect();
+    let args = [
+        "--store",
+        &url,
+        "--org",
+        &org,
+        "--allow-private-webhooks",
+        "--webhook-retries",
+        "1s,1s,1s,1s,1s",
+    ];
+    let running: Vec<Collector> = dirs
+        .iter()
+        .map(|d| Collector::start(d.path(), &args))
+        .collect();
+    let mut ids = HashSet::new();
+    for n in 0..20u64 {
+        let mut answer = submission(n);
+        answer["answers"]["effort"] = json!(if n == 0 { 1 } else { 6 });
+        ids.insert(answer["id"].as_str().expect("an id").to_owned());
+        assert_eq!(
+            post(&running[(n % 2) as usize].base, &answer.to_string()),
+            Delivery::Acknowledged(201)
+        );
+    }
+    // Every answer's event arrives, under one webhook-id however often it was tried, and the
+    // one low answer opens one alert.
+    let delivered = || -> HashMap<String, HashSet<String>> {
+        let mut by_answer: HashMap<String, HashSet<String>> = HashMap::new();
+        for hook in receiver.accepted() {
+            if hook.body["type"] == "response.created" {
+                let id = hook.body["data"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                by_answer.entry(id).or_default().insert(hook.id.clone());
+            }
+        }
+        by_answer
+    };
+    eventually("every answer's event and the alert delivered", || {
+        delivered().len() == ids.len()
+            && receiver
+                .accepted()
+                .iter()
+                .any(|h| h.body["type"] == "alert.opened")
+    });
+    let by_answer = delivered();
+    assert_eq!(by_answer.keys().cloned().collect::<HashSet<_>>(), ids);
+    assert!(
+        by_answer.values().all(|webhook_ids| webhook_ids.len() == 1),
+        "one webhook-id per event: {by_answer:?}"
+    );
+    assert_eq!(receiver.bad_signatures(), 0);
+
+    // The alert, acknowledged through one collector, is acknowledged on the other.
+    let alerts = admin_get(&running[1].base, "/v1/alerts");
+    let id = alerts["alerts"][0]["alert_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an alert: {alerts}"))
+        .to_owned();
+    let acknowledged = ureq::post(&running[0].url(&format!("/v1/alerts/{id}/acknowledge")))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .send_json(json!({"by": "Priya", "note": "calling the customer back"}))
+        .expect("acknowledged");
+    assert_eq!(acknowledged.status(), 200);
+    let seen = admin_get(&running[1].base, "/v1/alerts");
+    assert_eq!(seen["alerts"][0]["acknowledged"]["by"], "Priya", "{seen}");
+    assert_eq!(
+        seen["alerts"][0]["acknowledged"]["note"],
+        "calling the customer back"
     );
 }
