@@ -516,6 +516,8 @@ test("the same instrument everywhere: questions, scales and texts per locale on 
       };
       await page.goto(`${env.host.origin}/web-${code}`);
       await page.locator("button[part=launcher]").click();
+      // The click may come before the module, fetched on intent: the survey shows once it is ready.
+      await page.locator("[role=radiogroup]").first().waitFor();
       assert.deepEqual(await shown(), expected, `web, ${code}`);
 
       await page.goto(`${env.host.origin}/kiosk`);

@@ -26,6 +26,8 @@ const setup = (pages) => startHostAndCollector(pages);
 async function answerWithKeyboard(page) {
   await tabTo(page, (f) => f.role === "button" && /Feedback/.test(f.name), "the launcher");
   await page.keyboard.press("Enter");
+  // The focus on the launcher fetched the survey's module; it shows once that is ready.
+  await page.getByRole("radiogroup").first().waitFor();
   const effort = await tabTo(page, (f) => f.role === "radio" && /easy/.test(f.group || ""), "effort");
   assert.match(effort.group, /How easy was it/);
   for (let i = 0; i < 5; i++) await page.keyboard.press("ArrowRight");
@@ -40,6 +42,15 @@ async function answerWithKeyboard(page) {
   await tabTo(page, (f) => f.role === "button" && f.name === "Send", "Send");
   await page.keyboard.press("Enter");
   await page.getByRole("status").filter({ hasText: "Thank you" }).waitFor({ timeout: 10000 });
+}
+
+/**
+ * Shows intent (the pointer over the launcher) and waits until the survey's module is ready: its
+ * panel, built ahead when the page is idle, is in the shadow root.
+ */
+async function intent(page) {
+  await page.getByRole("button", { name: /Feedback/ }).hover();
+  await page.waitForFunction(() => document.querySelector("touchpoint-widget")?.shadowRoot?.querySelector(".panel"));
 }
 
 /** How many answers wait in the page's outbox. */
@@ -82,7 +93,7 @@ test("a pasted tag on another origin, answered with the keyboard only, is stored
 });
 
 /**
- * A checkout page whose launcher has shown, then the collector goes away (the widget's files stay
+ * A checkout page whose survey's module has loaded on intent, then the collector goes away (the widget's files stay
  * in the browser's cache) and the answer is given: it waits in the outbox.
  */
 async function answerWhileCollectorDown(test) {
@@ -90,7 +101,7 @@ async function answerWhileCollectorDown(test) {
   const page = await browser.newPage(STILL);
   try {
     await page.goto(`${env.host.origin}/checkout`);
-    await page.getByRole("button", { name: /Feedback/ }).waitFor();
+    await intent(page);
     await env.collector.kill();
     await answerWithKeyboard(page);
     assert.equal(await outboxSize(page), 1, "the answer waits in the outbox");
@@ -447,12 +458,13 @@ test("a web page loads one locale's module and delivery only once the survey sho
     // The panel is built ahead when the page is idle: give it time, then check nothing more came.
     await page.evaluate(() => new Promise((r) => requestIdleCallback(r)));
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(wasm.length, 1, "one module for an English page");
+    assert.equal(wasm.length, 0, "no module before intent");
     assert.equal(delivered.length, 0, "no delivery module before a survey shows");
 
     await page.evaluate(() => window.Touchpoint.open({ locale: "fr" }));
     const effort = page.getByRole("radiogroup", { name: /facile d.obtenir/ });
     await effort.waitFor();
+    // open() is intent: the page's English module, then the French one it asks for.
     assert.equal(wasm.length, 2, "the French module is loaded when asked for");
     assert.notEqual(wasm[0], wasm[1]);
     assert.equal(await hosts(), 1, "the English survey left the page");
@@ -477,6 +489,128 @@ test("a web page loads one locale's module and delivery only once the survey sho
     assert.deepEqual(errors, []);
   } finally {
     await page.close();
+    await env.close();
+  }
+});
+
+/** Every request `page` makes to the collector, as paths. */
+function collectorRequests(page, base) {
+  const paths = [];
+  page.on("request", (r) => r.url().startsWith(base) && paths.push(new URL(r.url()).pathname));
+  return paths;
+}
+
+/** The launcher's box, whichever draws it (the loader until intent, then the module). */
+const launcherBox = (page) => page.evaluate(() => {
+  const r = document.querySelector("touchpoint-widget").shadowRoot.querySelector("[part=launcher]").getBoundingClientRect();
+  return [r.left, r.top, r.width, r.height].map(Math.round);
+});
+
+// Issue 19: every visitor of a launcher page downloaded the survey (20 KB), though most never open it.
+test("a launcher page never opened fetches only widget.js; its launcher speaks the locale and looks the same after intent", async () => {
+  const env = await setup((base) => ({
+    "/en": { body: hostPage(base) },
+    "/ar": { body: hostPage(base, { attrs: 'data-touchpoint="checkout" data-locale="ar"' }) },
+  }));
+  const page = await browser.newPage(STILL);
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  const paths = collectorRequests(page, env.collector.base);
+  try {
+    for (const [path, name, dir] of [["/ar", "رأيك", "rtl"], ["/en", "Feedback", "ltr"]]) {
+      paths.length = 0;
+      await page.goto(`${env.host.origin}${path}`);
+      const launcher = page.getByRole("button", { name });
+      await launcher.waitFor();
+      // Whatever the page would fetch once idle, it has asked for by now.
+      await page.evaluate(() => new Promise((r) => requestIdleCallback(r)));
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(paths, ["/widget.js"], `${path}: only the loader`);
+      assert.equal(await launcher.getAttribute("aria-expanded"), "false");
+      assert.equal(await page.evaluate(() => document.querySelector("touchpoint-widget").dir), dir);
+      assert.equal(await page.evaluate(() => document.querySelectorAll("[style], style").length), 0,
+        `${path}: no style attribute or element in the page`);
+    }
+    // The English page: intent brings the module, whose launcher takes the same place.
+    const drawn = await launcherBox(page);
+    await intent(page);
+    assert.equal(await page.locator("touchpoint-widget").count(), 1, "one launcher");
+    assert.deepEqual(await launcherBox(page), drawn, "the module's launcher where the loader's was");
+    assert.ok(paths.some((p) => p.endsWith(".wasm")), "the module is fetched on intent");
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
+test("open after intent: a click before the module arrives shows the survey once it is ready; stored once", async () => {
+  const env = await setup((base) => ({ "/p": { body: hostPage(base) } }));
+  const page = await browser.newPage(STILL);
+  const web = widgetManifest()["web-en"].find((f) => f.endsWith(".wasm"));
+  // The module is held back until the click has been made.
+  let clicked;
+  const click = new Promise((r) => { clicked = r; });
+  let asked = false;
+  await page.route((url) => url.pathname.endsWith(web), async (route) => {
+    asked = true;
+    await click;
+    await route.continue();
+  });
+  try {
+    await page.goto(`${env.host.origin}/p`);
+    const launcher = page.getByRole("button", { name: /Feedback/ });
+    await launcher.hover();
+    await eventually(() => asked, 10000, "the module asked for on intent");
+    await launcher.click();
+    assert.equal(await page.getByRole("radiogroup").count(), 0, "no survey before the module");
+    clicked();
+    const effort = page.getByRole("radiogroup", { name: /How easy was it/ });
+    await effort.waitFor();
+    // open() focuses the survey's first question.
+    assert.match((await focused(page)).group || "", /How easy was it/);
+    await effort.getByRole("radio").nth(5).click();
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByRole("status").filter({ hasText: "Thank you" }).waitFor({ timeout: 10000 });
+    await deliveredOnce(env, page);
+    assert.deepEqual((await env.collector.export())[0].answers, { effort: 6 });
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
+test("no answer lost in the gap: given before the delivery module arrived, the page left, sent by the next load", async () => {
+  const env = await setup((base) => ({ "/p": { body: hostPage(base) } }));
+  const context = await browser.newContext(STILL);
+  const manifest = widgetManifest();
+  const delivery = manifest.delivery;
+  const web = manifest["web-en"].find((f) => f.endsWith(".wasm"));
+  try {
+    // The first page: the delivery module never arrives.
+    const first = await context.newPage();
+    let held = false;
+    await first.route((url) => delivery.some((f) => url.pathname.endsWith(f)), () => { held = true; });
+    await first.goto(`${env.host.origin}/p`);
+    await first.getByRole("button", { name: /Feedback/ }).click();
+    await first.getByRole("radiogroup", { name: /How easy was it/ }).getByRole("radio").nth(2).click();
+    await first.getByRole("button", { name: "Send" }).click();
+    await first.getByRole("status").filter({ hasText: "Thank you" }).waitFor({ timeout: 10000 });
+    assert.ok(held, "the delivery module was asked for and held back");
+    assert.equal(await outboxSize(first), 1, "the answer is stored before any module sends it");
+    await first.close();
+    assert.equal((await env.collector.export()).length, 0, "nothing was sent from the first page");
+
+    // The next load, never opened: only the loader and the delivery module, and the answer arrives.
+    const next = await context.newPage();
+    const paths = collectorRequests(next, env.collector.base);
+    await next.goto(`${env.host.origin}/p`);
+    await deliveredOnce(env, next);
+    assert.deepEqual((await env.collector.export())[0].answers, { effort: 3 });
+    assert.ok(!paths.some((p) => p.endsWith(web)), `the survey's module is not needed: ${paths}`);
+    await next.close();
+  } finally {
+    await context.close();
     await env.close();
   }
 });

@@ -3,12 +3,13 @@
 // the iframe in its target; any other page gets what the launcher gives: a button labelled in the
 // page's locale, the survey in a panel on click (the iframe made on the first), a close button, and
 // Escape (here, or inside the survey: /embed.js tells this page) closes it and returns the focus to
-// the button. The build fills in X, the texts by locale from the protocol's instrument: [launcher,
-// close, title, code, right-to-left]. Everything lives in a shadow root styled by a constructable
-// sheet: no style attribute or element is added to the page.
+// the button. X is the loader's texts by locale, from the protocol's instrument: [launcher, close,
+// title, code, right-to-left]; the build fills in the launcher's rules, the same as the loader's. Everything
+// lives in a shadow root styled by a constructable sheet: no style attribute or element is added
+// to the page.
 // Lines starting with // are removed from the built file.
-export function frame(c, d) {
-  var X = @TEXTS@, h = d.createElement("touchpoint-widget"), r = h.attachShadow({ mode: "open" }),
+export function frame(c, d, X) {
+  var h = d.createElement("touchpoint-widget"), r = h.attachShadow({ mode: "open" }),
     k = new CSSStyleSheet(), f = d.createElement("iframe"),
     t = c.mode == "inline" && d.querySelector(c.target),
     l = (c.locale || navigator.language || "").toLowerCase().split(/[-_]/)[0],
@@ -46,12 +47,7 @@ export function frame(c, d) {
   h.dir = x[4] ? "rtl" : "ltr";
   k.replaceSync(":host{all:initial;display:block}iframe{border:0;width:100%;height:100%}" + (t
     ? ":host{height:640px}"
-    : ":host{position:fixed;bottom:16px;right:16px;z-index:var(--tp-z,2147483000);" +
-      "font:15px/1.4 var(--tp-font,system-ui,sans-serif)}[hidden]{display:none!important}" +
-      "button{font:inherit;cursor:pointer;min-height:44px;min-width:44px;border:0;" +
-      "border-radius:var(--tp-radius,10px)}:focus-visible{outline:3px solid var(--tp-accent,#1a56db);" +
-      "outline-offset:2px}.launcher{background:var(--tp-accent,#1a56db);color:var(--tp-accent-text,#fff);" +
-      "border-radius:999px;padding:0 20px;font-weight:600;box-shadow:0 2px 8px #0004}" +
+    : @LAUNCHER_CSS@ +
       ".panel{position:absolute;bottom:56px;right:0;display:flex;flex-direction:column;" +
       "width:min(420px,calc(100vw - 32px));height:min(640px,calc(100vh - 96px));" +
       "background:var(--tp-bg,#fff);border:1px solid var(--tp-border,#6e7781);" +

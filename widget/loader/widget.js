@@ -2,17 +2,22 @@
 // lets WebAssembly run, loads the widget (wasm-bindgen glue + wasm, content-hashed names filled in
 // by `cargo xtask`) and calls start(config). A web page gets the small web module of its locale
 // (data-locale, else the browser's language, else English); kiosk and agent pages and invitation
-// links (data-invitation) get the one with those channels and every locale. Where the page's CSP
+// links (data-invitation) get the one with those channels and every locale, at once, and so do
+// inline pages. A launcher page pays on intent: the loader draws the launcher itself (labelled in
+// the page's locale from the instrument's texts, styled as the module styles it, in a shadow root
+// with a constructable sheet) and imports the module only when the visitor shows intent (a pointer
+// over the launcher, focus on it, a touch, Touchpoint.open()); the module's launcher then takes
+// its place, and a click that came first opens the survey once the module is ready. Where the page's CSP
 // forbids wasm it imports the fallback (fallback.js), which shows the collector's /embed page in
 // an iframe instead. Touchpoint.open/close/postCall queue until the wasm is ready;
 // open({locale}) naming another web locale hands the page to that locale's module. Every data-*
 // attribute goes to start(); the wasm reads the ones it knows. A web module stores each answer and
-// hands it to deliver(); the delivery module, loaded once a survey shows or when earlier pages left
-// answers waiting, sends it.
+// hands it to deliver(); the delivery module, loaded once a survey shows or, at page load, when
+// earlier pages left answers waiting (given before that module arrived, say), sends it.
 // Lines starting with // are removed from the built file.
 (function (w, d) {
   var s = d.currentScript, a, u, b, q = [], T, c, p, m, L, M = {}, H = {}, G = @WEB_GLUE@, W = @WEB@,
-    Y = @DELIVERY@, D, P = [], R = 0;
+    Y = @DELIVERY@, D, P = [], R = 0, X = @TEXTS@, h, S, Z;
   if (!s || w.Touchpoint) return;
   a = s.dataset; u = s.src; b = a.collector || u.slice(0, u.lastIndexOf("/"));
   c = Object.assign({}, a, { base: b });
@@ -22,7 +27,12 @@
   }
   // Until a module is ready, the API queues its calls.
   function wait() {
-    ["open", "close", "postCall"].forEach(function (k) { T[k] = function (o) { q.push([k, o]); }; });
+    ["open", "close", "postCall"].forEach(function (k) {
+      T[k] = function (o) {
+        q.push([k, o]);
+        k == "open" && want();
+      };
+    });
   }
   T = w.Touchpoint = {};
   wait();
@@ -46,17 +56,20 @@
   function boot(f, l) {
     import(new URL(f[0] + (l ? "#" + l : ""), u).href).then(function (n) {
       return n.default(new URL(f[1], u)).then(function () {
-        ready(function () {
+        ready(function go() {
+          // A press on the loader's launcher ends (its click queues the opening) before the
+          // module's launcher takes its place.
+          if (Z) return Z = go;
           M[l] = n;
           n.start(c);
+          if (h) {
+            // The focus the loader's launcher had goes to the module's, unless the survey opens.
+            l = h.shadowRoot.activeElement;
+            h.remove();
+            h = 0;
+            l && !q.length && n.close();
+          }
           use(n);
-          // Answers earlier pages left (the outbox's keys): a web page's delivery module sends
-          // them now (the kiosk and agent module has its own courier).
-          try {
-            c.deliver && !D && Object.keys(localStorage).some(function (k) {
-              return !k.indexOf("touchpoint:outbox:");
-            }) && deliver();
-          } catch (e) {}
         });
       });
     }).catch(fail);
@@ -81,6 +94,44 @@
         setTimeout(deliver, 1e3 << Math.min(R, 8));
       });
     }
+  }
+  // The survey's module, once: on intent, or at once where no launcher waits for it.
+  function want() {
+    S || boot([G, W[L]], S = L);
+  }
+  // The launcher until the module comes; the module's own then replaces it (see boot).
+  function draw() {
+    var x = X[L], k = new CSSStyleSheet(), r, e = d.createElement("button");
+    h = d.createElement("touchpoint-widget");
+    h.setAttribute("mode", "launcher");
+    h.lang = L;
+    h.dir = x[4] ? "rtl" : "ltr";
+    r = h.attachShadow({ mode: "open" });
+    k.replaceSync(@LAUNCHER_CSS@);
+    r.adoptedStyleSheets = [k];
+    e.className = e.part = "launcher";
+    e.type = "button";
+    e.textContent = x[0];
+    e.setAttribute("aria-haspopup", "dialog");
+    e.setAttribute("aria-expanded", false);
+    ["pointerover", "focus", "touchstart"].forEach(function (v) { e.addEventListener(v, want); });
+    e.onpointerdown = function () { Z = 1; };
+    e.onclick = function () {
+      T.open();
+      up();
+    };
+    // A press that ends elsewhere: the click, if any, is dispatched first.
+    ["pointerup", "pointercancel"].forEach(function (v) {
+      w.addEventListener(v, function () { setTimeout(up); });
+    });
+    r.appendChild(e);
+    d.body.appendChild(h);
+  }
+  // The press is over: the module's launcher may take the place of the loader's.
+  function up() {
+    var g = Z;
+    Z = 0;
+    g && g.call && g();
   }
   function fail(e) {
     console.error("touchpoint: the widget could not load", e);
@@ -108,12 +159,22 @@
   } catch (e) {
     // No WebAssembly here: the iframe fallback, a module of its own.
     return import(new URL("@FALLBACK@", u).href).then(function (m) {
-      ready(function () { m.frame(c, d); });
+      ready(function () { m.frame(c, d, X); });
     }).catch(fail);
   }
   if (c.mode == "kiosk" || c.mode == "agent" || c.invitation != null) boot(@CHANNELS@);
   else {
     c.deliver = deliver;
-    boot([G, W[L = web(c.locale) || web((navigator.language || "").split(/[-_]/)[0]) || "en"]], L);
+    L = web(c.locale) || web((navigator.language || "").split(/[-_]/)[0]) || "en";
+    // Answers earlier pages left (the outbox's keys): the delivery module sends them now, whether
+    // or not this page's survey is ever wanted (the kiosk and agent module has its own courier).
+    try {
+      Object.keys(localStorage).some(function (k) {
+        return !k.indexOf("touchpoint:outbox:");
+      }) && deliver();
+    } catch (e) {}
+    // A launcher page with its touchpoint waits for intent; any other page (inline, or one whose
+    // attributes the module must report on) loads its module now.
+    (c.mode || "launcher") == "launcher" && c.touchpoint ? ready(draw) : want();
   }
 })(window, document);

@@ -1,7 +1,9 @@
 // The widget's cost on the host page's main thread, measured in real Chromium: long tasks (over
 // 50 ms, from the Long Tasks API) from navigation until the launcher shows, and from the click
 // that opens the survey (THINK_MS, default 1000, after the launcher shows) until it is on screen;
-// the time until the launcher is on screen. Each load is a fresh browser context
+// the time until the launcher is on screen, and from the click to the survey on screen. The
+// launcher page fetches the survey's module on intent: the pointer reaches the launcher HOVER_MS
+// (default 0: the click comes as the pointer arrives, the slowest case) before the click. Each load is a fresh browser context
 // (cold HTTP cache), with the CPU slowed down `CPU_THROTTLE` times (default 4, a mid-range phone)
 // through the DevTools protocol. Run by `cargo xtask bench widget`; prints one summary line.
 import { startCollector, startHost, launch, hostPage } from "../helpers.mjs";
@@ -9,9 +11,19 @@ import { startCollector, startHost, launch, hostPage } from "../helpers.mjs";
 const RUNS = Number(process.env.RUNS || 10);
 const THROTTLE = Number(process.env.CPU_THROTTLE || 4);
 const THINK_MS = Number(process.env.THINK_MS || 1000);
+const HOVER_MS = Number(process.env.HOVER_MS || 0);
 
 const probe = `<script>
-window.__tp = { longtasks: [], launcherAt: null };
+window.__tp = { longtasks: [], launcherAt: null, clickAt: null, surveyAt: null };
+addEventListener("click", () => {
+  __tp.clickAt = performance.now();
+  (function shown() {
+    const host = document.querySelector("touchpoint-widget");
+    const group = host && host.shadowRoot && host.shadowRoot.querySelector("[role=radiogroup]");
+    if (group && group.getBoundingClientRect().width > 0 && !group.closest("[inert]")) __tp.surveyAt = performance.now();
+    else requestAnimationFrame(shown);
+  })();
+}, { capture: true, once: true });
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) __tp.longtasks.push({ start: e.startTime, duration: e.duration });
 }).observe({ type: "longtask", buffered: true });
@@ -45,13 +57,18 @@ try {
     // A person looks at the page before reaching the launcher: the click comes THINK_MS later.
     await page.waitForTimeout(THINK_MS);
     const beforeClick = await page.evaluate(() => window.__tp.longtasks.length);
-    await page.getByRole("button", { name: /Feedback/ }).click();
-    await page.getByRole("radiogroup").first().waitFor();
+    const launcher = page.getByRole("button", { name: /Feedback/ });
+    await launcher.hover();
+    if (HOVER_MS) await page.waitForTimeout(HOVER_MS);
+    await launcher.click();
+    await page.waitForFunction(() => window.__tp.surveyAt !== null, null, { timeout: 30000 });
     // Long tasks are reported after they end; give the observer a frame to deliver them.
     await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 100))));
     const all = await page.evaluate(() => window.__tp.longtasks.slice());
+    const { clickAt, surveyAt } = await page.evaluate(() => window.__tp);
     loads.push({
       launcherMs: atLauncher.at,
+      surveyMs: surveyAt - clickAt,
       beforeLauncher: atLauncher.tasks,
       // Between the launcher and the click: the page idle, the widget building its panel ahead.
       waiting: all.slice(atLauncher.tasks.length, beforeClick),
@@ -78,8 +95,12 @@ const summary = {
   runs: RUNS,
   cpu_throttle: THROTTLE,
   think_ms: THINK_MS,
+  hover_ms: HOVER_MS,
   launcher_visible_ms_median: Math.round(median(loads.map((l) => l.launcherMs))),
   launcher_visible_ms_max: Math.round(Math.max(...loads.map((l) => l.launcherMs))),
+  click_to_survey_ms_median: Math.round(median(loads.map((l) => l.surveyMs))),
+  click_to_survey_ms_min: Math.round(Math.min(...loads.map((l) => l.surveyMs))),
+  click_to_survey_ms_max: Math.round(Math.max(...loads.map((l) => l.surveyMs))),
   long_tasks_until_launcher: loads.reduce((n, l) => n + l.beforeLauncher.length, 0),
   longest_task_until_launcher_ms: Math.round(Math.max(...loads.map((l) => longest(l.beforeLauncher)))),
   long_tasks_before_click: loads.reduce((n, l) => n + l.waiting.length, 0),

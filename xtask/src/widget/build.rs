@@ -47,13 +47,32 @@ const PLACEHOLDERS: [&str; 5] = [
     "@FALLBACK@",
     "@DELIVERY@",
 ];
-/// The placeholder in `widget/loader/fallback.js` for its texts by locale ([`fallback_texts`]).
-const FALLBACK_TEXTS: &str = "@TEXTS@";
+/// The placeholder in `widget/loader/widget.js` for the texts by locale ([`launcher_texts`]),
+/// which the loader also hands to the fallback.
+const TEXTS: &str = "@TEXTS@";
+/// The placeholder in both `widget/loader/widget.js` and `widget/loader/fallback.js` for the
+/// launcher's stylesheet ([`LAUNCHER_CSS`]). The loader draws the launcher until a web page's
+/// survey is wanted; the fallback draws it where wasm is forbidden.
+const LAUNCHER: &str = "@LAUNCHER_CSS@";
 
-/// The iframe fallback's words, from the instrument (the one place they are written), as a JS
-/// object: `{en:["Feedback","Close","Your feedback","en",0],…}` (launcher, close, the panel's
-/// title, the code, right-to-left).
-fn fallback_texts() -> String {
+/// The launcher as the web module draws it (`widget/src/style.rs`: its `:host`, `button`,
+/// `:focus-visible` and `.launcher` rules, resolved), as a JS string, so the loader's and the
+/// fallback's launcher look like the module's and the swap on intent shows nothing.
+const LAUNCHER_CSS: &str =
+    "\":host{all:initial!important;display:block!important;position:fixed!important;\
+bottom:16px!important;right:16px!important;z-index:var(--tp-z,2147483000)!important;\
+font:15px/1.4 var(--tp-font,system-ui,-apple-system,'Segoe UI',Roboto,sans-serif)!important}\
+[hidden]{display:none!important}*{box-sizing:border-box;margin:0}\
+button{font:inherit;cursor:pointer;min-height:44px;min-width:44px;border:0;\
+border-radius:var(--tp-radius,10px)}\
+:focus-visible{outline:3px solid var(--tp-accent,#1a56db);outline-offset:2px}\
+.launcher{background:var(--tp-accent,#1a56db);color:var(--tp-accent-text,#fff);border-radius:999px;\
+padding:0 20px;font-weight:600;box-shadow:0 2px 8px #0004}\"";
+
+/// The launcher's and the fallback's words, from the instrument (the one place they are
+/// written), as a JS object: `{en:["Feedback","Close","Your feedback","en",0],…}` (launcher,
+/// close, the panel's title, the code, right-to-left).
+fn launcher_texts() -> String {
     let entries: Vec<String> = protocol::instrument::LOCALES
         .iter()
         .map(|l| {
@@ -69,6 +88,18 @@ fn fallback_texts() -> String {
         })
         .collect();
     format!("{{{}}}", entries.join(","))
+}
+
+/// Reads a loader file and fills in `placeholders` (each must be there) from [`TEXTS`] and
+/// [`LAUNCHER`].
+fn read_with_launcher(path: &Path, placeholders: &[&str]) -> Result<String, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("cannot read {path:?}: {e}"))?;
+    if let Some(missing) = placeholders.iter().find(|p| !text.contains(*p)) {
+        return Err(format!("{path:?} lacks {missing}"));
+    }
+    Ok(text
+        .replace(TEXTS, &launcher_texts())
+        .replace(LAUNCHER, LAUNCHER_CSS))
 }
 
 /// The module a web page loads to send its answers (see `widget/src/handoff.rs`).
@@ -195,8 +226,7 @@ fn build_module(root: &Path, module: &Module) -> Result<(String, Vec<u8>), Strin
 /// Builds the widget and writes `root/target/widget-dist/`; returns that directory.
 pub fn build(root: &Path) -> Result<PathBuf, String> {
     let loader_path = root.join("widget/loader/widget.js");
-    let loader = fs::read_to_string(&loader_path)
-        .map_err(|e| format!("cannot read {loader_path:?}: {e}"))?;
+    let loader = read_with_launcher(&loader_path, &[TEXTS, LAUNCHER])?;
     if let Some(missing) = PLACEHOLDERS.iter().find(|p| !loader.contains(*p)) {
         return Err(format!("{loader_path:?} lacks {missing}"));
     }
@@ -253,13 +283,7 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     }
     let scratch = target_dir().join(&modules[0].bindgen_dir);
     // The iframe fallback: a module of its own, imported only where the page forbids wasm.
-    let fallback_path = root.join("widget/loader/fallback.js");
-    let fallback = fs::read_to_string(&fallback_path)
-        .map_err(|e| format!("cannot read {fallback_path:?}: {e}"))?;
-    if !fallback.contains(FALLBACK_TEXTS) {
-        return Err(format!("{fallback_path:?} lacks {FALLBACK_TEXTS}"));
-    }
-    let fallback = fallback.replace(FALLBACK_TEXTS, &fallback_texts());
+    let fallback = read_with_launcher(&root.join("widget/loader/fallback.js"), &[LAUNCHER])?;
     let fallback = minify(root, &fallback, true, &scratch);
     let fallback_name = hashed_name(fallback.as_bytes(), "js");
     let _ = writeln!(groups, "  \"fallback\": [\"{fallback_name}\"],");
@@ -338,8 +362,8 @@ mod tests {
     }
 
     #[test]
-    fn the_fallback_speaks_every_locale_of_the_instrument() {
-        let texts = fallback_texts();
+    fn the_launcher_speaks_every_locale_of_the_instrument() {
+        let texts = launcher_texts();
         assert!(texts.starts_with("{en:[\"Feedback\",\"Close\",\"Your feedback\",\"en\",0],"));
         for code in protocol::instrument::LOCALE_CODES {
             assert!(texts.contains(&format!("{code}:[")), "{code} in {texts}");
