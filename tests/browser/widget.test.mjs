@@ -580,6 +580,41 @@ test("open after intent: a click before the module arrives shows the survey once
   }
 });
 
+test("a module that fails to load on intent is fetched again on the next intent; the click then opens the survey", async () => {
+  const env = await setup((base) => ({ "/p": { body: hostPage(base) } }));
+  const page = await browser.newPage(STILL);
+  const web = widgetManifest()["web-en"].find((f) => f.endsWith(".wasm"));
+  // The first request for the module fails, as when the collector is briefly unreachable.
+  let asked = 0;
+  await page.route((url) => url.pathname.endsWith(web), async (route) => {
+    asked += 1;
+    if (asked == 1) await route.abort("connectionrefused");
+    else await route.continue();
+  });
+  const errors = [];
+  page.on("console", (m) => m.type() == "error" && errors.push(m.text()));
+  try {
+    await page.goto(`${env.host.origin}/p`);
+    const launcher = page.getByRole("button", { name: /Feedback/ });
+    await launcher.hover();
+    await eventually(() => errors.some((e) => e.includes("could not load")), 10000, "the failed load reported");
+    assert.equal(asked, 1);
+    await page.mouse.move(0, 0);
+    await launcher.hover();
+    await eventually(() => asked == 2, 10000, "the module asked for again on the next intent");
+    await launcher.click();
+    const effort = page.getByRole("radiogroup", { name: /How easy was it/ });
+    await effort.waitFor();
+    await effort.getByRole("radio").nth(5).click();
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByRole("status").filter({ hasText: "Thank you" }).waitFor({ timeout: 10000 });
+    await deliveredOnce(env, page);
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
 test("no answer lost in the gap: given before the delivery module arrived, the page left, sent by the next load", async () => {
   const env = await setup((base) => ({ "/p": { body: hostPage(base) } }));
   const context = await browser.newContext(STILL);

@@ -17,7 +17,7 @@
 // Lines starting with // are removed from the built file.
 (function (w, d) {
   var s = d.currentScript, a, u, b, q = [], T, c, p, m, L, M = {}, H = {}, G = @WEB_GLUE@, W = @WEB@,
-    Y = @DELIVERY@, D, P = [], R = 0, X = @TEXTS@, h, S, Z;
+    Y = @DELIVERY@, D, P = [], R = 0, X = @TEXTS@, h, S, Z, K = 0;
   if (!s || w.Touchpoint) return;
   a = s.dataset; u = s.src; b = a.collector || u.slice(0, u.lastIndexOf("/"));
   c = Object.assign({}, a, { base: b });
@@ -53,8 +53,10 @@
   }
   // Each web locale imports the one glue under its own #fragment: its own module instance (one
   // instance per wasm), the same download.
-  function boot(f, l) {
-    import(new URL(f[0] + (l ? "#" + l : ""), u).href).then(function (n) {
+  // A failed load calls z (if given) and is tried again under a new #fragment (a failed import is
+  // not reused).
+  function boot(f, l, z) {
+    import(new URL(f[0] + (l ? "#" + l + (K ? "." + K : "") : ""), u).href).then(function (n) {
       return n.default(new URL(f[1], u)).then(function () {
         ready(function go() {
           // A press on the loader's launcher ends (its click queues the opening) before the
@@ -72,7 +74,10 @@
           use(n);
         });
       });
-    }).catch(fail);
+    }).catch(function (e) {
+      fail(e);
+      z && z();
+    });
   }
   // deliver(id, body) queues a stored answer for the delivery module, deliver() only loads it. A
   // failed load (the collector unreachable) is tried again after 2 s, doubling to about 4 minutes;
@@ -95,9 +100,10 @@
       });
     }
   }
-  // The survey's module, once: on intent, or at once where no launcher waits for it.
+  // The survey's module, once: on intent, or at once where no launcher waits for it. A load that
+  // failed (the collector unreachable) is tried again on the next intent.
   function want() {
-    S || boot([G, W[L]], S = L);
+    S || boot([G, W[L]], S = L, function () { S = 0; K++; });
   }
   // The launcher until the module comes; the module's own then replaces it (see boot).
   function draw() {
