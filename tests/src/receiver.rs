@@ -20,6 +20,47 @@ use sha2::Sha256;
 /// A test secret, as an endpoint's environment variable holds it.
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+/// An organisation file with one endpoint, `team`, at `url` (signing with [`SECRET`], taking
+/// `events`: a TOML list's items), and an alert, `struggled`, on effort ≤ 2 at the checkout; its
+/// path in `dir`.
+pub fn org_file(dir: &std::path::Path, url: &str, events: &str) -> String {
+    std::env::set_var("TP_TEST_HOOK_SECRET", SECRET);
+    let path = dir.join("org.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[organisation]
+name = "Northbank"
+timezone = "Europe/London"
+
+[[department]]
+id = "shop"
+name = "Shop"
+
+[[touchpoint]]
+id = "checkout"
+name = "Checkout"
+department = "shop"
+
+[[endpoint]]
+id = "team"
+url = "{url}"
+secret = "env:TP_TEST_HOOK_SECRET"
+events = [{events}]
+
+[[alert]]
+id = "struggled"
+touchpoint = "checkout"
+effort_at_most = 2
+notify = ["team"]
+"#
+        ),
+    )
+    .expect("write the organisation file");
+    path.display().to_string()
+}
+
 /// One request the receiver accepted (answered 2xx) or refused.
 #[derive(Debug, Clone)]
 pub struct Hook {

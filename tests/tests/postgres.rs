@@ -507,51 +507,16 @@ fn the_primary_killed_under_load_and_its_synchronous_standby_promoted_loses_noth
     );
 }
 
-/// An organisation file with one endpoint at `url` taking every event, and an alert on effort
-/// at most 2 at the checkout.
-fn org_with_endpoint(dir: &std::path::Path, url: &str) -> String {
-    std::env::set_var("TP_TEST_HOOK_SECRET", touchpoint_tests::receiver::SECRET);
-    let path = dir.join("org.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[organisation]
-name = "Northbank"
-timezone = "Europe/London"
-
-[[department]]
-id = "shop"
-name = "Shop"
-
-[[touchpoint]]
-id = "checkout"
-name = "Checkout"
-department = "shop"
-
-[[endpoint]]
-id = "team"
-url = "{url}"
-secret = "env:TP_TEST_HOOK_SECRET"
-events = ["response.created", "alert.opened"]
-
-[[alert]]
-id = "struggled"
-touchpoint = "checkout"
-effort_at_most = 2
-notify = ["team"]
-"#
-        ),
-    )
-    .expect("the organisation file is written");
-    path.display().to_string()
-}
-
 #[test]
 fn events_stored_through_two_collectors_reach_the_endpoint_and_an_acknowledgement_is_shared() {
     let (_server, url) = postgres::database("events");
     let receiver = touchpoint_tests::receiver::Receiver::start(3);
     let dir = tempfile::tempdir().expect("a directory");
-    let org = org_with_endpoint(dir.path(), &receiver.url);
+    let org = touchpoint_tests::receiver::org_file(
+        dir.path(),
+        &receiver.url,
+        r#""response.created", "alert.opened""#,
+    );
     let dirs: Vec<_> = (0..2)
         .map(|_| tempfile::tempdir().expect("a directory"))
         .collect();

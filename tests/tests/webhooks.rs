@@ -13,51 +13,12 @@ use std::{
 use serde_json::Value;
 use touchpoint_tests::{
     post,
-    receiver::{Hook, Receiver, SECRET},
+    receiver::{org_file, Hook, Receiver, SECRET},
     submission, Collector, Delivery, ADMIN_TOKEN,
 };
 
 /// Generous: the states these tests wait for come in well under a second on an idle machine.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// An organisation file with one endpoint, `team`, at `url`, and an alert on effort ≤ 2.
-fn org_file(dir: &Path, url: &str, events: &str) -> String {
-    std::env::set_var("TP_TEST_HOOK_SECRET", SECRET);
-    let path = dir.join("org.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[organisation]
-name = "Northbank"
-timezone = "Europe/London"
-
-[[department]]
-id = "shop"
-name = "Shop"
-
-[[touchpoint]]
-id = "checkout"
-name = "Checkout"
-department = "shop"
-
-[[endpoint]]
-id = "team"
-url = "{url}"
-secret = "env:TP_TEST_HOOK_SECRET"
-events = [{events}]
-
-[[alert]]
-id = "struggled"
-touchpoint = "checkout"
-effort_at_most = 2
-notify = ["team"]
-"#
-        ),
-    )
-    .expect("write the organisation file");
-    path.display().to_string()
-}
 
 fn admin_get(collector: &Collector, path: &str) -> Value {
     ureq::get(&collector.url(path))
