@@ -24,8 +24,8 @@ use std::{
 };
 
 use crate::{
-    bench::{median, wrk},
     server::{exchange, free_addr, run_started_at, serve_command, Server},
+    wrk::{median, wrk, WrkRun},
 };
 
 /// The admin token of the collectors this benchmark starts.
@@ -394,9 +394,8 @@ fn ingest_with_endpoints(dir: &Path, seconds: u64, rounds: usize) -> Result<Stri
             .and_then(|n| n.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    let rps =
-        |runs: &[crate::bench::WrkRun]| median(runs.iter().map(|r| r.requests_per_sec).collect());
-    let p99 = |runs: &[crate::bench::WrkRun]| median(runs.iter().map(|r| r.p99_ms).collect());
+    let rps = |runs: &[WrkRun]| median(runs.iter().map(|r| r.requests_per_sec).collect());
+    let p99 = |runs: &[WrkRun]| median(runs.iter().map(|r| r.p99_ms).collect());
     let (none_rps, two_rps) = (rps(&none), rps(&two));
     let stored: u64 = two.iter().map(|r| r.requests).sum();
     let delivered = receiver.with(|r| r.posts);

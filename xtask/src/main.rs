@@ -23,6 +23,7 @@ mod server;
 mod soak;
 mod tools;
 mod widget;
+mod wrk;
 
 use std::{
     path::{Path, PathBuf},

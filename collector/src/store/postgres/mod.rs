@@ -596,6 +596,36 @@ impl Store for PgStore {
         )
     }
 
+    fn put_link(
+        &self,
+        id: &str,
+        token: &str,
+        expires_secs: u64,
+        now_secs: u64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM links WHERE expires <= $1",
+            vec![Box::new(now_secs as i64)],
+        )?;
+        self.execute(
+            "INSERT INTO links (id, token, expires) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET token = excluded.token, expires = excluded.expires",
+            vec![
+                Box::new(id.to_owned()),
+                Box::new(token.to_owned()),
+                Box::new(expires_secs as i64),
+            ],
+        )
+    }
+
+    fn link(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let rows = self.rows(
+            "SELECT token FROM links WHERE id = $1",
+            vec![Box::new(id.to_owned())],
+        )?;
+        Ok(rows.first().map(|r| r.get::<_, String>(0)))
+    }
+
     fn put_action(&self, action: &Action) -> Result<(), StoreError> {
         // In the order recorded, as on sled: ids are numbers, compared padded.
         self.execute(

@@ -15,6 +15,7 @@
 //! - `outbox` (claimed by one collector at a time), `deliveries` (owned by the collector that
 //!   fanned them out), `endpoints`, `alerts`: the events going out ([`crate::store::events`]);
 //!   `acknowledgements`: who took an alert on, apart from the alert the delivery thread rewrites.
+//! - `links`: short invitation links → the signed token, until it expires.
 //! - `collectors`: each running collector's last sign of life, so a dead one's deliveries are
 //!   taken over.
 //! - `imported`: how far `migrate-store` got, so it resumes.
@@ -68,6 +69,10 @@ CREATE TABLE imported (source text PRIMARY KEY, last_key bigint NOT NULL);
 ",
     r"
 CREATE TABLE acknowledgements (alert text PRIMARY KEY, json text NOT NULL);
+",
+    r"
+CREATE TABLE links (id text PRIMARY KEY, token text NOT NULL, expires bigint NOT NULL);
+CREATE INDEX links_expires ON links (expires);
 ",
 ];
 

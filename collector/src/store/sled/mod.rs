@@ -545,7 +545,7 @@ impl Store for SledStore {
             b"".as_slice(),
         )?;
         // The link is given to the customer next: it must outlive a crash.
-        self.trees.db.flush()?;
+        self.trees.flush()?;
         Ok(())
     }
 
