@@ -190,6 +190,8 @@ notify = ["digital-team"]
     await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
     await page.getByRole("button", { name: "Sign in" }).click();
     const section = page.locator("#alerts");
+    // Signed in: the dashboard, not the sign-in page still navigating away, before any reload.
+    await section.waitFor();
     const row = section.getByRole("row", { name: /struggled/ });
     // The delivery thread opens the alert moments after the answer is stored.
     await eventually(async () => {
