@@ -225,6 +225,26 @@ pub fn post(base: &str, body: &str) -> Delivery {
     }
 }
 
+/// The export `rows` hold every id of `acknowledged` exactly once, and nothing else: no answer
+/// acknowledged and then lost, none stored twice, none stored without an acknowledgement.
+pub fn assert_exported_once<V>(
+    rows: &[Value],
+    acknowledged: &std::collections::HashMap<String, V>,
+) {
+    let mut seen = std::collections::HashSet::new();
+    for row in rows {
+        let id = row["id"].as_str().expect("an id").to_owned();
+        assert!(seen.insert(id.clone()), "{id} is stored twice");
+        assert!(
+            acknowledged.contains_key(&id),
+            "{id} is stored but was never acknowledged"
+        );
+    }
+    for id in acknowledged.keys() {
+        assert!(seen.contains(id), "{id} was acknowledged and then lost");
+    }
+}
+
 /// When this run's answers were given: the time the run started. The collector refuses answers
 /// given more than 14 days before they arrive, and every copy of one answer (a retry after a
 /// crash) must carry the same bytes.

@@ -11,7 +11,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use touchpoint_tests::{collector_binary, post, submission, Collector, Delivery, ADMIN_TOKEN};
+use touchpoint_tests::{
+    assert_exported_once, collector_binary, post, submission, Collector, Delivery, ADMIN_TOKEN,
+};
 
 #[test]
 fn a_restart_keeps_everything_and_still_recognises_retries() {
@@ -197,19 +199,7 @@ fn sigkill_under_load_loses_no_acknowledged_submission_and_stores_none_twice() {
     let collector = guard.1.as_ref().expect("a running collector");
     let rows = collector.export();
     let acknowledged = acknowledged.lock().unwrap_or_else(|p| p.into_inner());
-
-    let mut seen = HashSet::new();
-    for row in &rows {
-        let id = row["id"].as_str().expect("an id").to_owned();
-        assert!(seen.insert(id.clone()), "{id} is stored twice");
-        assert!(
-            acknowledged.contains_key(&id),
-            "{id} is stored but was never acknowledged"
-        );
-    }
-    for id in acknowledged.keys() {
-        assert!(seen.contains(id), "{id} was acknowledged and then lost");
-    }
+    assert_exported_once(&rows, &acknowledged);
     let duplicates = acknowledged.values().filter(|s| **s == 200).count();
     eprintln!(
         "crash test: {KILLS} SIGKILLs in {:.1}s, {} submissions acknowledged and exported once each; \

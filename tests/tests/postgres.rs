@@ -16,7 +16,9 @@ use std::{
 };
 
 use serde_json::{json, Value};
-use touchpoint_tests::{post, postgres, submission, Collector, Delivery, ADMIN_TOKEN};
+use touchpoint_tests::{
+    assert_exported_once, post, postgres, submission, Collector, Delivery, ADMIN_TOKEN,
+};
 
 /// `count` collectors on the database at `url`.
 fn collectors(url: &str, count: usize) -> (Vec<Collector>, Vec<tempfile::TempDir>) {
@@ -244,18 +246,7 @@ fn outbox_clients(
 fn assert_exported_once_and_counted(running: &[&Collector], acknowledged: &HashMap<String, u16>) {
     for collector in running {
         let rows = collector.export();
-        let mut seen = HashSet::new();
-        for row in &rows {
-            let id = row["id"].as_str().expect("an id").to_owned();
-            assert!(seen.insert(id.clone()), "{id} is stored twice");
-            assert!(
-                acknowledged.contains_key(&id),
-                "{id} stored, never acknowledged"
-            );
-        }
-        for id in acknowledged.keys() {
-            assert!(seen.contains(id), "{id} was acknowledged and then lost");
-        }
+        assert_exported_once(&rows, acknowledged);
         let mut efforts = [0u64; 7];
         for row in &rows {
             efforts[row["answers"]["effort"].as_u64().expect("an effort") as usize - 1] += 1;
