@@ -232,22 +232,8 @@ impl Postgres {
 
     /// Runs `sql` in database `db` with `psql`; its output, unaligned and without headers.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, String> {
-        let output = command("psql")
-            .args([
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-            ])
-            .arg(format!("--port={}", self.port))
-            .arg("-d")
-            .arg(db)
+        let output = self
+            .psql_command(db)
             .arg("-c")
             .arg(sql)
             .stdin(Stdio::null())
@@ -260,9 +246,100 @@ impl Postgres {
         }
     }
 
+    /// A `psql` session on database `db`, kept open: statements sent one at a time, so a
+    /// transaction can be held open against the collectors.
+    pub fn session(&self, db: &str) -> Result<Session, String> {
+        let mut child = self
+            .psql_command(db)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let (stdin, stdout) = match (child.stdin.take(), child.stdout.take()) {
+            (Some(stdin), Some(stdout)) => (stdin, stdout),
+            _ => return Err("psql's pipes".into()),
+        };
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Session {
+            child,
+            stdin,
+            lines,
+            sent: 0,
+        })
+    }
+
+    /// `psql` on database `db`: unaligned, without headers, stopping at the first error.
+    fn psql_command(&self, db: &str) -> Command {
+        let mut psql = command("psql");
+        psql.args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+        ])
+        .arg(format!("--port={}", self.port))
+        .arg("-d")
+        .arg(db);
+        psql
+    }
+
     /// The URL of database `db` on this server.
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+/// An open `psql` session ([`Postgres::session`]); ended (and its transaction with it) when
+/// dropped.
+pub struct Session {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+    sent: u64,
+}
+
+impl Session {
+    /// Runs `sql` and waits (at most 10 s) until psql has carried it out; the lines it printed.
+    pub fn run(&mut self, sql: &str) -> Result<Vec<String>, String> {
+        use std::io::Write as _;
+        self.sent += 1;
+        let marker = format!("-- done {} --", self.sent);
+        writeln!(self.stdin, "{sql}\n\\echo '{marker}'")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| format!("psql: {e}"))?;
+        let mut printed = Vec::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) if line == marker => return Ok(printed),
+                Ok(line) => printed.push(line),
+                Err(_) => return Err(format!("psql did not carry out {sql}: {printed:?}")),
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

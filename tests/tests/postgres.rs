@@ -1,9 +1,10 @@
 //! Several collectors on one PostgreSQL database: the real binary, three processes, a real
 //! server (the one `cargo xtask test` started, or one started here). Copies of one answer raced
 //! across them are stored once, each answers as sled would, every collector reports the same
-//! figures, one killed under load loses nothing acknowledged, a database that goes away is
-//! waited for, and the events stored through any of them reach the endpoint, with an alert's
-//! acknowledgement seen by all.
+//! figures (an answer whose transaction commits after answers with later keys included), one
+//! killed under load loses nothing acknowledged, a database that goes away is waited for, and
+//! the events stored through any of them reach the endpoint, with an alert's acknowledgement
+//! seen by all.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -581,4 +582,65 @@ fn events_stored_through_two_collectors_reach_the_endpoint_and_an_acknowledgemen
         seen["alerts"][0]["acknowledged"]["note"],
         "calling the customer back"
     );
+}
+
+#[test]
+fn an_answer_committed_after_later_ones_is_counted_by_every_collector() {
+    // The collectors' ingest transactions run side by side, so an answer may commit after
+    // answers with later keys: here a kiosk answer's transaction is held open (its device row
+    // is being inserted by another session) while the other collector stores and counts five.
+    let (server, url) = postgres::database("late");
+    let db = url.rsplit('/').next().expect("a database name").to_owned();
+    let (running, _dirs) = collectors(&url, 2);
+    let (a, b) = (running[0].base.clone(), running[1].base.clone());
+    assert_eq!(
+        post(&b, &submission(1).to_string()),
+        Delivery::Acknowledged(201)
+    );
+    let mut holder = server.session(&db).expect("a psql session");
+    holder
+        .run("BEGIN; INSERT INTO devices (device, last_submitted) VALUES ('branch-7/kiosk-late', 0);")
+        .expect("the device row held");
+    let mut late = submission(3);
+    late["context"] = json!({"site_id": "branch-7", "device_id": "kiosk-late"});
+    let body = late.to_string();
+    let held = thread::spawn(move || post(&a, &body));
+    eventually(
+        "the late answer's transaction waiting for the device row",
+        || {
+            server
+                .psql(
+                    &db,
+                    "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = 'touchpoint-collector' AND wait_event_type = 'Lock'",
+                )
+                .is_ok_and(|n| n == "1")
+        },
+    );
+    for n in 10..15 {
+        assert_eq!(
+            post(&b, &submission(n).to_string()),
+            Delivery::Acknowledged(201)
+        );
+    }
+    eventually("the other collector counting its own six", || {
+        admin_get(&b, "/v1/stats")["total"]["count"] == json!(6)
+    });
+    holder.run("ROLLBACK;").expect("the device row let go");
+    assert_eq!(held.join().expect("posted"), Delivery::Acknowledged(201));
+    let later = server
+        .psql(
+            &db,
+            &format!(
+                "SELECT count(*) FROM records WHERE key > (SELECT key FROM records WHERE id = '{}')",
+                late["id"].as_str().unwrap_or("")
+            ),
+        )
+        .expect("the keys");
+    assert_eq!(later, "5", "the five have later keys than the late answer");
+    let acknowledged: HashMap<String, u16> = [1, 3, 10, 11, 12, 13, 14]
+        .iter()
+        .map(|n| (submission(*n)["id"].as_str().unwrap_or("").to_owned(), 201))
+        .collect();
+    assert_exported_once_and_counted(&running.iter().collect::<Vec<_>>(), &acknowledged);
 }

@@ -5,8 +5,8 @@
 //! uniqueness; the invitations' secret and the council's actions come along. No event is made:
 //! moving a store does not announce its old answers again.
 //!
-//! Collectors must not serve on the database meanwhile: each batch checks that the last arrival
-//! key is still the move's own, and stops otherwise.
+//! Collectors must not serve on the database meanwhile: each batch checks that no record has a
+//! later key than the move's last one, and stops otherwise.
 
 use protocol::Submission;
 
@@ -122,6 +122,7 @@ impl PgStore {
         self.call(move |mut c| async move {
             let result = async {
                 let tx = c.transaction().await.map_err(failed)?;
+                // Two moves take turns.
                 let last = tx
                     .query_one("SELECT last FROM arrival FOR UPDATE", &[])
                     .await
@@ -132,7 +133,15 @@ impl PgStore {
                     .await
                     .map_err(failed)?
                     .map(|r| r.get::<_, i64>(0));
-                if last != progress.unwrap_or(0) {
+                let others = tx
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM records WHERE key > $1)",
+                        &[&progress.unwrap_or(-1)],
+                    )
+                    .await
+                    .map_err(failed)?
+                    .get::<_, bool>(0);
+                if others || last != progress.unwrap_or(0) {
                     return Err(StoreError::Database(
                         "the database holds answers that were not moved from this store; move into a new database, before any collector serves on it".into(),
                     ));

@@ -3,18 +3,21 @@
 //! 2xx only after the commit, one row per id and per answered interaction whichever collector
 //! got which copy (UNIQUE constraints), the same answers (201 / 200 / 409) as on sled.
 //!
-//! Ingest: the first `put` after a commit opens a transaction and locks the `arrival` row; later
-//! puts join it until the group commit's flusher calls [`Store::flush`], which commits (with
-//! `synchronous_commit` on, so through a synchronous standby). Concurrent answers share that
-//! commit as they share sled's flush. Holding the row serialises the collectors' ingest
-//! transactions: arrival keys are unique and commit in order, and a copy of an id (or an
-//! interaction) never races another (see [`schema`]). A transaction that fails loses its writes;
-//! the store says so ([`Store::flush_failure_loses_writes`]) and the group commit answers every
+//! Ingest: the first `put` after a commit opens a transaction; later puts join it until the
+//! group commit's flusher calls [`Store::flush`], which takes it out and commits it (with
+//! `synchronous_commit` on, so through a synchronous standby) while the answers that arrive
+//! meanwhile gather in the next one. Concurrent answers share that commit as they share sled's
+//! flush, and the collectors' transactions run side by side: nothing but the rows themselves is
+//! locked. A record is inserted `ON CONFLICT DO NOTHING`, so a copy of an id (or an interaction)
+//! that another transaction holds waits for that one to end and is then answered as a duplicate
+//! or a conflict, as on sled; a key (the receive time) another collector took in the same
+//! microsecond is followed by the next one. A transaction that fails loses its writes; the
+//! store says so ([`Store::flush_failure_loses_writes`]) and the group commit answers every
 //! request whose write went with it 503.
 //!
 //! Stats: each collector keeps the cells in memory as on sled, counted from the records: at
-//! open, after each of its own commits, and about four times a second from the other
-//! collectors' commits ([`tail`]), so every collector answers the same figures, at most a
+//! open, its own right after each of its commits, and about four times a second those of every
+//! transaction that has ended ([`tail`]), so every collector answers the same figures, at most a
 //! moment behind.
 //!
 //! Events: the outbox's events are claimed by one collector at a time (`FOR UPDATE SKIP
@@ -32,7 +35,7 @@ mod tail;
 pub use self::import::Moved;
 
 use std::sync::{
-    atomic::{AtomicBool, Ordering},
+    atomic::{AtomicBool, AtomicU64, Ordering},
     Arc, Mutex,
 };
 
@@ -62,14 +65,22 @@ type Param = Box<dyn ToSql + Send + Sync>;
 /// The ingest transaction in progress.
 struct Open {
     client: Object,
-    /// The last arrival key handed out.
-    last: u64,
-    /// Records written in it.
-    writes: usize,
+    /// Its transaction id (`xid8`), known from its first record.
+    xid: Option<u64>,
+    /// The records written in it (submission, key, burst), counted once it commits.
+    written: Vec<Written>,
 }
+
+/// A record written in an ingest transaction, as the stats count it.
+type Written = (Submission, u64, bool);
+
+/// How many taken keys a put steps over before it gives up (collectors whose clocks agree to
+/// the microsecond under heavy load take a few).
+const KEY_TRIES: u64 = 1_000;
 
 /// What `put` needs of a submission, owned, to take to the store's runtime.
 struct Write {
+    submission: Submission,
     id: String,
     interaction: Option<String>,
     channel: &'static str,
@@ -90,8 +101,10 @@ pub struct PgStore {
     /// An ingest transaction with writes failed: the next flush fails too.
     lost: Arc<AtomicBool>,
     stats: Arc<Aggregates>,
-    /// The last arrival key counted into `stats`.
-    counted: Arc<Mutex<u64>>,
+    /// How far the records are counted into `stats`.
+    counted: Arc<Mutex<tail::Counted>>,
+    /// The last arrival key this collector handed out.
+    last: Arc<AtomicU64>,
     /// This collector process, as it claims events and owns deliveries.
     instance: String,
     _tail: Option<tail::Tail>,
@@ -122,9 +135,12 @@ impl PgStore {
             lost: Arc::default(),
             stats: Arc::default(),
             counted: Arc::default(),
+            last: Arc::default(),
             instance: instance.to_owned(),
             _tail: None,
         };
+        let newest = store.number("SELECT coalesce(max(key), 0) FROM records")?;
+        store.last.store(newest, Ordering::SeqCst);
         tail::catch_up(&store.db, &store.stats, &store.counted)?;
         store._tail = Some(tail::Tail::start(
             Arc::clone(&store.db),
@@ -207,6 +223,7 @@ impl PgStore {
         now: u64,
     ) -> Result<Put, StoreError> {
         let w = Write {
+            submission: submission.clone(),
             id: submission.id.as_str().to_owned(),
             interaction: interaction_key(submission),
             channel: submission.channel.as_str(),
@@ -221,6 +238,7 @@ impl PgStore {
         };
         let open = Arc::clone(&self.open);
         let lost = Arc::clone(&self.lost);
+        let last = Arc::clone(&self.last);
         let pool = self.db.pool.clone();
         self.db.run(async move {
             let mut slot = open.lock().await;
@@ -231,11 +249,11 @@ impl PgStore {
             let Some(tx) = slot.as_mut() else {
                 return Err(StoreError::Interrupted);
             };
-            match insert(tx, &w).await {
+            match insert(tx, w, &last).await {
                 Ok(put) => Ok(put),
                 Err(error) => {
                     if let Some(tx) = slot.take() {
-                        lost.fetch_or(tx.writes > 0, Ordering::SeqCst);
+                        lost.fetch_or(!tx.written.is_empty(), Ordering::SeqCst);
                         discard(tx.client);
                     }
                     Err(error)
@@ -245,20 +263,13 @@ impl PgStore {
     }
 }
 
-/// Opens an ingest transaction: the `arrival` row is locked until it commits.
+/// Opens an ingest transaction.
 async fn begin(client: Object) -> Result<Open, StoreError> {
-    let begun = async {
-        client.batch_execute("BEGIN").await?;
-        client
-            .query_one("SELECT last FROM arrival FOR UPDATE", &[])
-            .await
-    }
-    .await;
-    match begun {
-        Ok(row) => Ok(Open {
-            last: row.get::<_, i64>(0) as u64,
+    match client.batch_execute("BEGIN").await {
+        Ok(()) => Ok(Open {
             client,
-            writes: 0,
+            xid: None,
+            written: Vec::new(),
         }),
         Err(error) => {
             discard(client);
@@ -267,9 +278,9 @@ async fn begin(client: Object) -> Result<Open, StoreError> {
     }
 }
 
-/// The dedupe check and the write of one submission, in the open transaction.
-async fn insert(tx: &mut Open, w: &Write) -> Result<Put, StoreError> {
-    let c = &tx.client;
+/// What the database already holds of `w`'s id or interaction, as the answer to give: what is
+/// committed, and what the open transaction wrote.
+async fn known(c: &Object, w: &Write) -> Result<Option<Put>, StoreError> {
     let known = c
         .prepare_cached(
             "SELECT (SELECT json FROM records WHERE id = $1),
@@ -282,14 +293,21 @@ async fn insert(tx: &mut Open, w: &Write) -> Result<Put, StoreError> {
         .await
         .map_err(failed)?;
     if let Some(stored) = row.get::<_, Option<String>>(0) {
-        return Ok(if stored == w.json {
+        return Ok(Some(if stored == w.json {
             Put::Duplicate
         } else {
             Put::IdConflict
-        });
+        }));
     }
-    if row.get::<_, bool>(1) {
-        return Ok(Put::AlreadyAnswered);
+    Ok(row.get::<_, bool>(1).then_some(Put::AlreadyAnswered))
+}
+
+/// The dedupe check and the write of one submission, in the open transaction. `last` is the
+/// last key this collector handed out.
+async fn insert(tx: &mut Open, w: Write, last: &AtomicU64) -> Result<Put, StoreError> {
+    let c = &tx.client;
+    if let Some(answer) = known(c, &w).await? {
+        return Ok(answer);
     }
     let mut previous = None;
     if let Some(device) = &w.device {
@@ -314,7 +332,6 @@ async fn insert(tx: &mut Open, w: &Write) -> Result<Put, StoreError> {
     if let Some(full) = w.past {
         return Ok(Put::TooManyValues(full));
     }
-    let key = w.now.max(tx.last + 1);
     let burst = kiosk::is_burst(previous, w.submitted_millis);
     let flags = i16::from(if burst { FLAG_BURST } else { 0 });
     let kind = i16::from(if w.event {
@@ -322,41 +339,63 @@ async fn insert(tx: &mut Open, w: &Write) -> Result<Put, StoreError> {
     } else {
         u8::MAX
     });
+    // A conflict on any UNIQUE column (key, id, interaction) inserts nothing and leaves the
+    // transaction usable; one with a transaction still running waits for it to end.
     let store = c
         .prepare_cached(
             "WITH r AS (INSERT INTO records (key, id, interaction, flags, channel, touchpoint, json)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7))
-             INSERT INTO outbox (at, kind) SELECT $1, $8::smallint WHERE $8::smallint <> 255",
+                        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING xid),
+                  o AS (INSERT INTO outbox (at, kind)
+                        SELECT $1, $8::smallint FROM r WHERE $8::smallint <> 255)
+             SELECT xid::text FROM r",
         )
         .await
         .map_err(failed)?;
-    c.execute(
-        &store,
-        &[
-            &(key as i64),
-            &w.id,
-            &w.interaction,
-            &flags,
-            &w.channel,
-            &w.touchpoint,
-            &w.json,
-            &kind,
-        ],
-    )
-    .await
-    .map_err(failed)?;
-    if let Some(device) = &w.device {
-        c.execute(
-            "INSERT INTO devices (device, last_submitted) VALUES ($1, $2)
-             ON CONFLICT (device) DO UPDATE SET last_submitted = excluded.last_submitted",
-            &[device, &w.submitted_millis],
-        )
-        .await
-        .map_err(failed)?;
+    let mut key = w.now.max(last.load(Ordering::SeqCst) + 1);
+    for _ in 0..KEY_TRIES {
+        let inserted = c
+            .query_opt(
+                &store,
+                &[
+                    &(key as i64),
+                    &w.id,
+                    &w.interaction,
+                    &flags,
+                    &w.channel,
+                    &w.touchpoint,
+                    &w.json,
+                    &kind,
+                ],
+            )
+            .await
+            .map_err(failed)?;
+        let Some(inserted) = inserted else {
+            // Another transaction stored this id or interaction and has committed since the
+            // check, or took this key.
+            if let Some(answer) = known(c, &w).await? {
+                return Ok(answer);
+            }
+            key += 1;
+            continue;
+        };
+        if let Some(device) = &w.device {
+            c.execute(
+                "INSERT INTO devices (device, last_submitted) VALUES ($1, $2)
+                 ON CONFLICT (device) DO UPDATE SET last_submitted = excluded.last_submitted",
+                &[device, &w.submitted_millis],
+            )
+            .await
+            .map_err(failed)?;
+        }
+        let xid: &str = inserted.get(0);
+        tx.xid = xid.parse().ok();
+        last.fetch_max(key, Ordering::SeqCst);
+        tx.written.push((w.submission, key, burst));
+        return Ok(Put::Stored { key });
     }
-    tx.last = key;
-    tx.writes += 1;
-    Ok(Put::Stored { key })
+    Err(StoreError::Database(format!(
+        "{KEY_TRIES} arrival keys after {key} were taken"
+    )))
 }
 
 /// Closes a connection whose transaction is in doubt instead of handing it back to the pool.
@@ -446,35 +485,36 @@ impl Store for PgStore {
     fn flush(&self) -> Result<(), StoreError> {
         let open = Arc::clone(&self.open);
         let lost = Arc::clone(&self.lost);
-        self.db.run(async move {
-            let mut slot = open.lock().await;
-            let tx = slot.take();
-            if lost.swap(false, Ordering::SeqCst) {
-                if let Some(tx) = tx {
-                    discard(tx.client);
+        let committed = self.db.run(async move {
+            let tx = {
+                let mut slot = open.lock().await;
+                let tx = slot.take();
+                if lost.swap(false, Ordering::SeqCst) {
+                    if let Some(tx) = tx {
+                        discard(tx.client);
+                    }
+                    return Err(StoreError::Database(
+                        "an ingest transaction failed; its answers were not stored".into(),
+                    ));
                 }
-                return Err(StoreError::Database(
-                    "an ingest transaction failed; its answers were not stored".into(),
-                ));
-            }
-            let Some(tx) = tx else {
-                return Ok(());
+                tx
             };
-            let committed = async {
-                tx.client
-                    .execute("UPDATE arrival SET last = $1", &[&(tx.last as i64)])
-                    .await?;
-                tx.client.batch_execute("COMMIT").await
+            // The slot is free again: answers that arrive during the commit gather in the
+            // next transaction.
+            let Some(tx) = tx else {
+                return Ok(None);
+            };
+            match tx.client.batch_execute("COMMIT").await {
+                Ok(()) => Ok(Some((tx.xid, tx.written))),
+                Err(error) => {
+                    discard(tx.client);
+                    Err(failed(error))
+                }
             }
-            .await;
-            committed.map_err(|error| {
-                discard(tx.client);
-                failed(error)
-            })
         })?;
         // This collector's own answers are counted before they are acknowledged.
-        if let Err(error) = tail::catch_up(&self.db, &self.stats, &self.counted) {
-            tracing::warn!(%error, "the stats could not be brought up to date; retried shortly");
+        if let Some((Some(xid), written)) = committed {
+            tail::count_own(&self.counted, &self.stats, xid, written);
         }
         Ok(())
     }

@@ -5,11 +5,15 @@
 //! the list is a few statements.
 //!
 //! Tables:
-//! - `arrival`: one row, the last arrival key handed out. An ingest transaction locks it first
-//!   and holds it to its commit, so keys are unique across collectors and commit in key order:
-//!   a reader that sees a key has seen every smaller one (the stats tail relies on it).
+//! - `arrival`: one row, the last key an event made apart from an answer (an alert's) or a move
+//!   (`migrate-store`) took; they lock it to take turns. Ingest does not: answers take their
+//!   key from the clock, unique by the primary key.
 //! - `records`: arrival key (receive time, µs) → the submission; `id` and `interaction` are
 //!   UNIQUE, so one row per id and per answered interaction whatever collector got which copy.
+//!   `xid` is the transaction that wrote it: the collectors' transactions commit in any order,
+//!   so a key seen says nothing of the smaller ones, but once every transaction older than a
+//!   given one has ended, no record with an older `xid` can appear any more (the stats tail
+//!   relies on it).
 //! - `devices`: each kiosk device's last `submitted_at`, for the burst rule.
 //! - `secrets`, `sessions`, `actions`: as on sled.
 //! - `outbox` (claimed by one collector at a time), `deliveries` (owned by the collector that
@@ -73,6 +77,12 @@ CREATE TABLE acknowledgements (alert text PRIMARY KEY, json text NOT NULL);
     r"
 CREATE TABLE links (id text PRIMARY KEY, token text NOT NULL, expires bigint NOT NULL);
 CREATE INDEX links_expires ON links (expires);
+",
+    // Ingest transactions no longer take turns on `arrival`: the stats tail follows records by
+    // the transaction that wrote them instead of by key.
+    r"
+ALTER TABLE records ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+CREATE INDEX records_xid ON records (xid, key);
 ",
 ];
 

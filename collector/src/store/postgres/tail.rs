@@ -1,21 +1,36 @@
 //! The stats tail: each collector counts every record into its own cells, its own answers right
 //! after their commit and the other collectors' from a thread that reads what they committed
-//! about four times a second. Keys commit in order (see [`super::schema`]), so "every record
-//! after the last one counted" is all that is new. The same thread signs the collector's life in
-//! `collectors` once a second.
+//! about four times a second. Transactions commit in any order, so a record's key says nothing
+//! of what may still come; its transaction id does: once every transaction older than the
+//! oldest one still running (`pg_snapshot_xmin`) has ended, none of them can add a record, so
+//! the tail counts the records of the transactions between the last such horizon and the new
+//! one, each exactly once, skipping the transactions whose records this collector counted at
+//! its own commit. The same thread signs the collector's life in `collectors` once a second.
 
 use std::{
+    collections::BTreeSet,
     sync::{mpsc, Arc, Mutex},
     thread,
     time::Duration,
 };
 
 use super::db::{connect, failed, Db};
+use super::Written;
 use crate::{
     clock,
     stats::Aggregates,
     store::{StoreError, FLAG_BURST},
 };
+
+/// How far the records are counted.
+#[derive(Debug, Default)]
+pub(super) struct Counted {
+    /// Every record of a transaction older than this one is counted.
+    below: u64,
+    /// Transactions from `below` on whose records are counted already: this collector's own,
+    /// at their commit.
+    early: BTreeSet<u64>,
+}
 
 /// How often the other collectors' answers are read.
 const EVERY: Duration = Duration::from_millis(250);
@@ -32,7 +47,7 @@ impl Tail {
     pub(super) fn start(
         db: Arc<Db>,
         stats: Arc<Aggregates>,
-        counted: Arc<Mutex<u64>>,
+        counted: Arc<Mutex<Counted>>,
         instance: String,
     ) -> Self {
         let (stop, stopped) = mpsc::channel();
@@ -69,31 +84,72 @@ impl Drop for Tail {
     }
 }
 
-/// Counts every committed record after the last one counted.
+/// Counts the records of transaction `xid`, which this collector has just committed, unless the
+/// tail got there first.
+pub(super) fn count_own(
+    counted: &Mutex<Counted>,
+    stats: &Aggregates,
+    xid: u64,
+    written: Vec<Written>,
+) {
+    let mut counted = counted.lock().unwrap_or_else(|p| p.into_inner());
+    if xid < counted.below || !counted.early.insert(xid) {
+        return;
+    }
+    for (submission, key, burst) in &written {
+        stats.add(submission, *key, *burst);
+    }
+}
+
+/// Counts the records of every transaction that ended since the last call, and of none still
+/// running.
 pub(super) fn catch_up(
     db: &Db,
     stats: &Aggregates,
-    counted: &Mutex<u64>,
+    counted: &Mutex<Counted>,
 ) -> Result<(), StoreError> {
     let mut counted = counted.lock().unwrap_or_else(|p| p.into_inner());
+    let pool = db.pool.clone();
+    let horizon: i64 = db.run(async move {
+        let client = connect(&pool).await?;
+        let row = client
+            .query_one(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+                &[],
+            )
+            .await
+            .map_err(failed)?;
+        Ok(row.get(0))
+    })?;
+    let horizon = horizon as u64;
+    if horizon <= counted.below {
+        return Ok(());
+    }
+    // Pages in (transaction, key) order, from just before the first record not counted.
+    let mut after = (counted.below as i64, -1i64);
     loop {
-        let after = *counted as i64;
         let pool = db.pool.clone();
-        let rows: Vec<(i64, i16, String)> = db.run(async move {
+        let rows: Vec<(i64, i64, i16, String)> = db.run(async move {
             let client = connect(&pool).await?;
             let rows = client
                 .query(
-                    "SELECT key, flags, json FROM records WHERE key > $1 ORDER BY key LIMIT $2",
-                    &[&after, &super::PAGE],
+                    "SELECT xid::text::bigint, key, flags, json FROM records
+                     WHERE (xid, key) > ($1::bigint::text::xid8, $2)
+                       AND xid < $3::bigint::text::xid8
+                     ORDER BY xid, key LIMIT $4",
+                    &[&after.0, &after.1, &(horizon as i64), &super::PAGE],
                 )
                 .await
                 .map_err(failed)?;
             Ok(rows
                 .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
                 .collect())
         })?;
-        for (key, flags, json) in &rows {
+        for (xid, key, flags, json) in &rows {
+            if counted.early.contains(&(*xid as u64)) {
+                continue;
+            }
             match protocol::parse_submission(json.as_bytes()) {
                 Ok(submission) => {
                     let burst = (*flags as u8) & FLAG_BURST != 0;
@@ -101,12 +157,15 @@ pub(super) fn catch_up(
                 }
                 Err(error) => tracing::warn!(key, ?error, "a stored record is not counted"),
             }
-            *counted = *key as u64;
         }
-        if (rows.len() as i64) < super::PAGE {
-            return Ok(());
+        match rows.last() {
+            Some(last) if rows.len() as i64 == super::PAGE => after = (last.0, last.1),
+            _ => break,
         }
     }
+    counted.below = horizon;
+    counted.early = counted.early.split_off(&horizon);
+    Ok(())
 }
 
 fn sign_life(db: &Db, instance: &str) -> Result<(), StoreError> {
