@@ -14,7 +14,7 @@ use crate::{
     org::notify::{Condition, Format},
     read::export::Filter,
     stats::BadQuery,
-    store::events::{self, Acknowledgement, Alert, Attempt},
+    store::events::{Acknowledgement, Alert, Attempt},
     webhooks::{alerts, message::rfc3339},
 };
 
@@ -45,7 +45,7 @@ pub async fn endpoints_route(state: web::Data<AppState>) -> Result<HttpResponse,
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     let body = web::block(move || -> Result<Value, crate::store::StoreError> {
-        let pending = events::pending(&*store)?;
+        let pending = store.pending_deliveries()?;
         let mut endpoints = Vec::new();
         for endpoint in org.as_ref().map_or(&[][..], |o| &o.endpoints[..]) {
             let s = store.endpoint_state(&endpoint.id)?;

@@ -143,21 +143,56 @@ pub struct Pending {
     pub next_at: Option<u64>,
 }
 
-/// The pending deliveries of every endpoint that has some, by endpoint id.
-pub fn pending(
-    store: &dyn super::Store,
-) -> Result<std::collections::HashMap<String, Pending>, super::StoreError> {
-    let mut pending = std::collections::HashMap::<String, Pending>::new();
-    store.deliveries(&mut |d| {
-        let entry = pending.entry(d.endpoint).or_insert(Pending {
-            count: 0,
-            next_at: None,
-        });
-        entry.count += 1;
-        entry.next_at = Some(entry.next_at.map_or(d.next_at, |n| n.min(d.next_at)));
-        true
-    })?;
-    Ok(pending)
+/// Each endpoint's pending deliveries, kept in step with the deliveries a store holds, for a
+/// store without an index of its own (sled): counted once when the store opens, then changed
+/// with every delivery written or removed, so reading it reads no delivery.
+#[derive(Debug, Default)]
+pub struct PendingIndex {
+    /// Per endpoint: how many, and how many are next tried at each time.
+    endpoints: std::collections::HashMap<String, (u64, std::collections::BTreeMap<u64, u64>)>,
+}
+
+impl PendingIndex {
+    /// `delivery` is now pending (`was`: the one it replaced, if any).
+    pub fn wrote(&mut self, delivery: &Delivery, was: Option<&Delivery>) {
+        if let Some(was) = was {
+            self.removed(was);
+        }
+        let (count, next) = self.endpoints.entry(delivery.endpoint.clone()).or_default();
+        *count += 1;
+        *next.entry(delivery.next_at).or_default() += 1;
+    }
+
+    /// `delivery` is no longer pending.
+    pub fn removed(&mut self, delivery: &Delivery) {
+        let Some((count, next)) = self.endpoints.get_mut(&delivery.endpoint) else {
+            return;
+        };
+        *count = count.saturating_sub(1);
+        if let Some(at) = next.get_mut(&delivery.next_at) {
+            *at = at.saturating_sub(1);
+            if *at == 0 {
+                next.remove(&delivery.next_at);
+            }
+        }
+        if *count == 0 {
+            self.endpoints.remove(&delivery.endpoint);
+        }
+    }
+
+    /// Each endpoint's pending deliveries, for those that have some.
+    pub fn pending(&self) -> std::collections::HashMap<String, Pending> {
+        self.endpoints
+            .iter()
+            .map(|(endpoint, (count, next))| {
+                let pending = Pending {
+                    count: *count,
+                    next_at: next.keys().next().copied(),
+                };
+                (endpoint.clone(), pending)
+            })
+            .collect()
+    }
 }
 
 /// Someone taking an alert on: who, when, and a note. Kept apart from the [`Alert`], which the

@@ -215,6 +215,14 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Each endpoint's pending deliveries (how many, and when the soonest is next tried), for
+    /// the endpoints that have some, from the store's own count: no delivery is read.
+    fn pending_deliveries(
+        &self,
+    ) -> Result<std::collections::HashMap<String, events::Pending>, StoreError> {
+        Ok(std::collections::HashMap::new())
+    }
+
     /// The pending delivery of `event` to `endpoint`.
     fn delivery(&self, _endpoint: &str, _event: EventKey) -> Result<Option<Delivery>, StoreError> {
         Ok(None)

@@ -71,17 +71,41 @@ pub fn spawn_app_over(
 /// The backend the API tests run on: sled in the app's directory, or, with
 /// `TOUCHPOINT_TEST_BACKEND=postgres` (a step of `cargo xtask test`), a fresh database on the
 /// PostgreSQL server `cargo xtask test` started.
-fn open_store(config: &Config) -> Arc<dyn Store> {
-    if std::env::var("TOUCHPOINT_TEST_BACKEND").as_deref() == Ok("postgres") {
-        let url = touchpoint_tests::postgres::fresh_database("api").unwrap_or_else(|| {
-            panic!(
-                "TOUCHPOINT_TEST_BACKEND=postgres needs {}",
-                touchpoint_tests::postgres::ENV
-            )
-        });
-        return Arc::new(PgStore::open(&url).expect("the PostgreSQL store opens"));
+pub enum Backend {
+    Sled(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Backend {
+    /// The backend for a store under `data`.
+    pub fn new(data: &std::path::Path) -> Self {
+        if std::env::var("TOUCHPOINT_TEST_BACKEND").as_deref() == Ok("postgres") {
+            let url = touchpoint_tests::postgres::fresh_database("api").unwrap_or_else(|| {
+                panic!(
+                    "TOUCHPOINT_TEST_BACKEND=postgres needs {}",
+                    touchpoint_tests::postgres::ENV
+                )
+            });
+            return Self::Postgres(url);
+        }
+        Self::Sled(data.to_owned())
     }
-    Arc::new(SledStore::open_with_cache(&config.data, config.cache_mib).expect("the store opens"))
+
+    /// Opens the store (again), with a sled page cache of `cache_mib` MiB.
+    pub fn open(&self, cache_mib: u64) -> Arc<dyn Store> {
+        match self {
+            Self::Postgres(url) => {
+                Arc::new(PgStore::open(url).expect("the PostgreSQL store opens"))
+            }
+            Self::Sled(data) => {
+                Arc::new(SledStore::open_with_cache(data, cache_mib).expect("the store opens"))
+            }
+        }
+    }
+}
+
+fn open_store(config: &Config) -> Arc<dyn Store> {
+    Backend::new(&config.data).open(config.cache_mib)
 }
 
 impl Drop for TestApp {

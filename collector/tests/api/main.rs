@@ -7,6 +7,7 @@ mod admin;
 mod backdating;
 mod cardinality;
 mod contract;
+mod deliveries;
 mod demo_site;
 mod ingest;
 mod invitations;

@@ -8,7 +8,7 @@ use crate::{
     org::Organisation,
     read::html::escape,
     store::{
-        events::{self, Acknowledgement, Alert},
+        events::{Acknowledgement, Alert},
         Store, StoreError,
     },
     webhooks::message::rfc3339,
@@ -136,7 +136,7 @@ pub fn endpoints(
     let Some(org) = org.filter(|o| !o.endpoints.is_empty()) else {
         return Ok(());
     };
-    let pending = events::pending(store)?;
+    let pending = store.pending_deliveries()?;
     out.push_str("<section class=\"panel\" id=\"endpoints\" aria-labelledby=\"endpoints-title\"><h2 id=\"endpoints-title\">Webhook endpoints</h2>\n");
     for endpoint in &org.endpoints {
         let state = store.endpoint_state(&endpoint.id)?;

@@ -34,9 +34,12 @@ mod tail;
 
 pub use self::import::Moved;
 
-use std::sync::{
-    atomic::{AtomicBool, AtomicU64, Ordering},
-    Arc, Mutex,
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
 };
 
 use deadpool_postgres::Object;
@@ -50,7 +53,9 @@ use crate::{
     config::{Bounded, Bounds},
     org::agenda::Action,
     stats::Aggregates,
-    store::events::{Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind},
+    store::events::{
+        Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind, Pending,
+    },
     store::{Put, Record, Store, StoreError, FLAG_BURST},
 };
 
@@ -768,9 +773,17 @@ impl Store for PgStore {
             for (endpoint, json) in &deliveries {
                 let d: Delivery = from_json(json)?;
                 tx.execute(
-                    "INSERT INTO deliveries (endpoint, at, kind, owner, json) VALUES ($1, $2, $3, $4, $5)
+                    "INSERT INTO deliveries (endpoint, at, kind, owner, json, next_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)
                      ON CONFLICT (endpoint, at, kind) DO NOTHING",
-                    &[endpoint, &(d.event_at as i64), &i16::from(d.kind.byte()), &me, json],
+                    &[
+                        endpoint,
+                        &(d.event_at as i64),
+                        &i16::from(d.kind.byte()),
+                        &me,
+                        json,
+                        &(d.next_at as i64),
+                    ],
                 )
                 .await
                 .map_err(failed)?;
@@ -824,11 +837,31 @@ impl Store for PgStore {
         let mut params = event_params(&delivery.endpoint, delivery.event());
         params.push(Box::new(self.instance.clone()));
         params.push(Box::new(to_json(delivery)?));
+        params.push(Box::new(delivery.next_at as i64));
         self.execute(
-            "INSERT INTO deliveries (endpoint, at, kind, owner, json) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (endpoint, at, kind) DO UPDATE SET json = excluded.json, owner = excluded.owner",
+            "INSERT INTO deliveries (endpoint, at, kind, owner, json, next_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (endpoint, at, kind) DO UPDATE
+             SET json = excluded.json, owner = excluded.owner, next_at = excluded.next_at",
             params,
         )
+    }
+
+    fn pending_deliveries(&self) -> Result<HashMap<String, Pending>, StoreError> {
+        let rows = self.rows(
+            "SELECT endpoint, count(*), min(next_at) FROM deliveries GROUP BY endpoint",
+            Vec::new(),
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let pending = Pending {
+                    count: r.get::<_, i64>(1) as u64,
+                    next_at: r.get::<_, Option<i64>>(2).map(|n| n as u64),
+                };
+                (r.get(0), pending)
+            })
+            .collect())
     }
 
     fn remove_delivery(&self, endpoint: &str, event: EventKey) -> Result<(), StoreError> {

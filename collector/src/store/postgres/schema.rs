@@ -17,7 +17,8 @@
 //! - `devices`: each kiosk device's last `submitted_at`, for the burst rule.
 //! - `secrets`, `sessions`, `actions`: as on sled.
 //! - `outbox` (claimed by one collector at a time), `deliveries` (owned by the collector that
-//!   fanned them out), `endpoints`, `alerts`: the events going out ([`crate::store::events`]);
+//!   fanned them out; `next_at`, beside the JSON, is indexed per endpoint so they are counted
+//!   without being read), `endpoints`, `alerts`: the events going out ([`crate::store::events`]);
 //!   `acknowledgements`: who took an alert on, apart from the alert the delivery thread rewrites.
 //! - `links`: short invitation links → the signed token, until it expires.
 //! - `collectors`: each running collector's last sign of life, so a dead one's deliveries are
@@ -83,6 +84,13 @@ CREATE INDEX links_expires ON links (expires);
     r"
 ALTER TABLE records ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id();
 CREATE INDEX records_xid ON records (xid, key);
+",
+    // Each endpoint's pending deliveries counted without reading them.
+    r"
+ALTER TABLE deliveries ADD COLUMN next_at bigint;
+UPDATE deliveries SET next_at = (json::jsonb ->> 'next_at')::bigint;
+ALTER TABLE deliveries ALTER COLUMN next_at SET NOT NULL;
+CREATE INDEX deliveries_next ON deliveries (endpoint, next_at);
 ",
 ];
 

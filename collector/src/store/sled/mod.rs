@@ -17,7 +17,8 @@
 //! - `outbox`: events not yet handed to their endpoints ([`crate::store::events`]). An answer's
 //!   `response.created` is written there under the writer lock just before the record, so a
 //!   record that reached the disk always has its event; an event whose record a crash lost is
-//!   dropped when it comes up. `deliveries`: each endpoint's pending deliveries; `hooks`: the
+//!   dropped when it comes up. `deliveries`: each endpoint's pending deliveries (counted per
+//!   endpoint in memory, from the tree at open and with every change after); `hooks`: the
 //!   endpoints' states, the alerts and their acknowledgements.
 //! - `aggregates`: the stats cells (see [`crate::stats`]), one entry per cell, and `devices`, each
 //!   device's last `submitted_at`, one entry per device. Both live in memory and are updated with
@@ -71,7 +72,10 @@ use crate::{
     config::{Bounded, Bounds},
     org::agenda::Action,
     stats::Aggregates,
-    store::events::{Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind},
+    store::events::{
+        Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind, Pending,
+        PendingIndex,
+    },
     store::{Put, Record, Store, StoreError, FLAG_BURST},
 };
 
@@ -92,6 +96,9 @@ pub struct SledStore {
     /// handed out in order.
     writer: Arc<Mutex<Writer>>,
     stats: Arc<Aggregates>,
+    /// Each endpoint's pending deliveries, counted from `deliveries` at open and kept in step
+    /// with it: held while a delivery is written or removed.
+    pending: Mutex<PendingIndex>,
     block: usize,
     _sealer: Option<Sealer>,
 }
@@ -221,9 +228,11 @@ impl SledStore {
                 changed_devices: HashSet::new(),
             })),
             stats: Arc::default(),
+            pending: Mutex::default(),
             block,
             _sealer: None,
         };
+        store.count_pending()?;
         store.reconcile()?;
         store.load_derived()?;
         if seal {
@@ -623,10 +632,9 @@ impl Store for SledStore {
     fn fan_out(&self, handed: &[(EventKey, Vec<Delivery>)]) -> Result<(), StoreError> {
         let t = &self.trees;
         let mut wrote = false;
-        for (event, deliveries) in handed {
+        for (_, deliveries) in handed {
             for delivery in deliveries {
-                t.deliveries
-                    .insert(delivery_key(&delivery.endpoint, *event), to_json(delivery)?)?;
+                self.write_delivery(delivery)?;
                 wrote = true;
             }
         }
@@ -661,18 +669,27 @@ impl Store for SledStore {
     }
 
     fn put_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
-        self.trees.deliveries.insert(
-            delivery_key(&delivery.endpoint, delivery.event()),
-            to_json(delivery)?,
-        )?;
-        Ok(())
+        self.write_delivery(delivery)
     }
 
     fn remove_delivery(&self, endpoint: &str, event: EventKey) -> Result<(), StoreError> {
-        self.trees
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(was) = self
+            .trees
             .deliveries
-            .remove(delivery_key(endpoint, event))?;
+            .remove(delivery_key(endpoint, event))?
+        {
+            pending.removed(&from_json(&was)?);
+        }
         Ok(())
+    }
+
+    fn pending_deliveries(&self) -> Result<HashMap<String, Pending>, StoreError> {
+        Ok(self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pending())
     }
 
     fn endpoint_state(&self, endpoint: &str) -> Result<EndpointState, StoreError> {
@@ -709,6 +726,28 @@ impl Store for SledStore {
 }
 
 impl SledStore {
+    /// Writes `delivery` (new, or replacing its earlier state) and counts it pending.
+    fn write_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let was = self.trees.deliveries.insert(
+            delivery_key(&delivery.endpoint, delivery.event()),
+            to_json(delivery)?,
+        )?;
+        let was = was.map(|w| from_json::<Delivery>(&w)).transpose()?;
+        pending.wrote(delivery, was.as_ref());
+        Ok(())
+    }
+
+    /// Counts the pending deliveries the store holds (at open).
+    fn count_pending(&self) -> Result<(), StoreError> {
+        let mut pending = PendingIndex::default();
+        for value in self.trees.deliveries.iter().values() {
+            pending.wrote(&from_json(&value?)?, None);
+        }
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = pending;
+        Ok(())
+    }
+
     /// Writes `value` under `prefix` + `id` in `hooks` and flushes.
     fn put_hook_durably<T: serde::Serialize>(
         &self,
