@@ -330,35 +330,35 @@ fn a_receiver_answering_410_disables_its_endpoint() {
         team["disabled"].as_str().is_some_and(|d| d.contains("410")),
         "{team}"
     );
-    // Disabled: what is still pending is no longer sent.
+    // Disabled: what is still pending is held, not sent. Once every pending delivery is held
+    // (due, and not sent) and no post is in flight, nothing more can go out before a reload.
+    let team = wait_for_team(&collector, "not every delivery held", all_held);
+    assert_eq!(team["pending"], 3, "nothing given up: {team}");
     let sent = receiver.hooks().len();
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        receiver.hooks().len() <= sent + 8,
-        "at most the posts in flight finish"
-    );
-    let after = receiver.hooks().len();
-    std::thread::sleep(Duration::from_millis(1500));
+    assert!((1..=3).contains(&sent), "each at most once: {sent}");
     assert_eq!(
-        receiver.hooks().len(),
-        after,
-        "nothing more goes to a disabled endpoint"
+        team["failed_attempts"], sent,
+        "nothing arrived that the delivery log does not show: {team}"
     );
 
     // Still disabled after a restart: a new answer waits for the endpoint, unsent.
     collector.kill();
     let collector = with_endpoints(&dir.path().join("data"), &org, "1s");
     post_all(&collector, 3..4);
-    wait_for_team(&collector, "not pending", |team| {
+    let team = wait_for_team(&collector, "the new answer not held", |team| {
         assert_eq!(team["status"], "disabled", "{team}");
-        team["pending"].as_u64() >= Some(1)
+        team["pending"] == 4 && all_held(team)
     });
-    std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
         receiver.hooks().len(),
-        after,
-        "a disabled endpoint stays disabled"
+        sent,
+        "a disabled endpoint stays disabled: {team}"
     );
+}
+
+/// Whether every pending delivery of an endpoint is held (it is disabled) and none is in flight.
+fn all_held(team: &Value) -> bool {
+    team["status"] == "disabled" && team["in_flight"] == 0 && team["held"] == team["pending"]
 }
 
 /// A receiver that comes back after its events were scheduled for a late retry gets them as soon

@@ -44,12 +44,20 @@ pub async fn endpoints_route(state: web::Data<AppState>) -> Result<HttpResponse,
         .queue
         .lock()
         .unwrap_or_else(|p| p.into_inner());
+    let queues = state
+        .webhooks
+        .metrics
+        .endpoints
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let body = web::block(move || -> Result<Value, crate::store::StoreError> {
         let pending = store.pending_deliveries()?;
         let mut endpoints = Vec::new();
         for endpoint in org.as_ref().map_or(&[][..], |o| &o.endpoints[..]) {
             let s = store.endpoint_state(&endpoint.id)?;
             let waiting = pending.get(&endpoint.id);
+            let queue = queues.get(&endpoint.id).copied().unwrap_or_default();
             endpoints.push(json!({
                 "id": endpoint.id,
                 "url": endpoint.url,
@@ -67,6 +75,8 @@ pub async fn endpoints_route(state: web::Data<AppState>) -> Result<HttpResponse,
                 "failed_attempts": s.failed_attempts,
                 "abandoned": s.abandoned,
                 "pending": waiting.map_or(0, |p| p.count),
+                "in_flight": queue.in_flight,
+                "held": queue.held,
                 "next_attempt": time(waiting.and_then(|p| p.next_at)),
                 "log": s.log.iter().rev().map(attempt).collect::<Vec<_>>(),
             }));

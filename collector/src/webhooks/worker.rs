@@ -42,6 +42,16 @@ pub struct Metrics {
     pub outcomes: Mutex<HashMap<(String, &'static str), u64>>,
     /// Deliveries waiting (due or scheduled), and the oldest one's creation time.
     pub queue: Mutex<(usize, Option<u64>)>,
+    /// Per endpoint, as of the end of the worker's last pass: posts in flight, and deliveries
+    /// held because the endpoint is disabled or gone (none of which is sent before a reload).
+    pub endpoints: Mutex<HashMap<String, EndpointQueue>>,
+}
+
+/// One endpoint's part of the worker's queue ([`Metrics::endpoints`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointQueue {
+    pub in_flight: usize,
+    pub held: usize,
 }
 
 impl Metrics {
@@ -344,6 +354,18 @@ impl Worker {
             self.due.len() + self.parked.len() + self.in_flight.len(),
             oldest,
         );
+        let mut endpoints = HashMap::<String, EndpointQueue>::new();
+        for (endpoint, n) in &self.per_endpoint {
+            endpoints.entry(endpoint.clone()).or_default().in_flight = *n;
+        }
+        for (_, endpoint, _) in &self.parked {
+            endpoints.entry(endpoint.clone()).or_default().held += 1;
+        }
+        *self
+            .metrics
+            .endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = endpoints;
         Ok(())
     }
 
