@@ -8,10 +8,9 @@
 //! - stats: the same million answers (a year of them), served; `GET /v1/stats` timed for several
 //!   groupings and ranges over one kept-alive connection; then the collector is killed and started
 //!   again, and how long it took to listen and how it recovered the stats are reported.
-//! - postgres (only when asked): the same wrk load against the collector on sled, on PostgreSQL
-//!   alone, and on three collectors sharing PostgreSQL (one wrk each, a third of the connections),
-//!   rounds alternating in one run; a server of the machine's PostgreSQL started for it, with
-//!   `synchronous_commit` on and fsync, like the sled store's flush.
+//! - postgres (only when asked): durable ingest on sled against PostgreSQL with one and with
+//!   three collectors, then three collectors' memory as their database grows and the export of
+//!   `--count` answers from it; see `bench_postgres.rs`.
 //! - widget (only when asked): the widget's long tasks on the host page's main thread, in
 //!   Chromium with a 4× slower CPU (`tests/browser/bench/main-thread.mjs`).
 //! - backlog (only when asked): a kiosk back online with `--count` answers (default 100) queued,
@@ -22,7 +21,6 @@
 //!   endpoints against none; see `bench_webhooks.rs`.
 
 use std::{
-    io::{Read, Write},
     net::TcpStream,
     path::{Path, PathBuf},
     process::{Command, Stdio},
@@ -31,9 +29,12 @@ use std::{
 
 use crate::{
     build_release_collector, flag, run,
-    server::{count_rows, exchange, free_addr, log_field, release, rss_kib, serve_command, Server},
+    server::{
+        admin_get, count_rows, free_addr, log_field, release, rss_kib, serve_command,
+        stream_export, Server, BENCH_TOKEN,
+    },
     target_dir, tools,
-    wrk::{median, wrk, wrk_with},
+    wrk::{median, wrk},
 };
 
 pub fn main(args: &[String]) -> Result<(), String> {
@@ -62,7 +63,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         report.push(export(&dir, count)?);
     }
     if which == Some("postgres") {
-        report.push(postgres(&dir, seconds, rounds)?);
+        report.push(crate::bench_postgres::run(&dir, seconds, rounds, count)?);
     }
     if which == Some("widget") {
         let runs = flag(args, "--runs").unwrap_or_else(|| "10".into());
@@ -256,36 +257,15 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
     let addr = free_addr()?;
     let server = Server::start(
         serve_command(&addr, &data)
-            .env(
-                "TOUCHPOINT_ADMIN_TOKEN",
-                "bench-token-0123456789abcdefghijk",
-            )
+            .env("TOUCHPOINT_ADMIN_TOKEN", BENCH_TOKEN)
             .env("RUST_LOG", "warn"),
         dir.join("export-server.log"),
         &addr,
     )?;
     let before = rss_kib(server.pid(), "VmRSS:");
-    let started = Instant::now();
-    let mut stream = TcpStream::connect(&addr).map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET /v1/export?format=csv HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token-0123456789abcdefghijk\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut bytes = 0u64;
-    let mut peak_during = 0;
-    loop {
-        let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
-        if bytes % (8 << 20) < n as u64 {
-            peak_during = peak_during.max(rss_kib(server.pid(), "VmRSS:"));
-        }
-    }
-    let http_seconds = started.elapsed().as_secs_f64();
+    let streamed = stream_export(&addr, server.pid())?;
+    let (bytes, http_seconds, peak_during) =
+        (streamed.bytes, streamed.seconds, streamed.peak_during_kib);
     let after = rss_kib(server.pid(), "VmRSS:");
     let hwm = rss_kib(server.pid(), "VmHWM:");
     drop(server);
@@ -324,18 +304,6 @@ fn browser_bench(script: &str, env: (&str, &str), label: &str) -> Result<String,
     ))
 }
 
-/// One GET on a kept-alive connection; returns the status and the body.
-fn get(
-    stream: &mut std::io::BufReader<TcpStream>,
-    addr: &str,
-    path: &str,
-) -> Result<(u16, Vec<u8>), String> {
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer bench-token-0123456789abcdefghijk\r\n\r\n"
-    );
-    exchange(stream, &request)
-}
-
 fn stats(dir: &Path, count: u64) -> Result<String, String> {
     const QUERIES: usize = 50;
     let data = seeded(dir, count)?;
@@ -345,10 +313,7 @@ fn stats(dir: &Path, count: u64) -> Result<String, String> {
         let started = Instant::now();
         let server = Server::start(
             serve_command(&addr, &data)
-                .env(
-                    "TOUCHPOINT_ADMIN_TOKEN",
-                    "bench-token-0123456789abcdefghijk",
-                )
+                .env("TOUCHPOINT_ADMIN_TOKEN", BENCH_TOKEN)
                 .env("RUST_LOG", "info"),
             dir.join(log),
             &addr,
@@ -378,7 +343,7 @@ fn stats(dir: &Path, count: u64) -> Result<String, String> {
         let mut groups = 0;
         for _ in 0..QUERIES {
             let started = Instant::now();
-            let (status, body) = get(&mut stream, &addr, &path)?;
+            let (status, body) = admin_get(&mut stream, &addr, &path)?;
             times.push(started.elapsed().as_secs_f64() * 1000.0);
             if status != 200 {
                 return Err(format!(
@@ -418,96 +383,4 @@ fn stats(dir: &Path, count: u64) -> Result<String, String> {
         memory as f64 / 1024.0
     ));
     Ok(lines.join("\n"))
-}
-
-/// Durable ingest on sled, on PostgreSQL with one collector and with three, in the same run.
-fn postgres(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
-    tools::ensure_apt(&[("wrk", "wrk"), (crate::INITDB, "postgresql")])?;
-    let server = touchpoint_tests::postgres::Postgres::start()?;
-    let data = dir.join("pg-bench-sled");
-    let _ = std::fs::remove_dir_all(&data);
-    let start = |name: &str, store: Option<&str>| -> Result<(Server, String), String> {
-        let addr = free_addr()?;
-        let mut command = serve_command(&addr, &data.join(name));
-        if let Some(url) = store {
-            command.args(["--store", url]);
-        }
-        let log = dir.join(format!("pg-bench-{name}.log"));
-        Ok((
-            Server::start(command.env("RUST_LOG", "info"), log, &addr)?,
-            format!("http://{addr}/v1/responses"),
-        ))
-    };
-    let (_sled, sled_url) = start("sled", None)?;
-    let one_db = server.create_database("one");
-    let (_one, one_url) = start("one", Some(&one_db))?;
-    let three_db = server.create_database("three");
-    let three: Vec<(Server, String)> = (0..3)
-        .map(|i| start(&format!("three{i}"), Some(&three_db)))
-        .collect::<Result<_, _>>()?;
-    let mut figures: [Vec<(f64, f64)>; 3] = Default::default();
-    for round in 0..rounds + 1 {
-        // The first round warms up and is not counted.
-        let runs = [
-            vec![wrk_with(
-                dir,
-                &sled_url,
-                &format!("sled{round}"),
-                seconds,
-                32,
-            )?],
-            vec![wrk_with(
-                dir,
-                &one_url,
-                &format!("one{round}"),
-                seconds,
-                32,
-            )?],
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = three
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (_, url))| {
-                        scope.spawn(move || {
-                            wrk_with(dir, url, &format!("three{i}r{round}"), seconds, 11)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().map_err(|_| "wrk".to_owned())?)
-                    .collect::<Result<Vec<_>, String>>()
-            })?,
-        ];
-        for (slot, run) in figures.iter_mut().zip(runs) {
-            if let Some(failed) = run.iter().find(|r| r.non_2xx > 0) {
-                return Err(format!("{} answers were not 2xx", failed.non_2xx));
-            }
-            let rps: f64 = run.iter().map(|r| r.requests_per_sec).sum();
-            let p99 = run.iter().map(|r| r.p99_ms).fold(0.0, f64::max);
-            eprintln!("round {round}: {rps:.0} req/s, p99 {p99:.2} ms");
-            if round > 0 {
-                slot.push((rps, p99));
-            }
-        }
-    }
-    let row = |label: &str, runs: &[(f64, f64)]| {
-        let rps: Vec<f64> = runs.iter().map(|r| r.0).collect();
-        let p99: Vec<f64> = runs.iter().map(|r| r.1).collect();
-        let (lo, hi) = rps
-            .iter()
-            .fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-        format!(
-            "| {label} | {:.0} ({lo:.0}–{hi:.0}) | {:.2} ms |\n",
-            median(rps),
-            median(p99)
-        )
-    };
-    Ok(format!(
-        "## Durable ingest on sled and on PostgreSQL (wrk, 32 connections in all, {seconds} s x {rounds} rounds after a warm-up round, medians (range), loopback, 2 workers each)\n\
-         | store | requests/s | p99 latency |\n|---|---|---|\n{}{}{}",
-        row("one collector, sled", &figures[0]),
-        row("one collector, PostgreSQL", &figures[1]),
-        row("three collectors, one PostgreSQL", &figures[2]),
-    ))
 }

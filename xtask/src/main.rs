@@ -10,12 +10,14 @@
 //! - `circles`: whether modules of the collector, the widget or xtask import each other in a
 //!   circle (also a step of `test`).
 //!
-//! Modules: `widget/` (the widget's build and size report), `bench` and `soak` (the benchmarks)
+//! Modules: `widget/` (the widget's build and size report), `bench`, `bench_postgres`,
+//! `bench_webhooks` and `soak` (the benchmarks)
 //! over `server` (the release collector started, spoken to and measured), `circles` (the
 //! import-circle check), `contract` (Schemathesis against the OpenAPI document), `tools`
 //! (installing what is missing).
 
 mod bench;
+mod bench_postgres;
 mod bench_webhooks;
 mod circles;
 mod contract;

@@ -85,6 +85,111 @@ pub fn serve_command(addr: &str, data: &Path) -> Command {
     command
 }
 
+/// The admin token the benchmarks give the collectors they start.
+pub const BENCH_TOKEN: &str = "bench-token-0123456789abcdefghijk";
+
+/// One admin GET on a kept-alive connection; returns the status and the body.
+pub fn admin_get(
+    stream: &mut BufReader<TcpStream>,
+    addr: &str,
+    path: &str,
+) -> Result<(u16, Vec<u8>), String> {
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {BENCH_TOKEN}\r\n\r\n"
+    );
+    exchange(stream, &request)
+}
+
+/// What streaming a whole export read.
+pub struct Streamed {
+    pub bytes: u64,
+    pub lines: u64,
+    pub seconds: f64,
+    /// The server's highest resident memory seen while streaming (KiB, read every 8 MB).
+    pub peak_during_kib: u64,
+}
+
+/// `GET /v1/export?format=csv` from the collector on `addr` (process `pid`), read to the end;
+/// the lines counted are those of the export (the body, its chunked framing taken off).
+pub fn stream_export(addr: &str, pid: u32) -> Result<Streamed, String> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET /v1/export?format=csv HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {BENCH_TOKEN}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut body = Unchunk::default();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut streamed = Streamed {
+        bytes: 0,
+        lines: 0,
+        seconds: 0.0,
+        peak_during_kib: 0,
+    };
+    loop {
+        let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        streamed.bytes += n as u64;
+        for byte in &buf[..n] {
+            streamed.lines += u64::from(body.take(*byte) == Some(b'\n'));
+        }
+        if streamed.bytes % (8 << 20) < n as u64 {
+            streamed.peak_during_kib = streamed.peak_during_kib.max(rss_kib(pid, "VmRSS:"));
+        }
+    }
+    streamed.seconds = started.elapsed().as_secs_f64();
+    Ok(streamed)
+}
+
+/// Reads an HTTP/1.1 response with a chunked body byte by byte, handing on the body's bytes.
+#[derive(Default)]
+struct Unchunk {
+    /// Bytes of the head's closing `\r\n\r\n` seen in a row, until all four are.
+    head: u8,
+    /// The size line being read (`None` inside a chunk's data).
+    size: Option<String>,
+    /// Data bytes left in the chunk, then the two of its closing `\r\n`.
+    left: u64,
+}
+
+impl Unchunk {
+    fn take(&mut self, byte: u8) -> Option<u8> {
+        if self.head < 4 {
+            self.head = match (self.head, byte) {
+                (0 | 2, b'\r') | (1 | 3, b'\n') => self.head + 1,
+                (_, b'\r') => 1,
+                _ => 0,
+            };
+            if self.head == 4 {
+                self.size = Some(String::new());
+            }
+            return None;
+        }
+        if let Some(line) = &mut self.size {
+            if byte == b'\n' {
+                let digits = line.trim().split(';').next().unwrap_or_default();
+                self.left = u64::from_str_radix(digits, 16).unwrap_or(0) + 2;
+                self.size = None;
+            } else {
+                line.push(char::from(byte));
+            }
+            return None;
+        }
+        self.left -= 1;
+        match self.left {
+            0 => {
+                self.size = Some(String::new());
+                None
+            }
+            1 => None,
+            _ => Some(byte),
+        }
+    }
+}
+
 /// A loopback address nothing listens on yet.
 pub fn free_addr() -> Result<String, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
