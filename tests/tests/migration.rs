@@ -37,7 +37,11 @@ fn fixture_copy(dir: &Path) -> PathBuf {
 }
 
 /// Runs the collector's `args` on `data`; returns how it ended and its log.
-fn collector(data: &Path, args: &[&str], env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+fn collector(
+    data: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::ExitStatus, String) {
     let output = Command::new(collector_binary())
         .args(args)
         .arg("--data")
@@ -46,7 +50,10 @@ fn collector(data: &Path, args: &[&str], env: &[(&str, &str)]) -> (std::process:
         .envs(env.iter().copied())
         .output()
         .expect("the collector ran");
-    (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// The SHA-256 of `data`'s export in `format` (or of its backup), and the log of the command.
@@ -60,7 +67,10 @@ fn exported(data: &Path, command: &str, format: Option<&str>) -> (String, String
     let (status, log) = collector(data, &args, &[]);
     assert!(status.success(), "{command} failed: {log}");
     let bytes = std::fs::read(&out).expect("the export");
-    let hash = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let hash = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     (hash, log)
 }
 
@@ -68,7 +78,11 @@ fn exported(data: &Path, command: &str, format: Option<&str>) -> (String, String
 fn migrated(log: &str, name: &str) -> Option<u64> {
     let line = log.lines().find(|l| l.contains("migrat"))?;
     let value = line.split(&format!("{name}=")).nth(1)?;
-    value.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    value
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[test]
@@ -96,7 +110,10 @@ fn issue_18_a_store_of_the_old_format_migrates_once_and_exports_the_same_bytes()
         &[],
     );
     assert!(status.success(), "{log}");
-    assert_eq!(exported(&restored, "export", Some("ndjson")).0, NDJSON_SHA256);
+    assert_eq!(
+        exported(&restored, "export", Some("ndjson")).0,
+        NDJSON_SHA256
+    );
     assert_eq!(exported(&restored, "export", Some("csv")).0, CSV_SHA256);
 }
 
@@ -117,7 +134,9 @@ fn issue_18_a_kill_during_the_migration_is_finished_at_the_next_open() {
     let resumed_from = migrated(&log, "from").expect("the migration resumed");
     assert!(resumed_from > 0, "{log}");
     let rewritten = migrated(
-        &log.lines().filter(|l| l.contains("migrated")).collect::<String>(),
+        &log.lines()
+            .filter(|l| l.contains("migrated"))
+            .collect::<String>(),
         "rewritten",
     )
     .expect("the rest migrated");

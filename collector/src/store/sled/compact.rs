@@ -11,7 +11,7 @@ use protocol::{
     Locale, PagePath, Submission, SubmissionId, SurveyRef, Timestamp,
 };
 
-use super::format::{decode, encode};
+use super::format::{decode, encode, Visit};
 use crate::store::StoreError;
 
 /// The format byte of a compact block.
@@ -81,10 +81,7 @@ fn compact(key: u64, value: &[u8]) -> Option<(u8, Submission)> {
 }
 
 /// Calls `visit` with each record of a compact block, in the recent form, in key order.
-pub(super) fn each_record(
-    block: &[u8],
-    visit: &mut dyn FnMut(u64, &[u8]) -> Result<bool, StoreError>,
-) -> Result<(), StoreError> {
+pub(super) fn each_record(block: &[u8], visit: &mut Visit<'_>) -> Result<(), StoreError> {
     let corrupt = || StoreError::Corrupt { key: 0 };
     let (count, _) = super::format::block_header(block)?;
     let plain = miniz_oxide::inflate::decompress_to_vec(&block[13..]).map_err(|_| corrupt())?;
@@ -101,8 +98,8 @@ pub(super) fn each_record(
         let more = if shape & VERBATIM != 0 {
             visit(key, reader.bytes()?)?
         } else {
-            let submission =
-                read_submission(&mut reader, &values, key, shape).ok_or(StoreError::Corrupt { key })?;
+            let submission = read_submission(&mut reader, &values, key, shape)
+                .ok_or(StoreError::Corrupt { key })?;
             recent.clear();
             recent.extend_from_slice(&encode(&submission, &submission.to_json(), flags));
             visit(key, &recent)?
@@ -157,7 +154,9 @@ fn write_submission(out: &mut Vec<u8>, table: &mut Table, key: u64, s: &Submissi
     let shape = bits
         .iter()
         .filter(|(set, _)| *set)
-        .fold(channel_code(s.channel) << CHANNEL_SHIFT, |acc, (_, bit)| acc | bit);
+        .fold(channel_code(s.channel) << CHANNEL_SHIFT, |acc, (_, bit)| {
+            acc | bit
+        });
     out.extend_from_slice(&shape.to_le_bytes());
     put_bytes(out, s.id.as_str().as_bytes());
     table.put(out, s.touchpoint.as_str());
@@ -191,7 +190,12 @@ fn write_submission(out: &mut Vec<u8>, table: &mut Table, key: u64, s: &Submissi
     }
 }
 
-fn read_submission(r: &mut Reader<'_>, values: &[&str], key: u64, shape: u16) -> Option<Submission> {
+fn read_submission(
+    r: &mut Reader<'_>,
+    values: &[&str],
+    key: u64,
+    shape: u16,
+) -> Option<Submission> {
     let has = |bit: u16| shape & bit != 0;
     let channel = Channel::ALL
         .into_iter()

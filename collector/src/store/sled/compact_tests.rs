@@ -48,7 +48,11 @@ fn submission(received_millis: i64) -> impl Strategy<Value = Submission> {
             "[A-Za-z0-9_-]{16,64}",
             select(Channel::ALL.to_vec()),
             shared_ident(),
-            (option::of(1i64..=7), option::of(1i64..=5), option::of(0usize..5)),
+            (
+                option::of(1i64..=7),
+                option::of(1i64..=5),
+                option::of(0usize..5),
+            ),
             option::of("[^\\p{Cc}]{0,40}[\n\r\t\"\\\\é😀]{0,3}[a-z]{1,3}"),
             select(protocol::instrument::LOCALE_CODES.to_vec()),
         ),
@@ -105,31 +109,33 @@ fn submission(received_millis: i64) -> impl Strategy<Value = Submission> {
 /// some, a JSON the canonical form would write otherwise), burst or not.
 fn records() -> impl Strategy<Value = Vec<(u64, sled::IVec)>> {
     let start = 1_795_000_000_000_000u64;
-    collection::vec(
-        (1u64..5_000_000_000, any::<bool>(), any::<bool>()),
-        1..40,
-    )
-    .prop_flat_map(move |steps| {
-        let mut key = start;
-        let keyed: Vec<_> = steps
-            .into_iter()
-            .map(|(step, burst, odd)| {
-                key += step;
-                (key, burst, odd)
-            })
-            .collect();
-        keyed
-            .into_iter()
-            .map(|(key, burst, odd)| {
-                submission((key / 1000) as i64).prop_map(move |s| {
-                    let json = s.to_json();
-                    // Not the canonical form: a record stored by a collector that wrote it otherwise.
-                    let json = if odd { json.replacen(",", ", ", 1) } else { json };
-                    (key, sled::IVec::from(encode(&s, &json, u8::from(burst))))
+    collection::vec((1u64..5_000_000_000, any::<bool>(), any::<bool>()), 1..40).prop_flat_map(
+        move |steps| {
+            let mut key = start;
+            let keyed: Vec<_> = steps
+                .into_iter()
+                .map(|(step, burst, odd)| {
+                    key += step;
+                    (key, burst, odd)
                 })
-            })
-            .collect::<Vec<_>>()
-    })
+                .collect();
+            keyed
+                .into_iter()
+                .map(|(key, burst, odd)| {
+                    submission((key / 1000) as i64).prop_map(move |s| {
+                        let json = s.to_json();
+                        // Not the canonical form: a record stored by a collector that wrote it otherwise.
+                        let json = if odd {
+                            json.replacen(",", ", ", 1)
+                        } else {
+                            json
+                        };
+                        (key, sled::IVec::from(encode(&s, &json, u8::from(burst))))
+                    })
+                })
+                .collect::<Vec<_>>()
+        },
+    )
 }
 
 proptest! {

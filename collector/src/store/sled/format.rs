@@ -157,12 +157,13 @@ pub(super) fn block_header(block: &[u8]) -> Result<(u32, u64), StoreError> {
     }
 }
 
+/// What reads a block's records: given each (key, record in the form of `responses`), whether to
+/// go on.
+pub(super) type Visit<'v> = dyn FnMut(u64, &[u8]) -> Result<bool, StoreError> + 'v;
+
 /// Calls `visit` with each record of a block of any format (key, record in the form of
 /// `responses`), in key order, until it returns `false`.
-pub(super) fn each_record(
-    block: &[u8],
-    visit: &mut dyn FnMut(u64, &[u8]) -> Result<bool, StoreError>,
-) -> Result<(), StoreError> {
+pub(super) fn each_record(block: &[u8], visit: &mut Visit<'_>) -> Result<(), StoreError> {
     if block.first() == Some(&super::compact::BLOCK_FORMAT) {
         return super::compact::each_record(block, visit);
     }

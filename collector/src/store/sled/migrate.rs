@@ -30,7 +30,10 @@ pub(super) fn compact_blocks(t: &Trees) -> Result<u64, StoreError> {
     let started = Instant::now();
     let kill_after: Option<u64> = std::env::var(KILL_AFTER).ok().and_then(|n| n.parse().ok());
     if from > 0 {
-        tracing::info!(from, "resuming the migration of sealed records to the compact form");
+        tracing::info!(
+            from,
+            "resuming the migration of sealed records to the compact form"
+        );
     }
     let (mut rewritten, mut kept) = (0u64, 0u64);
     let mut pending = 0;

@@ -583,14 +583,19 @@ fn issue_13_two_writers_record_the_progress_at_once() {
     );
 }
 
-
 /// Issue 18: blocks sealed in format 2 are rewritten into the compact form when the store opens,
 /// once, and read the same afterwards.
 #[test]
 fn format_2_blocks_are_migrated_once_and_read_the_same() {
     let dir = tempfile::tempdir().expect("tempdir");
     let subs: Vec<Submission> = (0..12)
-        .map(|i| submission(&format!("eeeeeeeeeeeeeeee{i:02}"), 1 + i % 7, Some(&format!("c{i}"))))
+        .map(|i| {
+            submission(
+                &format!("eeeeeeeeeeeeeeee{i:02}"),
+                1 + i % 7,
+                Some(&format!("c{i}")),
+            )
+        })
         .collect();
     let before = {
         let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
@@ -602,11 +607,18 @@ fn format_2_blocks_are_migrated_once_and_read_the_same() {
             .trees
             .responses
             .iter()
-            .map(|e| e.map(|(k, v)| (key_of(&k).expect("key"), v)).expect("entry"))
+            .map(|e| {
+                e.map(|(k, v)| (key_of(&k).expect("key"), v))
+                    .expect("entry")
+            })
             .collect();
         for chunk in records.chunks(4) {
             let block = super::format::encode_block_2(chunk);
-            store.trees.sealed.insert(chunk[0].0.to_be_bytes(), block).expect("insert");
+            store
+                .trees
+                .sealed
+                .insert(chunk[0].0.to_be_bytes(), block)
+                .expect("insert");
         }
         store.trees.responses.clear().expect("clear");
         // As a store written before the compact form: no record of a migration.
@@ -615,12 +627,21 @@ fn format_2_blocks_are_migrated_once_and_read_the_same() {
         ids_in(&store, 0, u64::MAX)
     };
     let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
-    let formats: Vec<u8> = store.trees.sealed.iter().values().map(|b| b.expect("block")[0]).collect();
+    let formats: Vec<u8> = store
+        .trees
+        .sealed
+        .iter()
+        .values()
+        .map(|b| b.expect("block")[0])
+        .collect();
     assert_eq!(formats, vec![3, 3, 3]);
     assert_eq!(ids_in(&store, 0, u64::MAX), before);
     assert_eq!(put(&store, &subs[5]), Put::Duplicate);
     let mut other = submission("dddddddddddddddd00", 4, Some("c7"));
     other.context.interaction_id = subs[7].context.interaction_id.clone();
     assert_eq!(put(&store, &other), Put::AlreadyAnswered);
-    assert_eq!(super::migrate::compact_blocks(&store.trees).expect("migrate"), 0);
+    assert_eq!(
+        super::migrate::compact_blocks(&store.trees).expect("migrate"),
+        0
+    );
 }
