@@ -324,6 +324,23 @@ fn a_drained_offline_backlog_with_realistic_spacing_is_not_flagged() {
     assert!(flags_in(&store).iter().all(|f| *f == 0));
 }
 
+/// Stores `subs`, flushes, and returns the records as `responses` holds them.
+fn written(store: &SledStore, subs: &[Submission]) -> Vec<(u64, sled::IVec)> {
+    for s in subs {
+        put(store, s);
+    }
+    store.flush().expect("flush");
+    store
+        .trees
+        .responses
+        .iter()
+        .map(|e| {
+            e.map(|(k, v)| (key_of(&k).expect("key"), v))
+                .expect("entry")
+        })
+        .collect()
+}
+
 /// A crash between writing a block and removing its records leaves both copies.
 #[test]
 fn a_crash_while_sealing_leaves_no_second_copy() {
@@ -333,19 +350,7 @@ fn a_crash_while_sealing_leaves_no_second_copy() {
         .collect();
     {
         let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
-        for s in &subs {
-            put(&store, s);
-        }
-        store.flush().expect("flush");
-        let records: Vec<(u64, sled::IVec)> = store
-            .trees
-            .responses
-            .iter()
-            .map(|e| {
-                e.map(|(k, v)| (key_of(&k).expect("key"), v))
-                    .expect("entry")
-            })
-            .collect();
+        let records = written(&store, &subs);
         store
             .trees
             .sealed
@@ -599,19 +604,7 @@ fn format_2_blocks_are_migrated_once_and_read_the_same() {
         .collect();
     let before = {
         let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
-        for s in &subs {
-            put(&store, s);
-        }
-        store.flush().expect("flush");
-        let records: Vec<(u64, sled::IVec)> = store
-            .trees
-            .responses
-            .iter()
-            .map(|e| {
-                e.map(|(k, v)| (key_of(&k).expect("key"), v))
-                    .expect("entry")
-            })
-            .collect();
+        let records = written(&store, &subs);
         for chunk in records.chunks(4) {
             let block = super::format::encode_block_2(chunk);
             store
