@@ -11,11 +11,10 @@ use protocol::{
     Locale, PagePath, Submission, SubmissionId, SurveyRef, Timestamp,
 };
 
-use super::format::{decode, encode, Visit};
+use super::format::{block_header, block_records_2, decode, encode, Visit};
 use crate::store::StoreError;
 
-/// The format byte of a compact block.
-pub(super) const BLOCK_FORMAT: u8 = 3;
+use super::format::BLOCK_FORMAT_COMPACT as BLOCK_FORMAT;
 
 // The bits of a record's shape: which values it has and how its time is kept.
 const EFFORT: u16 = 1;
@@ -80,10 +79,26 @@ fn compact(key: u64, value: &[u8]) -> Option<(u8, Submission)> {
     (submission.to_json() == record.json).then_some((record.flags, submission))
 }
 
-/// Calls `visit` with each record of a compact block, in the recent form, in key order.
+/// Calls `visit` with each record of a block of any format (key, record in the form of
+/// `responses`), in key order, until it returns `false`.
 pub(super) fn each_record(block: &[u8], visit: &mut Visit<'_>) -> Result<(), StoreError> {
+    if block.first() == Some(&BLOCK_FORMAT) {
+        return each_compact(block, visit);
+    }
+    block_header(block)?;
+    for entry in block_records_2(block) {
+        let (key, record) = entry?;
+        if !visit(key, record)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// [`each_record`] for a compact block.
+fn each_compact(block: &[u8], visit: &mut Visit<'_>) -> Result<(), StoreError> {
     let corrupt = || StoreError::Corrupt { key: 0 };
-    let (count, _) = super::format::block_header(block)?;
+    let (count, _) = block_header(block)?;
     let plain = miniz_oxide::inflate::decompress_to_vec(&block[13..]).map_err(|_| corrupt())?;
     let mut reader = Reader(&plain);
     let values = (0..reader.varint()?)

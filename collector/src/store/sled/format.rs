@@ -140,12 +140,14 @@ pub const BLOCK_RECORDS: usize = 256;
 /// Blocks of this format keep their records as they were in `responses`; sealing wrote them until
 /// the compact form ([`super::compact`], format 3), to which opening migrates them.
 pub(super) const BLOCK_FORMAT_2: u8 = 2;
+/// Blocks of this format keep their records in the compact form ([`super::compact`]).
+pub(super) const BLOCK_FORMAT_COMPACT: u8 = 3;
 
 /// The number of records in a block and its last key: `[format][count u32 LE][last key u64 BE]`
 /// opens a block of every format.
 pub(super) fn block_header(block: &[u8]) -> Result<(u32, u64), StoreError> {
     match block {
-        [BLOCK_FORMAT_2 | super::compact::BLOCK_FORMAT, count @ ..] if count.len() >= 12 => Ok((
+        [BLOCK_FORMAT_2 | BLOCK_FORMAT_COMPACT, count @ ..] if count.len() >= 12 => Ok((
             u32::from_le_bytes(
                 count[..4]
                     .try_into()
@@ -160,22 +162,6 @@ pub(super) fn block_header(block: &[u8]) -> Result<(u32, u64), StoreError> {
 /// What reads a block's records: given each (key, record in the form of `responses`), whether to
 /// go on.
 pub(super) type Visit<'v> = dyn FnMut(u64, &[u8]) -> Result<bool, StoreError> + 'v;
-
-/// Calls `visit` with each record of a block of any format (key, record in the form of
-/// `responses`), in key order, until it returns `false`.
-pub(super) fn each_record(block: &[u8], visit: &mut Visit<'_>) -> Result<(), StoreError> {
-    if block.first() == Some(&super::compact::BLOCK_FORMAT) {
-        return super::compact::each_record(block, visit);
-    }
-    block_header(block)?;
-    for entry in block_records_2(block) {
-        let (key, record) = entry?;
-        if !visit(key, record)? {
-            break;
-        }
-    }
-    Ok(())
-}
 
 /// A format-2 block, as sealing wrote it before the compact form: for tests of the migration.
 #[cfg(test)]
@@ -193,7 +179,9 @@ pub(super) fn encode_block_2(records: &[(u64, sled::IVec)]) -> Vec<u8> {
 
 /// The `(key, record bytes)` pairs of a format-2 block, in key order: after the header, per
 /// record `[key u64 BE][len u32 LE][record]`.
-fn block_records_2(block: &[u8]) -> impl Iterator<Item = Result<(u64, &[u8]), StoreError>> {
+pub(super) fn block_records_2(
+    block: &[u8],
+) -> impl Iterator<Item = Result<(u64, &[u8]), StoreError>> {
     let mut rest = block.get(13..).unwrap_or(&[]);
     std::iter::from_fn(move || {
         if rest.is_empty() {

@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use super::compact::{self, BLOCK_FORMAT};
-use super::format::{each_record, key_of, BLOCK_FORMAT_2};
+use super::compact::{self, each_record};
+use super::format::{key_of, BLOCK_FORMAT_2, BLOCK_FORMAT_COMPACT as BLOCK_FORMAT};
 use super::trees::Trees;
 use crate::store::StoreError;
 

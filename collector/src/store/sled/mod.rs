@@ -420,7 +420,7 @@ impl Store for SledStore {
         {
             let (_, block) = entry?;
             let mut more = true;
-            format::each_record(&block, &mut |key, value| {
+            compact::each_record(&block, &mut |key, value| {
                 more = key < to && (key < from || visit(decode(key, value)?));
                 Ok(more)
             })?;

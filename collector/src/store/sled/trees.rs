@@ -9,8 +9,8 @@ use std::{
     },
 };
 
-use super::compact::encode_block;
-use super::format::{block_header, each_record, key_of, CHECKPOINT};
+use super::compact::{each_record, encode_block};
+use super::format::{block_header, key_of, CHECKPOINT};
 use crate::store::StoreError;
 
 /// Whether the interaction under `key` has a stored answer (an index entry whose record a crash
