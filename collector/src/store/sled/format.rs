@@ -134,31 +134,20 @@ pub(super) fn key_of(bytes: &[u8]) -> Result<u64, StoreError> {
     ))
 }
 
-/// Records per sealed block: enough that export reads few sled entries, few enough that a block
-/// (~90 KB) stays below the size sled moves out into a separate blob file, and that finding one
-/// record in a block stays cheap.
+/// Records per sealed block: enough that export reads few sled entries, few enough that finding
+/// one record in a block stays cheap.
 pub const BLOCK_RECORDS: usize = 256;
-const BLOCK_FORMAT: u8 = 2;
+/// Blocks of this format keep their records as they were in `responses`; sealing wrote them until
+/// the compact form ([`super::compact`], format 3), to which opening migrates them.
+pub(super) const BLOCK_FORMAT_2: u8 = 2;
+/// Blocks of this format keep their records in the compact form ([`super::compact`]).
+pub(super) const BLOCK_FORMAT_COMPACT: u8 = 3;
 
-/// `[format][count u32 LE][last key u64 BE]`, then per record `[key u64 BE][len u32 LE][record]`.
-pub(super) fn encode_block(records: &[(u64, sled::IVec)]) -> Vec<u8> {
-    let size: usize = records.iter().map(|(_, v)| 12 + v.len()).sum();
-    let mut block = Vec::with_capacity(13 + size);
-    block.push(BLOCK_FORMAT);
-    block.extend_from_slice(&(records.len() as u32).to_le_bytes());
-    block.extend_from_slice(&records.last().map_or(0, |(k, _)| *k).to_be_bytes());
-    for (key, value) in records {
-        block.extend_from_slice(&key.to_be_bytes());
-        block.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        block.extend_from_slice(value);
-    }
-    block
-}
-
-/// The number of records in a block and its last key.
+/// The number of records in a block and its last key: `[format][count u32 LE][last key u64 BE]`
+/// opens a block of every format.
 pub(super) fn block_header(block: &[u8]) -> Result<(u32, u64), StoreError> {
     match block {
-        [BLOCK_FORMAT, count @ ..] if count.len() >= 12 => Ok((
+        [BLOCK_FORMAT_2 | BLOCK_FORMAT_COMPACT, count @ ..] if count.len() >= 12 => Ok((
             u32::from_le_bytes(
                 count[..4]
                     .try_into()
@@ -170,8 +159,27 @@ pub(super) fn block_header(block: &[u8]) -> Result<(u32, u64), StoreError> {
     }
 }
 
-/// The `(key, record bytes)` pairs of a block, in key order.
-pub(super) fn block_records(
+/// What reads a block's records: given each (key, record in the form of `responses`), whether to
+/// go on.
+pub(super) type Visit<'v> = dyn FnMut(u64, &[u8]) -> Result<bool, StoreError> + 'v;
+
+/// A format-2 block, as sealing wrote it before the compact form: for tests of the migration.
+#[cfg(test)]
+pub(super) fn encode_block_2(records: &[(u64, sled::IVec)]) -> Vec<u8> {
+    let mut block = vec![BLOCK_FORMAT_2];
+    block.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    block.extend_from_slice(&records.last().map_or(0, |(k, _)| *k).to_be_bytes());
+    for (key, value) in records {
+        block.extend_from_slice(&key.to_be_bytes());
+        block.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        block.extend_from_slice(value);
+    }
+    block
+}
+
+/// The `(key, record bytes)` pairs of a format-2 block, in key order: after the header, per
+/// record `[key u64 BE][len u32 LE][record]`.
+pub(super) fn block_records_2(
     block: &[u8],
 ) -> impl Iterator<Item = Result<(u64, &[u8]), StoreError>> {
     let mut rest = block.get(13..).unwrap_or(&[]);

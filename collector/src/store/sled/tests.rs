@@ -1,6 +1,6 @@
 //! The sled backend's tests: dedupe, arrival order, locking, recovery after an unclean stop,
 //! sealing, and the burst flag, each on a real store in a temporary directory.
-use super::format::encode_block;
+use super::compact::encode_block;
 use super::*;
 use protocol::Timestamp;
 
@@ -324,6 +324,23 @@ fn a_drained_offline_backlog_with_realistic_spacing_is_not_flagged() {
     assert!(flags_in(&store).iter().all(|f| *f == 0));
 }
 
+/// Stores `subs`, flushes, and returns the records as `responses` holds them.
+fn written(store: &SledStore, subs: &[Submission]) -> Vec<(u64, sled::IVec)> {
+    for s in subs {
+        put(store, s);
+    }
+    store.flush().expect("flush");
+    store
+        .trees
+        .responses
+        .iter()
+        .map(|e| {
+            e.map(|(k, v)| (key_of(&k).expect("key"), v))
+                .expect("entry")
+        })
+        .collect()
+}
+
 /// A crash between writing a block and removing its records leaves both copies.
 #[test]
 fn a_crash_while_sealing_leaves_no_second_copy() {
@@ -333,19 +350,7 @@ fn a_crash_while_sealing_leaves_no_second_copy() {
         .collect();
     {
         let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
-        for s in &subs {
-            put(&store, s);
-        }
-        store.flush().expect("flush");
-        let records: Vec<(u64, sled::IVec)> = store
-            .trees
-            .responses
-            .iter()
-            .map(|e| {
-                e.map(|(k, v)| (key_of(&k).expect("key"), v))
-                    .expect("entry")
-            })
-            .collect();
+        let records = written(&store, &subs);
         store
             .trees
             .sealed
@@ -580,5 +585,56 @@ fn issue_13_two_writers_record_the_progress_at_once() {
     assert_eq!(
         marker.trim(),
         format!("last_key={}", store.trees.checkpoint().expect("checkpoint"))
+    );
+}
+
+/// Issue 18: blocks sealed in format 2 are rewritten into the compact form when the store opens,
+/// once, and read the same afterwards.
+#[test]
+fn format_2_blocks_are_migrated_once_and_read_the_same() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let subs: Vec<Submission> = (0..12)
+        .map(|i| {
+            submission(
+                &format!("eeeeeeeeeeeeeeee{i:02}"),
+                1 + i % 7,
+                Some(&format!("c{i}")),
+            )
+        })
+        .collect();
+    let before = {
+        let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
+        let records = written(&store, &subs);
+        for chunk in records.chunks(4) {
+            let block = super::format::encode_block_2(chunk);
+            store
+                .trees
+                .sealed
+                .insert(chunk[0].0.to_be_bytes(), block)
+                .expect("insert");
+        }
+        store.trees.responses.clear().expect("clear");
+        // As a store written before the compact form: no record of a migration.
+        store.trees.meta.remove(b"blocks").expect("remove");
+        store.trees.db.flush().expect("flush");
+        ids_in(&store, 0, u64::MAX)
+    };
+    let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
+    let formats: Vec<u8> = store
+        .trees
+        .sealed
+        .iter()
+        .values()
+        .map(|b| b.expect("block")[0])
+        .collect();
+    assert_eq!(formats, vec![3, 3, 3]);
+    assert_eq!(ids_in(&store, 0, u64::MAX), before);
+    assert_eq!(put(&store, &subs[5]), Put::Duplicate);
+    let mut other = submission("dddddddddddddddd00", 4, Some("c7"));
+    other.context.interaction_id = subs[7].context.interaction_id.clone();
+    assert_eq!(put(&store, &other), Put::AlreadyAnswered);
+    assert_eq!(
+        super::migrate::compact_blocks(&store.trees).expect("migrate"),
+        0
     );
 }

@@ -9,7 +9,8 @@ use std::{
     },
 };
 
-use super::format::{block_header, block_records, encode_block, key_of, CHECKPOINT};
+use super::compact::{each_record, encode_block};
+use super::format::{block_header, key_of, CHECKPOINT};
 use crate::store::StoreError;
 
 /// Whether the interaction under `key` has a stored answer (an index entry whose record a crash
@@ -122,12 +123,14 @@ impl Trees {
             .next_back()
             .transpose()?
         {
-            for entry in block_records(&block) {
-                let (k, record) = entry?;
+            let mut found = None;
+            each_record(&block, &mut |k, record| {
                 if k == key {
-                    return Ok(Some(record.to_vec()));
+                    found = Some(record.to_vec());
                 }
-            }
+                Ok(k < key)
+            })?;
+            return Ok(found);
         }
         Ok(None)
     }

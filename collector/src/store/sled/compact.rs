@@ -1,0 +1,351 @@
+//! The compact form of sealed records (block format 3): each block keeps its own table of the
+//! touchpoint, site, segment, agent, device, page and locale values its records use, and each
+//! record refers to them by number; times and answers are integers, the id and the comment are
+//! kept as they are, and the whole block is deflated. A record whose canonical JSON this form
+//! would not give back byte for byte is kept verbatim, so an export reads what was stored.
+
+use std::collections::HashMap;
+
+use protocol::{
+    Answers, Channel, Comment, Confidence, Context, Effort, Emotion, Ident, InvitationToken,
+    Locale, PagePath, Submission, SubmissionId, SurveyRef, Timestamp,
+};
+
+use super::format::{block_header, block_records_2, decode, encode, Visit};
+use crate::store::StoreError;
+
+use super::format::BLOCK_FORMAT_COMPACT as BLOCK_FORMAT;
+
+// The bits of a record's shape: which values it has and how its time is kept.
+const EFFORT: u16 = 1;
+const CONFIDENCE: u16 = 1 << 1;
+const EMOTION: u16 = 1 << 2;
+const COMMENT: u16 = 1 << 3;
+const INTERACTION: u16 = 1 << 4;
+const AGENT: u16 = 1 << 5;
+const SITE: u16 = 1 << 6;
+const DEVICE: u16 = 1 << 7;
+const SEGMENT: u16 = 1 << 8;
+const PAGE: u16 = 1 << 9;
+const INVITATION: u16 = 1 << 10;
+const ASSISTED: u16 = 1 << 11;
+/// `submitted_at` as the client wrote it, not the millisecond UTC form.
+const TIME_TEXT: u16 = 1 << 12;
+const CHANNEL_SHIFT: u16 = 13;
+/// The record's stored bytes, verbatim.
+const VERBATIM: u16 = 1 << 15;
+
+/// Encodes `records` (arrival key, record in the recent form of [`super::format`]) as a compact
+/// block: `[format][count u32 LE][last key u64 BE]` (the header every block format shares), then
+/// the deflated body: the value table, then the records in key order.
+pub(super) fn encode_block(records: &[(u64, sled::IVec)]) -> Vec<u8> {
+    let mut table = Table::default();
+    let mut body = Vec::with_capacity(records.len() * 96);
+    let mut previous = 0;
+    for (key, value) in records {
+        put_varint(&mut body, key - previous);
+        previous = *key;
+        match compact(*key, value) {
+            Some((flags, submission)) => {
+                body.push(flags);
+                write_submission(&mut body, &mut table, *key, &submission);
+            }
+            None => {
+                body.push(0);
+                body.extend_from_slice(&VERBATIM.to_le_bytes());
+                put_bytes(&mut body, value);
+            }
+        }
+    }
+    let mut plain = Vec::with_capacity(body.len() + table.size);
+    put_varint(&mut plain, table.values.len() as u64);
+    for value in &table.values {
+        put_bytes(&mut plain, value.as_bytes());
+    }
+    plain.extend_from_slice(&body);
+    let mut block = Vec::with_capacity(13 + plain.len() / 3);
+    block.push(BLOCK_FORMAT);
+    block.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    block.extend_from_slice(&records.last().map_or(0, |(k, _)| *k).to_be_bytes());
+    block.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(&plain, 6));
+    block
+}
+
+/// The flags and submission of a recent-form record, when the compact form gives its canonical
+/// JSON back exactly.
+fn compact(key: u64, value: &[u8]) -> Option<(u8, Submission)> {
+    let record = decode(key, value).ok()?;
+    let submission = protocol::parse_submission(record.json.as_bytes()).ok()?;
+    (submission.to_json() == record.json).then_some((record.flags, submission))
+}
+
+/// Calls `visit` with each record of a block of any format (key, record in the form of
+/// `responses`), in key order, until it returns `false`.
+pub(super) fn each_record(block: &[u8], visit: &mut Visit<'_>) -> Result<(), StoreError> {
+    if block.first() == Some(&BLOCK_FORMAT) {
+        return each_compact(block, visit);
+    }
+    block_header(block)?;
+    for entry in block_records_2(block) {
+        let (key, record) = entry?;
+        if !visit(key, record)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// [`each_record`] for a compact block.
+fn each_compact(block: &[u8], visit: &mut Visit<'_>) -> Result<(), StoreError> {
+    let corrupt = || StoreError::Corrupt { key: 0 };
+    let (count, _) = block_header(block)?;
+    let plain = miniz_oxide::inflate::decompress_to_vec(&block[13..]).map_err(|_| corrupt())?;
+    let mut reader = Reader(&plain);
+    let values = (0..reader.varint()?)
+        .map(|_| reader.str())
+        .collect::<Result<Vec<&str>, _>>()?;
+    let mut key = 0u64;
+    let mut recent = Vec::with_capacity(512);
+    for _ in 0..count {
+        key = key.checked_add(reader.varint()?).ok_or_else(corrupt)?;
+        let flags = reader.byte()?;
+        let shape = u16::from_le_bytes([reader.byte()?, reader.byte()?]);
+        let more = if shape & VERBATIM != 0 {
+            visit(key, reader.bytes()?)?
+        } else {
+            let submission = read_submission(&mut reader, &values, key, shape)
+                .ok_or(StoreError::Corrupt { key })?;
+            recent.clear();
+            recent.extend_from_slice(&encode(&submission, &submission.to_json(), flags));
+            visit(key, &recent)?
+        };
+        if !more {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The values a block's records share, each written once.
+#[derive(Default)]
+struct Table {
+    index: HashMap<String, u64>,
+    values: Vec<String>,
+    size: usize,
+}
+
+impl Table {
+    fn put(&mut self, out: &mut Vec<u8>, value: &str) {
+        let next = self.values.len() as u64;
+        let number = *self.index.entry(value.to_owned()).or_insert_with(|| {
+            self.values.push(value.to_owned());
+            self.size += value.len() + 1;
+            next
+        });
+        put_varint(out, number);
+    }
+}
+
+fn write_submission(out: &mut Vec<u8>, table: &mut Table, key: u64, s: &Submission) {
+    let c = &s.context;
+    let answers = &s.answers;
+    let millis = s.submitted_at.unix_millis();
+    let time_text = Timestamp::from_unix_millis(millis).as_str() != s.submitted_at.as_str();
+    let bits = [
+        (answers.effort().is_some(), EFFORT),
+        (answers.confidence().is_some(), CONFIDENCE),
+        (answers.emotion().is_some(), EMOTION),
+        (s.comment.is_some(), COMMENT),
+        (c.interaction_id.is_some(), INTERACTION),
+        (c.agent_id.is_some(), AGENT),
+        (c.site_id.is_some(), SITE),
+        (c.device_id.is_some(), DEVICE),
+        (c.segment.is_some(), SEGMENT),
+        (c.page.is_some(), PAGE),
+        (c.invitation.is_some(), INVITATION),
+        (c.assisted, ASSISTED),
+        (time_text, TIME_TEXT),
+    ];
+    let shape = bits
+        .iter()
+        .filter(|(set, _)| *set)
+        .fold(channel_code(s.channel) << CHANNEL_SHIFT, |acc, (_, bit)| {
+            acc | bit
+        });
+    out.extend_from_slice(&shape.to_le_bytes());
+    put_bytes(out, s.id.as_str().as_bytes());
+    table.put(out, s.touchpoint.as_str());
+    table.put(out, s.locale.as_str());
+    out.extend(answers.effort().map(Effort::get));
+    out.extend(answers.confidence().map(Confidence::get));
+    out.extend(answers.emotion().map(|e| e.index() as u8));
+    if let Some(comment) = &s.comment {
+        put_bytes(out, comment.as_str().as_bytes());
+    }
+    if let Some(interaction) = &c.interaction_id {
+        put_bytes(out, interaction.as_str().as_bytes());
+    }
+    for value in [&c.agent_id, &c.site_id, &c.device_id, &c.segment]
+        .into_iter()
+        .flatten()
+    {
+        table.put(out, value.as_str());
+    }
+    if let Some(page) = &c.page {
+        table.put(out, page.as_str());
+    }
+    if let Some(invitation) = &c.invitation {
+        put_bytes(out, invitation.as_str().as_bytes());
+    }
+    if time_text {
+        put_bytes(out, s.submitted_at.as_str().as_bytes());
+    } else {
+        // Usually a few seconds before arrival: a few bytes.
+        put_varint(out, zigzag(arrival_millis(key).wrapping_sub(millis)));
+    }
+}
+
+fn read_submission(
+    r: &mut Reader<'_>,
+    values: &[&str],
+    key: u64,
+    shape: u16,
+) -> Option<Submission> {
+    let has = |bit: u16| shape & bit != 0;
+    let channel = Channel::ALL
+        .into_iter()
+        .find(|c| channel_code(*c) == shape >> CHANNEL_SHIFT & 0b11)?;
+    let id = SubmissionId::parse(r.str().ok()?).ok()?;
+    let value = |r: &mut Reader<'_>| values.get(r.varint().ok()? as usize).copied();
+    let ident = |r: &mut Reader<'_>| Ident::parse(value(r)?);
+    let touchpoint = ident(r)?;
+    let locale = Locale::parse(value(r)?).ok()?;
+    let effort = match has(EFFORT) {
+        true => Some(Effort::new(r.byte().ok()?.into()).ok()?),
+        false => None,
+    };
+    let confidence = match has(CONFIDENCE) {
+        true => Some(Confidence::new(r.byte().ok()?.into()).ok()?),
+        false => None,
+    };
+    let emotion = match has(EMOTION) {
+        true => Some(*Emotion::ALL.get(usize::from(r.byte().ok()?))?),
+        false => None,
+    };
+    let comment = if has(COMMENT) {
+        Some(Comment::parse(r.str().ok()?).ok()??)
+    } else {
+        None
+    };
+    let mut context = Context {
+        assisted: has(ASSISTED),
+        ..Context::default()
+    };
+    if has(INTERACTION) {
+        context.interaction_id = Some(Ident::parse(r.str().ok()?)?);
+    }
+    for (bit, field) in [
+        (AGENT, &mut context.agent_id),
+        (SITE, &mut context.site_id),
+        (DEVICE, &mut context.device_id),
+        (SEGMENT, &mut context.segment),
+    ] {
+        if has(bit) {
+            *field = Some(ident(r)?);
+        }
+    }
+    if has(PAGE) {
+        context.page = Some(PagePath::parse(value(r)?)?);
+    }
+    if has(INVITATION) {
+        context.invitation = Some(InvitationToken::parse(r.str().ok()?).ok()?);
+    }
+    let submitted_at = if has(TIME_TEXT) {
+        Timestamp::parse(r.str().ok()?).ok()?
+    } else {
+        Timestamp::from_unix_millis(arrival_millis(key).wrapping_sub(unzigzag(r.varint().ok()?)))
+    };
+    Some(Submission {
+        id,
+        survey: SurveyRef::current(),
+        channel,
+        touchpoint,
+        answers: Answers::new(effort, confidence, emotion).ok()?,
+        comment,
+        locale,
+        context,
+        submitted_at,
+    })
+}
+
+fn channel_code(channel: Channel) -> u16 {
+    match channel {
+        Channel::Web => 0,
+        Channel::Kiosk => 1,
+        Channel::Agent => 2,
+    }
+}
+
+fn arrival_millis(key: u64) -> i64 {
+    (key / 1000) as i64
+}
+
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+
+fn unzigzag(n: u64) -> i64 {
+    (n >> 1) as i64 ^ -((n & 1) as i64)
+}
+
+/// LEB128, the usual seven bits a byte: written by hand, as the few lines it takes cost less than
+/// a dependency.
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// Reads a compact block's body front to back.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Result<u8, StoreError> {
+        let (first, rest) = self.0.split_first().ok_or(StoreError::Corrupt { key: 0 })?;
+        self.0 = rest;
+        Ok(*first)
+    }
+
+    fn varint(&mut self) -> Result<u64, StoreError> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.byte()?;
+            n |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Ok(n);
+            }
+        }
+        Err(StoreError::Corrupt { key: 0 })
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], StoreError> {
+        let len = usize::try_from(self.varint()?).map_err(|_| StoreError::Corrupt { key: 0 })?;
+        if len > self.0.len() {
+            return Err(StoreError::Corrupt { key: 0 });
+        }
+        let (bytes, rest) = self.0.split_at(len);
+        self.0 = rest;
+        Ok(bytes)
+    }
+
+    fn str(&mut self) -> Result<&'a str, StoreError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| StoreError::Corrupt { key: 0 })
+    }
+}
