@@ -118,10 +118,6 @@ impl Courier {
         self.flush();
     }
 
-    /// Nothing to wake: a courier delivers from page load (the hand-over on a web page loads the
-    /// delivery module when a survey shows).
-    pub fn wake(&self) {}
-
     /// Queues one answer (storage first) and sends it.
     pub fn submit(self: &Rc<Self>, id: &str, body: String) {
         self.outbox

@@ -4,9 +4,8 @@
 //! `manifest.json`, in `target/widget-dist/`.
 //!
 //! The modules: one web module per locale (launcher, inline; no default features;
-//! `TOUCHPOINT_WEB_LOCALE` picks the one locale's texts), the delivery module those hand answers
-//! to (feature `delivery`), and the module with the kiosk and agent channels (feature `channels`,
-//! every locale). The files: `widget.js` (the loader), `tp-<hash>.js` (glue) and `tp-<hash>.wasm`
+//! `TOUCHPOINT_WEB_LOCALE` picks the one locale's texts; each delivers its own answers), and the
+//! module with the kiosk and agent channels (feature `channels`, every locale). The files: `widget.js` (the loader), `tp-<hash>.js` (glue) and `tp-<hash>.wasm`
 //! for each module, the iframe fallback's module, every file's gzip body (`<name>.gz`, zopfli:
 //! the collector serves it as it is), and `manifest.json` (each file with its content type, cache
 //! policy and sizes, and which files make up each module).
@@ -38,15 +37,8 @@ const WASM_OPT_FLAGS: &[&str] = &[
 ];
 /// Placeholders in `widget/loader/widget.js` that the build replaces with the hashed names: the
 /// web modules' one glue and their wasm by locale (`{en:"tp-….wasm",…}`), the kiosk and agent
-/// module's glue and wasm (`["tp-….js","tp-….wasm"]`), the iframe fallback's module, and the
-/// delivery module's glue and wasm.
-const PLACEHOLDERS: [&str; 5] = [
-    "@WEB_GLUE@",
-    "@WEB@",
-    "@CHANNELS@",
-    "@FALLBACK@",
-    "@DELIVERY@",
-];
+/// module's glue and wasm (`["tp-….js","tp-….wasm"]`), and the iframe fallback's module.
+const PLACEHOLDERS: [&str; 4] = ["@WEB_GLUE@", "@WEB@", "@CHANNELS@", "@FALLBACK@"];
 /// The placeholder in `widget/loader/widget.js` for the texts by locale ([`launcher_texts`]),
 /// which the loader also hands to the fallback.
 const TEXTS: &str = "@TEXTS@";
@@ -102,9 +94,6 @@ fn read_with_launcher(path: &Path, placeholders: &[&str]) -> Result<String, Stri
         .replace(LAUNCHER, LAUNCHER_CSS))
 }
 
-/// The module a web page loads to send its answers (see `widget/src/handoff.rs`).
-pub const DELIVERY: &str = "delivery";
-
 /// One build of the widget crate: its name in the manifest, the cargo features it is built
 /// with, the locale of a web module, and where wasm-bindgen writes it.
 struct Module {
@@ -114,8 +103,8 @@ struct Module {
     bindgen_dir: String,
 }
 
-/// The web modules, one per locale (a web page loads the one it speaks), the delivery module they
-/// hand answers to, then the kiosk and agent module (every locale: the kiosk offers them all).
+/// The web modules, one per locale (a web page loads the one it speaks), then the kiosk and agent
+/// module (every locale: the kiosk offers them all).
 fn modules() -> Vec<Module> {
     let web = protocol::instrument::LOCALE_CODES.map(|code| Module {
         name: format!("web-{code}"),
@@ -123,19 +112,13 @@ fn modules() -> Vec<Module> {
         locale: Some(code),
         bindgen_dir: format!("widget-bindgen-{code}"),
     });
-    let delivery = Module {
-        name: DELIVERY.into(),
-        cargo_args: &["--no-default-features", "--features", "delivery"],
-        locale: None,
-        bindgen_dir: "widget-bindgen-delivery".into(),
-    };
     let channels = Module {
         name: "channels".into(),
         cargo_args: &["--features", "channels"],
         locale: None,
         bindgen_dir: "widget-bindgen-channels".into(),
     };
-    web.into_iter().chain([delivery, channels]).collect()
+    web.into_iter().chain([channels]).collect()
 }
 
 /// Where [`build`] writes the assets: always `root/target/widget-dist`.
@@ -238,7 +221,7 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     let mut files: Vec<(String, Vec<u8>, &str, &str)> = Vec::new();
     let mut groups = String::new();
     let (mut web_glue, mut web) = (None, Vec::new());
-    let (mut channels, mut delivery) = (String::new(), String::new());
+    let mut channels = String::new();
     let modules = modules();
     for module in &modules {
         let (glue, wasm) = build_module(root, module)?;
@@ -255,20 +238,11 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
                 }
                 web.push(format!("{code}:\"{wasm_name}\""));
             }
-            None if module.name == DELIVERY => {
-                delivery = format!("[\"{glue_name}\",\"{wasm_name}\"]");
-            }
             None => channels = format!("[\"{glue_name}\",\"{wasm_name}\"]"),
         }
-        // The delivery module comes after the page's own module: the loader is not part of it.
-        let loader = if module.name == DELIVERY {
-            ""
-        } else {
-            "\"widget.js\", "
-        };
         let _ = writeln!(
             groups,
-            "  \"{}\": [{loader}\"{glue_name}\", \"{wasm_name}\"],",
+            "  \"{}\": [\"widget.js\", \"{glue_name}\", \"{wasm_name}\"],",
             module.name
         );
         // The web modules' glue is the same file whenever their imports are the same.
@@ -300,8 +274,7 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         )
         .replace(PLACEHOLDERS[1], &format!("{{{}}}", web.join(",")))
         .replace(PLACEHOLDERS[2], &channels)
-        .replace(PLACEHOLDERS[3], &fallback_name)
-        .replace(PLACEHOLDERS[4], &delivery);
+        .replace(PLACEHOLDERS[3], &fallback_name);
     let loader = minify(root, &loader, false, &scratch);
     files.insert(
         0,
