@@ -110,7 +110,9 @@ pub fn submission(
         channel: origin.channel,
         touchpoint: origin.touchpoint.clone(),
         answers: Answers::new(effort, confidence, emotion)?,
-        comment: Comment::parse(&clean_comment(comment))?,
+        // Masked here, before the answer is stored or sent, as the collector masks on arrival:
+        // the JSON is written once and posted as it is.
+        comment: Comment::parse(&clean_comment(comment))?.map(|c| c.redacted()),
         locale: Locale::parse(origin.locale)?,
         context: Context {
             page: origin.page.map(PagePath::sanitize),
@@ -185,6 +187,37 @@ mod tests {
              \"comment\":\"fast \\\"and\\\" easy\",\"locale\":\"en\",\
              \"context\":{\"segment\":\"premium\",\"page\":\"/checkout_card_1\"},\
              \"submitted_at\":\"2026-11-22T10:00:00.000Z\"}"
+        );
+    }
+
+    /// Issue 13: a comment's contact and card details never leave the device, nor reach its
+    /// storage.
+    #[wasm_bindgen_test]
+    fn issue_13_a_comment_is_masked_before_it_is_stored_or_sent() {
+        let touchpoint = Ident::parse("checkout").unwrap();
+        let context = Context::default();
+        let origin = Origin {
+            touchpoint: &touchpoint,
+            channel: Channel::Web,
+            locale: "en",
+            context: &context,
+            page: None,
+        };
+        let one = Choices {
+            effort: Some(1),
+            ..Choices::default()
+        };
+        let comment = "Call me on +44 20 7946 0958 or mail ann@example.com";
+        let json = submission("01JD2XKQ9ZCFM7B5V0S3R4T6YA", one, comment, &origin, 0.0)
+            .unwrap()
+            .to_json();
+        assert!(
+            !json.contains("ann@example.com") && !json.contains("7946"),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"comment\":\"Call me on [phone] or mail [email]\""),
+            "{json}"
         );
     }
 
