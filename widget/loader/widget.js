@@ -4,7 +4,7 @@
 // (data-locale, else the browser's language, else English); kiosk and agent pages and invitation
 // links (data-invitation) get the one with those channels and every locale, at once, and so do
 // inline pages. A launcher page pays on intent: the loader draws the launcher itself (labelled in
-// the page's locale from the instrument's texts, styled as the module styles it, in a shadow root
+// the page's locale from the instrument's texts, with the module's launcher rules, in a shadow root
 // with a constructable sheet) and imports the module only when the visitor shows intent (a pointer
 // over the launcher, focus on it, a touch, Touchpoint.open()); the module's launcher then takes
 // its place, and a click that came first opens the survey once the module is ready. Where the page's CSP
