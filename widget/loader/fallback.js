@@ -4,7 +4,7 @@
 // page's locale, the survey in a panel on click (the iframe made on the first), a close button, and
 // Escape (here, or inside the survey: /embed.js tells this page) closes it and returns the focus to
 // the button. X is the loader's texts by locale, from the protocol's instrument: [launcher, close,
-// title, code, right-to-left]; the build fills in the launcher's rules, the same as the loader's. Everything
+// title, code, right-to-left]; the build fills in the launcher's rules, the widget's own. Everything
 // lives in a shadow root styled by a constructable sheet: no style attribute or element is added
 // to the page.
 // Lines starting with // are removed from the built file.
@@ -52,13 +52,15 @@ export function frame(c, d, X) {
       "width:min(420px,calc(100vw - 32px));height:min(640px,calc(100vh - 96px));" +
       "background:var(--tp-bg,#fff);border:1px solid var(--tp-border,#6e7781);" +
       "border-radius:var(--tp-radius,10px);box-shadow:0 8px 24px #0005;overflow:hidden}" +
-      ".close{align-self:flex-end;background:none;color:var(--tp-fg,#1f2328);font-size:22px}" +
+      ".close{align-self:flex-end;background:none;border:0;color:var(--tp-fg,#1f2328);font-size:22px}" +
       "iframe{flex:1;height:auto}"));
   r.adoptedStyleSheets = [k];
   if (t) {
     load(r);
     return t.appendChild(h);
   }
+  // The launcher's rules place a launcher host (mode=launcher) in the corner.
+  h.setAttribute("mode", "launcher");
   b = el("button", "launcher", x[0]);
   p = el("div", "panel", "");
   p.setAttribute("role", "dialog");

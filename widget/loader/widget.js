@@ -4,7 +4,7 @@
 // (data-locale, else the browser's language, else English); kiosk and agent pages and invitation
 // links (data-invitation) get the one with those channels and every locale, at once, and so do
 // inline pages. A launcher page pays on intent: the loader draws the launcher itself (labelled in
-// the page's locale from the instrument's texts, styled as the module styles it, in a shadow root
+// the page's locale from the instrument's texts, with the module's launcher rules, in a shadow root
 // with a constructable sheet) and imports the module only when the visitor shows intent (a pointer
 // over the launcher, focus on it, a touch, Touchpoint.open()); the module's launcher then takes
 // its place, and a click that came first opens the survey once the module is ready. Where the page's CSP
@@ -12,12 +12,12 @@
 // an iframe instead. Touchpoint.open/close/postCall queue until the wasm is ready;
 // open({locale}) naming another web locale hands the page to that locale's module. Every data-*
 // attribute goes to start(); the wasm reads the ones it knows. A web module stores each answer and
-// hands it to deliver(); the delivery module, loaded once a survey shows or, at page load, when
-// earlier pages left answers waiting (given before that module arrived, say), sends it.
+// sends it itself; where earlier pages left answers waiting, the loader loads the page's module at
+// once, and it sends them.
 // Lines starting with // are removed from the built file.
 (function (w, d) {
   var s = d.currentScript, a, u, b, q = [], T, c, p, m, L, M = {}, H = {}, G = @WEB_GLUE@, W = @WEB@,
-    Y = @DELIVERY@, D, P = [], R = 0, X = @TEXTS@, h, S, Z, K = 0;
+    X = @TEXTS@, h, S, Z, K = 0;
   if (!s || w.Touchpoint) return;
   a = s.dataset; u = s.src; b = a.collector || u.slice(0, u.lastIndexOf("/"));
   c = Object.assign({}, a, { base: b });
@@ -78,27 +78,6 @@
       fail(e);
       z && z();
     });
-  }
-  // deliver(id, body) queues a stored answer for the delivery module, deliver() only loads it. A
-  // failed load (the collector unreachable) is tried again after 2 s, doubling to about 4 minutes;
-  // the answers wait in storage (or here, without storage).
-  function deliver(i, y) {
-    if (i) P.push([i, y]);
-    if (D && D.submit) P.splice(0).forEach(function (x) { D.submit(x[0], x[1]); });
-    else if (!D) {
-      D = 1;
-      // A new #fragment each try: a failed import is not reused.
-      import(new URL(Y[0] + "#" + ++R, u).href).then(function (n) {
-        return n.default(new URL(Y[1], u)).then(function () {
-          n.deliver(b);
-          D = n;
-          deliver();
-        });
-      }).catch(function () {
-        D = 0;
-        setTimeout(deliver, 1e3 << Math.min(R, 8));
-      });
-    }
   }
   // The survey's module, once: on intent, or at once where no launcher waits for it. A load that
   // failed (the collector unreachable) is tried again on the next intent.
@@ -170,17 +149,16 @@
   }
   if (c.mode == "kiosk" || c.mode == "agent" || c.invitation != null) boot(@CHANNELS@);
   else {
-    c.deliver = deliver;
     L = web(c.locale) || web((navigator.language || "").split(/[-_]/)[0]) || "en";
-    // Answers earlier pages left (the outbox's keys): the delivery module sends them now, whether
-    // or not this page's survey is ever wanted (the kiosk and agent module has its own courier).
-    try {
-      Object.keys(localStorage).some(function (k) {
-        return !k.indexOf("touchpoint:outbox:");
-      }) && deliver();
-    } catch (e) {}
     // A launcher page with its touchpoint waits for intent; any other page (inline, or one whose
     // attributes the module must report on) loads its module now.
     (c.mode || "launcher") == "launcher" && c.touchpoint ? ready(draw) : want();
+    // Answers earlier pages left (the outbox's keys): the module's courier sends them now, whether
+    // or not this page's survey is ever opened (the kiosk and agent module sends its own).
+    try {
+      Object.keys(localStorage).some(function (k) {
+        return !k.indexOf("touchpoint:outbox:");
+      }) && want();
+    } catch (e) {}
   }
 })(window, document);

@@ -1,5 +1,5 @@
-//! The survey modules' JS API (`start`, `open`, `close`, `postCall`): the web modules and the
-//! kiosk and agent module export it; the delivery module does not. This is where a build's
+//! The widget's JS API (`start`, `open`, `close`, `postCall`), which the web modules and the
+//! kiosk and agent module export. This is where a build's
 //! channel is chosen: the web modules' widget adds nothing to the shared panel, the kiosk and
 //! agent module's adds [`crate::channels`].
 
@@ -107,10 +107,7 @@ pub fn start(loader: JsValue) {
             warn(note);
         }
     }
-    let sink = config
-        .base
-        .as_deref()
-        .map(|base| delivery::sink(base, loader));
+    let sink = config.base.as_deref().map(delivery::sink);
     let widget = sink.as_ref().and_then(|s| mount(&config, s));
     if let Ok(mut s) = STATE.0.try_borrow_mut() {
         *s = Some(State {

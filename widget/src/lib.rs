@@ -1,15 +1,14 @@
 //! The Touchpoint widget (WebAssembly): renders the `core-cx` survey inside the host page and
 //! delivers each answer exactly once. Built for `wasm32-unknown-unknown`; the loader
-//! (`loader/widget.js`) fetches it and calls `start` (`api`). Built three ways:
-//! - a web module per locale (no features): launcher and inline, one locale's texts; it stores
-//!   each answer and hands it to the loader (`delivery::handoff`);
-//! - the delivery module (`--no-default-features --features delivery`): the courier alone, which
-//!   a web page loads once a survey shows or earlier answers wait (`delivery::exports`);
+//! (`loader/widget.js`) fetches it and calls `start` (`api`). Built two ways:
+//! - a web module per locale (no features): launcher and inline, one locale's texts, and the
+//!   courier that delivers its answers (one download: each module would carry the wasm-bindgen
+//!   runtime again);
 //! - the kiosk and agent module (feature `channels`, the default): every locale, the kiosk and
 //!   agent modes and invitations, with the courier built in.
 //!
-//! So a web page downloads neither the kiosk's and agent's code nor delivery before its survey
-//! shows.
+//! So a web page never downloads the kiosk's and agent's code, and a launcher page downloads
+//! nothing but the loader until its visitor shows intent.
 //!
 //! Layout, from the top down (a module imports only modules below it):
 //! - `api` (`api.rs`): `start`, `open`, `close`, `postCall`; the one place a build's channel is
@@ -23,9 +22,7 @@
 //!   `form.rs` (one survey's elements and choices), `tests.rs`.
 //! - [`delivery`] (`delivery/`): `outbox.rs` (the durable queue in localStorage and memory, leases
 //!   between tabs), `courier.rs` (fetch / sendBeacon, verdicts per status, the retry timer,
-//!   events), `retry.rs` (backoff with jitter and `Retry-After`, pure functions), `handoff.rs`
-//!   (a web page's way from Send to the delivery module, storage first), `exports.rs` (the
-//!   delivery module's `deliver`, `submit`).
+//!   events), `retry.rs` (backoff with jitter and `Retry-After`, pure functions).
 //! - [`config`] (`config/`): the loader's settings (`data-*` attributes), checked, with one
 //!   console message per wrong attribute; the kiosk's and agent mode's own in `channels.rs`
 //!   (feature `channels`, gated at its `mod` line); [`survey`]: the questions, and choices →
@@ -36,15 +33,15 @@
 //! The path of one answer: the launcher's click becomes [`panel::act::Act::Open`], which opens a
 //! panel ([`panel::Widget::open`]) and makes its id; Send turns the choices into a `Submission`
 //! ([`survey::submission`]) and its canonical JSON, writes that to localStorage before any request
-//! and dispatches `touchpoint:submitted`; [`delivery::courier::Courier::submit`] (on a web page,
-//! in the delivery module the loader hands it to) queues it ([`delivery::outbox::Outbox::add`])
+//! and dispatches `touchpoint:submitted`; [`delivery::courier::Courier::submit`] queues it
+//! ([`delivery::outbox::Outbox::add`])
 //! and posts it to `{base}/v1/responses`; the status becomes a [`delivery::outbox::Verdict`]:
 //! 201/200/409 remove it and dispatch `touchpoint:delivered`, 400/413 drop it with a warning,
 //! 429/503/no answer keep it for a retry after [`delivery::retry::delay_ms`]. What is still
 //! queued when the page goes goes to `sendBeacon`, and the next page load sends it again (the
 //! collector answers a repeat with 200 duplicate, so it is stored once).
 
-// No `std` in optimised web and delivery builds (`cargo xtask`'s `wasm-release`): the widget
+// No `std` in optimised web builds (`cargo xtask`'s `wasm-release`): the widget
 // brings its own panic handler (below) and pays for none of std's panic and formatting machinery.
 // Debug builds and tests link `std` (the test runner needs it, and it then provides the panic
 // handler), and so does the kiosk and agent module (gloo and serde-wasm-bindgen need it; `start`
@@ -53,7 +50,6 @@
 
 extern crate alloc;
 
-#[cfg(not(feature = "delivery"))]
 mod api;
 #[cfg(feature = "channels")]
 pub mod channels;

@@ -5,25 +5,38 @@
 //! `option`, `comment`, `send` and `status`; kiosk mode adds `attract`, `language`, `countdown`,
 //! `queued` and `larger`, agent mode `invite`, `link`, `qr` and `assist`.
 
-/// The rules every page needs.
-macro_rules! web_css {
+/// The launcher's rules (only what the launcher needs: every visitor downloads them in the
+/// loader): the start of every module's sheet, and the whole of the sheet the
+/// loader draws its launcher with until a web page's module comes (and the iframe fallback its
+/// launcher). `cargo xtask` reads them from here (the string below, as it is written), so the
+/// launcher looks the same whoever draws it and its rules are written once.
+macro_rules! launcher_css {
     () => {
         "\
 :host{all:initial!important;display:block!important;\
---a:var(--tp-accent,#1a56db);--at:var(--tp-accent-text,#fff);--bg:var(--tp-bg,#fff);\
---fg:var(--tp-fg,#1f2328);--mu:var(--tp-muted,#57606a);--bd:var(--tp-border,#6e7781);\
---r:var(--tp-radius,10px);font:15px/1.4 var(--tp-font,system-ui,-apple-system,'Segoe UI',Roboto,sans-serif)!important;\
-color:var(--fg)!important}\
+--a:var(--tp-accent,#1a56db);--at:var(--tp-accent-text,#fff);--r:var(--tp-radius,10px);\
+font:15px/1.4 var(--tp-font,system-ui,-apple-system,'Segoe UI',Roboto,sans-serif)!important}\
 :host([mode=launcher]){position:fixed!important;bottom:16px!important;right:16px!important;\
 z-index:var(--tp-z,2147483000)!important}\
 *{box-sizing:border-box;font:inherit;color:inherit;margin:0}\
 [hidden]{display:none!important}\
-[inert]{visibility:hidden}\
-button{cursor:pointer;min-height:44px;min-width:44px;padding:0 12px;border:1px solid var(--bd);\
-border-radius:var(--r);background:var(--bg)}\
+button{cursor:pointer;min-height:44px;min-width:44px;border:0;border-radius:var(--r)}\
 :focus-visible{outline:3px solid var(--a);outline-offset:2px}\
 .launcher{background:var(--a);color:var(--at);border:0;border-radius:999px;padding:0 20px;\
-font-weight:600;box-shadow:0 2px 8px #0004}\
+font-weight:600;box-shadow:0 2px 8px #0004}"
+    };
+}
+
+/// The rules every page needs.
+macro_rules! web_css {
+    () => {
+        concat!(
+            launcher_css!(),
+            "\
+:host{--bg:var(--tp-bg,#fff);--fg:var(--tp-fg,#1f2328);--mu:var(--tp-muted,#57606a);\
+--bd:var(--tp-border,#6e7781);color:var(--fg)!important}\
+[inert]{visibility:hidden}\
+button{padding:0 12px;border:1px solid var(--bd);background:var(--bg)}\
 .panel{background:var(--bg);color:var(--fg);border:1px solid var(--bd);border-radius:var(--r);\
 padding:16px;width:min(400px,calc(100vw - 32px))}\
 :host([mode=launcher]) .panel{position:absolute;bottom:56px;right:0;max-height:calc(100vh - 96px);\
@@ -51,6 +64,7 @@ border-radius:var(--r);background:var(--bg);resize:vertical}\
 font-weight:600}\
 .status{margin-top:12px;font-weight:600}\
 .status:empty{margin:0}"
+        )
     };
 }
 

@@ -110,7 +110,9 @@ pub fn submission(
         channel: origin.channel,
         touchpoint: origin.touchpoint.clone(),
         answers: Answers::new(effort, confidence, emotion)?,
-        comment: Comment::parse(&clean_comment(comment))?,
+        // Masked here, before the answer is stored or sent, as the collector masks on arrival:
+        // the JSON is written once and posted as it is.
+        comment: Comment::parse(&clean_comment(comment))?.map(|c| c.redacted()),
         locale: Locale::parse(origin.locale)?,
         context: Context {
             page: origin.page.map(PagePath::sanitize),
@@ -150,8 +152,10 @@ mod tests {
         );
     }
 
+    /// And issue 13: a comment's contact and card details never leave the device, nor reach its
+    /// storage.
     #[wasm_bindgen_test]
-    fn choices_become_the_canonical_json() {
+    fn choices_become_the_canonical_json_with_contact_details_masked() {
         let touchpoint = Ident::parse("checkout").unwrap();
         let context = Context {
             segment: Ident::parse("premium"),
@@ -185,6 +189,14 @@ mod tests {
              \"comment\":\"fast \\\"and\\\" easy\",\"locale\":\"en\",\
              \"context\":{\"segment\":\"premium\",\"page\":\"/checkout_card_1\"},\
              \"submitted_at\":\"2026-11-22T10:00:00.000Z\"}"
+        );
+        let comment = "Call me on +44 20 7946 0958 or mail ann@example.com";
+        let json = submission("01JD2XKQ9ZCFM7B5V0S3R4T6YA", choices, comment, &origin, 0.0)
+            .unwrap()
+            .to_json();
+        assert!(
+            json.contains("\"comment\":\"Call me on [phone] or mail [email]\""),
+            "{json}"
         );
     }
 

@@ -12,7 +12,9 @@
 //!   three collectors, then three collectors' memory as their database grows and the export of
 //!   `--count` answers from it; see `bench_postgres.rs`.
 //! - widget (only when asked): the widget's long tasks on the host page's main thread, in
-//!   Chromium with a 4× slower CPU (`tests/browser/bench/main-thread.mjs`).
+//!   Chromium with a 4× slower CPU (`CPU_THROTTLE` sets another factor), and the time from the
+//!   click to the survey (`tests/browser/bench/main-thread.mjs`); with `--slow-network`, on an
+//!   emulated slow network (400 ms latency, 400 kbit/s each way).
 //! - backlog (only when asked): a kiosk back online with `--count` answers (default 100) queued,
 //!   drained against a collector with its default rate limits, in Chromium
 //!   (`tests/browser/bench/backlog.mjs`): time until all are stored, and the 429s on the way.
@@ -67,9 +69,14 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     if which == Some("widget") {
         let runs = flag(args, "--runs").unwrap_or_else(|| "10".into());
+        let network = if args.iter().any(|a| a == "--slow-network") {
+            "slow"
+        } else {
+            "loopback"
+        };
         report.push(browser_bench(
             "main-thread.mjs",
-            ("RUNS", &runs),
+            &[("RUNS", &runs), ("NETWORK", network)],
             "widget main thread",
         )?);
     }
@@ -77,7 +84,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         let count = flag(args, "--count").unwrap_or_else(|| "100".into());
         report.push(browser_bench(
             "backlog.mjs",
-            ("COUNT", &count),
+            &[("COUNT", &count)],
             "kiosk backlog",
         )?);
     }
@@ -281,16 +288,15 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
     Ok(lines.join("\n"))
 }
 
-/// Runs `tests/browser/bench/main-thread.mjs` against the release collector (widget embedded).
-/// Runs `tests/browser/bench/<script>` in real Chromium against the release collector, with one
-/// setting (`env`); returns its one summary line, labelled.
-fn browser_bench(script: &str, env: (&str, &str), label: &str) -> Result<String, String> {
+/// Runs `tests/browser/bench/<script>` in real Chromium against the release collector (widget
+/// embedded), with its settings (`env`); returns its one summary line, labelled.
+fn browser_bench(script: &str, env: &[(&str, &str)], label: &str) -> Result<String, String> {
     tools::ensure_apt(&[("chromium", "chromium")])?;
     let dir = crate::browser_packages()?;
     let output = Command::new("node")
         .arg(Path::new("bench").join(script))
         .current_dir(&dir)
-        .env(env.0, env.1)
+        .envs(env.iter().copied())
         .env("TOUCHPOINT_COLLECTOR_BIN", release("touchpoint-collector"))
         .stderr(Stdio::inherit())
         .output()

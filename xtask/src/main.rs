@@ -276,12 +276,6 @@ fn test() -> Result<(), String> {
             )))
         })
         .and_then(|()| {
-            // The delivery module a web page loads once a survey shows.
-            run(cargo().args(words(
-                "clippy -p touchpoint-widget --target wasm32-unknown-unknown --lib --no-default-features --features delivery -- -D warnings",
-            )))
-        })
-        .and_then(|()| {
             run(cargo().args(words(
                 "clippy -p touchpoint-protocol --lib --target wasm32-unknown-unknown -- -D warnings",
             )))

@@ -5,13 +5,31 @@
 // launcher page fetches the survey's module on intent: the pointer reaches the launcher HOVER_MS
 // (default 0: the click comes as the pointer arrives, the slowest case) before the click. Each load is a fresh browser context
 // (cold HTTP cache), with the CPU slowed down `CPU_THROTTLE` times (default 4, a mid-range phone)
-// through the DevTools protocol. Run by `cargo xtask bench widget`; prints one summary line.
+// through the DevTools protocol, and with NETWORK=slow on an emulated slow network (the DevTools
+// protocol's Network.emulateNetworkConditions: 400 ms latency, 400 kbit/s down and up, like
+// DevTools' "Slow 3G"). Run by `cargo xtask bench widget` (`--slow-network` for NETWORK=slow);
+// prints one summary line.
 import { startCollector, startHost, launch, hostPage } from "../helpers.mjs";
 
 const RUNS = Number(process.env.RUNS || 10);
 const THROTTLE = Number(process.env.CPU_THROTTLE || 4);
 const THINK_MS = Number(process.env.THINK_MS || 1000);
 const HOVER_MS = Number(process.env.HOVER_MS || 0);
+const NETWORK = process.env.NETWORK || "loopback";
+if (!["loopback", "slow"].includes(NETWORK)) throw new Error(`NETWORK: loopback or slow, not ${NETWORK}`);
+/** 400 kbit/s in bytes a second. */
+const SLOW = { offline: false, latency: 400, downloadThroughput: 400000 / 8, uploadThroughput: 400000 / 8 };
+
+/** A CDP session on `page` with the CPU slowed down and, when asked, the network too. */
+async function emulate(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Emulation.setCPUThrottlingRate", { rate: THROTTLE });
+  if (NETWORK == "slow") {
+    await cdp.send("Network.enable");
+    await cdp.send("Network.emulateNetworkConditions", SLOW);
+  }
+  return cdp;
+}
 
 const probe = `<script>
 window.__tp = { longtasks: [], launcherAt: null, clickAt: null, surveyAt: null };
@@ -49,8 +67,7 @@ try {
   for (let run = 0; run < RUNS; run++) {
     const context = await browser.newContext();
     const page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
-    await cdp.send("Emulation.setCPUThrottlingRate", { rate: THROTTLE });
+    await emulate(context, page);
     await page.goto(`${host.origin}/`);
     await page.waitForFunction(() => window.__tp.launcherAt !== null, null, { timeout: 30000 });
     const atLauncher = await page.evaluate(() => ({ at: window.__tp.launcherAt, tasks: window.__tp.longtasks.slice() }));
@@ -78,7 +95,7 @@ try {
     // The bare page, observed for as long as the widget took to show its launcher.
     const bareContext = await browser.newContext();
     const barePage = await bareContext.newPage();
-    await (await bareContext.newCDPSession(barePage)).send("Emulation.setCPUThrottlingRate", { rate: THROTTLE });
+    await emulate(bareContext, barePage);
     await barePage.goto(`${host.origin}/bare`);
     const wait = Math.max(0, atLauncher.at - (await barePage.evaluate(() => performance.now())));
     await barePage.waitForTimeout(wait + 100);
@@ -94,6 +111,7 @@ const longest = (tasks) => tasks.reduce((m, t) => Math.max(m, t.duration), 0);
 const summary = {
   runs: RUNS,
   cpu_throttle: THROTTLE,
+  network: NETWORK,
   think_ms: THINK_MS,
   hover_ms: HOVER_MS,
   launcher_visible_ms_median: Math.round(median(loads.map((l) => l.launcherMs))),

@@ -118,10 +118,6 @@ impl Courier {
         self.flush();
     }
 
-    /// Nothing to wake: a courier delivers from page load (the hand-over on a web page loads the
-    /// delivery module when a survey shows).
-    pub fn wake(&self) {}
-
     /// Queues one answer (storage first) and sends it.
     pub fn submit(self: &Rc<Self>, id: &str, body: String) {
         self.outbox
@@ -169,10 +165,9 @@ impl Courier {
         // A plain object is a `RequestInit` (one generic setter instead of one import per field).
         // `keepalive` lets the request finish if the page is being left; the answer stays in
         // storage until a later page hears the collector's answer.
-        let body = masked(body);
-        let body = text_blob(&body)
+        let body = text_blob(body)
             .map(JsValue::from)
-            .unwrap_or_else(|| JsValue::from_str(&body));
+            .unwrap_or_else(|| JsValue::from_str(body));
         let init: RequestInit = object(&[
             ("method", JsValue::from_str("POST")),
             ("body", body),
@@ -246,32 +241,9 @@ impl Courier {
         };
         let navigator = window.navigator();
         for item in self.outbox.borrow().items().iter().filter(|i| !i.in_flight) {
-            let body = masked(&item.body);
-            let _ = navigator.send_beacon_with_opt_blob(&self.url, text_blob(&body).as_ref());
+            let _ = navigator.send_beacon_with_opt_blob(&self.url, text_blob(&item.body).as_ref());
         }
     }
-}
-
-/// The body as it leaves the device: its comment with e-mail addresses, phone and card numbers
-/// masked ([`protocol::redact`], as the collector masks them on arrival). Masking twice changes
-/// nothing, so every retry of one answer sends the same answer.
-fn masked(body: &str) -> String {
-    let key = JsValue::from_str("comment");
-    let Some((value, comment)) = js_sys::JSON::parse(body).ok().and_then(|value| {
-        let comment = js_sys::Reflect::get(&value, &key).ok()?.as_string()?;
-        Some((value, comment))
-    }) else {
-        return body.to_owned();
-    };
-    let redacted = protocol::redact::redact(&comment);
-    if redacted == comment {
-        return body.to_owned();
-    }
-    let _ = js_sys::Reflect::set(&value, &key, &JsValue::from_str(&redacted));
-    js_sys::JSON::stringify(&value)
-        .ok()
-        .and_then(|json| json.as_string())
-        .unwrap_or_else(|| body.to_owned())
 }
 
 /// The body as a `text/plain` Blob: a content type browsers send without a CORS preflight.
@@ -349,29 +321,6 @@ export function restore(log) { log.restore(); }
             .iter()
             .map(|i| (i.attempt, i.in_flight))
             .collect()
-    }
-
-    /// Issue 13: a comment's contact and card details never leave the device.
-    #[wasm_bindgen_test]
-    fn issue_13_a_comment_is_masked_before_it_is_sent() {
-        let body = r#"{"id":"0192f1a4-7b3c-7def-8a90-123456789abc","comment":"Call me on +44 20 7946 0958 or mail ann@example.com","locale":"en"}"#;
-        let sent = masked(body);
-        assert!(
-            !sent.contains("ann@example.com") && !sent.contains("7946"),
-            "{sent}"
-        );
-        assert!(
-            sent.contains("[email]") && sent.contains("[phone]"),
-            "{sent}"
-        );
-        assert!(
-            sent.contains("0192f1a4-7b3c-7def-8a90-123456789abc"),
-            "the rest as it was"
-        );
-        assert_eq!(masked(&sent), sent, "a retry sends the same answer");
-        let plain = r#"{"id":"x","comment":"quick and easy"}"#;
-        assert_eq!(masked(plain), plain, "nothing to mask: the very bytes");
-        assert_eq!(masked("not json"), "not json");
     }
 
     #[wasm_bindgen_test]

@@ -178,8 +178,8 @@ impl Outbox {
 
     /// Queues an answer: written to storage first, then kept in memory. Returns whether storage
     /// took it (it is delivered from memory either way). An answer already queued stays as it
-    /// is: on a web page the delivery module may have adopted it from storage (and sent it)
-    /// before the web module's hand-over reached it.
+    /// is: a courier that started after it was stored (another tab, or another locale's module
+    /// on this page) may have adopted it from storage, and sent it.
     pub fn add(&mut self, id: String, body: String, now: f64) -> bool {
         if let Some(item) = self.items.iter().find(|i| i.id == id) {
             return item.persisted;
@@ -370,9 +370,9 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
-    fn an_answer_adopted_from_storage_and_in_flight_is_not_queued_again_when_handed_over() {
-        // A web page: the web module stored the answer, the delivery module adopted it from
-        // storage at its start and sent it, then the hand-over of the same answer arrives.
+    fn an_answer_adopted_from_storage_and_in_flight_is_not_queued_again() {
+        // The answer was stored, a courier adopted it from storage at its start and sent it,
+        // then the same answer is queued again.
         let id = "01JD2XKQ9ZCFM7B5V0S3R4T6YB";
         let store = clean_local();
         store.set(&key(ITEM_PREFIX, id), &body(id));

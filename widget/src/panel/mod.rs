@@ -322,8 +322,6 @@ impl<H: Hooks> Widget<H> {
         if let (true, Some(t)) = (with_focus, target) {
             focus(&t);
         }
-        // The survey shows: from now on its answer may need delivering.
-        self.sink.wake();
     }
 
     /// Hides the panel (launcher mode) and gives focus back to the launcher.

@@ -1,20 +1,14 @@
 //! The shared panel in a real browser: roles and names, the panel built ahead, keyboard, right-to-left, Send.
 
 use super::*;
-#[cfg(feature = "channels")]
 use crate::delivery::courier::Courier;
-#[cfg(feature = "channels")]
-use crate::delivery::outbox::Outbox;
-use crate::delivery::outbox::Store;
-#[cfg(not(feature = "channels"))]
-use js_sys::Reflect;
+use crate::delivery::outbox::{Outbox, Store};
 use protocol::CORE_CX;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen_test::wasm_bindgen_test;
 use web_sys::{HtmlElement, HtmlTextAreaElement, KeyboardEvent, KeyboardEventInit};
 
-/// The kiosk and agent module's sink: a courier posting to a port nothing listens on.
-#[cfg(feature = "channels")]
+/// A courier posting to a port nothing listens on, over memory alone.
 fn sink() -> Sink {
     Courier::with_outbox(
         "http://127.0.0.1:9",
@@ -22,61 +16,13 @@ fn sink() -> Sink {
     )
 }
 
-/// The web module's sink: a loader whose `deliver` records each call in its array `calls`:
-/// `[id, body, whether storage already held that body]`, or `[]` for a wake-up.
-#[cfg(not(feature = "channels"))]
-fn sink() -> Sink {
-    let loader = js_sys::Object::new();
-    let calls = Array::new();
-    Reflect::set(&loader, &"calls".into(), &calls).unwrap();
-    let deliver = Closure::<dyn FnMut(JsValue, JsValue)>::new(move |id: JsValue, body| {
-        let call = Array::new();
-        if let (Some(id), Some(body)) = (id.as_string(), JsValue::as_string(&body)) {
-            let key = crate::delivery::outbox::key(crate::delivery::outbox::ITEM_PREFIX, &id);
-            let stored = Store::local().get(&key).as_deref() == Some(body.as_str());
-            Store::local().remove(&key);
-            call.push(&id.into());
-            call.push(&body.into());
-            call.push(&stored.into());
-        }
-        calls.push(&call);
-    });
-    Reflect::set(&loader, &"deliver".into(), deliver.as_ref()).unwrap();
-    deliver.forget();
-    crate::delivery::handoff::Handoff::new(loader.into())
-}
-
 /// What the widget's Send handed on: `(id, body)`, oldest first.
-#[cfg(feature = "channels")]
 fn sent(w: &Widget<()>) -> Vec<(String, String)> {
     let outbox = w.sink.outbox().borrow();
     outbox
         .items()
         .iter()
         .map(|i| (i.id.clone(), i.body.clone()))
-        .collect()
-}
-
-/// What the widget's Send handed on: `(id, body)`, oldest first. Each was in storage first.
-#[cfg(not(feature = "channels"))]
-fn sent(w: &Widget<()>) -> Vec<(String, String)> {
-    loader_calls(w)
-        .into_iter()
-        .filter(|c| c.length() == 3)
-        .map(|c| {
-            assert_eq!(c.get(2), JsValue::TRUE, "stored before the hand-over");
-            (c.get(0).as_string().unwrap(), c.get(1).as_string().unwrap())
-        })
-        .collect()
-}
-
-#[cfg(not(feature = "channels"))]
-fn loader_calls(w: &Widget<()>) -> Vec<Array> {
-    let calls = Reflect::get(w.sink.loader(), &"calls".into()).unwrap();
-    calls
-        .unchecked_into::<Array>()
-        .iter()
-        .map(JsCast::unchecked_into)
         .collect()
 }
 
@@ -374,22 +320,4 @@ fn send_asks_for_an_answer_then_queues_it_and_thanks() {
     let ids: Vec<_> = sent(&w).into_iter().map(|(id, _)| id).collect();
     assert_eq!(ids.len(), 2);
     assert_ne!(ids[1], first);
-}
-
-#[cfg(not(feature = "channels"))]
-#[wasm_bindgen_test]
-fn the_delivery_module_is_woken_when_the_survey_shows_not_before() {
-    let w = widget("en", false);
-    w.build_ahead();
-    assert!(
-        loader_calls(&w).is_empty(),
-        "a launcher alone wakes nothing"
-    );
-    w.open(false);
-    let calls = loader_calls(&w);
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].length(), 0, "a wake-up carries no answer");
-    click(&all(&w, "[role=radio]")[0]);
-    click(&one(&w, "button[part=send]"));
-    assert_eq!(sent(&w).len(), 1);
 }

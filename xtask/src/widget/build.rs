@@ -4,9 +4,8 @@
 //! `manifest.json`, in `target/widget-dist/`.
 //!
 //! The modules: one web module per locale (launcher, inline; no default features;
-//! `TOUCHPOINT_WEB_LOCALE` picks the one locale's texts), the delivery module those hand answers
-//! to (feature `delivery`), and the module with the kiosk and agent channels (feature `channels`,
-//! every locale). The files: `widget.js` (the loader), `tp-<hash>.js` (glue) and `tp-<hash>.wasm`
+//! `TOUCHPOINT_WEB_LOCALE` picks the one locale's texts; each delivers its own answers), and the
+//! module with the kiosk and agent channels (feature `channels`, every locale). The files: `widget.js` (the loader), `tp-<hash>.js` (glue) and `tp-<hash>.wasm`
 //! for each module, the iframe fallback's module, every file's gzip body (`<name>.gz`, zopfli:
 //! the collector serves it as it is), and `manifest.json` (each file with its content type, cache
 //! policy and sizes, and which files make up each module).
@@ -38,36 +37,31 @@ const WASM_OPT_FLAGS: &[&str] = &[
 ];
 /// Placeholders in `widget/loader/widget.js` that the build replaces with the hashed names: the
 /// web modules' one glue and their wasm by locale (`{en:"tp-….wasm",…}`), the kiosk and agent
-/// module's glue and wasm (`["tp-….js","tp-….wasm"]`), the iframe fallback's module, and the
-/// delivery module's glue and wasm.
-const PLACEHOLDERS: [&str; 5] = [
-    "@WEB_GLUE@",
-    "@WEB@",
-    "@CHANNELS@",
-    "@FALLBACK@",
-    "@DELIVERY@",
-];
+/// module's glue and wasm (`["tp-….js","tp-….wasm"]`), and the iframe fallback's module.
+const PLACEHOLDERS: [&str; 4] = ["@WEB_GLUE@", "@WEB@", "@CHANNELS@", "@FALLBACK@"];
 /// The placeholder in `widget/loader/widget.js` for the texts by locale ([`launcher_texts`]),
 /// which the loader also hands to the fallback.
 const TEXTS: &str = "@TEXTS@";
 /// The placeholder in both `widget/loader/widget.js` and `widget/loader/fallback.js` for the
-/// launcher's stylesheet ([`LAUNCHER_CSS`]). The loader draws the launcher until a web page's
+/// launcher's stylesheet ([`launcher_css`]). The loader draws the launcher until a web page's
 /// survey is wanted; the fallback draws it where wasm is forbidden.
 const LAUNCHER: &str = "@LAUNCHER_CSS@";
 
-/// The launcher as the web module draws it (`widget/src/style.rs`: its `:host`, `button`,
-/// `:focus-visible` and `.launcher` rules, resolved), as a JS string, so the loader's and the
-/// fallback's launcher look like the module's and the swap on intent shows nothing.
-const LAUNCHER_CSS: &str =
-    "\":host{all:initial!important;display:block!important;position:fixed!important;\
-bottom:16px!important;right:16px!important;z-index:var(--tp-z,2147483000)!important;\
-font:15px/1.4 var(--tp-font,system-ui,-apple-system,'Segoe UI',Roboto,sans-serif)!important}\
-[hidden]{display:none!important}*{box-sizing:border-box;margin:0}\
-button{font:inherit;cursor:pointer;min-height:44px;min-width:44px;border:0;\
-border-radius:var(--tp-radius,10px)}\
-:focus-visible{outline:3px solid var(--tp-accent,#1a56db);outline-offset:2px}\
-.launcher{background:var(--tp-accent,#1a56db);color:var(--tp-accent-text,#fff);border-radius:999px;\
-padding:0 20px;font-weight:600;box-shadow:0 2px 8px #0004}\"";
+/// Where the launcher's rules are written: `launcher_css!` in the widget's stylesheet.
+const STYLE_RS: &str = "widget/src/style.rs";
+
+/// The launcher's rules as the widget's stylesheet writes them (`launcher_css!` in
+/// `widget/src/style.rs`: the start of every module's sheet), as a JS string, so the loader's and
+/// the fallback's launcher look like the module's and the swap on intent shows nothing. `None`
+/// when the macro is not there as one plain string literal.
+fn launcher_css(style_rs: &str) -> Option<String> {
+    let rest = &style_rs[style_rs.find("macro_rules! launcher_css")?..];
+    let start = rest.find('"')? + 1;
+    let literal = &rest[start..start + rest[start..].find('"')?];
+    // The literal's only escapes are line continuations.
+    let css = literal.replace("\\\n", "");
+    (!css.contains('\\') && css.starts_with(":host{")).then(|| format!("{css:?}"))
+}
 
 /// The launcher's and the fallback's words, from the instrument (the one place they are
 /// written), as a JS object: `{en:["Feedback","Close","Your feedback","en",0],…}` (launcher,
@@ -92,18 +86,19 @@ fn launcher_texts() -> String {
 
 /// Reads a loader file and fills in `placeholders` (each must be there) from [`TEXTS`] and
 /// [`LAUNCHER`].
-fn read_with_launcher(path: &Path, placeholders: &[&str]) -> Result<String, String> {
-    let text = fs::read_to_string(path).map_err(|e| format!("cannot read {path:?}: {e}"))?;
+fn read_with_launcher(root: &Path, path: &Path, placeholders: &[&str]) -> Result<String, String> {
+    let read =
+        |path: &Path| fs::read_to_string(path).map_err(|e| format!("cannot read {path:?}: {e}"));
+    let text = read(path)?;
     if let Some(missing) = placeholders.iter().find(|p| !text.contains(*p)) {
         return Err(format!("{path:?} lacks {missing}"));
     }
+    let css = launcher_css(&read(&root.join(STYLE_RS))?)
+        .ok_or_else(|| format!("{STYLE_RS} lacks launcher_css! as one plain string"))?;
     Ok(text
         .replace(TEXTS, &launcher_texts())
-        .replace(LAUNCHER, LAUNCHER_CSS))
+        .replace(LAUNCHER, &css))
 }
-
-/// The module a web page loads to send its answers (see `widget/src/handoff.rs`).
-pub const DELIVERY: &str = "delivery";
 
 /// One build of the widget crate: its name in the manifest, the cargo features it is built
 /// with, the locale of a web module, and where wasm-bindgen writes it.
@@ -114,8 +109,8 @@ struct Module {
     bindgen_dir: String,
 }
 
-/// The web modules, one per locale (a web page loads the one it speaks), the delivery module they
-/// hand answers to, then the kiosk and agent module (every locale: the kiosk offers them all).
+/// The web modules, one per locale (a web page loads the one it speaks), then the kiosk and agent
+/// module (every locale: the kiosk offers them all).
 fn modules() -> Vec<Module> {
     let web = protocol::instrument::LOCALE_CODES.map(|code| Module {
         name: format!("web-{code}"),
@@ -123,19 +118,13 @@ fn modules() -> Vec<Module> {
         locale: Some(code),
         bindgen_dir: format!("widget-bindgen-{code}"),
     });
-    let delivery = Module {
-        name: DELIVERY.into(),
-        cargo_args: &["--no-default-features", "--features", "delivery"],
-        locale: None,
-        bindgen_dir: "widget-bindgen-delivery".into(),
-    };
     let channels = Module {
         name: "channels".into(),
         cargo_args: &["--features", "channels"],
         locale: None,
         bindgen_dir: "widget-bindgen-channels".into(),
     };
-    web.into_iter().chain([delivery, channels]).collect()
+    web.into_iter().chain([channels]).collect()
 }
 
 /// Where [`build`] writes the assets: always `root/target/widget-dist`.
@@ -226,7 +215,7 @@ fn build_module(root: &Path, module: &Module) -> Result<(String, Vec<u8>), Strin
 /// Builds the widget and writes `root/target/widget-dist/`; returns that directory.
 pub fn build(root: &Path) -> Result<PathBuf, String> {
     let loader_path = root.join("widget/loader/widget.js");
-    let loader = read_with_launcher(&loader_path, &[TEXTS, LAUNCHER])?;
+    let loader = read_with_launcher(root, &loader_path, &[TEXTS, LAUNCHER])?;
     if let Some(missing) = PLACEHOLDERS.iter().find(|p| !loader.contains(*p)) {
         return Err(format!("{loader_path:?} lacks {missing}"));
     }
@@ -238,7 +227,7 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     let mut files: Vec<(String, Vec<u8>, &str, &str)> = Vec::new();
     let mut groups = String::new();
     let (mut web_glue, mut web) = (None, Vec::new());
-    let (mut channels, mut delivery) = (String::new(), String::new());
+    let mut channels = String::new();
     let modules = modules();
     for module in &modules {
         let (glue, wasm) = build_module(root, module)?;
@@ -255,20 +244,11 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
                 }
                 web.push(format!("{code}:\"{wasm_name}\""));
             }
-            None if module.name == DELIVERY => {
-                delivery = format!("[\"{glue_name}\",\"{wasm_name}\"]");
-            }
             None => channels = format!("[\"{glue_name}\",\"{wasm_name}\"]"),
         }
-        // The delivery module comes after the page's own module: the loader is not part of it.
-        let loader = if module.name == DELIVERY {
-            ""
-        } else {
-            "\"widget.js\", "
-        };
         let _ = writeln!(
             groups,
-            "  \"{}\": [{loader}\"{glue_name}\", \"{wasm_name}\"],",
+            "  \"{}\": [\"widget.js\", \"{glue_name}\", \"{wasm_name}\"],",
             module.name
         );
         // The web modules' glue is the same file whenever their imports are the same.
@@ -283,7 +263,7 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     }
     let scratch = target_dir().join(&modules[0].bindgen_dir);
     // The iframe fallback: a module of its own, imported only where the page forbids wasm.
-    let fallback = read_with_launcher(&root.join("widget/loader/fallback.js"), &[LAUNCHER])?;
+    let fallback = read_with_launcher(root, &root.join("widget/loader/fallback.js"), &[LAUNCHER])?;
     let fallback = minify(root, &fallback, true, &scratch);
     let fallback_name = hashed_name(fallback.as_bytes(), "js");
     let _ = writeln!(groups, "  \"fallback\": [\"{fallback_name}\"],");
@@ -300,8 +280,7 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         )
         .replace(PLACEHOLDERS[1], &format!("{{{}}}", web.join(",")))
         .replace(PLACEHOLDERS[2], &channels)
-        .replace(PLACEHOLDERS[3], &fallback_name)
-        .replace(PLACEHOLDERS[4], &delivery);
+        .replace(PLACEHOLDERS[3], &fallback_name);
     let loader = minify(root, &loader, false, &scratch);
     files.insert(
         0,
@@ -359,6 +338,26 @@ mod tests {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(hashed_name(b"a", "js"), "tp-af63dc4c86.js");
+    }
+
+    #[test]
+    fn the_launcher_rules_are_read_from_the_widgets_stylesheet() {
+        let style = fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(STYLE_RS),
+        )
+        .unwrap();
+        let css = launcher_css(&style).unwrap();
+        assert!(css.starts_with("\":host{all:initial!important;"), "{css}");
+        assert!(css.ends_with("box-shadow:0 2px 8px #0004}\""), "{css}");
+        assert!(
+            css.contains(":host([mode=launcher]){position:fixed!important;"),
+            "{css}"
+        );
+        assert!(!css.contains('\n') && !css.contains(".panel"), "{css}");
+        let broken = style.replace("macro_rules! launcher_css", "macro_rules! other_css");
+        assert_eq!(launcher_css(&broken), None);
     }
 
     #[test]
