@@ -32,6 +32,8 @@ struct File {
     endpoint: Vec<Spanned<super::notify::RawEndpoint>>,
     #[serde(default)]
     alert: Vec<Spanned<super::notify::RawAlert>>,
+    #[serde(default)]
+    outcome: Vec<Spanned<super::outcomes::RawOutcome>>,
 }
 
 #[derive(Deserialize)]
@@ -40,6 +42,8 @@ struct Header {
     name: Spanned<String>,
     #[serde(default)]
     timezone: Option<Spanned<String>>,
+    #[serde(default)]
+    currency: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -188,6 +192,8 @@ pub fn parse(file: &str, text: &str) -> Result<Organisation, OrgError> {
     }
     let endpoints = super::notify::endpoints(raw.endpoint, &departments, &at)?;
     let alerts = super::notify::alerts(raw.alert, &departments, &endpoints, &at)?;
+    let currency = super::outcomes::currency(header.currency.as_ref(), &at)?;
+    let outcomes = super::outcomes::outcomes(raw.outcome, &at)?;
     let touchpoint_at = touchpoints
         .iter()
         .enumerate()
@@ -202,12 +208,14 @@ pub fn parse(file: &str, text: &str) -> Result<Organisation, OrgError> {
         journeys,
         endpoints,
         alerts,
+        currency,
+        outcomes,
         touchpoint_at,
     })
 }
 
 /// An identifier as the protocol defines one: 1–64 of `[A-Za-z0-9._:/-]`.
-fn ident(
+pub(super) fn ident(
     value: &Spanned<String>,
     what: &str,
     at: &dyn Fn(std::ops::Range<usize>, String) -> OrgError,
@@ -225,7 +233,7 @@ fn ident(
 }
 
 /// A name people read: not empty, at most 200 characters.
-fn text_of(
+pub(super) fn text_of(
     value: &Spanned<String>,
     what: &str,
     at: &dyn Fn(std::ops::Range<usize>, String) -> OrgError,
@@ -354,6 +362,26 @@ steps = ["card-activation", "engineer-visit"]
                 ),
                 27,
                 "at least one step",
+            ),
+            (
+                replace("timezone = \"Europe/London\"", "timezone = \"Europe/London\"\ncurrency = \"pounds\""),
+                5,
+                "ISO 4217",
+            ),
+            (
+                format!("{GOOD}\n[[outcome]]\nid = \"repeat_contact\"\ncost = -5.0\n"),
+                31,
+                "a cost of at least 0",
+            ),
+            (
+                format!("{GOOD}\n[[outcome]]\nid = \"repeat contact\"\ncost = 5.0\n"),
+                30,
+                "1-64 characters",
+            ),
+            (
+                format!("{GOOD}\n[[outcome]]\nid = \"churn\"\ncost = 5\n[[outcome]]\nid = \"churn\"\ncost = 6\n"),
+                33,
+                "declared twice",
             ),
         ];
         for (text, line, rule) in table {

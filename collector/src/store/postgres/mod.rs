@@ -48,6 +48,7 @@ use crate::{
     org::agenda::Action,
     stats::Aggregates,
     store::events::{Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind},
+    store::outcomes::{Outcome, OutcomePut},
     store::{Put, Record, Store, StoreError, FLAG_BURST},
 };
 
@@ -840,5 +841,73 @@ impl Store for PgStore {
 
     fn acknowledgements(&self) -> Result<Vec<Acknowledgement>, StoreError> {
         self.json_rows("SELECT json FROM acknowledgements", Vec::new())
+    }
+
+    fn put_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<OutcomePut>, StoreError> {
+        let lines = outcomes
+            .iter()
+            .map(|o| Ok((o.clone(), to_json(o)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.call(move |mut c| async move {
+            let tx = c.transaction().await.map_err(failed)?;
+            tx.batch_execute("LOCK TABLE outcomes IN EXCLUSIVE MODE")
+                .await
+                .map_err(failed)?;
+            let mut puts = Vec::with_capacity(lines.len());
+            for (outcome, json) in &lines {
+                let inserted = tx
+                    .query_opt(
+                        "INSERT INTO outcomes (interaction, outcome, at_millis, json)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (interaction, outcome, at_millis) DO NOTHING RETURNING seq",
+                        &[&outcome.interaction, &outcome.outcome, &outcome.at_millis, json],
+                    )
+                    .await
+                    .map_err(failed)?;
+                if let Some(row) = inserted {
+                    puts.push(OutcomePut::Stored(row.get::<_, i64>(0) as u64));
+                    continue;
+                }
+                let row = tx
+                    .query_one(
+                        "SELECT json FROM outcomes
+                         WHERE interaction = $1 AND outcome = $2 AND at_millis = $3",
+                        &[&outcome.interaction, &outcome.outcome, &outcome.at_millis],
+                    )
+                    .await
+                    .map_err(failed)?;
+                let stored: Outcome = from_json(row.get(0))?;
+                puts.push(if stored.same_as(outcome) {
+                    OutcomePut::Duplicate
+                } else {
+                    OutcomePut::Conflict
+                });
+            }
+            tx.commit().await.map_err(failed)?;
+            Ok(puts)
+        })
+    }
+
+    fn outcomes_after(
+        &self,
+        after: u64,
+        visit: &mut dyn FnMut(u64, Outcome) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut next = after;
+        loop {
+            let rows = self.rows(
+                "SELECT seq, json FROM outcomes WHERE seq > $1 ORDER BY seq LIMIT $2",
+                vec![Box::new(next as i64), Box::new(PAGE)],
+            )?;
+            for row in &rows {
+                next = row.get::<_, i64>(0) as u64;
+                if !visit(next, from_json(row.get(1))?) {
+                    return Ok(());
+                }
+            }
+            if (rows.len() as i64) < PAGE {
+                return Ok(());
+            }
+        }
     }
 }

@@ -19,6 +19,9 @@
 //! - `collectors`: each running collector's last sign of life, so a dead one's deliveries are
 //!   taken over.
 //! - `imported`: how far `migrate-store` got, so it resumes.
+//! - `outcomes`: the organisation's outcomes, UNIQUE by identity (interaction, outcome, time),
+//!   numbered by `seq`; an import holds the table's lock to its commit, so numbers commit in
+//!   order and a reader that saw one has seen every smaller one.
 
 use deadpool_postgres::Object;
 
@@ -73,6 +76,16 @@ CREATE TABLE acknowledgements (alert text PRIMARY KEY, json text NOT NULL);
     r"
 CREATE TABLE links (id text PRIMARY KEY, token text NOT NULL, expires bigint NOT NULL);
 CREATE INDEX links_expires ON links (expires);
+",
+    r"
+CREATE TABLE outcomes (
+    seq bigserial PRIMARY KEY,
+    interaction text NOT NULL,
+    outcome text NOT NULL,
+    at_millis bigint NOT NULL,
+    json text NOT NULL,
+    UNIQUE (interaction, outcome, at_millis)
+);
 ",
 ];
 
