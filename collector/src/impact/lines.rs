@@ -65,7 +65,8 @@ const BAD_INTERACTION: &str =
 const BAD_OUTCOME: &str =
     "outcome must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '/' or '-'";
 const BAD_AT: &str = "at must be an RFC 3339 timestamp with its offset, like 2026-11-22T10:00:00Z";
-const BAD_VALUE: &str = "value, when given, must be a number (an amount in the organisation's currency)";
+const BAD_VALUE: &str =
+    "value, when given, must be a number (an amount in the organisation's currency)";
 const NO_HEADER: &str =
     "a CSV body starts with a header line naming interaction_id, outcome and at (value optional)";
 const BAD_CSV_ROW: &str = "a CSV line must have as many fields as the header";
@@ -95,7 +96,10 @@ impl RawLine {
 }
 
 /// Each non-blank line of `body` with its line number: the outcome it holds, or why not.
-pub fn parse(body: &[u8], format: Format) -> Result<Vec<(usize, Result<Outcome, BadLine>)>, BadBody> {
+pub fn parse(
+    body: &[u8],
+    format: Format,
+) -> Result<Vec<(usize, Result<Outcome, BadLine>)>, BadBody> {
     let text = std::str::from_utf8(body).map_err(|_| {
         BadBody::Line(BadLine {
             line: 1,

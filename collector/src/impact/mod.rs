@@ -156,10 +156,13 @@ impl Index {
         store.outcomes_after(self.outcomes_to, &mut |seq, outcome: Outcome| {
             let interaction = self.interactions.number(&outcome.interaction);
             let kind = self.kinds.number(&outcome.outcome);
-            self.happened.entry(interaction).or_default().push(Happened {
-                kind,
-                value: outcome.value,
-            });
+            self.happened
+                .entry(interaction)
+                .or_default()
+                .push(Happened {
+                    kind,
+                    value: outcome.value,
+                });
             outcomes_to = seq;
             true
         })?;

@@ -70,7 +70,11 @@ pub(super) fn tally(index: &Index, query: &Query, org: Option<&Organisation>) ->
         .filter(|n| !kinds.iter().any(|(id, _, _)| id == n))
         .collect();
     others.sort_unstable();
-    kinds.extend(others.into_iter().map(|n| (n.to_owned(), n.to_owned(), None)));
+    kinds.extend(
+        others
+            .into_iter()
+            .map(|n| (n.to_owned(), n.to_owned(), None)),
+    );
     let position: HashMap<u32, usize> = kinds
         .iter()
         .enumerate()
@@ -110,7 +114,12 @@ pub(super) fn tally(index: &Index, query: &Query, org: Option<&Organisation>) ->
             .entry(answer.touchpoint)
             .or_insert_with(|| blank(index.touchpoints.name(answer.touchpoint)));
         had.iter_mut().for_each(|h| *h = (false, 0, 0.0));
-        for happened in index.happened.get(&answer.interaction).into_iter().flatten() {
+        for happened in index
+            .happened
+            .get(&answer.interaction)
+            .into_iter()
+            .flatten()
+        {
             if let Some(&at) = position.get(&happened.kind) {
                 had[at].0 = true;
                 match happened.value {

@@ -96,7 +96,9 @@ pub(super) fn outcomes(
         if !cost.is_finite() || cost < 0.0 || cost > 1e12 {
             return Err(at(
                 o.cost.span(),
-                format!("outcome {id:?} needs a cost of at least 0 (in the organisation's currency)"),
+                format!(
+                    "outcome {id:?} needs a cost of at least 0 (in the organisation's currency)"
+                ),
             ));
         }
         let name = match &o.name {

@@ -860,7 +860,12 @@ impl Store for PgStore {
                         "INSERT INTO outcomes (interaction, outcome, at_millis, json)
                          VALUES ($1, $2, $3, $4)
                          ON CONFLICT (interaction, outcome, at_millis) DO NOTHING RETURNING seq",
-                        &[&outcome.interaction, &outcome.outcome, &outcome.at_millis, json],
+                        &[
+                            &outcome.interaction,
+                            &outcome.outcome,
+                            &outcome.at_millis,
+                            json,
+                        ],
                     )
                     .await
                     .map_err(failed)?;
