@@ -28,7 +28,9 @@ use crate::store::{outcomes::Outcome, Store, StoreError};
 /// One answer that carries an interaction id, as the index keeps it.
 #[derive(Debug, Clone, Copy)]
 struct Answer {
-    received_micros: u64,
+    /// When it was given, as `/v1/stats` counts it: submitted, or received when that is
+    /// earlier (microseconds since the epoch).
+    given_micros: u64,
     touchpoint: u32,
     interaction: u32,
     /// 1–7, 0 when not answered.
@@ -90,6 +92,8 @@ struct Index {
 /// The fields of a record the index reads; serde skips the rest.
 #[derive(Deserialize)]
 struct Lite<'a> {
+    #[serde(borrow)]
+    submitted_at: &'a str,
     #[serde(default)]
     answers: LiteAnswers<'a>,
     #[serde(default, borrow)]
@@ -135,8 +139,13 @@ impl Index {
             let Some(interaction) = lite.context.and_then(|c| c.interaction_id) else {
                 return true;
             };
+            let submitted = protocol::Timestamp::parse(lite.submitted_at)
+                .map_or(i64::MAX, |t| t.unix_millis())
+                .max(0)
+                .unsigned_abs()
+                .saturating_mul(1000);
             let answer = Answer {
-                received_micros: record.received_micros,
+                given_micros: submitted.min(record.received_micros),
                 touchpoint: self.touchpoints.number(record.touchpoint),
                 interaction: self.interactions.number(interaction),
                 effort: lite.answers.effort.unwrap_or(0),
@@ -170,11 +179,11 @@ impl Index {
         Ok(())
     }
 
-    /// The answers received in `from..to`, in arrival order.
-    fn period(&self, from: u64, to: u64) -> &[Answer] {
-        let start = self.answers.partition_point(|a| a.received_micros < from);
-        let end = self.answers.partition_point(|a| a.received_micros < to);
-        &self.answers[start..end.max(start)]
+    /// The answers given in `from..to`.
+    fn period(&self, from: u64, to: u64) -> impl Iterator<Item = &Answer> {
+        self.answers
+            .iter()
+            .filter(move |a| from <= a.given_micros && a.given_micros < to)
     }
 }
 
@@ -184,12 +193,29 @@ pub struct Impact {
     index: Mutex<Index>,
 }
 
-/// What a question asks: answers received in `from_micros..to_micros`, at one touchpoint or all.
+/// What a question asks: answers given in `from_micros..to_micros` (the time `/v1/stats` counts
+/// an answer at: submitted, or received when that is earlier), at one touchpoint or all.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
     pub from_micros: u64,
     pub to_micros: u64,
     pub touchpoint: Option<String>,
+}
+
+impl Query {
+    /// Whole UTC days `from_day..to_day` (day numbers since the epoch), at `touchpoint` or all.
+    pub fn of_days(from_day: i64, to_day: i64, touchpoint: Option<String>) -> Self {
+        let micros = |day: i64| {
+            u64::try_from(day)
+                .unwrap_or(0)
+                .saturating_mul(86_400_000_000)
+        };
+        Self {
+            from_micros: micros(from_day),
+            to_micros: micros(to_day),
+            touchpoint,
+        }
+    }
 }
 
 impl Impact {

@@ -159,6 +159,29 @@ pub(super) fn tally(index: &Index, query: &Query, org: Option<&Organisation>) ->
     }
 }
 
+/// A rate with its interval, as the page shows it: "30.0 % (18.1–45.4 %)".
+pub fn rate_text(outcome: &OutcomeView, answers: &[u64; 3], band: Band) -> String {
+    outcome.rate(answers, band).map_or_else(
+        || "–".to_owned(),
+        |(rate, (low, high))| {
+            format!(
+                "{:.1} % ({:.1}–{:.1} %)",
+                rate * 100.0,
+                low * 100.0,
+                high * 100.0
+            )
+        },
+    )
+}
+
+/// Whether an outcome happened at the touchpoint at all in the period.
+pub fn happened(outcome: &OutcomeView) -> bool {
+    outcome.with.iter().sum::<u64>() > 0
+}
+
+/// How the numbers are made, said once above them.
+pub const EXPLAINED: &str = "Only answers that carry an interaction id (a call, an order, a ticket) are joined to the outcomes your systems sent for the same id. Each rate is the share of a band's answers whose interaction had the outcome at least once, with its 95 % Wilson interval. The cost is what the hard band's answers cost beyond what the same number would have cost at the easy band's cost per answer. Each fit is a straight line of the outcome on one measure (lowest answer to highest), with its 95 % interval; a measure moves the outcome when that interval leaves out zero.";
+
 /// A share as a percentage with one decimal.
 fn percent(share: f64) -> String {
     format!("{:.1} %", share * 100.0)

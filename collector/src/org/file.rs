@@ -193,7 +193,7 @@ pub fn parse(file: &str, text: &str) -> Result<Organisation, OrgError> {
     let endpoints = super::notify::endpoints(raw.endpoint, &departments, &at)?;
     let alerts = super::notify::alerts(raw.alert, &departments, &endpoints, &at)?;
     let currency = super::outcomes::currency(header.currency.as_ref(), &at)?;
-    let outcomes = super::outcomes::outcomes(raw.outcome, &at)?;
+    let outcomes = outcomes(raw.outcome, &at)?;
     let touchpoint_at = touchpoints
         .iter()
         .enumerate()
@@ -214,8 +214,39 @@ pub fn parse(file: &str, text: &str) -> Result<Organisation, OrgError> {
     })
 }
 
+/// Checks each `[[outcome]]`: an identifier declared once, a name people read, a cost that is
+/// a finite amount of at least zero.
+fn outcomes(
+    raw: Vec<Spanned<super::outcomes::RawOutcome>>,
+    at: &dyn Fn(std::ops::Range<usize>, String) -> OrgError,
+) -> Result<Vec<super::outcomes::OutcomeCost>, OrgError> {
+    let mut checked: Vec<super::outcomes::OutcomeCost> = Vec::new();
+    for o in raw {
+        let o = o.into_inner();
+        let id = ident(&o.id, "an outcome's id", at)?;
+        if checked.iter().any(|c| c.id == id) {
+            return Err(at(o.id.span(), format!("outcome {id:?} is declared twice")));
+        }
+        let cost = *o.cost.get_ref();
+        if !cost.is_finite() || cost < 0.0 || cost > 1e12 {
+            return Err(at(
+                o.cost.span(),
+                format!(
+                    "outcome {id:?} needs a cost of at least 0 (in the organisation's currency)"
+                ),
+            ));
+        }
+        let name = match &o.name {
+            Some(name) => text_of(name, "an outcome's name", at)?,
+            None => id.clone(),
+        };
+        checked.push(super::outcomes::OutcomeCost { id, name, cost });
+    }
+    Ok(checked)
+}
+
 /// An identifier as the protocol defines one: 1–64 of `[A-Za-z0-9._:/-]`.
-pub(super) fn ident(
+fn ident(
     value: &Spanned<String>,
     what: &str,
     at: &dyn Fn(std::ops::Range<usize>, String) -> OrgError,
@@ -233,7 +264,7 @@ pub(super) fn ident(
 }
 
 /// A name people read: not empty, at most 200 characters.
-pub(super) fn text_of(
+fn text_of(
     value: &Spanned<String>,
     what: &str,
     at: &dyn Fn(std::ops::Range<usize>, String) -> OrgError,

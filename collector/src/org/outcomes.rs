@@ -6,14 +6,14 @@ use toml::Spanned;
 
 use super::OrgError;
 
-/// `[[outcome]]` as written.
+/// `[[outcome]]` as written; checked in [`super::file`].
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOutcome {
-    id: Spanned<String>,
+    pub(super) id: Spanned<String>,
     #[serde(default)]
-    name: Option<Spanned<String>>,
-    cost: Spanned<f64>,
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) cost: Spanned<f64>,
 }
 
 /// An outcome the organisation's systems report, and what one costs.
@@ -77,35 +77,4 @@ pub(super) fn currency(
         ));
     }
     Ok(Currency { code: text.clone() })
-}
-
-/// Checks each `[[outcome]]`: an identifier declared once, a name people read, a cost that is
-/// a finite amount of at least zero.
-pub(super) fn outcomes(
-    raw: Vec<Spanned<RawOutcome>>,
-    at: &dyn Fn(std::ops::Range<usize>, String) -> OrgError,
-) -> Result<Vec<OutcomeCost>, OrgError> {
-    let mut checked: Vec<OutcomeCost> = Vec::new();
-    for o in raw {
-        let o = o.into_inner();
-        let id = super::file::ident(&o.id, "an outcome's id", at)?;
-        if checked.iter().any(|c| c.id == id) {
-            return Err(at(o.id.span(), format!("outcome {id:?} is declared twice")));
-        }
-        let cost = *o.cost.get_ref();
-        if !cost.is_finite() || cost < 0.0 || cost > 1e12 {
-            return Err(at(
-                o.cost.span(),
-                format!(
-                    "outcome {id:?} needs a cost of at least 0 (in the organisation's currency)"
-                ),
-            ));
-        }
-        let name = match &o.name {
-            Some(name) => super::file::text_of(name, "an outcome's name", at)?,
-            None => id.clone(),
-        };
-        checked.push(OutcomeCost { id, name, cost });
-    }
-    Ok(checked)
 }

@@ -219,13 +219,13 @@ name = "Repeat contacts"
 cost = 5.00
 "#;
 
-/// 40 customers found card activation hard and 40 easy; 12 of the hard and 4 of the easy
-/// called again, and one hard call brought a refund of its own amount.
-#[test]
-fn the_view_says_how_much_more_often_and_what_it_costs() {
+/// A collector with the organisation file `org`, where 40 customers found card activation hard
+/// and 40 easy; 12 of the hard and 4 of the easy called again, and one hard call brought a
+/// refund of its own amount. Billing has three answers, too few to say anything.
+fn card_activation_story(org: &str) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a directory");
     let path = dir.path().join("org.toml");
-    std::fs::write(&path, ORG).expect("written");
+    std::fs::write(&path, org).expect("written");
     let app = spawn_app_with(|c| c.org = Some(path.clone()));
     let mut answers = Vec::new();
     let mut lines = Vec::new();
@@ -244,7 +244,6 @@ fn the_view_says_how_much_more_often_and_what_it_costs() {
         }
     }
     lines.push(line("call-0", "refund", "2026-11-23T11:00:00Z", Some(20.0)));
-    // Billing: three answers, too few to say anything.
     for i in 0..3u32 {
         answers.push(answer(
             100 + i,
@@ -264,6 +263,12 @@ fn the_view_says_how_much_more_often_and_what_it_costs() {
         counts(&import(&app, &lines.join("\n"), NDJSON)),
         (200, 18, 0, 0)
     );
+    (app, dir)
+}
+
+#[test]
+fn the_view_says_how_much_more_often_and_what_it_costs() {
+    let (app, _dir) = card_activation_story(ORG);
     let view = impact(&app, "?touchpoint=card-activation");
     assert_eq!(view.status, 200, "{}", view.text);
     assert_eq!(view.body["currency"], "GBP");
@@ -419,4 +424,52 @@ proptest! {
         got.retain(|_, v| v.0.iter().sum::<u64>() > 0);
         prop_assert_eq!(got, expected);
     }
+}
+
+#[test]
+fn the_dashboard_and_the_report_show_the_view_with_names_as_text() {
+    let (app, _dir) =
+        card_activation_story(&ORG.replace("Repeat contacts", "Repeat <b>contacts</b>"));
+    let cookie = app
+        .sign_in()
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let page = app.get("/dashboard", &[("Cookie", &cookie)]).text;
+    assert!(page.contains("What a hard experience costs"), "{page}");
+    assert!(page.contains("3.0 times as often"), "{page}");
+    assert!(
+        page.contains("Repeat &lt;b&gt;contacts&lt;/b&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<b>contacts"), "{page}");
+    assert!(
+        page.contains("effort moves repeat &lt;b&gt;contacts&lt;/b&gt; most."),
+        "{page}"
+    );
+    let (name, value) = auth();
+    // The answers were given on 2026-11-22.
+    let month = "2026-11";
+    let markdown = app
+        .get(&format!("/v1/report?period={month}"), &[(name, &value)])
+        .text;
+    assert!(
+        markdown.contains("## What a hard experience costs"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("Card activation — Repeat &lt;b&gt;contacts&lt;/b&gt;"),
+        "{markdown}"
+    );
+    let json = app.get(
+        &format!("/v1/report?period={month}&format=json"),
+        &[(name, &value)],
+    );
+    assert_eq!(
+        json.body["impact"]["touchpoints"][1]["outcomes"][0]["excess_cost"].as_f64(),
+        Some(40.0),
+        "{}",
+        json.text
+    );
 }
