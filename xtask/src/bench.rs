@@ -94,6 +94,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
         };
         report.push(crate::soak::soak(&dir, &options)?);
     }
+    if which == Some("impact") {
+        report.push(crate::bench_impact::run(&dir, count)?);
+    }
     if which == Some("webhooks") {
         report.push(crate::bench_webhooks::run(&dir, seconds, rounds)?);
     }

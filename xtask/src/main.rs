@@ -16,6 +16,7 @@
 //! (installing what is missing).
 
 mod bench;
+mod bench_impact;
 mod bench_webhooks;
 mod circles;
 mod contract;
