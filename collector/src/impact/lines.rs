@@ -95,11 +95,11 @@ impl RawLine {
     }
 }
 
+/// Each non-blank line's number and the outcome it holds, or why not.
+pub type Lines = Vec<(usize, Result<Outcome, BadLine>)>;
+
 /// Each non-blank line of `body` with its line number: the outcome it holds, or why not.
-pub fn parse(
-    body: &[u8],
-    format: Format,
-) -> Result<Vec<(usize, Result<Outcome, BadLine>)>, BadBody> {
+pub fn parse(body: &[u8], format: Format) -> Result<Lines, BadBody> {
     let text = std::str::from_utf8(body).map_err(|_| {
         BadBody::Line(BadLine {
             line: 1,
@@ -132,7 +132,7 @@ pub fn parse(
 }
 
 /// The CSV rows: columns by the header's names, in any order.
-fn csv_lines(text: &str) -> Result<Vec<(usize, Result<Outcome, BadLine>)>, BadBody> {
+fn csv_lines(text: &str) -> Result<Lines, BadBody> {
     let no_header = || {
         BadBody::Line(BadLine {
             line: 1,

@@ -228,7 +228,7 @@ fn outcomes(
             return Err(at(o.id.span(), format!("outcome {id:?} is declared twice")));
         }
         let cost = *o.cost.get_ref();
-        if !cost.is_finite() || cost < 0.0 || cost > 1e12 {
+        if !(0.0..=1e12).contains(&cost) {
             return Err(at(
                 o.cost.span(),
                 format!(
