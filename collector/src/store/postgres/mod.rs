@@ -844,52 +844,73 @@ impl Store for PgStore {
     }
 
     fn put_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<OutcomePut>, StoreError> {
-        let lines = outcomes
+        let interactions: Vec<String> = outcomes.iter().map(|o| o.interaction.clone()).collect();
+        let kinds: Vec<String> = outcomes.iter().map(|o| o.outcome.clone()).collect();
+        let ats: Vec<i64> = outcomes.iter().map(|o| o.at_millis).collect();
+        let jsons = outcomes
             .iter()
-            .map(|o| Ok((o.clone(), to_json(o)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .map(to_json)
+            .collect::<Result<Vec<_>, _>>()?;
+        let lines = outcomes.to_vec();
         self.call(move |mut c| async move {
+            type Identity = (String, String, i64);
             let tx = c.transaction().await.map_err(failed)?;
+            // One import at a time: numbers commit in the order they are handed out.
             tx.batch_execute("LOCK TABLE outcomes IN EXCLUSIVE MODE")
                 .await
                 .map_err(failed)?;
-            let mut puts = Vec::with_capacity(lines.len());
-            for (outcome, json) in &lines {
-                let inserted = tx
-                    .query_opt(
-                        "INSERT INTO outcomes (interaction, outcome, at_millis, json)
-                         VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (interaction, outcome, at_millis) DO NOTHING RETURNING seq",
-                        &[
-                            &outcome.interaction,
-                            &outcome.outcome,
-                            &outcome.at_millis,
-                            json,
-                        ],
-                    )
-                    .await
-                    .map_err(failed)?;
-                if let Some(row) = inserted {
-                    puts.push(OutcomePut::Stored(row.get::<_, i64>(0) as u64));
-                    continue;
-                }
-                let row = tx
-                    .query_one(
-                        "SELECT json FROM outcomes
-                         WHERE interaction = $1 AND outcome = $2 AND at_millis = $3",
-                        &[&outcome.interaction, &outcome.outcome, &outcome.at_millis],
-                    )
-                    .await
-                    .map_err(failed)?;
-                let stored: Outcome = from_json(row.get(0))?;
-                puts.push(if stored.same_as(outcome) {
-                    OutcomePut::Duplicate
-                } else {
-                    OutcomePut::Conflict
-                });
-            }
+            // The whole import in two statements: the new lines (a line twice in the body is
+            // inserted once), then every line's stored copy.
+            let inserted = tx
+                .query(
+                    "INSERT INTO outcomes (interaction, outcome, at_millis, json)
+                     SELECT i, o, a, j FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
+                         WITH ORDINALITY AS t(i, o, a, j, n)
+                     ORDER BY n
+                     ON CONFLICT (interaction, outcome, at_millis) DO NOTHING
+                     RETURNING interaction, outcome, at_millis, seq",
+                    &[&interactions, &kinds, &ats, &jsons],
+                )
+                .await
+                .map_err(failed)?;
+            let mut new: std::collections::HashMap<Identity, i64> = inserted
+                .iter()
+                .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3)))
+                .collect();
+            let stored = tx
+                .query(
+                    "SELECT interaction, outcome, at_millis, json FROM outcomes
+                     WHERE (interaction, outcome, at_millis) IN
+                         (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]))",
+                    &[&interactions, &kinds, &ats],
+                )
+                .await
+                .map_err(failed)?;
+            let stored: std::collections::HashMap<Identity, String> = stored
+                .iter()
+                .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3)))
+                .collect();
             tx.commit().await.map_err(failed)?;
-            Ok(puts)
+            lines
+                .iter()
+                .map(|line| {
+                    let key = (
+                        line.interaction.clone(),
+                        line.outcome.clone(),
+                        line.at_millis,
+                    );
+                    if let Some(seq) = new.remove(&key) {
+                        return Ok(OutcomePut::Stored(seq as u64));
+                    }
+                    let json = stored.get(&key).ok_or(StoreError::Interrupted)?;
+                    let kept: Outcome = from_json(json)?;
+                    Ok(if kept.same_as(line) {
+                        OutcomePut::Duplicate
+                    } else {
+                        OutcomePut::Conflict
+                    })
+                })
+                .collect()
         })
     }
 
