@@ -191,7 +191,12 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
 
 /// The store of `count` generated answers over a year, seeded once and reused.
 fn seeded(dir: &Path, count: u64) -> Result<PathBuf, String> {
-    let data = dir.join(format!("export-data-{count}"));
+    seeded_in(dir.join(format!("export-data-{count}")), count)
+}
+
+/// The store of `count` generated answers over a year in `data`, seeded when it holds another
+/// number of answers.
+pub fn seeded_in(data: PathBuf, count: u64) -> Result<PathBuf, String> {
     let binary = release("touchpoint-collector");
     if count_rows(&data).ok() != Some(count) {
         let _ = std::fs::remove_dir_all(&data);

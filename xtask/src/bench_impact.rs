@@ -9,11 +9,11 @@
 //!    after an import (which catches up), then repeated questions (all touchpoints, one, one
 //!    month), median and range.
 
-use std::{io::BufReader, net::TcpStream, path::Path, process::Command, time::Instant};
+use std::{io::BufReader, net::TcpStream, path::Path, time::Instant};
 
 use crate::{
     root,
-    server::{exchange, free_addr, release, rss_kib, serve_command, Server},
+    server::{exchange, free_addr, rss_kib, serve_command, Server},
     wrk::median,
 };
 
@@ -65,21 +65,11 @@ fn field(body: &str, name: &str) -> Option<u64> {
 }
 
 pub fn run(dir: &Path, count: u64) -> Result<String, String> {
+    // A store of its own, seeded afresh: the imports below add to it.
     let data = dir.join(format!("impact-data-{count}"));
     let _ = std::fs::remove_dir_all(&data);
     let started = Instant::now();
-    crate::run(
-        Command::new(release("touchpoint-collector"))
-            .args([
-                "seed-demo",
-                "--count",
-                &count.to_string(),
-                "--days",
-                "365",
-                "--data",
-            ])
-            .arg(&data),
-    )?;
+    let data = crate::bench::seeded_in(data, count)?;
     let seed_seconds = started.elapsed().as_secs_f64();
     let addr = free_addr()?;
     let server = Server::start(

@@ -7,7 +7,7 @@ use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{error::ApiError, guards::read_body, AppState};
+use super::{error::ApiError, guards::read_body, ingest::error_item, AppState};
 use crate::{
     config::MAX_OUTCOMES_BYTES,
     impact::{
@@ -24,16 +24,10 @@ fn line_result(line: usize, result: Result<OutcomePut, ApiError>) -> serde_json:
     let mut item = match result {
         Ok(OutcomePut::Stored(_)) => json!({"status": "stored"}),
         Ok(OutcomePut::Duplicate) => json!({"status": "duplicate"}),
-        Ok(OutcomePut::Conflict) => rejected(&ApiError::OutcomeConflict),
-        Err(error) => rejected(&error),
+        Ok(OutcomePut::Conflict) => error_item(ApiError::OutcomeConflict),
+        Err(error) => error_item(error),
     };
     item["line"] = json!(line);
-    item
-}
-
-fn rejected(error: &ApiError) -> serde_json::Value {
-    let mut item = error.body();
-    item["status"] = json!("rejected");
     item
 }
 
