@@ -13,7 +13,7 @@ use std::{io::BufReader, net::TcpStream, path::Path, time::Instant};
 
 use crate::{
     root,
-    server::{exchange, free_addr, rss_kib, serve_command, Server},
+    server::{exchange, free_addr, rss_kib, run_started_at, serve_command, Server},
     wrk::median,
 };
 
@@ -65,9 +65,9 @@ fn field(body: &str, name: &str) -> Option<u64> {
 }
 
 pub fn run(dir: &Path, count: u64) -> Result<String, String> {
-    // A store of its own, seeded afresh: the imports below add to it.
+    // A store of its own (the imports below add to it), seeded once and reused: each run's
+    // lines are new, at times from the run's start.
     let data = dir.join(format!("impact-data-{count}"));
-    let _ = std::fs::remove_dir_all(&data);
     let started = Instant::now();
     let data = crate::bench::seeded_in(data, count)?;
     let seed_seconds = started.elapsed().as_secs_f64();
@@ -105,19 +105,22 @@ pub fn run(dir: &Path, count: u64) -> Result<String, String> {
         })
         .unwrap_or(0);
 
-    // Imports of new lines: repeat contacts of the demo's orders, at times no other line has.
+    // Imports of new lines: repeat contacts of the demo's orders, a millisecond apart from the
+    // run's start, so no earlier run has them.
+    let first = protocol::Timestamp::parse(run_started_at())
+        .map_err(|_| "the run's start is not a timestamp")?
+        .unix_millis();
     let mut per_line_us = Vec::new();
     let mut last_body = String::new();
     for import in 0..IMPORTS {
         let body: String = (0..LINES)
             .map(|i| {
                 let n = import * LINES + i;
+                let at = protocol::Timestamp::from_unix_millis(first + n as i64);
                 format!(
-                    "{{\"interaction_id\":\"order-{}\",\"outcome\":\"repeat_contact\",\"at\":\"2027-01-01T00:{:02}:{:02}.{:03}Z\"}}\n",
+                    "{{\"interaction_id\":\"order-{}\",\"outcome\":\"repeat_contact\",\"at\":\"{}\"}}\n",
                     n * 7 % count as usize,
-                    n / 60_000 % 60,
-                    n / 1000 % 60,
-                    n % 1000
+                    at.as_str()
                 )
             })
             .collect();
@@ -144,8 +147,8 @@ pub fn run(dir: &Path, count: u64) -> Result<String, String> {
 
     let mut lines = vec![format!(
         "## The business view over {count} answers (`cargo xtask bench impact`)\n\n\
-         Seeded in {seed_seconds:.0} s with {seeded_outcomes} demo outcomes; {} more imported below, \
-         so {} outcomes in all.\n\n\
+         The store (seeded in {seed_seconds:.0} s, or reused) held {seeded_outcomes} outcomes; {} more \
+         were imported below, so {} in all.\n\n\
          | what | median (range) |\n|---|---|\n\
          | `POST /v1/outcomes`, {IMPORTS} imports of {LINES} new lines, per line | {} µs |\n\
          | the last import sent again (every line a duplicate), per line | {duplicate_us:.1} µs |\n\

@@ -104,30 +104,19 @@ pub(super) fn tally(index: &Index, query: &Query, org: Option<&Organisation>) ->
             })
             .collect(),
     };
-    let mut views: HashMap<u32, TouchpointView> = HashMap::new();
+    // By touchpoint number: its view, and the sums of each measure over its answers, which are
+    // the same for every outcome; an outcome adds only where it happened (y = 1), so a
+    // question costs a few additions per answer and a few more per answer with an outcome.
+    let mut views: Vec<Option<TouchpointView>> = vec![None; index.touchpoints.names.len()];
+    let mut measured = vec![[Sums::default(); 3]; index.touchpoints.names.len()];
     let mut had = vec![(false, 0u64, 0.0f64); kinds.len()];
     for answer in index.period(query.from_micros, query.to_micros) {
         if wanted.is_some_and(|w| w != Some(answer.touchpoint)) {
             continue;
         }
-        let view = views
-            .entry(answer.touchpoint)
-            .or_insert_with(|| blank(index.touchpoints.name(answer.touchpoint)));
-        had.iter_mut().for_each(|h| *h = (false, 0, 0.0));
-        for happened in index
-            .happened
-            .get(&answer.interaction)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(&at) = position.get(&happened.kind) {
-                had[at].0 = true;
-                match happened.value {
-                    Some(v) => had[at].2 += v,
-                    None => had[at].1 += 1,
-                }
-            }
-        }
+        let at_touchpoint = answer.touchpoint as usize;
+        let view = views[at_touchpoint]
+            .get_or_insert_with(|| blank(index.touchpoints.name(answer.touchpoint)));
         let band = (answer.effort > 0).then(|| Band::of(answer.effort) as usize);
         match band {
             Some(b) => view.answers[b] += 1,
@@ -138,20 +127,51 @@ pub(super) fn tally(index: &Index, query: &Query, org: Option<&Organisation>) ->
             (answer.confidence > 0).then(|| f64::from(answer.confidence - 1) / 4.0),
             (answer.emotion > 0).then(|| f64::from(answer.emotion - 1) / 4.0),
         ];
+        for (sums, x) in measured[at_touchpoint].iter_mut().zip(xs) {
+            if let Some(x) = x {
+                sums.add(x, 0.0);
+            }
+        }
+        let Some(happened) = index.happened.get(&answer.interaction) else {
+            continue;
+        };
+        had.iter_mut().for_each(|h| *h = (false, 0, 0.0));
+        for happened in happened {
+            if let Some(&at) = position.get(&happened.kind) {
+                had[at].0 = true;
+                match happened.value {
+                    Some(v) => had[at].2 += v,
+                    None => had[at].1 += 1,
+                }
+            }
+        }
         for (outcome, &(yes, occurrences, values)) in view.outcomes.iter_mut().zip(&had) {
+            if !yes {
+                continue;
+            }
             if let Some(b) = band {
-                outcome.with[b] += u64::from(yes);
+                outcome.with[b] += 1;
                 outcome.occurrences[b] += occurrences;
                 outcome.values[b] += values;
             }
             for (sums, x) in outcome.sums.iter_mut().zip(xs) {
                 if let Some(x) = x {
-                    sums.add(x, if yes { 1.0 } else { 0.0 });
+                    sums.y += 1.0;
+                    sums.xy += x;
                 }
             }
         }
     }
-    let mut touchpoints: Vec<TouchpointView> = views.into_values().collect();
+    let mut touchpoints: Vec<TouchpointView> = Vec::new();
+    for (view, measured) in views.into_iter().zip(&measured) {
+        let Some(mut view) = view else { continue };
+        for outcome in &mut view.outcomes {
+            for (sums, m) in outcome.sums.iter_mut().zip(measured) {
+                (sums.n, sums.x, sums.xx) = (m.n, m.x, m.xx);
+            }
+        }
+        touchpoints.push(view);
+    }
     touchpoints.sort_by(|a, b| a.id.cmp(&b.id));
     View {
         currency: org.map(|o| o.currency.clone()).unwrap_or_default(),
