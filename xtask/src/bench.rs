@@ -30,8 +30,11 @@ use std::{
 };
 
 use crate::{
-    build_release_collector, flag, run,
-    server::{count_rows, exchange, free_addr, log_field, release, rss_kib, serve_command, Server},
+    build_release_collector, flag,
+    server::{
+        count_rows, exchange, free_addr, log_field, release, rss_kib, seeded_in, serve_command,
+        Server,
+    },
     target_dir, tools,
     wrk::{median, wrk, wrk_with},
 };
@@ -192,31 +195,6 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
 /// The store of `count` generated answers over a year, seeded once and reused.
 fn seeded(dir: &Path, count: u64) -> Result<PathBuf, String> {
     seeded_in(dir.join(format!("export-data-{count}")), count)
-}
-
-/// The store of `count` generated answers over a year in `data`, seeded when it holds another
-/// number of answers.
-pub fn seeded_in(data: PathBuf, count: u64) -> Result<PathBuf, String> {
-    let binary = release("touchpoint-collector");
-    if count_rows(&data).ok() != Some(count) {
-        let _ = std::fs::remove_dir_all(&data);
-        let started = Instant::now();
-        run(Command::new(&binary)
-            .args([
-                "seed-demo",
-                "--count",
-                &count.to_string(),
-                "--days",
-                "365",
-                "--data",
-            ])
-            .arg(&data))?;
-        eprintln!(
-            "seeded {count} answers in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-    }
-    Ok(data)
 }
 
 fn export(dir: &Path, count: u64) -> Result<String, String> {

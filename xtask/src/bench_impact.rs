@@ -13,7 +13,7 @@ use std::{io::BufReader, net::TcpStream, path::Path, time::Instant};
 
 use crate::{
     root,
-    server::{exchange, free_addr, rss_kib, run_started_at, serve_command, Server},
+    server::{exchange, free_addr, rss_kib, run_started_at, seeded_in, serve_command, Server},
     wrk::median,
 };
 
@@ -69,7 +69,7 @@ pub fn run(dir: &Path, count: u64) -> Result<String, String> {
     // lines are new, at times from the run's start.
     let data = dir.join(format!("impact-data-{count}"));
     let started = Instant::now();
-    let data = crate::bench::seeded_in(data, count)?;
+    let data = seeded_in(data, count)?;
     let seed_seconds = started.elapsed().as_secs_f64();
     let addr = free_addr()?;
     let server = Server::start(
