@@ -41,6 +41,8 @@ pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
 /// Largest batch body: room for the most items at a typical size.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// The largest `POST /v1/outcomes` body.
+pub const MAX_OUTCOMES_BYTES: usize = 8 * 1024 * 1024;
 /// Distinct touchpoints unless told: a large organisation's journeys, many times over.
 pub const DEFAULT_MAX_TOUCHPOINTS: usize = 2_000;
 /// Distinct sites (`context.site_id`) unless told: every branch of a large network.

@@ -1,12 +1,15 @@
 //! Demo data: plausible answers from every channel, touchpoint, site and segment over past weeks,
-//! so the export, the benchmarks and a first look at the product have something to show.
+//! so the export, the benchmarks and a first look at the product have something to show; and the
+//! outcomes the bank's systems would report for its calls and web orders (repeat contacts, an
+//! engineer sent again, refunds), more often after a hard experience, so the business view tells
+//! its story at once.
 
 use protocol::{
     Answers, Channel, Comment, Confidence, Context, Effort, Emotion, Ident, Locale, PagePath,
     Submission, SubmissionId, SurveyRef, Timestamp,
 };
 
-use crate::store::{SledStore, Store, StoreError};
+use crate::store::{outcomes::Outcome, SledStore, Store, StoreError};
 
 /// Small deterministic pseudo-random numbers (xorshift64*), so demo data is the same every time.
 struct Rng(u64);
@@ -179,7 +182,11 @@ fn generate(rng: &mut Rng, n: u64, received_micros: u64, progress: f64) -> Submi
         ..Context::default()
     };
     match channel {
-        Channel::Web => context.page = Some(PagePath::sanitize(&["/", touchpoint].concat())),
+        Channel::Web => {
+            context.page = Some(PagePath::sanitize(&["/", touchpoint].concat()));
+            // The page passes its order or case number (`data-interaction`).
+            context.interaction_id = Ident::parse(&format!("order-{n}"));
+        }
         Channel::Kiosk => {
             context.site_id = Ident::parse(rng.pick(SITES));
             context.device_id = Ident::parse(rng.pick(&["kiosk-1", "kiosk-2", "kiosk-3"]));
@@ -243,6 +250,41 @@ fn generate(rng: &mut Rng, n: u64, received_micros: u64, progress: f64) -> Submi
     }
 }
 
+/// What the bank's systems report after the interaction of `answer` (none without one): a
+/// repeat contact, the engineer sent again after a fault call, a refund of a web order, each more
+/// likely the harder the answer found it.
+fn outcomes_of(rng: &mut Rng, answer: &Submission) -> Vec<Outcome> {
+    let Some(interaction) = &answer.context.interaction_id else {
+        return Vec::new();
+    };
+    let hardness = 7 - answer.answers.effort().map_or(4, Effort::get).min(7) as u64;
+    let mut happened = |per_mille: u64| rng.below(1000) < per_mille;
+    let mut kinds: Vec<(&str, Option<f64>)> = Vec::new();
+    if happened(80 + 60 * hardness) {
+        kinds.push(("repeat_contact", None));
+    }
+    if answer.touchpoint.as_str() == "fault-call" && happened(40 + 70 * hardness) {
+        kinds.push(("engineer_revisit", None));
+    }
+    if answer.touchpoint.as_str() == "checkout" && happened(15 + 20 * hardness) {
+        kinds.push(("refund", Some((10 + rng.below(90)) as f64)));
+    }
+    kinds
+        .into_iter()
+        .map(|(kind, value)| {
+            let at = answer.submitted_at.unix_millis() + 3_600_000 * (1 + rng.below(240)) as i64;
+            let at = Timestamp::from_unix_millis(at);
+            Outcome {
+                interaction: interaction.as_str().to_owned(),
+                outcome: kind.to_owned(),
+                at: at.as_str().to_owned(),
+                at_millis: at.unix_millis(),
+                value,
+            }
+        })
+        .collect()
+}
+
 /// Fills an empty store with `count` answers spread evenly over the `days` before `until_micros`,
 /// then flushes. Refuses a store that already holds answers: demo data never mixes with real data.
 pub fn seed(store: &SledStore, count: u64, days: u64, until_micros: u64) -> Result<u64, SeedError> {
@@ -253,6 +295,9 @@ pub fn seed(store: &SledStore, count: u64, days: u64, until_micros: u64) -> Resu
     let start = until_micros.saturating_sub(span);
     let step = (span / count.max(1)).max(1);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // Outcomes draw from their own numbers, so the answers are the same with or without them.
+    let mut outcome_rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut outcomes = Vec::new();
     let mut last_kiosk: Option<Submission> = None;
     for n in 0..count {
         let at = start + n * step;
@@ -269,6 +314,10 @@ pub fn seed(store: &SledStore, count: u64, days: u64, until_micros: u64) -> Resu
             last_kiosk = Some(submission.clone());
         }
         store.put_at(&submission, &submission.to_json(), at)?;
+        outcomes.extend(outcomes_of(&mut outcome_rng, &submission));
+    }
+    for chunk in outcomes.chunks(10_000) {
+        store.put_outcomes(chunk)?;
     }
     store.flush()?;
     store.seal_now()?;
@@ -324,5 +373,16 @@ mod tests {
             })
             .expect("scan");
         assert_eq!(json, first, "the same seed gives the same data");
+        let mut kinds = std::collections::BTreeSet::new();
+        store
+            .outcomes_after(0, &mut |_, o| {
+                kinds.insert(o.outcome);
+                true
+            })
+            .expect("outcomes");
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            ["engineer_revisit", "refund", "repeat_contact"]
+        );
     }
 }

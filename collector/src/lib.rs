@@ -57,6 +57,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod impact;
 pub mod ingest;
 pub mod limits;
 pub mod org;

@@ -119,7 +119,7 @@ pub fn start(loader: JsValue) {
 }
 
 /// `Touchpoint.open(options?)`: shows the survey and focuses it. `options` may set `touchpoint`,
-/// `segment` and `locale` for this and later surveys.
+/// `segment`, `locale` and `interactionId` for this and later surveys.
 #[wasm_bindgen]
 pub fn open(options: JsValue) {
     let Some((widget, settings)) = (|| {
@@ -139,6 +139,12 @@ pub fn open(options: JsValue) {
         }
         if let Some(seg) = options.segment {
             state.config.context.segment = protocol::Ident::parse(&seg);
+        }
+        if let Some(id) = options.interaction_id {
+            state.config.context.interaction_id = protocol::Ident::parse(&id);
+            if state.config.context.interaction_id.is_none() {
+                warn(config::BAD_INTERACTION);
+            }
         }
         if let Some(texts) = config::locale(options.locale.as_deref(), &mut notes) {
             state.config.texts = texts;

@@ -30,9 +30,9 @@ use std::{
 };
 
 use crate::{
-    build_release_collector, flag, run,
+    build_release_collector, flag,
     server::{
-        admin_get, count_rows, free_addr, log_field, release, rss_kib, serve_command,
+        admin_get, count_rows, free_addr, log_field, release, rss_kib, seeded_in, serve_command,
         stream_export, Server, BENCH_TOKEN,
     },
     target_dir, tools,
@@ -101,6 +101,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 .unwrap_or(10),
         };
         report.push(crate::soak::soak(&dir, &options)?);
+    }
+    if which == Some("impact") {
+        report.push(crate::bench_impact::run(&dir, count)?);
     }
     if which == Some("webhooks") {
         report.push(crate::bench_webhooks::run(&dir, seconds, rounds)?);
@@ -196,27 +199,7 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
 
 /// The store of `count` generated answers over a year, seeded once and reused.
 fn seeded(dir: &Path, count: u64) -> Result<PathBuf, String> {
-    let data = dir.join(format!("export-data-{count}"));
-    let binary = release("touchpoint-collector");
-    if count_rows(&data).ok() != Some(count) {
-        let _ = std::fs::remove_dir_all(&data);
-        let started = Instant::now();
-        run(Command::new(&binary)
-            .args([
-                "seed-demo",
-                "--count",
-                &count.to_string(),
-                "--days",
-                "365",
-                "--data",
-            ])
-            .arg(&data))?;
-        eprintln!(
-            "seeded {count} answers in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-    }
-    Ok(data)
+    seeded_in(dir.join(format!("export-data-{count}")), count)
 }
 
 fn export(dir: &Path, count: u64) -> Result<String, String> {

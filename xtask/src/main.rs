@@ -17,6 +17,7 @@
 //! (installing what is missing).
 
 mod bench;
+mod bench_impact;
 mod bench_postgres;
 mod bench_webhooks;
 mod circles;
@@ -303,7 +304,7 @@ fn test() -> Result<(), String> {
             // about sled's files (those are in `collector.rs` and `hardening.rs`).
             run(cargo()
                 .args(words(
-                    "test -p touchpoint-collector -p touchpoint-tests --test api --test invitations",
+                    "test -p touchpoint-collector -p touchpoint-tests --test api --test invitations --test outcomes",
                 ))
                 .env(touchpoint_tests::postgres::ENV, &url)
                 .env("TOUCHPOINT_TEST_BACKEND", "postgres")
@@ -376,6 +377,7 @@ fn browser_tests() -> Result<(), String> {
         .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
         .arg(dir.join("widget.test.mjs"))
         .arg(dir.join("dashboard.test.mjs"))
+        .arg(dir.join("impact.test.mjs"))
         .arg(dir.join("channels.test.mjs"))
         .arg(dir.join("council.test.mjs"))
         .current_dir(&dir)

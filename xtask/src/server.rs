@@ -1,5 +1,6 @@
 //! The release collector as the benchmarks and the soak run it: started on a free port and waited
-//! for, stopped, spoken to over one kept-alive connection, its store counted and its memory read.
+//! for, stopped, spoken to over one kept-alive connection, its store seeded and counted and its
+//! memory read.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -209,6 +210,33 @@ pub fn log_field(log: &str, name: &str) -> Option<String> {
             .trim_end_matches(',')
             .to_owned(),
     )
+}
+
+/// The store of `count` generated answers over a year in `data`, seeded when it holds another
+/// number of answers.
+pub fn seeded_in(data: PathBuf, count: u64) -> Result<PathBuf, String> {
+    let binary = release("touchpoint-collector");
+    if count_rows(&data).ok() != Some(count) {
+        let _ = std::fs::remove_dir_all(&data);
+        let started = Instant::now();
+        crate::run(
+            Command::new(&binary)
+                .args([
+                    "seed-demo",
+                    "--count",
+                    &count.to_string(),
+                    "--days",
+                    "365",
+                    "--data",
+                ])
+                .arg(&data),
+        )?;
+        eprintln!(
+            "seeded {count} answers in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(data)
 }
 
 /// Rows in a stopped store, counted by the offline export.

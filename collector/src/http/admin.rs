@@ -247,9 +247,17 @@ pub async fn council_report(
     let format = format.to_owned();
     let store = Arc::clone(state.ingest.store());
     let org = state.org.get();
-    let built = web::block(move || report::build(&*store, &period, org, crate::clock::today()))
-        .await
-        .map_err(|_| ApiError::Busy)??;
+    let business = Arc::clone(&state.impact);
+    let built = web::block(move || {
+        let query = crate::impact::Query::of_days(period.from_day, period.to_day, None);
+        let view = business.view(&query, org.as_deref())?;
+        report::build(&*store, &period, org, crate::clock::today()).map(|mut built| {
+            built.impact = Some(view);
+            built
+        })
+    })
+    .await
+    .map_err(|_| ApiError::Busy)??;
     Ok(match format.as_str() {
         "md" => HttpResponse::Ok()
             .content_type("text/markdown; charset=utf-8")

@@ -66,9 +66,12 @@ pub async fn dashboard_page(
     }
     let store = Arc::clone(state.ingest.store());
     let org = state.org.get();
-    let page = web::block(move || dashboard::render(&*store, &params, org.as_deref()))
-        .await
-        .map_err(|_| ApiError::Busy)??;
+    let business = Arc::clone(&state.impact);
+    let page = web::block(move || {
+        dashboard::render_with(&*store, &params, org.as_deref(), Some(&business))
+    })
+    .await
+    .map_err(|_| ApiError::Busy)??;
     Ok(Page::Admin.ok(page))
 }
 

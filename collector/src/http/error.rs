@@ -11,7 +11,8 @@ use serde_json::json;
 
 use crate::{
     channel::agent::InvitationError,
-    config::{Bounded, MAX_BATCH_BYTES},
+    config::{Bounded, MAX_BATCH_BYTES, MAX_OUTCOMES_BYTES},
+    impact::lines::{BadLine, MAX_LINES},
     ingest::Refused,
     stats::BadQuery,
 };
@@ -58,6 +59,16 @@ pub enum ApiError {
     /// A new organisation file was refused; the one in force stays.
     #[error("{0}")]
     BadOrganisation(crate::org::OrgError),
+    /// A line of an outcome import that breaks a rule (the others go on).
+    #[error("bad outcome line {}", .0.line)]
+    BadOutcome(BadLine),
+    /// An outcome line whose identity is stored with another value.
+    #[error("outcome conflict")]
+    OutcomeConflict,
+    #[error("too many outcome lines")]
+    TooManyOutcomes,
+    #[error("unsupported outcome format")]
+    OutcomeFormat,
     /// The work could not be started: no thread to run it on, or the collector is stopping.
     #[error("the collector is too busy to serve this now")]
     Busy,
@@ -137,6 +148,11 @@ impl ApiError {
                 "payload_too_large",
                 "a batch body must be at most 1 MiB",
             ),
+            Self::PayloadTooLarge { limit } if *limit == MAX_OUTCOMES_BYTES => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "an outcome import must be at most 8 MiB; send it in parts",
+            ),
             Self::PayloadTooLarge { .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -212,6 +228,22 @@ impl ApiError {
                 "invalid_organisation",
                 "the organisation file breaks a rule (see line and rule); the one in force stays",
             ),
+            Self::BadOutcome(bad) => (StatusCode::BAD_REQUEST, "invalid_outcome", bad.rule),
+            Self::OutcomeConflict => (
+                StatusCode::CONFLICT,
+                "outcome_conflict",
+                "this interaction's outcome at this time is already stored with another value; nothing changed",
+            ),
+            Self::TooManyOutcomes => (
+                StatusCode::BAD_REQUEST,
+                "too_many_lines",
+                const_format_lines(),
+            ),
+            Self::OutcomeFormat => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send outcomes as application/x-ndjson (one JSON object a line) or text/csv (with a header line)",
+            ),
             Self::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -252,12 +284,24 @@ impl ApiError {
         if let Self::BadAction(bad) = self {
             body["field"] = json!(bad.field);
         }
+        if let Self::BadOutcome(bad) = self {
+            body["line"] = json!(bad.line);
+            if let Some(field) = bad.field {
+                body["field"] = json!(field);
+            }
+        }
         if let Self::BadOrganisation(error) = self {
             body["line"] = json!(error.line);
             body["rule"] = json!(error.rule);
         }
         body
     }
+}
+
+/// The rule of [`ApiError::TooManyOutcomes`], which names [`MAX_LINES`].
+const fn const_format_lines() -> &'static str {
+    const _: () = assert!(MAX_LINES == 50_000, "the message below names the limit");
+    "an outcome import holds at most 50,000 lines; send it in parts"
 }
 
 impl ResponseError for ApiError {

@@ -82,7 +82,8 @@ fn item_result(index: usize, outcome: Result<Outcome, ApiError>) -> serde_json::
     item
 }
 
-fn error_item(error: ApiError) -> serde_json::Value {
+/// An error's body as one item's result of a batch (or a line's of an outcome import).
+pub(super) fn error_item(error: ApiError) -> serde_json::Value {
     let mut item = error.body();
     item["status"] = json!(if error.is_temporary() {
         "unavailable"

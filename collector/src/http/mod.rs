@@ -1,7 +1,8 @@
 //! HTTP: the route table, grouped by who calls, and the state every handler shares. A handler
 //! lives in the file of its route family — [`ingest`] (public posts), [`widget`] (the widget's
 //! files and public pages), [`agent`] (invitations and their links), [`admin`] (export, stats,
-//! report, metrics, all behind [`guards::admin_only`]) and [`dashboard`] — reads its request,
+//! report, metrics, all behind [`guards::admin_only`]), [`outcomes`] (outcome imports and the
+//! business view, admin too) and [`dashboard`] — reads its request,
 //! hands it on and answers. [`guards`] holds the checks, [`error`] the one error map, [`pages`]
 //! the one page builder, [`session`] the dashboard's sessions.
 
@@ -13,6 +14,7 @@ pub mod error;
 pub mod guards;
 pub mod hooks;
 pub mod ingest;
+pub mod outcomes;
 pub mod pages;
 pub mod session;
 pub mod widget;
@@ -70,6 +72,8 @@ pub struct AppState {
     invitations: Arc<Invitations>,
     /// The delivery thread's figures.
     pub webhooks: Arc<Webhooks>,
+    /// The business view's index (`GET /v1/impact`, the dashboard, the report).
+    pub impact: Arc<crate::impact::Impact>,
 }
 
 /// A started collector: its address, the server future to await, and handles to stop it.
@@ -154,6 +158,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
             },
         },
     ));
+    let impact = Arc::new(crate::impact::Impact::new(Arc::clone(&store)));
     let ingest = Ingest::new(store)
         .with_rules(rules)
         .with_bounds(config.bounds)
@@ -186,6 +191,7 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
         sessions,
         invitations,
         webhooks: Arc::clone(&webhooks),
+        impact,
     });
     let hsts = config.tls.is_some();
     let guard =
@@ -301,6 +307,16 @@ fn routes(app: &mut web::ServiceConfig) {
         "/v1/journeys",
         admin::JourneyParams::UNKNOWN,
         web::get().to(admin::journeys_route),
+    ))
+    .service(admin(
+        "/v1/outcomes",
+        BadQuery("/v1/outcomes takes no parameters"),
+        web::post().to(outcomes::post_outcomes),
+    ))
+    .service(admin(
+        "/v1/impact",
+        outcomes::ImpactParams::UNKNOWN,
+        web::get().to(outcomes::impact_route),
     ))
     .service(admin(
         "/v1/org/reload",

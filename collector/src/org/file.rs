@@ -32,6 +32,8 @@ struct File {
     endpoint: Vec<Spanned<super::notify::RawEndpoint>>,
     #[serde(default)]
     alert: Vec<Spanned<super::notify::RawAlert>>,
+    #[serde(default)]
+    outcome: Vec<Spanned<super::outcomes::RawOutcome>>,
 }
 
 #[derive(Deserialize)]
@@ -40,6 +42,8 @@ struct Header {
     name: Spanned<String>,
     #[serde(default)]
     timezone: Option<Spanned<String>>,
+    #[serde(default)]
+    currency: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -188,6 +192,8 @@ pub fn parse(file: &str, text: &str) -> Result<Organisation, OrgError> {
     }
     let endpoints = super::notify::endpoints(raw.endpoint, &departments, &at)?;
     let alerts = super::notify::alerts(raw.alert, &departments, &endpoints, &at)?;
+    let currency = super::outcomes::currency(header.currency.as_ref(), &at)?;
+    let outcomes = outcomes(raw.outcome, &at)?;
     let touchpoint_at = touchpoints
         .iter()
         .enumerate()
@@ -202,8 +208,41 @@ pub fn parse(file: &str, text: &str) -> Result<Organisation, OrgError> {
         journeys,
         endpoints,
         alerts,
+        currency,
+        outcomes,
         touchpoint_at,
     })
+}
+
+/// Checks each `[[outcome]]`: an identifier declared once, a name people read, a cost that is
+/// a finite amount of at least zero.
+fn outcomes(
+    raw: Vec<Spanned<super::outcomes::RawOutcome>>,
+    at: &dyn Fn(std::ops::Range<usize>, String) -> OrgError,
+) -> Result<Vec<super::outcomes::OutcomeCost>, OrgError> {
+    let mut checked: Vec<super::outcomes::OutcomeCost> = Vec::new();
+    for o in raw {
+        let o = o.into_inner();
+        let id = ident(&o.id, "an outcome's id", at)?;
+        if checked.iter().any(|c| c.id == id) {
+            return Err(at(o.id.span(), format!("outcome {id:?} is declared twice")));
+        }
+        let cost = *o.cost.get_ref();
+        if !(0.0..=1e12).contains(&cost) {
+            return Err(at(
+                o.cost.span(),
+                format!(
+                    "outcome {id:?} needs a cost of at least 0 (in the organisation's currency)"
+                ),
+            ));
+        }
+        let name = match &o.name {
+            Some(name) => text_of(name, "an outcome's name", at)?,
+            None => id.clone(),
+        };
+        checked.push(super::outcomes::OutcomeCost { id, name, cost });
+    }
+    Ok(checked)
 }
 
 /// An identifier as the protocol defines one: 1–64 of `[A-Za-z0-9._:/-]`.
@@ -354,6 +393,26 @@ steps = ["card-activation", "engineer-visit"]
                 ),
                 27,
                 "at least one step",
+            ),
+            (
+                replace("timezone = \"Europe/London\"", "timezone = \"Europe/London\"\ncurrency = \"pounds\""),
+                5,
+                "ISO 4217",
+            ),
+            (
+                format!("{GOOD}\n[[outcome]]\nid = \"repeat_contact\"\ncost = -5.0\n"),
+                31,
+                "a cost of at least 0",
+            ),
+            (
+                format!("{GOOD}\n[[outcome]]\nid = \"repeat contact\"\ncost = 5.0\n"),
+                30,
+                "1-64 characters",
+            ),
+            (
+                format!("{GOOD}\n[[outcome]]\nid = \"churn\"\ncost = 5\n[[outcome]]\nid = \"churn\"\ncost = 6\n"),
+                33,
+                "declared twice",
             ),
         ];
         for (text, line, rule) in table {

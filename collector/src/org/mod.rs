@@ -1,4 +1,4 @@
-//! The organisation: who owns each touchpoint. Read from the organisation file ([`file`]) at
+//! The organisation: who owns each touchpoint, and what each outcome costs. Read from the organisation file ([`file`]) at
 //! start and on reload; without one, departments are the channels, as before. Every reader takes
 //! the current one from [`Current`], so a reload regroups history at once: a touchpoint's
 //! department is the file's, whenever its answers were given.
@@ -6,6 +6,7 @@
 pub mod agenda;
 pub mod file;
 pub mod notify;
+pub mod outcomes;
 
 use std::{
     collections::HashMap,
@@ -102,6 +103,10 @@ pub struct Organisation {
     pub endpoints: Vec<notify::Endpoint>,
     /// What raises an alert (`[[alert]]`).
     pub alerts: Vec<notify::AlertRule>,
+    /// What costs are in (`[organisation] currency`, GBP when not given).
+    pub currency: outcomes::Currency,
+    /// What each outcome costs (`[[outcome]]`).
+    pub outcomes: Vec<outcomes::OutcomeCost>,
     /// Each touchpoint's place in `touchpoints`: the report asks a department for every
     /// touchpoint it lists, up to the bound on touchpoints.
     touchpoint_at: HashMap<String, usize>,
@@ -115,6 +120,11 @@ impl Organisation {
 
     pub fn department(&self, id: &str) -> Option<&Department> {
         self.departments.iter().find(|d| d.id == id)
+    }
+
+    /// What one `outcome` costs, when the file says.
+    pub fn outcome(&self, id: &str) -> Option<&outcomes::OutcomeCost> {
+        self.outcomes.iter().find(|o| o.id == id)
     }
 
     pub fn touchpoint(&self, id: &str) -> Option<&Touchpoint> {

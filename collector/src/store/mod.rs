@@ -7,12 +7,14 @@
 //! or interaction is already stored, under the same lock that writes it.
 
 pub mod events;
+pub mod outcomes;
 pub mod postgres;
 pub mod sled;
 
 use protocol::{Channel, Submission};
 
 use self::events::{Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind};
+use self::outcomes::{Outcome, OutcomePut};
 use crate::{
     config::{Bounded, Bounds},
     org::agenda::Action,
@@ -45,6 +47,8 @@ pub enum StoreError {
     NoEvents,
     #[error("this store keeps no short links")]
     NoLinks,
+    #[error("this store keeps no outcomes")]
+    NoOutcomes,
     #[error(
         "the store in {path} is damaged and was not opened ({reason}); restore it from a backup"
     )]
@@ -269,5 +273,23 @@ pub trait Store: Send + Sync + 'static {
     /// Every alert's acknowledgement, in no particular order.
     fn acknowledgements(&self) -> Result<Vec<Acknowledgement>, StoreError> {
         Ok(Vec::new())
+    }
+
+    /// Stores each outcome whose identity ([`Outcome::identity`]) is new, durably before it
+    /// returns, and says for each what happened, in order. A store that keeps none answers
+    /// [`StoreError::NoOutcomes`].
+    fn put_outcomes(&self, _outcomes: &[Outcome]) -> Result<Vec<OutcomePut>, StoreError> {
+        Err(StoreError::NoOutcomes)
+    }
+
+    /// Calls `visit` with each stored outcome numbered after `after`, in the order stored, until
+    /// it returns `false`. Numbers are handed out in commit order, so a reader that saw a number
+    /// has seen every smaller one.
+    fn outcomes_after(
+        &self,
+        _after: u64,
+        _visit: &mut dyn FnMut(u64, Outcome) -> bool,
+    ) -> Result<(), StoreError> {
+        Ok(())
     }
 }

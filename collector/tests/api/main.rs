@@ -14,6 +14,7 @@ mod invitations;
 mod openapi;
 mod org;
 mod origins;
+mod outcomes;
 mod redaction;
 mod stats;
 mod widget_files;

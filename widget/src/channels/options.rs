@@ -61,6 +61,7 @@ pub fn open_options(value: JsValue) -> OpenOptions {
         &mut options.touchpoint,
         &mut options.segment,
         &mut options.locale,
+        &mut options.interaction_id,
     ] {
         if field.as_deref() == Some("") {
             *field = None;

@@ -9,7 +9,7 @@ use wasm_bindgen::JsValue;
 
 use super::{ident, text, Config, Mode, Note};
 
-pub const BAD_CONTEXT: &str = "touchpoint: data-site, data-device, data-interaction or data-agent is invalid (1-64 characters of A-Z a-z 0-9 . _ : / -); ignored";
+pub const BAD_CONTEXT: &str = "touchpoint: data-site, data-device or data-agent is invalid (1-64 characters of A-Z a-z 0-9 . _ : / -); ignored";
 pub const BAD_INVITATION: &str = "touchpoint: data-invitation needs a valid token with data-interaction and data-agent (the collector's /s/ page writes them); the survey is not shown";
 pub const NO_AGENT_KEY: &str =
     "touchpoint: data-mode=\"agent\" needs data-agent-key to ask for post-call invitations";
@@ -58,7 +58,6 @@ pub fn read(obj: &JsValue, config: Config, notes: &mut Vec<Note>) -> Config {
     let mut context = Context {
         site_id: ident(obj, "site", BAD_CONTEXT, notes),
         device_id: ident(obj, "device", BAD_CONTEXT, notes),
-        interaction_id: ident(obj, "interaction", BAD_CONTEXT, notes),
         agent_id: ident(obj, "agent", BAD_CONTEXT, notes),
         ..config.context
     };

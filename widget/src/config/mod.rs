@@ -57,6 +57,9 @@ pub struct OpenOptions {
     pub touchpoint: Option<String>,
     pub segment: Option<String>,
     pub locale: Option<String>,
+    /// The order, case or ticket the answer is about (`interactionId`), joined to outcomes.
+    #[cfg_attr(feature = "channels", serde(rename = "interactionId"))]
+    pub interaction_id: Option<String>,
 }
 
 impl OpenOptions {
@@ -66,12 +69,16 @@ impl OpenOptions {
             touchpoint: text(options, "touchpoint"),
             segment: text(options, "segment"),
             locale: text(options, "locale"),
+            interaction_id: text(options, "interactionId"),
         }
     }
 
     /// Whether any option was given.
     pub fn any(&self) -> bool {
-        self.touchpoint.is_some() || self.segment.is_some() || self.locale.is_some()
+        self.touchpoint.is_some()
+            || self.segment.is_some()
+            || self.locale.is_some()
+            || self.interaction_id.is_some()
     }
 }
 
@@ -89,6 +96,8 @@ pub const BAD_LOCALE: &str =
     "touchpoint: data-locale must be one of en, es, fr, de, ar; using the browser's language";
 pub const BAD_SEGMENT: &str =
     "touchpoint: data-segment is invalid (1-64 characters of A-Z a-z 0-9 . _ : / -); ignored";
+pub const BAD_INTERACTION: &str =
+    "touchpoint: data-interaction or interactionId is invalid (1-64 characters of A-Z a-z 0-9 . _ : / -); ignored";
 pub const NOT_AGENT: &str =
     "touchpoint: postCall works with data-mode=\"agent\" and data-agent-key on the script tag";
 
@@ -226,6 +235,8 @@ impl Config {
             .unwrap_or_else(|| negotiate(browser_language));
         let context = Context {
             segment: ident(obj, "segment", BAD_SEGMENT, &mut notes),
+            // An order or case number on a web page, a ticket on a kiosk, a call on an invitation's.
+            interaction_id: ident(obj, "interaction", BAD_INTERACTION, &mut notes),
             ..Context::default()
         };
         let config = Self {
@@ -311,6 +322,29 @@ mod tests {
         assert_eq!(c.texts.code, "en");
     }
 
+    /// Issue 17: a web page passes its order id, which the answer carries to be joined to the
+    /// organisation's outcomes; `open({interactionId})` sets it too.
+    #[wasm_bindgen_test]
+    fn a_web_page_passes_its_order_id_as_the_interaction() {
+        let (c, notes) = config(
+            &[
+                ("base", "http://x"),
+                ("touchpoint", "checkout"),
+                ("interaction", "order-1042"),
+            ],
+            "en",
+        );
+        assert_eq!(notes, []);
+        assert_eq!(c.channel, Channel::Web);
+        assert_eq!(
+            c.context.interaction_id.as_ref().map(Ident::as_str),
+            Some("order-1042")
+        );
+        let options = OpenOptions::read(&object(&[("interactionId", "order-7".into())]).into());
+        assert_eq!(options.interaction_id.as_deref(), Some("order-7"));
+        assert!(options.any());
+    }
+
     #[wasm_bindgen_test]
     fn each_wrong_attribute_gets_one_message() {
         let (c, notes) = config(
@@ -320,6 +354,7 @@ mod tests {
                 ("mode", "popup"),
                 ("locale", "xx"),
                 ("segment", "not valid!"),
+                ("interaction", "order 1"),
             ],
             last_locale(),
         );
@@ -330,10 +365,12 @@ mod tests {
                 (true, BAD_TOUCHPOINT),
                 (false, BAD_MODE),
                 (false, BAD_LOCALE),
-                (false, BAD_SEGMENT)
+                (false, BAD_SEGMENT),
+                (false, BAD_INTERACTION)
             ]
         );
         assert!(c.base.is_none() && c.touchpoint.is_none() && c.context.segment.is_none());
+        assert!(c.context.interaction_id.is_none());
         assert_eq!((c.mode, c.texts.code), (Mode::Launcher, last_locale()));
         let (_, notes) = config(
             &[

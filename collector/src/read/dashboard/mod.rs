@@ -7,6 +7,7 @@
 pub mod agenda;
 mod alerts;
 mod charts;
+pub mod impact;
 mod owners;
 mod sections;
 
@@ -332,6 +333,16 @@ pub fn render(
     params: &Params,
     org: Option<&Organisation>,
 ) -> Result<String, RenderError> {
+    render_with(store, params, org, None)
+}
+
+/// [`render`], with the business view of the same period and touchpoint from `business`.
+pub fn render_with(
+    store: &dyn Store,
+    params: &Params,
+    org: Option<&Organisation>,
+    business: Option<&crate::impact::Impact>,
+) -> Result<String, RenderError> {
     let aggregates = store.aggregates().ok_or(StoreError::NoStats)?;
     let view = view(aggregates, params)?;
     // Every figure of the page from one read of the two periods' cells. The touchpoint ×
@@ -380,6 +391,12 @@ pub fn render(
     sections::matrix(&mut out, &now, &before);
     sections::bars(&mut out, &segments, &sites, &now);
     sections::comments(&mut out, store, &view)?;
+    if let Some(business) = business {
+        let query =
+            crate::impact::Query::of_days(view.from, view.to, view.query.touchpoint.clone());
+        let costed = org.is_some_and(|o| !o.outcomes.is_empty());
+        impact::section(&mut out, &business.view(&query, org)?, costed);
+    }
     alerts::endpoints(&mut out, store, org)?;
     out.push_str("</main>\n</body>\n</html>\n");
     Ok(out)

@@ -4,7 +4,8 @@
 //! break, the best practice to share (what improved most), the biggest movers, and the
 //! lowest-scoring touchpoints with sample comments. Every figure comes from the stats cells
 //! ([`crate::stats`]), so the report and `GET /v1/stats` agree; only the sample comments are read
-//! from the records. [`period`] reads the period; [`write`] writes the report as Markdown,
+//! from the records. Where the caller asks, the business view of the period follows the lowest
+//! touchpoints (from [`crate::impact`]). [`period`] reads the period; [`write`] writes the report as Markdown,
 //! printable HTML or JSON from one outline, so the formats cannot drift apart.
 
 pub mod period;
@@ -93,6 +94,8 @@ pub struct Report {
     pub movers: Vec<Line>,
     /// The lowest mean effort, with sample comments.
     pub lowest: Vec<(Line, Vec<Quote>)>,
+    /// The business view of the period, when it was asked for ([`crate::impact`]).
+    pub impact: Option<crate::impact::view::View>,
 }
 
 /// Lines with fewer answers than this are left out of movers, lowest and best practice: too few
@@ -307,6 +310,7 @@ pub fn build(
         touchpoints,
         movers,
         lowest,
+        impact: None,
     })
 }
 

@@ -8,6 +8,10 @@ use serde_json::{json, Value};
 
 use super::{positive_share, Line, Report, Stylesheet, MIN_ANSWERS};
 use crate::{
+    impact::{
+        model::Band,
+        view::{happened, rate_text, View, EXPLAINED, MEASURES},
+    },
     org::agenda::Standing,
     org::department_name,
     read::html::{escape, head, is_bidi_control},
@@ -238,6 +242,9 @@ impl Report {
                 });
             }
         }
+        if let Some(view) = &self.impact {
+            out.extend(impact_blocks(view));
+        }
         out.push(Block::H2("Every touchpoint".into()));
         out.push(table("touchpoint", &self.touchpoints));
         out.push(Block::P(format!(
@@ -383,8 +390,51 @@ impl Report {
                 v["comments"] = json!(q.iter().map(|q| &q.text).collect::<Vec<_>>());
                 v
             }).collect::<Vec<_>>(),
+            "impact": self.impact.as_ref().map(|v| v.to_json()),
         })
     }
+}
+
+/// The business view's blocks, after the lowest touchpoints: for each touchpoint where an
+/// outcome joined answers, what a hard experience cost and which measure moves it most;
+/// nothing when no outcome joined an answer in the period.
+fn impact_blocks(view: &View) -> Vec<Block> {
+    let mut out = Vec::new();
+    for t in &view.touchpoints {
+        for o in t.outcomes.iter().filter(|o| happened(o)) {
+            if out.is_empty() {
+                out.push(Block::H2("What a hard experience costs".into()));
+                out.push(Block::P(EXPLAINED.into()));
+            }
+            out.push(Block::H3(format!("{} — {}", t.name, o.name)));
+            out.push(Block::P(o.sentence(&t.name, &t.answers, &view.currency)));
+            out.push(Block::Table {
+                header: [
+                    "effort band",
+                    "answers",
+                    "with the outcome",
+                    "rate (95 % interval)",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+                rows: Band::ALL
+                    .iter()
+                    .map(|&band| {
+                        vec![
+                            format!("{} ({})", band.name(), band.meaning()),
+                            t.answers[band as usize].to_string(),
+                            o.with[band as usize].to_string(),
+                            rate_text(o, &t.answers, band),
+                        ]
+                    })
+                    .collect(),
+            });
+            for ((measure, fit), sums) in MEASURES.iter().zip(o.fits()).zip(&o.sums) {
+                out.push(Block::P(o.fit_sentence(measure, fit, sums.n)));
+            }
+        }
+    }
+    out
 }
 
 /// Markdown text that renders as itself: markup characters escaped, line breaks flattened, bidi

@@ -56,6 +56,7 @@ use crate::{
     store::events::{
         Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind, Pending,
     },
+    store::outcomes::{Outcome, OutcomePut},
     store::{Put, Record, Store, StoreError, FLAG_BURST},
 };
 
@@ -913,5 +914,99 @@ impl Store for PgStore {
 
     fn acknowledgements(&self) -> Result<Vec<Acknowledgement>, StoreError> {
         self.json_rows("SELECT json FROM acknowledgements", Vec::new())
+    }
+
+    fn put_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<OutcomePut>, StoreError> {
+        let interactions: Vec<String> = outcomes.iter().map(|o| o.interaction.clone()).collect();
+        let kinds: Vec<String> = outcomes.iter().map(|o| o.outcome.clone()).collect();
+        let ats: Vec<i64> = outcomes.iter().map(|o| o.at_millis).collect();
+        let jsons = outcomes
+            .iter()
+            .map(to_json)
+            .collect::<Result<Vec<_>, _>>()?;
+        let lines = outcomes.to_vec();
+        self.call(move |mut c| async move {
+            type Identity = (String, String, i64);
+            let tx = c.transaction().await.map_err(failed)?;
+            // One import at a time: numbers commit in the order they are handed out.
+            tx.batch_execute("LOCK TABLE outcomes IN EXCLUSIVE MODE")
+                .await
+                .map_err(failed)?;
+            // The whole import in two statements: the new lines (a line twice in the body is
+            // inserted once), then every line's stored copy.
+            let inserted = tx
+                .query(
+                    "INSERT INTO outcomes (interaction, outcome, at_millis, json)
+                     SELECT i, o, a, j FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
+                         WITH ORDINALITY AS t(i, o, a, j, n)
+                     ORDER BY n
+                     ON CONFLICT (interaction, outcome, at_millis) DO NOTHING
+                     RETURNING interaction, outcome, at_millis, seq",
+                    &[&interactions, &kinds, &ats, &jsons],
+                )
+                .await
+                .map_err(failed)?;
+            let mut new: std::collections::HashMap<Identity, i64> = inserted
+                .iter()
+                .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3)))
+                .collect();
+            let stored = tx
+                .query(
+                    "SELECT interaction, outcome, at_millis, json FROM outcomes
+                     WHERE (interaction, outcome, at_millis) IN
+                         (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]))",
+                    &[&interactions, &kinds, &ats],
+                )
+                .await
+                .map_err(failed)?;
+            let stored: std::collections::HashMap<Identity, String> = stored
+                .iter()
+                .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3)))
+                .collect();
+            tx.commit().await.map_err(failed)?;
+            lines
+                .iter()
+                .map(|line| {
+                    let key = (
+                        line.interaction.clone(),
+                        line.outcome.clone(),
+                        line.at_millis,
+                    );
+                    if let Some(seq) = new.remove(&key) {
+                        return Ok(OutcomePut::Stored(seq as u64));
+                    }
+                    let json = stored.get(&key).ok_or(StoreError::Interrupted)?;
+                    let kept: Outcome = from_json(json)?;
+                    Ok(if kept.same_as(line) {
+                        OutcomePut::Duplicate
+                    } else {
+                        OutcomePut::Conflict
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn outcomes_after(
+        &self,
+        after: u64,
+        visit: &mut dyn FnMut(u64, Outcome) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut next = after;
+        loop {
+            let rows = self.rows(
+                "SELECT seq, json FROM outcomes WHERE seq > $1 ORDER BY seq LIMIT $2",
+                vec![Box::new(next as i64), Box::new(PAGE)],
+            )?;
+            for row in &rows {
+                next = row.get::<_, i64>(0) as u64;
+                if !visit(next, from_json(row.get(1))?) {
+                    return Ok(());
+                }
+            }
+            if (rows.len() as i64) < PAGE {
+                return Ok(());
+            }
+        }
     }
 }

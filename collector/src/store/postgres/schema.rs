@@ -24,6 +24,9 @@
 //! - `collectors`: each running collector's last sign of life, so a dead one's deliveries are
 //!   taken over.
 //! - `imported`: how far `migrate-store` got, so it resumes.
+//! - `outcomes`: the organisation's outcomes, UNIQUE by identity (interaction, outcome, time),
+//!   numbered by `seq`; an import holds the table's lock to its commit, so numbers commit in
+//!   order and a reader that saw one has seen every smaller one.
 
 use deadpool_postgres::Object;
 
@@ -91,6 +94,17 @@ ALTER TABLE deliveries ADD COLUMN next_at bigint;
 UPDATE deliveries SET next_at = (json::jsonb ->> 'next_at')::bigint;
 ALTER TABLE deliveries ALTER COLUMN next_at SET NOT NULL;
 CREATE INDEX deliveries_next ON deliveries (endpoint, next_at);
+",
+    // The organisation's outcomes, each line once by its identity.
+    r"
+CREATE TABLE outcomes (
+    seq bigserial PRIMARY KEY,
+    interaction text NOT NULL,
+    outcome text NOT NULL,
+    at_millis bigint NOT NULL,
+    json text NOT NULL,
+    UNIQUE (interaction, outcome, at_millis)
+);
 ",
 ];
 

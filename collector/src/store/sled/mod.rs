@@ -22,6 +22,10 @@
 //!   dropped when it comes up. `deliveries`: each endpoint's pending deliveries (counted per
 //!   endpoint in memory, from the tree at open and with every change after); `hooks`: the
 //!   endpoints' states, the alerts and their acknowledgements.
+//! - `outcomes`: the organisation's outcomes ([`crate::store::outcomes`]): `i` + identity →
+//!   sequence number (big-endian), and `s` + sequence number → the outcome as JSON; `meta/outcomes`
+//!   holds the last number handed out. Each import is written under the writer lock and flushed
+//!   before it is answered.
 //! - `aggregates`: the stats cells (see [`crate::stats`]), one entry per cell, and `devices`, each
 //!   device's last `submitted_at`, one entry per device. Both live in memory and are updated with
 //!   every write; about once a second (and at a clean stop) the cells and devices that changed
@@ -80,6 +84,7 @@ use crate::{
         Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind, Pending,
         PendingIndex,
     },
+    store::outcomes::{Outcome, OutcomePut},
     store::{Put, Record, Store, StoreError, FLAG_BURST},
 };
 
@@ -194,6 +199,7 @@ impl SledStore {
             outbox: db.open_tree("outbox")?,
             deliveries: db.open_tree("deliveries")?,
             hooks: db.open_tree("hooks")?,
+            outcomes: db.open_tree("outcomes")?,
             seal_guard: Arc::default(),
             marker: Arc::new(dir.join("touchpoint.state")),
             marked: Arc::default(),
@@ -727,6 +733,65 @@ impl Store for SledStore {
     fn acknowledgements(&self) -> Result<Vec<Acknowledgement>, StoreError> {
         self.hooks_under("ack/")
     }
+
+    fn put_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<OutcomePut>, StoreError> {
+        let t = &self.trees;
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = match t.meta.get(LAST_OUTCOME)? {
+            Some(v) => key_of(&v)?,
+            None => 0,
+        };
+        let mut puts = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            let identity = [b"i".as_slice(), &outcome.identity()].concat();
+            if let Some(seq) = t.outcomes.get(&identity)? {
+                let stored = t
+                    .outcomes
+                    .get([b"s".as_slice(), &seq].concat())?
+                    .ok_or(StoreError::Corrupt { key: key_of(&seq)? })?;
+                let stored: Outcome = from_json(&stored)?;
+                puts.push(if stored.same_as(outcome) {
+                    OutcomePut::Duplicate
+                } else {
+                    OutcomePut::Conflict
+                });
+                continue;
+            }
+            last += 1;
+            let seq = last.to_be_bytes();
+            // The outcome before its identity: a crash between the two leaves a number that no
+            // identity names, and the line is stored again when sent again, never lost.
+            t.outcomes
+                .insert([b"s".as_slice(), &seq].concat(), to_json(outcome)?)?;
+            t.outcomes.insert(identity, seq.as_slice())?;
+            puts.push(OutcomePut::Stored(last));
+        }
+        t.meta.insert(LAST_OUTCOME, &last.to_be_bytes())?;
+        t.flush()?;
+        Ok(puts)
+    }
+
+    fn outcomes_after(
+        &self,
+        after: u64,
+        visit: &mut dyn FnMut(u64, Outcome) -> bool,
+    ) -> Result<(), StoreError> {
+        let from = [b"s".as_slice(), &after.saturating_add(1).to_be_bytes()].concat();
+        for entry in self.trees.outcomes.range(from..b"t".to_vec()) {
+            let (key, value) = entry?;
+            let seq = key_of(&key[1..])?;
+            let outcome: Outcome = from_json(&value)?;
+            // A number whose identity a crash did not write is not a stored line.
+            let identity = [b"i".as_slice(), &outcome.identity()].concat();
+            if self.trees.outcomes.get(&identity)?.as_deref() != Some(&key[1..]) {
+                continue;
+            }
+            if !visit(seq, outcome) {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl SledStore {
@@ -779,6 +844,9 @@ impl SledStore {
             .collect()
     }
 }
+
+/// `meta` key of the last outcome's sequence number.
+const LAST_OUTCOME: &[u8] = b"outcomes";
 
 /// `hooks` key of the last alert event's time, so event keys never repeat.
 const LAST_EVENT: &[u8] = b"last_event";

@@ -47,6 +47,8 @@ pub(super) struct Trees {
     /// Endpoints' states (`endpoint/<id>`), alerts (`alert/<id>`) and their acknowledgements
     /// (`ack/<alert id>`), as JSON.
     pub(super) hooks: sled::Tree,
+    /// The organisation's outcomes, by identity and by sequence number.
+    pub(super) outcomes: sled::Tree,
     /// Scans hold it shared; sealing holds it exclusively while it moves records, so a scan
     /// never sees a record twice or misses one that moved under it.
     pub(super) seal_guard: Arc<RwLock<()>>,
