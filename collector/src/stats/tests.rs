@@ -111,13 +111,22 @@ fn saved_days_load_back_the_same() {
         "bursts are left out unless asked for"
     );
     let saved = aggregates.take_changed();
-    assert_eq!(saved.entries.len(), 2, "one entry per changed cell");
+    assert_eq!(
+        saved.entries.len(),
+        3,
+        "one entry per changed cell: two stats cells and the theme of the comment"
+    );
     assert!(aggregates.take_changed().is_empty());
     let loaded = Aggregates::default();
     for (key, counts) in &saved.entries {
         loaded.load_cell(key, counts).expect("loads");
     }
     assert_eq!(loaded.query(&all), before);
+    assert_eq!(
+        loaded.themes().tally(&all, 3),
+        aggregates.themes().tally(&all, 3)
+    );
+    assert_eq!(loaded.themes().tally(&all, 3).len(), 1);
     assert!(
         loaded.take_changed().is_empty(),
         "what was loaded is saved already"
