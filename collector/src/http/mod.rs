@@ -1,7 +1,8 @@
 //! HTTP: the route table, grouped by who calls, and the state every handler shares. A handler
 //! lives in the file of its route family — [`ingest`] (public posts), [`widget`] (the widget's
 //! files and public pages), [`agent`] (invitations and their links), [`admin`] (export, stats,
-//! report, metrics, all behind [`guards::admin_only`]) and [`dashboard`] — reads its request,
+//! report, metrics, all behind [`guards::admin_only`]), [`themes`] (comment themes, behind it
+//! too) and [`dashboard`] — reads its request,
 //! hands it on and answers. [`guards`] holds the checks, [`error`] the one error map, [`pages`]
 //! the one page builder, [`session`] the dashboard's sessions.
 
@@ -15,6 +16,7 @@ pub mod hooks;
 pub mod ingest;
 pub mod pages;
 pub mod session;
+pub mod themes;
 pub mod widget;
 
 use std::{
@@ -296,6 +298,11 @@ fn routes(app: &mut web::ServiceConfig) {
         "/v1/report",
         admin::ReportParams::UNKNOWN,
         web::get().to(admin::report_route),
+    ))
+    .service(admin(
+        "/v1/themes",
+        themes::ThemeParams::UNKNOWN,
+        web::get().to(themes::themes_route),
     ))
     .service(admin(
         "/v1/journeys",

@@ -15,4 +15,5 @@ mod org;
 mod origins;
 mod redaction;
 mod stats;
+mod themes;
 mod widget_files;
