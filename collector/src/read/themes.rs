@@ -155,6 +155,32 @@ pub fn themes(
     })
 }
 
+/// The latest `n` comments over `from..to` that `query` selects and that carry the theme `key`
+/// of `locale`, newest first.
+pub fn comments_of(
+    store: &dyn Store,
+    query: &Query,
+    (from, to): (i64, i64),
+    (locale, key): (&str, &str),
+    n: usize,
+) -> Result<Vec<Example>, StoreError> {
+    let aggregates = store.aggregates().ok_or(StoreError::NoStats)?;
+    let query = Query {
+        from_day: Some(from),
+        to_day: Some(to),
+        locale: Some(locale.to_owned()),
+        ..query.clone()
+    };
+    let keys = aggregates
+        .themes()
+        .tally(&query, n)
+        .into_iter()
+        .find(|t| t.key == key)
+        .map(|t| t.examples)
+        .unwrap_or_default();
+    read_examples(store, &keys)
+}
+
 /// The records under `keys`, as examples; a record that cannot be read is left out.
 fn read_examples(store: &dyn Store, keys: &[u64]) -> Result<Vec<Example>, StoreError> {
     let mut out = Vec::with_capacity(keys.len());
@@ -245,5 +271,52 @@ impl Themes {
             "comments": self.comments,
             "themes": self.themes.iter().map(|t| t.to_json(self)).collect::<Vec<_>>(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        demo,
+        stats::Query,
+        store::{SledStore, Store},
+    };
+
+    /// The demo's story: card activation is hard, and its comments say why in every locale.
+    #[test]
+    fn the_demo_card_activation_comments_give_an_activation_code_theme_in_each_locale() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        demo::seed(&store, 3000, 28, 1_795_341_600_000_000).expect("seeded");
+        let (first, last) = store
+            .aggregates()
+            .and_then(|a| a.day_range())
+            .expect("days");
+        for (locale, label) in [
+            ("en", "activation code"),
+            ("es", "código de activación"),
+            ("fr", "code d'activation"),
+            ("de", "aktivierungscode"),
+            ("ar", "رمز التفعيل"),
+        ] {
+            let query = Query {
+                touchpoint: Some("card-activation".into()),
+                locale: Some(locale.into()),
+                ..Query::default()
+            };
+            let found = super::themes(&store, &query, first, last + 1, 20, 3).expect("themes");
+            let theme = found.themes.iter().find(|t| t.label == label);
+            assert!(
+                theme.is_some_and(|t| t.examples.iter().all(|e| e.locale == locale
+                    && e.touchpoint == "card-activation"
+                    && e.comment.to_lowercase().contains(label))),
+                "{locale}: {:?}",
+                found
+                    .themes
+                    .iter()
+                    .map(|t| (&t.label, t.counts.responses))
+                    .collect::<Vec<_>>()
+            );
+        }
     }
 }
