@@ -51,39 +51,147 @@ impl Rng {
 const FRAGMENTS: [(&str, &[&str], &[&str], &[&str]); 5] = [
     (
         "en",
-        &["The activation code", "The mobile app", "The login page", "The branch queue", "The call centre", "My address change", "The statement", "The card payment", "The password reset", "The loan application", "The engineer visit", "The transfer limit"],
-        &["never arrived", "was far too slow", "kept failing", "was confusing", "took three attempts", "was very helpful", "crashed twice", "timed out", "asked for the same details again", "worked first time"],
-        &["after I called", "on my phone", "this week", "and nobody explained why", "thanks to", "so I spoke to"],
+        &[
+            "The activation code",
+            "The mobile app",
+            "The login page",
+            "The branch queue",
+            "The call centre",
+            "My address change",
+            "The statement",
+            "The card payment",
+            "The password reset",
+            "The loan application",
+            "The engineer visit",
+            "The transfer limit",
+        ],
+        &[
+            "never arrived",
+            "was far too slow",
+            "kept failing",
+            "was confusing",
+            "took three attempts",
+            "was very helpful",
+            "crashed twice",
+            "timed out",
+            "asked for the same details again",
+            "worked first time",
+        ],
+        &[
+            "after I called",
+            "on my phone",
+            "this week",
+            "and nobody explained why",
+            "thanks to",
+            "so I spoke to",
+        ],
     ),
     (
         "es",
-        &["El código de activación", "La aplicación móvil", "La página de acceso", "La cola de la sucursal", "El centro de llamadas", "El cambio de dirección", "El extracto"],
-        &["nunca llegó", "fue demasiado lento", "fallaba una y otra vez", "era confuso", "fue muy útil", "se cerró dos veces"],
-        &["después de llamar", "en mi teléfono", "esta semana", "gracias a"],
+        &[
+            "El código de activación",
+            "La aplicación móvil",
+            "La página de acceso",
+            "La cola de la sucursal",
+            "El centro de llamadas",
+            "El cambio de dirección",
+            "El extracto",
+        ],
+        &[
+            "nunca llegó",
+            "fue demasiado lento",
+            "fallaba una y otra vez",
+            "era confuso",
+            "fue muy útil",
+            "se cerró dos veces",
+        ],
+        &[
+            "después de llamar",
+            "en mi teléfono",
+            "esta semana",
+            "gracias a",
+        ],
     ),
     (
         "fr",
-        &["Le code d'activation", "L'application mobile", "La page de connexion", "La file d'attente en agence", "Le centre d'appels", "Le changement d'adresse", "Le relevé"],
-        &["n'est jamais arrivé", "était beaucoup trop lent", "échouait sans cesse", "était confus", "était très utile", "a planté deux fois"],
-        &["après mon appel", "sur mon téléphone", "cette semaine", "grâce à"],
+        &[
+            "Le code d'activation",
+            "L'application mobile",
+            "La page de connexion",
+            "La file d'attente en agence",
+            "Le centre d'appels",
+            "Le changement d'adresse",
+            "Le relevé",
+        ],
+        &[
+            "n'est jamais arrivé",
+            "était beaucoup trop lent",
+            "échouait sans cesse",
+            "était confus",
+            "était très utile",
+            "a planté deux fois",
+        ],
+        &[
+            "après mon appel",
+            "sur mon téléphone",
+            "cette semaine",
+            "grâce à",
+        ],
     ),
     (
         "de",
-        &["Der Aktivierungscode", "Die App", "Die Anmeldeseite", "Die Warteschlange in der Filiale", "Das Callcenter", "Die Adressänderung", "Der Kontoauszug"],
-        &["kam nie an", "war viel zu langsam", "schlug immer wieder fehl", "war verwirrend", "war sehr hilfreich", "stürzte zweimal ab"],
-        &["nach meinem Anruf", "auf meinem Handy", "diese Woche", "dank"],
+        &[
+            "Der Aktivierungscode",
+            "Die App",
+            "Die Anmeldeseite",
+            "Die Warteschlange in der Filiale",
+            "Das Callcenter",
+            "Die Adressänderung",
+            "Der Kontoauszug",
+        ],
+        &[
+            "kam nie an",
+            "war viel zu langsam",
+            "schlug immer wieder fehl",
+            "war verwirrend",
+            "war sehr hilfreich",
+            "stürzte zweimal ab",
+        ],
+        &[
+            "nach meinem Anruf",
+            "auf meinem Handy",
+            "diese Woche",
+            "dank",
+        ],
     ),
     (
         "ar",
-        &["رمز التفعيل", "تطبيق الهاتف", "صفحة الدخول", "طابور الفرع", "مركز الاتصال", "تغيير العنوان", "كشف الحساب"],
-        &["لم يصل أبداً", "كان بطيئاً جداً", "فشل مراراً", "كان مربكاً", "كان مفيداً جداً", "توقف مرتين"],
+        &[
+            "رمز التفعيل",
+            "تطبيق الهاتف",
+            "صفحة الدخول",
+            "طابور الفرع",
+            "مركز الاتصال",
+            "تغيير العنوان",
+            "كشف الحساب",
+        ],
+        &[
+            "لم يصل أبداً",
+            "كان بطيئاً جداً",
+            "فشل مراراً",
+            "كان مربكاً",
+            "كان مفيداً جداً",
+            "توقف مرتين",
+        ],
         &["بعد اتصالي", "على هاتفي", "هذا الأسبوع", "بفضل"],
     ),
 ];
 
 /// Made-up names (a thousand of them): the long tail of words that real comments carry.
 fn name(rng: &mut Rng) -> String {
-    const SYLLABLES: [&str; 10] = ["ka", "lo", "mi", "ren", "tas", "vo", "du", "pel", "ri", "son"];
+    const SYLLABLES: [&str; 10] = [
+        "ka", "lo", "mi", "ren", "tas", "vo", "du", "pel", "ri", "son",
+    ];
     let mut out = String::new();
     for _ in 0..3 {
         out.push_str(SYLLABLES[rng.below(10) as usize]);
@@ -146,7 +254,8 @@ fn seeded(dir: &Path, count: u64, end: u64) -> Result<PathBuf, String> {
         let touchpoint = rng.below(TOUCHPOINTS);
         let locale = [0, 0, 0, 1, 2, 3, 4][rng.below(7) as usize];
         let effort = 1 + rng.below(7);
-        let emotion = ["angry", "frustrated", "neutral", "pleased", "delighted"][rng.below(5) as usize];
+        let emotion =
+            ["angry", "frustrated", "neutral", "pleased", "delighted"][rng.below(5) as usize];
         let confidence = 1 + rng.below(5);
         let comment = if rng.below(10) < 3 {
             // The fragments hold no quote or backslash: a JSON string as they are.
@@ -217,7 +326,11 @@ fn queries(dir: &Path, count: u64, end: u64) -> Result<Vec<String>, String> {
     )];
     for query in [
         "?touchpoint=tp-01".to_owned(),
-        format!("?touchpoint=tp-01&from={}&to={}", &year[..10], &rfc3339(end + DAY_SECONDS)[..10]),
+        format!(
+            "?touchpoint=tp-01&from={}&to={}",
+            &year[..10],
+            &rfc3339(end + DAY_SECONDS)[..10]
+        ),
         "?touchpoint=tp-02&locale=es".to_owned(),
         "?department=digital".to_owned(),
         "".to_owned(),
@@ -233,7 +346,10 @@ fn queries(dir: &Path, count: u64, end: u64) -> Result<Vec<String>, String> {
             let (status, body) = exchange(&mut stream, &request)?;
             times.push(started.elapsed().as_secs_f64() * 1000.0);
             if status != 200 {
-                return Err(format!("{path}: {status} {}", String::from_utf8_lossy(&body)));
+                return Err(format!(
+                    "{path}: {status} {}",
+                    String::from_utf8_lossy(&body)
+                ));
             }
             themes = String::from_utf8_lossy(&body).matches("\"key\":").count();
         }
@@ -248,8 +364,12 @@ fn queries(dir: &Path, count: u64, end: u64) -> Result<Vec<String>, String> {
         log_field(&log, "replayed"),
         log_field(&log, "rebuild_seconds"),
     ) {
-        (_, Some(seconds)) => format!("rebuilt the stats and themes from every record in {seconds} s"),
-        (Some(records), None) => format!("counted again the {records} records written after the last save"),
+        (_, Some(seconds)) => {
+            format!("rebuilt the stats and themes from every record in {seconds} s")
+        }
+        (Some(records), None) => {
+            format!("counted again the {records} records written after the last save")
+        }
         (None, None) => "found the stats and themes saved, nothing to count again".to_owned(),
     };
     lines.push(format!(
@@ -275,7 +395,10 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<Vec<String>, String
     )?;
     let url = format!("http://{addr}/v1/responses");
     let with = LUA.to_owned();
-    let without = LUA.replace(r#""comment":"The page kept asking me to log in again.","#, "");
+    let without = LUA.replace(
+        r#""comment":"The page kept asking me to log in again.","#,
+        "",
+    );
     if with == without {
         return Err("the wrk script carries no comment to leave out".into());
     }
@@ -286,7 +409,14 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<Vec<String>, String
             (&mut commented, &with, "with"),
             (&mut plain, &without, "without"),
         ] {
-            let run = wrk_script(dir, &url, &format!("themes-{name}{round}"), seconds, 32, script)?;
+            let run = wrk_script(
+                dir,
+                &url,
+                &format!("themes-{name}{round}"),
+                seconds,
+                32,
+                script,
+            )?;
             eprintln!(
                 "round {round} {name} a comment: {:.0} req/s p99 {:.2} ms",
                 run.requests_per_sec, run.p99_ms

@@ -4,10 +4,13 @@
 //! against the period before and the latest comments that carry it, read from their records.
 //!
 //! Merging: a phrase is a theme when at least [`MIN_COMMENTS`] comments carry it; the themes are
-//! ranked by how many carry them (a phrase before its own words when as many carry both), and a
+//! ranked by how many carry them (a phrase before its own words when as many carry both, then the
+//! longer words first: "code" says more than "arrive"), and a
 //! phrase whose words all belong to a theme ranked above, carried by at least two thirds as many
 //! comments, is left out: "activation" and "code" are not shown beside "activation code" when
-//! they mostly come from it.
+//! they mostly come from it. So is a phrase carried by the very comments of a theme above it (as
+//! many, with the same latest ones): "arrived" beside "activation code" when every comment that
+//! says one says the other.
 
 use serde_json::{json, Value};
 
@@ -18,6 +21,9 @@ use crate::{
 
 /// Comments a phrase needs to be a theme: one comment's words are not a theme.
 pub const MIN_COMMENTS: u64 = 2;
+
+/// Latest comments compared to tell two phrases carried by the same comments.
+const COMPARED: usize = 3;
 
 /// One comment that carries a theme, as its record holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,21 +103,25 @@ pub fn themes(
     let comments = |i: usize| totals.get(i).map_or(0, |a| a.total.comments);
     let mut tallies: Vec<Tally> = aggregates
         .themes()
-        .tally(&now, examples.max(1))
+        .tally(&now, examples.max(COMPARED))
         .into_iter()
         .filter(|t| t.counts.responses >= MIN_COMMENTS)
         .collect();
     tallies.sort_by(|a, b| {
         let words = |t: &Tally| t.key.split(' ').count();
+        let letters = |t: &Tally| t.key.chars().filter(|c| *c != ' ').count();
         b.counts
             .responses
             .cmp(&a.counts.responses)
             .then(words(b).cmp(&words(a)))
+            .then(letters(b).cmp(&letters(a)))
             .then(a.locale.cmp(b.locale))
             .then(a.key.cmp(&b.key))
     });
     let previous = aggregates.themes().tally(&before, 0);
     let mut chosen: Vec<Theme> = Vec::new();
+    // The chosen themes' latest comments, as the cells name them.
+    let mut latest: Vec<Vec<u64>> = Vec::new();
     for tally in tallies {
         if chosen.len() >= limit {
             break;
@@ -123,9 +133,16 @@ pub fn themes(
                 && words.iter().all(|w| theme.key.split(' ').any(|t| t == *w))
                 && theme.counts.responses * 3 >= tally.counts.responses * 2
         });
-        if covered {
+        let compared = &tally.examples[..tally.examples.len().min(COMPARED)];
+        let same_comments = chosen.iter().zip(&latest).any(|(theme, keys)| {
+            theme.locale == tally.locale
+                && theme.counts.responses == tally.counts.responses
+                && keys.as_slice() == compared
+        });
+        if covered || same_comments {
             continue;
         }
+        latest.push(compared.to_vec());
         // At least one comment is read, for the label.
         let keys = &tally.examples[..tally.examples.len().min(examples.max(1))];
         let mut read = read_examples(store, keys)?;

@@ -77,10 +77,7 @@ pub(super) fn section(out: &mut String, store: &dyn Store, view: &View) -> Resul
             (Some(n), Some(b)) => format!("▼ −{:.1} pts", (b - n) * 100.0),
             _ => "no previous figures".to_owned(),
         };
-        let link = view.link(&[(
-            "theme",
-            Some(format!("{}:{}", theme.locale, theme.key)),
-        )]);
+        let link = view.link(&[("theme", Some(format!("{}:{}", theme.locale, theme.key)))]);
         let _ = writeln!(
             out,
             "<li><svg class=\"bubble\" viewBox=\"0 0 40 40\" aria-hidden=\"true\"><circle class=\"b-{class}\" cx=\"20\" cy=\"20\" r=\"{radius:.1}\"/></svg>\
@@ -102,13 +99,8 @@ pub(super) fn section(out: &mut String, store: &dyn Store, view: &View) -> Resul
             .iter()
             .find(|t| t.locale == locale && &t.key == key)
             .map_or(key.as_str(), |t| t.label.as_str());
-        let comments = themes::comments_of(
-            store,
-            &query,
-            (view.from, view.to),
-            (locale, key),
-            COMMENTS,
-        )?;
+        let comments =
+            themes::comments_of(store, &query, (view.from, view.to), (locale, key), COMMENTS)?;
         let _ = writeln!(
             out,
             "<h3>Comments on “<span lang=\"{locale}\" dir=\"auto\">{}</span>”</h3><p class=\"note\">The latest, newest first. <a href=\"{}#themes\">Close</a></p>",

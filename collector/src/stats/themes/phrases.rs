@@ -22,6 +22,31 @@ pub const PER_COMMENT: usize = 16;
 /// "of", "du", "der"): longer ones ("never", "jamais") separate two thoughts.
 const JOINER_CHARS: usize = 3;
 
+/// Frequent adverbs the ISO lists lack (checked against them), which would otherwise join a
+/// theme's words into phrases such as "jamais arrivé" or "التفعيل أبدا" ("activation never"):
+/// "never", "very", "only", "again", "always", "much", "also" and "from me" in Arabic (with and
+/// without the hamza), "never" in French.
+const MORE_STOP_WORDS: &[(&str, &[&str])] = &[
+    (
+        "ar",
+        &[
+            "أبدا",
+            "ابدا",
+            "جدا",
+            "فقط",
+            "مرة",
+            "أخرى",
+            "اخرى",
+            "دائما",
+            "كثيرا",
+            "أيضا",
+            "ايضا",
+            "مني",
+        ],
+    ),
+    ("fr", &["jamais"]),
+];
+
 /// One locale's stop words and stemmer.
 struct Language {
     stop: HashSet<&'static str>,
@@ -40,9 +65,14 @@ fn language(locale: &str) -> &'static Language {
         ]
         .into_iter()
         .map(|(code, algorithm)| {
+            let more = MORE_STOP_WORDS
+                .iter()
+                .filter(|(c, _)| *c == code)
+                .flat_map(|(_, words)| words.iter());
             let stop = stop_words::lookup(code)
                 .unwrap_or_default()
                 .iter()
+                .chain(more)
                 .copied()
                 .collect();
             (
