@@ -20,7 +20,6 @@ use std::{
 };
 
 use crate::{
-    run,
     server::{count_rows, exchange, free_addr, log_field, release, rss_kib, serve_command, Server},
     tools,
     wrk::{median, wrk_script, WrkRun, LUA},
@@ -48,7 +47,14 @@ impl Rng {
 }
 
 /// Per locale: what a comment is about, what went wrong or right, and how it ends.
-const FRAGMENTS: [(&str, &[&str], &[&str], &[&str]); 5] = [
+type Fragments = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+const FRAGMENTS: [Fragments; 5] = [
     (
         "en",
         &[
@@ -215,26 +221,11 @@ fn comment(rng: &mut Rng, locale: usize) -> String {
     text
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` of Unix seconds (days to a civil date, as in Howard Hinnant's
-/// `civil_from_days`: xtask has no date library).
+/// RFC 3339 of Unix seconds, as the protocol writes times.
 fn rfc3339(unix: u64) -> String {
-    let days = (unix / DAY_SECONDS) as i64;
-    let secs = unix % DAY_SECONDS;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    protocol::Timestamp::from_unix_millis(unix as i64 * 1000)
+        .as_str()
+        .to_owned()
 }
 
 /// The generated store of `count` answers ending at `end` (Unix seconds), restored once.
@@ -275,11 +266,13 @@ fn seeded(dir: &Path, count: u64, end: u64) -> Result<PathBuf, String> {
     out.flush().map_err(|e| e.to_string())?;
     drop(out);
     let started = Instant::now();
-    run(Command::new(release("touchpoint-collector"))
-        .args(["restore", "--from"])
-        .arg(&backup)
-        .arg("--data")
-        .arg(&data))?;
+    crate::run(
+        Command::new(release("touchpoint-collector"))
+            .args(["restore", "--from"])
+            .arg(&backup)
+            .arg("--data")
+            .arg(&data),
+    )?;
     eprintln!(
         "restored {count} generated answers in {:.1} s",
         started.elapsed().as_secs_f64()

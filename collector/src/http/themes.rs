@@ -49,16 +49,7 @@ pub async fn themes_route(
     query.owners = state.org.get().map(Owners);
     let store = std::sync::Arc::clone(state.ingest.store());
     let aggregates = store.aggregates().ok_or(StoreError::NoStats)?;
-    let to = query.to_day.unwrap_or_else(|| {
-        aggregates
-            .day_range()
-            .map_or(crate::clock::today(), |(_, last)| last)
-            + 1
-    });
-    let from = query.from_day.unwrap_or(to - 28);
-    if from >= to {
-        return Err(BadQuery("from must be before to").into());
-    }
+    let (from, to) = aggregates.period(&query, 28)?;
     let found = web::block(move || themes::themes(&*store, &query, from, to, THEMES, EXAMPLES))
         .await
         .map_err(|_| ApiError::Busy)??;

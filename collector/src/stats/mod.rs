@@ -199,6 +199,9 @@ impl Changed {
     }
 }
 
+/// Which cells a record is counted into, by their saving keys: all when `None`.
+pub type Wanted<'a> = Option<&'a dyn Fn(&[u8]) -> bool>;
+
 /// All cells, shared by ingest (writes) and queries (reads): the stats cells and the theme cells.
 #[derive(Default)]
 pub struct Aggregates {
@@ -220,7 +223,7 @@ impl Aggregates {
         submission: &Submission,
         received_micros: u64,
         burst: bool,
-        wanted: Option<&dyn Fn(&[u8]) -> bool>,
+        wanted: Wanted<'_>,
     ) -> bool {
         let day = day_of(submission.submitted_at.unix_millis(), received_micros);
         let counted =
@@ -342,6 +345,21 @@ impl Aggregates {
                 .collect();
         }
         answers
+    }
+
+    /// The days `query` asks for (`from_day..to_day`), or the `days` days up to the latest
+    /// answer's for those it leaves out; refused when they are no period.
+    pub fn period(&self, query: &Query, days: i64) -> Result<(i64, i64), BadQuery> {
+        let to = query.to_day.unwrap_or_else(|| {
+            self.day_range()
+                .map_or(crate::clock::today(), |(_, last)| last)
+                + 1
+        });
+        let from = query.from_day.unwrap_or(to - days);
+        if from >= to {
+            return Err(BadQuery("from must be before to"));
+        }
+        Ok((from, to))
     }
 
     /// The days holding any cell: the range of the data.

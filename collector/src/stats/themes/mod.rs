@@ -139,6 +139,9 @@ pub struct Themes {
 /// Theme cells changed since their last save.
 pub(super) type Changed = Vec<(i64, Slot, Arc<str>)>;
 
+/// Cells encoded for saving: `(key, value)`.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 impl Themes {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Cells> {
         self.cells.write().unwrap_or_else(|p| p.into_inner())
@@ -157,7 +160,7 @@ impl Themes {
         day: i64,
         key: u64,
         burst: bool,
-        wanted: Option<&dyn Fn(&[u8]) -> bool>,
+        wanted: super::Wanted<'_>,
     ) {
         // The words are read before the lock is taken: queries are not held up by them.
         let Some(carried) = carried(submission, burst) else {
@@ -183,7 +186,7 @@ impl Themes {
 
     /// The cells changed since the last call, encoded for saving (`[counts][examples]`, each a
     /// little-endian u64), and clears the changed set.
-    pub(super) fn take_changed(&self) -> (Changed, Vec<(Vec<u8>, Vec<u8>)>) {
+    pub(super) fn take_changed(&self) -> (Changed, Entries) {
         let mut cells = self.write();
         let changed: Changed = cells.changed.drain().collect();
         let entries = changed
