@@ -9,9 +9,13 @@
 //!   one page builder, and a file per route family.
 //! - [`ingest`]: [`ingest::Ingest::submit`], the only place an outcome is counted; the group
 //!   commit ([`ingest::commit`]) and the figures `/metrics` shows.
-//! - [`read`]: export, the dashboard (departments, journeys, the council's agenda, the alerts and
-//!   the endpoints' delivery logs), the council report, journeys, and their shared HTML; it reads
-//!   through the store and its stats cells, beside `ingest`.
+//! - [`read`]: export, the dashboard (departments, journeys, the council's agenda, the comment
+//!   themes, the alerts and the endpoints' delivery logs), the council report, journeys, the
+//!   comment themes of a period, and their shared HTML; it reads through the store and its stats
+//!   cells, beside `ingest`.
+//! - [`impact`]: the business view, beside `read`: the organisation's outcomes joined by
+//!   interaction id to the answers that carry one, rates by effort band, what the difference
+//!   costs, and the fit that says which measure moves each outcome most.
 //! - [`webhooks`]: events out, beside `ingest` and `read`: the outbox's events handed to the
 //!   organisation file's endpoints (signed per Standard Webhooks, retried, on their own thread),
 //!   and the alert rules applied to each answer. It reads through the store, where an alert's
@@ -23,7 +27,8 @@
 //! - [`channel`]: the channels' own rules, pure: a device and the burst rule (kiosk), signed
 //!   invitations (agent).
 //! - [`stats`]: the cells that `GET /v1/stats`, the dashboard and the report read, kept by the store,
-//!   and the values seen in each dimension, which the cardinality bounds count.
+//!   and the values seen in each dimension, which the cardinality bounds count; beside them the
+//!   theme cells (`stats::themes`: each comment's keyphrases per locale, counted at ingest).
 //! - [`org`]: the organisation file (departments, touchpoints, journeys), reloaded whole, and the
 //!   council's actions; one definition of a touchpoint's department.
 //! - [`config`] (flags, every default, secrets), [`limits`] (token buckets), [`clock`] (the one
@@ -39,7 +44,7 @@
 //! 3. `store::SledStore::put`: under the writer lock, the id and interaction are looked up
 //!    (duplicate, conflict, already answered), a new touchpoint, site, segment, agent or device
 //!    past its bound is refused, the burst rule stamps the record, the record is written and
-//!    then its index entries, and its stats cell is counted.
+//!    then its index entries, and its stats cell and its comment's theme cells are counted.
 //!    (On PostgreSQL, `store::PgStore::put` does the same in the open ingest transaction, on the
 //!    blocking pool.)
 //! 4. `ingest::commit::GroupCommit::durable`: the request waits for the flush (on PostgreSQL,

@@ -19,6 +19,8 @@
 //!   drained against a collector with its default rate limits, in Chromium
 //!   (`tests/browser/bench/backlog.mjs`): time until all are stored, and the 429s on the way.
 //! - soak (only when asked): see `soak.rs`.
+//! - themes (only when asked): `GET /v1/themes` over a million answers with 300k comments, the
+//!   memory it takes, and ingest with a comment against without one; see `bench_themes.rs`.
 //! - webhooks (only when asked): alert latency under load, a backlog drained, and ingest with two
 //!   endpoints against none; see `bench_webhooks.rs`.
 
@@ -104,6 +106,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     if which == Some("impact") {
         report.push(crate::bench_impact::run(&dir, count)?);
+    }
+    if which == Some("themes") {
+        report.push(crate::bench_themes::run(&dir, seconds, rounds, count)?);
     }
     if which == Some("webhooks") {
         report.push(crate::bench_webhooks::run(&dir, seconds, rounds)?);

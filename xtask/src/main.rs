@@ -4,7 +4,8 @@
 //! - `test`: installs what is missing, then runs every check and test: format, lints, unit,
 //!   API and end-to-end tests against the real binary, and the OpenAPI contract (`contract`).
 //! - `bench`: durable ingest against a bare endpoint, export of a million stored answers, stats
-//!   over them, the widget's main-thread cost, and a bounded soak at a steady rate.
+//!   over them, comment themes over them, the widget's main-thread cost, and a bounded soak at a
+//!   steady rate.
 //! - `size`: what a visitor downloads: the built files, and every byte measured in Chromium
 //!   until an answer is delivered (or, for a visitor who never opens the survey, the page is idle).
 //! - `circles`: whether modules of the collector, the widget or xtask import each other in a
@@ -19,6 +20,7 @@
 mod bench;
 mod bench_impact;
 mod bench_postgres;
+mod bench_themes;
 mod bench_webhooks;
 mod circles;
 mod contract;
@@ -45,6 +47,9 @@ usage: cargo xtask <command>
   bench backlog [--count N]          a kiosk's backlog of N answers drained under the default limits
   bench soak [--minutes N] [--rate R] [--duplicates PERCENT]
                                      steady load for a bounded time: latency, memory, disk
+  bench themes [--count N] [--seconds N] [--rounds N]
+                                     GET /v1/themes over N answers (30 % with a comment), memory,
+                                     ingest with a comment against without one
   bench webhooks [--seconds N] [--rounds N]
                                      alert latency at 100 answers/s, 10,000 queued events
                                      delivered, ingest with two endpoints against none

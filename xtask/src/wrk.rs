@@ -6,7 +6,7 @@ use std::{path::Path, process::Command};
 use crate::server::run_started_at;
 
 /// The widget's request: text/plain JSON with a fresh id per request.
-const LUA: &str = r#"
+pub const LUA: &str = r#"
 local counter = 0
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "text/plain"
@@ -49,10 +49,23 @@ pub fn wrk_with(
     seconds: u64,
     connections: u32,
 ) -> Result<WrkRun, String> {
+    wrk_script(dir, url, prefix, seconds, connections, LUA)
+}
+
+/// wrk with `connections` connections on one thread, posting what `lua` (a variant of [`LUA`])
+/// makes.
+pub fn wrk_script(
+    dir: &Path,
+    url: &str,
+    prefix: &str,
+    seconds: u64,
+    connections: u32,
+    lua: &str,
+) -> Result<WrkRun, String> {
     let script = dir.join(format!("{prefix}.lua"));
     std::fs::write(
         &script,
-        LUA.replace("PREFIX", prefix)
+        lua.replace("PREFIX", prefix)
             .replace("SUBMITTED_AT", run_started_at()),
     )
     .map_err(|e| e.to_string())?;

@@ -189,16 +189,7 @@ pub async fn journeys_route(
         .store()
         .aggregates()
         .ok_or(crate::store::StoreError::NoStats)?;
-    let to = query.to_day.unwrap_or_else(|| {
-        aggregates
-            .day_range()
-            .map_or(crate::clock::today(), |(_, last)| last)
-            + 1
-    });
-    let from = query.from_day.unwrap_or(to - 28);
-    if from >= to {
-        return Err(BadQuery("from must be before to").into());
-    }
+    let (from, to) = aggregates.period(&query, 28)?;
     let org = state.org.get();
     let views = org
         .as_deref()

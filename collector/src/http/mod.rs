@@ -2,7 +2,7 @@
 //! lives in the file of its route family — [`ingest`] (public posts), [`widget`] (the widget's
 //! files and public pages), [`agent`] (invitations and their links), [`admin`] (export, stats,
 //! report, metrics, all behind [`guards::admin_only`]), [`outcomes`] (outcome imports and the
-//! business view, admin too) and [`dashboard`] — reads its request,
+//! business view), [`themes`] (comment themes), both admin too, and [`dashboard`] — reads its request,
 //! hands it on and answers. [`guards`] holds the checks, [`error`] the one error map, [`pages`]
 //! the one page builder, [`session`] the dashboard's sessions.
 
@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod outcomes;
 pub mod pages;
 pub mod session;
+pub mod themes;
 pub mod widget;
 
 use std::{
@@ -302,6 +303,11 @@ fn routes(app: &mut web::ServiceConfig) {
         "/v1/report",
         admin::ReportParams::UNKNOWN,
         web::get().to(admin::report_route),
+    ))
+    .service(admin(
+        "/v1/themes",
+        themes::ThemeParams::UNKNOWN,
+        web::get().to(themes::themes_route),
     ))
     .service(admin(
         "/v1/journeys",

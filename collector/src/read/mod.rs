@@ -1,5 +1,5 @@
 //! Reading what was stored: [`export`] (CSV and NDJSON, streamed), the [`dashboard`], the council
-//! [`report`], and the [`html`] pieces the last two share. Everything here reads through the
+//! [`report`], the comments' [`themes`], and the [`html`] pieces the dashboard and report share. Everything here reads through the
 //! store and its stats cells; nothing writes.
 
 pub mod dashboard;
@@ -7,3 +7,4 @@ pub mod export;
 pub mod html;
 pub mod journeys;
 pub mod report;
+pub mod themes;

@@ -27,12 +27,14 @@ use crate::config::{Bounded, Bounds};
 pub mod calendar;
 mod known;
 pub mod query;
+pub mod themes;
 
 pub use self::calendar::{date_of, day_of, iso_week, parse_date, week_label, week_start};
 pub use self::known::Busiest;
 use self::known::Known;
 use self::query::Part;
 pub use self::query::{Answer, BadQuery, Dim, Group, Params, Query};
+use self::themes::Themes;
 
 /// What one cell counts. Every field counts answers actually given: a response that skipped the
 /// effort question adds nothing to `effort`.
@@ -182,40 +184,71 @@ impl Cells {
     }
 }
 
-/// The cells changed since the last save, each encoded as a `(key, counts)` entry
-/// ([`Aggregates::cell_key`], 19 little-endian u64 counts).
+/// The cells changed since the last save, each encoded as a `(key, counts)` entry: a stats
+/// cell's ([`Aggregates::cell_key`], 19 little-endian u64 counts) or a theme cell's
+/// ([`themes`]).
 pub struct Changed {
     cells: Vec<(i64, Cell)>,
+    themes: themes::Changed,
     pub entries: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Changed {
     pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
+        self.cells.is_empty() && self.themes.is_empty()
     }
 }
 
-/// All cells, shared by ingest (writes) and queries (reads).
+/// Which cells a record is counted into, by their saving keys: all when `None`.
+pub type Wanted<'a> = Option<&'a dyn Fn(&[u8]) -> bool>;
+
+/// All cells, shared by ingest (writes) and queries (reads): the stats cells and the theme cells.
 #[derive(Default)]
 pub struct Aggregates {
     cells: RwLock<Cells>,
+    themes: Themes,
 }
 
 impl Aggregates {
     /// Counts one stored submission.
     pub fn add(&self, submission: &Submission, received_micros: u64, burst: bool) {
+        self.add_where(submission, received_micros, burst, None);
+    }
+
+    /// Counts one stored submission into those of its cells whose saving key `wanted` accepts
+    /// (all of them when `None`); on recovery, those a saved cell does not already cover.
+    /// Returns whether its stats cell took it.
+    pub fn add_where(
+        &self,
+        submission: &Submission,
+        received_micros: u64,
+        burst: bool,
+        wanted: Wanted<'_>,
+    ) -> bool {
         let day = day_of(submission.submitted_at.unix_millis(), received_micros);
-        let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
-        let cell = cells.cell_of(submission, burst);
-        cells.known.count(&cell, 1);
-        cells
-            .days
-            .entry(day)
-            .or_default()
-            .entry(cell.clone())
-            .or_default()
-            .add(&Counts::of(submission));
-        cells.changed.insert((day, cell));
+        let counted =
+            wanted.is_none_or(|wanted| wanted(&Self::cell_key(submission, received_micros, burst)));
+        if counted {
+            let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
+            let cell = cells.cell_of(submission, burst);
+            cells.known.count(&cell, 1);
+            cells
+                .days
+                .entry(day)
+                .or_default()
+                .entry(cell.clone())
+                .or_default()
+                .add(&Counts::of(submission));
+            cells.changed.insert((day, cell));
+        }
+        self.themes
+            .add(submission, day, received_micros, burst, wanted);
+        counted
+    }
+
+    /// The theme cells.
+    pub fn themes(&self) -> &Themes {
+        &self.themes
     }
 
     /// The first dimension in which `submission` brings a value not seen before while the
@@ -314,6 +347,21 @@ impl Aggregates {
         answers
     }
 
+    /// The days `query` asks for (`from_day..to_day`), or the `days` days up to the latest
+    /// answer's for those it leaves out; refused when they are no period.
+    pub fn period(&self, query: &Query, days: i64) -> Result<(i64, i64), BadQuery> {
+        let to = query.to_day.unwrap_or_else(|| {
+            self.day_range()
+                .map_or(crate::clock::today(), |(_, last)| last)
+                + 1
+        });
+        let from = query.from_day.unwrap_or(to - days);
+        if from >= to {
+            return Err(BadQuery("from must be before to"));
+        }
+        Ok((from, to))
+    }
+
     /// The days holding any cell: the range of the data.
     pub fn day_range(&self) -> Option<(i64, i64)> {
         let cells = self.cells.read().unwrap_or_else(|p| p.into_inner());
@@ -323,13 +371,15 @@ impl Aggregates {
     /// Forgets every cell (before a rebuild).
     pub fn clear(&self) {
         *self.cells.write().unwrap_or_else(|p| p.into_inner()) = Cells::default();
+        self.themes.clear();
     }
 
     /// The cells changed since the last call, encoded for saving; and clears the changed set.
     pub fn take_changed(&self) -> Changed {
+        let (themes, theme_entries) = self.themes.take_changed();
         let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
         let changed: Vec<(i64, Cell)> = cells.changed.drain().collect();
-        let entries = changed
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = changed
             .iter()
             .map(|(day, cell)| {
                 let counts = cells
@@ -346,14 +396,17 @@ impl Aggregates {
                 (encode_key(*day, cell), words)
             })
             .collect();
+        entries.extend(theme_entries);
         Changed {
             cells: changed,
+            themes,
             entries,
         }
     }
 
     /// Marks cells as changed again (their save failed), so they are saved next time.
     pub fn mark_changed(&self, changed: Changed) {
+        self.themes.mark_changed(changed.themes);
         self.cells
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -382,8 +435,11 @@ impl Aggregates {
         )
     }
 
-    /// Loads one saved cell; `None` when it is damaged.
+    /// Loads one saved cell, a stats cell or a theme cell; `None` when it is damaged.
     pub fn load_cell(&self, key: &[u8], counts: &[u8]) -> Option<()> {
+        if key.first() == Some(&themes::KEY_TAG) {
+            return self.themes.load(key, counts);
+        }
         let (&day, rest) = key.split_first_chunk::<8>()?;
         let day = u64::from_be_bytes(day) as i64;
         let (&[flags, channel, locale], mut rest) = rest.split_first_chunk::<3>()?;

@@ -17,4 +17,5 @@ mod origins;
 mod outcomes;
 mod redaction;
 mod stats;
+mod themes;
 mod widget_files;

@@ -1,7 +1,7 @@
 //! The CX dashboard: server-rendered HTML with SVG charts, no JavaScript at all. Filters are a GET
 //! form, so every view is a URL; comments are escaped text. Every figure comes from the stats
-//! cells; the latest comments are read from the records; the alerts and the endpoints' delivery
-//! logs from what the delivery thread keeps. The page is built by [`render`] from
+//! cells; the latest comments are read from the records, the comment themes from the theme cells
+//! ([`themes`]); the alerts and the endpoints' delivery logs from what the delivery thread keeps. The page is built by [`render`] from
 //! the [`sections`], which draw with [`charts`]; the sign-in session is HTTP's (`http::session`).
 
 pub mod agenda;
@@ -10,6 +10,7 @@ mod charts;
 pub mod impact;
 mod owners;
 mod sections;
+mod themes;
 
 use std::fmt::Write as _;
 
@@ -82,6 +83,8 @@ struct View {
     from: i64,
     to: i64,
     difficult_only: bool,
+    /// The theme whose comments are listed (locale, key).
+    theme: Option<(String, String)>,
 }
 
 /// The parameters of a dashboard view: the stats filters it offers, and which comments to show.
@@ -96,11 +99,12 @@ pub struct Params {
     segment: Option<String>,
     include_bursts: Option<String>,
     comments: Option<String>,
+    theme: Option<String>,
 }
 
 impl Params {
     pub const UNKNOWN: BadQuery = BadQuery(
-        "unknown or repeated parameter: use from, to, channel, touchpoint, site, segment, include_bursts, comments",
+        "unknown or repeated parameter: use from, to, channel, touchpoint, site, segment, include_bursts, comments, theme",
     );
 }
 
@@ -131,11 +135,18 @@ fn view(aggregates: &Aggregates, params: &Params) -> Result<View, BadQuery> {
         Some("difficult") => true,
         Some(_) => return Err(BadQuery("comments must be all or difficult")),
     };
+    let theme = params
+        .theme
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(themes::parse)
+        .transpose()?;
     Ok(View {
         query,
         from,
         to,
         difficult_only,
+        theme,
     })
 }
 
@@ -177,6 +188,10 @@ impl View {
             (
                 "comments",
                 self.difficult_only.then(|| "difficult".to_owned()),
+            ),
+            (
+                "theme",
+                self.theme.as_ref().map(|(l, k)| format!("{l}:{k}")),
             ),
         ] {
             if let Some(v) = value {
@@ -390,6 +405,7 @@ pub fn render_with(
     sections::trends(&mut out, &view, &trend);
     sections::matrix(&mut out, &now, &before);
     sections::bars(&mut out, &segments, &sites, &now);
+    themes::section(&mut out, store, &view)?;
     sections::comments(&mut out, store, &view)?;
     if let Some(business) = business {
         let query =

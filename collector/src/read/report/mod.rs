@@ -2,9 +2,10 @@
 //! it goes through it — first the actions from the last meeting (done, open, overdue), then the
 //! overall measures against the previous period, each department's, the journeys and where they
 //! break, the best practice to share (what improved most), the biggest movers, and the
-//! lowest-scoring touchpoints with sample comments. Every figure comes from the stats cells
-//! ([`crate::stats`]), so the report and `GET /v1/stats` agree; only the sample comments are read
-//! from the records. Where the caller asks, the business view of the period follows the lowest
+//! lowest-scoring touchpoints with their comment themes and sample comments. Every figure comes
+//! from the stats cells ([`crate::stats`]), so the report and `GET /v1/stats` agree (the themes
+//! from the theme cells, as `GET /v1/themes`); only the sample comments are read from the
+//! records. Where the caller asks, the business view of the period follows the lowest
 //! touchpoints (from [`crate::impact`]). [`period`] reads the period; [`write`] writes the report as Markdown,
 //! printable HTML or JSON from one outline, so the formats cannot drift apart.
 
@@ -23,7 +24,10 @@ use crate::{
         agenda::{Action, Standing},
         Organisation,
     },
-    read::journeys::{self, JourneyView},
+    read::{
+        journeys::{self, JourneyView},
+        themes::{self, Themes},
+    },
     stats::{self, query::Owners, Answer, Counts, Dim, Group, Query},
     store::{Store, StoreError, FLAG_BURST},
 };
@@ -96,7 +100,12 @@ pub struct Report {
     pub lowest: Vec<(Line, Vec<Quote>)>,
     /// The business view of the period, when it was asked for ([`crate::impact`]).
     pub impact: Option<crate::impact::view::View>,
+    /// The comment themes of each of `lowest`, in its order.
+    pub lowest_themes: Vec<Themes>,
 }
+
+/// Themes the report gives each lowest-scoring touchpoint.
+const THEMES_PER_LINE: usize = 5;
 
 /// Lines with fewer answers than this are left out of movers, lowest and best practice: too few
 /// to judge.
@@ -256,6 +265,24 @@ pub fn build(
     });
     let weakest: Vec<Line> = weakest.into_iter().take(3).cloned().collect();
     let quotes = sample_comments(store, period, &weakest, 3)?;
+    let lowest_themes = weakest
+        .iter()
+        .map(|line| {
+            let query = Query {
+                channel: line.get(Dim::Channel).and_then(|c| Channel::parse(c).ok()),
+                touchpoint: line.get(Dim::Touchpoint).map(str::to_owned),
+                ..Query::default()
+            };
+            themes::themes(
+                store,
+                &query,
+                period.from_day,
+                period.to_day,
+                THEMES_PER_LINE,
+                0,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let lowest = weakest.into_iter().zip(quotes).collect();
     let best_practice = [("touchpoint", Dim::Touchpoint), ("site", Dim::Site)]
         .into_iter()
@@ -311,6 +338,7 @@ pub fn build(
         movers,
         lowest,
         impact: None,
+        lowest_themes,
     })
 }
 

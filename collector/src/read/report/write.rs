@@ -14,7 +14,10 @@ use crate::{
     },
     org::agenda::Standing,
     org::department_name,
-    read::html::{escape, head, is_bidi_control},
+    read::{
+        html::{escape, head, is_bidi_control},
+        themes::Themes,
+    },
     stats,
 };
 
@@ -49,6 +52,40 @@ fn change(now: Option<f64>, before: Option<f64>) -> String {
 
 fn share(p: Option<f64>) -> String {
     p.map_or_else(|| "–".to_owned(), |p| format!("{p:.0} %"))
+}
+
+/// The comment themes of a touchpoint: each with its comments, share, mean effort and the
+/// change of its share; or a line saying there is none.
+fn themes_table(themes: &Themes) -> Block {
+    if themes.themes.is_empty() {
+        return Block::P("No comment theme this period.".into());
+    }
+    let percent = |p: Option<f64>| p.map(|p| p * 100.0);
+    Block::Table {
+        header: [
+            "comment theme",
+            "comments",
+            "share",
+            "effort (1–7)",
+            "Δ share (points)",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        rows: themes
+            .themes
+            .iter()
+            .map(|t| {
+                let (now, before) = t.shares(themes);
+                vec![
+                    t.label.clone(),
+                    t.counts.responses.to_string(),
+                    share(percent(now)),
+                    mean(t.counts.effort_mean()),
+                    change(percent(now), percent(before)),
+                ]
+            })
+            .collect(),
+    }
 }
 
 /// A table of lines: name, responses (and before), effort, Δ, confidence, Δ, positive.
@@ -224,13 +261,14 @@ impl Report {
                 "No touchpoint had {MIN_ANSWERS} responses."
             )));
         }
-        for (line, quotes) in &self.lowest {
+        for ((line, quotes), themes) in self.lowest.iter().zip(&self.lowest_themes) {
             out.push(Block::H3(format!(
                 "{} — effort {} ({} responses)",
                 line.label,
                 mean(line.now.effort_mean()),
                 line.now.responses
             )));
+            out.push(themes_table(themes));
             if quotes.is_empty() {
                 out.push(Block::P("No comments this period.".into()));
             }
@@ -385,9 +423,10 @@ impl Report {
             }).collect::<Vec<_>>(),
             "touchpoints": self.touchpoints.iter().map(line).collect::<Vec<_>>(),
             "movers": self.movers.iter().map(line).collect::<Vec<_>>(),
-            "lowest": self.lowest.iter().map(|(l, q)| {
+            "lowest": self.lowest.iter().zip(&self.lowest_themes).map(|((l, q), themes)| {
                 let mut v = line(l);
                 v["comments"] = json!(q.iter().map(|q| &q.text).collect::<Vec<_>>());
+                v["themes"] = json!(themes.themes.iter().map(|t| t.to_json(themes)).collect::<Vec<_>>());
                 v
             }).collect::<Vec<_>>(),
             "impact": self.impact.as_ref().map(|v| v.to_json()),

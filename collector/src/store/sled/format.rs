@@ -73,8 +73,9 @@ pub(super) const CHECKPOINT: &[u8] = b"checkpoint";
 /// [`crate::stats::Aggregates::cell_key`]) → `[format][key u64 BE][counts]`; a saved device its
 /// name in `devices` → `[key u64 BE][last submitted_at, ms i64 BE]`.
 pub(super) const DERIVED: &[u8] = b"derived";
-/// 3: a value per cell and per device (2 saved a whole day, and every device, in one value).
-pub(super) const DERIVED_FORMAT: u8 = 3;
+/// 3: a value per cell and per device (2 saved a whole day, and every device, in one value);
+/// 4: theme cells saved beside the stats cells (a store of 3 has none: its cells are rebuilt).
+pub(super) const DERIVED_FORMAT: u8 = 4;
 /// Where format 2 kept every device in one value; removed by the rebuild that replaces it.
 pub(super) const DEVICES_FORMAT_2: &[u8] = b"devices";
 

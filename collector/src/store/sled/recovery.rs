@@ -218,9 +218,9 @@ impl SledStore {
             };
             let key = record.received_micros;
             let burst = record.flags & FLAG_BURST != 0;
-            let cell = Aggregates::cell_key(&submission, key, burst);
-            if key > covers.get(&cell).copied().unwrap_or(floor) {
-                stats.add(&submission, key, burst);
+            // Into each cell (stats or theme) that its saved copy does not already cover.
+            let uncovered = |cell: &[u8]| key > covers.get(cell).copied().unwrap_or(floor);
+            if stats.add_where(&submission, key, burst, Some(&uncovered)) {
                 replayed += 1;
             }
             if let Some(device) = kiosk::device(&submission) {
