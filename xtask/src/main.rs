@@ -4,15 +4,15 @@
 //! - `test`: installs what is missing, then runs every check and test: format, lints, unit,
 //!   API and end-to-end tests against the real binary, and the OpenAPI contract (`contract`).
 //! - `bench`: durable ingest against a bare endpoint, export of a million stored answers, stats
-//!   over them, comment themes over them, the widget's main-thread cost, and a bounded soak at a
-//!   steady rate.
+//!   over them, comment themes and the business view over them, the widget's main-thread cost,
+//!   and a bounded soak at a steady rate.
 //! - `size`: what a visitor downloads: the built files, and every byte measured in Chromium
 //!   until an answer is delivered (or, for a visitor who never opens the survey, the page is idle).
 //! - `circles`: whether modules of the collector, the widget or xtask import each other in a
 //!   circle (also a step of `test`).
 //!
 //! Modules: `widget/` (the widget's build and size report), `bench`, `bench_postgres`,
-//! `bench_webhooks` and `soak` (the benchmarks)
+//! `bench_themes`, `bench_impact`, `bench_webhooks` and `soak` (the benchmarks)
 //! over `server` (the release collector started, spoken to and measured), `circles` (the
 //! import-circle check), `contract` (Schemathesis against the OpenAPI document), `tools`
 //! (installing what is missing).
@@ -43,13 +43,16 @@ usage: cargo xtask <command>
   test                               install what is missing, then run every check and test
   bench [ingest|export|stats|postgres] [--seconds N] [--rounds N] [--count N]
                                      benchmarks; figures for the README
-  bench widget [--runs N]            the widget's main-thread cost in Chromium (long tasks)
+  bench widget [--runs N] [--slow-network]
+                                     the widget's main-thread cost in Chromium (long tasks), and
+                                     the click to the survey, on loopback or a slow network
   bench backlog [--count N]          a kiosk's backlog of N answers drained under the default limits
   bench soak [--minutes N] [--rate R] [--duplicates PERCENT]
                                      steady load for a bounded time: latency, memory, disk
   bench themes [--count N] [--seconds N] [--rounds N]
                                      GET /v1/themes over N answers (30 % with a comment), memory,
                                      ingest with a comment against without one
+  bench impact [--count N]           POST /v1/outcomes per line and GET /v1/impact over N answers
   bench webhooks [--seconds N] [--rounds N]
                                      alert latency at 100 answers/s, 10,000 queued events
                                      delivered, ingest with two endpoints against none
@@ -382,6 +385,7 @@ fn browser_tests() -> Result<(), String> {
         .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
         .arg(dir.join("widget.test.mjs"))
         .arg(dir.join("dashboard.test.mjs"))
+        .arg(dir.join("themes.test.mjs"))
         .arg(dir.join("impact.test.mjs"))
         .arg(dir.join("channels.test.mjs"))
         .arg(dir.join("council.test.mjs"))
