@@ -137,6 +137,22 @@ export async function startHostAndCollector(pages, env = {}) {
  */
 export const STILL = { reducedMotion: "reduce" };
 
+/**
+ * A fresh context on the dashboard, signed in with the admin token; `problems` collects every
+ * console error and uncaught exception of its page.
+ */
+export async function signedIn(browser, base) {
+  const context = await browser.newContext(STILL);
+  const page = await context.newPage();
+  const problems = [];
+  page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
+  page.on("pageerror", (e) => problems.push(String(e)));
+  await page.goto(`${base}/dashboard`);
+  await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  return { context, page, problems };
+}
+
 /** Stores `items` through the public batch API; every one must be stored. */
 export async function storeAll(base, items) {
   const res = await fetch(`${base}/v1/responses/batch`, {

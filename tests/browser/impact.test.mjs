@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startCollector, launch, ADMIN_TOKEN, STILL, storeAll } from "./helpers.mjs";
+import { startCollector, launch, ADMIN_TOKEN, storeAll, signedIn } from "./helpers.mjs";
 
 let browser;
 let collector;
@@ -79,14 +79,7 @@ after(async () => {
 });
 
 test("outcome and touchpoint names and a comment holding markup are shown as text and never run", async () => {
-  const context = await browser.newContext(STILL);
-  const page = await context.newPage();
-  const problems = [];
-  page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
-  page.on("pageerror", (e) => problems.push(String(e)));
-  await page.goto(`${collector.base}/dashboard`);
-  await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  const { context, page, problems } = await signedIn(browser, collector.base);
   const section = page.locator("#impact");
   await section.waitFor();
   const text = await section.innerText();

@@ -4,7 +4,7 @@
 // never run, with no console error under the page's strict CSP.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startCollector, launch, ADMIN_TOKEN, STILL, storeAll } from "./helpers.mjs";
+import { startCollector, launch, storeAll, signedIn } from "./helpers.mjs";
 
 let browser;
 let collector;
@@ -43,14 +43,7 @@ after(async () => {
 });
 
 test("a theme opens the comments that carry it, markup shown as text and never run", async () => {
-  const context = await browser.newContext(STILL);
-  const page = await context.newPage();
-  const problems = [];
-  page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
-  page.on("pageerror", (e) => problems.push(String(e)));
-  await page.goto(`${collector.base}/dashboard`);
-  await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  const { context, page, problems } = await signedIn(browser, collector.base);
   await page.getByRole("heading", { name: "Comment themes" }).waitFor();
   // The chart is readable without colour: each theme's count, share and effort in words.
   const theme = page.locator("ul.themes li").filter({ hasText: "activation code" });

@@ -100,6 +100,15 @@ pub struct GroupCommit {
     flusher: Arc<Mutex<Option<thread::JoinHandle<()>>>>,
 }
 
+/// What a write did, for [`GroupCommit::write`]: kept something that must be flushed, kept
+/// nothing (a duplicate, a refusal), or failed in the store itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrote {
+    Stored,
+    Nothing,
+    Failed,
+}
+
 impl GroupCommit {
     /// Starts the flusher thread for `store`.
     pub fn start(store: Arc<dyn Store>) -> Self {
@@ -139,10 +148,16 @@ impl GroupCommit {
     /// Calls `put` (one write to the store) and takes its epoch in the same step: a new one when
     /// `stored` says it wrote (or always, for a store whose failed flush loses writes), else
     /// the newest, which covers a first copy still in flight.
-    pub fn write<T>(&self, put: impl FnOnce() -> T, stored: impl FnOnce(&T) -> bool) -> (T, u64) {
+    pub fn write<T>(&self, put: impl FnOnce() -> T, stored: impl FnOnce(&T) -> Wrote) -> (T, u64) {
         let _order = self.shared.order.lock().unwrap_or_else(|p| p.into_inner());
         let written = put();
-        let epoch = if stored(&written) || self.shared.lossy {
+        let wrote = stored(&written);
+        if wrote == Wrote::Failed && !self.stats.failing.swap(true, Ordering::SeqCst) {
+            // The disk refused the write itself: refuse answers until a restart, as after a
+            // failed flush, rather than let a flush with nothing new in it say all is well.
+            tracing::error!("a write failed; answers are refused (503) until one succeeds");
+        }
+        let epoch = if wrote == Wrote::Stored || (self.shared.lossy && wrote == Wrote::Nothing) {
             self.wrote()
         } else {
             self.current()

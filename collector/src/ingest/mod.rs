@@ -13,7 +13,7 @@ use std::sync::Arc;
 use protocol::{Comment, Rejection, SubmissionId};
 
 use self::{
-    commit::{GroupCommit, NotDurable},
+    commit::{GroupCommit, NotDurable, Wrote},
     outcome::Outcomes,
 };
 use crate::{
@@ -166,7 +166,11 @@ impl Ingest {
                 self.store
                     .put(&submission, &submission.to_json(), &self.bounds)
             },
-            |put| matches!(put, Ok(Put::Stored { .. })),
+            |put| match put {
+                Ok(Put::Stored { .. }) => Wrote::Stored,
+                Err(StoreError::Io(_)) => Wrote::Failed,
+                _ => Wrote::Nothing,
+            },
         );
         let put = put.map_err(|e| (Some(submission.id.clone()), e.into()))?;
         Ok((submission.id, put, epoch))
