@@ -4,10 +4,9 @@
 //!
 //! [`Impact`] keeps an index of the joinable answers (arrival time, touchpoint, interaction,
 //! the three measures: a few bytes each) and of the outcomes by interaction. It is built on the
-//! first question and caught up on each later one from where it stopped: records through the
-//! store's cursor ([`Store::records_since`], which on PostgreSQL waits for writes still open, so an
-//! answer committed after later ones is not skipped) and outcomes by their sequence number, which
-//! the store hands out in commit order (imports take turns), so nothing is skipped or read twice. A question then tallies the answers of
+//! first question and caught up on each later one from where it stopped: records are read in
+//! arrival order and outcomes by their sequence number, both of which the store hands out in
+//! commit order, so nothing is skipped or read twice. A question then tallies the answers of
 //! its period in memory ([`view`]).
 //!
 //! Files: [`lines`] reads import bodies, [`model`] the arithmetic (bands, Wilson intervals, the
@@ -24,7 +23,7 @@ use std::{
 
 use serde::Deserialize;
 
-use crate::store::{outcomes::Outcome, Cursor, Store, StoreError};
+use crate::store::{outcomes::Outcome, Store, StoreError};
 
 /// One answer that carries an interaction id, as the index keeps it.
 #[derive(Debug, Clone, Copy)]
@@ -77,11 +76,11 @@ impl Names {
     }
 }
 
-/// The index, caught up to `answers_to` (the store's cursor after the last record read) and
-/// `outcomes_to` (every outcome numbered up to it).
+/// The index, caught up to `answers_to` (every record received before it) and `outcomes_to`
+/// (every outcome numbered up to it).
 #[derive(Debug, Default)]
 struct Index {
-    answers_to: Cursor,
+    answers_to: u64,
     outcomes_to: u64,
     answers: Vec<Answer>,
     touchpoints: Names,
@@ -125,7 +124,9 @@ fn emotion_rank(emotion: Option<&str>) -> u8 {
 impl Index {
     fn catch_up(&mut self, store: &dyn Store) -> Result<(), StoreError> {
         let mut failed = None;
-        self.answers_to = store.records_since(self.answers_to, &mut |record| {
+        let mut last = None;
+        store.scan(self.answers_to, u64::MAX, &mut |record| {
+            last = Some(record.received_micros);
             let lite: Lite<'_> = match serde_json::from_str(record.json) {
                 Ok(lite) => lite,
                 Err(_) => {
@@ -156,6 +157,9 @@ impl Index {
         })?;
         if let Some(error) = failed {
             return Err(error);
+        }
+        if let Some(last) = last {
+            self.answers_to = last + 1;
         }
         let mut outcomes_to = self.outcomes_to;
         store.outcomes_after(self.outcomes_to, &mut |seq, outcome: Outcome| {

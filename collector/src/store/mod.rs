@@ -83,15 +83,6 @@ pub struct Record<'a> {
     pub json: &'a str,
 }
 
-/// Where a reader that follows new records stopped ([`Store::records_since`]): on sled the next
-/// key (the writer lock orders writes by key); on PostgreSQL, whose collectors commit side by
-/// side, the transaction and key of the last record read. Start from `Cursor::default()`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Cursor {
-    pub xid: u64,
-    pub key: u64,
-}
-
 /// Everything the collector keeps goes through this trait: the seam a second backend plugs
 /// into. sled implements it; tests wrap it to inject faults.
 pub trait Store: Send + Sync + 'static {
@@ -120,22 +111,6 @@ pub trait Store: Send + Sync + 'static {
     /// anything: `/healthz` says it.
     fn waiting_for(&self) -> Option<String> {
         None
-    }
-
-    /// Calls `visit` for each record stored since `from` and not visited by an earlier call, until
-    /// it returns `false`; returns where the next call starts. A record whose write was still
-    /// open is visited by a later call, so a reader that follows the store this way misses none.
-    fn records_since(
-        &self,
-        from: Cursor,
-        visit: &mut dyn FnMut(Record<'_>) -> bool,
-    ) -> Result<Cursor, StoreError> {
-        let mut next = from;
-        self.scan(from.key, u64::MAX, &mut |record| {
-            next.key = record.received_micros + 1;
-            visit(record)
-        })?;
-        Ok(next)
     }
 
     /// Calls `visit` for each record with `from <= received_micros < to`, in arrival order, until

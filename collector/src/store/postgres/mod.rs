@@ -57,7 +57,7 @@ use crate::{
         Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind, Pending,
     },
     store::outcomes::{Outcome, OutcomePut},
-    store::{Cursor, Put, Record, Store, StoreError, FLAG_BURST},
+    store::{Put, Record, Store, StoreError, FLAG_BURST},
 };
 
 /// How long a collector holds the outbox events it claimed before another may take them.
@@ -566,50 +566,6 @@ impl Store for PgStore {
             }
         }
         Ok(())
-    }
-
-    /// Follows records by the transaction that wrote them, as the stats tail does: only those of
-    /// transactions older than every one still open, so an answer committed after later ones is
-    /// read when it commits, not skipped.
-    fn records_since(
-        &self,
-        from: Cursor,
-        visit: &mut dyn FnMut(Record<'_>) -> bool,
-    ) -> Result<Cursor, StoreError> {
-        let mut next = from;
-        loop {
-            let rows = self.rows(
-                "SELECT xid::text::bigint, key, flags, channel, touchpoint, json FROM records
-                 WHERE (xid, key) > ($1::bigint::text::xid8, $2)
-                   AND xid < pg_snapshot_xmin(pg_current_snapshot())
-                 ORDER BY xid, key LIMIT $3",
-                vec![
-                    Box::new(next.xid as i64),
-                    Box::new(next.key as i64),
-                    Box::new(PAGE),
-                ],
-            )?;
-            for row in &rows {
-                let key = row.get::<_, i64>(1) as u64;
-                next = Cursor {
-                    xid: row.get::<_, i64>(0) as u64,
-                    key,
-                };
-                let record = Record {
-                    received_micros: key,
-                    flags: row.get::<_, i16>(2) as u8,
-                    channel: Channel::parse(row.get(3)).map_err(|_| StoreError::Corrupt { key })?,
-                    touchpoint: row.get(4),
-                    json: row.get(5),
-                };
-                if !visit(record) {
-                    return Ok(next);
-                }
-            }
-            if (rows.len() as i64) < PAGE {
-                return Ok(next);
-            }
-        }
     }
 
     fn len(&self) -> usize {
