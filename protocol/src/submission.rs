@@ -277,7 +277,7 @@ impl Comment {
         {
             return Err(Rejection::InvalidComment);
         }
-        Ok((!text.trim().is_empty()).then(|| Self(text.to_owned())))
+        Ok((!text.chars().all(char::is_whitespace)).then(|| Self(text.to_owned())))
     }
 
     pub fn as_str(&self) -> &str {

@@ -27,7 +27,7 @@ pub fn backoff_ms(attempt: u32, jitter: f64) -> f64 {
 /// The wait a `Retry-After` header asks for: delta-seconds or an HTTP date, relative to `now_ms`.
 /// `None` when the value is neither.
 pub fn retry_after_ms(value: &str, now_ms: f64) -> Option<f64> {
-    let value = value.trim();
+    let value = value.trim_ascii();
     let ms = match parse_number(value) {
         Some(seconds) => seconds as f64 * 1000.0,
         None if value.bytes().any(|b| b.is_ascii_alphabetic()) => {
