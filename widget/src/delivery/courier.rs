@@ -1,6 +1,7 @@
-//! Delivery: posts each outbox answer to the collector as `text/plain` (no CORS preflight), turns
-//! the status into a verdict, retries on a timer, on the `online` event and on every page load, and
-//! hands what is still pending to `navigator.sendBeacon` when the page goes away.
+//! Delivery: posts each outbox answer to the collector as a string (`text/plain`, no CORS
+//! preflight), turns the status into a verdict, retries on a timer, on the `online` event and on
+//! every page load, and hands what is still pending to `navigator.sendBeacon` when the page goes
+//! away.
 
 use alloc::borrow::ToOwned;
 use alloc::rc::Rc;
@@ -8,9 +9,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 
-use js_sys::{Array, Date, Math, Promise};
+use js_sys::{Date, Math, Promise};
 use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
-use web_sys::{Blob, BlobPropertyBag, RequestInit, Response};
+use web_sys::{RequestInit, Response};
 
 use super::outbox::{Outbox, Store, Verdict};
 use super::retry;
@@ -163,14 +164,12 @@ impl Courier {
             return;
         };
         // A plain object is a `RequestInit` (one generic setter instead of one import per field).
+        // A string body goes as `text/plain;charset=UTF-8`, a type sent without a CORS preflight.
         // `keepalive` lets the request finish if the page is being left; the answer stays in
         // storage until a later page hears the collector's answer.
-        let body = text_blob(body)
-            .map(JsValue::from)
-            .unwrap_or_else(|| JsValue::from_str(body));
         let init: RequestInit = object(&[
             ("method", JsValue::from_str("POST")),
-            ("body", body),
+            ("body", JsValue::from_str(body)),
             ("mode", JsValue::from_str("cors")),
             ("credentials", JsValue::from_str("omit")),
             ("keepalive", JsValue::TRUE),
@@ -241,28 +240,24 @@ impl Courier {
         };
         let navigator = window.navigator();
         for item in self.outbox.borrow().items().iter().filter(|i| !i.in_flight) {
-            let _ = navigator.send_beacon_with_opt_blob(&self.url, text_blob(&item.body).as_ref());
+            // A string goes as `text/plain;charset=UTF-8`, as `fetch` sends it.
+            let _ = navigator.send_beacon_with_opt_str(&self.url, Some(&item.body));
         }
     }
-}
-
-/// The body as a `text/plain` Blob: a content type browsers send without a CORS preflight.
-fn text_blob(body: &str) -> Option<Blob> {
-    let options: BlobPropertyBag =
-        object(&[("type", JsValue::from_str("text/plain"))]).unchecked_into();
-    let parts = Array::of1(&JsValue::from_str(body));
-    Blob::new_with_str_sequence_and_options(&parts, &options).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::delivery::outbox::{Store, ITEM_PREFIX};
+    use js_sys::Array;
     use wasm_bindgen_futures::JsFuture;
     use wasm_bindgen_test::wasm_bindgen_test;
 
     #[wasm_bindgen(inline_js = r#"
 export function sleep(ms) { return new Promise(r => setTimeout(r, ms)); }
+// The content type a browser sends with this body (fetch and sendBeacon extract it alike).
+const typeOf = body => new Response(body).headers.get("content-type");
 export function fakeNetwork(statuses, retryAfter = "0") {
   const log = [];
   log.times = [];
@@ -271,11 +266,11 @@ export function fakeNetwork(statuses, retryAfter = "0") {
     const stored = Object.keys(localStorage).filter(k => k.startsWith("touchpoint:outbox:")).length;
     const status = statuses.shift();
     log.times.push(Date.now());
-    log.push(["fetch", url, status, "stored=" + stored, init.body.type, "keepalive=" + init.keepalive, init.credentials].join(" "));
+    log.push(["fetch", url, status, "stored=" + stored, typeOf(init.body), "keepalive=" + init.keepalive, init.credentials].join(" "));
     if (status === 0) return Promise.reject(new TypeError("offline"));
     return Promise.resolve(new Response(null, { status, headers: { "Retry-After": retryAfter } }));
   };
-  navigator.sendBeacon = (url, blob) => { log.push(["beacon", url, blob.type].join(" ")); return true; };
+  navigator.sendBeacon = (url, body) => { log.push(["beacon", url, typeOf(body)].join(" ")); return true; };
   window.addEventListener("touchpoint:delivered", e => log.push(["delivered", e.detail.status].join(" ")));
   log.restore = () => { window.fetch = realFetch; delete navigator.sendBeacon; };
   return log;
@@ -338,25 +333,25 @@ export function restore(log) { log.restore(); }
         // The answer was in storage when the request went out, and stays after a 503.
         assert_eq!(
             take_log(&log),
-            "fetch http://collector.test/v1/responses 503 stored=1 text/plain keepalive=true omit"
+            "fetch http://collector.test/v1/responses 503 stored=1 text/plain;charset=UTF-8 keepalive=true omit"
         );
         assert_eq!(Store::local().keys(ITEM_PREFIX).len(), 1);
         // Leaving the page hands the waiting answer to the beacon; it stays queued.
         courier.beacon();
         assert_eq!(
             take_log(&log),
-            "beacon http://collector.test/v1/responses text/plain"
+            "beacon http://collector.test/v1/responses text/plain;charset=UTF-8"
         );
         // Retry 1 after 500 ms (jitter 0): a network error; retry 2 after 1 s: stored.
         until("the network error", || queue(&courier) == [(2, false)]).await;
         assert_eq!(
             take_log(&log),
-            "fetch http://collector.test/v1/responses 0 stored=1 text/plain keepalive=true omit"
+            "fetch http://collector.test/v1/responses 0 stored=1 text/plain;charset=UTF-8 keepalive=true omit"
         );
         until("the 201", || queue(&courier).is_empty()).await;
         assert_eq!(
             take_log(&log),
-            "fetch http://collector.test/v1/responses 201 stored=1 text/plain keepalive=true omit\ndelivered 201"
+            "fetch http://collector.test/v1/responses 201 stored=1 text/plain;charset=UTF-8 keepalive=true omit\ndelivered 201"
         );
         let times = fetch_times(&log);
         // A timer never fires early; a millisecond of slack for the clock's rounding.
