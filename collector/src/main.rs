@@ -15,6 +15,11 @@ use collector::{
     Config,
 };
 
+/// mimalloc rather than the system's malloc: durable ingest allocates and frees many small
+/// buffers per answer (the parsed submission, sled's nodes and log entries), on several threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "touchpoint-collector",
