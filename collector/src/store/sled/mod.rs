@@ -170,6 +170,7 @@ impl SledStore {
         let locked = || StoreError::Locked {
             path: dir.display().to_string(),
         };
+        let started = std::time::Instant::now();
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_mib.max(8) << 20)
@@ -242,10 +243,20 @@ impl SledStore {
             block,
             _sealer: None,
         };
+        let sled_seconds = started.elapsed().as_secs_f64();
         store.count_pending()?;
         store.reconcile()?;
         migrate::compact_blocks(&store.trees)?;
+        let repair_seconds = started.elapsed().as_secs_f64() - sled_seconds;
         store.load_derived()?;
+        // What an open at a million answers spends its time on (the README's "Where the disk and
+        // the memory go").
+        tracing::info!(
+            sled_seconds,
+            repair_seconds,
+            stats_seconds = started.elapsed().as_secs_f64() - sled_seconds - repair_seconds,
+            "opened the store"
+        );
         if seal {
             store._sealer = Some(Sealer::start(store.trees.clone(), block, store.derived()));
         }
