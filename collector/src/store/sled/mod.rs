@@ -113,10 +113,11 @@ pub struct SledStore {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store under `dir` with a 128 MiB cache. Fails if another process
-    /// holds it.
+    /// Opens (or creates) the store under `dir` with the default cache
+    /// ([`DEFAULT_CACHE_MIB`](crate::config::DEFAULT_CACHE_MIB)). Fails if another process holds
+    /// it.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        Self::open_with_cache(dir, 128)
+        Self::open_with_cache(dir, crate::config::DEFAULT_CACHE_MIB)
     }
 
     /// Opens the store with a page cache of `cache_mib` MiB (the bound on the store's memory)
