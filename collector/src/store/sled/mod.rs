@@ -113,10 +113,11 @@ pub struct SledStore {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store under `dir` with a 128 MiB cache. Fails if another process
-    /// holds it.
+    /// Opens (or creates) the store under `dir` with the default cache
+    /// ([`DEFAULT_CACHE_MIB`](crate::config::DEFAULT_CACHE_MIB)). Fails if another process holds
+    /// it.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        Self::open_with_cache(dir, 128)
+        Self::open_with_cache(dir, crate::config::DEFAULT_CACHE_MIB)
     }
 
     /// Opens the store with a page cache of `cache_mib` MiB (the bound on the store's memory)
@@ -170,6 +171,7 @@ impl SledStore {
         let locked = || StoreError::Locked {
             path: dir.display().to_string(),
         };
+        let started = std::time::Instant::now();
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_mib.max(8) << 20)
@@ -242,10 +244,20 @@ impl SledStore {
             block,
             _sealer: None,
         };
+        let sled_seconds = started.elapsed().as_secs_f64();
         store.count_pending()?;
         store.reconcile()?;
         migrate::compact_blocks(&store.trees)?;
+        let repair_seconds = started.elapsed().as_secs_f64() - sled_seconds;
         store.load_derived()?;
+        // What an open at a million answers spends its time on (the README's "Where the disk and
+        // the memory go").
+        tracing::info!(
+            sled_seconds,
+            repair_seconds,
+            stats_seconds = started.elapsed().as_secs_f64() - sled_seconds - repair_seconds,
+            "opened the store"
+        );
         if seal {
             store._sealer = Some(Sealer::start(store.trees.clone(), block, store.derived()));
         }
