@@ -879,3 +879,5 @@ mod compact_tests;
 mod event_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod theme_tests;
