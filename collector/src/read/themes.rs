@@ -101,9 +101,10 @@ pub fn themes(
     let (now, before) = (over(from, to), over(from - (to - from), from));
     let totals = aggregates.query_all(&[now.clone(), before.clone()]);
     let comments = |i: usize| totals.get(i).map_or(0, |a| a.total.comments);
-    let mut tallies: Vec<Tally> = aggregates
-        .themes()
-        .tally_at_least(&now, MIN_COMMENTS, examples.max(COMPARED));
+    let mut tallies: Vec<Tally> =
+        aggregates
+            .themes()
+            .tally_at_least(&now, MIN_COMMENTS, examples.max(COMPARED));
     tallies.sort_by(|a, b| {
         let words = |t: &Tally| t.key.split(' ').count();
         let letters = |t: &Tally| t.key.chars().filter(|c| *c != ' ').count();

@@ -128,7 +128,11 @@ fn each_comment(group: &[u32], mut f: impl FnMut(u64, u16, &[u32])) {
     while let [high, low, head, tail @ ..] = rest {
         let n = (*head >> 16) as usize;
         let (ids, next) = tail.split_at(n.min(tail.len()));
-        f((u64::from(*high) << 32) | u64::from(*low), *head as u16, ids);
+        f(
+            (u64::from(*high) << 32) | u64::from(*low),
+            *head as u16,
+            ids,
+        );
         rest = next;
     }
 }
@@ -386,7 +390,11 @@ impl Themes {
         wanted
             .into_iter()
             .zip(counts)
-            .zip(latest.chunks(examples.max(1)).chain(std::iter::repeat(&[][..])))
+            .zip(
+                latest
+                    .chunks(examples.max(1))
+                    .chain(std::iter::repeat(&[][..])),
+            )
             .filter_map(|((id, counts), keys)| {
                 let (locale, key) = phrases.get_index(id as usize)?;
                 Some(Tally {

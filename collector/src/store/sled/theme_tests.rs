@@ -68,7 +68,9 @@ fn theme_cells_saved_the_old_way_are_counted_again_from_the_records() {
         t
     };
     let expected = themes(&store);
-    assert!(expected.iter().any(|t| t.key == "activ code" && t.counts.responses == 4));
+    assert!(expected
+        .iter()
+        .any(|t| t.key == "activ code" && t.counts.responses == 4));
     store.save_stats().expect("saved");
     // What the old form left: a cell per phrase, none per day and slot.
     let stamp = store.writer.lock().expect("writer").last;
@@ -93,5 +95,9 @@ fn theme_cells_saved_the_old_way_are_counted_again_from_the_records() {
     assert_eq!(saved_keys(&store, OLD_KEY_TAG), 0, "the old cells are gone");
     assert_eq!(saved_keys(&store, crate::stats::themes::KEY_TAG), 1);
     drop(store);
-    assert_eq!(themes(&reopen(dir.path())), expected, "and load back the same");
+    assert_eq!(
+        themes(&reopen(dir.path())),
+        expected,
+        "and load back the same"
+    );
 }
