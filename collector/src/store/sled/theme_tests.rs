@@ -1,6 +1,7 @@
 //! The sled backend's theme cells: saved as one value per day and slot, and a store that saved
 //! them the old way (one key per day, slot and phrase) still opens with the same themes.
 use super::format::encode_cell;
+use super::tests::reopen;
 use super::*;
 use crate::stats::{themes::OLD_KEY_TAG, Query};
 
@@ -10,18 +11,6 @@ fn commented(n: u32, comment: &str) -> Submission {
         1 + n % 7
     );
     protocol::parse_submission(body.as_bytes()).expect("valid")
-}
-
-fn reopen(dir: &Path) -> SledStore {
-    for _ in 0..100 {
-        match SledStore::open(dir) {
-            Err(StoreError::Locked { .. }) => {
-                std::thread::sleep(std::time::Duration::from_millis(20))
-            }
-            other => return other.expect("reopen"),
-        }
-    }
-    panic!("the store stayed locked")
 }
 
 fn saved_keys(store: &SledStore, tag: u8) -> usize {
