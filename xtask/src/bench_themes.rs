@@ -8,7 +8,7 @@
 //!   and range;
 //! - the collector's resident memory after opening that store and after the queries, how long
 //!   it took to open and listen, and again after a SIGKILL;
-//! - ingest with a comment (its themes extracted under the writer lock) against the same answer
+//! - ingest with a comment (its phrases read before the writer lock) against the same answer
 //!   without one, rounds alternating on one collector: the cost of theme extraction at ingest.
 
 use std::{

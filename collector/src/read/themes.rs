@@ -101,12 +101,10 @@ pub fn themes(
     let (now, before) = (over(from, to), over(from - (to - from), from));
     let totals = aggregates.query_all(&[now.clone(), before.clone()]);
     let comments = |i: usize| totals.get(i).map_or(0, |a| a.total.comments);
-    let mut tallies: Vec<Tally> = aggregates
-        .themes()
-        .tally(&now, examples.max(COMPARED))
-        .into_iter()
-        .filter(|t| t.counts.responses >= MIN_COMMENTS)
-        .collect();
+    let mut tallies: Vec<Tally> =
+        aggregates
+            .themes()
+            .tally_at_least(&now, MIN_COMMENTS, examples.max(COMPARED));
     tallies.sort_by(|a, b| {
         let words = |t: &Tally| t.key.split(' ').count();
         let letters = |t: &Tally| t.key.chars().filter(|c| *c != ' ').count();
@@ -118,7 +116,6 @@ pub fn themes(
             .then(a.locale.cmp(b.locale))
             .then(a.key.cmp(&b.key))
     });
-    let previous = aggregates.themes().tally(&before, 0);
     let mut chosen: Vec<Theme> = Vec::new();
     // The chosen themes' latest comments, as the cells name them.
     let mut latest: Vec<Vec<u64>> = Vec::new();
@@ -152,16 +149,18 @@ pub fn themes(
             .unwrap_or_else(|| tally.key.clone());
         read.truncate(examples);
         chosen.push(Theme {
-            previous: previous
-                .iter()
-                .find(|p| p.locale == tally.locale && p.key == tally.key)
-                .map_or(0, |p| p.counts.responses),
+            previous: 0,
             locale: tally.locale,
             key: tally.key,
             label,
             counts: tally.counts,
             examples: read,
         });
+    }
+    let wanted: Vec<(&str, &str)> = chosen.iter().map(|t| (t.locale, t.key.as_str())).collect();
+    let previous = aggregates.themes().count_each(&before, &wanted);
+    for (theme, previous) in chosen.iter_mut().zip(previous) {
+        theme.previous = previous;
     }
     Ok(Themes {
         from,
@@ -188,13 +187,7 @@ pub fn comments_of(
         locale: Some(locale.to_owned()),
         ..query.clone()
     };
-    let keys = aggregates
-        .themes()
-        .tally(&query, n)
-        .into_iter()
-        .find(|t| t.key == key)
-        .map(|t| t.examples)
-        .unwrap_or_default();
+    let keys = aggregates.themes().latest(&query, (locale, key), n);
     read_examples(store, &keys)
 }
 

@@ -185,8 +185,8 @@ impl Cells {
 }
 
 /// The cells changed since the last save, each encoded as a `(key, counts)` entry: a stats
-/// cell's ([`Aggregates::cell_key`], 19 little-endian u64 counts) or a theme cell's
-/// ([`themes`]).
+/// cell's ([`Aggregates::cell_key`], 19 little-endian u64 counts) or a day and slot's theme
+/// comments ([`themes`]).
 pub struct Changed {
     cells: Vec<(i64, Cell)>,
     themes: themes::Changed,
@@ -212,7 +212,20 @@ pub struct Aggregates {
 impl Aggregates {
     /// Counts one stored submission.
     pub fn add(&self, submission: &Submission, received_micros: u64, burst: bool) {
-        self.add_where(submission, received_micros, burst, None);
+        let prepared = self.themes.prepare(submission);
+        self.add_prepared(submission, prepared, received_micros, burst);
+    }
+
+    /// Counts one stored submission whose comment's phrases were read beforehand
+    /// ([`Themes::prepare`]), so that a store's writer lock is not held while they are read.
+    pub fn add_prepared(
+        &self,
+        submission: &Submission,
+        prepared: themes::Prepared,
+        received_micros: u64,
+        burst: bool,
+    ) {
+        self.count(submission, prepared, received_micros, burst, None);
     }
 
     /// Counts one stored submission into those of its cells whose saving key `wanted` accepts
@@ -221,6 +234,18 @@ impl Aggregates {
     pub fn add_where(
         &self,
         submission: &Submission,
+        received_micros: u64,
+        burst: bool,
+        wanted: Wanted<'_>,
+    ) -> bool {
+        let prepared = self.themes.prepare(submission);
+        self.count(submission, prepared, received_micros, burst, wanted)
+    }
+
+    fn count(
+        &self,
+        submission: &Submission,
+        prepared: themes::Prepared,
         received_micros: u64,
         burst: bool,
         wanted: Wanted<'_>,
@@ -242,7 +267,7 @@ impl Aggregates {
             cells.changed.insert((day, cell));
         }
         self.themes
-            .add(submission, day, received_micros, burst, wanted);
+            .add(prepared, day, received_micros, burst, wanted);
         counted
     }
 
@@ -437,7 +462,7 @@ impl Aggregates {
 
     /// Loads one saved cell, a stats cell or a theme cell; `None` when it is damaged.
     pub fn load_cell(&self, key: &[u8], counts: &[u8]) -> Option<()> {
-        if key.first() == Some(&themes::KEY_TAG) {
+        if matches!(key.first(), Some(&themes::KEY_TAG | &themes::OLD_KEY_TAG)) {
             return self.themes.load(key, counts);
         }
         let (&day, rest) = key.split_first_chunk::<8>()?;

@@ -1,10 +1,17 @@
-//! Theme cells: for each day and (channel, touchpoint, locale), how many comments carry each
-//! keyphrase ([`phrases`]), with those answers' counts (effort, confidence, emotion) and the
-//! arrival keys of the latest few that carry it, so a query finds example comments without
-//! reading any others. Counted at ingest beside the stats cells, by the same stores (sled at
-//! `put`, PostgreSQL from its stats tail, which also counts the other collectors' answers), saved
-//! and recovered with them ([`crate::stats::Aggregates`]). Bursts are left out, as the stats
-//! leave them out unless asked.
+//! Theme cells: for each day and (channel, touchpoint, locale), the comments that carry
+//! keyphrases ([`phrases`]): each comment's arrival key, its answers (effort, confidence and
+//! emotion in one small code) and the ids of its phrases. A query over a period adds up, for each
+//! phrase, the comments of the days and slots it selects, and finds the latest ones that carry it
+//! (its example comments) without reading any record. Counted at ingest beside the stats cells, by
+//! the same stores (sled at `put`, PostgreSQL from its stats tail, which also counts the other
+//! collectors' answers), saved and recovered with them ([`crate::stats::Aggregates`]). Bursts are
+//! left out, as the stats leave them out unless asked.
+//!
+//! Why comments rather than a count per (day, slot, phrase): most phrases are rare (names, one-off
+//! words), so a year of comments makes millions of such cells, each with its own key and counts,
+//! while a comment is a dozen bytes and four per phrase. Phrases are interned once, as u32 ids
+//! ([`indexmap::IndexSet`]); slots likewise. A day and slot's comments are one flat `Vec<u32>`,
+//! and are saved as one value ([`KEY_TAG`]), with the phrases it uses written once in it.
 //!
 //! What is counted is the comment as stored: masked (e-mail addresses, phone and card numbers)
 //! before it was ever written.
@@ -12,31 +19,86 @@
 pub mod phrases;
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
-    sync::{Arc, RwLock},
+    collections::{BTreeMap, HashSet},
+    sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
+use indexmap::{Equivalent, IndexSet};
 use protocol::{Channel, Submission};
 
 use super::{query::Query, Counts};
 use crate::org;
 
-/// Arrival keys of example comments kept per theme cell: the latest.
-pub const EXAMPLES: usize = 3;
-
 /// A theme key longer than this (a "word" of a hundred letters) is not a theme.
 const MAX_KEY: usize = 64;
 
-/// The first byte of a theme cell's saving key; a stats cell's key starts with its day (`0x00`
-/// for any day after 1970 and before the year 9999), so the two share the saved cells' tree.
-pub const KEY_TAG: u8 = b'T';
+/// The first byte of the saving key of one day and slot's theme comments; a stats cell's key
+/// starts with its day (`0x00` for any day after 1970 and before the year 9999), so the two share
+/// the saved cells' tree.
+pub const KEY_TAG: u8 = b'G';
 
-/// What one theme cell counts: the answers whose comment carries the theme, and the arrival keys
-/// of the latest [`EXAMPLES`] of them (newest first, 0 = none).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ThemeCounts {
-    pub counts: Counts,
-    pub examples: [u64; EXAMPLES],
+/// The first byte of a theme cell saved on its own, one key per (day, slot, phrase), as stores
+/// saved them before [`KEY_TAG`]: not read (it holds counts, not comments), so a store that has
+/// them counts its cells again from the records, once, and saves them the new way.
+pub const OLD_KEY_TAG: u8 = b'T';
+
+/// The version byte that opens a saved group's value.
+const GROUP_FORMAT: u8 = 1;
+
+type Hasher = foldhash::fast::RandomState;
+
+/// A phrase: its locale (index in `LOCALE_CODES`) and key ("activ code").
+type Phrase = (u8, Box<str>);
+
+/// A phrase looked up without allocating its key.
+#[derive(Hash)]
+struct PhraseRef<'a>(u8, &'a str);
+
+impl Equivalent<Phrase> for PhraseRef<'_> {
+    fn equivalent(&self, key: &Phrase) -> bool {
+        self.0 == key.0 && self.1 == &*key.1
+    }
+}
+
+/// Everything a theme cell is keyed by apart from its day and phrase.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Slot {
+    channel: Channel,
+    touchpoint: Box<str>,
+    locale: &'static str,
+}
+
+fn locale_index(locale: &str) -> u8 {
+    protocol::instrument::LOCALE_CODES
+        .iter()
+        .position(|l| *l == locale)
+        .unwrap_or(0) as u8
+}
+
+/// Effort (0 = none, 1–7), confidence (0, 1–5) and emotion (0, 1 + its index) in one number
+/// below [`CODES`].
+fn code_of(counts: &Counts) -> u16 {
+    let at = |dist: &[u64]| dist.iter().position(|n| *n > 0).map_or(0, |i| i + 1) as u16;
+    at(&counts.effort) * 36 + at(&counts.confidence) * 6 + at(&counts.emotion)
+}
+
+const CODES: u16 = 8 * 6 * 6;
+
+/// Adds one comment's answers, as [`code_of`] wrote them, to `counts`.
+fn add_code(counts: &mut Counts, code: u16) {
+    let code = usize::from(code);
+    let (effort, confidence, emotion) = (code / 36, code / 6 % 6, code % 6);
+    counts.responses += 1;
+    counts.comments += 1;
+    if effort > 0 {
+        counts.effort[effort - 1] += 1;
+    }
+    if confidence > 0 {
+        counts.confidence[confidence - 1] += 1;
+    }
+    if emotion > 0 {
+        counts.emotion[emotion - 1] += 1;
+    }
 }
 
 /// Keeps the `n` largest keys of `keys` and `key`, largest first, in `keys` (0 = empty).
@@ -50,74 +112,77 @@ fn keep_latest(keys: &mut [u64], key: u64) {
     }
 }
 
-/// Everything a theme cell is keyed by apart from its day and theme.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) struct Slot {
-    channel: Channel,
-    touchpoint: Arc<str>,
-    locale: &'static str,
+/// Appends one comment to a group: `[key high][key low][code | phrases << 16][phrase ids…]`.
+fn push_comment(group: &mut Vec<u32>, key: u64, code: u16, ids: &[u32]) {
+    group.extend_from_slice(&[
+        (key >> 32) as u32,
+        key as u32,
+        u32::from(code) | ((ids.len() as u32) << 16),
+    ]);
+    group.extend_from_slice(ids);
 }
 
-type Day = HashMap<Slot, HashMap<Arc<str>, ThemeCounts>>;
+/// Calls `f` with each comment of a group: its arrival key, answers' code and phrase ids.
+fn each_comment(group: &[u32], mut f: impl FnMut(u64, u16, &[u32])) {
+    let mut rest = group;
+    while let [high, low, head, tail @ ..] = rest {
+        let n = (*head >> 16) as usize;
+        let (ids, next) = tail.split_at(n.min(tail.len()));
+        f(
+            (u64::from(*high) << 32) | u64::from(*low),
+            *head as u16,
+            ids,
+        );
+        rest = next;
+    }
+}
+
+/// A day's groups, by slot id.
+type Day = foldhash::HashMap<u32, Vec<u32>>;
 
 #[derive(Default)]
 struct Cells {
+    slots: IndexSet<Slot, Hasher>,
     days: BTreeMap<i64, Day>,
-    /// One shared copy of each touchpoint and theme key.
-    names: HashSet<Arc<str>>,
-    changed: HashSet<(i64, Slot, Arc<str>)>,
+    /// (day, slot id) of the groups changed since their last save.
+    changed: HashSet<(i64, u32)>,
 }
 
 impl Cells {
-    fn intern(&mut self, name: &str) -> Arc<str> {
-        if let Some(n) = self.names.get(name) {
-            return Arc::clone(n);
+    /// The groups of the days and slots `query` selects.
+    fn selected(&self, query: &Query) -> Vec<&[u32]> {
+        let from = query.from_day.unwrap_or(i64::MIN);
+        let to = query.to_day.unwrap_or(i64::MAX);
+        if from >= to {
+            return Vec::new();
         }
-        let n: Arc<str> = Arc::from(name);
-        self.names.insert(Arc::clone(&n));
-        n
-    }
-
-    fn add(&mut self, day: i64, slot: &Slot, theme: &str, counts: &Counts, key: u64) {
-        let theme = self.intern(theme);
-        let cell = self
-            .days
-            .entry(day)
-            .or_default()
-            .entry(slot.clone())
-            .or_default()
-            .entry(Arc::clone(&theme))
-            .or_default();
-        cell.counts.add(counts);
-        keep_latest(&mut cell.examples, key);
-        self.changed.insert((day, slot.clone(), theme));
+        // Each slot is matched once, not once per day: a department's owners are looked up here.
+        let mut matched: Vec<Option<bool>> = vec![None; self.slots.len()];
+        let mut out = Vec::new();
+        for day in self.days.range(from..to).map(|(_, d)| d) {
+            for (slot, group) in day {
+                let Some(seen) = matched.get_mut(*slot as usize) else {
+                    continue;
+                };
+                if *seen.get_or_insert_with(|| matches(query, &self.slots[*slot as usize])) {
+                    out.push(group.as_slice());
+                }
+            }
+        }
+        out
     }
 }
 
-/// What a submission brings to the theme cells: its keys, counts and slot.
+/// What one answer brings to the theme cells, read before any lock is taken: its slot, answers
+/// and phrase ids (none when it has no comment or no phrase).
+pub struct Prepared(Option<Carried>);
+
 struct Carried {
-    slot: (Channel, String, &'static str),
-    keys: Vec<String>,
-    counts: Counts,
-}
-
-fn carried(submission: &Submission, burst: bool) -> Option<Carried> {
-    let comment = submission.comment.as_ref().filter(|_| !burst)?;
-    let locale = submission.locale.as_str();
-    let keys: Vec<String> = phrases::candidates(locale, comment.as_str())
-        .into_iter()
-        .map(|f| f.key)
-        .filter(|k| k.len() <= MAX_KEY)
-        .collect();
-    (!keys.is_empty()).then(|| Carried {
-        slot: (
-            submission.channel,
-            submission.touchpoint.as_str().to_owned(),
-            locale,
-        ),
-        keys,
-        counts: Counts::of(submission),
-    })
+    channel: Channel,
+    touchpoint: String,
+    locale: &'static str,
+    code: u16,
+    ids: Vec<u32>,
 }
 
 /// One theme over a period: its locale and key, its answers' counts, its latest examples.
@@ -130,83 +195,114 @@ pub struct Tally {
     pub examples: Vec<u64>,
 }
 
-/// The theme cells of every day.
+/// The theme cells of every day. Lock order: `cells`, then `phrases`.
 #[derive(Default)]
 pub struct Themes {
     cells: RwLock<Cells>,
+    /// Every phrase seen, by id; only ever grows (an id handed out is never reused).
+    phrases: RwLock<IndexSet<Phrase, Hasher>>,
 }
 
-/// Theme cells changed since their last save.
-pub(super) type Changed = Vec<(i64, Slot, Arc<str>)>;
+/// Theme groups changed since their last save: (day, slot id).
+pub(super) type Changed = Vec<(i64, u32)>;
 
-/// Cells encoded for saving: `(key, value)`.
+/// Groups encoded for saving: `(key, value)`.
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 impl Themes {
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Cells> {
+    fn write(&self) -> RwLockWriteGuard<'_, Cells> {
         self.cells.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Cells> {
+    fn read(&self) -> RwLockReadGuard<'_, Cells> {
         self.cells.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts the themes of one stored submission on `day`, under its arrival `key`: only
-    /// those cells whose saving key `wanted` accepts (all of them at ingest; on recovery, those
-    /// that a saved cell does not already cover).
+    fn phrases(&self) -> RwLockReadGuard<'_, IndexSet<Phrase, Hasher>> {
+        self.phrases.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The ids of `keys` in `locale`, each added to the phrase table when new.
+    fn intern<'k>(&self, locale: u8, keys: impl Iterator<Item = &'k str>) -> Vec<u32> {
+        let mut table = self.phrases.write().unwrap_or_else(|p| p.into_inner());
+        keys.map(|key| {
+            let id = match table.get_index_of(&PhraseRef(locale, key)) {
+                Some(id) => id,
+                None => table.insert_full((locale, key.into())).0,
+            };
+            id as u32
+        })
+        .collect()
+    }
+
+    /// Reads the phrases of `submission`'s comment: the costly part of counting it, done
+    /// before the store's writer lock and the cells' lock are taken.
+    pub fn prepare(&self, submission: &Submission) -> Prepared {
+        let Some(comment) = submission.comment.as_ref() else {
+            return Prepared(None);
+        };
+        let locale = submission.locale.as_str();
+        let found = phrases::candidates(locale, comment.as_str());
+        let keys = found
+            .iter()
+            .map(|f| f.key.as_str())
+            .filter(|k| k.len() <= MAX_KEY);
+        let ids = self.intern(locale_index(locale), keys);
+        Prepared((!ids.is_empty()).then(|| Carried {
+            channel: submission.channel,
+            touchpoint: submission.touchpoint.as_str().to_owned(),
+            locale,
+            code: code_of(&Counts::of(submission)),
+            ids,
+        }))
+    }
+
+    /// Counts one stored answer's `prepared` phrases on `day`, under its arrival `key`, unless
+    /// it is a burst or `wanted` refuses its group's saving key (on recovery, a group whose saved
+    /// copy already covers it).
     pub(super) fn add(
         &self,
-        submission: &Submission,
+        prepared: Prepared,
         day: i64,
         key: u64,
         burst: bool,
         wanted: super::Wanted<'_>,
     ) {
-        // The words are read before the lock is taken: queries are not held up by them.
-        let Some(carried) = carried(submission, burst) else {
+        let Some(carried) = prepared.0.filter(|_| !burst) else {
             return;
         };
-        let (channel, touchpoint, locale) = &carried.slot;
-        let mut cells = self.write();
         let slot = Slot {
-            channel: *channel,
-            touchpoint: cells.intern(touchpoint),
-            locale,
+            channel: carried.channel,
+            touchpoint: carried.touchpoint.into(),
+            locale: carried.locale,
         };
-        for theme in &carried.keys {
-            if wanted.is_none_or(|wanted| wanted(&encode_key(day, &slot, theme))) {
-                cells.add(day, &slot, theme, &carried.counts, key);
-            }
+        if wanted.is_some_and(|wanted| !wanted(&group_key(day, &slot))) {
+            return;
         }
+        let mut cells = self.write();
+        let slot = cells.slots.insert_full(slot).0 as u32;
+        let group = cells.days.entry(day).or_default().entry(slot).or_default();
+        push_comment(group, key, carried.code, &carried.ids);
+        cells.changed.insert((day, slot));
     }
 
+    /// Forgets every cell (before a rebuild); the phrase table is kept, as ids may be in flight.
     pub(super) fn clear(&self) {
         *self.write() = Cells::default();
     }
 
-    /// The cells changed since the last call, encoded for saving (`[counts][examples]`, each a
-    /// little-endian u64), and clears the changed set.
+    /// The groups changed since the last call, encoded for saving ([`encode_group`]), and clears
+    /// the changed set.
     pub(super) fn take_changed(&self) -> (Changed, Entries) {
         let mut cells = self.write();
         let changed: Changed = cells.changed.drain().collect();
+        let phrases = self.phrases();
         let entries = changed
             .iter()
-            .map(|(day, slot, theme)| {
-                let cell = cells
-                    .days
-                    .get(day)
-                    .and_then(|d| d.get(slot))
-                    .and_then(|s| s.get(theme))
-                    .copied()
-                    .unwrap_or_default();
-                let value: Vec<u8> = cell
-                    .counts
-                    .words()
-                    .iter()
-                    .chain(&cell.examples)
-                    .flat_map(|w| w.to_le_bytes())
-                    .collect();
-                (encode_key(*day, slot, theme), value)
+            .filter_map(|(day, slot)| {
+                let group = cells.days.get(day)?.get(slot)?;
+                let slot = cells.slots.get_index(*slot as usize)?;
+                Some((group_key(*day, slot), encode_group(group, &phrases)))
             })
             .collect();
         (changed, entries)
@@ -216,7 +312,8 @@ impl Themes {
         self.write().changed.extend(changed);
     }
 
-    /// Loads one saved cell (its key starts with [`KEY_TAG`]); `None` when it is damaged.
+    /// Loads one saved group (its key starts with [`KEY_TAG`]); `None` when it is damaged or of
+    /// the old form ([`OLD_KEY_TAG`]), so the cells are counted again from the records.
     pub(super) fn load(&self, key: &[u8], value: &[u8]) -> Option<()> {
         let (&[KEY_TAG], rest) = key.split_first_chunk::<1>()? else {
             return None;
@@ -224,71 +321,149 @@ impl Themes {
         let (&day, rest) = rest.split_first_chunk::<8>()?;
         let day = u64::from_be_bytes(day) as i64;
         let (&[channel, locale, len], rest) = rest.split_first_chunk::<3>()?;
-        let touchpoint = std::str::from_utf8(rest.get(..usize::from(len))?).ok()?;
-        let theme = std::str::from_utf8(&rest[usize::from(len)..]).ok()?;
-        if value.len() != (Counts::WORDS + EXAMPLES) * 8 || theme.is_empty() {
+        if rest.len() != usize::from(len) {
             return None;
         }
-        let mut words = [0u64; Counts::WORDS + EXAMPLES];
-        for (w, bytes) in words.iter_mut().zip(value.chunks_exact(8)) {
-            *w = u64::from_le_bytes(bytes.try_into().ok()?);
-        }
-        let counts = Counts::from_words(words[..Counts::WORDS].try_into().ok()?);
-        let mut examples = [0u64; EXAMPLES];
-        examples.copy_from_slice(&words[Counts::WORDS..]);
-        let mut cells = self.write();
         let slot = Slot {
             channel: *Channel::ALL.get(usize::from(channel))?,
-            touchpoint: cells.intern(touchpoint),
+            touchpoint: std::str::from_utf8(rest).ok()?.into(),
             locale: protocol::instrument::LOCALE_CODES.get(usize::from(locale))?,
         };
-        let theme = cells.intern(theme);
-        cells
-            .days
-            .entry(day)
-            .or_default()
-            .entry(slot)
-            .or_default()
-            .insert(theme, ThemeCounts { counts, examples });
+        let (keys, comments) = decode_group(value)?;
+        let ids = self.intern(locale, keys.into_iter());
+        let mut group = Vec::new();
+        let mut local = Vec::new();
+        for (key, code, phrases) in comments {
+            local.clear();
+            for at in phrases {
+                local.push(*ids.get(at)?);
+            }
+            push_comment(&mut group, key, code, &local);
+        }
+        group.shrink_to_fit();
+        let mut cells = self.write();
+        let slot = cells.slots.insert_full(slot).0 as u32;
+        cells.days.entry(day).or_default().insert(slot, group);
         Some(())
     }
 
     /// Every theme of the comments `query` selects (its days, channel, touchpoint, department and
     /// locale), with up to `examples` arrival keys each, in no particular order.
     pub fn tally(&self, query: &Query, examples: usize) -> Vec<Tally> {
+        self.tally_at_least(query, 1, examples)
+    }
+
+    /// The themes of the comments `query` selects that at least `min` of them carry. Two passes
+    /// over the selected comments: one counts each phrase, the other adds up the answers and the
+    /// latest examples of those carried often enough (a long tail of rare phrases costs a
+    /// counter each, not their counts).
+    pub fn tally_at_least(&self, query: &Query, min: u64, examples: usize) -> Vec<Tally> {
         let cells = self.read();
-        let from = query.from_day.unwrap_or(i64::MIN);
-        let to = query.to_day.unwrap_or(i64::MAX);
-        let mut at: foldhash::HashMap<(&'static str, &str), (Counts, Vec<u64>)> =
-            foldhash::HashMap::default();
-        if from >= to {
-            return Vec::new();
+        let groups = cells.selected(query);
+        let mut at = self.carried(&groups);
+        let mut wanted: Vec<u32> = Vec::new();
+        for (id, n) in at.iter_mut().enumerate() {
+            *n = if u64::from(*n) >= min.max(1) {
+                wanted.push(id as u32);
+                wanted.len() as u32
+            } else {
+                0
+            };
         }
-        for day in cells.days.range(from..to).map(|(_, d)| d) {
-            for (slot, themes) in day {
-                if !matches(query, slot) {
-                    continue;
+        let mut counts = vec![Counts::default(); wanted.len()];
+        let mut latest = vec![0u64; wanted.len() * examples];
+        for group in &groups {
+            each_comment(group, |key, code, ids| {
+                for id in ids {
+                    let Some(i) = at.get(*id as usize).filter(|i| **i > 0) else {
+                        continue;
+                    };
+                    let i = *i as usize - 1;
+                    add_code(&mut counts[i], code);
+                    keep_latest(&mut latest[i * examples..(i + 1) * examples], key);
                 }
-                for (theme, cell) in themes {
-                    let (counts, keys) = at.entry((slot.locale, theme)).or_default();
-                    counts.add(&cell.counts);
-                    for key in cell.examples.iter().filter(|k| **k > 0) {
-                        if keys.len() < examples {
-                            keys.push(0);
-                        }
-                        keep_latest(keys, *key);
-                    }
-                }
-            }
+            });
         }
-        at.into_iter()
-            .map(|((locale, key), (counts, examples))| Tally {
-                locale,
-                key: key.to_owned(),
-                counts,
-                examples: examples.into_iter().filter(|k| *k > 0).collect(),
+        drop(groups);
+        drop(cells);
+        let phrases = self.phrases();
+        wanted
+            .into_iter()
+            .zip(counts)
+            .zip(
+                latest
+                    .chunks(examples.max(1))
+                    .chain(std::iter::repeat(&[][..])),
+            )
+            .filter_map(|((id, counts), keys)| {
+                let (locale, key) = phrases.get_index(id as usize)?;
+                Some(Tally {
+                    locale: protocol::instrument::LOCALE_CODES.get(usize::from(*locale))?,
+                    key: key.to_string(),
+                    counts,
+                    examples: keys
+                        .iter()
+                        .take(examples)
+                        .copied()
+                        .filter(|k| *k > 0)
+                        .collect(),
+                })
             })
             .collect()
+    }
+
+    /// How many of `groups`' comments carry each phrase, by phrase id.
+    fn carried(&self, groups: &[&[u32]]) -> Vec<u32> {
+        // Under the cells' lock: every id in the groups is below the table's length.
+        let mut at = vec![0u32; self.phrases().len()];
+        for group in groups {
+            each_comment(group, |_, _, ids| {
+                for id in ids {
+                    if let Some(n) = at.get_mut(*id as usize) {
+                        *n += 1;
+                    }
+                }
+            });
+        }
+        at
+    }
+
+    /// How many comments `query` selects carry each of `themes` (locale, key).
+    pub fn count_each(&self, query: &Query, themes: &[(&str, &str)]) -> Vec<u64> {
+        let cells = self.read();
+        let at = self.carried(&cells.selected(query));
+        let phrases = self.phrases();
+        themes
+            .iter()
+            .map(|(locale, key)| {
+                phrases
+                    .get_index_of(&PhraseRef(locale_index(locale), key))
+                    .and_then(|id| at.get(id))
+                    .map_or(0, |n| u64::from(*n))
+            })
+            .collect()
+    }
+
+    /// The arrival keys of the latest `n` comments `query` selects that carry the theme `key` of
+    /// `locale`, newest first.
+    pub fn latest(&self, query: &Query, (locale, key): (&str, &str), n: usize) -> Vec<u64> {
+        let cells = self.read();
+        let Some(id) = self
+            .phrases()
+            .get_index_of(&PhraseRef(locale_index(locale), key))
+        else {
+            return Vec::new();
+        };
+        let mut keys = vec![0u64; n];
+        for group in cells.selected(query) {
+            each_comment(group, |key, _, ids| {
+                if ids.contains(&(id as u32)) {
+                    keep_latest(&mut keys, key);
+                }
+            });
+        }
+        keys.retain(|k| *k > 0);
+        keys
     }
 }
 
@@ -303,23 +478,111 @@ fn matches(query: &Query, slot: &Slot) -> bool {
             .is_none_or(|d| org::department_of(query.owners(), slot.channel, &slot.touchpoint) == d)
 }
 
-/// `[KEY_TAG][day u64 BE][channel][locale][len][touchpoint][theme]`.
-fn encode_key(day: i64, slot: &Slot, theme: &str) -> Vec<u8> {
+/// `[KEY_TAG][day u64 BE][channel][locale][len][touchpoint]`.
+fn group_key(day: i64, slot: &Slot) -> Vec<u8> {
     let channel = Channel::ALL
         .iter()
         .position(|c| *c == slot.channel)
         .unwrap_or(0);
-    let locale = protocol::instrument::LOCALE_CODES
-        .iter()
-        .position(|l| *l == slot.locale)
-        .unwrap_or(0);
-    let mut out = Vec::with_capacity(13 + slot.touchpoint.len() + theme.len());
+    let mut out = Vec::with_capacity(12 + slot.touchpoint.len());
     out.push(KEY_TAG);
     out.extend_from_slice(&(day as u64).to_be_bytes());
-    out.extend_from_slice(&[channel as u8, locale as u8, slot.touchpoint.len() as u8]);
+    out.extend_from_slice(&[
+        channel as u8,
+        locale_index(slot.locale),
+        slot.touchpoint.len() as u8, // an Ident is at most 64 bytes
+    ]);
     out.extend_from_slice(slot.touchpoint.as_bytes());
-    out.extend_from_slice(theme.as_bytes());
     out
+}
+
+/// A group as saved: `[GROUP_FORMAT][width][phrases u32 LE]`, each phrase `[len][key]`, then each
+/// comment `[key u64 LE][code u16 LE][n]` and its `n` phrases as indexes into the group's own
+/// phrases, each `width` bytes (1, 2 or 4) little-endian: a phrase's text once per group.
+fn encode_group(group: &[u32], table: &IndexSet<Phrase, Hasher>) -> Vec<u8> {
+    let mut local: foldhash::HashMap<u32, u32> = foldhash::HashMap::default();
+    let mut order: Vec<u32> = Vec::new();
+    each_comment(group, |_, _, ids| {
+        for id in ids {
+            local.entry(*id).or_insert_with(|| {
+                order.push(*id);
+                order.len() as u32 - 1
+            });
+        }
+    });
+    let width: usize = match order.len() {
+        0..=0x100 => 1,
+        0x101..=0x1_0000 => 2,
+        _ => 4,
+    };
+    let mut out = vec![GROUP_FORMAT, width as u8];
+    out.extend_from_slice(&(order.len() as u32).to_le_bytes());
+    for id in &order {
+        let key = table.get_index(*id as usize).map_or("", |(_, k)| k);
+        out.push(key.len() as u8); // at most MAX_KEY bytes
+        out.extend_from_slice(key.as_bytes());
+    }
+    each_comment(group, |key, code, ids| {
+        out.extend_from_slice(&key.to_le_bytes());
+        out.extend_from_slice(&code.to_le_bytes());
+        out.push(ids.len() as u8); // at most phrases::PER_COMMENT
+        for id in ids {
+            out.extend_from_slice(&local[id].to_le_bytes()[..width]);
+        }
+    });
+    out
+}
+
+/// A saved comment: its arrival key, answers' code and phrases (indexes into its group's).
+type SavedComment = (u64, u16, Vec<usize>);
+
+/// The phrases and comments of a saved group; `None` when it is damaged.
+fn decode_group(value: &[u8]) -> Option<(Vec<&str>, Vec<SavedComment>)> {
+    let (&[GROUP_FORMAT, width], rest) = value.split_first_chunk::<2>()? else {
+        return None;
+    };
+    let width = usize::from(width);
+    if !matches!(width, 1 | 2 | 4) {
+        return None;
+    }
+    let (&count, mut rest) = rest.split_first_chunk::<4>()?;
+    let count = u32::from_le_bytes(count) as usize;
+    let mut keys = Vec::with_capacity(count.min(rest.len()));
+    for _ in 0..count {
+        let (&len, tail) = rest.split_first()?;
+        let (key, tail) = tail.split_at_checked(usize::from(len))?;
+        let key = std::str::from_utf8(key).ok()?;
+        if key.is_empty() {
+            return None;
+        }
+        keys.push(key);
+        rest = tail;
+    }
+    let mut comments = Vec::new();
+    while !rest.is_empty() {
+        let (&key, tail) = rest.split_first_chunk::<8>()?;
+        let (&code, tail) = tail.split_first_chunk::<2>()?;
+        let (&n, mut tail) = tail.split_first()?;
+        let code = u16::from_le_bytes(code);
+        if code >= CODES || n == 0 {
+            return None;
+        }
+        let mut phrases = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            let (at, next) = tail.split_at_checked(width)?;
+            let mut bytes = [0u8; 4];
+            bytes[..width].copy_from_slice(at);
+            let at = u32::from_le_bytes(bytes) as usize;
+            if at >= keys.len() {
+                return None;
+            }
+            phrases.push(at);
+            tail = next;
+        }
+        comments.push((u64::from_le_bytes(key), code, phrases));
+        rest = tail;
+    }
+    Some((keys, comments))
 }
 
 #[cfg(test)]

@@ -324,6 +324,8 @@ impl SledStore {
         bounds: &Bounds,
         event: bool,
     ) -> Result<Put, StoreError> {
+        // A comment's phrases are read before the writer lock: other answers are not held up.
+        let phrases = self.stats.themes().prepare(submission);
         let mut writer = self
             .writer
             .lock()
@@ -367,7 +369,7 @@ impl SledStore {
         }
         // Counted before the flush that acknowledges it; a crash before that flush is followed by
         // a rebuild from the records that did reach the disk.
-        self.stats.add(submission, key, burst);
+        self.stats.add_prepared(submission, phrases, key, burst);
         Ok(Put::Stored { key })
     }
 
@@ -889,3 +891,5 @@ mod compact_tests;
 mod event_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod theme_tests;

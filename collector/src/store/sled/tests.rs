@@ -17,7 +17,7 @@ fn submission(id: &str, effort: i64, interaction: Option<&str>) -> Submission {
 
 /// Reopens `dir` in this process: sled's background thread lets go of the lock shortly after
 /// the previous handle is dropped.
-fn reopen(dir: &Path) -> SledStore {
+pub(super) fn reopen(dir: &Path) -> SledStore {
     for _ in 0..100 {
         match SledStore::open(dir) {
             Err(StoreError::Locked { .. }) => {
