@@ -241,7 +241,8 @@ impl Impact {
                     catch_up_outcomes(&*store, &joins, &reading, None).map(drop)
                 }
             });
-            let joined = joins.lock();
+            let mut joined = joins.lock();
+            joined.trim();
             match &filled {
                 Ok(()) => tracing::info!(
                     answers = joined.answers.len(),

@@ -283,6 +283,19 @@ impl Joined {
         self.interactions.id(n)
     }
 
+    /// Gives back what reading in left unused: each list keeps an eighth more room than it
+    /// holds (doubling as it grew may have left it with nearly as much again).
+    pub fn trim(&mut self) {
+        fn trim<T>(list: &mut Vec<T>) {
+            list.shrink_to(list.len() + list.len() / 8);
+        }
+        trim(&mut self.answers);
+        trim(&mut self.interactions.bytes);
+        trim(&mut self.interactions.ends);
+        trim(&mut self.last);
+        trim(&mut self.happened);
+    }
+
     /// Bytes the index holds, about.
     pub fn heap_bytes(&self) -> usize {
         self.answers.capacity() * std::mem::size_of::<Joinable>()
@@ -388,5 +401,63 @@ fn answer_of(waiting: &Waiting) -> Joining<'_> {
         effort,
         confidence,
         emotion,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(interaction: &str, effort: u8) -> Joining<'_> {
+        Joining {
+            given_micros: 1_000,
+            touchpoint: "card-activation",
+            interaction,
+            effort,
+            confidence: 5,
+            emotion: 1,
+        }
+    }
+
+    #[test]
+    fn an_id_is_kept_once_and_its_outcomes_join_whichever_came_first() {
+        let joins = Joins::new(0);
+        {
+            let mut joined = joins.lock();
+            joined.add_outcome(1, "call-1", "repeat_contact", None);
+        }
+        joins.add_one(answer("call-1", 2));
+        joins.add_one(answer("call-2", 6));
+        let mut joined = joins.lock();
+        joined.add_outcome(2, "call-1", "refund", Some(12.5));
+        assert_eq!(joined.interactions.len(), 2);
+        let [first, second] = [joined.answers[0], joined.answers[1]];
+        assert_eq!(joined.interaction_id(first.interaction), b"call-1");
+        assert_eq!(
+            (first.effort(), first.confidence(), first.emotion()),
+            (2, 5, 1)
+        );
+        let kinds: Vec<(&str, Option<f64>)> = joined
+            .happened(first.interaction)
+            .map(|h| (joined.kinds.name(h.kind), h.value()))
+            .collect();
+        assert_eq!(kinds, [("refund", Some(12.5)), ("repeat_contact", None)]);
+        assert!(!joined.had_any(second.interaction));
+        assert_eq!(joined.outcomes_to, 2);
+    }
+
+    #[test]
+    fn an_answer_counted_while_a_question_holds_the_index_is_in_the_next_one() {
+        let joins = Joins::new(0);
+        let held = joins.lock();
+        joins.add_one(answer("call-9", 4));
+        assert!(held.answers.is_empty());
+        drop(held);
+        let joined = joins.lock();
+        assert_eq!(joined.answers.len(), 1);
+        assert_eq!(
+            joined.interaction_id(joined.answers[0].interaction),
+            b"call-9"
+        );
     }
 }
