@@ -584,6 +584,36 @@ fn events_stored_through_two_collectors_reach_the_endpoint_and_an_acknowledgemen
     );
 }
 
+/// Posts `late` (an answer of device `branch-7/kiosk-late`) to `base` while a psql session
+/// inserts that device's row: the answer's transaction waits, open, until the session lets go
+/// (`ROLLBACK`). Returns once it waits.
+fn post_held(
+    server: &postgres::Postgres,
+    db: &str,
+    base: &str,
+    late: &Value,
+) -> (postgres::Session, thread::JoinHandle<Delivery>) {
+    let mut holder = server.session(db).expect("a psql session");
+    holder
+        .run("BEGIN; INSERT INTO devices (device, last_submitted) VALUES ('branch-7/kiosk-late', 0);")
+        .expect("the device row held");
+    let (base, body) = (base.to_owned(), late.to_string());
+    let held = thread::spawn(move || post(&base, &body));
+    eventually(
+        "the late answer's transaction waiting for the device row",
+        || {
+            server
+                .psql(
+                    db,
+                    "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = 'touchpoint-collector' AND wait_event_type = 'Lock'",
+                )
+                .is_ok_and(|n| n == "1")
+        },
+    );
+    (holder, held)
+}
+
 #[test]
 fn an_answer_committed_after_later_ones_is_counted_by_every_collector() {
     // The collectors' ingest transactions run side by side, so an answer may commit after
@@ -597,26 +627,9 @@ fn an_answer_committed_after_later_ones_is_counted_by_every_collector() {
         post(&b, &submission(1).to_string()),
         Delivery::Acknowledged(201)
     );
-    let mut holder = server.session(&db).expect("a psql session");
-    holder
-        .run("BEGIN; INSERT INTO devices (device, last_submitted) VALUES ('branch-7/kiosk-late', 0);")
-        .expect("the device row held");
     let mut late = submission(3);
     late["context"] = json!({"site_id": "branch-7", "device_id": "kiosk-late"});
-    let body = late.to_string();
-    let held = thread::spawn(move || post(&a, &body));
-    eventually(
-        "the late answer's transaction waiting for the device row",
-        || {
-            server
-                .psql(
-                    &db,
-                    "SELECT count(*) FROM pg_stat_activity
-                 WHERE application_name = 'touchpoint-collector' AND wait_event_type = 'Lock'",
-                )
-                .is_ok_and(|n| n == "1")
-        },
-    );
+    let (mut holder, held) = post_held(&server, &db, &a, &late);
     for n in 10..15 {
         assert_eq!(
             post(&b, &submission(n).to_string()),
@@ -682,28 +695,10 @@ fn an_answer_committed_after_later_ones_shows_in_every_collectors_business_view(
         .into_json()
         .expect("JSON");
     assert_eq!(imported["stored"], json!(1), "{imported}");
-    let mut holder = server.session(&db).expect("a psql session");
-    holder
-        .run("BEGIN; INSERT INTO devices (device, last_submitted) VALUES ('branch-7/kiosk-late', 0);")
-        .expect("the device row held");
     let mut late = submission(3);
     late["context"] =
         json!({"site_id": "branch-7", "device_id": "kiosk-late", "interaction_id": "ticket-late"});
-    let body = late.to_string();
-    let late_base = a.clone();
-    let held = thread::spawn(move || post(&late_base, &body));
-    eventually(
-        "the late answer's transaction waiting for the device row",
-        || {
-            server
-                .psql(
-                    &db,
-                    "SELECT count(*) FROM pg_stat_activity
-                 WHERE application_name = 'touchpoint-collector' AND wait_event_type = 'Lock'",
-                )
-                .is_ok_and(|n| n == "1")
-        },
-    );
+    let (mut holder, held) = post_held(&server, &db, &a, &late);
     for n in 10..15 {
         let mut answer = submission(n);
         answer["context"] = json!({"interaction_id": format!("ticket-{n}")});
