@@ -14,7 +14,7 @@
 //!   comment themes of a period, and their shared HTML; it reads through the store and its stats
 //!   cells, beside `ingest`.
 //! - [`impact`]: the business view, beside `read`: the organisation's outcomes joined by
-//!   interaction id to the answers that carry one, rates by effort band, what the difference
+//!   interaction id to the answers that carry one (in the store's index, read in after open), rates by effort band, what the difference
 //!   costs, and the fit that says which measure moves each outcome most.
 //! - [`webhooks`]: events out, beside `ingest` and `read`: the outbox's events handed to the
 //!   organisation file's endpoints (signed per Standard Webhooks, retried, on their own thread),
@@ -28,7 +28,9 @@
 //!   invitations (agent).
 //! - [`stats`]: the cells that `GET /v1/stats`, the dashboard and the report read, kept by the store,
 //!   and the values seen in each dimension, which the cardinality bounds count; beside them the
-//!   theme cells (`stats::themes`: each comment's keyphrases per locale, counted at ingest).
+//!   theme cells (`stats::themes`: each comment's keyphrases per locale, counted at ingest) and
+//!   the business view's index (`stats::joins`: the answers that carry an interaction id, packed,
+//!   and the outcomes by interaction, counted where the cells are).
 //! - [`org`]: the organisation file (departments, touchpoints, journeys), reloaded whole, and the
 //!   council's actions; one definition of a touchpoint's department.
 //! - [`config`] (flags, every default, secrets), [`limits`] (token buckets), [`clock`] (the one

@@ -584,6 +584,36 @@ fn events_stored_through_two_collectors_reach_the_endpoint_and_an_acknowledgemen
     );
 }
 
+/// Posts `late` (an answer of device `branch-7/kiosk-late`) to `base` while a psql session
+/// inserts that device's row: the answer's transaction waits, open, until the session lets go
+/// (`ROLLBACK`). Returns once it waits.
+fn post_held(
+    server: &postgres::Postgres,
+    db: &str,
+    base: &str,
+    late: &Value,
+) -> (postgres::Session, thread::JoinHandle<Delivery>) {
+    let mut holder = server.session(db).expect("a psql session");
+    holder
+        .run("BEGIN; INSERT INTO devices (device, last_submitted) VALUES ('branch-7/kiosk-late', 0);")
+        .expect("the device row held");
+    let (base, body) = (base.to_owned(), late.to_string());
+    let held = thread::spawn(move || post(&base, &body));
+    eventually(
+        "the late answer's transaction waiting for the device row",
+        || {
+            server
+                .psql(
+                    db,
+                    "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = 'touchpoint-collector' AND wait_event_type = 'Lock'",
+                )
+                .is_ok_and(|n| n == "1")
+        },
+    );
+    (holder, held)
+}
+
 #[test]
 fn an_answer_committed_after_later_ones_is_counted_by_every_collector() {
     // The collectors' ingest transactions run side by side, so an answer may commit after
@@ -597,26 +627,9 @@ fn an_answer_committed_after_later_ones_is_counted_by_every_collector() {
         post(&b, &submission(1).to_string()),
         Delivery::Acknowledged(201)
     );
-    let mut holder = server.session(&db).expect("a psql session");
-    holder
-        .run("BEGIN; INSERT INTO devices (device, last_submitted) VALUES ('branch-7/kiosk-late', 0);")
-        .expect("the device row held");
     let mut late = submission(3);
     late["context"] = json!({"site_id": "branch-7", "device_id": "kiosk-late"});
-    let body = late.to_string();
-    let held = thread::spawn(move || post(&a, &body));
-    eventually(
-        "the late answer's transaction waiting for the device row",
-        || {
-            server
-                .psql(
-                    &db,
-                    "SELECT count(*) FROM pg_stat_activity
-                 WHERE application_name = 'touchpoint-collector' AND wait_event_type = 'Lock'",
-                )
-                .is_ok_and(|n| n == "1")
-        },
-    );
+    let (mut holder, held) = post_held(&server, &db, &a, &late);
     for n in 10..15 {
         assert_eq!(
             post(&b, &submission(n).to_string()),
@@ -643,4 +656,68 @@ fn an_answer_committed_after_later_ones_is_counted_by_every_collector() {
         .map(|n| (submission(*n)["id"].as_str().unwrap_or("").to_owned(), 201))
         .collect();
     assert_exported_once_and_counted(&running.iter().collect::<Vec<_>>(), &acknowledged);
+}
+
+/// The answers `GET /v1/impact` joins (those with an interaction id), over every touchpoint,
+/// and how many of them had an outcome.
+fn joined(view: &Value) -> (u64, u64) {
+    let touchpoints = view["touchpoints"].as_array().cloned().unwrap_or_default();
+    let answers = touchpoints
+        .iter()
+        .flat_map(|t| t["answers"].as_object().cloned().unwrap_or_default())
+        .filter_map(|(_, n)| n.as_u64())
+        .sum();
+    let with_outcome = touchpoints
+        .iter()
+        .flat_map(|t| t["outcomes"].as_array().cloned().unwrap_or_default())
+        .flat_map(|o| {
+            ["hard", "neutral", "easy"].map(|b| o["bands"][b]["with_outcome"].as_u64().unwrap_or(0))
+        })
+        .sum();
+    (answers, with_outcome)
+}
+
+#[test]
+fn an_answer_committed_after_later_ones_shows_in_every_collectors_business_view() {
+    // As above, a kiosk answer's transaction is held open while the other collector stores
+    // five; here each carries an interaction id, and the late one's has an outcome.
+    let (server, url) = postgres::database("late_impact");
+    let db = url.rsplit('/').next().expect("a database name").to_owned();
+    let (running, _dirs) = collectors(&url, 2);
+    let (a, b) = (running[0].base.clone(), running[1].base.clone());
+    let imported: Value = ureq::post(&format!("{a}/v1/outcomes"))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .set("Content-Type", "application/x-ndjson")
+        .send_string(
+            "{\"interaction_id\":\"ticket-late\",\"outcome\":\"repeat_contact\",\"at\":\"2026-01-02T10:00:00Z\"}\n",
+        )
+        .expect("an answer")
+        .into_json()
+        .expect("JSON");
+    assert_eq!(imported["stored"], json!(1), "{imported}");
+    let mut late = submission(3);
+    late["context"] =
+        json!({"site_id": "branch-7", "device_id": "kiosk-late", "interaction_id": "ticket-late"});
+    let (mut holder, held) = post_held(&server, &db, &a, &late);
+    for n in 10..15 {
+        let mut answer = submission(n);
+        answer["context"] = json!({"interaction_id": format!("ticket-{n}")});
+        assert_eq!(post(&b, &answer.to_string()), Delivery::Acknowledged(201));
+    }
+    // The other collector's view counts its five while the late answer is still open, and the
+    // late answer's own collector is asked too (it sees the five once nothing older is open):
+    // a view that read the store by key would now be past the late answer's on both.
+    eventually("the five in the other collector's business view", || {
+        joined(&admin_get(&b, "/v1/impact")) == (5, 0)
+    });
+    assert_eq!(joined(&admin_get(&a, "/v1/impact")).1, 0);
+    holder.run("ROLLBACK;").expect("the device row let go");
+    assert_eq!(held.join().expect("posted"), Delivery::Acknowledged(201));
+    // ...and each finds the late one, with its outcome, once it commits.
+    for base in [&a, &b] {
+        eventually(
+            "the late answer and its outcome in the business view",
+            || joined(&admin_get(base, "/v1/impact")) == (6, 1),
+        );
+    }
 }

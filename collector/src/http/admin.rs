@@ -241,7 +241,7 @@ pub async fn council_report(
     let business = Arc::clone(&state.impact);
     let built = web::block(move || {
         let query = crate::impact::Query::of_days(period.from_day, period.to_day, None);
-        let view = business.view(&query, org.as_deref())?;
+        let view = business.view_when_ready(&query, org.as_deref())?;
         report::build(&*store, &period, org, crate::clock::today()).map(|mut built| {
             built.impact = Some(view);
             built

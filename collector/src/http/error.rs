@@ -72,11 +72,23 @@ pub enum ApiError {
     /// The work could not be started: no thread to run it on, or the collector is stopping.
     #[error("the collector is too busy to serve this now")]
     Busy,
+    /// The business view is still reading in the answers stored before the collector started.
+    #[error("the business view is being prepared")]
+    ImpactPreparing,
 }
 
 impl From<Refused> for ApiError {
     fn from(refused: Refused) -> Self {
         Self::Refused(refused, None)
+    }
+}
+
+impl From<crate::impact::ViewError> for ApiError {
+    fn from(error: crate::impact::ViewError) -> Self {
+        match error {
+            crate::impact::ViewError::Store(error) => error.into(),
+            crate::impact::ViewError::Preparing => Self::ImpactPreparing,
+        }
     }
 }
 
@@ -249,6 +261,11 @@ impl ApiError {
                 "unavailable",
                 "the collector is too busy to serve this now; retry later",
             ),
+            Self::ImpactPreparing => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "preparing",
+                "the business view is reading in the answers stored before the collector started (seconds at a million answers); retry after Retry-After seconds",
+            ),
         }
     }
 
@@ -312,7 +329,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.parts().0);
         match self {
-            Self::Refused(Refused::Unavailable(_) | Refused::Storage(_), _) | Self::Busy => {
+            Self::Refused(Refused::Unavailable(_) | Refused::Storage(_), _)
+            | Self::Busy
+            | Self::ImpactPreparing => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             Self::Refused(Refused::RateLimited(secs), _)

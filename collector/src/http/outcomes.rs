@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use actix_web::{http::header, web, HttpMessage, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -38,23 +38,15 @@ pub async fn post_outcomes(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let essence = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
-    let format = essence
-        .as_deref()
-        .and_then(Format::of_content_type)
+    let format = req
+        .mime_type()
+        .ok()
+        .flatten()
+        .and_then(|mime| Format::of_content_type(mime.essence_str()))
         .ok_or(ApiError::OutcomeFormat)?;
     let body = read_body(&req, payload, MAX_OUTCOMES_BYTES).await?;
     let store = Arc::clone(state.ingest.store());
+    let impact = Arc::clone(&state.impact);
     let (lines, puts) = web::block(move || -> Result<_, ApiError> {
         let lines = lines::parse(&body, format).map_err(|bad| match bad {
             BadBody::TooManyLines => ApiError::TooManyOutcomes,
@@ -69,6 +61,14 @@ pub async fn post_outcomes(
         } else {
             store.put_outcomes(&good)?
         };
+        // The view reads the new outcomes now, so the next question need not; while it is
+        // being prepared it reads them with the rest.
+        match impact.catch_up() {
+            Ok(()) | Err(crate::impact::ViewError::Preparing) => {}
+            Err(crate::impact::ViewError::Store(error)) => {
+                tracing::warn!(%error, "the business view will read the new outcomes later")
+            }
+        }
         Ok((lines, puts))
     })
     .await

@@ -2,12 +2,15 @@
 //! joined by interaction id to the answers that carry one, by effort band, with what the
 //! difference costs and which measure moves it most.
 //!
-//! [`Impact`] keeps an index of the joinable answers (arrival time, touchpoint, interaction,
-//! the three measures: a few bytes each) and of the outcomes by interaction. It is built on the
-//! first question and caught up on each later one from where it stopped: records are read in
-//! arrival order and outcomes by their sequence number, both of which the store hands out in
-//! commit order, so nothing is skipped or read twice. A question then tallies the answers of
-//! its period in memory ([`view`]).
+//! The index of the joinable answers ([`crate::stats::joins`]) is kept by the store, which
+//! counts each answer into it as it counts the stats cells, so it is complete however the
+//! collectors' commits interleave. [`Impact`] adds the rest: after open it reads in, on a thread
+//! of its own, the answers the store held before (sled's; PostgreSQL's tail counts them as it
+//! opens) and the outcomes, and until then a question is answered "being prepared"
+//! ([`ViewError::Preparing`]: `503` with `Retry-After`) rather than made to wait seconds; then
+//! each question, and each import, reads only the outcomes numbered after the last one read
+//! (numbers the store hands out in commit order). A question tallies the answers of its period
+//! in memory ([`view`]).
 //!
 //! Files: [`lines`] reads import bodies, [`model`] the arithmetic (bands, Wilson intervals, the
 //! fitted slope), [`view`] tallies a period and writes it as JSON and sentences.
@@ -17,76 +20,26 @@ pub mod model;
 pub mod view;
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Condvar, Mutex},
+    thread,
+    time::{Duration, Instant},
 };
 
 use serde::Deserialize;
 
-use crate::store::{outcomes::Outcome, Store, StoreError};
+use crate::{
+    stats::joins::{Joining, Joins},
+    store::{outcomes::Outcome, Store, StoreError},
+};
 
-/// One answer that carries an interaction id, as the index keeps it.
-#[derive(Debug, Clone, Copy)]
-struct Answer {
-    /// When it was given, as `/v1/stats` counts it: submitted, or received when that is
-    /// earlier (microseconds since the epoch).
-    given_micros: u64,
-    touchpoint: u32,
-    interaction: u32,
-    /// 1–7, 0 when not answered.
-    effort: u8,
-    /// 1–5, 0 when not answered.
-    confidence: u8,
-    /// 1 (angry) – 5 (delighted), 0 when not answered.
-    emotion: u8,
-}
-
-/// One outcome of an interaction: its kind and its own amount.
-#[derive(Debug, Clone, Copy)]
-struct Happened {
-    kind: u32,
-    value: Option<f64>,
-}
-
-/// Names interned as small numbers.
-#[derive(Debug, Default)]
-struct Names {
-    names: Vec<Arc<str>>,
-    numbers: HashMap<Arc<str>, u32>,
-}
-
-impl Names {
-    fn number(&mut self, name: &str) -> u32 {
-        if let Some(n) = self.numbers.get(name) {
-            return *n;
-        }
-        let n = self.names.len() as u32;
-        let name: Arc<str> = Arc::from(name);
-        self.names.push(Arc::clone(&name));
-        self.numbers.insert(name, n);
-        n
-    }
-
-    fn get(&self, name: &str) -> Option<u32> {
-        self.numbers.get(name).copied()
-    }
-
-    fn name(&self, n: u32) -> &str {
-        &self.names[n as usize]
-    }
-}
-
-/// The index, caught up to `answers_to` (every record received before it) and `outcomes_to`
-/// (every outcome numbered up to it).
-#[derive(Debug, Default)]
-struct Index {
-    answers_to: u64,
-    outcomes_to: u64,
-    answers: Vec<Answer>,
-    touchpoints: Names,
-    interactions: Names,
-    kinds: Names,
-    happened: HashMap<u32, Vec<Happened>>,
+/// Why a question was not answered.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The answers stored before the collector started are still being read in.
+    #[error("the business view is being prepared")]
+    Preparing,
 }
 
 /// The fields of a record the index reads; serde skips the rest.
@@ -121,78 +74,101 @@ fn emotion_rank(emotion: Option<&str>) -> u8 {
         .map_or(0, |e| e.index() as u8 + 1)
 }
 
-impl Index {
-    fn catch_up(&mut self, store: &dyn Store) -> Result<(), StoreError> {
-        let mut failed = None;
-        let mut last = None;
-        store.scan(self.answers_to, u64::MAX, &mut |record| {
-            last = Some(record.received_micros);
-            let lite: Lite<'_> = match serde_json::from_str(record.json) {
-                Ok(lite) => lite,
-                Err(_) => {
-                    failed = Some(StoreError::Corrupt {
-                        key: record.received_micros,
-                    });
-                    return false;
-                }
-            };
-            let Some(interaction) = lite.context.and_then(|c| c.interaction_id) else {
-                return true;
-            };
-            let submitted = protocol::Timestamp::parse(lite.submitted_at)
-                .map_or(i64::MAX, |t| t.unix_millis())
-                .max(0)
-                .unsigned_abs()
-                .saturating_mul(1000);
-            let answer = Answer {
-                given_micros: submitted.min(record.received_micros),
-                touchpoint: self.touchpoints.number(record.touchpoint),
-                interaction: self.interactions.number(interaction),
-                effort: lite.answers.effort.unwrap_or(0),
-                confidence: lite.answers.confidence.unwrap_or(0),
-                emotion: emotion_rank(lite.answers.emotion),
-            };
-            self.answers.push(answer);
-            true
-        })?;
-        if let Some(error) = failed {
-            return Err(error);
+/// Reads into `joins` the records the store held before it opened, from key `from` on: only
+/// the fields the index keeps, without building the whole submission. Stops at `until`, and
+/// then says the key to go on from.
+fn fill(
+    store: &dyn Store,
+    joins: &Joins,
+    from: u64,
+    until: Option<Instant>,
+) -> Result<Option<u64>, StoreError> {
+    let mut failed = None;
+    let mut stopped = None;
+    store.scan(from, joins.fill_below(), &mut |record| {
+        if until.is_some_and(|until| Instant::now() >= until) {
+            stopped = Some(record.received_micros);
+            return false;
         }
-        if let Some(last) = last {
-            self.answers_to = last + 1;
-        }
-        let mut outcomes_to = self.outcomes_to;
-        store.outcomes_after(self.outcomes_to, &mut |seq, outcome: Outcome| {
-            let interaction = self.interactions.number(&outcome.interaction);
-            let kind = self.kinds.number(&outcome.outcome);
-            self.happened
-                .entry(interaction)
-                .or_default()
-                .push(Happened {
-                    kind,
-                    value: outcome.value,
-                });
-            outcomes_to = seq;
-            true
-        })?;
-        self.outcomes_to = outcomes_to;
-        Ok(())
-    }
-
-    /// The answers given in `from..to`.
-    fn period(&self, from: u64, to: u64) -> impl Iterator<Item = &Answer> {
-        self.answers
-            .iter()
-            .filter(move |a| from <= a.given_micros && a.given_micros < to)
-    }
+        let Ok(lite) = serde_json::from_str::<Lite<'_>>(record.json) else {
+            failed = Some(StoreError::Corrupt {
+                key: record.received_micros,
+            });
+            return false;
+        };
+        let Some(interaction) = lite.context.and_then(|c| c.interaction_id) else {
+            return true;
+        };
+        let submitted = protocol::Timestamp::parse(lite.submitted_at)
+            .map_or(i64::MAX, |t| t.unix_millis())
+            .max(0)
+            .unsigned_abs()
+            .saturating_mul(1000);
+        joins.add_one(Joining {
+            given_micros: submitted.min(record.received_micros),
+            touchpoint: record.touchpoint,
+            interaction,
+            effort: lite.answers.effort.unwrap_or(0),
+            confidence: lite.answers.confidence.unwrap_or(0),
+            emotion: emotion_rank(lite.answers.emotion),
+        });
+        true
+    })?;
+    failed.map_or(Ok(stopped), Err)
 }
 
-/// The business view's index over one store, shared by every request.
+/// Outcomes read before they are added to the index in one step.
+const OUTCOME_BATCH: usize = 4096;
+
+/// Adds to `joins` the outcomes numbered after the last one it holds, until `until`; says
+/// whether it read them all. `reading` is held throughout, so two catch-ups never read the same
+/// outcomes; the index itself only while a batch is added, so answers are counted meanwhile.
+fn catch_up_outcomes(
+    store: &dyn Store,
+    joins: &Joins,
+    reading: &Mutex<()>,
+    until: Option<Instant>,
+) -> Result<bool, StoreError> {
+    let _reading = reading.lock().unwrap_or_else(|p| p.into_inner());
+    let after = joins.lock().outcomes_to;
+    let mut batch: Vec<(u64, Outcome)> = Vec::new();
+    let add = |batch: &mut Vec<(u64, Outcome)>| {
+        let mut joined = joins.lock();
+        for (seq, o) in batch.drain(..) {
+            joined.add_outcome(seq, &o.interaction, &o.outcome, o.value);
+        }
+    };
+    let mut all = true;
+    store.outcomes_after(after, &mut |seq, outcome| {
+        batch.push((seq, outcome));
+        if batch.len() >= OUTCOME_BATCH {
+            add(&mut batch);
+            all = until.is_none_or(|until| Instant::now() < until);
+        }
+        all
+    })?;
+    add(&mut batch);
+    Ok(all)
+}
+
+/// How long opening reads the index in itself before it leaves the rest to a thread: a small
+/// store is ready at once.
+const AT_OPEN: Duration = Duration::from_millis(100);
+
+/// Whether the index is ready, and the signal the report waits on.
+#[derive(Default)]
+struct Ready {
+    done: Mutex<Option<Result<(), String>>>,
+    signal: Condvar,
+}
+
+/// The business view over one store, shared by every request.
 pub struct Impact {
     store: Arc<dyn Store>,
-    index: Mutex<Index>,
+    joins: Option<Arc<Joins>>,
+    reading: Arc<Mutex<()>>,
+    ready: Arc<Ready>,
 }
-
 /// What a question asks: answers given in `from_micros..to_micros` (the time `/v1/stats` counts
 /// an answer at: submitted, or received when that is earlier), at one touchpoint or all.
 #[derive(Debug, Clone, Default)]
@@ -219,21 +195,140 @@ impl Query {
 }
 
 impl Impact {
+    /// The view over `store`'s index; reads in, on a thread of its own, what the index does
+    /// not yet hold (the answers stored before open, on sled, and the outcomes).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self {
+        let joins = store.joins();
+        let impact = Self {
             store,
-            index: Mutex::default(),
+            joins,
+            reading: Arc::default(),
+            ready: Arc::default(),
+        };
+        if let Some(joins) = &impact.joins {
+            if joins.claim_fill() {
+                impact.prepare(Arc::clone(joins));
+            }
+        }
+        impact
+    }
+
+    /// Reads in the answers stored before open and the outcomes: for [`AT_OPEN`] here, the
+    /// rest on a thread of its own, and then says the index is ready.
+    fn prepare(&self, joins: Arc<Joins>) {
+        let started = Instant::now();
+        let until = started + AT_OPEN;
+        let at_once = fill(&*self.store, &joins, 0, Some(until)).and_then(|stopped| {
+            Ok(match stopped {
+                Some(key) => Some(key),
+                None => (!catch_up_outcomes(&*self.store, &joins, &self.reading, Some(until))?)
+                    .then_some(u64::MAX),
+            })
+        });
+        let (store, reading, ready) = (
+            Arc::clone(&self.store),
+            Arc::clone(&self.reading),
+            Arc::clone(&self.ready),
+        );
+        let done_at_once = matches!(at_once, Ok(None));
+        let rest = move || {
+            let filled = at_once.and_then(|stopped| match stopped {
+                None => Ok(()),
+                Some(key) => {
+                    if key < u64::MAX {
+                        fill(&*store, &joins, key, None)?;
+                    }
+                    catch_up_outcomes(&*store, &joins, &reading, None).map(drop)
+                }
+            });
+            let mut joined = joins.lock();
+            joined.trim();
+            match &filled {
+                Ok(()) => tracing::info!(
+                    answers = joined.answers.len(),
+                    outcomes = joined.outcomes_to,
+                    mib = joined.heap_bytes() >> 20,
+                    ms = started.elapsed().as_millis() as u64,
+                    "the business view is ready"
+                ),
+                Err(error) => tracing::error!(%error, "the business view could not be prepared"),
+            }
+            drop(joined);
+            if filled.is_ok() {
+                joins.set_ready();
+            }
+            *ready.done.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(filled.map_err(|e| e.to_string()));
+            ready.signal.notify_all();
+        };
+        if done_at_once {
+            rest();
+            return;
+        }
+        if let Err(error) = thread::Builder::new()
+            .name("touchpoint-impact-fill".into())
+            .spawn(rest)
+        {
+            tracing::error!(%error, "the business view's reader did not start");
         }
     }
 
-    /// The view of `query`, with costs from `org` (blocking: call it off the async workers).
+    /// The index, ready.
+    fn joins(&self) -> Result<&Joins, ViewError> {
+        let joins = self.joins.as_deref().ok_or(StoreError::NoStats)?;
+        if !joins.is_ready() {
+            let done = self.ready.done.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(Err(error)) = &*done {
+                return Err(StoreError::Database(error.clone()).into());
+            }
+            return Err(ViewError::Preparing);
+        }
+        Ok(joins)
+    }
+
+    /// Reads the outcomes stored since the last read (after an import: the import pays for
+    /// it, not the next question).
+    pub fn catch_up(&self) -> Result<(), ViewError> {
+        let joins = self.joins()?;
+        catch_up_outcomes(&*self.store, joins, &self.reading, None)?;
+        Ok(())
+    }
+
+    /// The view of `query`, with costs from `org`, or [`ViewError::Preparing`] while the index
+    /// is read in after open (blocking: call it off the async workers).
     pub fn view(
         &self,
         query: &Query,
         org: Option<&crate::org::Organisation>,
+    ) -> Result<view::View, ViewError> {
+        self.catch_up()?;
+        let joins = self.joins()?;
+        let joined = joins.lock();
+        Ok(view::tally(&joined, query, org))
+    }
+
+    /// [`Impact::view`], waiting while the index is read in (the council report, which is
+    /// whole or not made).
+    pub fn view_when_ready(
+        &self,
+        query: &Query,
+        org: Option<&crate::org::Organisation>,
     ) -> Result<view::View, StoreError> {
-        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
-        index.catch_up(&*self.store)?;
-        Ok(view::tally(&index, query, org))
+        if let Some(joins) = &self.joins {
+            let mut done = self.ready.done.lock().unwrap_or_else(|p| p.into_inner());
+            // Another view over the same store may be the one reading in: its index says.
+            while done.is_none() && !joins.is_ready() {
+                done = self
+                    .ready
+                    .signal
+                    .wait_timeout(done, std::time::Duration::from_millis(100))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
+        self.view(query, org).map_err(|error| match error {
+            ViewError::Store(error) => error,
+            ViewError::Preparing => StoreError::Interrupted,
+        })
     }
 }

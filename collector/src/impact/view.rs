@@ -8,9 +8,12 @@ use serde_json::{json, Value};
 
 use super::{
     model::{wilson, Band, Slope, Sums, MIN_ANSWERS},
-    Index, Query,
+    Query,
 };
-use crate::org::{outcomes::Currency, Organisation};
+use crate::{
+    org::{outcomes::Currency, Organisation},
+    stats::joins::Joined,
+};
 
 /// The three measures a fit is made on, each scaled to 0..1 over its answers.
 pub const MEASURES: [&str; 3] = ["effort", "confidence", "emotion"];
@@ -52,7 +55,7 @@ pub struct View {
 }
 
 /// Tallies the answers of `query`'s period in `index`.
-pub(super) fn tally(index: &Index, query: &Query, org: Option<&Organisation>) -> View {
+pub(super) fn tally(index: &Joined, query: &Query, org: Option<&Organisation>) -> View {
     // The outcomes shown: the file's, then any other reported, by id.
     let mut kinds: Vec<(String, String, Option<f64>)> = org
         .map(|o| {
@@ -64,9 +67,7 @@ pub(super) fn tally(index: &Index, query: &Query, org: Option<&Organisation>) ->
         .unwrap_or_default();
     let mut others: Vec<&str> = index
         .kinds
-        .names
-        .iter()
-        .map(|n| &**n)
+        .names()
         .filter(|n| !kinds.iter().any(|(id, _, _)| id == n))
         .collect();
     others.sort_unstable();
@@ -107,39 +108,46 @@ pub(super) fn tally(index: &Index, query: &Query, org: Option<&Organisation>) ->
     // By touchpoint number: its view, and the sums of each measure over its answers, which are
     // the same for every outcome; an outcome adds only where it happened (y = 1), so a
     // question costs a few additions per answer and a few more per answer with an outcome.
-    let mut views: Vec<Option<TouchpointView>> = vec![None; index.touchpoints.names.len()];
-    let mut measured = vec![[Sums::default(); 3]; index.touchpoints.names.len()];
+    let mut views: Vec<Option<TouchpointView>> = vec![None; index.touchpoints.len()];
+    let mut measured = vec![[Sums::default(); 3]; index.touchpoints.len()];
     let mut had = vec![(false, 0u64, 0.0f64); kinds.len()];
-    for answer in index.period(query.from_micros, query.to_micros) {
-        if wanted.is_some_and(|w| w != Some(answer.touchpoint)) {
+    let period = index
+        .answers
+        .iter()
+        .filter(|a| query.from_micros <= a.given_micros && a.given_micros < query.to_micros);
+    for answer in period {
+        let touchpoint = answer.touchpoint();
+        if wanted.is_some_and(|w| w != Some(touchpoint)) {
             continue;
         }
-        let at_touchpoint = answer.touchpoint as usize;
-        let view = views[at_touchpoint]
-            .get_or_insert_with(|| blank(index.touchpoints.name(answer.touchpoint)));
-        let band = (answer.effort > 0).then(|| Band::of(answer.effort) as usize);
+        let at_touchpoint = touchpoint as usize;
+        let view =
+            views[at_touchpoint].get_or_insert_with(|| blank(index.touchpoints.name(touchpoint)));
+        let (effort, confidence, emotion) =
+            (answer.effort(), answer.confidence(), answer.emotion());
+        let band = (effort > 0).then(|| Band::of(effort) as usize);
         match band {
             Some(b) => view.answers[b] += 1,
             None => view.no_effort += 1,
         }
         let xs = [
-            (answer.effort > 0).then(|| f64::from(answer.effort - 1) / 6.0),
-            (answer.confidence > 0).then(|| f64::from(answer.confidence - 1) / 4.0),
-            (answer.emotion > 0).then(|| f64::from(answer.emotion - 1) / 4.0),
+            (effort > 0).then(|| f64::from(effort - 1) / 6.0),
+            (confidence > 0).then(|| f64::from(confidence - 1) / 4.0),
+            (emotion > 0).then(|| f64::from(emotion - 1) / 4.0),
         ];
         for (sums, x) in measured[at_touchpoint].iter_mut().zip(xs) {
             if let Some(x) = x {
                 sums.add(x, 0.0);
             }
         }
-        let Some(happened) = index.happened.get(&answer.interaction) else {
+        if !index.had_any(answer.interaction) {
             continue;
-        };
+        }
         had.iter_mut().for_each(|h| *h = (false, 0, 0.0));
-        for happened in happened {
+        for happened in index.happened(answer.interaction) {
             if let Some(&at) = position.get(&happened.kind) {
                 had[at].0 = true;
-                match happened.value {
+                match happened.value() {
                     Some(v) => had[at].2 += v,
                     None => had[at].1 += 1,
                 }

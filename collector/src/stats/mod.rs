@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 use crate::config::{Bounded, Bounds};
 
 pub mod calendar;
+pub mod joins;
 mod known;
 pub mod query;
 pub mod themes;

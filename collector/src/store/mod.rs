@@ -18,8 +18,9 @@ use self::outcomes::{Outcome, OutcomePut};
 use crate::{
     config::{Bounded, Bounds},
     org::agenda::Action,
-    stats::Aggregates,
+    stats::{joins::Joins, Aggregates},
 };
+use std::sync::Arc;
 
 pub use self::postgres::PgStore;
 pub use self::sled::SledStore;
@@ -137,6 +138,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// The stats cells, where the store keeps them (the sled store does).
     fn aggregates(&self) -> Option<&Aggregates> {
+        None
+    }
+
+    /// The business view's index, where the store keeps it (both backends do): it counts each
+    /// answer with an interaction id into it as it counts the stats cells.
+    fn joins(&self) -> Option<Arc<Joins>> {
         None
     }
 

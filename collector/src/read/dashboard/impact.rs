@@ -13,6 +13,12 @@ use crate::{
     read::html::escape,
 };
 
+/// The section while the business view reads in the answers stored before the collector
+/// started.
+pub fn preparing(out: &mut String) {
+    out.push_str("<section class=\"panel\" id=\"impact\" aria-labelledby=\"impact-title\"><h2 id=\"impact-title\">What a hard experience costs</h2>\n<p>Being prepared: the collector is reading in the answers stored before it started (seconds at a million answers). Reload the page in a moment.</p>\n</section>\n");
+}
+
 /// The section, when there are outcomes or the organisation file costs some.
 pub fn section(out: &mut String, view: &View, costed: bool) {
     let any = view

@@ -411,7 +411,11 @@ pub fn render_with(
         let query =
             crate::impact::Query::of_days(view.from, view.to, view.query.touchpoint.clone());
         let costed = org.is_some_and(|o| !o.outcomes.is_empty());
-        impact::section(&mut out, &business.view(&query, org)?, costed);
+        match business.view(&query, org) {
+            Ok(view) => impact::section(&mut out, &view, costed),
+            Err(crate::impact::ViewError::Preparing) => impact::preparing(&mut out),
+            Err(crate::impact::ViewError::Store(error)) => return Err(error.into()),
+        }
     }
     alerts::endpoints(&mut out, store, org)?;
     out.push_str("</main>\n</body>\n</html>\n");

@@ -99,7 +99,7 @@ impl PgStore {
             self.put_action(&action)?;
         }
         // This collector's own cells now hold the moved records too.
-        super::tail::catch_up(&self.db, &self.stats, &self.counted)?;
+        super::tail::catch_up(&self.db, &self.stats, &self.joins, &self.counted)?;
         Ok(moved)
     }
 

@@ -52,7 +52,7 @@ use crate::{
     clock,
     config::{Bounded, Bounds},
     org::agenda::Action,
-    stats::Aggregates,
+    stats::{joins::Joins, Aggregates},
     store::events::{
         Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind, Pending,
     },
@@ -107,7 +107,10 @@ pub struct PgStore {
     /// An ingest transaction with writes failed: the next flush fails too.
     lost: Arc<AtomicBool>,
     stats: Arc<Aggregates>,
-    /// How far the records are counted into `stats`.
+    /// The business view's index, counted with `stats`: every record as it opens, then as the
+    /// stats tail hands them.
+    joins: Arc<Joins>,
+    /// How far the records are counted into `stats` and `joins`.
     counted: Arc<Mutex<tail::Counted>>,
     /// The last arrival key this collector handed out.
     last: Arc<AtomicU64>,
@@ -140,6 +143,7 @@ impl PgStore {
             open: Arc::default(),
             lost: Arc::default(),
             stats: Arc::default(),
+            joins: Arc::new(Joins::new(0)),
             counted: Arc::default(),
             last: Arc::default(),
             instance: instance.to_owned(),
@@ -147,10 +151,11 @@ impl PgStore {
         };
         let newest = store.number("SELECT coalesce(max(key), 0) FROM records")?;
         store.last.store(newest, Ordering::SeqCst);
-        tail::catch_up(&store.db, &store.stats, &store.counted)?;
+        tail::catch_up(&store.db, &store.stats, &store.joins, &store.counted)?;
         store._tail = Some(tail::Tail::start(
             Arc::clone(&store.db),
             Arc::clone(&store.stats),
+            Arc::clone(&store.joins),
             Arc::clone(&store.counted),
             store.instance.clone(),
         ));
@@ -520,7 +525,7 @@ impl Store for PgStore {
         })?;
         // This collector's own answers are counted before they are acknowledged.
         if let Some((Some(xid), written)) = committed {
-            tail::count_own(&self.counted, &self.stats, xid, written);
+            tail::count_own(&self.counted, &self.stats, &self.joins, xid, written);
         }
         Ok(())
     }
@@ -584,6 +589,10 @@ impl Store for PgStore {
             vec![Box::new(key)],
         )?;
         Ok(!rows.is_empty())
+    }
+
+    fn joins(&self) -> Option<Arc<Joins>> {
+        Some(Arc::clone(&self.joins))
     }
 
     fn aggregates(&self) -> Option<&Aggregates> {

@@ -5,7 +5,8 @@
 //! oldest one still running (`pg_snapshot_xmin`) has ended, none of them can add a record, so
 //! the tail counts the records of the transactions between the last such horizon and the new
 //! one, each exactly once, skipping the transactions whose records this collector counted at
-//! its own commit. The same thread signs the collector's life in `collectors` once a second.
+//! its own commit. The business view's index ([`Joins`]) is handed each record where the cells
+//! are, so it too counts a late-committed answer once it commits. The same thread signs the collector's life in `collectors` once a second.
 
 use std::{
     collections::BTreeSet,
@@ -18,7 +19,7 @@ use super::db::{connect, failed, Db};
 use super::Written;
 use crate::{
     clock,
-    stats::Aggregates,
+    stats::{joins::Joins, Aggregates},
     store::{StoreError, FLAG_BURST},
 };
 
@@ -47,6 +48,7 @@ impl Tail {
     pub(super) fn start(
         db: Arc<Db>,
         stats: Arc<Aggregates>,
+        joins: Arc<Joins>,
         counted: Arc<Mutex<Counted>>,
         instance: String,
     ) -> Self {
@@ -56,7 +58,7 @@ impl Tail {
             .spawn(move || {
                 let mut ticks = 0u64;
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
-                    if let Err(error) = catch_up(&db, &stats, &counted) {
+                    if let Err(error) = catch_up(&db, &stats, &joins, &counted) {
                         tracing::debug!(%error, "the stats tail waits for the database");
                     }
                     ticks += 1;
@@ -89,6 +91,7 @@ impl Drop for Tail {
 pub(super) fn count_own(
     counted: &Mutex<Counted>,
     stats: &Aggregates,
+    joins: &Joins,
     xid: u64,
     written: Vec<Written>,
 ) {
@@ -98,6 +101,7 @@ pub(super) fn count_own(
     }
     for (submission, key, burst) in &written {
         stats.add(submission, *key, *burst);
+        joins.add(submission, *key);
     }
 }
 
@@ -106,6 +110,7 @@ pub(super) fn count_own(
 pub(super) fn catch_up(
     db: &Db,
     stats: &Aggregates,
+    joins: &Joins,
     counted: &Mutex<Counted>,
 ) -> Result<(), StoreError> {
     let mut counted = counted.lock().unwrap_or_else(|p| p.into_inner());
@@ -154,6 +159,7 @@ pub(super) fn catch_up(
                 Ok(submission) => {
                     let burst = (*flags as u8) & FLAG_BURST != 0;
                     stats.add(&submission, *key as u64, burst);
+                    joins.add(&submission, *key as u64);
                 }
                 Err(error) => tracing::warn!(key, ?error, "a stored record is not counted"),
             }

@@ -79,7 +79,7 @@ use crate::{
     clock,
     config::{Bounded, Bounds},
     org::agenda::Action,
-    stats::Aggregates,
+    stats::{joins::Joins, Aggregates},
     store::events::{
         Acknowledgement, Alert, Delivery, EndpointState, Event, EventKey, EventKind, Pending,
         PendingIndex,
@@ -105,6 +105,9 @@ pub struct SledStore {
     /// handed out in order.
     writer: Arc<Mutex<Writer>>,
     stats: Arc<Aggregates>,
+    /// The business view's index: each answer counted at `put`, those stored before open read
+    /// in after it.
+    joins: Arc<Joins>,
     /// Each endpoint's pending deliveries, counted from `deliveries` at open and kept in step
     /// with it: held while a delivery is written or removed.
     pending: Mutex<PendingIndex>,
@@ -240,6 +243,7 @@ impl SledStore {
                 changed_devices: HashSet::new(),
             })),
             stats: Arc::default(),
+            joins: Arc::new(Joins::new(0)),
             pending: Mutex::default(),
             block,
             _sealer: None,
@@ -258,6 +262,8 @@ impl SledStore {
             stats_seconds = started.elapsed().as_secs_f64() - sled_seconds - repair_seconds,
             "opened the store"
         );
+        let next = store.writer.lock().unwrap_or_else(|p| p.into_inner()).last + 1;
+        store.joins = Arc::new(Joins::new(next));
         if seal {
             store._sealer = Some(Sealer::start(store.trees.clone(), block, store.derived()));
         }
@@ -370,6 +376,7 @@ impl SledStore {
         // Counted before the flush that acknowledges it; a crash before that flush is followed by
         // a rebuild from the records that did reach the disk.
         self.stats.add_prepared(submission, phrases, key, burst);
+        self.joins.add(submission, key);
         Ok(Put::Stored { key })
     }
 
@@ -508,6 +515,10 @@ impl Store for SledStore {
 
     fn aggregates(&self) -> Option<&Aggregates> {
         Some(&self.stats)
+    }
+
+    fn joins(&self) -> Option<Arc<Joins>> {
+        Some(Arc::clone(&self.joins))
     }
 
     fn secret(
