@@ -153,7 +153,7 @@ fn catch_up_outcomes(
 
 /// How long opening reads the index in itself before it leaves the rest to a thread: a small
 /// store is ready at once.
-const AT_OPEN: Duration = Duration::from_millis(100);
+pub const AT_OPEN: Duration = Duration::from_millis(100);
 
 /// Whether the index is ready, and the signal the report waits on.
 #[derive(Default)]

@@ -1,5 +1,5 @@
 //! `spawn_app()`: a collector on 127.0.0.1:0 with its own data directory (or its own PostgreSQL
-//! database, see [`open_store`]), and small HTTP helpers.
+//! database, see [`Backend`]), and small HTTP helpers.
 
 use std::{
     sync::{mpsc, Arc},
@@ -23,7 +23,11 @@ pub struct TestApp {
     pub base: String,
     handle: Option<actix_web::dev::ServerHandle>,
     thread: Option<thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    /// What it was started with, to start it again on the same store ([`TestApp::restart_over`]).
+    config: Config,
+    backend: Backend,
+    /// The data directory, kept until the app is dropped.
+    dir: Option<tempfile::TempDir>,
 }
 
 pub fn spawn_app() -> TestApp {
@@ -34,7 +38,7 @@ pub fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_over(adjust, |store| store)
 }
 
-/// A collector over the sled store as `wrap` changes it (to inject a failure).
+/// A collector over the store as `wrap` changes it (to inject a failure).
 pub fn spawn_app_over(
     adjust: impl FnOnce(&mut Config),
     wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send + 'static,
@@ -46,12 +50,23 @@ pub fn spawn_app_over(
     // Answers of a fixed day ([`submission`]'s) arrive soon after it, whenever the tests run.
     config.arrival_clock = Clock::fixed(ARRIVAL).expect("a timestamp");
     adjust(&mut config);
+    let backend = Backend::new(&config.data);
+    start(config, backend, dir, wrap)
+}
+
+fn start(
+    config: Config,
+    backend: Backend,
+    dir: tempfile::TempDir,
+    wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send + 'static,
+) -> TestApp {
     let (tx, rx) = mpsc::channel();
+    let (serving, opening) = (config.clone(), backend.clone());
     let thread = thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let store = open_store(&config);
+            let store = opening.open(serving.cache_mib);
             let running =
-                collector::start_with_store(config, wrap(store)).expect("the collector starts");
+                collector::start_with_store(serving, wrap(store)).expect("the collector starts");
             let ingest = running.ingest.clone();
             tx.send((running.addr, running.handle()))
                 .expect("the test is waiting");
@@ -64,13 +79,16 @@ pub fn spawn_app_over(
         base: format!("http://{addr}"),
         handle: Some(handle),
         thread: Some(thread),
-        _dir: dir,
+        config,
+        backend,
+        dir: Some(dir),
     }
 }
 
 /// The backend the API tests run on: sled in the app's directory, or, with
 /// `TOUCHPOINT_TEST_BACKEND=postgres` (a step of `cargo xtask test`), a fresh database on the
 /// PostgreSQL server `cargo xtask test` started.
+#[derive(Clone)]
 pub enum Backend {
     Sled(std::path::PathBuf),
     Postgres(String),
@@ -104,12 +122,8 @@ impl Backend {
     }
 }
 
-fn open_store(config: &Config) -> Arc<dyn Store> {
-    Backend::new(&config.data).open(config.cache_mib)
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
+impl TestApp {
+    fn stop(&mut self) {
         if let Some(handle) = self.handle.take() {
             // The stop command is sent when `stop` is called; the returned future only waits.
             drop(handle.stop(true));
@@ -117,6 +131,23 @@ impl Drop for TestApp {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+
+    /// Stops the collector and starts it again, with the same configuration, on the same store
+    /// as `wrap` changes it.
+    pub fn restart_over(
+        mut self,
+        wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send + 'static,
+    ) -> TestApp {
+        self.stop();
+        let dir = self.dir.take().expect("the app's directory");
+        start(self.config.clone(), self.backend.clone(), dir, wrap)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

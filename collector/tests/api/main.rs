@@ -15,6 +15,7 @@ mod openapi;
 mod org;
 mod origins;
 mod outcomes;
+mod preparing;
 mod redaction;
 mod stats;
 mod themes;

@@ -9,30 +9,30 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with, submission, Reply, TestApp, ADMIN_TOKEN};
 
-const NDJSON: (&str, &str) = ("Content-Type", "application/x-ndjson");
+pub(crate) const NDJSON: (&str, &str) = ("Content-Type", "application/x-ndjson");
 const CSV: (&str, &str) = ("Content-Type", "text/csv");
 
-fn auth() -> (&'static str, String) {
+pub(crate) fn auth() -> (&'static str, String) {
     ("Authorization", format!("Bearer {ADMIN_TOKEN}"))
 }
 
-fn import(app: &TestApp, body: &str, kind: (&str, &str)) -> Reply {
+pub(crate) fn import(app: &TestApp, body: &str, kind: (&str, &str)) -> Reply {
     let (name, value) = auth();
     app.post("/v1/outcomes", body, &[(name, &value), kind])
 }
 
-fn impact(app: &TestApp, query: &str) -> Reply {
+pub(crate) fn impact(app: &TestApp, query: &str) -> Reply {
     let (name, value) = auth();
     app.get(&format!("/v1/impact{query}"), &[(name, &value)])
 }
 
 /// `(status, stored, duplicate, rejected)` of an import's answer.
-fn counts(reply: &Reply) -> (u16, u64, u64, u64) {
+pub(crate) fn counts(reply: &Reply) -> (u16, u64, u64, u64) {
     let n = |k: &str| reply.body[k].as_u64().unwrap_or(u64::MAX);
     (reply.status, n("stored"), n("duplicate"), n("rejected"))
 }
 
-fn line(interaction: &str, outcome: &str, at: &str, value: Option<f64>) -> String {
+pub(crate) fn line(interaction: &str, outcome: &str, at: &str, value: Option<f64>) -> String {
     let mut line = json!({"interaction_id": interaction, "outcome": outcome, "at": at});
     if let Some(v) = value {
         line["value"] = json!(v);
@@ -200,7 +200,7 @@ fn bad_lines_are_refused_with_their_line_numbers_and_the_rest_are_stored() {
     assert_eq!(headless.body["error"], "invalid_outcome");
 }
 
-const ORG: &str = r#"[organisation]
+pub(crate) const ORG: &str = r#"[organisation]
 name = "Northbank"
 currency = "GBP"
 
@@ -222,7 +222,7 @@ cost = 5.00
 /// A collector with the organisation file `org`, where 40 customers found card activation hard
 /// and 40 easy; 12 of the hard and 4 of the easy called again, and one hard call brought a
 /// refund of its own amount. Billing has three answers, too few to say anything.
-fn card_activation_story(org: &str) -> (TestApp, tempfile::TempDir) {
+pub(crate) fn card_activation_story(org: &str) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a directory");
     let path = dir.path().join("org.toml");
     std::fs::write(&path, org).expect("written");
