@@ -584,6 +584,32 @@ fn events_stored_through_two_collectors_reach_the_endpoint_and_an_acknowledgemen
     );
 }
 
+/// Two collectors on a new database of their own, as the late-commit tests open: `a` and `b`
+/// are their bases. Dropped in this order: the collectors, their folders, then the server.
+struct TwoCollectors {
+    running: Vec<Collector>,
+    _dirs: Vec<tempfile::TempDir>,
+    a: String,
+    b: String,
+    db: String,
+    server: postgres::Postgres,
+}
+
+/// [`TwoCollectors`] on a database named after `name`.
+fn two_collectors(name: &str) -> TwoCollectors {
+    let (server, url) = postgres::database(name);
+    let db = url.rsplit('/').next().expect("a database name").to_owned();
+    let (running, dirs) = collectors(&url, 2);
+    TwoCollectors {
+        a: running[0].base.clone(),
+        b: running[1].base.clone(),
+        running,
+        _dirs: dirs,
+        db,
+        server,
+    }
+}
+
 /// Posts `late` (an answer of device `branch-7/kiosk-late`) to `base` while a psql session
 /// inserts that device's row: the answer's transaction waits, open, until the session lets go
 /// (`ROLLBACK`). Returns once it waits.
@@ -619,31 +645,35 @@ fn an_answer_committed_after_later_ones_is_counted_by_every_collector() {
     // The collectors' ingest transactions run side by side, so an answer may commit after
     // answers with later keys: here a kiosk answer's transaction is held open (its device row
     // is being inserted by another session) while the other collector stores and counts five.
-    let (server, url) = postgres::database("late");
-    let db = url.rsplit('/').next().expect("a database name").to_owned();
-    let (running, _dirs) = collectors(&url, 2);
-    let (a, b) = (running[0].base.clone(), running[1].base.clone());
+    let TwoCollectors {
+        running,
+        a,
+        b,
+        db,
+        server,
+        ..
+    } = &two_collectors("late");
     assert_eq!(
-        post(&b, &submission(1).to_string()),
+        post(b, &submission(1).to_string()),
         Delivery::Acknowledged(201)
     );
     let mut late = submission(3);
     late["context"] = json!({"site_id": "branch-7", "device_id": "kiosk-late"});
-    let (mut holder, held) = post_held(&server, &db, &a, &late);
+    let (mut holder, held) = post_held(server, db, a, &late);
     for n in 10..15 {
         assert_eq!(
-            post(&b, &submission(n).to_string()),
+            post(b, &submission(n).to_string()),
             Delivery::Acknowledged(201)
         );
     }
     eventually("the other collector counting its own six", || {
-        admin_get(&b, "/v1/stats")["total"]["count"] == json!(6)
+        admin_get(b, "/v1/stats")["total"]["count"] == json!(6)
     });
     holder.run("ROLLBACK;").expect("the device row let go");
     assert_eq!(held.join().expect("posted"), Delivery::Acknowledged(201));
     let later = server
         .psql(
-            &db,
+            db,
             &format!(
                 "SELECT count(*) FROM records WHERE key > (SELECT key FROM records WHERE id = '{}')",
                 late["id"].as_str().unwrap_or("")
@@ -681,10 +711,9 @@ fn joined(view: &Value) -> (u64, u64) {
 fn an_answer_committed_after_later_ones_shows_in_every_collectors_business_view() {
     // As above, a kiosk answer's transaction is held open while the other collector stores
     // five; here each carries an interaction id, and the late one's has an outcome.
-    let (server, url) = postgres::database("late_impact");
-    let db = url.rsplit('/').next().expect("a database name").to_owned();
-    let (running, _dirs) = collectors(&url, 2);
-    let (a, b) = (running[0].base.clone(), running[1].base.clone());
+    let TwoCollectors {
+        a, b, db, server, ..
+    } = &two_collectors("late_impact");
     let imported: Value = ureq::post(&format!("{a}/v1/outcomes"))
         .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
         .set("Content-Type", "application/x-ndjson")
@@ -698,19 +727,19 @@ fn an_answer_committed_after_later_ones_shows_in_every_collectors_business_view(
     let mut late = submission(3);
     late["context"] =
         json!({"site_id": "branch-7", "device_id": "kiosk-late", "interaction_id": "ticket-late"});
-    let (mut holder, held) = post_held(&server, &db, &a, &late);
+    let (mut holder, held) = post_held(server, db, a, &late);
     for n in 10..15 {
         let mut answer = submission(n);
         answer["context"] = json!({"interaction_id": format!("ticket-{n}")});
-        assert_eq!(post(&b, &answer.to_string()), Delivery::Acknowledged(201));
+        assert_eq!(post(b, &answer.to_string()), Delivery::Acknowledged(201));
     }
     // The other collector's view counts its five while the late answer is still open, and the
     // late answer's own collector is asked too (it sees the five once nothing older is open):
     // a view that read the store by key would now be past the late answer's on both.
     eventually("the five in the other collector's business view", || {
-        joined(&admin_get(&b, "/v1/impact")) == (5, 0)
+        joined(&admin_get(b, "/v1/impact")) == (5, 0)
     });
-    assert_eq!(joined(&admin_get(&a, "/v1/impact")).1, 0);
+    assert_eq!(joined(&admin_get(a, "/v1/impact")).1, 0);
     holder.run("ROLLBACK;").expect("the device row let go");
     assert_eq!(held.join().expect("posted"), Delivery::Acknowledged(201));
     // ...and each finds the late one, with its outcome, once it commits.
