@@ -5,12 +5,15 @@
 //!
 //! Merging: a phrase is a theme when at least [`MIN_COMMENTS`] comments carry it; the themes are
 //! ranked by how many carry them (a phrase before its own words when as many carry both, then the
-//! longer words first: "code" says more than "arrive"), and a
+//! longer words first: "code" says more than "arrive"; [`crate::stats::themes::Themes::ranked`]
+//! hands them over in that order, the best first, and adds up only those looked at), and a
 //! phrase whose words all belong to a theme ranked above, carried by at least two thirds as many
 //! comments, is left out: "activation" and "code" are not shown beside "activation code" when
 //! they mostly come from it. So is a phrase carried by the very comments of a theme above it (as
 //! many, with the same latest ones): "arrived" beside "activation code" when every comment that
 //! says one says the other.
+
+use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
@@ -73,12 +76,6 @@ fn round(value: f64, places: i32) -> f64 {
     (value * scale).round() / scale
 }
 
-impl Theme {
-    fn words(&self) -> usize {
-        self.key.split(' ').count()
-    }
-}
-
 /// The themes of the comments `query` selects over `from..to` (its channel, touchpoint,
 /// department and locale filters; bursts left out), at most `limit`, each with up to `examples`
 /// of its latest comments.
@@ -101,48 +98,40 @@ pub fn themes(
     let (now, before) = (over(from, to), over(from - (to - from), from));
     let totals = aggregates.query_all(&[now.clone(), before.clone()]);
     let comments = |i: usize| totals.get(i).map_or(0, |a| a.total.comments);
-    let mut tallies: Vec<Tally> =
+    // Which themes are shown is decided on the cells alone (under their lock, cheap); their
+    // records are read after.
+    let mut picked: Vec<Tally> = Vec::new();
+    if limit > 0 {
         aggregates
             .themes()
-            .tally_at_least(&now, MIN_COMMENTS, examples.max(COMPARED));
-    tallies.sort_by(|a, b| {
-        let words = |t: &Tally| t.key.split(' ').count();
-        let letters = |t: &Tally| t.key.chars().filter(|c| *c != ' ').count();
-        b.counts
-            .responses
-            .cmp(&a.counts.responses)
-            .then(words(b).cmp(&words(a)))
-            .then(letters(b).cmp(&letters(a)))
-            .then(a.locale.cmp(b.locale))
-            .then(a.key.cmp(&b.key))
-    });
-    let mut chosen: Vec<Theme> = Vec::new();
-    // The chosen themes' latest comments, as the cells name them.
-    let mut latest: Vec<Vec<u64>> = Vec::new();
-    for tally in tallies {
-        if chosen.len() >= limit {
-            break;
-        }
-        let words: Vec<&str> = tally.key.split(' ').collect();
-        let covered = chosen.iter().any(|theme| {
-            theme.locale == tally.locale
-                && theme.words() > words.len()
-                && words.iter().all(|w| theme.key.split(' ').any(|t| t == *w))
-                && theme.counts.responses * 3 >= tally.counts.responses * 2
-        });
-        let compared = &tally.examples[..tally.examples.len().min(COMPARED)];
-        let same_comments = chosen.iter().zip(&latest).any(|(theme, keys)| {
-            theme.locale == tally.locale
-                && theme.counts.responses == tally.counts.responses
-                && keys.as_slice() == compared
-        });
-        if covered || same_comments {
-            continue;
-        }
-        latest.push(compared.to_vec());
-        // At least one comment is read, for the label.
-        let keys = &tally.examples[..tally.examples.len().min(examples.max(1))];
-        let mut read = read_examples(store, keys)?;
+            .ranked(&now, MIN_COMMENTS, examples.max(COMPARED), |tally| {
+                if !left_out(&picked, &tally) {
+                    picked.push(tally);
+                }
+                picked.len() < limit
+            });
+    }
+    // At least one comment of each is read, for the label; a comment that several themes show
+    // is read once.
+    let shown = |t: &Tally| t.examples.len().min(examples.max(1));
+    let mut keys: Vec<u64> = picked
+        .iter()
+        .flat_map(|t| t.examples[..shown(t)].iter().copied())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let records: HashMap<u64, Example> = keys
+        .iter()
+        .copied()
+        .zip(read_each(store, &keys)?)
+        .filter_map(|(k, e)| Some((k, e?)))
+        .collect();
+    let mut chosen: Vec<Theme> = Vec::with_capacity(picked.len());
+    for tally in picked {
+        let mut read: Vec<Example> = tally.examples[..shown(&tally)]
+            .iter()
+            .filter_map(|k| records.get(k).cloned())
+            .collect();
         let label = read
             .iter()
             .find_map(|e| phrases::label(tally.locale, &e.comment, &tally.key))
@@ -171,6 +160,24 @@ pub fn themes(
     })
 }
 
+/// Whether `tally` is left out beside the themes `chosen` above it: its words all belong to
+/// one of them with more words that as many comments carry (two thirds as many at least), or
+/// it is carried by the very comments of one of them (as many, the same latest ones).
+fn left_out(chosen: &[Tally], tally: &Tally) -> bool {
+    let words: Vec<&str> = tally.key.split(' ').collect();
+    fn compared(t: &Tally) -> &[u64] {
+        &t.examples[..t.examples.len().min(COMPARED)]
+    }
+    chosen.iter().any(|theme| {
+        theme.locale == tally.locale
+            && ((theme.key.split(' ').count() > words.len()
+                && words.iter().all(|w| theme.key.split(' ').any(|t| t == *w))
+                && theme.counts.responses * 3 >= tally.counts.responses * 2)
+                || (theme.counts.responses == tally.counts.responses
+                    && compared(theme) == compared(tally)))
+    })
+}
+
 /// The latest `n` comments over `from..to` that `query` selects and that carry the theme `key`
 /// of `locale`, newest first.
 pub fn comments_of(
@@ -193,12 +200,18 @@ pub fn comments_of(
 
 /// The records under `keys`, as examples; a record that cannot be read is left out.
 fn read_examples(store: &dyn Store, keys: &[u64]) -> Result<Vec<Example>, StoreError> {
+    Ok(read_each(store, keys)?.into_iter().flatten().collect())
+}
+
+/// The record under each of `keys` as an example, `None` where it cannot be read.
+fn read_each(store: &dyn Store, keys: &[u64]) -> Result<Vec<Option<Example>>, StoreError> {
     let mut out = Vec::with_capacity(keys.len());
     for key in keys {
+        let mut found = None;
         store.scan(*key, key + 1, &mut |record| {
             if let Ok(s) = protocol::parse_submission(record.json.as_bytes()) {
                 if let Some(comment) = &s.comment {
-                    out.push(Example {
+                    found = Some(Example {
                         id: s.id.as_str().to_owned(),
                         submitted_at: s.submitted_at.as_str().to_owned(),
                         channel: s.channel.as_str(),
@@ -213,6 +226,7 @@ fn read_examples(store: &dyn Store, keys: &[u64]) -> Result<Vec<Example>, StoreE
             }
             false
         })?;
+        out.push(found);
     }
     Ok(out)
 }

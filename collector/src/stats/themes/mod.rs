@@ -348,91 +348,109 @@ impl Themes {
     }
 
     /// Every theme of the comments `query` selects (its days, channel, touchpoint, department and
-    /// locale), with up to `examples` arrival keys each, in no particular order.
+    /// locale), with up to `examples` arrival keys each, best first.
     pub fn tally(&self, query: &Query, examples: usize) -> Vec<Tally> {
         self.tally_at_least(query, 1, examples)
     }
 
-    /// The themes of the comments `query` selects that at least `min` of them carry. Two passes
-    /// over the selected comments: one counts each phrase, the other adds up the answers and the
-    /// latest examples of those carried often enough (a long tail of rare phrases costs a
-    /// counter each, not their counts).
+    /// The themes of the comments `query` selects that at least `min` of them carry, best first
+    /// ([`Themes::ranked`]).
     pub fn tally_at_least(&self, query: &Query, min: u64, examples: usize) -> Vec<Tally> {
-        let cells = self.read();
-        let groups = cells.selected(query);
-        let mut at = self.carried(&groups);
-        let mut wanted: Vec<u32> = Vec::new();
-        for (id, n) in at.iter_mut().enumerate() {
-            *n = if u64::from(*n) >= min.max(1) {
-                wanted.push(id as u32);
-                wanted.len() as u32
-            } else {
-                0
-            };
-        }
-        let mut counts = vec![Counts::default(); wanted.len()];
-        let mut latest = vec![0u64; wanted.len() * examples];
-        for group in &groups {
-            each_comment(group, |key, code, ids| {
-                for id in ids {
-                    let Some(i) = at.get(*id as usize).filter(|i| **i > 0) else {
-                        continue;
-                    };
-                    let i = *i as usize - 1;
-                    add_code(&mut counts[i], code);
-                    keep_latest(&mut latest[i * examples..(i + 1) * examples], key);
-                }
-            });
-        }
-        drop(groups);
-        drop(cells);
-        let phrases = self.phrases();
-        wanted
-            .into_iter()
-            .zip(counts)
-            .zip(
-                latest
-                    .chunks(examples.max(1))
-                    .chain(std::iter::repeat(&[][..])),
-            )
-            .filter_map(|((id, counts), keys)| {
-                let (locale, key) = phrases.get_index(id as usize)?;
-                Some(Tally {
-                    locale: protocol::instrument::LOCALE_CODES.get(usize::from(*locale))?,
-                    key: key.to_string(),
-                    counts,
-                    examples: keys
-                        .iter()
-                        .take(examples)
-                        .copied()
-                        .filter(|k| *k > 0)
-                        .collect(),
-                })
-            })
-            .collect()
+        let mut all = Vec::new();
+        self.ranked(query, min, examples, |tally| {
+            all.push(tally);
+            true
+        });
+        all
     }
 
-    /// How many of `groups`' comments carry each phrase, by phrase id.
-    fn carried(&self, groups: &[&[u32]]) -> Vec<u32> {
-        // Under the cells' lock: every id in the groups is below the table's length.
-        let mut at = vec![0u32; self.phrases().len()];
-        for group in groups {
-            each_comment(group, |_, _, ids| {
-                for id in ids {
-                    if let Some(n) = at.get_mut(*id as usize) {
-                        *n += 1;
+    /// Hands `take` the themes of the comments `query` selects that at least `min` of them
+    /// carry, best first, until it returns `false`: ranked by how many comments carry them, then
+    /// the more words first (a phrase before its own words), then the more letters (a longer
+    /// word says more), then by locale and key, so the order never depends on when a phrase
+    /// was first seen. Each comes with its answers added up and its latest `examples` arrival
+    /// keys, newest first.
+    ///
+    /// A period holds a long tail of phrases carried by a few comments each, and a caller looks
+    /// at the first few dozen. So the selected comments are passed over once to count every
+    /// phrase into a vector indexed by phrase id; only the best [`RANKED_AT_ONCE`] of those
+    /// carried often enough are put in order, and only theirs are added up (one more pass); the
+    /// next ones only if `take` asks for them.
+    pub fn ranked(
+        &self,
+        query: &Query,
+        min: u64,
+        examples: usize,
+        mut take: impl FnMut(Tally) -> bool,
+    ) {
+        let cells = self.read();
+        let groups = cells.selected(query);
+        let phrases = self.phrases();
+        let mut candidates: Vec<Candidate<'_>> = carried(&groups, phrases.len())
+            .into_iter()
+            .enumerate()
+            .filter(|(_, n)| u64::from(*n) >= min.max(1))
+            .filter_map(|(id, n)| {
+                let (locale, key) = phrases.get_index(id)?;
+                Some(Candidate {
+                    comments: n,
+                    words: key.split(' ').count() as u32,
+                    letters: key.chars().filter(|c| *c != ' ').count() as u32,
+                    locale: protocol::instrument::LOCALE_CODES.get(usize::from(*locale))?,
+                    key,
+                    id: id as u32,
+                })
+            })
+            .collect();
+        // Which of the phrases being added up each id is, plus one (0: none of them).
+        let mut at = vec![0u32; phrases.len()];
+        let mut rest = candidates.as_mut_slice();
+        while !rest.is_empty() {
+            let n = RANKED_AT_ONCE.min(rest.len());
+            if n < rest.len() {
+                rest.select_nth_unstable_by(n - 1, Candidate::rank);
+            }
+            let (best, next) = rest.split_at_mut(n);
+            best.sort_unstable_by(Candidate::rank);
+            for (i, c) in best.iter().enumerate() {
+                at[c.id as usize] = i as u32 + 1;
+            }
+            let mut counts = vec![Counts::default(); n];
+            let mut latest = vec![0u64; n * examples];
+            for group in &groups {
+                each_comment(group, |key, code, ids| {
+                    for id in ids {
+                        let Some(i) = at.get(*id as usize).filter(|i| **i > 0) else {
+                            continue;
+                        };
+                        let i = *i as usize - 1;
+                        add_code(&mut counts[i], code);
+                        keep_latest(&mut latest[i * examples..(i + 1) * examples], key);
                     }
+                });
+            }
+            for (i, (c, counts)) in best.iter().zip(counts).enumerate() {
+                at[c.id as usize] = 0;
+                let keys = &latest[i * examples..(i + 1) * examples];
+                let tally = Tally {
+                    locale: c.locale,
+                    key: c.key.to_string(),
+                    counts,
+                    examples: keys.iter().copied().filter(|k| *k > 0).collect(),
+                };
+                if !take(tally) {
+                    return;
                 }
-            });
+            }
+            rest = next;
         }
-        at
     }
 
     /// How many comments `query` selects carry each of `themes` (locale, key).
     pub fn count_each(&self, query: &Query, themes: &[(&str, &str)]) -> Vec<u64> {
         let cells = self.read();
-        let at = self.carried(&cells.selected(query));
         let phrases = self.phrases();
+        let at = carried(&cells.selected(query), phrases.len());
         themes
             .iter()
             .map(|(locale, key)| {
@@ -464,6 +482,48 @@ impl Themes {
         }
         keys.retain(|k| *k > 0);
         keys
+    }
+}
+
+/// How many of `groups`' comments carry each phrase, by phrase id, for a table of `phrases`
+/// (taken under the cells' lock: every id in the groups is below its length).
+fn carried(groups: &[&[u32]], phrases: usize) -> Vec<u32> {
+    let mut at = vec![0u32; phrases];
+    for group in groups {
+        each_comment(group, |_, _, ids| {
+            for id in ids {
+                if let Some(n) = at.get_mut(*id as usize) {
+                    *n += 1;
+                }
+            }
+        });
+    }
+    at
+}
+
+/// Phrases [`Themes::ranked`] puts in order and adds up at once: a page of themes and those
+/// left out beside them (20 shown, rarely more than 40 looked at).
+const RANKED_AT_ONCE: usize = 64;
+
+/// A phrase carried often enough, with what ranks it.
+struct Candidate<'a> {
+    comments: u32,
+    words: u32,
+    letters: u32,
+    locale: &'static str,
+    key: &'a str,
+    id: u32,
+}
+
+impl Candidate<'_> {
+    /// Best first: see [`Themes::ranked`].
+    fn rank(a: &Self, b: &Self) -> std::cmp::Ordering {
+        b.comments
+            .cmp(&a.comments)
+            .then(b.words.cmp(&a.words))
+            .then(b.letters.cmp(&a.letters))
+            .then(a.locale.cmp(b.locale))
+            .then(a.key.cmp(b.key))
     }
 }
 
@@ -587,7 +647,7 @@ fn decode_group(value: &[u8]) -> Option<(Vec<&str>, Vec<SavedComment>)> {
 
 #[cfg(test)]
 mod tests {
-    use super::keep_latest;
+    use super::*;
 
     #[test]
     fn the_latest_examples_are_kept_newest_first() {
@@ -596,5 +656,88 @@ mod tests {
             keep_latest(&mut keys, key);
         }
         assert_eq!(keys, [9, 7, 5]);
+    }
+
+    /// More phrases than one ranked page: each carried by 1–5 comments, some of two words, in
+    /// two locales (ranked by code, not by index); the order is the documented one across pages, and asking for fewer stops.
+    #[test]
+    fn themes_come_best_first_across_ranked_pages_and_stop_when_enough() {
+        let themes = Themes::default();
+        let mut expected: Vec<(u64, usize, usize, &str, String, u64)> = Vec::new();
+        let mut key = 0u64;
+        for i in 0..150u32 {
+            let (locale, code) = if i % 4 == 0 { ("ar", 4) } else { ("en", 0) };
+            let phrase = if i % 3 == 0 {
+                format!("w{} z{i}", i % 11)
+            } else {
+                format!("w{i}")
+            };
+            let ids = themes.intern(code, std::iter::once(phrase.as_str()));
+            let carried = 1 + u64::from(i % 5);
+            let mut cells = themes.write();
+            let slot = cells
+                .slots
+                .insert_full(Slot {
+                    channel: Channel::Web,
+                    touchpoint: "checkout".into(),
+                    locale,
+                })
+                .0 as u32;
+            for _ in 0..carried {
+                key += 1;
+                let group = cells
+                    .days
+                    .entry(20_000)
+                    .or_default()
+                    .entry(slot)
+                    .or_default();
+                push_comment(group, key, 2 * 36, &ids);
+            }
+            let letters = phrase.chars().filter(|c| *c != ' ').count();
+            expected.push((
+                carried,
+                phrase.split(' ').count(),
+                letters,
+                locale,
+                phrase,
+                key,
+            ));
+        }
+        // Interned by their index, ranked by their code: "ar" (last) before "en" (first).
+        let codes = protocol::instrument::LOCALE_CODES;
+        assert_eq!([codes[0], codes[4]], ["en", "ar"]);
+        expected.sort_by(|a, b| {
+            (b.0, b.1, b.2)
+                .cmp(&(a.0, a.1, a.2))
+                .then(a.3.cmp(b.3))
+                .then(a.4.cmp(&b.4))
+        });
+        let query = Query::default();
+        let all = themes.tally_at_least(&query, 2, 1);
+        let order: Vec<(&str, &str, u64, Vec<u64>)> = all
+            .iter()
+            .map(|t| {
+                (
+                    t.locale,
+                    t.key.as_str(),
+                    t.counts.responses,
+                    t.examples.clone(),
+                )
+            })
+            .collect();
+        let wanted: Vec<(&str, &str, u64, Vec<u64>)> = expected
+            .iter()
+            .filter(|e| e.0 >= 2)
+            .map(|e| (e.3, e.4.as_str(), e.0, vec![e.5]))
+            .collect();
+        assert!(wanted.len() > RANKED_AT_ONCE, "more than one page");
+        assert_eq!(order, wanted);
+        assert!(all.iter().all(|t| t.counts.effort[1] == t.counts.responses));
+        let mut taken = Vec::new();
+        themes.ranked(&query, 2, 1, |t| {
+            taken.push(t);
+            taken.len() < RANKED_AT_ONCE + 6
+        });
+        assert_eq!(taken, all[..RANKED_AT_ONCE + 6]);
     }
 }
