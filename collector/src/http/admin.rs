@@ -28,6 +28,12 @@ pub async fn metrics_route(state: web::Data<AppState>) -> Result<HttpResponse, A
             &ingest.commit().stats,
             ingest.store().size_on_disk(),
         ) + &webhooks.metrics.render()
+            + &metrics::render_phrases(
+                ingest
+                    .store()
+                    .aggregates()
+                    .map(|a| a.themes().phrase_table()),
+            )
     })
     .await
     .map_err(|_| ApiError::Busy)?;

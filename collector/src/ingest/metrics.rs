@@ -149,6 +149,21 @@ pub fn render(
     out
 }
 
+/// The comment themes' phrase table, where the store keeps theme cells: `(phrases, bytes)`.
+pub fn render_phrases(table: Option<(usize, usize)>) -> String {
+    let Some((phrases, bytes)) = table else {
+        return String::new();
+    };
+    format!(
+        "# HELP touchpoint_theme_phrases Phrases the comment themes have seen, each kept once (the table only grows).\n\
+         # TYPE touchpoint_theme_phrases gauge\n\
+         touchpoint_theme_phrases {phrases}\n\
+         # HELP touchpoint_theme_phrase_bytes Memory the phrase table takes, about.\n\
+         # TYPE touchpoint_theme_phrase_bytes gauge\n\
+         touchpoint_theme_phrase_bytes {bytes}\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

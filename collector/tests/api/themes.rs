@@ -269,3 +269,35 @@ fn themes_need_the_admin_token_and_good_parameters() {
         );
     }
 }
+
+/// The value of the sample `name` in `/metrics`.
+fn metric(app: &TestApp, name: &str) -> u64 {
+    let reply = app.get(
+        "/metrics",
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in\n{}", reply.text))
+}
+
+#[test]
+fn issue_17_the_phrase_table_is_measured_and_keeps_each_phrase_once() {
+    let app = spawn_app();
+    assert_eq!(metric(&app, "touchpoint_theme_phrases"), 0);
+    let commented = |n: u32| {
+        let mut body = submission(n);
+        body["comment"] = json!("The activation code never arrived.");
+        assert_eq!(app.submit(&body).status, 201);
+    };
+    commented(1);
+    let phrases = metric(&app, "touchpoint_theme_phrases");
+    // "activ", "code", "activ code", "arriv": "never" separates.
+    assert_eq!(phrases, 4);
+    assert!(metric(&app, "touchpoint_theme_phrase_bytes") > 0);
+    commented(2);
+    assert_eq!(metric(&app, "touchpoint_theme_phrases"), phrases);
+}

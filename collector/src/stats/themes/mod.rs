@@ -235,6 +235,17 @@ impl Themes {
         .collect()
     }
 
+    /// How many phrases the table holds, and about how many bytes of memory it takes: each
+    /// entry (its hash, locale and boxed key), the index over them (a slot and a control byte
+    /// each) and the keys' bytes. The table only grows: see the README ("Comment themes").
+    pub fn phrase_table(&self) -> (usize, usize) {
+        let table = self.phrases();
+        let keys: usize = table.iter().map(|(_, key)| key.len()).sum();
+        let entry = std::mem::size_of::<usize>() + std::mem::size_of::<Phrase>();
+        let slot = std::mem::size_of::<usize>() + 1;
+        (table.len(), table.capacity() * (entry + slot) + keys)
+    }
+
     /// Reads the phrases of `submission`'s comment: the costly part of counting it, done
     /// before the store's writer lock and the cells' lock are taken.
     pub fn prepare(&self, submission: &Submission) -> Prepared {
