@@ -108,7 +108,12 @@ pub fn main(args: &[String]) -> Result<(), String> {
         report.push(crate::bench_impact::run(&dir, count)?);
     }
     if which == Some("themes") {
-        report.push(crate::bench_themes::run(&dir, seconds, rounds, count)?);
+        let queries = flag(args, "--queries")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(200);
+        report.push(crate::bench_themes::run(
+            &dir, seconds, rounds, count, queries,
+        )?);
     }
     if which == Some("webhooks") {
         report.push(crate::bench_webhooks::run(&dir, seconds, rounds)?);

@@ -4,8 +4,9 @@
 //!   one of five languages, made from fragments and a long tail of made-up names so that themes
 //!   and one-off phrases both occur, restored from a generated backup once and reused;
 //! - `GET /v1/themes` timed for one touchpoint (a month and a year), one touchpoint in one locale,
-//!   one department and everything, 50 queries each over one kept-alive connection: median, p99
-//!   and range;
+//!   one department and everything, `--queries` each (default 200) over one kept-alive
+//!   connection: median, p99 and range;
+//! - the phrase table's size (`/metrics`: phrases seen, each kept once, and their memory);
 //! - the collector's resident memory after opening that store and after the queries, how long
 //!   it took to open and listen, and again after a SIGKILL;
 //! - ingest with a comment (its phrases read before the writer lock) against the same answer
@@ -26,7 +27,6 @@ use crate::{
 };
 
 const TOKEN: &str = "bench-token-0123456789abcdefghijk";
-const QUERIES: usize = 50;
 const TOUCHPOINTS: u64 = 30;
 const DAY_SECONDS: u64 = 86_400;
 
@@ -293,7 +293,7 @@ fn figures(mut times: Vec<f64>) -> String {
     )
 }
 
-fn queries(dir: &Path, count: u64, end: u64) -> Result<Vec<String>, String> {
+fn queries(dir: &Path, count: u64, end: u64, n: usize) -> Result<Vec<String>, String> {
     let data = seeded(dir, count, end)?;
     let serve = |log: &str| -> Result<(Server, String, f64), String> {
         let addr = free_addr()?;
@@ -312,9 +312,29 @@ fn queries(dir: &Path, count: u64, end: u64) -> Result<Vec<String>, String> {
     let stream = TcpStream::connect(&addr).map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut stream = std::io::BufReader::new(stream);
+    // The queries are timed once the collector has read in, on a thread of its own, what the
+    // business view needs (a few seconds of both cores at a million answers): until then every
+    // query shares the machine with it.
+    let started = Instant::now();
+    loop {
+        let (status, _) = exchange(
+            &mut stream,
+            &format!(
+                "GET /v1/impact HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+            ),
+        )?;
+        if status != 503 {
+            break;
+        }
+        if started.elapsed().as_secs() > 120 {
+            return Err("the business view was not ready after 120 s".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let ready_seconds = open_seconds + started.elapsed().as_secs_f64();
     let year = rfc3339(end - 365 * DAY_SECONDS);
     let mut lines = vec![format!(
-        "## `GET /v1/themes` over {count} stored answers, 30 % with a comment ({QUERIES} queries each, one kept-alive connection)\n\
+        "## `GET /v1/themes` over {count} stored answers, 30 % with a comment ({n} queries each, one kept-alive connection)\n\
          | query | themes | median | p99 | range |\n|---|---|---|---|---|"
     )];
     for query in [
@@ -329,9 +349,9 @@ fn queries(dir: &Path, count: u64, end: u64) -> Result<Vec<String>, String> {
         "".to_owned(),
     ] {
         let path = format!("/v1/themes{query}");
-        let mut times = Vec::with_capacity(QUERIES);
+        let mut times = Vec::with_capacity(n);
         let mut themes = 0;
-        for _ in 0..QUERIES {
+        for _ in 0..n {
             let request = format!(
                 "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
             );
@@ -349,6 +369,22 @@ fn queries(dir: &Path, count: u64, end: u64) -> Result<Vec<String>, String> {
         lines.push(format!("| `{path}` | {themes} | {} |", figures(times)));
     }
     let after = rss_kib(server.pid(), "VmRSS:");
+    let (_, metrics) = exchange(
+        &mut stream,
+        &format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"),
+    )?;
+    let metrics = String::from_utf8_lossy(&metrics);
+    let sample = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    lines.push(format!(
+        "\nThe phrase table holds {} phrases, about {:.1} MiB.",
+        sample("touchpoint_theme_phrases"),
+        sample("touchpoint_theme_phrase_bytes") / 1_048_576.0
+    ));
     drop(stream);
     drop(server); // SIGKILL
     let (again, _, reopen_seconds) = serve("themes-server-after-kill.log")?;
@@ -366,7 +402,8 @@ fn queries(dir: &Path, count: u64, end: u64) -> Result<Vec<String>, String> {
         (None, None) => "found the stats and themes saved, nothing to count again".to_owned(),
     };
     lines.push(format!(
-        "\nThe collector opened the store and listened after {open_seconds:.2} s; resident memory \
+        "\nThe collector opened the store and listened after {open_seconds:.2} s (the business \
+         view ready after {ready_seconds:.2} s, when the queries began); resident memory \
          {:.1} MiB once open, {:.1} MiB after the queries. After a SIGKILL it listened again after \
          {reopen_seconds:.2} s and {recovery}.\n",
         opened as f64 / 1024.0,
@@ -449,14 +486,20 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<Vec<String>, String
     ])
 }
 
-pub fn run(dir: &Path, seconds: u64, rounds: usize, count: u64) -> Result<String, String> {
+pub fn run(
+    dir: &Path,
+    seconds: u64,
+    rounds: usize,
+    count: u64,
+    n: usize,
+) -> Result<String, String> {
     let end = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|e| e.to_string())?
         .as_secs()
         / DAY_SECONDS
         * DAY_SECONDS;
-    let mut lines = queries(dir, count, end)?;
+    let mut lines = queries(dir, count, end, n)?;
     lines.extend(ingest(dir, seconds, rounds)?);
     Ok(lines.join("\n"))
 }

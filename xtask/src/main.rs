@@ -49,9 +49,10 @@ usage: cargo xtask <command>
   bench backlog [--count N]          a kiosk's backlog of N answers drained under the default limits
   bench soak [--minutes N] [--rate R] [--duplicates PERCENT]
                                      steady load for a bounded time: latency, memory, disk
-  bench themes [--count N] [--seconds N] [--rounds N]
-                                     GET /v1/themes over N answers (30 % with a comment), memory,
-                                     ingest with a comment against without one
+  bench themes [--count N] [--queries N] [--seconds N] [--rounds N]
+                                     GET /v1/themes over N answers (30 % with a comment; each
+                                     query --queries times, default 200), memory, the phrase
+                                     table, ingest with a comment against without one
   bench impact [--count N]           POST /v1/outcomes per line and GET /v1/impact over N answers
   bench webhooks [--seconds N] [--rounds N]
                                      alert latency at 100 answers/s, 10,000 queued events
