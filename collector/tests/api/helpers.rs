@@ -217,6 +217,15 @@ impl TestApp {
             .expect("a redirect")
     }
 
+    /// Signs in to the dashboard; the session cookie's `name=value`.
+    pub fn session(&self) -> String {
+        self.sign_in()
+            .header("set-cookie")
+            .and_then(|c| c.split(';').next())
+            .expect("a session cookie")
+            .to_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -94,19 +94,10 @@ fn a_bad_file_refuses_the_start_with_its_line() {
     assert!(message.contains("org.toml:3: timezone"), "{message}");
 }
 
-/// Signs in to the dashboard; the session cookie's `name=value`.
-fn session(app: &crate::helpers::TestApp) -> String {
-    app.sign_in()
-        .header("set-cookie")
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_owned()
-}
-
 #[test]
 fn the_council_records_an_action_sees_it_on_the_agenda_and_closes_it() {
     let app = spawn_app_with(|_| {});
-    let cookie = session(&app);
+    let cookie = app.session();
     let form = |body: &str, path: &str| {
         app.post(
             path,
@@ -289,7 +280,7 @@ steps = ["fault-call", "engineer-visit"]
         stats("department=unassigned&group_by=touchpoint")["groups"][0]["key"]["touchpoint"],
         "loyalty-survey"
     );
-    let page = app.get("/dashboard", &[("Cookie", &session(&app))]).text;
+    let page = app.get("/dashboard", &[("Cookie", &app.session())]).text;
     let departments = &page[page.find("id=\"departments\"").expect("a departments view")..];
     assert!(
         departments.contains("<h3>Field service</h3>"),

@@ -430,12 +430,7 @@ proptest! {
 fn the_dashboard_and_the_report_show_the_view_with_names_as_text() {
     let (app, _dir) =
         card_activation_story(&ORG.replace("Repeat contacts", "Repeat <b>contacts</b>"));
-    let cookie = app
-        .sign_in()
-        .header("set-cookie")
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_owned();
+    let cookie = app.session();
     let page = app.get("/dashboard", &[("Cookie", &cookie)]).text;
     assert!(page.contains("What a hard experience costs"), "{page}");
     assert!(page.contains("3.0 times as often"), "{page}");

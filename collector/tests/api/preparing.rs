@@ -251,12 +251,7 @@ fn issue_17_while_the_view_reads_in_it_answers_503_preparing_then_the_same_figur
                 .map_err(|e| e.to_string())
         })
     };
-    let cookie = app
-        .sign_in()
-        .header("set-cookie")
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_owned();
+    let cookie = app.session();
     let page = app.get("/dashboard", &[("Cookie", &cookie)]).text;
     assert!(page.contains("What a hard experience costs"), "{page}");
     assert!(page.contains("Being prepared"), "{page}");
