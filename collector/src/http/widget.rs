@@ -2,9 +2,7 @@
 //! the API description, and the health check.
 
 use actix_web::{
-    http::header::{
-        self, AcceptEncoding, ContentEncoding, Encoding, Header as _, Preference, Quality,
-    },
+    http::header::{self, AcceptEncoding, ContentEncoding, Encoding, Header as _},
     web, HttpRequest, HttpResponse,
 };
 use serde_json::json;
@@ -44,7 +42,7 @@ pub async fn widget_file(
         (ContentEncoding::Brotli, asset.brotli),
         (ContentEncoding::Gzip, asset.gzip),
     ];
-    Ok(match preferred_body(&req, offered) {
+    Ok(match preferred_body(&req, &offered) {
         // A body with its Content-Encoding set is left alone by the Compress middleware.
         Some((coding, body)) => response
             .insert_header((header::CONTENT_ENCODING, coding.as_str()))
@@ -53,38 +51,27 @@ pub async fn widget_file(
     })
 }
 
-/// Of the `offered` bodies (coding, body; the first preferred when the request rates them
-/// equally), the one the request's `Accept-Encoding` rates highest: named or `*`, not `q=0`.
-/// `None`: the file as it is. Read with actix-web's typed header (the one its Compress
-/// middleware negotiates with).
-fn preferred_body<const N: usize>(
+/// Of the `offered` bodies (coding, body), the one the request's `Accept-Encoding` prefers, as
+/// actix-web's [`AcceptEncoding::negotiate`] ranks them (the one its Compress middleware uses):
+/// the highest `q`, Brotli before gzip on a tie, never `q=0`. `None`: the file as it is (the
+/// request prefers it, names nothing it may have, or has no such header).
+fn preferred_body(
     req: &HttpRequest,
-    offered: [(ContentEncoding, Option<&'static [u8]>); N],
+    offered: &[(ContentEncoding, Option<&'static [u8]>)],
 ) -> Option<(ContentEncoding, &'static [u8])> {
-    let accept = AcceptEncoding::parse(req).ok()?;
-    let quality = |coding: ContentEncoding| {
-        let rate = |named: bool| {
-            accept
-                .iter()
-                .filter(|choice| match &choice.item {
-                    Preference::Any => !named,
-                    Preference::Specific(c) => named && *c == Encoding::Known(coding),
-                })
-                .map(|choice| choice.quality)
-                .max()
-        };
-        // A coding named in the header is rated as named, whatever `*` says.
-        rate(true).or_else(|| rate(false)).unwrap_or(Quality::ZERO)
-    };
+    let supported: Vec<Encoding> = offered
+        .iter()
+        .filter(|(_, body)| body.is_some())
+        .map(|(coding, _)| Encoding::Known(*coding))
+        .chain([Encoding::identity()])
+        .collect();
+    let chosen = AcceptEncoding::parse(req)
+        .ok()?
+        .negotiate(supported.iter())?;
     offered
-        .into_iter()
-        .filter_map(|(coding, body)| Some((quality(coding), coding, body?)))
-        .filter(|(q, ..)| *q > Quality::ZERO)
-        .fold(None, |best: Option<(Quality, _, _)>, next| match best {
-            Some(b) if b.0 >= next.0 => Some(b),
-            _ => Some(next),
-        })
-        .map(|(_, coding, body)| (coding, body))
+        .iter()
+        .find(|(coding, _)| Encoding::Known(*coding) == chosen)
+        .and_then(|(coding, body)| Some((*coding, (*body)?)))
 }
 
 /// The survey alone, for pages whose CSP forbids WebAssembly: the loader shows it in an iframe.
@@ -224,22 +211,23 @@ mod tests {
             (ContentEncoding::Brotli, brotli),
             (ContentEncoding::Gzip, Some(&b"gz"[..])),
         ];
-        preferred_body(&req.to_http_request(), offered).map(|(coding, _)| coding.as_str())
+        preferred_body(&req.to_http_request(), &offered).map(|(coding, _)| coding.as_str())
     }
 
     #[test]
-    fn brotli_is_taken_when_accepted_else_gzip_when_named_or_starred_and_not_refused() {
+    fn brotli_is_taken_when_accepted_else_gzip_when_named_and_not_refused() {
         let accepts = |value: &str| chosen(Some(value), true);
         assert_eq!(accepts("gzip, deflate, br, zstd"), Some("br"));
         assert_eq!(accepts("gzip, deflate"), Some("gzip"));
         assert_eq!(accepts("br;q=1.0, GZIP;q=0.5"), Some("br"));
         assert_eq!(accepts("br;q=0.5, gzip"), Some("gzip"));
         assert_eq!(accepts("BR"), Some("br"));
-        assert_eq!(accepts("*"), Some("br"));
+        // Anything: the file as it is, as actix-web negotiates.
+        assert_eq!(accepts("*"), None);
         assert_eq!(accepts("gzip, *;q=0.1"), Some("gzip"));
         assert_eq!(accepts("identity"), None);
         assert_eq!(accepts("br;q=0, deflate"), None);
-        assert_eq!(accepts("br;q=0, *"), Some("gzip"));
+        assert_eq!(accepts("br;q=0, *"), None);
         assert_eq!(accepts("gzip;q=0"), None);
         assert_eq!(accepts("gzip; q=0.0, br;q=0, identity"), None);
         assert_eq!(accepts("x-gzip-not"), None);
