@@ -30,15 +30,15 @@ fn main() {
                 _ => continue,
             };
             let immutable = name.starts_with("tp-");
-            // `cargo xtask` writes each file's gzip body next to it (`name.gz`), compressed far
-            // better than on the fly: served as it is.
-            let gz = dist.join(format!("{name}.gz"));
-            let gzip = match gz.canonicalize() {
-                Ok(gz) => format!("Some(include_bytes!({gz:?}))"),
+            // `cargo xtask` writes each file's gzip and Brotli bodies next to it (`name.gz`,
+            // `name.br`), compressed far better than on the fly: served as they are.
+            let body = |suffix: &str| match dist.join(format!("{name}.{suffix}")).canonicalize() {
+                Ok(path) => format!("Some(include_bytes!({path:?}))"),
                 Err(_) => "None".to_owned(),
             };
+            let (gzip, brotli) = (body("gz"), body("br"));
             entries.push_str(&format!(
-                "    Asset {{ name: {name:?}, content_type: {content_type:?}, immutable: {immutable}, bytes: include_bytes!({:?}), gzip: {gzip} }},\n",
+                "    Asset {{ name: {name:?}, content_type: {content_type:?}, immutable: {immutable}, bytes: include_bytes!({:?}), gzip: {gzip}, brotli: {brotli} }},\n",
                 path.canonicalize().expect("an asset path")
             ));
         }

@@ -13,6 +13,8 @@ pub struct Asset {
     pub bytes: &'static [u8],
     /// The same bytes as a gzip body, compressed at build time (`cargo xtask` uses zopfli).
     pub gzip: Option<&'static [u8]>,
+    /// The same bytes as a Brotli body (quality 11), compressed at build time.
+    pub brotli: Option<&'static [u8]>,
 }
 
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));

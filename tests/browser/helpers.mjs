@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
+import https from "node:https";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -34,8 +35,10 @@ export async function startCollector({ allowOrigins = [], env = {}, limits = fal
   const data = given ?? mkdtempSync(join(tmpdir(), "tp-browser-"));
   const spawnAt = (listen) => spawnCollector(data, listen, allowOrigins, env, limits);
   let { child, base } = await spawnAt("127.0.0.1:0");
-  const widget = await fetch(`${base}/widget.js`);
-  if (widget.status !== 200) {
+  const status = env.TOUCHPOINT_TLS_CERT
+    ? await httpsStatus(`${base}/widget.js`, readFileSync(env.TOUCHPOINT_TLS_CERT))
+    : (await fetch(`${base}/widget.js`)).status;
+  if (status !== 200) {
     child.kill("SIGKILL");
     throw new Error("this collector was built without the widget: run `cargo xtask test`");
   }
@@ -55,7 +58,7 @@ export async function startCollector({ allowOrigins = [], env = {}, limits = fal
     },
     /** The same address and data directory again. */
     async restart() {
-      ({ child } = await spawnAt(base.replace("http://", "")));
+      ({ child } = await spawnAt(base.replace(/^https?:\/\//, "")));
     },
     async stop() {
       child.kill("SIGTERM");
@@ -81,12 +84,22 @@ async function spawnCollector(data, listen, allowOrigins, env, limits) {
       const found = /listening addr=(\S+)/.exec(log);
       if (found) {
         clearTimeout(timer);
-        resolve(`http://${found[1]}`);
+        resolve(`${env.TOUCHPOINT_TLS_CERT ? "https" : "http"}://${found[1]}`);
       }
     });
     child.on("exit", (code) => reject(new Error(`the collector exited (${code}):\n${log}`)));
   });
   return { child, base };
+}
+
+/** The status of a GET of `url` from a collector serving HTTPS with the self-signed `cert`. */
+function httpsStatus(url, cert) {
+  return new Promise((resolve, reject) => {
+    https.get(url, { ca: cert }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    }).on("error", reject);
+  });
 }
 
 /** Serves `pages` ({path: {body, headers}}) on 127.0.0.1: another origin than the collector. */

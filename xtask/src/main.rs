@@ -6,8 +6,9 @@
 //! - `bench`: durable ingest against a bare endpoint, export of a million stored answers, stats
 //!   over them, comment themes and the business view over them, the widget's main-thread cost,
 //!   and a bounded soak at a steady rate.
-//! - `size`: what a visitor downloads: the built files, and every byte measured in Chromium
-//!   until an answer is delivered (or, for a visitor who never opens the survey, the page is idle).
+//! - `size`: what a visitor downloads: the built files (gzip and Brotli bodies), and every byte
+//!   measured in Chromium, over HTTPS and over HTTP, until an answer is delivered (or, for a
+//!   visitor who never opens the survey, the page is idle).
 //! - `circles`: whether modules of the collector, the widget or xtask import each other in a
 //!   circle (also a step of `test`).
 //!
@@ -59,6 +60,7 @@ usage: cargo xtask <command>
                                      delivered, ingest with two endpoints against none
   size                               build the widget and print its transfer size, also as
                                      measured in Chromium until an answer is delivered
+                                     (over HTTPS with Brotli, and over HTTP with gzip)
   circles                            check that no modules import each other in a circle
   contract                           Schemathesis against the debug collector and its OpenAPI document
 ";

@@ -2,7 +2,7 @@
 //! the API description, and the health check.
 
 use actix_web::{
-    http::header::{self, AcceptEncoding, Encoding, Header as _, Preference, Quality},
+    http::header::{self, AcceptEncoding, ContentEncoding, Encoding, Header as _},
     web, HttpRequest, HttpResponse,
 };
 use serde_json::json;
@@ -14,8 +14,9 @@ use crate::assets;
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// The widget's files. They are public and hold no secrets: any page may load them (the loader
-/// imports the glue as a module and fetches the wasm, both in CORS mode). Browsers that accept
-/// gzip get the body compressed at build time, far smaller than compressing on the fly.
+/// imports the glue as a module and fetches the wasm, both in CORS mode). Browsers get the body
+/// compressed at build time, far smaller than compressing on the fly: Brotli where they accept
+/// it (browsers offer it over HTTPS), else gzip, else the file as it is.
 pub async fn widget_file(
     req: HttpRequest,
     path: web::Path<String>,
@@ -37,27 +38,40 @@ pub async fn widget_file(
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::VARY, "Accept-Encoding"));
-    Ok(match asset.gzip.filter(|_| accepts_gzip(&req)) {
+    let offered = [
+        (ContentEncoding::Brotli, asset.brotli),
+        (ContentEncoding::Gzip, asset.gzip),
+    ];
+    Ok(match preferred_body(&req, &offered) {
         // A body with its Content-Encoding set is left alone by the Compress middleware.
-        Some(gzip) => response
-            .insert_header((header::CONTENT_ENCODING, "gzip"))
-            .body(gzip),
+        Some((coding, body)) => response
+            .insert_header((header::CONTENT_ENCODING, coding.as_str()))
+            .body(body),
         None => response.body(asset.bytes),
     })
 }
 
-/// Whether the request's `Accept-Encoding` takes gzip (`gzip` or `*`, without `q=0`), read with
-/// actix-web's typed header (the one its Compress middleware negotiates with).
-fn accepts_gzip(req: &HttpRequest) -> bool {
-    AcceptEncoding::parse(req).is_ok_and(|accept| {
-        accept.iter().any(|choice| {
-            choice.quality > Quality::ZERO
-                && match &choice.item {
-                    Preference::Any => true,
-                    Preference::Specific(coding) => *coding == Encoding::gzip(),
-                }
-        })
-    })
+/// Of the `offered` bodies (coding, body), the one the request's `Accept-Encoding` prefers, as
+/// actix-web's [`AcceptEncoding::negotiate`] ranks them (the one its Compress middleware uses):
+/// the highest `q`, Brotli before gzip on a tie, never `q=0`. `None`: the file as it is (the
+/// request prefers it, names nothing it may have, or has no such header).
+fn preferred_body(
+    req: &HttpRequest,
+    offered: &[(ContentEncoding, Option<&'static [u8]>)],
+) -> Option<(ContentEncoding, &'static [u8])> {
+    let supported: Vec<Encoding> = offered
+        .iter()
+        .filter(|(_, body)| body.is_some())
+        .map(|(coding, _)| Encoding::Known(*coding))
+        .chain([Encoding::identity()])
+        .collect();
+    let chosen = AcceptEncoding::parse(req)
+        .ok()?
+        .negotiate(supported.iter())?;
+    offered
+        .iter()
+        .find(|(coding, _)| Encoding::Known(*coding) == chosen)
+        .and_then(|(coding, body)| Some((*coding, (*body)?)))
 }
 
 /// The survey alone, for pages whose CSP forbids WebAssembly: the loader shows it in an iframe.
@@ -185,23 +199,41 @@ mod tests {
 
     use super::*;
 
+    /// The coding chosen for a request sending `Accept-Encoding: value` (no header when `None`),
+    /// when the file has both bodies, or gzip alone.
+    fn chosen(value: Option<&str>, with_brotli: bool) -> Option<&'static str> {
+        let mut req = TestRequest::default();
+        if let Some(value) = value {
+            req = req.insert_header(("Accept-Encoding", value));
+        }
+        let brotli: Option<&'static [u8]> = with_brotli.then_some(b"br");
+        let offered = [
+            (ContentEncoding::Brotli, brotli),
+            (ContentEncoding::Gzip, Some(&b"gz"[..])),
+        ];
+        preferred_body(&req.to_http_request(), &offered).map(|(coding, _)| coding.as_str())
+    }
+
     #[test]
-    fn gzip_is_taken_when_named_or_starred_and_not_refused() {
-        let accepts = |value: &str| {
-            accepts_gzip(
-                &TestRequest::default()
-                    .insert_header(("Accept-Encoding", value))
-                    .to_http_request(),
-            )
-        };
-        assert!(accepts("gzip, deflate, br, zstd"));
-        assert!(accepts("br;q=1.0, GZIP;q=0.5"));
-        assert!(accepts("*"));
-        assert!(!accepts("identity"));
-        assert!(!accepts("br, deflate"));
-        assert!(!accepts("gzip;q=0"));
-        assert!(!accepts("gzip; q=0.0, identity"));
-        assert!(!accepts("x-gzip-not"));
-        assert!(!accepts_gzip(&TestRequest::default().to_http_request()));
+    fn brotli_is_taken_when_accepted_else_gzip_when_named_and_not_refused() {
+        let accepts = |value: &str| chosen(Some(value), true);
+        assert_eq!(accepts("gzip, deflate, br, zstd"), Some("br"));
+        assert_eq!(accepts("gzip, deflate"), Some("gzip"));
+        assert_eq!(accepts("br;q=1.0, GZIP;q=0.5"), Some("br"));
+        assert_eq!(accepts("br;q=0.5, gzip"), Some("gzip"));
+        assert_eq!(accepts("BR"), Some("br"));
+        // Anything: the file as it is, as actix-web negotiates.
+        assert_eq!(accepts("*"), None);
+        assert_eq!(accepts("gzip, *;q=0.1"), Some("gzip"));
+        assert_eq!(accepts("identity"), None);
+        assert_eq!(accepts("br;q=0, deflate"), None);
+        assert_eq!(accepts("br;q=0, *"), None);
+        assert_eq!(accepts("gzip;q=0"), None);
+        assert_eq!(accepts("gzip; q=0.0, br;q=0, identity"), None);
+        assert_eq!(accepts("x-gzip-not"), None);
+        assert_eq!(chosen(None, true), None);
+        // A file without a Brotli body is sent as gzip to a browser that would take either.
+        assert_eq!(chosen(Some("gzip, deflate, br, zstd"), false), Some("gzip"));
+        assert_eq!(chosen(Some("br"), false), None);
     }
 }

@@ -1,5 +1,6 @@
-//! The widget's files: each goes out as the gzip body compressed at build time to browsers that
-//! take gzip (what `cargo xtask size` reports is what they download), and as it is otherwise.
+//! The widget's files: each goes out as the Brotli body compressed at build time to browsers that
+//! take Brotli (browsers offer it over HTTPS), else as the gzip body to those that take gzip
+//! (what `cargo xtask size` reports is what they download), and as it is otherwise.
 
 use std::io::Read;
 
@@ -22,7 +23,8 @@ fn hashed_names(loader: &str) -> Vec<String> {
 }
 
 #[test]
-fn widget_files_go_out_precompressed_to_browsers_that_take_gzip_and_as_they_are_otherwise() {
+fn widget_files_go_out_precompressed_as_brotli_or_gzip_to_browsers_that_take_it_and_as_they_are_otherwise(
+) {
     let app = spawn_app();
     let (status, _, loader) = app.get_bytes("/widget.js", &[("Accept-Encoding", "identity")]);
     if status == 404 && std::env::var_os("CI").is_none() {
@@ -41,14 +43,26 @@ fn widget_files_go_out_precompressed_to_browsers_that_take_gzip_and_as_they_are_
             app.get_bytes(&path, &[("Accept-Encoding", "identity")]);
         assert_eq!(status, 200, "{name}");
         assert_eq!(header(&plain_headers, "content-encoding"), None, "{name}");
-        let (status, headers, gzip) =
-            app.get_bytes(&path, &[("Accept-Encoding", "gzip, deflate, br")]);
+        // What Chromium sends over HTTPS.
+        let (status, headers, brotli) =
+            app.get_bytes(&path, &[("Accept-Encoding", "gzip, deflate, br, zstd")]);
+        assert_eq!(status, 200, "{name}");
+        assert_eq!(header(&headers, "content-encoding"), Some("br"), "{name}");
+        assert_eq!(header(&headers, "vary"), Some("Accept-Encoding"), "{name}");
+        let mut decoded = Vec::new();
+        brotli_decompressor::Decompressor::new(brotli.as_slice(), 4096)
+            .read_to_end(&mut decoded)
+            .expect("a Brotli body");
+        assert!(decoded == plain, "{name}: the Brotli body is the file");
+        // What it sends over plain HTTP.
+        let (status, headers, gzip) = app.get_bytes(&path, &[("Accept-Encoding", "gzip, deflate")]);
         assert_eq!(status, 200, "{name}");
         assert_eq!(header(&headers, "content-encoding"), Some("gzip"), "{name}");
         assert_eq!(header(&headers, "vary"), Some("Accept-Encoding"), "{name}");
         assert!(
-            gzip.len() < plain.len(),
-            "{name}: {} ≥ {}",
+            brotli.len() < gzip.len() && gzip.len() < plain.len(),
+            "{name}: Brotli {}, gzip {}, file {}",
+            brotli.len(),
             gzip.len(),
             plain.len()
         );
@@ -57,8 +71,9 @@ fn widget_files_go_out_precompressed_to_browsers_that_take_gzip_and_as_they_are_
             .read_to_end(&mut unzipped)
             .expect("a gzip body");
         assert!(unzipped == plain, "{name}: the gzip body is the file");
-        // A browser refusing gzip gets the file as it is.
-        let (_, refused, _) = app.get_bytes(&path, &[("Accept-Encoding", "gzip;q=0")]);
-        assert_ne!(header(&refused, "content-encoding"), Some("gzip"), "{name}");
+        // A browser refusing both gets the file as it is.
+        let (_, refused, body) = app.get_bytes(&path, &[("Accept-Encoding", "gzip;q=0, br;q=0")]);
+        assert_eq!(header(&refused, "content-encoding"), None, "{name}");
+        assert!(body == plain, "{name}");
     }
 }

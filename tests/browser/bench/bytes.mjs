@@ -2,20 +2,26 @@
 // protocol's count of what came over the network, headers included, and of the bodies alone):
 // on a launcher page in each locale, for a visitor who never opens the survey (until the page is
 // idle and nothing more is fetched) and for one who answers (until `touchpoint:delivered`). Each
-// visit is a fresh browser context (cold HTTP cache). Run by `cargo xtask size`; prints a table,
-// a line per locale.
+// visit is a fresh browser context (cold HTTP cache). With `TLS_CERT` and `TLS_KEY` (a
+// certificate for 127.0.0.1 and its key, PEM) it measures a collector serving HTTPS first, as a
+// deployment is reached (Chromium offers Brotli only there; it is told to accept the
+// certificate), then one serving plain HTTP. Run by `cargo xtask size`; prints a table per
+// transport, a line per locale.
 import { startHostAndCollector, launch, hostPage, STILL } from "../helpers.mjs";
 
 const LOCALES = (process.env.LOCALES || "en,es,fr,de,ar").split(",");
-
-const env = await startHostAndCollector((base) => Object.fromEntries(LOCALES.map((code) => [
-  `/${code}`,
-  { body: hostPage(base, { attrs: `data-touchpoint="checkout" data-locale="${code}"` }) },
-])));
-const browser = await launch();
+// Chromium offers Brotli to 127.0.0.1 over plain HTTP too (a trustworthy origin), but not to
+// other plain-HTTP origins: there a visitor is told to send only gzip, as it would.
+const GZIP_ONLY = { "Accept-Encoding": "gzip, deflate" };
+const TRANSPORTS = process.env.TLS_CERT
+  ? [
+    ["HTTPS", { TOUCHPOINT_TLS_CERT: process.env.TLS_CERT, TOUCHPOINT_TLS_KEY: process.env.TLS_KEY }, {}],
+    ["HTTP", {}, GZIP_ONLY],
+  ]
+  : [["HTTP", {}, GZIP_ONLY]];
 
 /** Counts what `page` receives from the collector: wire bytes, body bytes and requests so far. */
-async function meter(context, page) {
+async function meter(env, context, page) {
   const cdp = await context.newCDPSession(page);
   const headers = new Map();
   const seen = { wire: 0, body: 0, requests: 0, pending: new Set() };
@@ -47,13 +53,34 @@ async function quiet(seen, ms = 1500) {
 const snapshot = (seen) => ({ wire: seen.wire, body: seen.body, requests: seen.requests });
 const cells = (s) => [s.wire, s.body, s.requests].map((n) => String(n).padStart(9)).join("");
 
-console.log("  visitor who never opens the survey | who answers, until it is delivered");
-console.log(`  ${"locale".padEnd(8)}${["wire", "bodies", "requests"].map((h) => h.padStart(9)).join("").repeat(2)}`);
+const browser = await launch();
 try {
-  for (const code of LOCALES) {
-    const context = await browser.newContext(STILL);
+  for (const [transport, tls, headers] of TRANSPORTS) {
+    const env = await startHostAndCollector((base) => Object.fromEntries(LOCALES.map((code) => [
+      `/${code}`,
+      { body: hostPage(base, { attrs: `data-touchpoint="checkout" data-locale="${code}"` }) },
+    ])), tls);
+    try {
+      console.log(`  ${transport}: visitor who never opens the survey | who answers, until it is delivered`);
+      console.log(`  ${"locale".padEnd(8)}${["wire", "bodies", "requests"].map((h) => h.padStart(9)).join("").repeat(2)}`);
+      for (const code of LOCALES) console.log(`  ${code.padEnd(8)}${await visit(env, code, headers)}`);
+    } finally {
+      await env.close();
+    }
+  }
+} finally {
+  await browser.close();
+}
+
+/**
+ * One visitor on the launcher page in `code`, sending `headers` with every request: the table's
+ * cells for never opening, then answering.
+ */
+async function visit(env, code, headers) {
+  const context = await browser.newContext({ ...STILL, ignoreHTTPSErrors: true, extraHTTPHeaders: headers });
+  try {
     const page = await context.newPage();
-    const seen = await meter(context, page);
+    const seen = await meter(env, context, page);
     await page.goto(`${env.host.origin}/${code}`);
     const launcher = page.locator("button[part=launcher]");
     await launcher.waitFor();
@@ -72,10 +99,8 @@ try {
     await page.locator("button[part=send]").click();
     await page.waitForFunction(() => window.__delivered, null, { timeout: 30000 });
     await quiet(seen);
-    console.log(`  ${code.padEnd(8)}${cells(neverOpens)}${cells(snapshot(seen))}`);
+    return `${cells(neverOpens)}${cells(snapshot(seen))}`;
+  } finally {
     await context.close();
   }
-} finally {
-  await browser.close();
-  await env.close();
 }

@@ -1,9 +1,9 @@
-//! What a visitor downloads, from the files [`super::build`] wrote: raw and gzip sizes (the
-//! bodies the collector sends) before the survey shows, on a web page in each locale and on a
-//! kiosk or agent page; then, measured in real
-//! Chromium against the collector with this widget ([`measured_report`]), every byte a visitor
-//! downloads from it, per locale, until their answer is delivered or, for one who never opens
-//! the survey, until the page is idle.
+//! What a visitor downloads, from the files [`super::build`] wrote: raw, gzip and Brotli sizes
+//! (the bodies the collector sends) before the survey shows, on a web page in each locale and on
+//! a kiosk or agent page; then, measured in real Chromium against the collector with this widget
+//! ([`measured_report`]), over HTTPS (where browsers accept Brotli) and over plain HTTP, every
+//! byte a visitor downloads from it, per locale, until their answer is delivered or, for one who
+//! never opens the survey, until the page is idle.
 
 use std::{fmt::Write as _, fs, path::Path, process::Command};
 
@@ -25,9 +25,9 @@ pub fn module_files(manifest: &str, module: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `(name, raw, gzip)` of each file: its bytes, and those of the gzip body the collector sends
-/// (`name.gz`, written by [`build`]).
-fn sizes(dist: &Path, names: &[String]) -> Result<Vec<(String, u64, u64)>, String> {
+/// `(name, raw, gzip, brotli)` of each file: its bytes, and those of the gzip and Brotli bodies
+/// the collector sends (`name.gz`, `name.br`, written by [`build`]).
+fn sizes(dist: &Path, names: &[String]) -> Result<Vec<(String, u64, u64, u64)>, String> {
     let len = |path: &Path| {
         fs::metadata(path)
             .map(|m| m.len())
@@ -38,12 +38,13 @@ fn sizes(dist: &Path, names: &[String]) -> Result<Vec<(String, u64, u64)>, Strin
         .map(|name| {
             let raw = len(&dist.join(name))?;
             let gz = len(&dist.join(format!("{name}.gz")))?;
-            Ok((name.clone(), raw, gz))
+            let br = len(&dist.join(format!("{name}.br")))?;
+            Ok((name.clone(), raw, gz, br))
         })
         .collect()
 }
 
-/// Raw and gzip (as served) sizes of the modules' files (loader, glue, wasm) and their totals: what a web
+/// Raw, gzip and Brotli (as served) sizes of the modules' files (loader, glue, wasm) and their totals: what a web
 /// page transfers for its survey and the answer's delivery (each file for English, the totals for
 /// every locale), and what a kiosk or agent page transfers.
 pub fn size_report(dist: &Path) -> Result<String, String> {
@@ -57,10 +58,10 @@ pub fn size_report(dist: &Path) -> Result<String, String> {
         }
         sizes(dist, &names)
     };
-    let total = |files: &[(String, u64, u64)]| {
-        files
-            .iter()
-            .fold((0, 0), |(r, g), (_, raw, gz)| (r + raw, g + gz))
+    let total = |files: &[(String, u64, u64, u64)]| {
+        files.iter().fold((0, 0, 0), |(r, g, b), (_, raw, gz, br)| {
+            (r + raw, g + gz, b + br)
+        })
     };
     let mut report = String::new();
     for (module, title) in [
@@ -69,18 +70,26 @@ pub fn size_report(dist: &Path) -> Result<String, String> {
     ] {
         let files = module_sizes(module)?;
         let _ = writeln!(report, "{title}");
-        let _ = writeln!(report, "  {:<28} {:>9} {:>9}", "asset", "raw", "gzip");
-        for (name, raw, gz) in &files {
-            let _ = writeln!(report, "  {name:<28} {raw:>9} {gz:>9}");
+        let _ = writeln!(
+            report,
+            "  {:<28} {:>9} {:>9} {:>9}",
+            "asset", "raw", "gzip", "brotli"
+        );
+        for (name, raw, gz, br) in &files {
+            let _ = writeln!(report, "  {name:<28} {raw:>9} {gz:>9} {br:>9}");
         }
-        let (raw, gz) = total(&files);
+        let (raw, gz, br) = total(&files);
         let budget = if module == "channels" { "" } else { BUDGET };
-        let _ = writeln!(report, "  {:<28} {raw:>9} {gz:>9}   {budget}\n", "total");
+        let _ = writeln!(
+            report,
+            "  {:<28} {raw:>9} {gz:>9} {br:>9}   {budget}\n",
+            "total"
+        );
         if module == "web-en" {
             let _ = writeln!(report, "web pages in the other locales (totals):");
             for code in &protocol::instrument::LOCALE_CODES[1..] {
-                let (raw, gz) = total(&module_sizes(&format!("web-{code}"))?);
-                let _ = writeln!(report, "  {code:<28} {raw:>9} {gz:>9}");
+                let (raw, gz, br) = total(&module_sizes(&format!("web-{code}"))?);
+                let _ = writeln!(report, "  {code:<28} {raw:>9} {gz:>9} {br:>9}");
             }
             report.push('\n');
         }
@@ -89,7 +98,8 @@ pub fn size_report(dist: &Path) -> Result<String, String> {
 }
 
 /// Builds the collector with this widget (debug: the bytes are the same) and runs
-/// `tests/browser/bench/bytes.mjs` in Debian's Chromium; returns its table.
+/// `tests/browser/bench/bytes.mjs` in Debian's Chromium, with a self-signed certificate for the
+/// HTTPS collector (made here; Chromium is told to accept it); returns its tables.
 pub fn measured_report() -> Result<String, String> {
     tools::ensure_apt(&[("chromium", "chromium")])?;
     run(cargo().args([
@@ -100,10 +110,20 @@ pub fn measured_report() -> Result<String, String> {
         "touchpoint-collector",
     ]))?;
     let dir = browser_packages()?;
+    let tls = target_dir().join("size-tls");
+    fs::create_dir_all(&tls).map_err(|e| format!("cannot create {tls:?}: {e}"))?;
+    let signed = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+        .map_err(|e| format!("cannot make a certificate: {e}"))?;
+    let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+    fs::write(&cert, signed.cert.pem()).map_err(|e| format!("cannot write {cert:?}: {e}"))?;
+    fs::write(&key, signed.signing_key.serialize_pem())
+        .map_err(|e| format!("cannot write {key:?}: {e}"))?;
     let output = Command::new("node")
         .arg(Path::new("bench").join("bytes.mjs"))
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", target_dir())
+        .env("TLS_CERT", &cert)
+        .env("TLS_KEY", &key)
         .output()
         .map_err(|e| format!("node: {e}"))?;
     if !output.status.success() {
@@ -114,7 +134,8 @@ pub fn measured_report() -> Result<String, String> {
     }
     Ok(format!(
         "measured in Chromium: bytes from the collector on a launcher page, a fresh browser each \
-         visit (wire: headers included; bodies: as the sizes above)\n{}",
+         visit (wire: headers included; bodies: as the sizes above, Brotli over HTTPS, gzip over \
+         HTTP)\n{}",
         String::from_utf8_lossy(&output.stdout).trim_end()
     ))
 }
