@@ -17,8 +17,9 @@
 //! received when the client's clock claims a later time: a kiosk that drains a backlog after days
 //! offline counts its answers on the days they were given.
 
+use indexmap::IndexSet;
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashSet},
     sync::{Arc, RwLock},
 };
 
@@ -180,19 +181,43 @@ pub const DAY_TAG: u8 = b'D';
 /// The version byte that opens a packed day's value.
 const DAY_FORMAT: u8 = 1;
 
+/// A day's cells: each one's id (in [`Cells::ids`]) and counts, sorted by id. A cell costs its
+/// counts and four bytes, where a map keyed by the cell itself cost about 440 bytes (the key's
+/// names and the table's spare room) for each of a year's 200 000-odd cells.
+type Day = Vec<(u32, Counts)>;
+
 /// The cells of every day, and the names they share.
 #[derive(Default)]
 struct Cells {
-    days: BTreeMap<i64, HashMap<Cell, Counts>>,
+    days: BTreeMap<i64, Day>,
+    /// Every cell seen, apart from its day, by id: the days repeat the same few thousand.
+    ids: IndexSet<Cell, foldhash::fast::RandomState>,
     known: Known,
-    /// Cells changed since they were last saved.
-    changed: HashSet<(i64, Cell)>,
+    /// Cells changed since they were last saved: (day, cell id).
+    changed: HashSet<(i64, u32)>,
     /// Days whose cells are saved one by one (days still taking answers, and days a store of
     /// the earlier form saved so): packed once they are closed.
     loose: BTreeSet<i64>,
 }
 
 impl Cells {
+    /// The id of `cell`, given when it is new.
+    fn id_of(&mut self, cell: Cell) -> u32 {
+        self.ids.insert_full(cell).0 as u32
+    }
+
+    /// The counts of cell `id` on `day`, zero when new.
+    fn counts_mut(&mut self, day: i64, id: u32) -> &mut Counts {
+        let day = self.days.entry(day).or_default();
+        let at = day
+            .binary_search_by_key(&id, |(i, _)| *i)
+            .unwrap_or_else(|at| {
+                day.insert(at, (id, Counts::default()));
+                at
+            });
+        &mut day[at].1
+    }
+
     /// The cell of `submission`, its names shared with the cells before it.
     fn cell_of(&mut self, submission: &Submission, burst: bool) -> Cell {
         let context = &submission.context;
@@ -218,7 +243,7 @@ impl Cells {
 /// packed ([`DAY_TAG`]: it replaces the day's single cells), a day and slot's theme comments or
 /// the phrases new since the last save ([`themes`]).
 pub struct Changed {
-    cells: Vec<(i64, Cell)>,
+    cells: Vec<(i64, u32)>,
     /// Days packed by this save: saved one by one again if it fails.
     packed: Vec<i64>,
     themes: themes::Changed,
@@ -300,14 +325,9 @@ impl Aggregates {
             let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
             let cell = cells.cell_of(submission, burst);
             cells.known.count(&cell, 1);
-            cells
-                .days
-                .entry(day)
-                .or_default()
-                .entry(cell.clone())
-                .or_default()
-                .add(&Counts::of(submission));
-            cells.changed.insert((day, cell));
+            let id = cells.id_of(cell);
+            cells.counts_mut(day, id).add(&Counts::of(submission));
+            cells.changed.insert((day, id));
         }
         self.themes
             .add(prepared, day, received_micros, burst, wanted);
@@ -381,7 +401,10 @@ impl Aggregates {
             return answers;
         };
         for (day, day_cells) in cells.days.range(from..to) {
-            for (cell, counts) in day_cells {
+            for (id, counts) in day_cells {
+                let Some(cell) = cells.ids.get_index(*id as usize) else {
+                    continue;
+                };
                 for ((query, answer), groups) in queries.iter().zip(&mut answers).zip(&mut groups) {
                     let (from, to) = range(query);
                     if !(from..to).contains(day) || !query.matches(cell) {
@@ -449,7 +472,7 @@ impl Aggregates {
         let (themes, theme_entries) = self.themes.take_changed();
         let mut guard = self.cells.write().unwrap_or_else(|p| p.into_inner());
         let cells = &mut *guard;
-        let changed: Vec<(i64, Cell)> = cells.changed.drain().collect();
+        let changed: Vec<(i64, u32)> = cells.changed.drain().collect();
         let mut packed: BTreeSet<i64> = changed
             .iter()
             .map(|(day, _)| *day)
@@ -458,20 +481,27 @@ impl Aggregates {
         let still_loose = cells.loose.split_off(&closed_before);
         packed.extend(std::mem::replace(&mut cells.loose, still_loose));
         let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for (day, cell) in changed.iter().filter(|(day, _)| *day >= closed_before) {
-            let counts = cells
-                .days
-                .get(day)
-                .and_then(|d| d.get(cell))
-                .copied()
-                .unwrap_or_default();
+        for (day, id) in changed.iter().filter(|(day, _)| *day >= closed_before) {
+            let (Some(cell), Some(counts)) = (
+                cells.ids.get_index(*id as usize),
+                cells.days.get(day).and_then(|d| {
+                    let at = d.binary_search_by_key(id, |(i, _)| *i).ok()?;
+                    Some(d[at].1)
+                }),
+            ) else {
+                continue;
+            };
             let mut words = Vec::with_capacity(Counts::WORDS * 8);
             counts.write_words(&mut words);
             entries.push((encode_key(*day, cell), words));
             cells.loose.insert(*day);
         }
         for day in &packed {
-            let day_cells = cells.days.get(day).map(pack_day).unwrap_or_default();
+            let day_cells = cells
+                .days
+                .get(day)
+                .map(|d| pack_day(d, &cells.ids))
+                .unwrap_or_default();
             entries.push((
                 [&[DAY_TAG][..], &(*day as u64).to_be_bytes()].concat(),
                 day_cells,
@@ -537,7 +567,8 @@ impl Aggregates {
         cells.loose.insert(day);
         let cell = cells.intern(saved)?;
         cells.known.count(&cell, counts.responses);
-        cells.days.entry(day).or_default().insert(cell, counts);
+        let id = cells.id_of(cell);
+        *cells.counts_mut(day, id) = counts;
         Some(())
     }
 
@@ -558,12 +589,14 @@ impl Aggregates {
             loaded.push((saved, Counts::read_words(&mut rest)?));
         }
         let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
-        let mut day_cells = HashMap::with_capacity(loaded.len());
+        let mut day_cells = Day::with_capacity(loaded.len());
         for (saved, counts) in loaded {
             let cell = cells.intern(saved)?;
             cells.known.count(&cell, counts.responses);
-            day_cells.insert(cell, counts);
+            day_cells.push((cells.id_of(cell), counts));
         }
+        day_cells.sort_unstable_by_key(|(id, _)| *id);
+        day_cells.dedup_by_key(|(id, _)| *id);
         cells.days.insert(day, day_cells);
         Some(())
     }
@@ -608,9 +641,12 @@ impl Cells {
 /// ([`cell_bytes`]) followed by its 19 counts (u64 little-endian). Mostly zeros and repeated
 /// names, so it deflates about tenfold; packing and unpacking a day costs less than reading one
 /// sled entry per cell.
-fn pack_day(day_cells: &HashMap<Cell, Counts>) -> Vec<u8> {
+fn pack_day(day_cells: &Day, ids: &IndexSet<Cell, foldhash::fast::RandomState>) -> Vec<u8> {
     let mut plain = Vec::with_capacity(day_cells.len() * 200);
-    for (cell, counts) in day_cells {
+    for (cell, counts) in day_cells
+        .iter()
+        .filter_map(|(id, counts)| Some((ids.get_index(*id as usize)?, counts)))
+    {
         cell_bytes(
             &mut plain,
             cell.burst,
