@@ -383,7 +383,7 @@ impl Themes {
                 for (key, code, phrases) in comments {
                     local.clear();
                     for at in phrases {
-                        local.push(*ids.get(at)?);
+                        local.push(*ids.get(at as usize)?);
                     }
                     push_comment(&mut group, key, code, &local);
                 }
@@ -638,10 +638,24 @@ fn encode_group(group: &[u32]) -> Vec<u8> {
 /// A saved group's comments, as [`push_comment`] keeps them; `None` when it is damaged or names
 /// a phrase id at or past `phrases`.
 fn decode_group(value: &[u8], phrases: usize) -> Option<Vec<u32>> {
-    let (&GROUP_FORMAT, mut rest) = value.split_first()? else {
+    let (&GROUP_FORMAT, rest) = value.split_first()? else {
         return None;
     };
     let mut group = Vec::with_capacity(rest.len() / 4);
+    read_comments(rest, 4, phrases, |key, code, ids| {
+        push_comment(&mut group, key, code, ids)
+    })?;
+    Some(group)
+}
+
+/// Calls `f` with each saved comment of `rest`, `[key u64 LE][code u16 LE][n]` and its `n`
+/// phrases, each `width` bytes little-endian and below `phrases`; `None` when they are damaged.
+fn read_comments(
+    mut rest: &[u8],
+    width: usize,
+    phrases: usize,
+    mut f: impl FnMut(u64, u16, &[u32]),
+) -> Option<()> {
     let mut ids = Vec::new();
     while !rest.is_empty() {
         let (&key, tail) = rest.split_first_chunk::<8>()?;
@@ -653,27 +667,28 @@ fn decode_group(value: &[u8], phrases: usize) -> Option<Vec<u32>> {
         }
         ids.clear();
         for _ in 0..n {
-            let (&id, next) = tail.split_first_chunk::<4>()?;
-            let id = u32::from_le_bytes(id);
+            let (at, next) = tail.split_at_checked(width)?;
+            let mut bytes = [0u8; 4];
+            bytes[..width].copy_from_slice(at);
+            let id = u32::from_le_bytes(bytes);
             if id as usize >= phrases {
                 return None;
             }
             ids.push(id);
             tail = next;
         }
-        push_comment(&mut group, u64::from_le_bytes(key), code, &ids);
+        f(u64::from_le_bytes(key), code, &ids);
         rest = tail;
     }
-    Some(group)
+    Some(())
 }
 
 /// A saved comment: its arrival key, answers' code and phrases (indexes into its group's).
-type SavedComment = (u64, u16, Vec<usize>);
+type SavedComment = (u64, u16, Vec<u32>);
 
 /// The phrases and comments of a group saved in format 1, `[1][width][phrases u32 LE]`, each
-/// phrase `[len][key]`, then each comment `[key u64 LE][code u16 LE][n]` and its `n` phrases as
-/// indexes into the group's own, each `width` bytes (1, 2 or 4) little-endian; `None` when it is
-/// damaged.
+/// phrase `[len][key]`, then the comments ([`read_comments`]), their phrases indexes into the
+/// group's own, each `width` bytes (1, 2 or 4); `None` when it is damaged.
 fn decode_group_1(value: &[u8]) -> Option<(Vec<&str>, Vec<SavedComment>)> {
     let (&[GROUP_FORMAT_1, width], rest) = value.split_first_chunk::<2>()? else {
         return None;
@@ -696,29 +711,9 @@ fn decode_group_1(value: &[u8]) -> Option<(Vec<&str>, Vec<SavedComment>)> {
         rest = tail;
     }
     let mut comments = Vec::new();
-    while !rest.is_empty() {
-        let (&key, tail) = rest.split_first_chunk::<8>()?;
-        let (&code, tail) = tail.split_first_chunk::<2>()?;
-        let (&n, mut tail) = tail.split_first()?;
-        let code = u16::from_le_bytes(code);
-        if code >= CODES || n == 0 {
-            return None;
-        }
-        let mut phrases = Vec::with_capacity(usize::from(n));
-        for _ in 0..n {
-            let (at, next) = tail.split_at_checked(width)?;
-            let mut bytes = [0u8; 4];
-            bytes[..width].copy_from_slice(at);
-            let at = u32::from_le_bytes(bytes) as usize;
-            if at >= keys.len() {
-                return None;
-            }
-            phrases.push(at);
-            tail = next;
-        }
-        comments.push((u64::from_le_bytes(key), code, phrases));
-        rest = tail;
-    }
+    read_comments(rest, width, keys.len(), |key, code, ids| {
+        comments.push((key, code, ids.to_vec()))
+    })?;
     Some((keys, comments))
 }
 

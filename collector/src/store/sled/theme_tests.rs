@@ -15,6 +15,15 @@ fn commented(n: u32, comment: &str) -> Submission {
     protocol::parse_submission(body.as_bytes()).expect("valid")
 }
 
+/// Every third comment about the activation code, the others about the app.
+fn two_themes(n: u32) -> &'static str {
+    if n % 3 == 0 {
+        "The activation code never arrived."
+    } else {
+        "The mobile app kept failing on my phone."
+    }
+}
+
 fn saved_keys(store: &SledStore, tag: u8) -> usize {
     store
         .trees
@@ -44,12 +53,7 @@ fn theme_cells_saved_the_old_way_are_counted_again_from_the_records() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SledStore::open(dir.path()).expect("open");
     for n in 0..12 {
-        let comment = if n % 3 == 0 {
-            "The activation code never arrived."
-        } else {
-            "The mobile app kept failing on my phone."
-        };
-        let s = commented(n, comment);
+        let s = commented(n, two_themes(n));
         store.put(&s, &s.to_json(), &Bounds::NONE).expect("put");
     }
     let all = Query::default();
@@ -105,12 +109,7 @@ fn cells_saved_one_by_one_with_their_phrases_open_the_same_and_are_packed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SledStore::open_quiet(dir.path()).expect("open");
     for n in 0..30 {
-        let comment = if n % 3 == 0 {
-            "The activation code never arrived."
-        } else {
-            "The mobile app kept failing on my phone."
-        };
-        let body = commented(n, comment)
+        let body = commented(n, two_themes(n))
             .to_json()
             .replace(
                 "2026-11-22",
