@@ -5,8 +5,11 @@
 //! number of comments. Means derive from the distributions. Cells live in memory, grouped by day,
 //! so a query over a time range reads only that range's days. The store adds each new record's
 //! cell right after writing it (before the flush that acknowledges it), saves the changed cells about
-//! once a second (each on its own, so an answer costs the disk one cell whatever its day holds),
-//! and on open counts again only what came after the last save (see `store`). The values seen in
+//! once a second, and on open counts again only what came after the last save (see `store`).
+//! A day still taking answers (today and yesterday, by the store's clock) saves each changed cell
+//! on its own, so an answer costs the disk one cell whatever its day holds; a closed day is saved
+//! as one packed value ([`DAY_TAG`]), written when it closes and again only when a late answer
+//! (a kiosk's backlog) changes it, so opening a store reads a value a day, not one per cell. The values seen in
 //! each named dimension are known with their responses ([`known`]): the cardinality bound counts
 //! them and the dashboard's menus offer the busiest.
 //!
@@ -14,8 +17,9 @@
 //! received when the client's clock claims a later time: a kiosk that drains a backlog after days
 //! offline counts its answers on the days they were given.
 
+use indexmap::IndexSet;
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashSet},
     sync::{Arc, RwLock},
 };
 
@@ -130,7 +134,21 @@ impl Counts {
         w
     }
 
-    fn from_words(w: &[u64; Self::WORDS]) -> Self {
+    /// Appends the counts as 19 little-endian u64s.
+    fn write_words(&self, out: &mut Vec<u8>) {
+        for w in self.words() {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+
+    /// Reads counts as [`Counts::write_words`] wrote them from the front of `rest`.
+    fn read_words(rest: &mut &[u8]) -> Option<Self> {
+        let (bytes, tail) = rest.split_at_checked(Self::WORDS * 8)?;
+        let mut w = [0u64; Self::WORDS];
+        for (w, bytes) in w.iter_mut().zip(bytes.chunks_exact(8)) {
+            *w = u64::from_le_bytes(bytes.try_into().ok()?);
+        }
+        *rest = tail;
         let mut c = Self {
             responses: w[0],
             comments: w[18],
@@ -139,7 +157,7 @@ impl Counts {
         c.effort.copy_from_slice(&w[1..8]);
         c.confidence.copy_from_slice(&w[8..13]);
         c.emotion.copy_from_slice(&w[13..18]);
-        c
+        Some(c)
     }
 }
 
@@ -155,16 +173,51 @@ pub struct Cell {
     pub locale: &'static str,
 }
 
+/// The first byte of the saving key of a closed day's stats cells, packed into one value
+/// (`[DAY_TAG][day u64 BE]`); a single cell's key starts with its day (`0x00` for any day after
+/// 1970 and before the year 9999), so the two share the saved cells' tree.
+pub const DAY_TAG: u8 = b'D';
+
+/// The version byte that opens a packed day's value.
+const DAY_FORMAT: u8 = 1;
+
+/// A day's cells: each one's id (in [`Cells::ids`]) and counts, sorted by id. A cell costs its
+/// counts and four bytes, where a map keyed by the cell itself cost about 440 bytes (the key's
+/// names and the table's spare room) for each of a year's 200 000-odd cells.
+type Day = Vec<(u32, Counts)>;
+
 /// The cells of every day, and the names they share.
 #[derive(Default)]
 struct Cells {
-    days: BTreeMap<i64, HashMap<Cell, Counts>>,
+    days: BTreeMap<i64, Day>,
+    /// Every cell seen, apart from its day, by id: the days repeat the same few thousand.
+    ids: IndexSet<Cell, foldhash::fast::RandomState>,
     known: Known,
-    /// Cells changed since they were last saved.
-    changed: HashSet<(i64, Cell)>,
+    /// Cells changed since they were last saved: (day, cell id).
+    changed: HashSet<(i64, u32)>,
+    /// Days whose cells are saved one by one (days still taking answers, and days a store of
+    /// the earlier form saved so): packed once they are closed.
+    loose: BTreeSet<i64>,
 }
 
 impl Cells {
+    /// The id of `cell`, given when it is new.
+    fn id_of(&mut self, cell: Cell) -> u32 {
+        self.ids.insert_full(cell).0 as u32
+    }
+
+    /// The counts of cell `id` on `day`, zero when new.
+    fn counts_mut(&mut self, day: i64, id: u32) -> &mut Counts {
+        let day = self.days.entry(day).or_default();
+        let at = day
+            .binary_search_by_key(&id, |(i, _)| *i)
+            .unwrap_or_else(|at| {
+                day.insert(at, (id, Counts::default()));
+                at
+            });
+        &mut day[at].1
+    }
+
     /// The cell of `submission`, its names shared with the cells before it.
     fn cell_of(&mut self, submission: &Submission, burst: bool) -> Cell {
         let context = &submission.context;
@@ -186,18 +239,32 @@ impl Cells {
 }
 
 /// The cells changed since the last save, each encoded as a `(key, counts)` entry: a stats
-/// cell's ([`Aggregates::cell_key`], 19 little-endian u64 counts) or a day and slot's theme
-/// comments ([`themes`]).
+/// cell's ([`Aggregates::cell_key`], 19 little-endian u64 counts), a closed day's stats cells
+/// packed ([`DAY_TAG`]: it replaces the day's single cells), a day and slot's theme comments or
+/// the phrases new since the last save ([`themes`]).
 pub struct Changed {
-    cells: Vec<(i64, Cell)>,
+    cells: Vec<(i64, u32)>,
+    /// Days packed by this save: saved one by one again if it fails.
+    packed: Vec<i64>,
     themes: themes::Changed,
     pub entries: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Changed {
     pub fn is_empty(&self) -> bool {
-        self.cells.is_empty() && self.themes.is_empty()
+        self.cells.is_empty() && self.packed.is_empty() && self.themes.is_empty()
     }
+}
+
+/// The saving key of the packed day that holds the single cell saved under `cell_key`, when
+/// `cell_key` is a stats cell's: where a recovery finds what covers the cell once its day closed.
+pub fn packed_day_key(cell_key: &[u8]) -> Option<Vec<u8>> {
+    let day = cell_key.get(..8)?;
+    (!matches!(
+        cell_key.first(),
+        Some(&(DAY_TAG | themes::KEY_TAG | themes::OLD_KEY_TAG | themes::PHRASES_TAG))
+    ))
+    .then(|| [&[DAY_TAG][..], day].concat())
 }
 
 /// Which cells a record is counted into, by their saving keys: all when `None`.
@@ -258,14 +325,9 @@ impl Aggregates {
             let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
             let cell = cells.cell_of(submission, burst);
             cells.known.count(&cell, 1);
-            cells
-                .days
-                .entry(day)
-                .or_default()
-                .entry(cell.clone())
-                .or_default()
-                .add(&Counts::of(submission));
-            cells.changed.insert((day, cell));
+            let id = cells.id_of(cell);
+            cells.counts_mut(day, id).add(&Counts::of(submission));
+            cells.changed.insert((day, id));
         }
         self.themes
             .add(prepared, day, received_micros, burst, wanted);
@@ -339,7 +401,10 @@ impl Aggregates {
             return answers;
         };
         for (day, day_cells) in cells.days.range(from..to) {
-            for (cell, counts) in day_cells {
+            for (id, counts) in day_cells {
+                let Some(cell) = cells.ids.get_index(*id as usize) else {
+                    continue;
+                };
                 for ((query, answer), groups) in queries.iter().zip(&mut answers).zip(&mut groups) {
                     let (from, to) = range(query);
                     if !(from..to).contains(day) || !query.matches(cell) {
@@ -400,31 +465,52 @@ impl Aggregates {
         self.themes.clear();
     }
 
-    /// The cells changed since the last call, encoded for saving; and clears the changed set.
-    pub fn take_changed(&self) -> Changed {
+    /// The cells changed since the last call, encoded for saving, and clears the changed set.
+    /// Days before `closed_before` are closed: each one changed, or still saved one cell at a
+    /// time, is packed into one value.
+    pub fn take_changed(&self, closed_before: i64) -> Changed {
         let (themes, theme_entries) = self.themes.take_changed();
-        let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
-        let changed: Vec<(i64, Cell)> = cells.changed.drain().collect();
-        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = changed
+        let mut guard = self.cells.write().unwrap_or_else(|p| p.into_inner());
+        let cells = &mut *guard;
+        let changed: Vec<(i64, u32)> = cells.changed.drain().collect();
+        let mut packed: BTreeSet<i64> = changed
             .iter()
-            .map(|(day, cell)| {
-                let counts = cells
-                    .days
-                    .get(day)
-                    .and_then(|d| d.get(cell))
-                    .copied()
-                    .unwrap_or_default();
-                let words: Vec<u8> = counts
-                    .words()
-                    .iter()
-                    .flat_map(|w| w.to_le_bytes())
-                    .collect();
-                (encode_key(*day, cell), words)
-            })
+            .map(|(day, _)| *day)
+            .filter(|day| *day < closed_before)
             .collect();
+        let still_loose = cells.loose.split_off(&closed_before);
+        packed.extend(std::mem::replace(&mut cells.loose, still_loose));
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (day, id) in changed.iter().filter(|(day, _)| *day >= closed_before) {
+            let (Some(cell), Some(counts)) = (
+                cells.ids.get_index(*id as usize),
+                cells.days.get(day).and_then(|d| {
+                    let at = d.binary_search_by_key(id, |(i, _)| *i).ok()?;
+                    Some(d[at].1)
+                }),
+            ) else {
+                continue;
+            };
+            let mut words = Vec::with_capacity(Counts::WORDS * 8);
+            counts.write_words(&mut words);
+            entries.push((encode_key(*day, cell), words));
+            cells.loose.insert(*day);
+        }
+        for day in &packed {
+            let day_cells = cells
+                .days
+                .get(day)
+                .map(|d| pack_day(d, &cells.ids))
+                .unwrap_or_default();
+            entries.push((
+                [&[DAY_TAG][..], &(*day as u64).to_be_bytes()].concat(),
+                day_cells,
+            ));
+        }
         entries.extend(theme_entries);
         Changed {
             cells: changed,
+            packed: packed.into_iter().collect(),
             themes,
             entries,
         }
@@ -433,11 +519,10 @@ impl Aggregates {
     /// Marks cells as changed again (their save failed), so they are saved next time.
     pub fn mark_changed(&self, changed: Changed) {
         self.themes.mark_changed(changed.themes);
-        self.cells
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .changed
-            .extend(changed.cells);
+        let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
+        cells.changed.extend(changed.cells);
+        // Packed again next time.
+        cells.loose.extend(changed.packed);
     }
 
     /// The saving key of the cell `submission` counts in: what [`Changed`] entries are keyed by.
@@ -461,32 +546,86 @@ impl Aggregates {
         )
     }
 
-    /// Loads one saved cell, a stats cell or a theme cell; `None` when it is damaged.
+    /// Loads one saved value: a stats cell, a closed day's packed cells, a theme cell or phrases
+    /// ([`themes`]); `None` when it is damaged.
     pub fn load_cell(&self, key: &[u8], counts: &[u8]) -> Option<()> {
-        if matches!(key.first(), Some(&themes::KEY_TAG | &themes::OLD_KEY_TAG)) {
-            return self.themes.load(key, counts);
+        match key.first() {
+            Some(&(themes::KEY_TAG | themes::OLD_KEY_TAG | themes::PHRASES_TAG)) => {
+                return self.themes.load(key, counts);
+            }
+            Some(&DAY_TAG) => return self.load_day(key, counts),
+            _ => {}
         }
-        let (&day, rest) = key.split_first_chunk::<8>()?;
+        let (&day, mut rest) = key.split_first_chunk::<8>()?;
         let day = u64::from_be_bytes(day) as i64;
-        let (&[flags, channel, locale], mut rest) = rest.split_first_chunk::<3>()?;
-        let mut names = [None; 4];
-        for name in &mut names {
-            let (&len, tail) = rest.split_first()?;
-            let text = std::str::from_utf8(tail.get(..usize::from(len))?).ok()?;
-            rest = &tail[usize::from(len)..];
-            *name = (len > 0).then_some(text);
-        }
+        let saved = read_cell(&mut rest)?;
         if !rest.is_empty() || counts.len() != Counts::WORDS * 8 {
             return None;
         }
-        let mut words = [0u64; Counts::WORDS];
-        for (w, bytes) in words.iter_mut().zip(counts.chunks_exact(8)) {
-            *w = u64::from_le_bytes(bytes.try_into().ok()?);
-        }
-        let counts = Counts::from_words(&words);
+        let counts = Counts::read_words(&mut &counts[..])?;
         let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
-        let mut intern = |dim: Dim, name: Option<&str>| name.map(|n| cells.known.intern(dim, n));
-        let cell = Cell {
+        cells.loose.insert(day);
+        let cell = cells.intern(saved)?;
+        cells.known.count(&cell, counts.responses);
+        let id = cells.id_of(cell);
+        *cells.counts_mut(day, id) = counts;
+        Some(())
+    }
+
+    /// Loads a closed day's packed cells ([`pack_day`]), which replace any the day held.
+    fn load_day(&self, key: &[u8], value: &[u8]) -> Option<()> {
+        let (&[DAY_TAG], rest) = key.split_first_chunk::<1>()? else {
+            return None;
+        };
+        let day = u64::from_be_bytes(*<&[u8; 8]>::try_from(rest).ok()?) as i64;
+        let (&DAY_FORMAT, packed) = value.split_first()? else {
+            return None;
+        };
+        let plain = miniz_oxide::inflate::decompress_to_vec(packed).ok()?;
+        let mut rest = plain.as_slice();
+        let mut loaded = Vec::new();
+        while !rest.is_empty() {
+            let saved = read_cell(&mut rest)?;
+            loaded.push((saved, Counts::read_words(&mut rest)?));
+        }
+        let mut cells = self.cells.write().unwrap_or_else(|p| p.into_inner());
+        let mut day_cells = Day::with_capacity(loaded.len());
+        for (saved, counts) in loaded {
+            let cell = cells.intern(saved)?;
+            cells.known.count(&cell, counts.responses);
+            day_cells.push((cells.id_of(cell), counts));
+        }
+        day_cells.sort_unstable_by_key(|(id, _)| *id);
+        day_cells.dedup_by_key(|(id, _)| *id);
+        cells.days.insert(day, day_cells);
+        Some(())
+    }
+}
+
+/// A cell as saved, its names not yet shared: flags, channel and locale (indexes), then the
+/// touchpoint, site, agent and segment.
+type SavedCell<'a> = ([u8; 3], [Option<&'a str>; 4]);
+
+/// Reads one cell as [`cell_bytes`] wrote it from the front of `rest`.
+fn read_cell<'a>(rest: &mut &'a [u8]) -> Option<SavedCell<'a>> {
+    let (&head, mut tail) = rest.split_first_chunk::<3>()?;
+    let mut names = [None; 4];
+    for name in &mut names {
+        let (&len, after) = tail.split_first()?;
+        let (text, after) = after.split_at_checked(usize::from(len))?;
+        *name = (len > 0).then_some(std::str::from_utf8(text).ok()?);
+        tail = after;
+    }
+    *rest = tail;
+    Some((head, names))
+}
+
+impl Cells {
+    /// The cell a saved one stands for, its names shared with the cells before it.
+    fn intern(&mut self, ([flags, channel, locale], names): SavedCell<'_>) -> Option<Cell> {
+        let known = &mut self.known;
+        let mut intern = |dim: Dim, name: Option<&str>| name.map(|n| known.intern(dim, n));
+        Some(Cell {
             burst: flags & 1 == 1,
             channel: *Channel::ALL.get(usize::from(channel))?,
             touchpoint: intern(Dim::Touchpoint, Some(names[0]?))?,
@@ -494,11 +633,32 @@ impl Aggregates {
             agent: intern(Dim::Agent, names[2]),
             segment: intern(Dim::Segment, names[3]),
             locale: protocol::instrument::LOCALE_CODES.get(usize::from(locale))?,
-        };
-        cells.known.count(&cell, counts.responses);
-        cells.days.entry(day).or_default().insert(cell, counts);
-        Some(())
+        })
     }
+}
+
+/// A closed day's cells in one value: `[DAY_FORMAT]` and, deflated, each cell as in its own key
+/// ([`cell_bytes`]) followed by its 19 counts (u64 little-endian). Mostly zeros and repeated
+/// names, so it deflates about tenfold; packing and unpacking a day costs less than reading one
+/// sled entry per cell.
+fn pack_day(day_cells: &Day, ids: &IndexSet<Cell, foldhash::fast::RandomState>) -> Vec<u8> {
+    let mut plain = Vec::with_capacity(day_cells.len() * 200);
+    for (cell, counts) in day_cells
+        .iter()
+        .filter_map(|(id, counts)| Some((ids.get_index(*id as usize)?, counts)))
+    {
+        cell_bytes(
+            &mut plain,
+            cell.burst,
+            cell.channel,
+            cell.locale,
+            cell.names(),
+        );
+        counts.write_words(&mut plain);
+    }
+    let mut out = vec![DAY_FORMAT];
+    out.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(&plain, 1));
+    out
 }
 
 /// `[day u64 BE][flags][channel][locale]`, then the touchpoint, site, agent and segment, each
@@ -510,36 +670,47 @@ fn key_bytes(
     locale: &str,
     names: [Option<&str>; 4],
 ) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(11 + names.iter().flatten().map(|n| 1 + n.len()).sum::<usize>());
+    out.extend_from_slice(&(day as u64).to_be_bytes());
+    cell_bytes(&mut out, burst, channel, locale, names);
+    out
+}
+
+/// A cell apart from its day, as its key and a packed day write it.
+fn cell_bytes(
+    out: &mut Vec<u8>,
+    burst: bool,
+    channel: Channel,
+    locale: &str,
+    names: [Option<&str>; 4],
+) {
     let channel = Channel::ALL.iter().position(|c| *c == channel).unwrap_or(0);
     let locale = protocol::instrument::LOCALE_CODES
         .iter()
         .position(|l| *l == locale)
         .unwrap_or(0);
-    let mut out =
-        Vec::with_capacity(11 + names.iter().flatten().map(|n| 1 + n.len()).sum::<usize>());
-    out.extend_from_slice(&(day as u64).to_be_bytes());
     out.extend_from_slice(&[u8::from(burst), channel as u8, locale as u8]);
     for name in names {
         let name = name.unwrap_or("");
         out.push(name.len() as u8); // an Ident is at most 64 bytes
         out.extend_from_slice(name.as_bytes());
     }
-    out
+}
+
+impl Cell {
+    fn names(&self) -> [Option<&str>; 4] {
+        [
+            Some(&self.touchpoint),
+            self.site.as_deref(),
+            self.agent.as_deref(),
+            self.segment.as_deref(),
+        ]
+    }
 }
 
 fn encode_key(day: i64, cell: &Cell) -> Vec<u8> {
-    key_bytes(
-        day,
-        cell.burst,
-        cell.channel,
-        cell.locale,
-        [
-            Some(&cell.touchpoint),
-            cell.site.as_deref(),
-            cell.agent.as_deref(),
-            cell.segment.as_deref(),
-        ],
-    )
+    key_bytes(day, cell.burst, cell.channel, cell.locale, cell.names())
 }
 
 #[cfg(test)]

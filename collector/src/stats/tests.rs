@@ -110,13 +110,14 @@ fn saved_days_load_back_the_same() {
         1,
         "bursts are left out unless asked for"
     );
-    let saved = aggregates.take_changed();
+    // No day closed: each cell on its own.
+    let saved = aggregates.take_changed(i64::MIN);
     assert_eq!(
         saved.entries.len(),
-        3,
-        "one entry per changed cell: two stats cells and the theme of the comment"
+        4,
+        "one entry per changed cell: two stats cells, the comment's new phrases and its theme cell"
     );
-    assert!(aggregates.take_changed().is_empty());
+    assert!(aggregates.take_changed(i64::MIN).is_empty());
     let loaded = Aggregates::default();
     for (key, counts) in &saved.entries {
         loaded.load_cell(key, counts).expect("loads");
@@ -128,12 +129,72 @@ fn saved_days_load_back_the_same() {
     );
     assert_eq!(loaded.themes().tally(&all, 3).len(), 1);
     assert!(
-        loaded.take_changed().is_empty(),
+        loaded.take_changed(i64::MIN).is_empty(),
         "what was loaded is saved already"
     );
     let (key, counts) = &saved.entries[0];
     assert!(loaded.load_cell(&key[..10], counts).is_none());
     assert!(loaded.load_cell(key, &counts[..10]).is_none());
+}
+
+/// A closed day's cells are saved as one packed value (and again, whole, when a late answer
+/// changes it), a day still taking answers a cell at a time; both load back the same.
+#[test]
+fn a_closed_day_is_saved_as_one_value_and_an_open_day_by_cell() {
+    let aggregates = Aggregates::default();
+    let closed = parse_date("2026-11-21").expect("a day");
+    for n in 0..40 {
+        let day = if n % 2 == 0 { "21" } else { "22" };
+        let s = answer(
+            n,
+            &format!("tp-{}", n % 10),
+            Some(&format!("site-{}", n % 3)),
+        );
+        let body = s.to_json().replace("2026-11-22", &format!("2026-11-{day}"));
+        let s = protocol::parse_submission(body.as_bytes()).expect("valid");
+        aggregates.add(&s, u64::MAX / 2, false);
+    }
+    let all = Query {
+        group_by: vec![Dim::Day, Dim::Touchpoint, Dim::Site],
+        ..Query::default()
+    };
+    let before = aggregates.query(&all);
+    let saved = aggregates.take_changed(closed + 1);
+    let tags = |entries: &[(Vec<u8>, Vec<u8>)]| -> (usize, usize) {
+        let packed = entries.iter().filter(|(k, _)| k[0] == DAY_TAG).count();
+        let single = entries.iter().filter(|(k, _)| k[0] == 0).count();
+        (packed, single)
+    };
+    // 2026-11-21 holds 15 cells, packed; 2026-11-22 holds 15 cells, each on its own.
+    assert_eq!(tags(&saved.entries), (1, 15));
+    let loaded = Aggregates::default();
+    for (key, value) in &saved.entries {
+        loaded.load_cell(key, value).expect("loads");
+    }
+    assert_eq!(loaded.query(&all), before);
+    // A late answer on the closed day saves the day again, whole; once the open day closes,
+    // its cells are packed too, unchanged.
+    let late = answer(99, "tp-3", Some("site-1"))
+        .to_json()
+        .replace("2026-11-22", "2026-11-21");
+    aggregates.add(
+        &protocol::parse_submission(late.as_bytes()).expect("valid"),
+        u64::MAX / 2,
+        false,
+    );
+    assert_eq!(tags(&aggregates.take_changed(closed + 1).entries), (1, 0));
+    assert_eq!(tags(&aggregates.take_changed(closed + 2).entries), (1, 0));
+    assert!(aggregates.take_changed(closed + 2).is_empty());
+    // A damaged packed day is refused, not half loaded.
+    let (key, value) = saved
+        .entries
+        .iter()
+        .find(|(k, _)| k[0] == DAY_TAG)
+        .expect("packed");
+    assert!(Aggregates::default()
+        .load_cell(key, &value[..value.len() / 2])
+        .is_none());
+    assert!(Aggregates::default().load_cell(&key[..5], value).is_none());
 }
 
 fn answer(id: usize, touchpoint: &str, site: Option<&str>) -> Submission {
@@ -173,7 +234,7 @@ fn a_new_value_is_past_its_bound_and_a_known_one_never_is() {
     );
     // Known after a save and a load, as after a restart.
     let loaded = Aggregates::default();
-    for (key, counts) in &aggregates.take_changed().entries {
+    for (key, counts) in &aggregates.take_changed(i64::MIN).entries {
         loaded.load_cell(key, counts).expect("loads");
     }
     assert_eq!(

@@ -11,7 +11,9 @@
 //! words), so a year of comments makes millions of such cells, each with its own key and counts,
 //! while a comment is a dozen bytes and four per phrase. Phrases are interned once, as u32 ids
 //! ([`indexmap::IndexSet`]); slots likewise. A day and slot's comments are one flat `Vec<u32>`,
-//! and are saved as one value ([`KEY_TAG`]), with the phrases it uses written once in it.
+//! and are saved as one value ([`KEY_TAG`]) holding the phrases' ids; the phrases themselves are
+//! saved once, those new since the last save in one value ([`PHRASES_TAG`]), so a store opens
+//! with its table read in order and no phrase looked up.
 //!
 //! What is counted is the comment as stored: masked (e-mail addresses, phone and card numbers)
 //! before it was ever written.
@@ -42,8 +44,17 @@ pub const KEY_TAG: u8 = b'G';
 /// them counts its cells again from the records, once, and saves them the new way.
 pub const OLD_KEY_TAG: u8 = b'T';
 
-/// The version byte that opens a saved group's value.
-const GROUP_FORMAT: u8 = 1;
+/// The first byte of the saving key of the phrases new since the previous save:
+/// `[PHRASES_TAG][first id u32 BE]`, so they are read back in the order of their ids.
+pub const PHRASES_TAG: u8 = b'P';
+
+/// The version byte that opens a saved group's value: 2 holds the phrases' ids ([`PHRASES_TAG`]);
+/// 1, which stores saved before, its own phrases' text (still read, each phrase looked up).
+const GROUP_FORMAT: u8 = 2;
+const GROUP_FORMAT_1: u8 = 1;
+
+/// The version byte that opens saved phrases.
+const PHRASES_FORMAT: u8 = 1;
 
 type Hasher = foldhash::fast::RandomState;
 
@@ -146,6 +157,8 @@ struct Cells {
     days: BTreeMap<i64, Day>,
     /// (day, slot id) of the groups changed since their last save.
     changed: HashSet<(i64, u32)>,
+    /// How many phrases, from id 0, are saved.
+    saved_phrases: usize,
 }
 
 impl Cells {
@@ -203,8 +216,19 @@ pub struct Themes {
     phrases: RwLock<IndexSet<Phrase, Hasher>>,
 }
 
-/// Theme groups changed since their last save: (day, slot id).
-pub(super) type Changed = Vec<(i64, u32)>;
+/// Theme groups changed since their last save, (day, slot id), and how many phrases were saved
+/// before this save.
+#[derive(Default)]
+pub(super) struct Changed {
+    groups: Vec<(i64, u32)>,
+    phrases_before: usize,
+}
+
+impl Changed {
+    pub(super) fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+}
 
 /// Groups encoded for saving: `(key, value)`.
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
@@ -304,28 +328,48 @@ impl Themes {
 
     /// The groups changed since the last call, encoded for saving ([`encode_group`]), and clears
     /// the changed set.
+    /// The phrases new since the last save come first, in one value: every id a group refers
+    /// to is saved with it or before.
     pub(super) fn take_changed(&self) -> (Changed, Entries) {
         let mut cells = self.write();
-        let changed: Changed = cells.changed.drain().collect();
+        let groups: Vec<(i64, u32)> = cells.changed.drain().collect();
         let phrases = self.phrases();
-        let entries = changed
-            .iter()
-            .filter_map(|(day, slot)| {
-                let group = cells.days.get(day)?.get(slot)?;
-                let slot = cells.slots.get_index(*slot as usize)?;
-                Some((group_key(*day, slot), encode_group(group, &phrases)))
-            })
-            .collect();
-        (changed, entries)
+        let phrases_before = cells.saved_phrases;
+        let mut entries = Entries::new();
+        if phrases.len() > phrases_before && !groups.is_empty() {
+            entries.push((
+                [&[PHRASES_TAG][..], &(phrases_before as u32).to_be_bytes()].concat(),
+                encode_phrases(&phrases, phrases_before),
+            ));
+            cells.saved_phrases = phrases.len();
+        }
+        entries.extend(groups.iter().filter_map(|(day, slot)| {
+            let group = cells.days.get(day)?.get(slot)?;
+            let slot = cells.slots.get_index(*slot as usize)?;
+            Some((group_key(*day, slot), encode_group(group)))
+        }));
+        (
+            Changed {
+                groups,
+                phrases_before,
+            },
+            entries,
+        )
     }
 
     pub(super) fn mark_changed(&self, changed: Changed) {
-        self.write().changed.extend(changed);
+        let mut cells = self.write();
+        cells.changed.extend(changed.groups);
+        cells.saved_phrases = cells.saved_phrases.min(changed.phrases_before);
     }
 
-    /// Loads one saved group (its key starts with [`KEY_TAG`]); `None` when it is damaged or of
-    /// the old form ([`OLD_KEY_TAG`]), so the cells are counted again from the records.
+    /// Loads saved phrases ([`PHRASES_TAG`], which the store reads before the groups) or one
+    /// saved group ([`KEY_TAG`]); `None` when it is damaged or of the old form ([`OLD_KEY_TAG`]),
+    /// so the cells are counted again from the records.
     pub(super) fn load(&self, key: &[u8], value: &[u8]) -> Option<()> {
+        if key.first() == Some(&PHRASES_TAG) {
+            return self.load_phrases(key, value);
+        }
         let (&[KEY_TAG], rest) = key.split_first_chunk::<1>()? else {
             return None;
         };
@@ -340,21 +384,90 @@ impl Themes {
             touchpoint: std::str::from_utf8(rest).ok()?.into(),
             locale: protocol::instrument::LOCALE_CODES.get(usize::from(locale))?,
         };
-        let (keys, comments) = decode_group(value)?;
-        let ids = self.intern(locale, keys.into_iter());
-        let mut group = Vec::new();
-        let mut local = Vec::new();
-        for (key, code, phrases) in comments {
-            local.clear();
-            for at in phrases {
-                local.push(*ids.get(at)?);
+        let group = match value.first() {
+            Some(&GROUP_FORMAT) => (decode_group(value, self.phrases().len())?, false),
+            _ => {
+                let (keys, comments) = decode_group_1(value)?;
+                let ids = self.intern(locale, keys.into_iter());
+                let mut group = Vec::new();
+                let mut local = Vec::new();
+                for (key, code, phrases) in comments {
+                    local.clear();
+                    for at in phrases {
+                        local.push(*ids.get(at as usize)?);
+                    }
+                    push_comment(&mut group, key, code, &local);
+                }
+                group.shrink_to_fit();
+                (group, true)
             }
-            push_comment(&mut group, key, code, &local);
-        }
-        group.shrink_to_fit();
+        };
+        let (group, earlier_form) = group;
         let mut cells = self.write();
         let slot = cells.slots.insert_full(slot).0 as u32;
         cells.days.entry(day).or_default().insert(slot, group);
+        if earlier_form {
+            // Saved again in this form, its phrases with it, by the next save.
+            cells.changed.insert((day, slot));
+        }
+        Some(())
+    }
+
+    /// A group saved in this form, written again in format 1 (the phrases' text in it), as
+    /// stores saved groups before: for tests of such stores.
+    #[cfg(test)]
+    pub(crate) fn in_format_1(&self, value: &[u8]) -> Option<Vec<u8>> {
+        let phrases = self.phrases();
+        let group = decode_group(value, phrases.len())?;
+        let mut order: Vec<u32> = Vec::new();
+        each_comment(&group, |_, _, ids| {
+            for id in ids {
+                if !order.contains(id) {
+                    order.push(*id);
+                }
+            }
+        });
+        let mut out = vec![GROUP_FORMAT_1, 1];
+        out.extend_from_slice(&(order.len() as u32).to_le_bytes());
+        for id in &order {
+            let (_, key) = phrases.get_index(*id as usize)?;
+            out.push(key.len() as u8);
+            out.extend_from_slice(key.as_bytes());
+        }
+        each_comment(&group, |key, code, ids| {
+            out.extend_from_slice(&key.to_le_bytes());
+            out.extend_from_slice(&code.to_le_bytes());
+            out.push(ids.len() as u8);
+            for id in ids {
+                out.push(order.iter().position(|o| o == id).unwrap_or(0) as u8);
+            }
+        });
+        Some(out)
+    }
+
+    /// Appends saved phrases to the table; they must start where it ends.
+    fn load_phrases(&self, key: &[u8], value: &[u8]) -> Option<()> {
+        let first = u32::from_be_bytes(*<&[u8; 4]>::try_from(key.get(1..)?).ok()?) as usize;
+        let (&PHRASES_FORMAT, mut rest) = value.split_first()? else {
+            return None;
+        };
+        let mut cells = self.write();
+        let mut table = self.phrases.write().unwrap_or_else(|p| p.into_inner());
+        if table.len() != first {
+            return None;
+        }
+        while let Some((&[locale, len], tail)) = rest.split_first_chunk::<2>() {
+            let (text, tail) = tail.split_at_checked(usize::from(len))?;
+            let text = std::str::from_utf8(text).ok()?;
+            if !table.insert((locale, text.into())) {
+                return None;
+            }
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            return None;
+        }
+        cells.saved_phrases = table.len();
         Some(())
     }
 
@@ -567,49 +680,88 @@ fn group_key(day: i64, slot: &Slot) -> Vec<u8> {
     out
 }
 
-/// A group as saved: `[GROUP_FORMAT][width][phrases u32 LE]`, each phrase `[len][key]`, then each
-/// comment `[key u64 LE][code u16 LE][n]` and its `n` phrases as indexes into the group's own
-/// phrases, each `width` bytes (1, 2 or 4) little-endian: a phrase's text once per group.
-fn encode_group(group: &[u32], table: &IndexSet<Phrase, Hasher>) -> Vec<u8> {
-    let mut local: foldhash::HashMap<u32, u32> = foldhash::HashMap::default();
-    let mut order: Vec<u32> = Vec::new();
-    each_comment(group, |_, _, ids| {
-        for id in ids {
-            local.entry(*id).or_insert_with(|| {
-                order.push(*id);
-                order.len() as u32 - 1
-            });
-        }
-    });
-    let width: usize = match order.len() {
-        0..=0x100 => 1,
-        0x101..=0x1_0000 => 2,
-        _ => 4,
-    };
-    let mut out = vec![GROUP_FORMAT, width as u8];
-    out.extend_from_slice(&(order.len() as u32).to_le_bytes());
-    for id in &order {
-        let key = table.get_index(*id as usize).map_or("", |(_, k)| k);
-        out.push(key.len() as u8); // at most MAX_KEY bytes
+/// Phrases from id `from` on: `[PHRASES_FORMAT]`, then each `[locale][len][key]`.
+fn encode_phrases(table: &IndexSet<Phrase, Hasher>, from: usize) -> Vec<u8> {
+    let mut out = vec![PHRASES_FORMAT];
+    for (locale, key) in table.iter().skip(from) {
+        out.extend_from_slice(&[*locale, key.len() as u8]); // at most MAX_KEY bytes
         out.extend_from_slice(key.as_bytes());
     }
+    out
+}
+
+/// A group as saved: `[GROUP_FORMAT]`, then each comment `[key u64 LE][code u16 LE][n]` and its
+/// `n` phrase ids (u32 LE).
+fn encode_group(group: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + group.len() * 4);
+    out.push(GROUP_FORMAT);
     each_comment(group, |key, code, ids| {
         out.extend_from_slice(&key.to_le_bytes());
         out.extend_from_slice(&code.to_le_bytes());
         out.push(ids.len() as u8); // at most phrases::PER_COMMENT
         for id in ids {
-            out.extend_from_slice(&local[id].to_le_bytes()[..width]);
+            out.extend_from_slice(&id.to_le_bytes());
         }
     });
     out
 }
 
-/// A saved comment: its arrival key, answers' code and phrases (indexes into its group's).
-type SavedComment = (u64, u16, Vec<usize>);
+/// A saved group's comments, as [`push_comment`] keeps them; `None` when it is damaged or names
+/// a phrase id at or past `phrases`.
+fn decode_group(value: &[u8], phrases: usize) -> Option<Vec<u32>> {
+    let (&GROUP_FORMAT, rest) = value.split_first()? else {
+        return None;
+    };
+    let mut group = Vec::with_capacity(rest.len() / 4);
+    read_comments(rest, 4, phrases, |key, code, ids| {
+        push_comment(&mut group, key, code, ids)
+    })?;
+    Some(group)
+}
 
-/// The phrases and comments of a saved group; `None` when it is damaged.
-fn decode_group(value: &[u8]) -> Option<(Vec<&str>, Vec<SavedComment>)> {
-    let (&[GROUP_FORMAT, width], rest) = value.split_first_chunk::<2>()? else {
+/// Calls `f` with each saved comment of `rest`, `[key u64 LE][code u16 LE][n]` and its `n`
+/// phrases, each `width` bytes little-endian and below `phrases`; `None` when they are damaged.
+fn read_comments(
+    mut rest: &[u8],
+    width: usize,
+    phrases: usize,
+    mut f: impl FnMut(u64, u16, &[u32]),
+) -> Option<()> {
+    let mut ids = Vec::new();
+    while !rest.is_empty() {
+        let (&key, tail) = rest.split_first_chunk::<8>()?;
+        let (&code, tail) = tail.split_first_chunk::<2>()?;
+        let (&n, mut tail) = tail.split_first()?;
+        let code = u16::from_le_bytes(code);
+        if code >= CODES || n == 0 {
+            return None;
+        }
+        ids.clear();
+        for _ in 0..n {
+            let (at, next) = tail.split_at_checked(width)?;
+            let mut bytes = [0u8; 4];
+            bytes[..width].copy_from_slice(at);
+            let id = u32::from_le_bytes(bytes);
+            if id as usize >= phrases {
+                return None;
+            }
+            ids.push(id);
+            tail = next;
+        }
+        f(u64::from_le_bytes(key), code, &ids);
+        rest = tail;
+    }
+    Some(())
+}
+
+/// A saved comment: its arrival key, answers' code and phrases (indexes into its group's).
+type SavedComment = (u64, u16, Vec<u32>);
+
+/// The phrases and comments of a group saved in format 1, `[1][width][phrases u32 LE]`, each
+/// phrase `[len][key]`, then the comments ([`read_comments`]), their phrases indexes into the
+/// group's own, each `width` bytes (1, 2 or 4); `None` when it is damaged.
+fn decode_group_1(value: &[u8]) -> Option<(Vec<&str>, Vec<SavedComment>)> {
+    let (&[GROUP_FORMAT_1, width], rest) = value.split_first_chunk::<2>()? else {
         return None;
     };
     let width = usize::from(width);
@@ -630,29 +782,9 @@ fn decode_group(value: &[u8]) -> Option<(Vec<&str>, Vec<SavedComment>)> {
         rest = tail;
     }
     let mut comments = Vec::new();
-    while !rest.is_empty() {
-        let (&key, tail) = rest.split_first_chunk::<8>()?;
-        let (&code, tail) = tail.split_first_chunk::<2>()?;
-        let (&n, mut tail) = tail.split_first()?;
-        let code = u16::from_le_bytes(code);
-        if code >= CODES || n == 0 {
-            return None;
-        }
-        let mut phrases = Vec::with_capacity(usize::from(n));
-        for _ in 0..n {
-            let (at, next) = tail.split_at_checked(width)?;
-            let mut bytes = [0u8; 4];
-            bytes[..width].copy_from_slice(at);
-            let at = u32::from_le_bytes(bytes) as usize;
-            if at >= keys.len() {
-                return None;
-            }
-            phrases.push(at);
-            tail = next;
-        }
-        comments.push((u64::from_le_bytes(key), code, phrases));
-        rest = tail;
-    }
+    read_comments(rest, width, keys.len(), |key, code, ids| {
+        comments.push((key, code, ids.to_vec()))
+    })?;
     Some((keys, comments))
 }
 

@@ -26,12 +26,18 @@
 //!   sequence number (big-endian), and `s` + sequence number → the outcome as JSON; `meta/outcomes`
 //!   holds the last number handed out. Each import is written under the writer lock and flushed
 //!   before it is answered.
-//! - `aggregates`: the stats cells (see [`crate::stats`]), one entry per cell, and `devices`, each
-//!   device's last `submitted_at`, one entry per device. Both live in memory and are updated with
+//! - `aggregates`: the stats cells (see [`crate::stats`]): one entry per cell for the days still
+//!   taking answers (today and yesterday), one packed value per closed day (key byte `D`), and
+//!   the theme cells beside them (one value per day and slot, key byte `G`, and the phrases they
+//!   name, saved once, `P`); `devices`, each device's last `submitted_at`, one entry per device.
+//!   Both live in memory and are updated with
 //!   every write; about once a second (and at a clean stop) the cells and devices that changed
 //!   are saved, each stamped with the arrival key it covers, made durable together with every
 //!   record up to that key, and then `meta/derived` (the floor) moves to that key. A save writes
-//!   what changed, not the day or the device map around it. On open the saved cells are loaded
+//!   what changed, not the open day or the device map around it; a closed day is written whole,
+//!   once when it closes (replacing its single cells in one batch) and again only when a late
+//!   answer changes it. On open the saved cells are loaded (cells saved one by one, as
+//!   earlier stores saved every day, are read and packed by the first save)
 //!   and only the records after the floor are counted again, each into a cell that does not
 //!   already cover it; anything doubtful (a saved cell newer than the checkpoint, a store without
 //!   them or of an older format) means a full rebuild from the records. Either way they match
@@ -406,6 +412,14 @@ impl SledStore {
     /// and values it wrote.
     pub(crate) fn save_stats(&self) -> Result<usize, StoreError> {
         let written = self.derived().save(&self.trees)?;
+        self.trees.flush()?;
+        Ok(written)
+    }
+
+    /// [`SledStore::save_stats`] as if the days before `closed_before` were the closed ones.
+    #[cfg(test)]
+    pub(crate) fn save_stats_closing(&self, closed_before: i64) -> Result<usize, StoreError> {
+        let written = self.derived().save_closing(&self.trees, closed_before)?;
         self.trees.flush()?;
         Ok(written)
     }

@@ -15,7 +15,8 @@ use super::trees::Trees;
 use super::{SledStore, Writer};
 use crate::{
     channel::kiosk,
-    stats::Aggregates,
+    clock,
+    stats::{self, themes::PHRASES_TAG, Aggregates, DAY_TAG},
     store::{Store, StoreError, FLAG_BURST},
 };
 
@@ -40,11 +41,22 @@ impl Derived {
         Ok(())
     }
 
-    /// Saves the cells and the devices changed since the last save, each on its own, as of one
-    /// arrival key; makes them and every record up to that key durable; then moves the floor to
-    /// that key. What it writes is what changed, whatever the days and devices already hold;
-    /// returns how many bytes of keys and values it gave the store to write.
+    /// Saves the cells and the devices changed since the last save, as of one arrival key;
+    /// makes them and every record up to that key durable; then moves the floor to that key.
+    /// What it writes is what changed, whatever the open days and devices already hold: a cell
+    /// of a day still taking answers, a device on its own; a closed day (before yesterday, by
+    /// the one clock) as one packed value. Returns how many bytes of keys and values it gave the
+    /// store to write.
     pub(super) fn save(&self, trees: &Trees) -> Result<usize, StoreError> {
+        self.save_closing(trees, clock::today() - 1)
+    }
+
+    /// [`Derived::save`], with the days before `closed_before` closed.
+    pub(super) fn save_closing(
+        &self,
+        trees: &Trees,
+        closed_before: i64,
+    ) -> Result<usize, StoreError> {
         let (covered, cells, devices) = {
             // Under the writer lock: the cells hold exactly the records up to `last`.
             let mut writer = self.writer();
@@ -53,7 +65,7 @@ impl Derived {
                 .into_iter()
                 .filter_map(|d| writer.devices.get(&d).map(|m| (d, *m)))
                 .collect();
-            (writer.last, self.stats.take_changed(), changed)
+            (writer.last, self.stats.take_changed(closed_before), changed)
         };
         if cells.is_empty() && devices.is_empty() && floor(trees)? == Some(covered) {
             return Ok(0);
@@ -63,7 +75,18 @@ impl Derived {
             for (key, counts) in &cells.entries {
                 let value = encode_cell(covered, counts);
                 bytes += key.len() + value.len();
-                trees.aggregates.insert(key.as_slice(), value)?;
+                if key.first() == Some(&DAY_TAG) {
+                    // A packed day replaces the day's single cells at once: a crash leaves
+                    // either, never both.
+                    let mut batch = sled::Batch::default();
+                    for single in trees.aggregates.scan_prefix(&key[1..]).keys() {
+                        batch.remove(single?);
+                    }
+                    batch.insert(key.as_slice(), value);
+                    trees.aggregates.apply_batch(batch)?;
+                } else {
+                    trees.aggregates.insert(key.as_slice(), value)?;
+                }
             }
             for (device, millis) in &devices {
                 let value = encode_device(covered, *millis);
@@ -182,7 +205,13 @@ impl SledStore {
             return Ok(None);
         }
         let mut covers: HashMap<Vec<u8>, u64> = HashMap::new();
-        for entry in t.aggregates.iter() {
+        // The saved phrases first: the theme cells name them by id.
+        let phrases = t.aggregates.scan_prefix([PHRASES_TAG]);
+        let others = t
+            .aggregates
+            .iter()
+            .filter(|e| !matches!(e, Ok((k, _)) if k.first() == Some(&PHRASES_TAG)));
+        for entry in phrases.chain(others) {
             let (key, value) = entry?;
             let Some((stamp, counts)) = decode_cell(&value) else {
                 return Ok(None);
@@ -219,7 +248,12 @@ impl SledStore {
             let key = record.received_micros;
             let burst = record.flags & FLAG_BURST != 0;
             // Into each cell (stats or theme) that its saved copy does not already cover.
-            let uncovered = |cell: &[u8]| key > covers.get(cell).copied().unwrap_or(floor);
+            let uncovered = |cell: &[u8]| {
+                let covered = covers
+                    .get(cell)
+                    .or_else(|| stats::packed_day_key(cell).and_then(|day| covers.get(&day)));
+                key > covered.copied().unwrap_or(floor)
+            };
             if stats.add_where(&submission, key, burst, Some(&uncovered)) {
                 replayed += 1;
             }

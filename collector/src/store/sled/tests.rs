@@ -461,7 +461,9 @@ fn at_touchpoint(n: u32, touchpoint: &str, device: &str) -> Submission {
 }
 
 /// Regression (issue 13): a day holding thousands of cells, and thousands of devices, cost a
-/// rewrite of all of them for every further answer. Saving writes what changed.
+/// rewrite of all of them for every further answer. Saving writes what changed while the day
+/// takes answers; once it is closed, its cells are one value, written again only when a late
+/// answer changes it.
 #[test]
 fn one_answer_saves_what_it_changed_not_its_day() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -470,18 +472,46 @@ fn one_answer_saves_what_it_changed_not_its_day() {
         let s = at_touchpoint(n, &format!("tp-{n}"), &format!("kiosk-{n}"));
         assert!(matches!(put(&store, &s), Put::Stored { .. }));
     }
-    let all = store.save_stats().expect("saved");
+    let day = crate::stats::parse_date("2026-11-22").expect("a day");
+    let all = store.save_stats_closing(day).expect("saved");
     assert!(
         all > 2_000 * 150,
         "the first save writes every cell: {all} bytes"
     );
     put(&store, &at_touchpoint(5_000, "tp-7", "kiosk-7"));
-    let one = store.save_stats().expect("saved");
+    let one = store.save_stats_closing(day).expect("saved");
     assert!(
         (100..1_024).contains(&one),
         "one answer's save writes its cell and its device: {one} bytes"
     );
-    assert_eq!(store.save_stats().expect("saved"), 0, "nothing changed");
+    assert_eq!(
+        store.save_stats_closing(day).expect("saved"),
+        0,
+        "nothing changed"
+    );
+    let saved = |tag: u8| {
+        store
+            .trees
+            .aggregates
+            .iter()
+            .keys()
+            .filter(|k| k.as_ref().expect("key")[0] == tag)
+            .count()
+    };
+    assert_eq!(saved(crate::stats::DAY_TAG), 0);
+    assert!(saved(0) >= 2_000, "a cell on its own each");
+    // The day closes: its 2 000 cells become one value.
+    let packed = store.save_stats_closing(day + 1).expect("saved");
+    assert_eq!((saved(crate::stats::DAY_TAG), saved(0)), (1, 0));
+    assert!(packed < 2_000 * 30, "packed: {packed} bytes");
+    put(&store, &at_touchpoint(5_001, "tp-8", "kiosk-8"));
+    assert!(store.save_stats_closing(day + 1).expect("saved") > 0);
+    assert_eq!((saved(crate::stats::DAY_TAG), saved(0)), (1, 0));
+    assert_eq!(
+        store.save_stats_closing(day + 1).expect("saved"),
+        0,
+        "nothing changed"
+    );
 }
 
 /// Known values keep working past the bounds, new ones are refused, and what is known survives

@@ -1,6 +1,8 @@
 //! The sled backend's theme cells: saved as one value per day and slot, and a store that saved
-//! them the old way (one key per day, slot and phrase) still opens with the same themes.
-use super::format::encode_cell;
+//! them the old way (one key per day, slot and phrase) still opens with the same themes; a store
+//! that saved its closed days' stats cells one by one and its theme cells with their phrases'
+//! text opens reading them, and saves them packed.
+use super::format::{decode_cell, encode_cell};
 use super::tests::reopen;
 use super::*;
 use crate::stats::{themes::OLD_KEY_TAG, Query};
@@ -11,6 +13,15 @@ fn commented(n: u32, comment: &str) -> Submission {
         1 + n % 7
     );
     protocol::parse_submission(body.as_bytes()).expect("valid")
+}
+
+/// Every third comment about the activation code, the others about the app.
+fn two_themes(n: u32) -> &'static str {
+    if n % 3 == 0 {
+        "The activation code never arrived."
+    } else {
+        "The mobile app kept failing on my phone."
+    }
 }
 
 fn saved_keys(store: &SledStore, tag: u8) -> usize {
@@ -42,12 +53,7 @@ fn theme_cells_saved_the_old_way_are_counted_again_from_the_records() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SledStore::open(dir.path()).expect("open");
     for n in 0..12 {
-        let comment = if n % 3 == 0 {
-            "The activation code never arrived."
-        } else {
-            "The mobile app kept failing on my phone."
-        };
-        let s = commented(n, comment);
+        let s = commented(n, two_themes(n));
         store.put(&s, &s.to_json(), &Bounds::NONE).expect("put");
     }
     let all = Query::default();
@@ -89,4 +95,90 @@ fn theme_cells_saved_the_old_way_are_counted_again_from_the_records() {
         expected,
         "and load back the same"
     );
+}
+
+/// A store saved before closed days were packed and phrases saved once (every stats cell its own
+/// entry, every day and slot's theme cell with its phrases' text) is read as it is, with no
+/// recount, and its next save packs the closed days and writes the phrases once.
+#[test]
+fn cells_saved_one_by_one_with_their_phrases_open_the_same_and_are_packed() {
+    use crate::stats::{
+        themes::{KEY_TAG, PHRASES_TAG},
+        Dim, DAY_TAG,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open_quiet(dir.path()).expect("open");
+    for n in 0..30 {
+        let body = commented(n, two_themes(n))
+            .to_json()
+            .replace(
+                "2026-11-22",
+                if n % 2 == 0 {
+                    "2026-11-21"
+                } else {
+                    "2026-11-22"
+                },
+            )
+            .replace("card-activation", &format!("tp-{}", n % 4));
+        let s = protocol::parse_submission(body.as_bytes()).expect("valid");
+        store.put(&s, &s.to_json(), &Bounds::NONE).expect("put");
+    }
+    let all = Query {
+        group_by: vec![Dim::Day, Dim::Touchpoint],
+        ..Query::default()
+    };
+    let themes = |stats: &Aggregates| {
+        let mut t = stats.themes().tally(&all, 3);
+        t.sort_by(|a, b| a.key.cmp(&b.key));
+        t
+    };
+    let stats = store.aggregates().expect("stats");
+    let (expected, expected_themes) = (stats.query(&all), themes(stats));
+    assert!(expected_themes
+        .iter()
+        .any(|t| t.key == "activ code" && t.counts.responses == 10));
+    // Saved the earlier way: no day closed, so a cell per entry; then each theme cell rewritten
+    // with its phrases' text, and no phrases saved apart.
+    store.save_stats_closing(i64::MIN).expect("saved");
+    let t = &store.trees.aggregates;
+    for entry in t.iter() {
+        let (key, value) = entry.expect("entry");
+        match key.first() {
+            Some(&PHRASES_TAG) => {
+                t.remove(&key).expect("removed");
+            }
+            Some(&KEY_TAG) => {
+                let (stamp, group) = decode_cell(&value).expect("a cell");
+                let old = stats.themes().in_format_1(group).expect("format 2");
+                t.insert(&key, encode_cell(stamp, &old)).expect("rewritten");
+            }
+            _ => {}
+        }
+    }
+    store.flush().expect("flushed");
+    store.flush().expect("a durable checkpoint");
+    assert_eq!(saved_keys(&store, DAY_TAG), 0);
+    // tp-0 and tp-2 answered on 2026-11-21, tp-1 and tp-3 on 2026-11-22.
+    assert_eq!(saved_keys(&store, 0), 4, "a stats cell per entry");
+    // Read as saved: no recount.
+    let recovered = Aggregates::default();
+    assert!(store.recover_into(&recovered).expect("read").is_some());
+    assert_eq!(recovered.query(&all), expected);
+    assert_eq!(themes(&recovered), expected_themes);
+    drop(store);
+    // Opened (both days closed by the clock): saved again, packed, phrases once.
+    let store = reopen(dir.path());
+    assert_eq!(store.aggregates().expect("stats").query(&all), expected);
+    assert_eq!(themes(store.aggregates().expect("stats")), expected_themes);
+    assert_eq!(saved_keys(&store, 0), 0, "no single stats cell left");
+    assert_eq!(saved_keys(&store, DAY_TAG), 2, "a value per closed day");
+    assert_eq!(
+        saved_keys(&store, PHRASES_TAG),
+        1,
+        "the phrases in one value"
+    );
+    drop(store);
+    let store = reopen(dir.path());
+    assert_eq!(store.aggregates().expect("stats").query(&all), expected);
+    assert_eq!(themes(store.aggregates().expect("stats")), expected_themes);
 }
