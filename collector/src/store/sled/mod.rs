@@ -3,12 +3,18 @@
 //! - `responses`: arrival key → record. The key is the receive time in microseconds since the Unix
 //!   epoch, strictly increasing (a clock that steps back does not reorder), so key order is arrival
 //!   order and a time range is a key range.
-//! - `ids`: submission id → arrival key. This is where a duplicate is detected.
-//! - `interactions`: channel + touchpoint + interaction id → submission id (one answer per call).
+//! - `ids`: submission id → arrival key, for the records in `responses`. This is where a
+//!   duplicate is detected.
+//! - `interactions`: channel + touchpoint + interaction id → submission id (one answer per call),
+//!   for the records in `responses`.
 //! - `sealed`: older records packed 256 to a value, so an export reads 256 times fewer sled
-//!   entries, in the compact form ([`compact`]: 15.5 bytes a record for the demo data, 333 before). A
-//!   background thread moves flushed records there from `responses`. Blocks of the form before
-//!   (format 2) are rewritten on open, once ([`migrate`]).
+//!   entries, in the compact form ([`compact`]: 15.5 bytes a record for the demo data, 333 before),
+//!   with the keyed hashes of their ids and interaction keys ([`index`]). A background thread
+//!   moves flushed records there from `responses`; their `ids` and `interactions` entries go once
+//!   the block is durable, and a sealed record is found through the in-memory index of the
+//!   blocks' hashes (8 bytes an entry, read from the blocks at open) and confirmed in its block.
+//!   Blocks of the forms before (format 2, and 3 without the hashes) are rewritten on open, once
+//!   ([`migrate`]).
 //! - `meta/checkpoint`: the last arrival key a completed flush covered; `meta/secret/…`: the
 //!   secrets the collector made once (the invitations' signing key).
 //! - `sessions`: dashboard session id → its expiry (Unix seconds, big-endian).
@@ -49,12 +55,14 @@
 
 //!
 //! Files: [`format`] the bytes of every value, [`compact`] the sealed records' compact form,
-//! [`migrate`] rewriting older blocks into it, [`trees`] finding and sealing records,
+//! [`index`] the sealed records' ids and interactions by hash, [`migrate`] rewriting older blocks
+//! into it, [`trees`] finding and sealing records,
 //! [`sealer`] the thread that seals and saves in the background, [`recovery`] repair on open and
 //! the saved stats.
 
 mod compact;
 mod format;
+mod index;
 mod migrate;
 mod recovery;
 mod sealer;
@@ -190,12 +198,14 @@ impl SledStore {
                 sled::Error::Io(io) if io.to_string().contains("lock") => locked(),
                 other => StoreError::Io(other),
             })?;
+        let meta = db.open_tree("meta")?;
+        let hash_key = index::hash_key(&meta)?;
         let trees = Trees {
             responses: db.open_tree("responses")?,
             sealed: db.open_tree("sealed")?,
             ids: db.open_tree("ids")?,
             interactions: db.open_tree("interactions")?,
-            meta: db.open_tree("meta")?,
+            meta,
             aggregates: db.open_tree("aggregates")?,
             devices: db.open_tree("devices")?,
             sessions: db.open_tree("sessions")?,
@@ -205,6 +215,8 @@ impl SledStore {
             deliveries: db.open_tree("deliveries")?,
             hooks: db.open_tree("hooks")?,
             outcomes: db.open_tree("outcomes")?,
+            index: Arc::default(),
+            hash_key,
             seal_guard: Arc::default(),
             marker: Arc::new(dir.join("touchpoint.state")),
             marked: Arc::default(),
@@ -252,13 +264,21 @@ impl SledStore {
         store.count_pending()?;
         store.reconcile()?;
         migrate::compact_blocks(&store.trees)?;
+        store.trees.load_index()?;
         let repair_seconds = started.elapsed().as_secs_f64() - sled_seconds;
         store.load_derived()?;
         // What an open at a million answers spends its time on (the README's "Where the disk and
         // the memory go").
+        let sealed_index_bytes = store
+            .trees
+            .index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .bytes();
         tracing::info!(
             sled_seconds,
             repair_seconds,
+            sealed_index_bytes,
             stats_seconds = started.elapsed().as_secs_f64() - sled_seconds - repair_seconds,
             "opened the store"
         );
@@ -290,16 +310,21 @@ impl SledStore {
     /// is missing (a crash lost the record) count as nothing.
     fn existing(&self, submission: &Submission, json: &str) -> Result<Option<Put>, StoreError> {
         let t = &self.trees;
+        let mut stored = None;
         if let Some(key) = t.ids.get(submission.id.as_str())? {
             let key = key_of(&key)?;
-            if let Some(value) = t.record(key)? {
-                let same = decode(key, &value)?.json == json;
-                return Ok(Some(if same {
-                    Put::Duplicate
-                } else {
-                    Put::IdConflict
-                }));
-            }
+            stored = t.record(key)?.map(|value| (key, value));
+        }
+        if stored.is_none() {
+            stored = t.sealed_id(submission.id.as_str())?;
+        }
+        if let Some((key, value)) = stored {
+            let same = decode(key, &value)?.json == json;
+            return Ok(Some(if same {
+                Put::Duplicate
+            } else {
+                Put::IdConflict
+            }));
         }
         if let Some(key) = interaction_key(submission) {
             if answered(t, &key)? {

@@ -115,7 +115,25 @@ impl SledStore {
         let mut removed = 0u64;
         if let Some(last_sealed) = t.last_sealed()? {
             for entry in t.responses.range(..=last_sealed.to_be_bytes()) {
-                t.responses.remove(entry?.0)?;
+                let (key_bytes, value) = entry?;
+                // Sealed, so its block's index finds it: its own entries go first, as sealing
+                // removes them.
+                let key = key_of(&key_bytes)?;
+                if let Ok(submission) =
+                    protocol::parse_submission(decode(key, &value)?.json.as_bytes())
+                {
+                    if t.ids.get(submission.id.as_str())?.as_deref() == Some(&key_bytes[..]) {
+                        t.ids.remove(submission.id.as_str())?;
+                    }
+                    if let Some(ik) = interaction_key(&submission) {
+                        if t.interactions.get(&ik)?.as_deref()
+                            == Some(submission.id.as_str().as_bytes())
+                        {
+                            t.interactions.remove(ik)?;
+                        }
+                    }
+                }
+                t.responses.remove(key_bytes)?;
                 removed += 1;
             }
         }
