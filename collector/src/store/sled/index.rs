@@ -120,6 +120,13 @@ impl BlockIndex {
 const BLOCK_BITS: u32 = 24;
 const BLOCK_MASK: u64 = (1 << BLOCK_BITS) - 1;
 
+/// The entries of `block`'s hashes (0, an unindexed record, has none).
+fn entries(hashes: impl Iterator<Item = u64>, block: u32) -> impl Iterator<Item = u64> {
+    hashes
+        .filter(|h| *h != 0)
+        .map(move |h| h & !BLOCK_MASK | u64::from(block))
+}
+
 /// Hashes to block numbers, as sorted `u64`s (`hash prefix | block number`): 8 bytes an entry. New
 /// blocks' entries go to a small sorted tail, merged into the rest when it grows, so sealing a
 /// block does not move the whole index.
@@ -131,11 +138,7 @@ struct Packed {
 
 impl Packed {
     fn add(&mut self, hashes: impl Iterator<Item = u64>, block: u32) {
-        self.tail.extend(
-            hashes
-                .filter(|h| *h != 0)
-                .map(|h| h & !BLOCK_MASK | u64::from(block)),
-        );
+        self.tail.extend(entries(hashes, block));
         if self.tail.len() > 4096 + self.sorted.len() / 8 {
             self.sorted.append(&mut self.tail);
             // Two sorted runs: the standard sort merges them in one pass.
@@ -166,6 +169,15 @@ impl Packed {
     fn bytes(&self) -> usize {
         (self.sorted.capacity() + self.tail.capacity()) * 8
     }
+
+    /// Merges the tail and gives back what the vectors hold spare.
+    fn shrink(&mut self) {
+        self.sorted.append(&mut self.tail);
+        self.sorted.sort();
+        self.sorted.dedup();
+        self.sorted.shrink_to_fit();
+        self.tail.shrink_to_fit();
+    }
 }
 
 /// The in-memory index of every sealed block: its key by number, and the hashes of its ids and
@@ -178,6 +190,21 @@ pub(super) struct SealedIndex {
 }
 
 impl SealedIndex {
+    /// Adds a block read at open (in key order), unsorted until [`Self::shrink`].
+    pub(super) fn load(&mut self, key: u64, index: &BlockIndex) {
+        let number = self.blocks.len() as u32;
+        self.blocks.push(key);
+        for (part, hashes) in [
+            (&mut self.ids, index.ids.clone()),
+            (
+                &mut self.interactions,
+                index.interactions.iter().map(|(_, h)| *h).collect(),
+            ),
+        ] {
+            part.sorted.extend(entries(hashes.into_iter(), number));
+        }
+    }
+
     /// Adds a block sealed under `key` (blocks are added in key order).
     pub(super) fn add(&mut self, key: u64, index: &BlockIndex) {
         let number = self.blocks.len() as u32;
@@ -202,6 +229,13 @@ impl SealedIndex {
             .into_iter()
             .filter_map(|n| self.blocks.get(n as usize).copied())
             .collect()
+    }
+
+    /// Gives back what it holds spare (after loading it at open).
+    pub(super) fn shrink(&mut self) {
+        self.blocks.shrink_to_fit();
+        self.ids.shrink();
+        self.interactions.shrink();
     }
 
     /// The bytes it holds.

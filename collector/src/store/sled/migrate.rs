@@ -6,9 +6,7 @@
 //! correctly and goes on from where it stopped at the next open; `meta/blocks` records where it
 //! got to, and that it finished, so a migrated store is not read through again.
 
-use std::time::Instant;
-
-use super::compact::{self, each_record};
+use super::compact::{self, each_record, Indexed};
 use super::format::{key_of, BLOCK_FORMAT_2, BLOCK_FORMAT_INDEXED as BLOCK_FORMAT};
 use super::trees::Trees;
 use crate::store::StoreError;
@@ -22,26 +20,44 @@ const STEP: usize = 8;
 /// the middle of a migration would stop it.
 const KILL_AFTER: &str = "TOUCHPOINT_TEST_MIGRATION_KILL_AFTER";
 
-/// Migrates every block of an older format; returns how many it rewrote.
-pub(super) fn compact_blocks(t: &Trees) -> Result<u64, StoreError> {
+/// How far one call of [`compact_blocks`] got.
+#[derive(Debug, Default)]
+pub(super) struct Migrated {
+    /// The key it started from (0 unless an earlier migration stopped).
+    pub(super) from: u64,
+    pub(super) rewritten: u64,
+    /// Blocks already in the indexed form (rewritten before a stop).
+    pub(super) kept: u64,
+    /// Whether every block is now indexed.
+    pub(super) done: bool,
+}
+
+/// Migrates up to `limit` blocks of an older format, going on from where the last call stopped.
+pub(super) fn compact_blocks(t: &Trees, limit: u64) -> Result<Migrated, StoreError> {
     let from = match t.meta.get(BLOCKS)?.as_deref() {
-        Some([BLOCK_FORMAT]) => return Ok(0),
+        Some([BLOCK_FORMAT]) => {
+            return Ok(Migrated {
+                done: true,
+                ..Migrated::default()
+            })
+        }
         Some([BLOCK_FORMAT_2, key @ ..]) => key_of(key)?,
         _ => 0,
     };
-    let started = Instant::now();
     let kill_after: Option<u64> = std::env::var(KILL_AFTER).ok().and_then(|n| n.parse().ok());
-    if from > 0 {
-        tracing::info!(
-            from,
-            "resuming the migration of sealed records to the indexed compact form"
-        );
-    }
-    let (mut rewritten, mut kept) = (0u64, 0u64);
+    let mut done = Migrated {
+        from,
+        done: true,
+        ..Migrated::default()
+    };
     let mut pending = 0;
     let mut indexed = Vec::new();
     for entry in t.sealed.range(from.to_be_bytes()..) {
         let (key, block) = entry?;
+        if done.rewritten + done.kept == limit {
+            done.done = false;
+            break;
+        }
         let mut records = Vec::new();
         each_record(&block, &mut |key, record| {
             records.push((key, sled::IVec::from(record)));
@@ -51,13 +67,13 @@ pub(super) fn compact_blocks(t: &Trees) -> Result<u64, StoreError> {
         let (value, records_indexed) = compact::encode_block(&records, t.hash_key);
         indexed.extend(records_indexed);
         if block.first() == Some(&BLOCK_FORMAT) {
-            kept += 1;
+            done.kept += 1;
         } else {
             t.sealed.insert(&key, value)?;
-            rewritten += 1;
+            done.rewritten += 1;
         }
         pending += 1;
-        if kill_after == Some(rewritten) {
+        if kill_after == Some(done.rewritten) {
             let _ = rustix::process::kill_process(
                 rustix::process::getpid(),
                 rustix::process::Signal::KILL,
@@ -65,28 +81,26 @@ pub(super) fn compact_blocks(t: &Trees) -> Result<u64, StoreError> {
         }
         if pending == STEP {
             pending = 0;
-            // The blocks durable before their records' entries go.
-            t.flush()?;
-            t.unindex(&std::mem::take(&mut indexed))?;
-            let next = key_of(&key)?.saturating_add(1);
-            t.meta.insert(
-                BLOCKS,
-                [&[BLOCK_FORMAT_2][..], &next.to_be_bytes()].concat(),
-            )?;
-            t.flush()?;
+            step_done(t, &mut indexed, key_of(&key)?.saturating_add(1))?;
         }
     }
-    t.flush()?;
-    t.unindex(&indexed)?;
-    t.meta.insert(BLOCKS, &[BLOCK_FORMAT])?;
-    t.flush()?;
-    if rewritten > 0 {
-        tracing::info!(
-            rewritten,
-            already = kept,
-            seconds = started.elapsed().as_secs_f64(),
-            "migrated sealed records to the indexed compact form"
-        );
+    if done.done {
+        t.flush()?;
+        t.unindex(&indexed)?;
+        t.meta.insert(BLOCKS, &[BLOCK_FORMAT])?;
+        t.flush()?;
     }
-    Ok(rewritten)
+    Ok(done)
+}
+
+/// Makes the blocks rewritten so far durable, then removes their records' entries, then records
+/// that every block before `next` is done.
+fn step_done(t: &Trees, indexed: &mut Vec<Indexed>, next: u64) -> Result<(), StoreError> {
+    t.flush()?;
+    t.unindex(&std::mem::take(indexed))?;
+    t.meta.insert(
+        BLOCKS,
+        [&[BLOCK_FORMAT_2][..], &next.to_be_bytes()].concat(),
+    )?;
+    t.flush()
 }

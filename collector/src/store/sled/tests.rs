@@ -725,7 +725,9 @@ fn format_2_blocks_are_migrated_once_and_read_the_same() {
     other.context.interaction_id = subs[7].context.interaction_id.clone();
     assert_eq!(put(&store, &other), Put::AlreadyAnswered);
     assert_eq!(
-        super::migrate::compact_blocks(&store.trees).expect("migrate"),
+        super::migrate::compact_blocks(&store.trees, 512)
+            .expect("migrate")
+            .rewritten,
         0
     );
 }

@@ -152,8 +152,9 @@ impl Trees {
         for entry in self.sealed.iter() {
             let (key, block) = entry?;
             let block_index = block_index(&block)?.ok_or(StoreError::Corrupt { key: 0 })?;
-            index.add(key_of(&key)?, &block_index);
+            index.load(key_of(&key)?, &block_index);
         }
+        index.shrink();
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = index;
         Ok(())
     }
