@@ -4,8 +4,10 @@
 //! and confirmed in the block, so a duplicate is recognised exactly without a sled entry per
 //! sealed answer.
 
-use siphasher::sip::SipHasher13;
+use std::collections::HashMap;
 use std::hash::Hasher;
+
+use siphasher::sip::SipHasher13;
 
 use super::format::key_of;
 use crate::store::StoreError;
@@ -241,6 +243,54 @@ impl SealedIndex {
     /// The bytes it holds.
     pub(super) fn bytes(&self) -> usize {
         self.blocks.capacity() * 8 + self.ids.bytes() + self.interactions.bytes()
+    }
+}
+
+/// The records in `responses` (flushed or not, not yet sealed) by id and by interaction key, in
+/// memory: built from `responses` at open, added to by every write under the writer lock, and
+/// emptied of each block's records once the block is durable. No sled entry is written for them,
+/// so an answer costs the store two keys (its event and its record).
+#[derive(Debug, Default)]
+pub(super) struct Recent {
+    ids: HashMap<String, u64>,
+    interactions: HashMap<Vec<u8>, u64>,
+}
+
+impl Recent {
+    /// Adds the record under `key`; returns `false` (and adds nothing) when its id is already
+    /// there.
+    pub(super) fn add(&mut self, id: &str, interaction: Option<Vec<u8>>, key: u64) -> bool {
+        if self.ids.contains_key(id) {
+            return false;
+        }
+        self.ids.insert(id.to_owned(), key);
+        if let Some(ik) = interaction {
+            self.interactions.insert(ik, key);
+        }
+        true
+    }
+
+    /// The arrival key of the recent record with this id.
+    pub(super) fn id(&self, id: &str) -> Option<u64> {
+        self.ids.get(id).copied()
+    }
+
+    /// The arrival key of the recent record that answered this interaction.
+    pub(super) fn interaction(&self, key: &[u8]) -> Option<u64> {
+        self.interactions.get(key).copied()
+    }
+
+    /// Forgets a record that a durable block now holds.
+    pub(super) fn remove(&mut self, id: &str, interaction: Option<&[u8]>) {
+        self.ids.remove(id);
+        if let Some(ik) = interaction {
+            self.interactions.remove(ik);
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.ids.len()
     }
 }
 

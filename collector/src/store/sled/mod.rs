@@ -3,18 +3,16 @@
 //! - `responses`: arrival key → record. The key is the receive time in microseconds since the Unix
 //!   epoch, strictly increasing (a clock that steps back does not reorder), so key order is arrival
 //!   order and a time range is a key range.
-//! - `ids`: submission id → arrival key, for the records in `responses`. This is where a
-//!   duplicate is detected.
-//! - `interactions`: channel + touchpoint + interaction id → submission id (one answer per call),
-//!   for the records in `responses`.
 //! - `sealed`: older records packed 256 to a value, so an export reads 256 times fewer sled
 //!   entries, in the compact form ([`compact`]: 15.5 bytes a record for the demo data, 333 before),
 //!   with the keyed hashes of their ids and interaction keys ([`index`]). A background thread
-//!   moves flushed records there from `responses`; their `ids` and `interactions` entries go once
-//!   the block is durable, and a sealed record is found through the in-memory index of the
-//!   blocks' hashes (8 bytes an entry, read from the blocks at open) and confirmed in its block.
-//!   Blocks of the forms before (format 2, and 3 without the hashes) are rewritten on open, once
-//!   ([`migrate`]).
+//!   moves flushed records there from `responses`.
+//! - No sled entry per answer finds it by id or interaction (this is where a duplicate is
+//!   detected, [`index`]): the records in `responses` are indexed in memory, built from
+//!   `responses` at open; a sealed record is found through the in-memory index of the blocks'
+//!   hashes (8 bytes an entry, read from the blocks at open) and confirmed in its block. The
+//!   `ids` and `interactions` trees of older stores (an entry per answer) are emptied on open,
+//!   their sealed blocks rewritten with the hashes once ([`migrate`]).
 //! - `meta/checkpoint`: the last arrival key a completed flush covered; `meta/secret/…`: the
 //!   secrets the collector made once (the invitations' signing key).
 //! - `sessions`: dashboard session id → its expiry (Unix seconds, big-endian).
@@ -47,15 +45,15 @@
 //! A record's flags byte marks a *burst* ([`FLAG_BURST`], by the kiosk channel's rule), told
 //! under the writer lock from each device's last stored answer.
 //!
-//! A record is written before its index entries, without a sled transaction (they cost six times
-//! the throughput). What a crash can leave behind is confined to writes after the checkpoint, none
-//! of them acknowledged: on open, every record after the checkpoint gets its index entries back
-//! (so a retry is recognised, not stored twice), and an index entry whose record is missing is
-//! ignored (so a retry is stored, not lost).
+//! An answer is two sled writes, its event and its record, without a sled transaction (they cost
+//! six times the throughput). What a crash can leave behind is confined to writes after the
+//! checkpoint, none of them acknowledged: whichever records reached the disk are indexed again
+//! on open (so a retry is recognised, not stored twice), and those that did not are not (so a
+//! retry is stored, not lost).
 
 //!
 //! Files: [`format`] the bytes of every value, [`compact`] the sealed records' compact form,
-//! [`index`] the sealed records' ids and interactions by hash, [`migrate`] rewriting older blocks
+//! [`index`] finding records by id and interaction, [`migrate`] rewriting older blocks
 //! into it, [`trees`] finding and sealing records,
 //! [`sealer`] the thread that seals and saves in the background, [`recovery`] repair on open and
 //! the saved stats.
@@ -213,6 +211,7 @@ impl SledStore {
             deliveries: db.open_tree("deliveries")?,
             hooks: db.open_tree("hooks")?,
             outcomes: db.open_tree("outcomes")?,
+            recent: Arc::default(),
             index: Arc::default(),
             hash_key,
             seal_guard: Arc::default(),
@@ -361,8 +360,7 @@ impl SledStore {
     fn existing(&self, submission: &Submission, json: &str) -> Result<Option<Put>, StoreError> {
         let t = &self.trees;
         let mut stored = None;
-        if let Some(key) = t.ids.get(submission.id.as_str())? {
-            let key = key_of(&key)?;
+        if let Some(key) = t.recent().id(submission.id.as_str()) {
             stored = t.record(key)?.map(|value| (key, value));
         }
         if stored.is_none() {
@@ -436,13 +434,12 @@ impl SledStore {
             };
             t.outbox.insert(created.to_bytes(), &[])?;
         }
-        // The record first, then its index entries: see the module doc for why no transaction.
+        // The record, then its place in the recent index: see the module doc for why no
+        // transaction.
         t.responses
             .insert(key.to_be_bytes(), encode(submission, json, flags))?;
-        t.ids.insert(submission.id.as_str(), &key.to_be_bytes())?;
-        if let Some(ik) = interaction_key(submission) {
-            t.interactions.insert(ik, submission.id.as_str())?;
-        }
+        t.recent()
+            .add(submission.id.as_str(), interaction_key(submission), key);
         writer.last = key;
         if let Some(device) = device {
             writer.devices.insert(device.clone(), submitted);

@@ -12,18 +12,15 @@ use std::{
 
 use super::compact::{block_index, each_record, encode_block, record_at, Indexed};
 use super::format::{block_header, decode, interaction_key, key_of, CHECKPOINT};
-use super::index::{BlockIndex, HashKey, SealedIndex};
+use super::index::{BlockIndex, HashKey, Recent, SealedIndex};
 use crate::store::StoreError;
 
-/// Whether the interaction under `key` has a stored answer (an index entry whose record a crash
-/// left missing does not count): a recent one through `interactions`, a sealed one through the
-/// sealed index.
+/// Whether the interaction under `key` has a stored answer: a recent one, or a sealed one through
+/// the sealed index.
 pub(super) fn answered(t: &Trees, key: &[u8]) -> Result<bool, StoreError> {
-    if let Some(id) = t.interactions.get(key)? {
-        if let Some(arrival) = t.ids.get(&id)? {
-            if t.record(key_of(&arrival)?)?.is_some() {
-                return Ok(true);
-            }
+    if let Some(arrival) = t.recent().interaction(key) {
+        if t.record(arrival)?.is_some() {
+            return Ok(true);
         }
     }
     t.sealed_interaction(key)
@@ -53,6 +50,8 @@ pub(super) struct Trees {
     pub(super) hooks: sled::Tree,
     /// The organisation's outcomes, by identity and by sequence number.
     pub(super) outcomes: sled::Tree,
+    /// The records in `responses` by id and interaction, in memory ([`Recent`]).
+    pub(super) recent: Arc<Mutex<Recent>>,
     /// The sealed blocks' ids and interaction keys, in memory ([`SealedIndex`]).
     pub(super) index: Arc<RwLock<SealedIndex>>,
     /// The key of the hashes in the blocks and in `index`.
@@ -190,6 +189,10 @@ impl Trees {
         Ok(found.is_some())
     }
 
+    pub(super) fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn sealed_index(&self) -> std::sync::RwLockReadGuard<'_, SealedIndex> {
         self.index.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -224,7 +227,8 @@ impl Trees {
         Ok(())
     }
 
-    /// Removes the `ids` and `interactions` entries of records a durable block indexes.
+    /// Removes the `ids` and `interactions` entries of records a durable block indexes (those
+    /// that stores of the older forms kept).
     pub(super) fn unindex(&self, indexed: &[Indexed]) -> Result<(), StoreError> {
         let mut ids = sled::Batch::default();
         let mut interactions = sled::Batch::default();
@@ -276,7 +280,11 @@ impl Trees {
             return Ok(0);
         }
         self.flush()?;
-        self.unindex(&indexed)?;
+        let mut recent = self.recent();
+        for record in &indexed {
+            recent.remove(&record.id, record.interaction.as_deref());
+        }
+        drop(recent);
         let mut responses = sled::Batch::default();
         for key in &sealed_keys {
             responses.remove(&key.to_be_bytes());
