@@ -1,8 +1,9 @@
-//! The sealed records' id and interaction index: each sealed block carries a keyed hash of each
-//! of its records' ids and interaction keys, and the store keeps a compact in-memory index of
-//! them (8 bytes per entry: a hash prefix and the block's number), built at open from the blocks
-//! and confirmed in the block, so a duplicate is recognised exactly without a sled entry per
-//! sealed answer.
+//! Finding an answer by id or interaction without a sled entry per answer: each sealed block
+//! carries a keyed hash of each of its records' ids and interaction keys, and the store keeps a
+//! compact in-memory index of them (8 bytes per entry: a hash prefix and the block's number),
+//! built at open from the blocks and confirmed in the block, so a duplicate is recognised
+//! exactly; the records not yet sealed are indexed in memory ([`Recent`]), from `responses` at
+//! open.
 
 use std::collections::HashMap;
 use std::hash::Hasher;

@@ -279,7 +279,7 @@ impl SledStore {
         while migrated.rewritten + migrated.kept > 0 {
             (rewritten, kept) = (rewritten + migrated.rewritten, kept + migrated.kept);
             // sled 0.34 keeps what it wrote resident, whatever its cache (migrating a million
-            // answers in one go held 3.7 GiB): closed and opened again every few hundred blocks,
+            // answers in one go held 3.6 GiB): closed and opened again every few hundred blocks,
             // the collector migrates, and then starts, as small as after any other open.
             drop(trees);
             trees = Self::open_again(dir, cache_mib)?;
@@ -318,12 +318,7 @@ impl SledStore {
         store.load_derived()?;
         // What an open at a million answers spends its time on (the README's "Where the disk and
         // the memory go").
-        let sealed_index_bytes = store
-            .trees
-            .index
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .bytes();
+        let sealed_index_bytes = store.trees.sealed_index().bytes();
         tracing::info!(
             sled_seconds,
             repair_seconds,

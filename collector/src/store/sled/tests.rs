@@ -351,14 +351,11 @@ fn a_crash_while_sealing_leaves_no_second_copy() {
     {
         let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
         let records = written(&store, &subs);
-        store
-            .trees
-            .sealed
-            .insert(
-                records[0].0.to_be_bytes(),
-                encode_block(&records, store.trees.hash_key).0,
-            )
-            .expect("insert");
+        put_block(
+            &store,
+            records[0].0,
+            encode_block(&records, store.trees.hash_key).0,
+        );
         store.trees.db.flush().expect("flush");
     }
     let store = reopen(dir.path());
@@ -371,21 +368,32 @@ fn a_crash_while_sealing_leaves_no_second_copy() {
     assert_eq!(put(&store, &subs[0]), Put::Duplicate);
 }
 
+/// Writes `block` under `key` in `sealed`, as sealing does.
+fn put_block(store: &SledStore, key: u64, block: Vec<u8>) {
+    store
+        .trees
+        .sealed
+        .insert(key.to_be_bytes(), block)
+        .expect("a block");
+}
+
+/// `n` answers with ids `prefix` and two digits, efforts 1 to 7 in turn, and the interaction
+/// `call` gives each.
+fn numbered(prefix: &str, n: i64, call: impl Fn(i64) -> Option<String>) -> Vec<Submission> {
+    (0..n)
+        .map(|i| submission(&format!("{prefix}{i:02}"), 1 + i % 7, call(i).as_deref()))
+        .collect()
+}
+
 /// Issue 18: no answer has an `ids` or `interactions` entry; a recent one is indexed in memory,
 /// a sealed one found through the blocks' index, read into memory at open, and confirmed by the
 /// record itself.
 #[test]
 fn sealed_records_are_found_by_the_blocks_index_alone() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let subs: Vec<Submission> = (0..10)
-        .map(|i| {
-            submission(
-                &format!("abababababababab{i:02}"),
-                1 + i % 7,
-                (i % 2 == 0).then(|| format!("call-{i}")).as_deref(),
-            )
-        })
-        .collect();
+    let subs = numbered("abababababababab", 10, |i| {
+        (i % 2 == 0).then(|| format!("call-{i}"))
+    });
     {
         let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
         for s in &subs {
@@ -423,9 +431,7 @@ fn sealed_records_are_found_by_the_blocks_index_alone() {
 #[test]
 fn a_shared_hash_is_confirmed_in_the_block() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let subs: Vec<Submission> = (0..4)
-        .map(|i| submission(&format!("efefefefefefefef{i:02}"), 4, None))
-        .collect();
+    let subs = numbered("efefefefefefefef", 4, |_| None);
     let newcomer = submission("efefefefefefefef99", 4, None);
     {
         let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
@@ -434,11 +440,7 @@ fn a_shared_hash_is_confirmed_in_the_block() {
         // The first record's id hash, in the block's index, replaced by the newcomer's.
         let hash = store.trees.hash_key.hash(newcomer.id.as_str().as_bytes());
         block[17..25].copy_from_slice(&hash.to_le_bytes());
-        store
-            .trees
-            .sealed
-            .insert(records[0].0.to_be_bytes(), block)
-            .expect("insert");
+        put_block(&store, records[0].0, block);
         store.trees.db.flush().expect("flush");
     }
     let store = reopen(dir.path());
@@ -680,25 +682,13 @@ fn issue_13_two_writers_record_the_progress_at_once() {
 #[test]
 fn format_2_blocks_are_migrated_once_and_read_the_same() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let subs: Vec<Submission> = (0..12)
-        .map(|i| {
-            submission(
-                &format!("eeeeeeeeeeeeeeee{i:02}"),
-                1 + i % 7,
-                Some(&format!("c{i}")),
-            )
-        })
-        .collect();
+    let subs = numbered("eeeeeeeeeeeeeeee", 12, |i| Some(format!("c{i}")));
     let before = {
         let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
         let records = written(&store, &subs);
         for chunk in records.chunks(4) {
             let block = super::format::encode_block_2(chunk);
-            store
-                .trees
-                .sealed
-                .insert(chunk[0].0.to_be_bytes(), block)
-                .expect("insert");
+            put_block(&store, chunk[0].0, block);
         }
         store.trees.responses.clear().expect("clear");
         // As a store written before the compact form: no record of a migration.

@@ -193,7 +193,7 @@ impl Trees {
         self.recent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn sealed_index(&self) -> std::sync::RwLockReadGuard<'_, SealedIndex> {
+    pub(super) fn sealed_index(&self) -> std::sync::RwLockReadGuard<'_, SealedIndex> {
         self.index.read().unwrap_or_else(|p| p.into_inner())
     }
 
