@@ -21,8 +21,8 @@
 //!   and the alert rules applied to each answer. It reads through the store, where an alert's
 //!   acknowledgement (by whom, when, a note; `http::hooks::acknowledge`) is kept apart from it.
 //! - [`store`]: the [`store::Store`] trait, everything the collector keeps goes through it, its
-//!   sled backend (byte formats, the sealed records' compact form and its migration, trees and
-//!   sealing, recovery) and its PostgreSQL backend (the pool, migrations, the stats tail, moving
+//!   sled backend (byte formats, the sealed records' compact form and its migration, the index by
+//!   id and interaction, trees and sealing, recovery) and its PostgreSQL backend (the pool, migrations, the stats tail, moving
 //!   a sled store in). Duplicates are detected here.
 //! - [`channel`]: the channels' own rules, pure: a device and the burst rule (kiosk), signed
 //!   invitations (agent).
@@ -46,7 +46,7 @@
 //! 3. `store::SledStore::put`: under the writer lock, the id and interaction are looked up
 //!    (duplicate, conflict, already answered), a new touchpoint, site, segment, agent or device
 //!    past its bound is refused, the burst rule stamps the record, the record is written and
-//!    then its index entries, and its stats cell and its comment's theme cells are counted.
+//!    indexed in memory, and its stats cell and its comment's theme cells are counted.
 //!    (On PostgreSQL, `store::PgStore::put` does the same in the open ingest transaction, on the
 //!    blocking pool.)
 //! 4. `ingest::commit::GroupCommit::durable`: the request waits for the flush (on PostgreSQL,

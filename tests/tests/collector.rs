@@ -510,9 +510,18 @@ impl Drop for SmallFilesystem {
 /// One post with a long comment; the status and `Retry-After`, or `None` with no answer.
 fn post_long(base: &str, n: u64) -> Option<(u16, Option<String>)> {
     let mut body = submission(n);
-    body["comment"] = "a long comment that fills the disk quickly. "
-        .repeat(22)
-        .into();
+    // Letters drawn from `n` (xorshift): sealed blocks are deflated, so a repeated phrase would
+    // take a few bytes and the disk would fill only slowly.
+    let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let comment: String = (0..960)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
+    body["comment"] = comment.into();
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(30))
         .build();

@@ -13,7 +13,7 @@
 
 use std::{
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Condvar, Mutex,
     },
     thread,
@@ -87,7 +87,13 @@ struct Shared {
     /// Flush attempts started so far.
     attempts: AtomicU64,
     /// Highest epoch someone is waiting for; the flusher sleeps while this is durable.
-    wanted: Mutex<(u64, bool)>,
+    wanted: AtomicU64,
+    /// Set by the flusher, under `sleep`, just before it waits: only then does a request take
+    /// the lock and wake it. While it flushes (under load, nearly always) a request only raises
+    /// `wanted`, and the flusher finds it when the flush returns.
+    asleep: AtomicBool,
+    /// Whether the flusher is to stop; guards its sleep.
+    sleep: Mutex<bool>,
     wake: Condvar,
 }
 
@@ -118,7 +124,9 @@ impl GroupCommit {
             lossy: store.flush_failure_loses_writes(),
             lost: Mutex::default(),
             attempts: AtomicU64::new(0),
-            wanted: Mutex::new((0, false)),
+            wanted: AtomicU64::new(0),
+            asleep: AtomicBool::new(false),
+            sleep: Mutex::new(false),
             wake: Condvar::new(),
         });
         let (tx, rx) = watch::channel(Published::default());
@@ -230,18 +238,22 @@ impl GroupCommit {
     }
 
     fn want(&self, epoch: u64) {
-        let mut wanted = self.shared.wanted.lock().unwrap_or_else(|p| p.into_inner());
-        if wanted.0 < epoch {
-            wanted.0 = epoch;
-            self.shared.wake.notify_one();
+        let shared = &self.shared;
+        if shared.wanted.fetch_max(epoch, Ordering::SeqCst) < epoch
+            && shared.asleep.load(Ordering::SeqCst)
+        {
+            // The flusher set `asleep` under the lock and holds it until it waits, so this
+            // notification cannot come between its last look at `wanted` and its sleep.
+            let _sleep = shared.sleep.lock().unwrap_or_else(|p| p.into_inner());
+            shared.wake.notify_one();
         }
     }
 
     /// Flushes what is pending, stops the flusher and waits for it.
     pub fn stop(&self) {
         {
-            let mut wanted = self.shared.wanted.lock().unwrap_or_else(|p| p.into_inner());
-            wanted.1 = true;
+            let mut stop = self.shared.sleep.lock().unwrap_or_else(|p| p.into_inner());
+            *stop = true;
             self.shared.wake.notify_one();
         }
         let handle = self
@@ -274,11 +286,16 @@ fn flush_loop(
     let mut last_batch = 0;
     loop {
         let stopping = {
-            let mut wanted = shared.wanted.lock().unwrap_or_else(|p| p.into_inner());
-            while wanted.0 <= published.durable && !wanted.1 {
-                wanted = shared.wake.wait(wanted).unwrap_or_else(|p| p.into_inner());
+            let mut stop = shared.sleep.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                shared.asleep.store(true, Ordering::SeqCst);
+                if *stop || shared.wanted.load(Ordering::SeqCst) > published.durable {
+                    break;
+                }
+                stop = shared.wake.wait(stop).unwrap_or_else(|p| p.into_inner());
             }
-            wanted.1
+            shared.asleep.store(false, Ordering::SeqCst);
+            *stop
         };
         if last_batch > 1 && !stopping {
             // Under load, linger briefly so the next flush covers more writes: fewer fsyncs and

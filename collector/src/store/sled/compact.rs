@@ -1,8 +1,10 @@
-//! The compact form of sealed records (block format 3): each block keeps its own table of the
-//! touchpoint, site, segment, agent, device, page and locale values its records use, and each
-//! record refers to them by number; times and answers are integers, the id and the comment are
-//! kept as they are, and the whole block is deflated. A record whose canonical JSON this form
-//! would not give back byte for byte is kept verbatim, so an export reads what was stored.
+//! The compact form of sealed records (block format 4; 3 without the index): each block keeps its
+//! own table of the touchpoint, site, segment, agent, device, page and locale values its records
+//! use, and each record refers to them by number; times and answers are integers, the id and the
+//! comment are kept as they are, and the whole block is deflated. Before the deflated body, the
+//! keyed hashes of its records' ids and interaction keys ([`super::index`]) let the store find a
+//! sealed record's block without an index entry of its own. A record whose canonical JSON this
+//! form would not give back byte for byte is kept verbatim, so an export reads what was stored.
 
 use std::collections::HashMap;
 
@@ -11,10 +13,12 @@ use protocol::{
     Locale, PagePath, Submission, SubmissionId, SurveyRef, Timestamp,
 };
 
-use super::format::{block_header, block_records_2, decode, encode, Visit};
+use super::format::{
+    block_header, block_records_2, decode, encode, interaction_key, Visit, BLOCK_FORMAT_COMPACT_3,
+    BLOCK_FORMAT_INDEXED as BLOCK_FORMAT,
+};
+use super::index::{BlockIndex, HashKey};
 use crate::store::StoreError;
-
-use super::format::BLOCK_FORMAT_COMPACT as BLOCK_FORMAT;
 
 // The bits of a record's shape: which values it has and how its time is kept.
 const EFFORT: u16 = 1;
@@ -35,27 +39,55 @@ const CHANNEL_SHIFT: u16 = 13;
 /// The record's stored bytes, verbatim.
 const VERBATIM: u16 = 1 << 15;
 
+/// A sealed record's id and interaction key, for removing its `ids` and `interactions` entries
+/// once its block is durable.
+pub(super) struct Indexed {
+    pub(super) id: String,
+    pub(super) interaction: Option<Vec<u8>>,
+}
+
 /// Encodes `records` (arrival key, record in the recent form of [`super::format`]) as a compact
-/// block: `[format][count u32 LE][last key u64 BE]` (the header every block format shares), then
-/// the deflated body: the value table, then the records in key order.
-pub(super) fn encode_block(records: &[(u64, sled::IVec)]) -> Vec<u8> {
+/// block: `[format][count u32 LE][last key u64 BE]` (the header every block format shares), the
+/// index of its ids and interaction keys hashed with `hash` ([`BlockIndex`]), then the deflated
+/// body: the value table, then the records in key order. Returns the block and the records it
+/// indexes (a record whose id cannot be read is not indexed: its `ids` entry stays).
+pub(super) fn encode_block(
+    records: &[(u64, sled::IVec)],
+    hash: HashKey,
+) -> (Vec<u8>, Vec<Indexed>) {
     let mut table = Table::default();
     let mut body = Vec::with_capacity(records.len() * 96);
+    let mut index = BlockIndex::default();
+    let mut indexed = Vec::with_capacity(records.len());
     let mut previous = 0;
-    for (key, value) in records {
+    for (position, (key, value)) in (0u32..).zip(records) {
         put_varint(&mut body, key - previous);
         previous = *key;
-        match compact(*key, value) {
-            Some((flags, submission)) => {
-                body.push(flags);
-                write_submission(&mut body, &mut table, *key, &submission);
+        let parsed = parse(*key, value);
+        match &parsed {
+            Some((flags, submission, true)) => {
+                body.push(*flags);
+                write_submission(&mut body, &mut table, *key, submission);
             }
-            None => {
+            _ => {
                 body.push(0);
                 body.extend_from_slice(&VERBATIM.to_le_bytes());
                 put_bytes(&mut body, value);
             }
         }
+        let Some((_, submission, _)) = parsed else {
+            index.ids.push(0);
+            continue;
+        };
+        index.ids.push(hash.hash(submission.id.as_str().as_bytes()));
+        let interaction = interaction_key(&submission);
+        if let Some(ik) = &interaction {
+            index.interactions.push((position, hash.hash(ik)));
+        }
+        indexed.push(Indexed {
+            id: submission.id.as_str().to_owned(),
+            interaction,
+        });
     }
     let mut plain = Vec::with_capacity(body.len() + table.size);
     put_varint(&mut plain, table.values.len() as u64);
@@ -63,29 +95,59 @@ pub(super) fn encode_block(records: &[(u64, sled::IVec)]) -> Vec<u8> {
         put_bytes(&mut plain, value.as_bytes());
     }
     plain.extend_from_slice(&body);
-    let mut block = Vec::with_capacity(13 + plain.len() / 3);
+    let mut block = Vec::with_capacity(17 + records.len() * 8 + plain.len() / 3);
     block.push(BLOCK_FORMAT);
     block.extend_from_slice(&(records.len() as u32).to_le_bytes());
     block.extend_from_slice(&records.last().map_or(0, |(k, _)| *k).to_be_bytes());
+    index.write(&mut block);
     block.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(&plain, 6));
-    block
+    (block, indexed)
 }
 
-/// The flags and submission of a recent-form record, when the compact form gives its canonical
-/// JSON back exactly.
-fn compact(key: u64, value: &[u8]) -> Option<(u8, Submission)> {
+/// The flags and submission of a recent-form record, and whether the compact form gives its
+/// canonical JSON back exactly.
+fn parse(key: u64, value: &[u8]) -> Option<(u8, Submission, bool)> {
     let record = decode(key, value).ok()?;
     let submission = protocol::parse_submission(record.json.as_bytes()).ok()?;
-    (submission.to_json() == record.json).then_some((record.flags, submission))
+    let exact = submission.to_json() == record.json;
+    Some((record.flags, submission, exact))
+}
+
+/// The index of a block, when its format has one (blocks of the formats before it do not).
+pub(super) fn block_index(block: &[u8]) -> Result<Option<BlockIndex>, StoreError> {
+    let (count, _) = block_header(block)?;
+    if block.first() != Some(&BLOCK_FORMAT) {
+        return Ok(None);
+    }
+    Ok(Some(BlockIndex::read(&block[13..], count)?.0))
+}
+
+/// The record at `position` in a block of any format (key, record in the form of `responses`).
+pub(super) fn record_at(block: &[u8], position: u32) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    let mut at = 0;
+    let mut found = None;
+    each_record(block, &mut |key, record| {
+        if at == position {
+            found = Some((key, record.to_vec()));
+        }
+        at += 1;
+        Ok(at <= position)
+    })?;
+    Ok(found)
 }
 
 /// Calls `visit` with each record of a block of any format (key, record in the form of
 /// `responses`), in key order, until it returns `false`.
 pub(super) fn each_record(block: &[u8], visit: &mut Visit<'_>) -> Result<(), StoreError> {
-    if block.first() == Some(&BLOCK_FORMAT) {
-        return each_compact(block, visit);
+    let (count, _) = block_header(block)?;
+    match block.first() {
+        Some(&BLOCK_FORMAT) => {
+            let (_, body) = BlockIndex::read(&block[13..], count)?;
+            return each_compact(count, body, visit);
+        }
+        Some(&BLOCK_FORMAT_COMPACT_3) => return each_compact(count, &block[13..], visit),
+        _ => {}
     }
-    block_header(block)?;
     for entry in block_records_2(block) {
         let (key, record) = entry?;
         if !visit(key, record)? {
@@ -95,11 +157,10 @@ pub(super) fn each_record(block: &[u8], visit: &mut Visit<'_>) -> Result<(), Sto
     Ok(())
 }
 
-/// [`each_record`] for a compact block.
-fn each_compact(block: &[u8], visit: &mut Visit<'_>) -> Result<(), StoreError> {
+/// [`each_record`] for the deflated body of a compact block of `count` records.
+fn each_compact(count: u32, body: &[u8], visit: &mut Visit<'_>) -> Result<(), StoreError> {
     let corrupt = || StoreError::Corrupt { key: 0 };
-    let (count, _) = block_header(block)?;
-    let plain = miniz_oxide::inflate::decompress_to_vec(&block[13..]).map_err(|_| corrupt())?;
+    let plain = miniz_oxide::inflate::decompress_to_vec(body).map_err(|_| corrupt())?;
     let mut reader = Reader(&plain);
     let values = (0..reader.varint()?)
         .map(|_| reader.str())

@@ -142,7 +142,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
     fn every_record_comes_back_from_a_compact_block_byte_for_byte(records in records()) {
-        let block = encode_block(&records);
+        let key = super::index::HashKey::from_bytes(&[7; 16]).expect("a key");
+        let (block, _) = encode_block(&records, key);
         let mut read = Vec::new();
         each_record(&block, &mut |key, record| {
             read.push((key, sled::IVec::from(record)));

@@ -67,7 +67,7 @@ fn an_answer_event_waits_for_its_flush_and_survives_reopening() {
         assert_eq!(store.outbox_len(), 1);
         key
     };
-    let store = SledStore::open(dir.path()).expect("reopen");
+    let store = super::tests::reopen(dir.path());
     let events = store.pending_events(10).expect("events");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].key.at, key);
@@ -139,7 +139,7 @@ fn an_acknowledgement_survives_reopening_beside_its_alert() {
         let second = Acknowledgement::new(&alert.id, "Ann", "fixed", "api", 7).expect("ok");
         store.put_acknowledgement(&second).expect("ack");
     }
-    let store = SledStore::open(dir.path()).expect("reopen");
+    let store = super::tests::reopen(dir.path());
     assert_eq!(store.alerts().expect("alerts"), vec![alert.clone()]);
     let acks = store.acknowledgements().expect("acks");
     assert_eq!(acks.len(), 1, "one per alert, the latest");

@@ -141,21 +141,29 @@ pub const BLOCK_RECORDS: usize = 256;
 /// Blocks of this format keep their records as they were in `responses`; sealing wrote them until
 /// the compact form ([`super::compact`], format 3), to which opening migrates them.
 pub(super) const BLOCK_FORMAT_2: u8 = 2;
-/// Blocks of this format keep their records in the compact form ([`super::compact`]).
-pub(super) const BLOCK_FORMAT_COMPACT: u8 = 3;
+/// Blocks of this format keep their records in the compact form ([`super::compact`]), and their
+/// ids in `ids`; opening migrates them to [`BLOCK_FORMAT_INDEXED`].
+pub(super) const BLOCK_FORMAT_COMPACT_3: u8 = 3;
+/// Blocks of this format keep their records in the compact form with the hashes of their ids and
+/// interaction keys ([`super::index`]); their records have no `ids` or `interactions` entries.
+pub(super) const BLOCK_FORMAT_INDEXED: u8 = 4;
 
 /// The number of records in a block and its last key: `[format][count u32 LE][last key u64 BE]`
 /// opens a block of every format.
 pub(super) fn block_header(block: &[u8]) -> Result<(u32, u64), StoreError> {
     match block {
-        [BLOCK_FORMAT_2 | BLOCK_FORMAT_COMPACT, count @ ..] if count.len() >= 12 => Ok((
-            u32::from_le_bytes(
-                count[..4]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt { key: 0 })?,
-            ),
-            key_of(&count[4..12])?,
-        )),
+        [BLOCK_FORMAT_2 | BLOCK_FORMAT_COMPACT_3 | BLOCK_FORMAT_INDEXED, count @ ..]
+            if count.len() >= 12 =>
+        {
+            Ok((
+                u32::from_le_bytes(
+                    count[..4]
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt { key: 0 })?,
+                ),
+                key_of(&count[4..12])?,
+            ))
+        }
         _ => Err(StoreError::Corrupt { key: 0 }),
     }
 }

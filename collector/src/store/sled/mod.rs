@@ -3,12 +3,16 @@
 //! - `responses`: arrival key → record. The key is the receive time in microseconds since the Unix
 //!   epoch, strictly increasing (a clock that steps back does not reorder), so key order is arrival
 //!   order and a time range is a key range.
-//! - `ids`: submission id → arrival key. This is where a duplicate is detected.
-//! - `interactions`: channel + touchpoint + interaction id → submission id (one answer per call).
 //! - `sealed`: older records packed 256 to a value, so an export reads 256 times fewer sled
-//!   entries, in the compact form ([`compact`]: 15.5 bytes a record for the demo data, 333 before). A
-//!   background thread moves flushed records there from `responses`. Blocks of the form before
-//!   (format 2) are rewritten on open, once ([`migrate`]).
+//!   entries, in the compact form ([`compact`]: 15.5 bytes a record for the demo data, 333 before),
+//!   with the keyed hashes of their ids and interaction keys ([`index`]). A background thread
+//!   moves flushed records there from `responses`.
+//! - No sled entry per answer finds it by id or interaction (this is where a duplicate is
+//!   detected, [`index`]): the records in `responses` are indexed in memory, built from
+//!   `responses` at open; a sealed record is found through the in-memory index of the blocks'
+//!   hashes (8 bytes an entry, read from the blocks at open) and confirmed in its block. The
+//!   `ids` and `interactions` trees of older stores (an entry per answer) are emptied on open,
+//!   their sealed blocks rewritten with the hashes once ([`migrate`]).
 //! - `meta/checkpoint`: the last arrival key a completed flush covered; `meta/secret/…`: the
 //!   secrets the collector made once (the invitations' signing key).
 //! - `sessions`: dashboard session id → its expiry (Unix seconds, big-endian).
@@ -47,20 +51,22 @@
 //! A record's flags byte marks a *burst* ([`FLAG_BURST`], by the kiosk channel's rule), told
 //! under the writer lock from each device's last stored answer.
 //!
-//! A record is written before its index entries, without a sled transaction (they cost six times
-//! the throughput). What a crash can leave behind is confined to writes after the checkpoint, none
-//! of them acknowledged: on open, every record after the checkpoint gets its index entries back
-//! (so a retry is recognised, not stored twice), and an index entry whose record is missing is
-//! ignored (so a retry is stored, not lost).
+//! An answer is two sled writes, its event and its record, without a sled transaction (they cost
+//! six times the throughput). What a crash can leave behind is confined to writes after the
+//! checkpoint, none of them acknowledged: whichever records reached the disk are indexed again
+//! on open (so a retry is recognised, not stored twice), and those that did not are not (so a
+//! retry is stored, not lost).
 
 //!
 //! Files: [`format`] the bytes of every value, [`compact`] the sealed records' compact form,
-//! [`migrate`] rewriting older blocks into it, [`trees`] finding and sealing records,
+//! [`index`] finding records by id and interaction, [`migrate`] rewriting older blocks
+//! into it, [`trees`] finding and sealing records,
 //! [`sealer`] the thread that seals and saves in the background, [`recovery`] repair on open and
 //! the saved stats.
 
 mod compact;
 mod format;
+mod index;
 mod migrate;
 mod recovery;
 mod sealer;
@@ -93,6 +99,9 @@ use crate::{
     store::outcomes::{Outcome, OutcomePut},
     store::{Put, Record, Store, StoreError, FLAG_BURST},
 };
+
+/// Blocks migrated between two openings of sled (about 128 000 records).
+const MIGRATE_BLOCKS: u64 = 512;
 
 /// What the writer lock guards.
 pub(crate) struct Writer {
@@ -171,16 +180,11 @@ impl SledStore {
         Self::open_guarded(dir, cache_mib, block, seal)
     }
 
-    fn open_unguarded(
-        dir: &Path,
-        cache_mib: u64,
-        block: usize,
-        seal: bool,
-    ) -> Result<Self, StoreError> {
+    /// Opens sled under `dir` and its trees.
+    fn open_trees(dir: &Path, cache_mib: u64) -> Result<Trees, StoreError> {
         let locked = || StoreError::Locked {
             path: dir.display().to_string(),
         };
-        let started = std::time::Instant::now();
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_mib.max(8) << 20)
@@ -196,12 +200,14 @@ impl SledStore {
                 sled::Error::Io(io) if io.to_string().contains("lock") => locked(),
                 other => StoreError::Io(other),
             })?;
+        let meta = db.open_tree("meta")?;
+        let hash_key = index::hash_key(&meta)?;
         let trees = Trees {
             responses: db.open_tree("responses")?,
             sealed: db.open_tree("sealed")?,
             ids: db.open_tree("ids")?,
             interactions: db.open_tree("interactions")?,
-            meta: db.open_tree("meta")?,
+            meta,
             aggregates: db.open_tree("aggregates")?,
             devices: db.open_tree("devices")?,
             sessions: db.open_tree("sessions")?,
@@ -211,12 +217,40 @@ impl SledStore {
             deliveries: db.open_tree("deliveries")?,
             hooks: db.open_tree("hooks")?,
             outcomes: db.open_tree("outcomes")?,
+            recent: Arc::default(),
+            index: Arc::default(),
+            hash_key,
             seal_guard: Arc::default(),
             marker: Arc::new(dir.join("touchpoint.state")),
             marked: Arc::default(),
             failed: Arc::default(),
             db,
         };
+        Ok(trees)
+    }
+
+    /// [`Self::open_trees`] just after closing them: sled's threads may hold its file a moment
+    /// longer.
+    fn open_again(dir: &Path, cache_mib: u64) -> Result<Trees, StoreError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Self::open_trees(dir, cache_mib) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => return opened,
+            }
+        }
+    }
+
+    fn open_unguarded(
+        dir: &Path,
+        cache_mib: u64,
+        block: usize,
+        seal: bool,
+    ) -> Result<Self, StoreError> {
+        let started = std::time::Instant::now();
+        let mut trees = Self::open_trees(dir, cache_mib)?;
         let last_recent = match trees.responses.last()? {
             Some((key, _)) => key_of(&key)?,
             None => 0,
@@ -232,7 +266,6 @@ impl SledStore {
                 reason: format!("it had records up to key {marked} and now ends at {last}"),
             });
         }
-        *trees.marked.lock().unwrap_or_else(|p| p.into_inner()) = marked;
         // The checkpoint names the last record a completed flush covered: a store that no longer
         // reaches it has lost acknowledged records and must not start as if nothing happened.
         if trees.checkpoint()? > last {
@@ -241,6 +274,35 @@ impl SledStore {
                 reason: "records covered by a completed flush are missing".into(),
             });
         }
+        let mut migrated = migrate::compact_blocks(&trees, MIGRATE_BLOCKS)?;
+        if migrated.from > 0 {
+            tracing::info!(
+                from = migrated.from,
+                "resuming the migration of sealed records to the indexed compact form"
+            );
+        }
+        let (mut rewritten, mut kept) = (0, 0);
+        while migrated.rewritten + migrated.kept > 0 {
+            (rewritten, kept) = (rewritten + migrated.rewritten, kept + migrated.kept);
+            // sled 0.34 keeps what it wrote resident, whatever its cache (migrating a million
+            // answers in one go held 3.6 GiB): closed and opened again every few hundred blocks,
+            // the collector migrates, and then starts, as small as after any other open.
+            drop(trees);
+            trees = Self::open_again(dir, cache_mib)?;
+            if migrated.done {
+                break;
+            }
+            migrated = migrate::compact_blocks(&trees, MIGRATE_BLOCKS)?;
+        }
+        if rewritten > 0 {
+            tracing::info!(
+                rewritten,
+                already = kept,
+                seconds = started.elapsed().as_secs_f64(),
+                "migrated sealed records to the indexed compact form"
+            );
+        }
+        *trees.marked.lock().unwrap_or_else(|p| p.into_inner()) = marked;
         let mut store = Self {
             trees,
             writer: Arc::new(Mutex::new(Writer {
@@ -257,14 +319,16 @@ impl SledStore {
         let sled_seconds = started.elapsed().as_secs_f64();
         store.count_pending()?;
         store.reconcile()?;
-        migrate::compact_blocks(&store.trees)?;
+        store.trees.load_index()?;
         let repair_seconds = started.elapsed().as_secs_f64() - sled_seconds;
         store.load_derived()?;
         // What an open at a million answers spends its time on (the README's "Where the disk and
         // the memory go").
+        let sealed_index_bytes = store.trees.sealed_index().bytes();
         tracing::info!(
             sled_seconds,
             repair_seconds,
+            sealed_index_bytes,
             stats_seconds = started.elapsed().as_secs_f64() - sled_seconds - repair_seconds,
             "opened the store"
         );
@@ -296,16 +360,20 @@ impl SledStore {
     /// is missing (a crash lost the record) count as nothing.
     fn existing(&self, submission: &Submission, json: &str) -> Result<Option<Put>, StoreError> {
         let t = &self.trees;
-        if let Some(key) = t.ids.get(submission.id.as_str())? {
-            let key = key_of(&key)?;
-            if let Some(value) = t.record(key)? {
-                let same = decode(key, &value)?.json == json;
-                return Ok(Some(if same {
-                    Put::Duplicate
-                } else {
-                    Put::IdConflict
-                }));
-            }
+        let mut stored = None;
+        if let Some(key) = t.recent().id(submission.id.as_str()) {
+            stored = t.record(key)?.map(|value| (key, value));
+        }
+        if stored.is_none() {
+            stored = t.sealed_id(submission.id.as_str())?;
+        }
+        if let Some((key, value)) = stored {
+            let same = decode(key, &value)?.json == json;
+            return Ok(Some(if same {
+                Put::Duplicate
+            } else {
+                Put::IdConflict
+            }));
         }
         if let Some(key) = interaction_key(submission) {
             if answered(t, &key)? {
@@ -367,13 +435,12 @@ impl SledStore {
             };
             t.outbox.insert(created.to_bytes(), &[])?;
         }
-        // The record first, then its index entries: see the module doc for why no transaction.
+        // The record, then its place in the recent index: see the module doc for why no
+        // transaction.
         t.responses
             .insert(key.to_be_bytes(), encode(submission, json, flags))?;
-        t.ids.insert(submission.id.as_str(), &key.to_be_bytes())?;
-        if let Some(ik) = interaction_key(submission) {
-            t.interactions.insert(ik, submission.id.as_str())?;
-        }
+        t.recent()
+            .add(submission.id.as_str(), interaction_key(submission), key);
         writer.last = key;
         if let Some(device) = device {
             writer.devices.insert(device.clone(), submitted);

@@ -11,6 +11,7 @@ use super::format::{
     decode, decode_cell, decode_device, encode_cell, encode_device, interaction_key, key_of,
     CHECKPOINT, DERIVED, DERIVED_FORMAT, DEVICES_FORMAT_2,
 };
+use super::index::Recent;
 use super::trees::Trees;
 use super::{SledStore, Writer};
 use crate::{
@@ -130,49 +131,51 @@ fn floor(trees: &Trees) -> Result<Option<u64>, StoreError> {
 }
 
 impl SledStore {
-    /// Repairs what an unclean stop can leave: records written after the last checkpoint get
-    /// their index entries back (a crash may have kept a record and lost its index entries), and
-    /// records both sealed and recent (a crash while sealing) lose their recent copy. Then flushes.
+    /// Repairs what an unclean stop can leave and builds the recent index: records both sealed
+    /// and recent (a crash while sealing) lose their recent copy; every other record in
+    /// `responses` is indexed by id and interaction in memory (a second copy of an id, which
+    /// stores of an older form could hold, is removed, the first kept); the `ids` and
+    /// `interactions` entries older forms wrote for recent records are dropped. Then flushes.
     pub(super) fn reconcile(&self) -> Result<(), StoreError> {
         let t = &self.trees;
         let mut removed = 0u64;
         if let Some(last_sealed) = t.last_sealed()? {
+            let mut copies = sled::Batch::default();
             for entry in t.responses.range(..=last_sealed.to_be_bytes()) {
-                t.responses.remove(entry?.0)?;
+                copies.remove(entry?.0);
+                removed += 1;
+            }
+            t.responses.apply_batch(copies)?;
+        }
+        let mut recent = Recent::default();
+        let mut unreadable = 0u64;
+        for entry in t.responses.iter() {
+            let (key_bytes, value) = entry?;
+            let key = key_of(&key_bytes)?;
+            let Ok(submission) = protocol::parse_submission(decode(key, &value)?.json.as_bytes())
+            else {
+                // Kept and exported as stored; no answer can be sent again with its id.
+                unreadable += 1;
+                continue;
+            };
+            if !recent.add(submission.id.as_str(), interaction_key(&submission), key) {
+                t.responses.remove(&key_bytes)?;
                 removed += 1;
             }
         }
-        let mut repaired = 0u64;
-        for entry in t.responses.range((t.checkpoint()? + 1).to_be_bytes()..) {
-            let (key_bytes, value) = entry?;
-            let key = key_of(&key_bytes)?;
-            let record = decode(key, &value)?;
-            let submission = protocol::parse_submission(record.json.as_bytes())
-                .map_err(|_| StoreError::Corrupt { key })?;
-            match t.ids.get(submission.id.as_str())? {
-                Some(indexed) if key_of(&indexed)? == key => {}
-                Some(indexed) if t.record(key_of(&indexed)?)?.is_some() => {
-                    // A second copy of a stored id: keep the first.
-                    t.responses.remove(&key_bytes)?;
-                    removed += 1;
-                    continue;
-                }
-                _ => {
-                    t.ids.insert(submission.id.as_str(), &key.to_be_bytes())?;
-                    repaired += 1;
-                }
-            }
-            if let Some(ik) = interaction_key(&submission) {
-                t.interactions.insert(ik, submission.id.as_str())?;
+        for tree in [&t.ids, &t.interactions] {
+            if !tree.is_empty() {
+                tree.clear()?;
             }
         }
-        if repaired + removed > 0 {
+        if removed + unreadable > 0 {
             tracing::warn!(
-                repaired,
                 removed,
+                unreadable,
                 "repaired the store after an unclean stop"
             );
         }
+        *t.recent() = recent;
         self.flush()
     }
 

@@ -351,17 +351,106 @@ fn a_crash_while_sealing_leaves_no_second_copy() {
     {
         let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
         let records = written(&store, &subs);
-        store
-            .trees
-            .sealed
-            .insert(records[0].0.to_be_bytes(), encode_block(&records))
-            .expect("insert");
+        put_block(
+            &store,
+            records[0].0,
+            encode_block(&records, store.trees.hash_key).0,
+        );
         store.trees.db.flush().expect("flush");
     }
     let store = reopen(dir.path());
     assert_eq!(store.len(), 4);
     assert_eq!(ids_in(&store, 0, u64::MAX).len(), 4);
+    assert!(
+        store.trees.ids.is_empty(),
+        "the block's index replaces them"
+    );
     assert_eq!(put(&store, &subs[0]), Put::Duplicate);
+}
+
+/// Writes `block` under `key` in `sealed`, as sealing does.
+fn put_block(store: &SledStore, key: u64, block: Vec<u8>) {
+    store
+        .trees
+        .sealed
+        .insert(key.to_be_bytes(), block)
+        .expect("a block");
+}
+
+/// `n` answers with ids `prefix` and two digits, efforts 1 to 7 in turn, and the interaction
+/// `call` gives each.
+fn numbered(prefix: &str, n: i64, call: impl Fn(i64) -> Option<String>) -> Vec<Submission> {
+    (0..n)
+        .map(|i| submission(&format!("{prefix}{i:02}"), 1 + i % 7, call(i).as_deref()))
+        .collect()
+}
+
+/// Issue 18: no answer has an `ids` or `interactions` entry; a recent one is indexed in memory,
+/// a sealed one found through the blocks' index, read into memory at open, and confirmed by the
+/// record itself.
+#[test]
+fn sealed_records_are_found_by_the_blocks_index_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let subs = numbered("abababababababab", 10, |i| {
+        (i % 2 == 0).then(|| format!("call-{i}"))
+    });
+    {
+        let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
+        for s in &subs {
+            assert!(matches!(put(&store, s), Put::Stored { .. }));
+        }
+        store.flush().expect("flush");
+        assert_eq!(store.seal_now().expect("sealed"), 2);
+        assert_eq!(store.trees.recent().len(), 2, "only the two recent records");
+        assert!(store.trees.ids.is_empty() && store.trees.interactions.is_empty());
+        assert_eq!(put(&store, &subs[3]), Put::Duplicate);
+    }
+    for round in 0..2 {
+        let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
+        assert_eq!(store.len(), 10 + round);
+        for s in &subs {
+            assert_eq!(put(&store, s), Put::Duplicate, "{}", s.id.as_str());
+        }
+        let changed = submission("abababababababab01", 7, None);
+        assert_eq!(put(&store, &changed), Put::IdConflict);
+        let mut other = submission("cdcdcdcdcdcdcdcd00", 4, None);
+        other.context.interaction_id = subs[2].context.interaction_id.clone();
+        assert_eq!(put(&store, &other), Put::AlreadyAnswered);
+        let stranger = submission(
+            &format!("cdcdcdcdcdcdcdcd1{round}"),
+            4,
+            Some(&format!("call-1{round}")),
+        );
+        assert!(matches!(put(&store, &stranger), Put::Stored { .. }));
+        store.flush().expect("flush");
+    }
+}
+
+/// Issue 18: a hash the index holds for another id (as two ids sharing a hash would) does not
+/// make a new answer a duplicate: the id is confirmed in the block.
+#[test]
+fn a_shared_hash_is_confirmed_in_the_block() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let subs = numbered("efefefefefefefef", 4, |_| None);
+    let newcomer = submission("efefefefefefefef99", 4, None);
+    {
+        let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
+        let records = written(&store, &subs);
+        let (mut block, _) = encode_block(&records, store.trees.hash_key);
+        // The first record's id hash, in the block's index, replaced by the newcomer's.
+        let hash = store.trees.hash_key.hash(newcomer.id.as_str().as_bytes());
+        block[17..25].copy_from_slice(&hash.to_le_bytes());
+        put_block(&store, records[0].0, block);
+        store.trees.db.flush().expect("flush");
+    }
+    let store = reopen(dir.path());
+    assert!(store
+        .trees
+        .sealed_id(newcomer.id.as_str())
+        .expect("looked up")
+        .is_none());
+    assert!(matches!(put(&store, &newcomer), Put::Stored { .. }));
+    assert_eq!(put(&store, &subs[1]), Put::Duplicate);
 }
 
 #[test]
@@ -618,30 +707,18 @@ fn issue_13_two_writers_record_the_progress_at_once() {
     );
 }
 
-/// Issue 18: blocks sealed in format 2 are rewritten into the compact form when the store opens,
-/// once, and read the same afterwards.
+/// Issue 18: blocks sealed in format 2 are rewritten into the indexed compact form when the store
+/// opens, once, and read the same afterwards; their records' `ids` and `interactions` entries go.
 #[test]
 fn format_2_blocks_are_migrated_once_and_read_the_same() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let subs: Vec<Submission> = (0..12)
-        .map(|i| {
-            submission(
-                &format!("eeeeeeeeeeeeeeee{i:02}"),
-                1 + i % 7,
-                Some(&format!("c{i}")),
-            )
-        })
-        .collect();
+    let subs = numbered("eeeeeeeeeeeeeeee", 12, |i| Some(format!("c{i}")));
     let before = {
         let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
         let records = written(&store, &subs);
         for chunk in records.chunks(4) {
             let block = super::format::encode_block_2(chunk);
-            store
-                .trees
-                .sealed
-                .insert(chunk[0].0.to_be_bytes(), block)
-                .expect("insert");
+            put_block(&store, chunk[0].0, block);
         }
         store.trees.responses.clear().expect("clear");
         // As a store written before the compact form: no record of a migration.
@@ -657,14 +734,21 @@ fn format_2_blocks_are_migrated_once_and_read_the_same() {
         .values()
         .map(|b| b.expect("block")[0])
         .collect();
-    assert_eq!(formats, vec![3, 3, 3]);
+    assert_eq!(formats, vec![4, 4, 4]);
+    assert!(
+        store.trees.ids.is_empty(),
+        "the blocks' index replaces them"
+    );
+    assert!(store.trees.interactions.is_empty());
     assert_eq!(ids_in(&store, 0, u64::MAX), before);
     assert_eq!(put(&store, &subs[5]), Put::Duplicate);
     let mut other = submission("dddddddddddddddd00", 4, Some("c7"));
     other.context.interaction_id = subs[7].context.interaction_id.clone();
     assert_eq!(put(&store, &other), Put::AlreadyAnswered);
     assert_eq!(
-        super::migrate::compact_blocks(&store.trees).expect("migrate"),
+        super::migrate::compact_blocks(&store.trees, 512)
+            .expect("migrate")
+            .rewritten,
         0
     );
 }

@@ -1,5 +1,6 @@
-//! The sled backend's trees: finding a record (recent or sealed), the checkpoint and the
-//! progress marker, and moving flushed records into sealed blocks.
+//! The sled backend's trees: finding a record (recent or sealed, by arrival key, id or
+//! interaction), the checkpoint and the progress marker, and moving flushed records into sealed
+//! blocks, whose index replaces their `ids` and `interactions` entries.
 
 use std::{
     path::PathBuf,
@@ -9,20 +10,20 @@ use std::{
     },
 };
 
-use super::compact::{each_record, encode_block};
-use super::format::{block_header, key_of, CHECKPOINT};
+use super::compact::{block_index, each_record, encode_block, record_at, Indexed};
+use super::format::{block_header, decode, interaction_key, key_of, CHECKPOINT};
+use super::index::{BlockIndex, HashKey, Recent, SealedIndex};
 use crate::store::StoreError;
 
-/// Whether the interaction under `key` has a stored answer (an index entry whose record a crash
-/// left missing does not count).
+/// Whether the interaction under `key` has a stored answer: a recent one, or a sealed one through
+/// the sealed index.
 pub(super) fn answered(t: &Trees, key: &[u8]) -> Result<bool, StoreError> {
-    let Some(id) = t.interactions.get(key)? else {
-        return Ok(false);
-    };
-    match t.ids.get(&id)? {
-        Some(arrival) => Ok(t.record(key_of(&arrival)?)?.is_some()),
-        None => Ok(false),
+    if let Some(arrival) = t.recent().interaction(key) {
+        if t.record(arrival)?.is_some() {
+            return Ok(true);
+        }
     }
+    t.sealed_interaction(key)
 }
 
 /// The trees, cloneable so the sealer thread can hold them.
@@ -49,6 +50,12 @@ pub(super) struct Trees {
     pub(super) hooks: sled::Tree,
     /// The organisation's outcomes, by identity and by sequence number.
     pub(super) outcomes: sled::Tree,
+    /// The records in `responses` by id and interaction, in memory ([`Recent`]).
+    pub(super) recent: Arc<Mutex<Recent>>,
+    /// The sealed blocks' ids and interaction keys, in memory ([`SealedIndex`]).
+    pub(super) index: Arc<RwLock<SealedIndex>>,
+    /// The key of the hashes in the blocks and in `index`.
+    pub(super) hash_key: HashKey,
     /// Scans hold it shared; sealing holds it exclusively while it moves records, so a scan
     /// never sees a record twice or misses one that moved under it.
     pub(super) seal_guard: Arc<RwLock<()>>,
@@ -137,15 +144,117 @@ impl Trees {
         Ok(None)
     }
 
+    /// Reads the index of every sealed block into memory (at open: one value per block, not an
+    /// entry per record).
+    pub(super) fn load_index(&self) -> Result<(), StoreError> {
+        let mut index = SealedIndex::default();
+        for entry in self.sealed.iter() {
+            let (key, block) = entry?;
+            let block_index = block_index(&block)?.ok_or(StoreError::Corrupt { key: 0 })?;
+            index.load(key_of(&key)?, &block_index);
+        }
+        index.shrink();
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) = index;
+        Ok(())
+    }
+
+    /// The arrival key and record of the sealed record with this id, if there is one: the blocks
+    /// the index names are read and the id confirmed in them, so a hash that two ids share
+    /// never mistakes one for the other.
+    pub(super) fn sealed_id(&self, id: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let hash = self.hash_key.hash(id.as_bytes());
+        let mut found = None;
+        let blocks = self.sealed_index().id_blocks(hash);
+        self.in_sealed(
+            blocks,
+            |index| index.ids_hashed(hash).collect(),
+            |submission| submission.id.as_str() == id,
+            &mut found,
+        )?;
+        Ok(found)
+    }
+
+    /// Whether a sealed record answered the interaction under `key` (confirmed as
+    /// [`Self::sealed_id`] confirms an id).
+    pub(super) fn sealed_interaction(&self, key: &[u8]) -> Result<bool, StoreError> {
+        let hash = self.hash_key.hash(key);
+        let mut found = None;
+        let blocks = self.sealed_index().interaction_blocks(hash);
+        self.in_sealed(
+            blocks,
+            |index| index.interactions_hashed(hash).collect(),
+            |submission| interaction_key(submission).as_deref() == Some(key),
+            &mut found,
+        )?;
+        Ok(found.is_some())
+    }
+
+    pub(super) fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn sealed_index(&self) -> std::sync::RwLockReadGuard<'_, SealedIndex> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The first record, in the blocks under `blocks` at the positions `positions` gives, that
+    /// `is` accepts.
+    fn in_sealed(
+        &self,
+        blocks: Vec<u64>,
+        positions: impl Fn(&BlockIndex) -> Vec<u32>,
+        is: impl Fn(&protocol::Submission) -> bool,
+        found: &mut Option<(u64, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        for block_key in blocks {
+            let Some(block) = self.sealed.get(block_key.to_be_bytes())? else {
+                continue;
+            };
+            let Some(index) = block_index(&block)? else {
+                continue;
+            };
+            for position in positions(&index) {
+                let Some((key, record)) = record_at(&block, position)? else {
+                    continue;
+                };
+                let json = decode(key, &record)?.json;
+                if protocol::parse_submission(json.as_bytes()).is_ok_and(|s| is(&s)) {
+                    *found = Some((key, record));
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the `ids` and `interactions` entries of records a durable block indexes (those
+    /// that stores of the older forms kept).
+    pub(super) fn unindex(&self, indexed: &[Indexed]) -> Result<(), StoreError> {
+        let mut ids = sled::Batch::default();
+        let mut interactions = sled::Batch::default();
+        for record in indexed {
+            ids.remove(record.id.as_bytes());
+            if let Some(ik) = &record.interaction {
+                interactions.remove(ik.as_slice());
+            }
+        }
+        self.interactions.apply_batch(interactions)?;
+        self.ids.apply_batch(ids)?;
+        Ok(())
+    }
+
     /// Moves the oldest flushed records into sealed blocks of `block` records, at most
     /// `max_blocks` at a time; returns how many blocks it sealed (0 when fewer than `block`
-    /// records wait). The blocks are flushed before the records leave `responses`, so a crash in
-    /// between leaves two copies (removed again on open), never none.
+    /// records wait). Each block carries the hashes of its ids and interaction keys, added to the
+    /// in-memory index as it is written. The blocks are flushed before their records' index
+    /// entries and then the records leave their trees, so a crash in between leaves two copies
+    /// (removed again on open), never none.
     pub(super) fn seal(&self, block: usize, max_blocks: usize) -> Result<usize, StoreError> {
         let checkpoint = self.checkpoint()?;
         let _exclusive = self.seal_guard.write().unwrap_or_else(|p| p.into_inner());
         let mut records = Vec::with_capacity(block);
         let mut sealed_keys = Vec::new();
+        let mut indexed = Vec::new();
         for entry in self
             .responses
             .range(..=checkpoint.to_be_bytes())
@@ -154,8 +263,16 @@ impl Trees {
             let (key, value) = entry?;
             records.push((key_of(&key)?, value));
             if records.len() == block {
+                let (value, records_indexed) = encode_block(&records, self.hash_key);
                 self.sealed
-                    .insert(records[0].0.to_be_bytes(), encode_block(&records))?;
+                    .insert(records[0].0.to_be_bytes(), value.as_slice())?;
+                if let Some(index) = block_index(&value)? {
+                    self.index
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .add(records[0].0, &index);
+                }
+                indexed.extend(records_indexed);
                 sealed_keys.extend(records.drain(..).map(|(key, _)| key));
             }
         }
@@ -163,9 +280,16 @@ impl Trees {
             return Ok(0);
         }
         self.flush()?;
-        for key in &sealed_keys {
-            self.responses.remove(key.to_be_bytes())?;
+        let mut recent = self.recent();
+        for record in &indexed {
+            recent.remove(&record.id, record.interaction.as_deref());
         }
+        drop(recent);
+        let mut responses = sled::Batch::default();
+        for key in &sealed_keys {
+            responses.remove(&key.to_be_bytes());
+        }
+        self.responses.apply_batch(responses)?;
         Ok(sealed_keys.len() / block)
     }
 }
