@@ -1,6 +1,7 @@
 //! The public endpoint against a client that means harm (issue 13), on the real binary: slow and
 //! held connections are closed, one address cannot hold every connection, the data directory is
-//! private, and a wrong credential is logged without itself.
+//! private, and a wrong credential is logged without itself. Over TLS it speaks HTTP/2 as well as
+//! HTTP/1.1 (issue 19).
 
 use std::{
     io::{ErrorKind, Read, Write},
@@ -210,18 +211,16 @@ fn issue_13_a_wrong_credential_is_logged_without_itself() {
     assert!(!logged().contains(ADMIN_TOKEN));
 }
 
-/// Issue 13: with `--tls-cert` and `--tls-key` the collector serves HTTPS itself and tells
-/// browsers to keep to it (HSTS); its links name https.
-#[test]
-fn issue_13_tls_serves_https_with_hsts() {
-    let dir = tempfile::tempdir().expect("a directory");
+/// A collector serving HTTPS with a self-signed certificate for `localhost` (kept in `dir`), and
+/// a TLS client configuration that trusts it.
+fn tls_collector(dir: &std::path::Path) -> (Collector, rustls::ClientConfig) {
     let signed = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
         .expect("a self-signed certificate");
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, signed.cert.pem()).expect("written");
     std::fs::write(&key, signed.signing_key.serialize_pem()).expect("written");
     let collector = Collector::start(
-        &dir.path().join("data"),
+        &dir.join("data"),
         &[
             "--tls-cert",
             cert.to_str().expect("a path"),
@@ -238,6 +237,15 @@ fn issue_13_tls_serves_https_with_hsts() {
     .expect("TLS versions")
     .with_root_certificates(roots)
     .with_no_client_auth();
+    (collector, client)
+}
+
+/// Issue 13: with `--tls-cert` and `--tls-key` the collector serves HTTPS itself and tells
+/// browsers to keep to it (HSTS); its links name https.
+#[test]
+fn issue_13_tls_serves_https_with_hsts() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let (collector, client) = tls_collector(dir.path());
     let agent = ureq::AgentBuilder::new()
         .tls_config(std::sync::Arc::new(client))
         .build();
@@ -253,4 +261,78 @@ fn issue_13_tls_serves_https_with_hsts() {
     );
     let plain = ureq::get(&format!("http://127.0.0.1:{port}/healthz")).call();
     assert!(plain.is_err(), "no plain HTTP on the TLS port");
+}
+
+/// Issue 19: over TLS a client that offers only HTTP/2 (ALPN `h2`, as browsers negotiate it) gets
+/// the widget's files and the instrument, with the same bodies and security headers as over
+/// HTTP/1.1, and can post an answer, which a retry over HTTP/1.1 finds stored.
+#[test]
+fn issue_19_tls_speaks_http2_and_http11() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let (collector, client) = tls_collector(dir.path());
+    let port = address(&collector).port();
+    let url = |path: &str| format!("https://localhost:{port}{path}");
+    let mut h2_only = client.clone();
+    h2_only.alpn_protocols = vec![b"h2".to_vec()];
+    let h2 = reqwest::blocking::Client::builder()
+        .use_preconfigured_tls(h2_only)
+        .http2_prior_knowledge()
+        .build()
+        .expect("an HTTP/2 client");
+    let h1 = ureq::AgentBuilder::new()
+        .tls_config(std::sync::Arc::new(client))
+        .build();
+    for path in ["/widget.js", "/v1/survey"] {
+        let over_h2 = h2
+            .get(url(path))
+            .header("Accept-Encoding", "br")
+            .send()
+            .expect("served over HTTP/2");
+        assert_eq!(over_h2.version(), reqwest::Version::HTTP_2, "{path}");
+        let over_h1 = match h1.get(&url(path)).set("Accept-Encoding", "br").call() {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{path} over HTTP/1.1: {e}"),
+        };
+        assert_eq!(over_h1.http_version(), "HTTP/1.1", "{path}");
+        assert_eq!(over_h2.status().as_u16(), over_h1.status(), "{path}");
+        for name in [
+            "content-type",
+            "content-encoding",
+            "cache-control",
+            "strict-transport-security",
+            "x-content-type-options",
+            "vary",
+        ] {
+            assert_eq!(
+                over_h2.headers().get(name).and_then(|v| v.to_str().ok()),
+                over_h1.header(name),
+                "{path}: {name}"
+            );
+        }
+        let mut body = Vec::new();
+        over_h1
+            .into_reader()
+            .read_to_end(&mut body)
+            .expect("the HTTP/1.1 body");
+        assert_eq!(
+            over_h2.bytes().expect("the HTTP/2 body").as_ref(),
+            body,
+            "{path}"
+        );
+    }
+    let answer = submission(1).to_string();
+    let posted = h2
+        .post(url("/v1/responses"))
+        .header("Content-Type", "text/plain")
+        .body(answer.clone())
+        .send()
+        .expect("posted over HTTP/2");
+    assert_eq!(posted.version(), reqwest::Version::HTTP_2);
+    assert_eq!(posted.status().as_u16(), 201, "stored");
+    let again = h1
+        .post(&url("/v1/responses"))
+        .set("Content-Type", "text/plain")
+        .send_string(&answer)
+        .expect("posted over HTTP/1.1");
+    assert_eq!(again.status(), 200, "the same answer again is a duplicate");
 }

@@ -9,7 +9,7 @@ use std::{
     collections::HashMap,
     net::{IpAddr, Shutdown},
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex, Weak,
     },
     time::Duration,
@@ -48,7 +48,8 @@ pub struct Connections {
 struct Connection {
     peer: IpAddr,
     registry: Arc<Connections>,
-    in_request: AtomicBool,
+    /// Requests in progress: one at a time over HTTP/1.1, any number of streams over HTTP/2.
+    in_request: AtomicUsize,
     /// When the connection last started or finished a request, in milliseconds.
     last_active: AtomicU64,
 }
@@ -105,7 +106,7 @@ impl Connections {
         let connection = Arc::new(Connection {
             peer,
             registry: Arc::clone(self),
-            in_request: AtomicBool::new(false),
+            in_request: AtomicUsize::new(0),
             last_active: AtomicU64::new(clock::now_millis()),
         });
         if !admitted {
@@ -129,7 +130,7 @@ async fn watch(connection: Weak<Connection>, socket: socket2::Socket, idle: Dura
         };
         let quiet =
             clock::now_millis().saturating_sub(connection.last_active.load(Ordering::Relaxed));
-        if !connection.in_request.load(Ordering::Relaxed) && quiet >= idle.as_millis() as u64 {
+        if connection.in_request.load(Ordering::Relaxed) == 0 && quiet >= idle.as_millis() as u64 {
             let _ = socket.shutdown(Shutdown::Both);
             return;
         }
@@ -145,7 +146,7 @@ pub async fn in_request(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let connection = req.conn_data::<Arc<Connection>>().cloned();
     let guard = connection.map(|c| {
-        c.in_request.store(true, Ordering::Relaxed);
+        c.in_request.fetch_add(1, Ordering::Relaxed);
         InRequest(c)
     });
     let response = next.call(req).await?;
@@ -163,7 +164,7 @@ impl Drop for InRequest {
         self.0
             .last_active
             .store(clock::now_millis(), Ordering::Relaxed);
-        self.0.in_request.store(false, Ordering::Relaxed);
+        self.0.in_request.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -6,7 +6,10 @@
 // certificate for 127.0.0.1 and its key, PEM) it measures a collector serving HTTPS first, as a
 // deployment is reached (Chromium offers Brotli only there; it is told to accept the
 // certificate), then one serving plain HTTP. Run by `cargo xtask size`; prints a table per
-// transport, a line per locale.
+// transport, a line per locale, with the protocol Chromium spoke to the collector (over HTTPS it
+// negotiates HTTP/2, `h2`). Over HTTP/2 Chromium counts a response's HEADERS frame as compressed
+// (HPACK) and each DATA frame with its frame header, as HTTP/1.1's count takes the header lines and
+// the body: the stream's bytes on the wire either way, before TLS.
 import { startHostAndCollector, launch, hostPage, STILL } from "../helpers.mjs";
 
 const LOCALES = (process.env.LOCALES || "en,es,fr,de,ar").split(",");
@@ -24,11 +27,14 @@ const TRANSPORTS = process.env.TLS_CERT
 async function meter(env, context, page) {
   const cdp = await context.newCDPSession(page);
   const headers = new Map();
-  const seen = { wire: 0, body: 0, requests: 0, pending: new Set() };
+  const seen = { wire: 0, body: 0, requests: 0, pending: new Set(), protocols: new Set() };
   cdp.on("Network.requestWillBeSent", (e) => {
     if (e.request.url.startsWith(env.collector.base)) seen.pending.add(e.requestId);
   });
-  cdp.on("Network.responseReceived", (e) => headers.set(e.requestId, e.response.encodedDataLength));
+  cdp.on("Network.responseReceived", (e) => {
+    headers.set(e.requestId, e.response.encodedDataLength);
+    if (seen.pending.has(e.requestId)) seen.protocols.add(e.response.protocol);
+  });
   const done = (e, failed) => {
     if (!seen.pending.delete(e.requestId) || failed) return;
     seen.requests += 1;
@@ -62,7 +68,7 @@ try {
     ])), tls);
     try {
       console.log(`  ${transport}: visitor who never opens the survey | who answers, until it is delivered`);
-      console.log(`  ${"locale".padEnd(8)}${["wire", "bodies", "requests"].map((h) => h.padStart(9)).join("").repeat(2)}`);
+      console.log(`  ${"locale".padEnd(8)}${["wire", "bodies", "requests"].map((h) => h.padStart(9)).join("").repeat(2)}  protocol`);
       for (const code of LOCALES) console.log(`  ${code.padEnd(8)}${await visit(env, code, headers)}`);
     } finally {
       await env.close();
@@ -99,7 +105,7 @@ async function visit(env, code, headers) {
     await page.locator("button[part=send]").click();
     await page.waitForFunction(() => window.__delivered, null, { timeout: 30000 });
     await quiet(seen);
-    return `${cells(neverOpens)}${cells(snapshot(seen))}`;
+    return `${cells(neverOpens)}${cells(snapshot(seen))}  ${[...seen.protocols].join(",")}`;
   } finally {
     await context.close();
   }
