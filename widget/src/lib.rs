@@ -85,8 +85,47 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 ))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-    dom::error("touchpoint: internal error; the widget stopped");
-    core::arch::wasm32::unreachable()
+    stop()
+}
+
+/// Stops the widget on a bug, as a panic does (in the web modules: one fixed console message,
+/// then a trap), but without a panic's location: each panicking call site would put its file
+/// name, line and column into the module.
+#[cold]
+#[inline(never)]
+pub fn stop() -> ! {
+    #[cfg(all(
+        not(any(test, debug_assertions, feature = "channels")),
+        target_arch = "wasm32"
+    ))]
+    {
+        dom::error("touchpoint: internal error; the widget stopped");
+        core::arch::wasm32::unreachable()
+    }
+    #[cfg(not(all(
+        not(any(test, debug_assertions, feature = "channels")),
+        target_arch = "wasm32"
+    )))]
+    panic!("touchpoint: internal error; the widget stopped")
+}
+
+/// The widget's cells borrowed as `RefCell::borrow` and `borrow_mut` do: a borrow that clashes
+/// with one still held is a bug, which [`stop`]s the widget (with no panic location per call).
+pub trait Borrowed<T> {
+    fn shared(&self) -> core::cell::Ref<'_, T>;
+    fn exclusive(&self) -> core::cell::RefMut<'_, T>;
+}
+
+impl<T> Borrowed<T> for RefCell<T> {
+    #[inline]
+    fn shared(&self) -> core::cell::Ref<'_, T> {
+        self.try_borrow().unwrap_or_else(|_| stop())
+    }
+
+    #[inline]
+    fn exclusive(&self) -> core::cell::RefMut<'_, T> {
+        self.try_borrow_mut().unwrap_or_else(|_| stop())
+    }
 }
 
 /// A value the page's wasm keeps for its lifetime. `wasm32-unknown-unknown` without atomics runs on

@@ -17,6 +17,7 @@ use super::outbox::{Outbox, Store, Verdict};
 use super::retry;
 use crate::dom::{dispatch, join, object, warn};
 use crate::ids::tab_token;
+use crate::Borrowed as _;
 
 #[wasm_bindgen]
 extern "C" {
@@ -63,14 +64,14 @@ impl Courier {
             jitter: Cell::new(None),
         });
         let weak = Rc::downgrade(&courier);
-        *courier.tick.borrow_mut() = Some(Closure::new(move || {
+        *courier.tick.exclusive() = Some(Closure::new(move || {
             if let Some(c) = weak.upgrade() {
                 c.timer.set(None);
                 c.flush();
             }
         }));
         let weak = Rc::downgrade(&courier);
-        *courier.answer.borrow_mut() = Some(Closure::new(move |id: JsValue, value: JsValue| {
+        *courier.answer.exclusive() = Some(Closure::new(move |id: JsValue, value: JsValue| {
             let (Some(c), Some(id)) = (weak.upgrade(), id.as_string()) else {
                 return;
             };
@@ -95,12 +96,12 @@ impl Courier {
     /// Starts delivering: adopts what earlier pages left, sends it, and listens for `online`
     /// (try again now) and `pagehide` (hand pending answers to the beacon).
     pub fn start(self: &Rc<Self>) {
-        self.outbox.borrow_mut().load(Date::now());
+        self.outbox.exclusive().load(Date::now());
         if let Some(window) = crate::dom::window() {
             let weak = Rc::downgrade(self);
             let online = Closure::<dyn FnMut()>::new(move || {
                 if let Some(c) = weak.upgrade() {
-                    c.outbox.borrow_mut().hurry(Date::now());
+                    c.outbox.exclusive().hurry(Date::now());
                     c.flush();
                 }
             });
@@ -113,7 +114,7 @@ impl Courier {
             for (name, listener) in [("online", online), ("pagehide", pagehide)] {
                 let _ = window
                     .add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
-                self.listeners.borrow_mut().push(listener);
+                self.listeners.exclusive().push(listener);
             }
         }
         self.flush();
@@ -122,14 +123,14 @@ impl Courier {
     /// Queues one answer (storage first) and sends it.
     pub fn submit(self: &Rc<Self>, id: &str, body: String) {
         self.outbox
-            .borrow_mut()
+            .exclusive()
             .add(id.to_owned(), body, Date::now());
         self.flush();
     }
 
     /// Sends every answer that is due, then sets the timer for the next one.
     pub fn flush(self: &Rc<Self>) {
-        let batch = self.outbox.borrow_mut().take_due(Date::now());
+        let batch = self.outbox.exclusive().take_due(Date::now());
         for (id, body) in batch {
             self.post(id, &body);
         }
@@ -143,11 +144,11 @@ impl Courier {
         if let Some(handle) = self.timer.take() {
             window.clear_timeout_with_handle(handle);
         }
-        let Some(due) = self.outbox.borrow().next_due() else {
+        let Some(due) = self.outbox.shared().next_due() else {
             return;
         };
         let wait = (due - Date::now()).clamp(0.0, 2_000_000_000.0) as i32;
-        if let Some(tick) = self.tick.borrow().as_ref() {
+        if let Some(tick) = self.tick.shared().as_ref() {
             self.timer.set(
                 window
                     .set_timeout_with_callback_and_timeout_and_arguments_0(
@@ -177,7 +178,7 @@ impl Courier {
         .unchecked_into();
         let promise: Promise = window.fetch_with_str_and_init(&self.url, &init);
         // One callback for both outcomes: a Response, or the error of a failed request.
-        if let Some(answer) = self.answer.borrow().as_ref() {
+        if let Some(answer) = self.answer.shared().as_ref() {
             let settle = answer
                 .as_ref()
                 .unchecked_ref::<Bindable>()
@@ -195,7 +196,7 @@ impl Courier {
         let jitter = self.jitter.get().unwrap_or_else(Math::random);
         let wait = retry_after.and_then(|v| retry::retry_after_ms(v, now));
         {
-            let mut outbox = self.outbox.borrow_mut();
+            let mut outbox = self.outbox.exclusive();
             // A refusal that says when to come back (`Retry-After`: rate limited, storage full) is
             // no failure: the wait is what the collector asked, not a backoff growing with every
             // refusal, which would strand a long backlog for minutes per answer.
@@ -239,7 +240,7 @@ impl Courier {
             return;
         };
         let navigator = window.navigator();
-        for item in self.outbox.borrow().items().iter().filter(|i| !i.in_flight) {
+        for item in self.outbox.shared().items().iter().filter(|i| !i.in_flight) {
             // A string goes as `text/plain;charset=UTF-8`, as `fetch` sends it.
             let _ = navigator.send_beacon_with_opt_str(&self.url, Some(&item.body));
         }

@@ -28,6 +28,7 @@ use crate::dom::{
 use crate::ids::new_id;
 use crate::style::CSS;
 use crate::survey::{submission, Origin, Question};
+use crate::Borrowed as _;
 
 /// The widget's event listener.
 type Listener = Closure<dyn FnMut(Event)>;
@@ -177,7 +178,7 @@ impl<H: Hooks> Widget<H> {
         if widget.launcher.is_some() {
             // The listener doubles as the idle callback: called with an `IdleDeadline` (no key,
             // no target), it builds the panel ahead (see `on_click`).
-            if let Some(listener) = widget.listener.borrow().as_ref() {
+            if let Some(listener) = widget.listener.shared().as_ref() {
                 when_idle(listener.as_ref());
             }
         }
@@ -204,7 +205,7 @@ impl<H: Hooks> Widget<H> {
                 .root
                 .add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
         }
-        *self.listener.borrow_mut() = Some(listener);
+        *self.listener.exclusive() = Some(listener);
     }
 
     /// The shadow root, for tests and for sites that inspect it (it is open).
@@ -219,7 +220,7 @@ impl<H: Hooks> Widget<H> {
 
     /// What the next survey answers for.
     pub fn settings(&self) -> Ref<'_, Settings> {
-        self.settings.borrow()
+        self.settings.shared()
     }
 
     /// Where Send puts answers.
@@ -254,7 +255,7 @@ impl<H: Hooks> Widget<H> {
         }
         self.discard();
         if let Some(b) = &self.launcher {
-            b.set_text_content(Some(self.settings.borrow().texts.ui.feedback));
+            b.set_text_content(Some(self.settings.shared().texts.ui.feedback));
         }
     }
 
@@ -270,7 +271,7 @@ impl<H: Hooks> Widget<H> {
     fn build(&self) -> Form {
         Form::build(
             &self.doc,
-            self.settings.borrow().texts,
+            self.settings.shared().texts,
             self.launcher.is_none(),
         )
     }
