@@ -3,17 +3,18 @@
 // the iframe in its target; any other page gets what the launcher gives: a button labelled in the
 // page's locale, the survey in a panel on click (the iframe made on the first), a close button, and
 // Escape (here, or inside the survey: /embed.js tells this page) closes it and returns the focus to
-// the button. X is the loader's texts by locale, from the protocol's instrument: [launcher, close,
-// title, code, right-to-left]; the build fills in the launcher's rules, the widget's own. Everything
+// the button. X is its texts by locale, from the protocol's instrument: [launcher, close, title,
+// code, right-to-left] (the loader carries only the launcher's words, which every visitor
+// downloads); the build fills them in, and the launcher's rules, the widget's own. Everything
 // lives in a shadow root styled by a constructable sheet: no style attribute or element is added
 // to the page.
 // Lines starting with // are removed from the built file.
-export function frame(c, d, X) {
+export function frame(c, d) {
   var h = d.createElement("touchpoint-widget"), r = h.attachShadow({ mode: "open" }),
     k = new CSSStyleSheet(), f = d.createElement("iframe"),
     t = c.mode == "inline" && d.querySelector(c.target),
     l = (c.locale || navigator.language || "").toLowerCase().split(/[-_]/)[0],
-    x = X[l] || X.en, o = new URL(c.base, location.href).origin, b, p, e;
+    X = @FRAME_TEXTS@, x = X[l] || X.en, o = new URL(c.base, location.href).origin, b, p, e;
   function el(n, a, v, s) {
     var e = d.createElement(n);
     e.setAttribute("part", a);

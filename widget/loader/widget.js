@@ -90,7 +90,7 @@
     h = d.createElement("touchpoint-widget");
     h.setAttribute("mode", "launcher");
     h.lang = L;
-    h.dir = x[4] ? "rtl" : "ltr";
+    h.dir = x[1] ? "rtl" : "ltr";
     r = h.attachShadow({ mode: "open" });
     k.replaceSync(@LAUNCHER_CSS@);
     r.adoptedStyleSheets = [k];
@@ -144,7 +144,7 @@
   } catch (e) {
     // No WebAssembly here: the iframe fallback, a module of its own.
     return import(new URL("@FALLBACK@", u).href).then(function (m) {
-      ready(function () { m.frame(c, d, X); });
+      ready(function () { m.frame(c, d); });
     }).catch(fail);
   }
   if (c.mode == "kiosk" || c.mode == "agent" || c.invitation != null) boot(@CHANNELS@);

@@ -52,9 +52,13 @@ const WASM_OPT_FLAGS: &[&str] = &[
 /// web modules' one glue and their wasm by locale (`{en:"tp-….wasm",…}`), the kiosk and agent
 /// module's glue and wasm (`["tp-….js","tp-….wasm"]`), and the iframe fallback's module.
 const PLACEHOLDERS: [&str; 4] = ["@WEB_GLUE@", "@WEB@", "@CHANNELS@", "@FALLBACK@"];
-/// The placeholder in `widget/loader/widget.js` for the texts by locale ([`launcher_texts`]),
-/// which the loader also hands to the fallback.
+/// The placeholder in `widget/loader/widget.js` for the launcher's words by locale
+/// ([`launcher_texts`]`(false)`: what the loader draws, which every visitor downloads).
 const TEXTS: &str = "@TEXTS@";
+/// The placeholder in `widget/loader/fallback.js` for the fallback's words by locale
+/// ([`launcher_texts`]`(true)`: the close button's and the panel's too, downloaded only where wasm
+/// is forbidden).
+const FRAME_TEXTS: &str = "@FRAME_TEXTS@";
 /// The placeholder in both `widget/loader/widget.js` and `widget/loader/fallback.js` for the
 /// launcher's stylesheet ([`launcher_css`]). The loader draws the launcher until a web page's
 /// survey is wanted; the fallback draws it where wasm is forbidden.
@@ -77,28 +81,29 @@ fn launcher_css(style_rs: &str) -> Option<String> {
 }
 
 /// The launcher's and the fallback's words, from the instrument (the one place they are
-/// written), as a JS object: `{en:["Feedback","Close","Your feedback","en",0],…}` (launcher,
-/// close, the panel's title, the code, right-to-left).
-fn launcher_texts() -> String {
+/// written), as a JS object: for the loader `{en:["Feedback",0],…}` (launcher, right-to-left);
+/// with `frame`, for the fallback, `{en:["Feedback","Close","Your feedback","en",0],…}`
+/// (launcher, close, the panel's title, the code, right-to-left).
+fn launcher_texts(frame: bool) -> String {
     let entries: Vec<String> = protocol::instrument::LOCALES
         .iter()
         .map(|l| {
-            format!(
-                "{}:[{:?},{:?},{:?},{:?},{}]",
-                l.code,
-                l.ui.feedback,
-                l.ui.close,
-                l.ui.title,
-                l.code,
-                u8::from(l.rtl)
-            )
+            let words = if frame {
+                format!(
+                    "{:?},{:?},{:?},{:?}",
+                    l.ui.feedback, l.ui.close, l.ui.title, l.code
+                )
+            } else {
+                format!("{:?}", l.ui.feedback)
+            };
+            format!("{}:[{words},{}]", l.code, u8::from(l.rtl))
         })
         .collect();
     format!("{{{}}}", entries.join(","))
 }
 
-/// Reads a loader file and fills in `placeholders` (each must be there) from [`TEXTS`] and
-/// [`LAUNCHER`].
+/// Reads a loader file and fills in `placeholders` (each must be there) from [`TEXTS`],
+/// [`FRAME_TEXTS`] and [`LAUNCHER`].
 fn read_with_launcher(root: &Path, path: &Path, placeholders: &[&str]) -> Result<String, String> {
     let read =
         |path: &Path| fs::read_to_string(path).map_err(|e| format!("cannot read {path:?}: {e}"));
@@ -109,7 +114,8 @@ fn read_with_launcher(root: &Path, path: &Path, placeholders: &[&str]) -> Result
     let css = launcher_css(&read(&root.join(STYLE_RS))?)
         .ok_or_else(|| format!("{STYLE_RS} lacks launcher_css! as one plain string"))?;
     Ok(text
-        .replace(TEXTS, &launcher_texts())
+        .replace(TEXTS, &launcher_texts(false))
+        .replace(FRAME_TEXTS, &launcher_texts(true))
         .replace(LAUNCHER, &css))
 }
 
@@ -276,7 +282,11 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     }
     let scratch = target_dir().join(&modules[0].bindgen_dir);
     // The iframe fallback: a module of its own, imported only where the page forbids wasm.
-    let fallback = read_with_launcher(root, &root.join("widget/loader/fallback.js"), &[LAUNCHER])?;
+    let fallback = read_with_launcher(
+        root,
+        &root.join("widget/loader/fallback.js"),
+        &[FRAME_TEXTS, LAUNCHER],
+    )?;
     let fallback = minify(root, &fallback, true, &scratch);
     let fallback_name = hashed_name(fallback.as_bytes(), "js");
     let _ = writeln!(groups, "  \"fallback\": [\"{fallback_name}\"],");
@@ -406,14 +416,21 @@ mod tests {
 
     #[test]
     fn the_launcher_speaks_every_locale_of_the_instrument() {
-        let texts = launcher_texts();
-        assert!(texts.starts_with("{en:[\"Feedback\",\"Close\",\"Your feedback\",\"en\",0],"));
+        let (launcher, frame) = (launcher_texts(false), launcher_texts(true));
+        assert!(launcher.starts_with("{en:[\"Feedback\",0],"), "{launcher}");
+        assert!(frame.starts_with("{en:[\"Feedback\",\"Close\",\"Your feedback\",\"en\",0],"));
         for code in protocol::instrument::LOCALE_CODES {
-            assert!(texts.contains(&format!("{code}:[")), "{code} in {texts}");
+            for texts in [&launcher, &frame] {
+                assert!(texts.contains(&format!("{code}:[")), "{code} in {texts}");
+            }
         }
         assert!(
-            texts.contains(",\"ar\",1]"),
-            "Arabic is right-to-left: {texts}"
+            launcher.ends_with(",1]}"),
+            "Arabic is right-to-left: {launcher}"
+        );
+        assert!(
+            frame.contains(",\"ar\",1]"),
+            "Arabic is right-to-left: {frame}"
         );
     }
 }
