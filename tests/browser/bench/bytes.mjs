@@ -5,23 +5,28 @@
 // visit is a fresh browser context (cold HTTP cache). With `TLS_CERT` and `TLS_KEY` (a
 // certificate for 127.0.0.1 and its key, PEM) it measures a collector serving HTTPS first, as a
 // deployment is reached (Chromium offers Brotli only there; it is told to accept the
-// certificate), then one serving plain HTTP. Run by `cargo xtask size`; prints a table per
-// transport, a line per locale, with the protocol Chromium spoke to the collector (over HTTPS it
-// negotiates HTTP/2, `h2`). Over HTTP/2 Chromium counts a response's HEADERS frame as compressed
-// (HPACK) and each DATA frame with its frame header, as HTTP/1.1's count takes the header lines and
-// the body: the stream's bytes on the wire either way, before TLS.
+// certificate), where Chromium negotiates HTTP/2 (`h2`); then the same over HTTP/1.1 (Chromium
+// started with `--disable-http2`); then one serving plain HTTP. Run by `cargo xtask size`; prints
+// a table per transport, a line per locale, with the protocol Chromium spoke to the collector.
+// Over HTTP/2 Chromium counts a response's HEADERS frame as compressed (HPACK) and each DATA
+// frame with its 9-byte frame header, as HTTP/1.1's count takes the header lines and the body:
+// the stream's bytes on the wire either way, before TLS (connection-wide frames, SETTINGS and
+// WINDOW_UPDATE, are no response's).
 import { startHostAndCollector, launch, hostPage, STILL } from "../helpers.mjs";
 
 const LOCALES = (process.env.LOCALES || "en,es,fr,de,ar").split(",");
 // Chromium offers Brotli to 127.0.0.1 over plain HTTP too (a trustworthy origin), but not to
 // other plain-HTTP origins: there a visitor is told to send only gzip, as it would.
 const GZIP_ONLY = { "Accept-Encoding": "gzip, deflate" };
+const TLS = { TOUCHPOINT_TLS_CERT: process.env.TLS_CERT, TOUCHPOINT_TLS_KEY: process.env.TLS_KEY };
+// (name, the collector's environment, request headers, Chromium's flags)
 const TRANSPORTS = process.env.TLS_CERT
   ? [
-    ["HTTPS", { TOUCHPOINT_TLS_CERT: process.env.TLS_CERT, TOUCHPOINT_TLS_KEY: process.env.TLS_KEY }, {}],
-    ["HTTP", {}, GZIP_ONLY],
+    ["HTTPS", TLS, {}, []],
+    ["HTTPS over HTTP/1.1", TLS, {}, ["--disable-http2"]],
+    ["HTTP", {}, GZIP_ONLY, []],
   ]
-  : [["HTTP", {}, GZIP_ONLY]];
+  : [["HTTP", {}, GZIP_ONLY, []]];
 
 /** Counts what `page` receives from the collector: wire bytes, body bytes and requests so far. */
 async function meter(env, context, page) {
@@ -59,9 +64,9 @@ async function quiet(seen, ms = 1500) {
 const snapshot = (seen) => ({ wire: seen.wire, body: seen.body, requests: seen.requests });
 const cells = (s) => [s.wire, s.body, s.requests].map((n) => String(n).padStart(9)).join("");
 
-const browser = await launch();
-try {
-  for (const [transport, tls, headers] of TRANSPORTS) {
+for (const [transport, tls, headers, flags] of TRANSPORTS) {
+  const browser = await launch(flags);
+  try {
     const env = await startHostAndCollector((base) => Object.fromEntries(LOCALES.map((code) => [
       `/${code}`,
       { body: hostPage(base, { attrs: `data-touchpoint="checkout" data-locale="${code}"` }) },
@@ -69,20 +74,20 @@ try {
     try {
       console.log(`  ${transport}: visitor who never opens the survey | who answers, until it is delivered`);
       console.log(`  ${"locale".padEnd(8)}${["wire", "bodies", "requests"].map((h) => h.padStart(9)).join("").repeat(2)}  protocol`);
-      for (const code of LOCALES) console.log(`  ${code.padEnd(8)}${await visit(env, code, headers)}`);
+      for (const code of LOCALES) console.log(`  ${code.padEnd(8)}${await visit(browser, env, code, headers)}`);
     } finally {
       await env.close();
     }
+  } finally {
+    await browser.close();
   }
-} finally {
-  await browser.close();
 }
 
 /**
- * One visitor on the launcher page in `code`, sending `headers` with every request: the table's
- * cells for never opening, then answering.
+ * One visitor in `browser` on the launcher page in `code`, sending `headers` with every request:
+ * the table's cells for never opening, then answering.
  */
-async function visit(env, code, headers) {
+async function visit(browser, env, code, headers) {
   const context = await browser.newContext({ ...STILL, ignoreHTTPSErrors: true, extraHTTPHeaders: headers });
   try {
     const page = await context.newPage();
