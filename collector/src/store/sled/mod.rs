@@ -66,7 +66,8 @@
 //! into it (and older outcomes into packs), [`outcomes`] the packed outcomes, [`trees`] finding
 //! and sealing records,
 //! [`sealer`] the thread that seals and saves in the background, [`recovery`] repair on open and
-//! the saved stats.
+//! the saved stats, [`vacuum`] rewriting sled's log into a fresh one on open once it is mostly
+//! dead copies.
 
 mod compact;
 mod format;
@@ -76,6 +77,7 @@ mod outcomes;
 mod recovery;
 mod sealer;
 mod trees;
+mod vacuum;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -257,6 +259,9 @@ impl SledStore {
         seal: bool,
     ) -> Result<Self, StoreError> {
         let started = std::time::Instant::now();
+        if vacuum::recover(dir)? {
+            tracing::info!("finished swapping in the store's rewritten log, stopped before");
+        }
         let mut trees = Self::open_trees(dir, cache_mib)?;
         let last_recent = match trees.responses.last()? {
             Some((key, _)) => key_of(&key)?,
@@ -319,6 +324,25 @@ impl SledStore {
                 seconds = packing.elapsed().as_secs_f64(),
                 "migrated outcomes into packs"
             );
+        }
+        if vacuum::wanted(&trees.db, &trees.meta)? {
+            let rewriting = std::time::Instant::now();
+            match vacuum::copy_beside(dir, &trees.db, cache_mib) {
+                Ok((before, after)) => {
+                    drop(trees);
+                    vacuum::swap(dir)?;
+                    trees = Self::open_again(dir, cache_mib)?;
+                    tracing::info!(
+                        before,
+                        after,
+                        seconds = rewriting.elapsed().as_secs_f64(),
+                        "rewrote the store's log"
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the store's log was not rewritten; it opens as it was");
+                }
+            }
         }
         *trees.marked.lock().unwrap_or_else(|p| p.into_inner()) = marked;
         let mut store = Self {
