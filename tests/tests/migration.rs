@@ -6,11 +6,9 @@
 use std::{
     os::unix::process::ExitStatusExt,
     path::{Path, PathBuf},
-    process::Command,
 };
 
-use sha2::{Digest, Sha256};
-use touchpoint_tests::collector_binary;
+use touchpoint_tests::{run_offline, sha256_of};
 
 /// What the fixture exported before the compact form (see its README).
 const NDJSON_SHA256: &str = "541dfbb2fdbac86d628847352293c78c07571d6980fa18a5f08f435f5141e4cb";
@@ -36,26 +34,6 @@ fn fixture_copy(dir: &Path) -> PathBuf {
     to
 }
 
-/// Runs the collector's `args` on `data`; returns how it ended and its log.
-fn collector(
-    data: &Path,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> (std::process::ExitStatus, String) {
-    let output = Command::new(collector_binary())
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env("RUST_LOG", "info")
-        .envs(env.iter().copied())
-        .output()
-        .expect("the collector ran");
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 /// The SHA-256 of `data`'s export in `format` (or of its backup), and the log of the command.
 fn exported(data: &Path, command: &str, format: Option<&str>) -> (String, String) {
     let out = data.with_extension(format.unwrap_or("backup"));
@@ -64,14 +42,9 @@ fn exported(data: &Path, command: &str, format: Option<&str>) -> (String, String
     if let Some(format) = format {
         args.extend(["--format", format]);
     }
-    let (status, log) = collector(data, &args, &[]);
+    let (status, log) = run_offline(data, &args, &[]);
     assert!(status.success(), "{command} failed: {log}");
-    let bytes = std::fs::read(&out).expect("the export");
-    let hash = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    (hash, log)
+    (sha256_of(&out), log)
 }
 
 /// The number after `name=` in a log line about the migration, if there is one.
@@ -104,7 +77,7 @@ fn issue_18_a_store_of_the_old_format_migrates_once_and_exports_the_same_bytes()
     // Restored into an empty store, whose records are sealed in the compact form from the start.
     let restored = dir.path().join("restored");
     let backup_file = data.with_extension("backup");
-    let (status, log) = collector(
+    let (status, log) = run_offline(
         &restored,
         &["restore", "--from", backup_file.to_str().expect("a path")],
         &[],
@@ -123,7 +96,7 @@ fn issue_18_a_kill_during_the_migration_is_finished_at_the_next_open() {
     let data = fixture_copy(dir.path());
 
     // Killed (SIGKILL, by itself) after rewriting 10 of the 11 blocks; the first 8 were flushed.
-    let (status, log) = collector(
+    let (status, log) = run_offline(
         &data,
         &["export", "--format", "ndjson", "--out", "/dev/null"],
         &[("TOUCHPOINT_TEST_MIGRATION_KILL_AFTER", "10")],

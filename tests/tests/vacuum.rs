@@ -6,34 +6,12 @@
 use std::{
     os::unix::process::ExitStatusExt,
     path::{Path, PathBuf},
-    process::Command,
 };
 
-use sha2::{Digest, Sha256};
-use touchpoint_tests::collector_binary;
+use touchpoint_tests::{run_offline, sha256_of};
 
 /// Any store is big enough to be rewritten.
 const FLOOR: (&str, &str) = ("TOUCHPOINT_TEST_VACUUM_FLOOR", "0");
-
-/// Runs the collector's `args` on `data`; returns how it ended and its log.
-fn collector(
-    data: &Path,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> (std::process::ExitStatus, String) {
-    let output = Command::new(collector_binary())
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env("RUST_LOG", "info")
-        .envs(env.iter().copied())
-        .output()
-        .expect("the collector ran");
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 /// The SHA-256 of `data`'s NDJSON export, and the command's log.
 fn exported(data: &Path, env: &[(&str, &str)]) -> (String, String) {
@@ -45,20 +23,15 @@ fn exported(data: &Path, env: &[(&str, &str)]) -> (String, String) {
         "--out",
         out.to_str().expect("a path"),
     ];
-    let (status, log) = collector(data, &args, env);
+    let (status, log) = run_offline(data, &args, env);
     assert!(status.success(), "export failed: {log}");
-    let bytes = std::fs::read(&out).expect("the export");
-    let hash = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    (hash, log)
+    (sha256_of(&out), log)
 }
 
 /// A demo store of 3 000 answers over 30 days, seeded once, and what it exports.
 fn seeded(dir: &Path) -> (PathBuf, String) {
     let data = dir.join("seeded");
-    let (status, log) = collector(
+    let (status, log) = run_offline(
         &data,
         &["seed-demo", "--count", "3000", "--days", "30"],
         &[],
@@ -125,7 +98,7 @@ fn issue_18_a_kill_during_the_rewrite_leaves_the_same_store() {
     for (step, finished) in [("written", false), ("old", true), ("new", true)] {
         let data = dir.path().join(step);
         copy_dir(&seeded, &data);
-        let (status, log) = collector(
+        let (status, log) = run_offline(
             &data,
             &["export", "--format", "ndjson", "--out", "/dev/null"],
             &[FLOOR, ("TOUCHPOINT_TEST_VACUUM_KILL_AT", step)],

@@ -22,6 +22,11 @@ const STEP: usize = 8;
 /// the middle of a migration would stop it.
 const KILL_AFTER: &str = "TOUCHPOINT_TEST_MIGRATION_KILL_AFTER";
 
+/// The test hooks' crash: the process kills itself with SIGKILL, as a crash would stop it.
+pub(super) fn crash_here() {
+    let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+}
+
 /// How far one call of [`compact_blocks`] got.
 #[derive(Debug, Default)]
 pub(super) struct Migrated {
@@ -76,10 +81,7 @@ pub(super) fn compact_blocks(t: &Trees, limit: u64) -> Result<Migrated, StoreErr
         }
         pending += 1;
         if kill_after == Some(done.rewritten) {
-            let _ = rustix::process::kill_process(
-                rustix::process::getpid(),
-                rustix::process::Signal::KILL,
-            );
+            crash_here();
         }
         if pending == STEP {
             pending = 0;
@@ -183,10 +185,7 @@ pub(super) fn pack_outcomes_steps(t: &Trees, limit: u64) -> Result<PackedOutcome
         t.flush()?;
         steps += 1;
         if kill_after == Some(steps) {
-            let _ = rustix::process::kill_process(
-                rustix::process::getpid(),
-                rustix::process::Signal::KILL,
-            );
+            crash_here();
         }
         if steps == limit {
             return Ok(done);
