@@ -111,8 +111,10 @@ fn step_done(t: &Trees, indexed: &mut Vec<Indexed>, next: u64) -> Result<(), Sto
 
 /// Outcomes moved into packs between two flushes: a few packs' worth.
 const OUTCOME_STEP: usize = 8 * outcomes::PACK;
-/// Test hook: the process kills itself (SIGKILL) after this many steps of moving outcomes.
+/// Test hooks: the process kills itself (SIGKILL) after this many steps of moving outcomes; steps
+/// of this many lines instead of [`OUTCOME_STEP`], so that a small store takes several.
 const OUTCOMES_KILL_AFTER: &str = "TOUCHPOINT_TEST_OUTCOMES_KILL_AFTER";
+const OUTCOMES_STEP: &str = "TOUCHPOINT_TEST_OUTCOMES_STEP";
 
 /// How far one call of [`pack_outcomes`] got.
 #[derive(Debug, Default)]
@@ -137,6 +139,10 @@ pub(super) fn pack_outcomes_steps(t: &Trees, limit: u64) -> Result<PackedOutcome
     let kill_after: Option<u64> = std::env::var(OUTCOMES_KILL_AFTER)
         .ok()
         .and_then(|n| n.parse().ok());
+    let step: usize = std::env::var(OUTCOMES_STEP)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(OUTCOME_STEP);
     let mut done = PackedOutcomes::default();
     let mut steps = 0;
     loop {
@@ -144,7 +150,7 @@ pub(super) fn pack_outcomes_steps(t: &Trees, limit: u64) -> Result<PackedOutcome
         let mut run: Vec<Outcome> = Vec::new();
         let mut first = 0;
         let mut taken = 0;
-        for entry in t.outcomes.scan_prefix(b"s").take(OUTCOME_STEP) {
+        for entry in t.outcomes.scan_prefix(b"s").take(step) {
             let (key, value) = entry?;
             taken += 1;
             batch.remove(&key);
