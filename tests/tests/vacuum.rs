@@ -111,3 +111,23 @@ fn issue_18_a_kill_during_the_rewrite_leaves_the_same_store() {
         assert!(!files(&data).1, "{step}: the rewrite left files behind");
     }
 }
+
+#[test]
+fn issue_18_a_store_another_process_is_opening_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let (data, hash) = seeded(dir.path());
+    // Another process opening the store (and perhaps rewriting it) holds its opening lock.
+    let lock = std::fs::File::open(data.join("touchpoint.lock")).expect("the lock file");
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .expect("the lock taken");
+
+    let (status, log) = run_offline(&data, &["export", "--out", "/dev/null"], &[FLOOR]);
+    assert!(!status.success(), "opened beside another: {log}");
+    assert!(log.contains("in use"), "{log}");
+    assert!(!files(&data).1);
+
+    drop(lock);
+    let (after, log) = exported(&data, &[FLOOR]);
+    assert!(log.contains("rewrote the store's log"), "{log}");
+    assert_eq!(after, hash);
+}

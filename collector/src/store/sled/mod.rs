@@ -259,6 +259,7 @@ impl SledStore {
         seal: bool,
     ) -> Result<Self, StoreError> {
         let started = std::time::Instant::now();
+        let opening = vacuum::opening(dir)?;
         if vacuum::recover(dir)? {
             tracing::info!("finished swapping in the store's rewritten log, stopped before");
         }
@@ -344,6 +345,7 @@ impl SledStore {
                 }
             }
         }
+        drop(opening);
         *trees.marked.lock().unwrap_or_else(|p| p.into_inner()) = marked;
         let mut store = Self {
             trees,

@@ -23,6 +23,10 @@ const NEW: &str = "vacuum.new";
 const OLD: &str = "vacuum.old";
 /// Present from when the new store is complete until it has replaced the old one.
 const MARKER: &str = "vacuum.swap";
+/// Locked by the process opening the store while it recovers or rewrites: sled's own lock is on
+/// its log, which the swap moves, and a second process must not finish or discard a rewrite
+/// that the first is making.
+const LOCK: &str = "touchpoint.lock";
 /// `meta` key: the store's size on disk just after its last rewrite.
 const REWRITTEN: &[u8] = b"vacuumed";
 /// A store is rewritten when its files are this many times their size after the last rewrite
@@ -36,6 +40,29 @@ const FLOOR: u64 = 64 << 20;
 /// named (`written`, `old`, `new`), after moving one file in a phase, as a crash would stop it.
 const FLOOR_ENV: &str = "TOUCHPOINT_TEST_VACUUM_FLOOR";
 const KILL_AT: &str = "TOUCHPOINT_TEST_VACUUM_KILL_AT";
+
+/// The lock on [`LOCK`], held while it lives.
+pub(super) struct Opening {
+    _lock: std::fs::File,
+}
+
+/// Takes the lock on `dir`'s rewrite, or fails with [`StoreError::Locked`] when another process
+/// is opening the same store.
+pub(super) fn opening(dir: &Path) -> Result<Opening, StoreError> {
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK))
+        .map_err(io)?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |_| StoreError::Locked {
+            path: dir.display().to_string(),
+        },
+    )?;
+    Ok(Opening { _lock: file })
+}
 
 /// sled's files in a store's folder: the log, its configuration, its snapshots and its blobs.
 fn sled_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
