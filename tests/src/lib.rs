@@ -36,6 +36,37 @@ pub fn collector_binary() -> PathBuf {
     binary
 }
 
+/// Runs one of the collector's offline commands (`args`) on the store in `data`, with `env`
+/// added and its log at `info`; returns how it ended and its log.
+pub fn run_offline(
+    data: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::ExitStatus, String) {
+    let output = Command::new(collector_binary())
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .output()
+        .expect("the collector ran");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The SHA-256 of the file at `path`, in hex.
+pub fn sha256_of(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).expect("the file");
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A running collector process.
 pub struct Collector {
     child: Child,

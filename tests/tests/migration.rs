@@ -1,16 +1,16 @@
 //! Issue 18, on the real binary: a store written before sealed records had a compact form (the
 //! fixture in `tests/fixtures/store-format-2`) is migrated when it opens, once, and exports,
 //! backs up and restores the same bytes as before; a kill in the middle of the migration leaves
-//! a store that finishes it at the next open, with the same bytes again.
+//! a store that finishes it at the next open, with the same bytes again. A store that kept its
+//! outcomes two entries a line (the fixture in `tests/fixtures/store-outcomes-1`) has them moved
+//! into packs on open, once, each line kept once even when a kill stops the move.
 
 use std::{
     os::unix::process::ExitStatusExt,
     path::{Path, PathBuf},
-    process::Command,
 };
 
-use sha2::{Digest, Sha256};
-use touchpoint_tests::collector_binary;
+use touchpoint_tests::{run_offline, sha256_of, Collector, ADMIN_TOKEN};
 
 /// What the fixture exported before the compact form (see its README).
 const NDJSON_SHA256: &str = "541dfbb2fdbac86d628847352293c78c07571d6980fa18a5f08f435f5141e4cb";
@@ -20,40 +20,30 @@ const BLOCKS: u64 = 11;
 
 /// A copy of the fixture store, to be changed by the test.
 fn fixture_copy(dir: &Path) -> PathBuf {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/store-format-2");
-    let to = dir.join("data");
+    copy_of("store-format-2", &dir.join("data"))
+}
+
+/// A copy of the fixture store `name` in `to`.
+fn copy_of(name: &str, to: &Path) -> PathBuf {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    let to = to.to_owned();
     for sub in ["", "blobs"] {
         // sled's folder of large values too (created when git kept it empty).
         std::fs::create_dir_all(to.join(sub)).expect("a data directory");
-        for entry in std::fs::read_dir(from.join(sub)).expect("the fixture") {
+        let Ok(entries) = std::fs::read_dir(from.join(sub)) else {
+            continue;
+        };
+        for entry in entries {
             let path = entry.expect("an entry").path();
-            if path.is_file() && path.extension().is_none_or(|e| e != "md") {
+            if path.is_file() && path.extension().is_none_or(|e| e != "md" && e != "ndjson") {
                 let name = path.file_name().expect("a name");
                 std::fs::copy(&path, to.join(sub).join(name)).expect("copied");
             }
         }
     }
     to
-}
-
-/// Runs the collector's `args` on `data`; returns how it ended and its log.
-fn collector(
-    data: &Path,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> (std::process::ExitStatus, String) {
-    let output = Command::new(collector_binary())
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env("RUST_LOG", "info")
-        .envs(env.iter().copied())
-        .output()
-        .expect("the collector ran");
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 /// The SHA-256 of `data`'s export in `format` (or of its backup), and the log of the command.
@@ -64,14 +54,9 @@ fn exported(data: &Path, command: &str, format: Option<&str>) -> (String, String
     if let Some(format) = format {
         args.extend(["--format", format]);
     }
-    let (status, log) = collector(data, &args, &[]);
+    let (status, log) = run_offline(data, &args, &[]);
     assert!(status.success(), "{command} failed: {log}");
-    let bytes = std::fs::read(&out).expect("the export");
-    let hash = Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    (hash, log)
+    (sha256_of(&out), log)
 }
 
 /// The number after `name=` in a log line about the migration, if there is one.
@@ -104,7 +89,7 @@ fn issue_18_a_store_of_the_old_format_migrates_once_and_exports_the_same_bytes()
     // Restored into an empty store, whose records are sealed in the compact form from the start.
     let restored = dir.path().join("restored");
     let backup_file = data.with_extension("backup");
-    let (status, log) = collector(
+    let (status, log) = run_offline(
         &restored,
         &["restore", "--from", backup_file.to_str().expect("a path")],
         &[],
@@ -123,7 +108,7 @@ fn issue_18_a_kill_during_the_migration_is_finished_at_the_next_open() {
     let data = fixture_copy(dir.path());
 
     // Killed (SIGKILL, by itself) after rewriting 10 of the 11 blocks; the first 8 were flushed.
-    let (status, log) = collector(
+    let (status, log) = run_offline(
         &data,
         &["export", "--format", "ndjson", "--out", "/dev/null"],
         &[("TOUCHPOINT_TEST_MIGRATION_KILL_AFTER", "10")],
@@ -143,4 +128,65 @@ fn issue_18_a_kill_during_the_migration_is_finished_at_the_next_open() {
     assert!((1..BLOCKS).contains(&rewritten), "{log}");
     assert_eq!(ndjson, NDJSON_SHA256);
     assert_eq!(exported(&data, "export", Some("csv")).0, CSV_SHA256);
+}
+
+/// What `POST /v1/outcomes` of the fixture's own lines and `GET /v1/impact` answer on `data`.
+fn outcomes_served(data: &Path) -> (serde_json::Value, serde_json::Value) {
+    let lines = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/store-outcomes-1/outcomes.ndjson"),
+    )
+    .expect("the fixture's lines");
+    let collector = Collector::start(data, &[]);
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let import: serde_json::Value = ureq::post(&collector.url("/v1/outcomes"))
+        .set("Authorization", &auth)
+        .set("Content-Type", "application/x-ndjson")
+        .send_string(&lines)
+        .expect("the import")
+        .into_json()
+        .expect("JSON");
+    let impact: serde_json::Value = ureq::get(&collector.url("/v1/impact"))
+        .set("Authorization", &auth)
+        .call()
+        .expect("the view")
+        .into_json()
+        .expect("JSON");
+    assert!(collector.terminate());
+    (import, impact)
+}
+
+#[test]
+fn issue_18_outcomes_of_the_older_form_are_packed_once_even_when_killed() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let whole = copy_of("store-outcomes-1", &dir.path().join("whole"));
+    let killed = copy_of("store-outcomes-1", &dir.path().join("killed"));
+    let step = ("TOUCHPOINT_TEST_OUTCOMES_STEP", "8");
+
+    // Killed (SIGKILL, by itself) after two steps of 8 lines.
+    let export = ["export", "--format", "ndjson", "--out", "/dev/null"];
+    let (status, log) = run_offline(
+        &killed,
+        &export,
+        &[step, ("TOUCHPOINT_TEST_OUTCOMES_KILL_AFTER", "2")],
+    );
+    assert_eq!(status.signal(), Some(9), "not killed: {log}");
+
+    let (status, log) = run_offline(&whole, &export, &[step]);
+    assert!(status.success(), "{log}");
+    let all = migrated(&log, "moved").expect("moved");
+    let (status, log) = run_offline(&killed, &export, &[step]);
+    assert!(status.success(), "{log}");
+    assert_eq!(migrated(&log, "moved"), Some(all - 16), "{log}");
+    let (status, log) = run_offline(&killed, &export, &[]);
+    assert!(
+        status.success() && !log.contains("migrat"),
+        "moved twice: {log}"
+    );
+
+    // Every line of the fixture is known once, and the view counts the same outcomes, whether
+    // the move was stopped or not.
+    let (import, impact) = outcomes_served(&killed);
+    assert_eq!(import["duplicate"], 40, "{import}");
+    assert_eq!(import["lines"], 40, "{import}");
+    assert_eq!((import, impact), outcomes_served(&whole));
 }

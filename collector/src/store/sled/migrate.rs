@@ -4,12 +4,14 @@
 //! block is replaced under its own key (one sled write, whole or not at all) and says its own
 //! format, so a migration stopped anywhere (a kill, a full disk) leaves a store that reads
 //! correctly and goes on from where it stopped at the next open; `meta/blocks` records where it
-//! got to, and that it finished, so a migrated store is not read through again.
+//! got to, and that it finished, so a migrated store is not read through again. The outcomes
+//! of older stores (two entries a line) are moved into packs the same way ([`pack_outcomes`]).
 
 use super::compact::{self, each_record, Indexed};
 use super::format::{key_of, BLOCK_FORMAT_2, BLOCK_FORMAT_INDEXED as BLOCK_FORMAT};
+use super::outcomes;
 use super::trees::Trees;
-use crate::store::StoreError;
+use crate::store::{outcomes::Outcome, StoreError};
 
 /// `meta` key: `[4]` once every block is indexed; `[2][key u64 BE]` while migrating, every block
 /// before that key being done (`[3]`, all compact without an index, starts again from the first).
@@ -19,6 +21,11 @@ const STEP: usize = 8;
 /// Test hook: the process kills itself (SIGKILL) after rewriting this many blocks, as a crash in
 /// the middle of a migration would stop it.
 const KILL_AFTER: &str = "TOUCHPOINT_TEST_MIGRATION_KILL_AFTER";
+
+/// The test hooks' crash: the process kills itself with SIGKILL, as a crash would stop it.
+pub(super) fn crash_here() {
+    let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+}
 
 /// How far one call of [`compact_blocks`] got.
 #[derive(Debug, Default)]
@@ -74,10 +81,7 @@ pub(super) fn compact_blocks(t: &Trees, limit: u64) -> Result<Migrated, StoreErr
         }
         pending += 1;
         if kill_after == Some(done.rewritten) {
-            let _ = rustix::process::kill_process(
-                rustix::process::getpid(),
-                rustix::process::Signal::KILL,
-            );
+            crash_here();
         }
         if pending == STEP {
             pending = 0;
@@ -103,4 +107,107 @@ fn step_done(t: &Trees, indexed: &mut Vec<Indexed>, next: u64) -> Result<(), Sto
         [&[BLOCK_FORMAT_2][..], &next.to_be_bytes()].concat(),
     )?;
     t.flush()
+}
+
+/// Outcomes moved into packs between two flushes: a few packs' worth.
+const OUTCOME_STEP: usize = 8 * outcomes::PACK;
+/// Test hooks: the process kills itself (SIGKILL) after this many steps of moving outcomes; steps
+/// of this many lines instead of [`OUTCOME_STEP`], so that a small store takes several.
+const OUTCOMES_KILL_AFTER: &str = "TOUCHPOINT_TEST_OUTCOMES_KILL_AFTER";
+const OUTCOMES_STEP: &str = "TOUCHPOINT_TEST_OUTCOMES_STEP";
+
+/// How far one call of [`pack_outcomes`] got.
+#[derive(Debug, Default)]
+pub(super) struct PackedOutcomes {
+    pub(super) moved: u64,
+    pub(super) packs: u64,
+    /// Numbers whose identity a crash had not written (never a stored line), dropped.
+    pub(super) dropped: u64,
+}
+
+/// Moves the outcomes of an older store (`s` + number → the outcome as JSON, `i` + identity →
+/// number: two entries a line) into packs keeping their numbers, so readers catch up from where
+/// they were. Each step is one sled batch that writes its packs and removes the entries they
+/// replace, whole or not at all, then a flush: a migration stopped anywhere goes on at the next
+/// open with the entries still there, and a store with none reads nothing more than one key.
+pub(super) fn pack_outcomes(t: &Trees) -> Result<PackedOutcomes, StoreError> {
+    pack_outcomes_steps(t, u64::MAX)
+}
+
+/// [`pack_outcomes`], stopping after `limit` steps (as a kill would) without the final clean-up.
+pub(super) fn pack_outcomes_steps(t: &Trees, limit: u64) -> Result<PackedOutcomes, StoreError> {
+    let kill_after: Option<u64> = std::env::var(OUTCOMES_KILL_AFTER)
+        .ok()
+        .and_then(|n| n.parse().ok());
+    let step: usize = std::env::var(OUTCOMES_STEP)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(OUTCOME_STEP);
+    let mut done = PackedOutcomes::default();
+    let mut steps = 0;
+    loop {
+        let mut batch = sled::Batch::default();
+        let mut run: Vec<Outcome> = Vec::new();
+        let mut first = 0;
+        let mut taken = 0;
+        for entry in t.outcomes.scan_prefix(b"s").take(step) {
+            let (key, value) = entry?;
+            taken += 1;
+            batch.remove(&key);
+            let seq = key_of(&key[1..])?;
+            let outcome: Outcome =
+                serde_json::from_slice(&value).map_err(|_| StoreError::Corrupt { key: seq })?;
+            let identity = [b"i".as_slice(), &outcome.identity()].concat();
+            if t.outcomes.get(&identity)?.as_deref() != Some(&key[1..]) {
+                done.dropped += 1;
+                continue;
+            }
+            batch.remove(identity);
+            if !run.is_empty() && (first + run.len() as u64 != seq || run.len() == outcomes::PACK) {
+                batch.insert(
+                    &outcomes::pack_key(first),
+                    outcomes::encode(&run, t.hash_key)?,
+                );
+                done.packs += 1;
+                run.clear();
+            }
+            if run.is_empty() {
+                first = seq;
+            }
+            run.push(outcome);
+            done.moved += 1;
+        }
+        if taken == 0 {
+            break;
+        }
+        if !run.is_empty() {
+            batch.insert(
+                &outcomes::pack_key(first),
+                outcomes::encode(&run, t.hash_key)?,
+            );
+            done.packs += 1;
+        }
+        t.outcomes.apply_batch(batch)?;
+        t.flush()?;
+        steps += 1;
+        if kill_after == Some(steps) {
+            crash_here();
+        }
+        if steps == limit {
+            return Ok(done);
+        }
+    }
+    // An identity whose number is gone cannot be left by the older form (the number was written
+    // first); none is kept either way.
+    let mut batch = sled::Batch::default();
+    let mut leftover = false;
+    for key in t.outcomes.scan_prefix(b"i").keys() {
+        batch.remove(key?);
+        leftover = true;
+    }
+    if leftover {
+        t.outcomes.apply_batch(batch)?;
+        t.flush()?;
+    }
+    Ok(done)
 }

@@ -26,10 +26,13 @@
 //!   dropped when it comes up. `deliveries`: each endpoint's pending deliveries (counted per
 //!   endpoint in memory, from the tree at open and with every change after); `hooks`: the
 //!   endpoints' states, the alerts and their acknowledgements.
-//! - `outcomes`: the organisation's outcomes ([`crate::store::outcomes`]): `i` + identity →
-//!   sequence number (big-endian), and `s` + sequence number → the outcome as JSON; `meta/outcomes`
-//!   holds the last number handed out. Each import is written under the writer lock and flushed
-//!   before it is answered.
+//! - `outcomes`: the organisation's outcomes ([`crate::store::outcomes`]), packed ([`outcomes`]):
+//!   `p` + the first one's sequence number (big-endian) → up to 512 consecutive outcomes with the
+//!   hashes of their identities, each import written as one sled batch under the writer lock and
+//!   flushed before it is answered; a line already stored is found through an in-memory index of
+//!   the hashes and confirmed in its pack. Older stores' entries (`i` + identity → number, `s` +
+//!   number → the outcome as JSON; `meta/outcomes`, the last number then) are moved into packs on
+//!   open ([`migrate`]).
 //! - `aggregates`: the stats cells (see [`crate::stats`]): one entry per cell for the days still
 //!   taking answers (today and yesterday), one packed value per closed day (key byte `D`), and
 //!   the theme cells beside them (one value per day and slot, key byte `G`, and the phrases they
@@ -60,17 +63,21 @@
 //!
 //! Files: [`format`] the bytes of every value, [`compact`] the sealed records' compact form,
 //! [`index`] finding records by id and interaction, [`migrate`] rewriting older blocks
-//! into it, [`trees`] finding and sealing records,
+//! into it (and older outcomes into packs), [`outcomes`] the packed outcomes, [`trees`] finding
+//! and sealing records,
 //! [`sealer`] the thread that seals and saves in the background, [`recovery`] repair on open and
-//! the saved stats.
+//! the saved stats, [`vacuum`] rewriting sled's log into a fresh one on open once it is mostly
+//! dead copies.
 
 mod compact;
 mod format;
 mod index;
 mod migrate;
+mod outcomes;
 mod recovery;
 mod sealer;
 mod trees;
+mod vacuum;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -126,6 +133,8 @@ pub struct SledStore {
     /// Each endpoint's pending deliveries, counted from `deliveries` at open and kept in step
     /// with it: held while a delivery is written or removed.
     pending: Mutex<PendingIndex>,
+    /// Where each stored outcome's identity is, read from the packs at the first import.
+    outcome_index: Mutex<Option<outcomes::OutcomeIndex>>,
     block: usize,
     _sealer: Option<Sealer>,
 }
@@ -250,6 +259,10 @@ impl SledStore {
         seal: bool,
     ) -> Result<Self, StoreError> {
         let started = std::time::Instant::now();
+        let opening = vacuum::opening(dir)?;
+        if vacuum::recover(dir)? {
+            tracing::info!("finished swapping in the store's rewritten log, stopped before");
+        }
         let mut trees = Self::open_trees(dir, cache_mib)?;
         let last_recent = match trees.responses.last()? {
             Some((key, _)) => key_of(&key)?,
@@ -302,6 +315,37 @@ impl SledStore {
                 "migrated sealed records to the indexed compact form"
             );
         }
+        let packing = std::time::Instant::now();
+        let packed = migrate::pack_outcomes(&trees)?;
+        if packed.moved + packed.dropped > 0 {
+            tracing::info!(
+                moved = packed.moved,
+                packs = packed.packs,
+                dropped = packed.dropped,
+                seconds = packing.elapsed().as_secs_f64(),
+                "migrated outcomes into packs"
+            );
+        }
+        if vacuum::wanted(&trees.db, &trees.meta)? {
+            let rewriting = std::time::Instant::now();
+            match vacuum::copy_beside(dir, &trees.db, cache_mib) {
+                Ok((before, after)) => {
+                    drop(trees);
+                    vacuum::swap(dir)?;
+                    trees = Self::open_again(dir, cache_mib)?;
+                    tracing::info!(
+                        before,
+                        after,
+                        seconds = rewriting.elapsed().as_secs_f64(),
+                        "rewrote the store's log"
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the store's log was not rewritten; it opens as it was");
+                }
+            }
+        }
+        drop(opening);
         *trees.marked.lock().unwrap_or_else(|p| p.into_inner()) = marked;
         let mut store = Self {
             trees,
@@ -313,6 +357,7 @@ impl SledStore {
             stats: Arc::default(),
             joins: Arc::new(Joins::new(0)),
             pending: Mutex::default(),
+            outcome_index: Mutex::default(),
             block,
             _sealer: None,
         };
@@ -840,39 +885,21 @@ impl Store for SledStore {
         self.hooks_under("ack/")
     }
 
-    fn put_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<OutcomePut>, StoreError> {
+    fn put_outcomes(&self, lines: &[Outcome]) -> Result<Vec<OutcomePut>, StoreError> {
         let t = &self.trees;
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let mut last = match t.meta.get(LAST_OUTCOME)? {
-            Some(v) => key_of(&v)?,
-            None => 0,
-        };
-        let mut puts = Vec::with_capacity(outcomes.len());
-        for outcome in outcomes {
-            let identity = [b"i".as_slice(), &outcome.identity()].concat();
-            if let Some(seq) = t.outcomes.get(&identity)? {
-                let stored = t
-                    .outcomes
-                    .get([b"s".as_slice(), &seq].concat())?
-                    .ok_or(StoreError::Corrupt { key: key_of(&seq)? })?;
-                let stored: Outcome = from_json(&stored)?;
-                puts.push(if stored.same_as(outcome) {
-                    OutcomePut::Duplicate
-                } else {
-                    OutcomePut::Conflict
-                });
-                continue;
+        let mut index = self.outcome_index.lock().unwrap_or_else(|p| p.into_inner());
+        let index = match &mut *index {
+            Some(index) => index,
+            None => {
+                let last = match t.meta.get(LAST_OUTCOME)? {
+                    Some(v) => key_of(&v)?,
+                    None => 0,
+                };
+                index.insert(outcomes::OutcomeIndex::load(&t.outcomes, last)?)
             }
-            last += 1;
-            let seq = last.to_be_bytes();
-            // The outcome before its identity: a crash between the two leaves a number that no
-            // identity names, and the line is stored again when sent again, never lost.
-            t.outcomes
-                .insert([b"s".as_slice(), &seq].concat(), to_json(outcome)?)?;
-            t.outcomes.insert(identity, seq.as_slice())?;
-            puts.push(OutcomePut::Stored(last));
-        }
-        t.meta.insert(LAST_OUTCOME, &last.to_be_bytes())?;
+        };
+        let puts = outcomes::put(&t.outcomes, index, t.hash_key, lines)?;
         t.flush()?;
         Ok(puts)
     }
@@ -882,21 +909,7 @@ impl Store for SledStore {
         after: u64,
         visit: &mut dyn FnMut(u64, Outcome) -> bool,
     ) -> Result<(), StoreError> {
-        let from = [b"s".as_slice(), &after.saturating_add(1).to_be_bytes()].concat();
-        for entry in self.trees.outcomes.range(from..b"t".to_vec()) {
-            let (key, value) = entry?;
-            let seq = key_of(&key[1..])?;
-            let outcome: Outcome = from_json(&value)?;
-            // A number whose identity a crash did not write is not a stored line.
-            let identity = [b"i".as_slice(), &outcome.identity()].concat();
-            if self.trees.outcomes.get(&identity)?.as_deref() != Some(&key[1..]) {
-                continue;
-            }
-            if !visit(seq, outcome) {
-                break;
-            }
-        }
-        Ok(())
+        outcomes::after(&self.trees.outcomes, after, visit)
     }
 }
 
@@ -951,7 +964,7 @@ impl SledStore {
     }
 }
 
-/// `meta` key of the last outcome's sequence number.
+/// `meta` key of the last outcome's sequence number, in stores before outcomes were packed.
 const LAST_OUTCOME: &[u8] = b"outcomes";
 
 /// `hooks` key of the last alert event's time, so event keys never repeat.
@@ -981,6 +994,8 @@ fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreErr
 mod compact_tests;
 #[cfg(test)]
 mod event_tests;
+#[cfg(test)]
+mod outcome_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
