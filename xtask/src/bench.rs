@@ -60,7 +60,14 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut report = Vec::new();
-    if matches!(which, None | Some("ingest")) {
+    if let Some(before) = flag(args, "--before").filter(|_| which == Some("ingest")) {
+        report.push(crate::bench_ingest::run(
+            &dir,
+            before.into(),
+            seconds,
+            rounds,
+        )?);
+    } else if matches!(which, None | Some("ingest")) {
         report.push(ingest(&dir, seconds, rounds)?);
     }
     if matches!(which, None | Some("export")) {
