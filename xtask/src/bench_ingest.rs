@@ -11,7 +11,7 @@ use std::{
 };
 
 use crate::{
-    server::{free_addr, release, serve_command, Server},
+    server::{free_addr, release, serve_command, start_bare, Server},
     tools,
     wrk::{median, wrk, WrkRun},
 };
@@ -140,13 +140,7 @@ pub fn run(dir: &Path, before: PathBuf, seconds: u64, rounds: usize) -> Result<S
         return Err(format!("no collector binary at {}", before.display()));
     }
     let tck = ticks_per_second();
-    let bare_addr = free_addr()?;
-    let bare = Server::start(
-        Command::new(release("examples/bare_endpoint")).args([bare_addr.as_str(), "2"]),
-        dir.join("bare.log"),
-        &bare_addr,
-    )?;
-    let bare_url = format!("http://{bare_addr}/v1/responses");
+    let (bare, bare_url) = start_bare(dir)?;
     wrk(dir, &bare_url, "warm-bare", 2)?;
     let mut builds = [
         Build::start("before", &before, dir)?,
