@@ -35,7 +35,7 @@ use crate::{
     build_release_collector, flag,
     server::{
         admin_get, count_rows, free_addr, log_field, release, rss_kib, seeded_in, serve_command,
-        stream_export, Server, BENCH_TOKEN,
+        start_bare, stream_export, Server, BENCH_TOKEN,
     },
     target_dir, tools,
     wrk::{median, wrk},
@@ -60,7 +60,14 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut report = Vec::new();
-    if matches!(which, None | Some("ingest")) {
+    if let Some(before) = flag(args, "--before").filter(|_| which == Some("ingest")) {
+        report.push(crate::bench_ingest::run(
+            &dir,
+            before.into(),
+            seconds,
+            rounds,
+        )?);
+    } else if matches!(which, None | Some("ingest")) {
         report.push(ingest(&dir, seconds, rounds)?);
     }
     if matches!(which, None | Some("export")) {
@@ -129,12 +136,7 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
     tools::ensure_apt(&[("wrk", "wrk")])?;
     let data = dir.join("ingest-data");
     let _ = std::fs::remove_dir_all(&data);
-    let bare_addr = free_addr()?;
-    let bare = Server::start(
-        Command::new(release("examples/bare_endpoint")).args([bare_addr.as_str(), "2"]),
-        dir.join("bare.log"),
-        &bare_addr,
-    )?;
+    let (bare, bare_url) = start_bare(dir)?;
     let addr = free_addr()?;
     let collector = Server::start(
         serve_command(&addr, &data).env("RUST_LOG", "info"),
@@ -142,12 +144,7 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
         &addr,
     )?;
     // Warm both up (page cache, allocator, sled's first segments).
-    wrk(
-        dir,
-        &format!("http://{bare_addr}/v1/responses"),
-        "warm-bare",
-        2,
-    )?;
+    wrk(dir, &bare_url, "warm-bare", 2)?;
     wrk(
         dir,
         &format!("http://{addr}/v1/responses"),
@@ -156,12 +153,7 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
     )?;
     let (mut bare_runs, mut collector_runs) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let b = wrk(
-            dir,
-            &format!("http://{bare_addr}/v1/responses"),
-            &format!("bare{round}"),
-            seconds,
-        )?;
+        let b = wrk(dir, &bare_url, &format!("bare{round}"), seconds)?;
         let c = wrk(
             dir,
             &format!("http://{addr}/v1/responses"),

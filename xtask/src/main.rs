@@ -12,14 +12,15 @@
 //! - `circles`: whether modules of the collector, the widget or xtask import each other in a
 //!   circle (also a step of `test`).
 //!
-//! Modules: `widget/` (the widget's build and size report), `bench`, `bench_postgres`,
-//! `bench_themes`, `bench_impact`, `bench_webhooks` and `soak` (the benchmarks)
+//! Modules: `widget/` (the widget's build and size report), `bench`, `bench_ingest`,
+//! `bench_postgres`, `bench_themes`, `bench_impact`, `bench_webhooks` and `soak` (the benchmarks)
 //! over `server` (the release collector started, spoken to and measured), `circles` (the
 //! import-circle check), `contract` (Schemathesis against the OpenAPI document), `tools`
 //! (installing what is missing).
 
 mod bench;
 mod bench_impact;
+mod bench_ingest;
 mod bench_postgres;
 mod bench_themes;
 mod bench_webhooks;
@@ -44,6 +45,9 @@ usage: cargo xtask <command>
   test                               install what is missing, then run every check and test
   bench [ingest|export|stats|postgres] [--seconds N] [--rounds N] [--count N]
                                      benchmarks; figures for the README
+  bench ingest --before BINARY [--seconds N] [--rounds N]
+                                     durable ingest of BINARY (an earlier collector build) and
+                                     of this build, side by side: CPU and switches per request
   bench widget [--runs N] [--slow-network]
                                      the widget's main-thread cost in Chromium (long tasks), and
                                      the click to the survey, on loopback or a slow network

@@ -67,6 +67,18 @@ impl Drop for Server {
     }
 }
 
+/// The bare actix-web endpoint (two workers, stores nothing) the ingest benchmarks compare the
+/// collector with, started on a free port; returns it and the URL to post to.
+pub fn start_bare(dir: &Path) -> Result<(Server, String), String> {
+    let addr = free_addr()?;
+    let bare = Server::start(
+        Command::new(release("examples/bare_endpoint")).args([addr.as_str(), "2"]),
+        dir.join("bare.log"),
+        &addr,
+    )?;
+    Ok((bare, format!("http://{addr}/v1/responses")))
+}
+
 /// The collector serving `data` on `addr` as the benchmarks run it: two workers, no rate limit
 /// (the load comes from one address).
 pub fn serve_command(addr: &str, data: &Path) -> Command {
