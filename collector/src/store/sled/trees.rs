@@ -1,6 +1,7 @@
 //! The sled backend's trees: finding a record (recent or sealed, by arrival key, id or
 //! interaction), the checkpoint and the progress marker, and moving flushed records into sealed
-//! blocks, whose index replaces their `ids` and `interactions` entries.
+//! blocks, whose index replaces their `ids` and `interactions` entries, each with its part of the
+//! business view's index saved beside it.
 
 use std::{
     path::PathBuf,
@@ -13,6 +14,7 @@ use std::{
 use super::compact::{block_index, each_record, encode_block, record_at, Indexed};
 use super::format::{block_header, decode, interaction_key, key_of, CHECKPOINT};
 use super::index::{BlockIndex, HashKey, Recent, SealedIndex};
+use super::joined;
 use crate::store::StoreError;
 
 /// Whether the interaction under `key` has a stored answer: a recent one, or a sealed one through
@@ -50,6 +52,8 @@ pub(super) struct Trees {
     pub(super) hooks: sled::Tree,
     /// The organisation's outcomes, by identity and by sequence number.
     pub(super) outcomes: sled::Tree,
+    /// The business view's index of each sealed block, keyed as `sealed` ([`super::joined`]).
+    pub(super) joined: sled::Tree,
     /// The records in `responses` by id and interaction, in memory ([`Recent`]).
     pub(super) recent: Arc<Mutex<Recent>>,
     /// The sealed blocks' ids and interaction keys, in memory ([`SealedIndex`]).
@@ -266,6 +270,9 @@ impl Trees {
                 let (value, records_indexed) = encode_block(&records, self.hash_key);
                 self.sealed
                     .insert(records[0].0.to_be_bytes(), value.as_slice())?;
+                // After its block: a crash in between leaves a block without it, made on open.
+                let joined = joined::of_records(records.iter().map(|(k, v)| (*k, &v[..])))?;
+                self.joined.insert(records[0].0.to_be_bytes(), joined)?;
                 if let Some(index) = block_index(&value)? {
                     self.index
                         .write()
