@@ -19,6 +19,9 @@
 //!   drained against a collector with its default rate limits, in Chromium
 //!   (`tests/browser/bench/backlog.mjs`): time until all are stored, and the 429s on the way.
 //! - soak (only when asked): see `soak.rs`.
+//! - memory (only when asked): the collector's resident memory over the export's million answers
+//!   once it listens, once the business view is ready, after an export and after the stats
+//!   queries; see `bench_memory.rs`.
 //! - themes (only when asked): `GET /v1/themes` over a million answers with 300k comments, the
 //!   memory it takes, and ingest with a comment against without one; see `bench_themes.rs`.
 //! - webhooks (only when asked): alert latency under load, a backlog drained, and ingest with two
@@ -103,6 +106,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 .unwrap_or(10),
         };
         report.push(crate::soak::soak(&dir, &options)?);
+    }
+    if which == Some("memory") {
+        report.push(crate::bench_memory::run(&dir, count)?);
     }
     if which == Some("impact") {
         report.push(crate::bench_impact::run(&dir, count)?);
@@ -208,7 +214,7 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
 }
 
 /// The store of `count` generated answers over a year, seeded once and reused.
-fn seeded(dir: &Path, count: u64) -> Result<PathBuf, String> {
+pub fn seeded(dir: &Path, count: u64) -> Result<PathBuf, String> {
     seeded_in(dir.join(format!("export-data-{count}")), count)
 }
 
@@ -303,6 +309,18 @@ fn browser_bench(script: &str, env: &[(&str, &str)], label: &str) -> Result<Stri
     ))
 }
 
+/// The queries of `cargo xtask bench stats` (and `bench memory`).
+pub const STATS_QUERIES: [&str; 8] = [
+    "",
+    "?group_by=channel",
+    "?group_by=channel,touchpoint",
+    "?group_by=site,segment",
+    "?group_by=agent&channel=agent",
+    "?group_by=week,channel",
+    "?group_by=day&from=2026-10-01&to=2026-11-01",
+    "?group_by=touchpoint&include_bursts=true",
+];
+
 fn stats(dir: &Path, count: u64) -> Result<String, String> {
     const QUERIES: usize = 50;
     let data = seeded(dir, count)?;
@@ -327,16 +345,7 @@ fn stats(dir: &Path, count: u64) -> Result<String, String> {
         "## `GET /v1/stats` over {count} stored answers ({QUERIES} queries each, one kept-alive connection)\n\
          | query | groups | median | p99 |\n|---|---|---|---|"
     )];
-    for query in [
-        "",
-        "?group_by=channel",
-        "?group_by=channel,touchpoint",
-        "?group_by=site,segment",
-        "?group_by=agent&channel=agent",
-        "?group_by=week,channel",
-        "?group_by=day&from=2026-10-01&to=2026-11-01",
-        "?group_by=touchpoint&include_bursts=true",
-    ] {
+    for query in STATS_QUERIES {
         let path = format!("/v1/stats{query}");
         let mut times = Vec::with_capacity(QUERIES);
         let mut groups = 0;
