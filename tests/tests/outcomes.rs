@@ -205,6 +205,8 @@ fn issue_18_the_view_read_from_the_saved_index_after_a_restart_and_a_sigkill_equ
     assert_eq!(bands(&ready_view(&collector)), expected);
     // The sealer seals a block once its records are flushed: started again until a start finds
     // both blocks sealed.
+    // PostgreSQL has no sealed blocks: it counts the index from its stats tail as it opens.
+    let on_sled = std::env::var("TOUCHPOINT_TEST_BACKEND").map_or(true, |b| b != "postgres");
     let mut starts = 0;
     loop {
         assert!(collector.terminate(), "a clean stop");
@@ -212,6 +214,9 @@ fn issue_18_the_view_read_from_the_saved_index_after_a_restart_and_a_sigkill_equ
         let view = ready_view(&collector);
         assert_eq!(bands(&view), expected, "start {starts}");
         starts += 1;
+        if !on_sled {
+            break;
+        }
         let (saved, made) = blocks_read(&collector);
         if saved + made == 2 {
             // Saved when each was sealed: nothing read from the records.
@@ -223,6 +228,8 @@ fn issue_18_the_view_read_from_the_saved_index_after_a_restart_and_a_sigkill_equ
     collector.kill();
     let collector = Collector::start(dir.path(), &[]);
     assert_eq!(bands(&ready_view(&collector)), expected);
-    assert_eq!(blocks_read(&collector), (2, 0), "{}", collector.log());
+    if on_sled {
+        assert_eq!(blocks_read(&collector), (2, 0), "{}", collector.log());
+    }
     assert_eq!(recomputed(&collector.export()), expected);
 }

@@ -29,7 +29,7 @@
 
 use std::{
     net::TcpStream,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     time::Instant,
 };
@@ -37,8 +37,8 @@ use std::{
 use crate::{
     build_release_collector, flag,
     server::{
-        admin_get, count_rows, free_addr, log_field, release, rss_kib, seeded_in, serve_command,
-        stream_export, Server, BENCH_TOKEN,
+        admin_get, admin_server, count_rows, free_addr, log_field, release, rss_kib, seeded,
+        serve_command, stream_export, Server, BENCH_TOKEN, STATS_QUERIES,
     },
     target_dir, tools,
     wrk::{median, wrk},
@@ -213,11 +213,6 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
     ))
 }
 
-/// The store of `count` generated answers over a year, seeded once and reused.
-pub fn seeded(dir: &Path, count: u64) -> Result<PathBuf, String> {
-    seeded_in(dir.join(format!("export-data-{count}")), count)
-}
-
 fn export(dir: &Path, count: u64) -> Result<String, String> {
     let data = seeded(dir, count)?;
     let binary = release("touchpoint-collector");
@@ -260,14 +255,7 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
         ));
     }
     // Over HTTP: the server's memory before and after streaming everything.
-    let addr = free_addr()?;
-    let server = Server::start(
-        serve_command(&addr, &data)
-            .env("TOUCHPOINT_ADMIN_TOKEN", BENCH_TOKEN)
-            .env("RUST_LOG", "warn"),
-        dir.join("export-server.log"),
-        &addr,
-    )?;
+    let (server, addr) = admin_server(&data, "warn", dir.join("export-server.log"))?;
     let before = rss_kib(server.pid(), "VmRSS:");
     let streamed = stream_export(&addr, server.pid())?;
     let (bytes, http_seconds, peak_during) =
@@ -308,18 +296,6 @@ fn browser_bench(script: &str, env: &[(&str, &str)], label: &str) -> Result<Stri
         String::from_utf8_lossy(&output.stdout).trim()
     ))
 }
-
-/// The queries of `cargo xtask bench stats` (and `bench memory`).
-pub const STATS_QUERIES: [&str; 8] = [
-    "",
-    "?group_by=channel",
-    "?group_by=channel,touchpoint",
-    "?group_by=site,segment",
-    "?group_by=agent&channel=agent",
-    "?group_by=week,channel",
-    "?group_by=day&from=2026-10-01&to=2026-11-01",
-    "?group_by=touchpoint&include_bursts=true",
-];
 
 fn stats(dir: &Path, count: u64) -> Result<String, String> {
     const QUERIES: usize = 50;

@@ -7,10 +7,7 @@
 
 use std::{io::BufReader, net::TcpStream, path::Path, time::Duration, time::Instant};
 
-use crate::{
-    bench::{seeded, STATS_QUERIES},
-    server::{admin_get, free_addr, rss_kib, serve_command, stream_export, Server, BENCH_TOKEN},
-};
+use crate::server::{admin_get, admin_server, rss_kib, seeded, stream_export, STATS_QUERIES};
 
 /// `AnonHugePages` of process `pid`, in KiB (0 when it cannot be read).
 fn huge_kib(pid: u32) -> u64 {
@@ -26,15 +23,8 @@ fn huge_kib(pid: u32) -> u64 {
 
 pub fn run(dir: &Path, count: u64) -> Result<String, String> {
     let data = seeded(dir, count)?;
-    let addr = free_addr()?;
     let started = Instant::now();
-    let server = Server::start(
-        serve_command(&addr, &data)
-            .env("TOUCHPOINT_ADMIN_TOKEN", BENCH_TOKEN)
-            .env("RUST_LOG", "info"),
-        dir.join("memory-server.log"),
-        &addr,
-    )?;
+    let (server, addr) = admin_server(&data, "info", dir.join("memory-server.log"))?;
     let pid = server.pid();
     let mib = |kib: u64| kib as f64 / 1024.0;
     let figure = |what: &str, seconds: Option<f64>| {

@@ -139,15 +139,6 @@ impl Store for Held {
         self.inner.joins()
     }
 
-    fn fill_joins(
-        &self,
-        joins: &Joins,
-        from: u64,
-        until: Option<Instant>,
-    ) -> Result<Option<u64>, StoreError> {
-        self.inner.fill_joins(joins, from, until)
-    }
-
     fn secret(
         &self,
         name: &str,

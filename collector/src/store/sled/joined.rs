@@ -2,7 +2,7 @@
 //! for each block, one value with its records that carry an interaction id, as the index keeps
 //! them ([`Joining`]): arrival key, when given, touchpoint, the three measures and the
 //! interaction id, deflated. So a start reads one value per block instead of decoding and parsing
-//! every record ([`fill`]), and only the records not yet sealed are read as records.
+//! every record ([`Trees::fill_joins`](super::trees::Trees::fill_joins)), and only the records not yet sealed are read as records.
 //!
 //! The value is written just after its block when the block is sealed. A block without one (sealed
 //! by an older collector, or a crash between the two writes) is read from its records once, when
@@ -16,12 +16,11 @@
 //! (effort, confidence and emotion, 3 bits each) and the interaction id (length and bytes), all
 //! as LEB128 numbers.
 
-use std::{collections::HashMap, time::Instant};
+use std::collections::HashMap;
 
 use super::compact::{each_record, put_bytes, put_varint, Reader};
-use super::format::{block_header, decode, key_of};
-use super::trees::Trees;
-use crate::stats::joins::{Joining, Joins};
+use super::format::decode;
+use crate::stats::joins::Joining;
 use crate::store::StoreError;
 
 const FORMAT: u8 = 1;
@@ -95,7 +94,7 @@ fn add_record(saving: &mut Saving, key: u64, value: &[u8]) -> Result<(), StoreEr
 }
 
 /// The saved value for a sealed block, read from its records.
-fn of_block(block: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub(super) fn of_block(block: &[u8]) -> Result<Vec<u8>, StoreError> {
     let mut saving = Saving::default();
     each_record(block, &mut |key, value| {
         add_record(&mut saving, key, value)?;
@@ -105,7 +104,10 @@ fn of_block(block: &[u8]) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Calls `visit` with each entry of a saved value (arrival key, the answer).
-fn each_saved(value: &[u8], visit: &mut dyn FnMut(u64, Joining<'_>)) -> Result<(), StoreError> {
+pub(super) fn each_saved(
+    value: &[u8],
+    visit: &mut dyn FnMut(u64, Joining<'_>),
+) -> Result<(), StoreError> {
     let corrupt = || StoreError::Corrupt { key: 0 };
     let [FORMAT, deflated @ ..] = value else {
         return Err(corrupt());
@@ -135,63 +137,4 @@ fn each_saved(value: &[u8], visit: &mut dyn FnMut(u64, Joining<'_>)) -> Result<(
         );
     }
     Ok(())
-}
-
-/// Counts into `joins` the sealed records keyed `from..to` from the blocks' saved values (saving
-/// those missing), until `until`; says the key where it stopped, or where the sealed records end
-/// (the rest are read from `responses`).
-pub(super) fn fill(
-    t: &Trees,
-    joins: &Joins,
-    from: u64,
-    to: u64,
-    until: Option<Instant>,
-) -> Result<(u64, bool), StoreError> {
-    // As a scan: sealing waits, so no record moves from `responses` into a block meanwhile.
-    let _shared = t.seal_guard.read().unwrap_or_else(|p| p.into_inner());
-    let first_block = match t.sealed.range(..=from.to_be_bytes()).next_back() {
-        Some(entry) => entry?.0,
-        None => sled::IVec::from(&from.to_be_bytes()),
-    };
-    let (mut next, mut saved_blocks, mut made_blocks) = (from, 0u64, 0u64);
-    let log = |saved_blocks, made_blocks, stopped| {
-        tracing::info!(
-            saved_blocks,
-            made_blocks,
-            stopped,
-            "read the sealed blocks' part of the business view's index"
-        );
-    };
-    for entry in t
-        .sealed
-        .range(first_block..sled::IVec::from(&to.to_be_bytes()))
-    {
-        let (block_key, block) = entry?;
-        let start = key_of(&block_key)?;
-        // Stopped only after a block, so each call goes on from further than it began.
-        if start > from && next > from && until.is_some_and(|until| Instant::now() >= until) {
-            log(saved_blocks, made_blocks, true);
-            return Ok((start, true));
-        }
-        let saved = match t.joined.get(&block_key)? {
-            Some(saved) => {
-                saved_blocks += 1;
-                saved
-            }
-            None => {
-                let saved = sled::IVec::from(of_block(&block)?);
-                t.joined.insert(&block_key, saved.clone())?;
-                made_blocks += 1;
-                saved
-            }
-        };
-        each_saved(&saved, &mut |key, answer| {
-            if (from..to).contains(&key) {
-                joins.add_one(answer);
-            }
-        })?;
-        next = next.max(block_header(&block)?.1.saturating_add(1));
-    }
-    log(saved_blocks, made_blocks, false);
-    Ok((next, false))
 }

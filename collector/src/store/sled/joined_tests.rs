@@ -112,9 +112,10 @@ fn a_start_stopped_after_a_block_goes_on_where_it_stopped() {
     let (mut from, mut stops) = (0, 0);
     // Its time always up: each call reads one block, then stops before the next.
     loop {
-        let (next, stopped) =
-            joined::fill(&store.trees, &resumed, from, below, Some(Instant::now()))
-                .expect("filled");
+        let (next, stopped) = store
+            .trees
+            .fill_joins(&resumed, from, below, Some(Instant::now()))
+            .expect("filled");
         from = next;
         if !stopped {
             break;

@@ -616,7 +616,7 @@ impl Store for SledStore {
         until: Option<std::time::Instant>,
     ) -> Result<Option<u64>, StoreError> {
         let to = joins.fill_below();
-        let (next, stopped) = joined::fill(&self.trees, joins, from, to, until)?;
+        let (next, stopped) = self.trees.fill_joins(joins, from, to, until)?;
         if stopped {
             return Ok(Some(next));
         }
