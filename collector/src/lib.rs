@@ -22,8 +22,9 @@
 //!   acknowledgement (by whom, when, a note; `http::hooks::acknowledge`) is kept apart from it.
 //! - [`store`]: the [`store::Store`] trait, everything the collector keeps goes through it, its
 //!   sled backend (byte formats, the sealed records' compact form and its migration, the index by
-//!   id and interaction, trees and sealing, the packed outcomes, recovery, the log's rewrite on
-//!   open) and its PostgreSQL backend (the pool, migrations, the stats tail, moving
+//!   id and interaction, trees and sealing, the business view's index saved per sealed block,
+//!   the packed outcomes, recovery, the log's rewrite on open) and its PostgreSQL backend (the
+//!   pool, migrations, the stats tail, moving
 //!   a sled store in). Duplicates are detected here.
 //! - [`channel`]: the channels' own rules, pure: a device and the burst rule (kiosk), signed
 //!   invitations (agent).

@@ -19,6 +19,9 @@
 //!   drained against a collector with its default rate limits, in Chromium
 //!   (`tests/browser/bench/backlog.mjs`): time until all are stored, and the 429s on the way.
 //! - soak (only when asked): see `soak.rs`.
+//! - memory (only when asked): the collector's resident memory over the export's million answers
+//!   once it listens, once the business view is ready, after an export and after the stats
+//!   queries; see `bench_memory.rs`.
 //! - themes (only when asked): `GET /v1/themes` over a million answers with 300k comments, the
 //!   memory it takes, and ingest with a comment against without one; see `bench_themes.rs`.
 //! - webhooks (only when asked): alert latency under load, a backlog drained, and ingest with two
@@ -26,7 +29,7 @@
 
 use std::{
     net::TcpStream,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     time::Instant,
 };
@@ -34,8 +37,8 @@ use std::{
 use crate::{
     build_release_collector, flag,
     server::{
-        admin_get, count_rows, free_addr, log_field, release, rss_kib, seeded_in, serve_command,
-        start_bare, stream_export, Server, BENCH_TOKEN,
+        admin_get, admin_server, count_rows, free_addr, log_field, release, rss_kib, seeded,
+        serve_command, start_bare, stream_export, Server, BENCH_TOKEN, STATS_QUERIES,
     },
     target_dir, tools,
     wrk::{median, wrk},
@@ -110,6 +113,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 .unwrap_or(10),
         };
         report.push(crate::soak::soak(&dir, &options)?);
+    }
+    if which == Some("memory") {
+        report.push(crate::bench_memory::run(&dir, count)?);
     }
     if which == Some("impact") {
         report.push(crate::bench_impact::run(&dir, count)?);
@@ -199,11 +205,6 @@ fn ingest(dir: &Path, seconds: u64, rounds: usize) -> Result<String, String> {
     ))
 }
 
-/// The store of `count` generated answers over a year, seeded once and reused.
-fn seeded(dir: &Path, count: u64) -> Result<PathBuf, String> {
-    seeded_in(dir.join(format!("export-data-{count}")), count)
-}
-
 fn export(dir: &Path, count: u64) -> Result<String, String> {
     let data = seeded(dir, count)?;
     let binary = release("touchpoint-collector");
@@ -246,14 +247,7 @@ fn export(dir: &Path, count: u64) -> Result<String, String> {
         ));
     }
     // Over HTTP: the server's memory before and after streaming everything.
-    let addr = free_addr()?;
-    let server = Server::start(
-        serve_command(&addr, &data)
-            .env("TOUCHPOINT_ADMIN_TOKEN", BENCH_TOKEN)
-            .env("RUST_LOG", "warn"),
-        dir.join("export-server.log"),
-        &addr,
-    )?;
+    let (server, addr) = admin_server(&data, "warn", dir.join("export-server.log"))?;
     let before = rss_kib(server.pid(), "VmRSS:");
     let streamed = stream_export(&addr, server.pid())?;
     let (bytes, http_seconds, peak_during) =
@@ -319,16 +313,7 @@ fn stats(dir: &Path, count: u64) -> Result<String, String> {
         "## `GET /v1/stats` over {count} stored answers ({QUERIES} queries each, one kept-alive connection)\n\
          | query | groups | median | p99 |\n|---|---|---|---|"
     )];
-    for query in [
-        "",
-        "?group_by=channel",
-        "?group_by=channel,touchpoint",
-        "?group_by=site,segment",
-        "?group_by=agent&channel=agent",
-        "?group_by=week,channel",
-        "?group_by=day&from=2026-10-01&to=2026-11-01",
-        "?group_by=touchpoint&include_bursts=true",
-    ] {
+    for query in STATS_QUERIES {
         let path = format!("/v1/stats{query}");
         let mut times = Vec::with_capacity(QUERIES);
         let mut groups = 0;

@@ -21,6 +21,7 @@
 mod bench;
 mod bench_impact;
 mod bench_ingest;
+mod bench_memory;
 mod bench_postgres;
 mod bench_themes;
 mod bench_webhooks;

@@ -98,6 +98,20 @@ pub fn serve_command(addr: &str, data: &Path) -> Command {
     command
 }
 
+/// The release collector serving `data` on a free address with the benchmarks' admin token and
+/// `rust_log`, its log in `log`; returns it and its address.
+pub fn admin_server(data: &Path, rust_log: &str, log: PathBuf) -> Result<(Server, String), String> {
+    let addr = free_addr()?;
+    let server = Server::start(
+        serve_command(&addr, data)
+            .env("TOUCHPOINT_ADMIN_TOKEN", BENCH_TOKEN)
+            .env("RUST_LOG", rust_log),
+        log,
+        &addr,
+    )?;
+    Ok((server, addr))
+}
+
 /// The admin token the benchmarks give the collectors they start.
 pub const BENCH_TOKEN: &str = "bench-token-0123456789abcdefghijk";
 
@@ -250,6 +264,23 @@ pub fn seeded_in(data: PathBuf, count: u64) -> Result<PathBuf, String> {
     }
     Ok(data)
 }
+
+/// The store of `count` generated answers over a year, seeded once and reused.
+pub fn seeded(dir: &Path, count: u64) -> Result<PathBuf, String> {
+    seeded_in(dir.join(format!("export-data-{count}")), count)
+}
+
+/// The queries of `cargo xtask bench stats` (and `bench memory`).
+pub const STATS_QUERIES: [&str; 8] = [
+    "",
+    "?group_by=channel",
+    "?group_by=channel,touchpoint",
+    "?group_by=site,segment",
+    "?group_by=agent&channel=agent",
+    "?group_by=week,channel",
+    "?group_by=day&from=2026-10-01&to=2026-11-01",
+    "?group_by=touchpoint&include_bursts=true",
+];
 
 /// Rows in a stopped store, counted by the offline export.
 pub fn count_rows(data: &Path) -> Result<u64, String> {

@@ -25,10 +25,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde::Deserialize;
-
 use crate::{
-    stats::joins::{Joining, Joins},
+    stats::joins::Joins,
     store::{outcomes::Outcome, Store, StoreError},
 };
 
@@ -40,81 +38,6 @@ pub enum ViewError {
     /// The answers stored before the collector started are still being read in.
     #[error("the business view is being prepared")]
     Preparing,
-}
-
-/// The fields of a record the index reads; serde skips the rest.
-#[derive(Deserialize)]
-struct Lite<'a> {
-    #[serde(borrow)]
-    submitted_at: &'a str,
-    #[serde(default)]
-    answers: LiteAnswers<'a>,
-    #[serde(default, borrow)]
-    context: Option<LiteContext<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-struct LiteAnswers<'a> {
-    effort: Option<u8>,
-    confidence: Option<u8>,
-    #[serde(borrow)]
-    emotion: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
-struct LiteContext<'a> {
-    #[serde(borrow)]
-    interaction_id: Option<&'a str>,
-}
-
-/// 1 (angry) – 5 (delighted), 0 for none.
-fn emotion_rank(emotion: Option<&str>) -> u8 {
-    emotion
-        .and_then(|e| protocol::Emotion::parse(e).ok())
-        .map_or(0, |e| e.index() as u8 + 1)
-}
-
-/// Reads into `joins` the records the store held before it opened, from key `from` on: only
-/// the fields the index keeps, without building the whole submission. Stops at `until`, and
-/// then says the key to go on from.
-fn fill(
-    store: &dyn Store,
-    joins: &Joins,
-    from: u64,
-    until: Option<Instant>,
-) -> Result<Option<u64>, StoreError> {
-    let mut failed = None;
-    let mut stopped = None;
-    store.scan(from, joins.fill_below(), &mut |record| {
-        if until.is_some_and(|until| Instant::now() >= until) {
-            stopped = Some(record.received_micros);
-            return false;
-        }
-        let Ok(lite) = serde_json::from_str::<Lite<'_>>(record.json) else {
-            failed = Some(StoreError::Corrupt {
-                key: record.received_micros,
-            });
-            return false;
-        };
-        let Some(interaction) = lite.context.and_then(|c| c.interaction_id) else {
-            return true;
-        };
-        let submitted = protocol::Timestamp::parse(lite.submitted_at)
-            .map_or(i64::MAX, |t| t.unix_millis())
-            .max(0)
-            .unsigned_abs()
-            .saturating_mul(1000);
-        joins.add_one(Joining {
-            given_micros: submitted.min(record.received_micros),
-            touchpoint: record.touchpoint,
-            interaction,
-            effort: lite.answers.effort.unwrap_or(0),
-            confidence: lite.answers.confidence.unwrap_or(0),
-            emotion: emotion_rank(lite.answers.emotion),
-        });
-        true
-    })?;
-    failed.map_or(Ok(stopped), Err)
 }
 
 /// Outcomes read before they are added to the index in one step.
@@ -218,13 +141,16 @@ impl Impact {
     fn prepare(&self, joins: Arc<Joins>) {
         let started = Instant::now();
         let until = started + AT_OPEN;
-        let at_once = fill(&*self.store, &joins, 0, Some(until)).and_then(|stopped| {
-            Ok(match stopped {
-                Some(key) => Some(key),
-                None => (!catch_up_outcomes(&*self.store, &joins, &self.reading, Some(until))?)
-                    .then_some(u64::MAX),
-            })
-        });
+        let at_once = self
+            .store
+            .fill_joins(&joins, 0, Some(until))
+            .and_then(|stopped| {
+                Ok(match stopped {
+                    Some(key) => Some(key),
+                    None => (!catch_up_outcomes(&*self.store, &joins, &self.reading, Some(until))?)
+                        .then_some(u64::MAX),
+                })
+            });
         let (store, reading, ready) = (
             Arc::clone(&self.store),
             Arc::clone(&self.reading),
@@ -236,7 +162,7 @@ impl Impact {
                 None => Ok(()),
                 Some(key) => {
                     if key < u64::MAX {
-                        fill(&*store, &joins, key, None)?;
+                        store.fill_joins(&joins, key, None)?;
                     }
                     catch_up_outcomes(&*store, &joins, &reading, None).map(drop)
                 }

@@ -19,6 +19,7 @@ use std::{
 };
 
 use protocol::Submission;
+use serde::Deserialize;
 
 /// One answer that carries an interaction id, as the index keeps it.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +84,33 @@ impl<'a> Joining<'a> {
         })
     }
 
+    /// The answer stored as `json` under `received_micros` at `touchpoint`, if it carries an
+    /// interaction id: only the fields the index keeps are read, without building the whole
+    /// submission.
+    pub fn of_json(
+        json: &'a str,
+        touchpoint: &'a str,
+        received_micros: u64,
+    ) -> Result<Option<Self>, serde_json::Error> {
+        let lite = serde_json::from_str::<Lite<'_>>(json)?;
+        let Some(interaction) = lite.context.and_then(|c| c.interaction_id) else {
+            return Ok(None);
+        };
+        let submitted = protocol::Timestamp::parse(lite.submitted_at)
+            .map_or(i64::MAX, |t| t.unix_millis())
+            .max(0)
+            .unsigned_abs()
+            .saturating_mul(1000);
+        Ok(Some(Self {
+            given_micros: submitted.min(received_micros),
+            touchpoint,
+            interaction,
+            effort: lite.answers.effort.unwrap_or(0),
+            confidence: lite.answers.confidence.unwrap_or(0),
+            emotion: emotion_rank(lite.answers.emotion),
+        }))
+    }
+
     fn to_owned(self) -> Waiting {
         Waiting {
             given_micros: self.given_micros,
@@ -91,6 +119,38 @@ impl<'a> Joining<'a> {
             measures: [self.effort, self.confidence, self.emotion],
         }
     }
+}
+
+/// The fields of a record the index reads; serde skips the rest.
+#[derive(Deserialize)]
+struct Lite<'a> {
+    #[serde(borrow)]
+    submitted_at: &'a str,
+    #[serde(default)]
+    answers: LiteAnswers<'a>,
+    #[serde(default, borrow)]
+    context: Option<LiteContext<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct LiteAnswers<'a> {
+    effort: Option<u8>,
+    confidence: Option<u8>,
+    #[serde(borrow)]
+    emotion: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct LiteContext<'a> {
+    #[serde(borrow)]
+    interaction_id: Option<&'a str>,
+}
+
+/// 1 (angry) – 5 (delighted), 0 for none.
+fn emotion_rank(emotion: Option<&str>) -> u8 {
+    emotion
+        .and_then(|e| protocol::Emotion::parse(e).ok())
+        .map_or(0, |e| e.index() as u8 + 1)
 }
 
 /// An answer waiting in the queue while a question holds the index.

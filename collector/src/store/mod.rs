@@ -18,9 +18,43 @@ use self::outcomes::{Outcome, OutcomePut};
 use crate::{
     config::{Bounded, Bounds},
     org::agenda::Action,
-    stats::{joins::Joins, Aggregates},
+    stats::{
+        joins::{Joining, Joins},
+        Aggregates,
+    },
 };
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
+
+/// Counts into `joins` the records keyed `from..to` that carry an interaction id, read from the
+/// records themselves, until `until`; then says the key to go on from.
+pub fn fill_joins_from_records<S: Store + ?Sized>(
+    store: &S,
+    joins: &Joins,
+    from: u64,
+    to: u64,
+    until: Option<Instant>,
+) -> Result<Option<u64>, StoreError> {
+    let mut failed = None;
+    let mut stopped = None;
+    store.scan(from, to, &mut |record| {
+        if until.is_some_and(|until| Instant::now() >= until) {
+            stopped = Some(record.received_micros);
+            return false;
+        }
+        match Joining::of_json(record.json, record.touchpoint, record.received_micros) {
+            Ok(Some(answer)) => joins.add_one(answer),
+            Ok(None) => {}
+            Err(_) => {
+                failed = Some(StoreError::Corrupt {
+                    key: record.received_micros,
+                });
+                return false;
+            }
+        }
+        true
+    })?;
+    failed.map_or(Ok(stopped), Err)
+}
 
 pub use self::postgres::PgStore;
 pub use self::sled::SledStore;
@@ -145,6 +179,18 @@ pub trait Store: Send + Sync + 'static {
     /// answer with an interaction id into it as it counts the stats cells.
     fn joins(&self) -> Option<Arc<Joins>> {
         None
+    }
+
+    /// Counts into `joins` the answers stored before open (keyed `from..joins.fill_below()`),
+    /// until `until`; then says the key to go on from. By default from the records; sled reads
+    /// what it saved of the index beside each sealed block ([`sled`](self::sled)).
+    fn fill_joins(
+        &self,
+        joins: &Joins,
+        from: u64,
+        until: Option<Instant>,
+    ) -> Result<Option<u64>, StoreError> {
+        fill_joins_from_records(self, joins, from, joins.fill_below(), until)
     }
 
     /// Bytes the store occupies on disk, where known.

@@ -361,7 +361,7 @@ fn unzigzag(n: u64) -> i64 {
 
 /// LEB128, the usual seven bits a byte: written by hand, as the few lines it takes cost less than
 /// a dependency.
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push(n as u8 | 0x80);
         n >>= 7;
@@ -369,22 +369,22 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     out.push(n as u8);
 }
 
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(super) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
 
-/// Reads a compact block's body front to back.
-struct Reader<'a>(&'a [u8]);
+/// Reads a compact block's body (or a saved value of [`super::joined`]) front to back.
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn byte(&mut self) -> Result<u8, StoreError> {
+    pub(super) fn byte(&mut self) -> Result<u8, StoreError> {
         let (first, rest) = self.0.split_first().ok_or(StoreError::Corrupt { key: 0 })?;
         self.0 = rest;
         Ok(*first)
     }
 
-    fn varint(&mut self) -> Result<u64, StoreError> {
+    pub(super) fn varint(&mut self) -> Result<u64, StoreError> {
         let mut n = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
@@ -396,7 +396,7 @@ impl<'a> Reader<'a> {
         Err(StoreError::Corrupt { key: 0 })
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], StoreError> {
+    pub(super) fn bytes(&mut self) -> Result<&'a [u8], StoreError> {
         let len = usize::try_from(self.varint()?).map_err(|_| StoreError::Corrupt { key: 0 })?;
         if len > self.0.len() {
             return Err(StoreError::Corrupt { key: 0 });
@@ -406,7 +406,7 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
-    fn str(&mut self) -> Result<&'a str, StoreError> {
+    pub(super) fn str(&mut self) -> Result<&'a str, StoreError> {
         std::str::from_utf8(self.bytes()?).map_err(|_| StoreError::Corrupt { key: 0 })
     }
 }

@@ -33,6 +33,8 @@
 //!   the hashes and confirmed in its pack. Older stores' entries (`i` + identity → number, `s` +
 //!   number → the outcome as JSON; `meta/outcomes`, the last number then) are moved into packs on
 //!   open ([`migrate`]).
+//! - `joined`: the business view's index of each sealed block, one value per block, keyed as
+//!   `sealed` ([`joined`]), so a start reads it instead of every sealed record.
 //! - `aggregates`: the stats cells (see [`crate::stats`]): one entry per cell for the days still
 //!   taking answers (today and yesterday), one packed value per closed day (key byte `D`), and
 //!   the theme cells beside them (one value per day and slot, key byte `G`, and the phrases they
@@ -62,9 +64,9 @@
 
 //!
 //! Files: [`format`] the bytes of every value, [`compact`] the sealed records' compact form,
-//! [`index`] finding records by id and interaction, [`migrate`] rewriting older blocks
-//! into it (and older outcomes into packs), [`outcomes`] the packed outcomes, [`trees`] finding
-//! and sealing records,
+//! [`index`] finding records by id and interaction, [`joined`] the business view's index saved
+//! per block, [`migrate`] rewriting older blocks into it (and older outcomes into packs),
+//! [`outcomes`] the packed outcomes, [`trees`] finding and sealing records,
 //! [`sealer`] the thread that seals and saves in the background, [`recovery`] repair on open and
 //! the saved stats, [`vacuum`] rewriting sled's log into a fresh one on open once it is mostly
 //! dead copies.
@@ -72,6 +74,7 @@
 mod compact;
 mod format;
 mod index;
+mod joined;
 mod migrate;
 mod outcomes;
 mod recovery;
@@ -226,6 +229,7 @@ impl SledStore {
             deliveries: db.open_tree("deliveries")?,
             hooks: db.open_tree("hooks")?,
             outcomes: db.open_tree("outcomes")?,
+            joined: db.open_tree("joined")?,
             recent: Arc::default(),
             index: Arc::default(),
             hash_key,
@@ -647,6 +651,22 @@ impl Store for SledStore {
         Some(Arc::clone(&self.joins))
     }
 
+    /// The sealed records from their blocks' saved part of the index ([`joined`]), then the
+    /// records not yet sealed.
+    fn fill_joins(
+        &self,
+        joins: &Joins,
+        from: u64,
+        until: Option<std::time::Instant>,
+    ) -> Result<Option<u64>, StoreError> {
+        let to = joins.fill_below();
+        let (next, stopped) = self.trees.fill_joins(joins, from, to, until)?;
+        if stopped {
+            return Ok(Some(next));
+        }
+        crate::store::fill_joins_from_records(self, joins, next, to, until)
+    }
+
     fn secret(
         &self,
         name: &str,
@@ -994,6 +1014,8 @@ fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreErr
 mod compact_tests;
 #[cfg(test)]
 mod event_tests;
+#[cfg(test)]
+mod joined_tests;
 #[cfg(test)]
 mod outcome_tests;
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The sled backend's trees: finding a record (recent or sealed, by arrival key, id or
 //! interaction), the checkpoint and the progress marker, and moving flushed records into sealed
-//! blocks, whose index replaces their `ids` and `interactions` entries.
+//! blocks, whose index replaces their `ids` and `interactions` entries, each with its part of the
+//! business view's index saved beside it.
 
 use std::{
     path::PathBuf,
@@ -8,11 +9,14 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex, RwLock,
     },
+    time::Instant,
 };
 
 use super::compact::{block_index, each_record, encode_block, record_at, Indexed};
 use super::format::{block_header, decode, interaction_key, key_of, CHECKPOINT};
 use super::index::{BlockIndex, HashKey, Recent, SealedIndex};
+use super::joined;
+use crate::stats::joins::Joins;
 use crate::store::StoreError;
 
 /// Whether the interaction under `key` has a stored answer: a recent one, or a sealed one through
@@ -50,6 +54,8 @@ pub(super) struct Trees {
     pub(super) hooks: sled::Tree,
     /// The organisation's outcomes, by identity and by sequence number.
     pub(super) outcomes: sled::Tree,
+    /// The business view's index of each sealed block, keyed as `sealed` ([`super::joined`]).
+    pub(super) joined: sled::Tree,
     /// The records in `responses` by id and interaction, in memory ([`Recent`]).
     pub(super) recent: Arc<Mutex<Recent>>,
     /// The sealed blocks' ids and interaction keys, in memory ([`SealedIndex`]).
@@ -266,6 +272,9 @@ impl Trees {
                 let (value, records_indexed) = encode_block(&records, self.hash_key);
                 self.sealed
                     .insert(records[0].0.to_be_bytes(), value.as_slice())?;
+                // After its block: a crash in between leaves a block without it, made on open.
+                let joined = joined::of_records(records.iter().map(|(k, v)| (*k, &v[..])))?;
+                self.joined.insert(records[0].0.to_be_bytes(), joined)?;
                 if let Some(index) = block_index(&value)? {
                     self.index
                         .write()
@@ -291,5 +300,65 @@ impl Trees {
         }
         self.responses.apply_batch(responses)?;
         Ok(sealed_keys.len() / block)
+    }
+
+    /// Counts into `joins` the sealed records keyed `from..to` from the blocks' saved values (saving
+    /// those missing), until `until`; says the key where it stopped, or where the sealed records end
+    /// (the rest are read from `responses`).
+    pub(super) fn fill_joins(
+        &self,
+        joins: &Joins,
+        from: u64,
+        to: u64,
+        until: Option<Instant>,
+    ) -> Result<(u64, bool), StoreError> {
+        // As a scan: sealing waits, so no record moves from `responses` into a block meanwhile.
+        let t = self;
+        let _shared = t.seal_guard.read().unwrap_or_else(|p| p.into_inner());
+        let first_block = match t.sealed.range(..=from.to_be_bytes()).next_back() {
+            Some(entry) => entry?.0,
+            None => sled::IVec::from(&from.to_be_bytes()),
+        };
+        let (mut next, mut saved_blocks, mut made_blocks) = (from, 0u64, 0u64);
+        let log = |saved_blocks, made_blocks, stopped| {
+            tracing::info!(
+                saved_blocks,
+                made_blocks,
+                stopped,
+                "read the sealed blocks' part of the business view's index"
+            );
+        };
+        for entry in t
+            .sealed
+            .range(first_block..sled::IVec::from(&to.to_be_bytes()))
+        {
+            let (block_key, block) = entry?;
+            let start = key_of(&block_key)?;
+            // Stopped only after a block, so each call goes on from further than it began.
+            if start > from && next > from && until.is_some_and(|until| Instant::now() >= until) {
+                log(saved_blocks, made_blocks, true);
+                return Ok((start, true));
+            }
+            let saved = match t.joined.get(&block_key)? {
+                Some(saved) => {
+                    saved_blocks += 1;
+                    saved
+                }
+                None => {
+                    let saved = sled::IVec::from(joined::of_block(&block)?);
+                    t.joined.insert(&block_key, saved.clone())?;
+                    made_blocks += 1;
+                    saved
+                }
+            };
+            joined::each_saved(&saved, &mut |key, answer| {
+                if (from..to).contains(&key) {
+                    joins.add_one(answer);
+                }
+            })?;
+            next = next.max(block_header(&block)?.1.saturating_add(1));
+        }
+        log(saved_blocks, made_blocks, false);
+        Ok((next, false))
     }
 }
