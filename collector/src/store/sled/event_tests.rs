@@ -1,6 +1,7 @@
 //! The sled backend's events: an answer's `response.created` is in the outbox with it, comes up
 //! only once the answer is durable, survives reopening, and leaves the outbox when handed on.
 
+use super::tests::reopen;
 use super::*;
 
 fn submission(id: &str) -> Submission {
@@ -26,7 +27,7 @@ fn delivery(endpoint: &str, event: EventKey) -> Delivery {
 fn an_answer_event_waits_for_its_flush_and_survives_reopening() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = {
-        let store = SledStore::open(dir.path()).expect("open");
+        let store = reopen(dir.path());
         let s = submission("evvvvvvvvvvvvvvv01");
         let Put::Stored { key } = store
             .put(&s, &s.to_json(), &crate::config::Bounds::NONE)
@@ -67,7 +68,7 @@ fn an_answer_event_waits_for_its_flush_and_survives_reopening() {
         assert_eq!(store.outbox_len(), 1);
         key
     };
-    let store = super::tests::reopen(dir.path());
+    let store = reopen(dir.path());
     let events = store.pending_events(10).expect("events");
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].key.at, key);
@@ -77,7 +78,7 @@ fn an_answer_event_waits_for_its_flush_and_survives_reopening() {
 #[test]
 fn fanning_out_moves_an_event_to_its_deliveries() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+    let store = reopen(dir.path());
     let key = store
         .push_event(EventKind::AlertOpened, r#"{"notify":["a"]}"#)
         .expect("push");
@@ -132,14 +133,14 @@ fn an_acknowledgement_survives_reopening_beside_its_alert() {
         held: false,
     };
     {
-        let store = SledStore::open(dir.path()).expect("open");
+        let store = reopen(dir.path());
         store.put_alert(&alert).expect("alert");
         let first = Acknowledgement::new(&alert.id, "Sam", "looking", "dashboard", 6).expect("ok");
         store.put_acknowledgement(&first).expect("ack");
         let second = Acknowledgement::new(&alert.id, "Ann", "fixed", "api", 7).expect("ok");
         store.put_acknowledgement(&second).expect("ack");
     }
-    let store = super::tests::reopen(dir.path());
+    let store = reopen(dir.path());
     assert_eq!(store.alerts().expect("alerts"), vec![alert.clone()]);
     let acks = store.acknowledgements().expect("acks");
     assert_eq!(acks.len(), 1, "one per alert, the latest");

@@ -113,6 +113,30 @@ use crate::{
 /// Blocks migrated between two openings of sled (about 128 000 records).
 const MIGRATE_BLOCKS: u64 = 512;
 
+thread_local! {
+    /// Whether a panic on this thread is caught and reported by its caller ([`quietly`]).
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, catching a panic, with the panic's own message kept quiet on this thread only: the
+/// process's panic hook is wrapped once, so a panic on another thread (another store opening,
+/// a test) is still reported.
+fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    static WRAPPED: std::sync::Once = std::sync::Once::new();
+    WRAPPED.call_once(|| {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                hook(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(false));
+    result
+}
+
 /// What the writer lock guards.
 pub(crate) struct Writer {
     /// The last arrival key handed out.
@@ -164,10 +188,7 @@ impl SledStore {
         block: usize,
         seal: bool,
     ) -> Result<Self, StoreError> {
-        let hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        let opened = std::panic::catch_unwind(|| Self::open_unguarded(dir, cache_mib, block, seal));
-        std::panic::set_hook(hook);
+        let opened = quietly(|| Self::open_unguarded(dir, cache_mib, block, seal));
         opened.unwrap_or_else(|panic| {
             let reason = panic
                 .downcast_ref::<&str>()

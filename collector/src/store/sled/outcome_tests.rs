@@ -45,7 +45,7 @@ fn keys_by_tag(store: &SledStore) -> HashMap<u8, usize> {
 #[test]
 fn an_import_is_a_few_packs_and_each_line_is_stored_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+    let store = reopen(dir.path());
     let lines: Vec<Outcome> = (0..1_200).map(|n| line(n, None)).collect();
     let puts = store.put_outcomes(&lines).expect("put");
     assert_eq!(puts[0], OutcomePut::Stored(1));
@@ -85,7 +85,7 @@ fn an_import_is_a_few_packs_and_each_line_is_stored_once() {
 #[test]
 fn a_shared_hash_is_confirmed_in_the_pack() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+    let store = reopen(dir.path());
     store.put_outcomes(&[line(1, None)]).expect("put");
     // The index says another line's hash is in the first pack too, as if the two collided.
     let other = line(2, None);
@@ -137,7 +137,7 @@ fn write_old(store: &SledStore, seqs: std::ops::Range<u64>, unnamed: &[u64]) {
 #[test]
 fn outcomes_kept_the_older_way_are_packed_on_open_with_their_numbers() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+    let store = reopen(dir.path());
     // Lines 1..=1 500; a crash left 700 without its identity, and 1 500 (the last) as well.
     write_old(&store, 1..1_501, &[700, 1_500]);
     drop(store);
@@ -178,7 +178,7 @@ fn outcomes_kept_the_older_way_are_packed_on_open_with_their_numbers() {
 #[test]
 fn a_move_stopped_half_way_goes_on_at_the_next_open() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+    let store = reopen(dir.path());
     write_old(&store, 1..5_001, &[]);
     // What a stop after the first step leaves: its lines in packs, the rest as they were.
     let first_step = migrate::pack_outcomes_steps(&store.trees, 1).expect("one step");

@@ -18,12 +18,18 @@ fn submission(id: &str, effort: i64, interaction: Option<&str>) -> Submission {
 /// Reopens `dir` in this process: sled's background thread lets go of the lock shortly after
 /// the previous handle is dropped.
 pub(super) fn reopen(dir: &Path) -> SledStore {
+    open_retrying(|| SledStore::open(dir))
+}
+
+/// Opens with `open`, again while the store is locked: sled's threads may hold its file a moment
+/// after the store before was dropped in this process.
+pub(super) fn open_retrying(open: impl Fn() -> Result<SledStore, StoreError>) -> SledStore {
     for _ in 0..100 {
-        match SledStore::open(dir) {
+        match open() {
             Err(StoreError::Locked { .. }) => {
                 std::thread::sleep(std::time::Duration::from_millis(20))
             }
-            other => return other.expect("reopen"),
+            other => return other.expect("open"),
         }
     }
     panic!("the store stayed locked")
@@ -36,7 +42,7 @@ fn put(store: &SledStore, s: &Submission) -> Put {
 #[test]
 fn an_id_is_stored_once_and_conflicts_are_told_apart() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+    let store = reopen(dir.path());
     let first = submission("aaaaaaaaaaaaaaaa01", 6, Some("call-1"));
     assert!(matches!(put(&store, &first), Put::Stored { .. }));
     assert_eq!(put(&store, &first), Put::Duplicate);
@@ -88,7 +94,7 @@ fn arrival_keys_increase_and_survive_reopening() {
 #[test]
 fn a_second_process_cannot_open_the_same_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let _held = SledStore::open(dir.path()).expect("open");
+    let _held = reopen(dir.path());
     assert!(matches!(
         SledStore::open(dir.path()),
         Err(StoreError::Locked { .. }) | Err(StoreError::Io(_))
@@ -103,7 +109,7 @@ proptest::proptest! {
     fn dedupe_matches_a_model(ops in proptest::collection::vec((0u8..6, 1i64..4, proptest::option::of(0u8..3), proptest::bool::weighted(0.2)), 1..60)) {
         use std::collections::HashMap;
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = SledStore::open_with(dir.path(), 8, 2, false).expect("open");
+        let store = open_retrying(|| SledStore::open_with(dir.path(), 8, 2, false));
         let mut by_id: HashMap<String, String> = HashMap::new();
         let mut interactions: HashMap<u8, String> = HashMap::new();
         for (id, effort, interaction, seal) in ops {
@@ -149,7 +155,7 @@ fn after_an_unclean_stop_retries_are_neither_stored_twice_nor_lost() {
     let kept = submission("dddddddddddddddd01", 6, Some("call-7"));
     let lost = submission("dddddddddddddddd02", 5, None);
     {
-        let store = SledStore::open(dir.path()).expect("open");
+        let store = reopen(dir.path());
         store.flush().expect("a checkpoint");
         // A record whose index entries did not reach the disk.
         let key = crate::clock::now_micros();
@@ -201,7 +207,7 @@ fn ids_in(store: &SledStore, from: u64, to: u64) -> Vec<String> {
 #[test]
 fn sealed_records_are_found_scanned_in_order_and_deduplicated() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
+    let store = open_retrying(|| SledStore::open_with(dir.path(), 8, 4, false));
     let subs: Vec<Submission> = (0..10)
         .map(|i| {
             submission(
@@ -276,7 +282,7 @@ fn flags_in(store: &SledStore) -> Vec<u8> {
 #[test]
 fn a_burst_from_one_device_is_flagged_and_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+    let store = reopen(dir.path());
     let answers = [
         kiosk(1, "kiosk-1", "2026-11-22T10:00:00Z"),
         kiosk(2, "kiosk-1", "2026-11-22T10:00:01Z"), // one second later: a burst
@@ -305,7 +311,7 @@ fn a_burst_from_one_device_is_flagged_and_kept() {
 #[test]
 fn a_drained_offline_backlog_with_realistic_spacing_is_not_flagged() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+    let store = reopen(dir.path());
     let start = Timestamp::parse("2026-11-18T08:00:00Z")
         .expect("a time")
         .unix_millis();
@@ -349,7 +355,7 @@ fn a_crash_while_sealing_leaves_no_second_copy() {
         .map(|i| submission(&format!("ffffffffffffffff{i:02}"), 4, None))
         .collect();
     {
-        let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
+        let store = open_retrying(|| SledStore::open_with(dir.path(), 8, 4, false));
         let records = written(&store, &subs);
         put_block(
             &store,
@@ -395,7 +401,7 @@ fn sealed_records_are_found_by_the_blocks_index_alone() {
         (i % 2 == 0).then(|| format!("call-{i}"))
     });
     {
-        let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
+        let store = open_retrying(|| SledStore::open_with(dir.path(), 8, 4, false));
         for s in &subs {
             assert!(matches!(put(&store, s), Put::Stored { .. }));
         }
@@ -406,7 +412,7 @@ fn sealed_records_are_found_by_the_blocks_index_alone() {
         assert_eq!(put(&store, &subs[3]), Put::Duplicate);
     }
     for round in 0..2 {
-        let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
+        let store = open_retrying(|| SledStore::open_with(dir.path(), 8, 4, false));
         assert_eq!(store.len(), 10 + round);
         for s in &subs {
             assert_eq!(put(&store, s), Put::Duplicate, "{}", s.id.as_str());
@@ -434,7 +440,7 @@ fn a_shared_hash_is_confirmed_in_the_block() {
     let subs = numbered("efefefefefefefef", 4, |_| None);
     let newcomer = submission("efefefefefefefef99", 4, None);
     {
-        let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
+        let store = open_retrying(|| SledStore::open_with(dir.path(), 8, 4, false));
         let records = written(&store, &subs);
         let (mut block, _) = encode_block(&records, store.trees.hash_key);
         // The first record's id hash, in the block's index, replaced by the newcomer's.
@@ -458,7 +464,7 @@ fn a_secret_is_made_once_and_kept_across_reopening() {
     let dir = tempfile::tempdir().expect("a directory");
     let mut made = 0;
     let first = {
-        let store = SledStore::open(dir.path()).expect("open");
+        let store = reopen(dir.path());
         store
             .secret("invitation", &mut || {
                 made += 1;
@@ -488,7 +494,7 @@ fn a_secret_is_made_once_and_kept_across_reopening() {
 fn sessions_expire_end_and_outlive_a_restart() {
     let dir = tempfile::tempdir().expect("a directory");
     {
-        let store = SledStore::open(dir.path()).expect("open");
+        let store = reopen(dir.path());
         store.open_session("old", 100, 50).expect("opened");
         store.open_session("kept", 1_000, 60).expect("opened");
         assert_eq!(store.session_expiry("old").expect("read"), Some(100));
@@ -511,7 +517,7 @@ fn sessions_expire_end_and_outlive_a_restart() {
 fn short_links_resolve_outlive_a_restart_and_are_forgotten_once_expired() {
     let dir = tempfile::tempdir().expect("a directory");
     {
-        let store = SledStore::open(dir.path()).expect("open");
+        let store = reopen(dir.path());
         store.put_link("old", "token.old", 100, 50).expect("kept");
         store
             .put_link("kept", "token.kept", 1_000, 60)
@@ -556,7 +562,7 @@ fn at_touchpoint(n: u32, touchpoint: &str, device: &str) -> Submission {
 #[test]
 fn one_answer_saves_what_it_changed_not_its_day() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open_with(dir.path(), 8, BLOCK_RECORDS, false).expect("open");
+    let store = open_retrying(|| SledStore::open_with(dir.path(), 8, BLOCK_RECORDS, false));
     for n in 0..2_000 {
         let s = at_touchpoint(n, &format!("tp-{n}"), &format!("kiosk-{n}"));
         assert!(matches!(put(&store, &s), Put::Stored { .. }));
@@ -615,7 +621,7 @@ fn new_values_past_the_bounds_are_refused_and_known_ones_pass_after_a_restart() 
     };
     let bounded =
         |store: &SledStore, s: &Submission| store.put(s, &s.to_json(), &bounds).expect("put");
-    let store = SledStore::open(dir.path()).expect("open");
+    let store = reopen(dir.path());
     for (n, (touchpoint, device)) in [("a", "k1"), ("b", "k2"), ("a", "k3")].iter().enumerate() {
         let s = at_touchpoint(n as u32, touchpoint, device);
         assert!(matches!(bounded(&store, &s), Put::Stored { .. }));
@@ -649,7 +655,7 @@ fn actions_are_kept_in_the_order_recorded_and_closed_in_place() {
         Action::record(id.into(), what, "field", None, "2026-12-01", String::new()).expect("valid")
     };
     {
-        let store = SledStore::open(dir.path()).expect("open");
+        let store = reopen(dir.path());
         store.put_action(&record("900", "first")).expect("kept");
         store.put_action(&record("1000", "second")).expect("kept");
         let mut first = record("900", "first");
@@ -714,7 +720,7 @@ fn format_2_blocks_are_migrated_once_and_read_the_same() {
     let dir = tempfile::tempdir().expect("tempdir");
     let subs = numbered("eeeeeeeeeeeeeeee", 12, |i| Some(format!("c{i}")));
     let before = {
-        let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
+        let store = open_retrying(|| SledStore::open_with(dir.path(), 8, 4, false));
         let records = written(&store, &subs);
         for chunk in records.chunks(4) {
             let block = super::format::encode_block_2(chunk);
@@ -726,7 +732,7 @@ fn format_2_blocks_are_migrated_once_and_read_the_same() {
         store.trees.db.flush().expect("flush");
         ids_in(&store, 0, u64::MAX)
     };
-    let store = SledStore::open_with(dir.path(), 8, 4, false).expect("open");
+    let store = open_retrying(|| SledStore::open_with(dir.path(), 8, 4, false));
     let formats: Vec<u8> = store
         .trees
         .sealed

@@ -37,7 +37,7 @@ fn saved_keys(store: &SledStore, tag: u8) -> usize {
 #[test]
 fn a_day_and_slot_of_theme_cells_is_one_saved_value() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+    let store = reopen(dir.path());
     for n in 0..20 {
         let s = commented(n, "The activation code never arrived, so I called twice.");
         store.put(&s, &s.to_json(), &Bounds::NONE).expect("put");
@@ -51,7 +51,7 @@ fn a_day_and_slot_of_theme_cells_is_one_saved_value() {
 #[test]
 fn theme_cells_saved_the_old_way_are_counted_again_from_the_records() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+    let store = reopen(dir.path());
     for n in 0..12 {
         let s = commented(n, two_themes(n));
         store.put(&s, &s.to_json(), &Bounds::NONE).expect("put");
