@@ -90,10 +90,7 @@ pub(super) fn encode_block(
         });
     }
     let mut plain = Vec::with_capacity(body.len() + table.size);
-    put_varint(&mut plain, table.values.len() as u64);
-    for value in &table.values {
-        put_bytes(&mut plain, value.as_bytes());
-    }
+    table.write(&mut plain);
     plain.extend_from_slice(&body);
     let mut block = Vec::with_capacity(17 + records.len() * 8 + plain.len() / 3);
     block.push(BLOCK_FORMAT);
@@ -162,9 +159,7 @@ fn each_compact(count: u32, body: &[u8], visit: &mut Visit<'_>) -> Result<(), St
     let corrupt = || StoreError::Corrupt { key: 0 };
     let plain = miniz_oxide::inflate::decompress_to_vec(body).map_err(|_| corrupt())?;
     let mut reader = Reader(&plain);
-    let values = (0..reader.varint()?)
-        .map(|_| reader.str())
-        .collect::<Result<Vec<&str>, _>>()?;
+    let values = reader.table()?;
     let mut key = 0u64;
     let mut recent = Vec::with_capacity(512);
     for _ in 0..count {
@@ -187,16 +182,18 @@ fn each_compact(count: u32, body: &[u8], visit: &mut Visit<'_>) -> Result<(), St
     Ok(())
 }
 
-/// The values a block's records share, each written once.
+/// The values a block's records share, each written once (and the touchpoints of a block's
+/// saved part of the business view, [`super::joined`]).
 #[derive(Default)]
-struct Table {
+pub(super) struct Table {
     index: HashMap<String, u64>,
     values: Vec<String>,
     size: usize,
 }
 
 impl Table {
-    fn put(&mut self, out: &mut Vec<u8>, value: &str) {
+    /// Writes `value`'s number in the table to `out`, giving it one when it is new.
+    pub(super) fn put(&mut self, out: &mut Vec<u8>, value: &str) {
         let next = self.values.len() as u64;
         let number = *self.index.entry(value.to_owned()).or_insert_with(|| {
             self.values.push(value.to_owned());
@@ -204,6 +201,15 @@ impl Table {
             next
         });
         put_varint(out, number);
+    }
+
+    /// Writes the table, its count then each value, as [`Reader::table`] reads it.
+    pub(super) fn write(&self, out: &mut Vec<u8>) {
+        out.reserve(self.size + 8);
+        put_varint(out, self.values.len() as u64);
+        for value in &self.values {
+            put_bytes(out, value.as_bytes());
+        }
     }
 }
 
@@ -408,5 +414,10 @@ impl<'a> Reader<'a> {
 
     pub(super) fn str(&mut self) -> Result<&'a str, StoreError> {
         std::str::from_utf8(self.bytes()?).map_err(|_| StoreError::Corrupt { key: 0 })
+    }
+
+    /// A table as [`Table::write`] wrote it: its values, by number.
+    pub(super) fn table(&mut self) -> Result<Vec<&'a str>, StoreError> {
+        (0..self.varint()?).map(|_| self.str()).collect()
     }
 }

@@ -16,9 +16,7 @@
 //! (effort, confidence and emotion, 3 bits each) and the interaction id (length and bytes), all
 //! as LEB128 numbers.
 
-use std::collections::HashMap;
-
-use super::compact::{each_record, put_bytes, put_varint, Reader};
+use super::compact::{each_record, put_bytes, put_varint, Reader, Table};
 use super::format::decode;
 use crate::stats::joins::Joining;
 use crate::store::StoreError;
@@ -28,8 +26,7 @@ const FORMAT: u8 = 1;
 /// A block's entries being written.
 #[derive(Default)]
 struct Saving {
-    touchpoints: Vec<String>,
-    numbers: HashMap<String, u64>,
+    touchpoints: Table,
     entries: Vec<u8>,
     count: u64,
     previous: u64,
@@ -37,18 +34,10 @@ struct Saving {
 
 impl Saving {
     fn add(&mut self, key: u64, answer: &Joining<'_>) {
-        let next = self.touchpoints.len() as u64;
-        let touchpoint = *self
-            .numbers
-            .entry(answer.touchpoint.to_owned())
-            .or_insert(next);
-        if touchpoint == next {
-            self.touchpoints.push(answer.touchpoint.to_owned());
-        }
         let measure = |m: u8| u64::from(m.min(7));
         put_varint(&mut self.entries, key.saturating_sub(self.previous));
         put_varint(&mut self.entries, key.saturating_sub(answer.given_micros));
-        put_varint(&mut self.entries, touchpoint);
+        self.touchpoints.put(&mut self.entries, answer.touchpoint);
         put_varint(
             &mut self.entries,
             measure(answer.effort) | measure(answer.confidence) << 3 | measure(answer.emotion) << 6,
@@ -60,10 +49,7 @@ impl Saving {
 
     fn finish(self) -> Vec<u8> {
         let mut plain = Vec::with_capacity(self.entries.len() + 64);
-        put_varint(&mut plain, self.touchpoints.len() as u64);
-        for touchpoint in &self.touchpoints {
-            put_bytes(&mut plain, touchpoint.as_bytes());
-        }
+        self.touchpoints.write(&mut plain);
         put_varint(&mut plain, self.count);
         plain.extend_from_slice(&self.entries);
         let mut value = vec![FORMAT];
@@ -114,9 +100,7 @@ pub(super) fn each_saved(
     };
     let plain = miniz_oxide::inflate::decompress_to_vec(deflated).map_err(|_| corrupt())?;
     let mut reader = Reader(&plain);
-    let touchpoints = (0..reader.varint()?)
-        .map(|_| reader.str())
-        .collect::<Result<Vec<&str>, _>>()?;
+    let touchpoints = reader.table()?;
     let mut key = 0u64;
     for _ in 0..reader.varint()? {
         key = key.checked_add(reader.varint()?).ok_or_else(corrupt)?;
