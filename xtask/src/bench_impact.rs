@@ -17,7 +17,7 @@ use std::{io::BufReader, net::TcpStream, path::Path, time::Instant};
 use crate::{
     root,
     server::{exchange, free_addr, rss_kib, run_started_at, seeded_in, serve_command, Server},
-    wrk::median,
+    wrk::spread,
 };
 
 const TOKEN: &str = "bench-impact-token-0123456789abcdefgh";
@@ -29,16 +29,6 @@ const QUERIES: usize = 20;
 
 fn ms(started: Instant) -> f64 {
     started.elapsed().as_secs_f64() * 1000.0
-}
-
-/// "median (min–max)" of `values` with `decimals`.
-fn spread(values: &[f64], decimals: usize) -> String {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    format!(
-        "{:.decimals$} ({min:.decimals$}–{max:.decimals$})",
-        median(values.to_vec())
-    )
 }
 
 fn request(

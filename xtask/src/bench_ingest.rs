@@ -11,9 +11,9 @@ use std::{
 };
 
 use crate::{
-    server::{free_addr, release, serve_command, start_bare, Server},
+    server::{free_addr, release, serve_command_of, start_bare, Server},
     tools,
-    wrk::{median, wrk, WrkRun},
+    wrk::{median, spread, wrk, WrkRun},
 };
 
 /// CPU ticks (user + system) and context switches (voluntary + involuntary, every thread) of a
@@ -77,12 +77,8 @@ impl Build {
         let data = dir.join(format!("side-{name}-data"));
         let _ = std::fs::remove_dir_all(&data);
         let addr = free_addr()?;
-        let args: Vec<_> = serve_command(&addr, &data)
-            .get_args()
-            .map(ToOwned::to_owned)
-            .collect();
         let server = Server::start(
-            Command::new(binary).args(args),
+            &mut serve_command_of(binary, &addr, &data),
             dir.join(format!("side-{name}.log")),
             &addr,
         )?;
@@ -117,14 +113,6 @@ impl Build {
         self.switches_per_request.push(switches);
         Ok(())
     }
-}
-
-/// "median (min–max)" of `values`, with `decimals` decimals.
-fn spread(values: &[f64], decimals: usize) -> String {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let m = median(values.to_vec());
-    format!("{m:.decimals$} ({min:.decimals$}–{max:.decimals$})")
 }
 
 fn load_average() -> String {

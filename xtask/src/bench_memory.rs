@@ -7,18 +7,13 @@
 
 use std::{io::BufReader, net::TcpStream, path::Path, time::Duration, time::Instant};
 
-use crate::server::{admin_get, admin_server, rss_kib, seeded, stream_export, STATS_QUERIES};
+use crate::server::{
+    admin_get, admin_server, proc_kib, rss_kib, seeded, stream_export, STATS_QUERIES,
+};
 
 /// `AnonHugePages` of process `pid`, in KiB (0 when it cannot be read).
 fn huge_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("AnonHugePages:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
+    proc_kib(pid, "smaps_rollup", "AnonHugePages:")
 }
 
 pub fn run(dir: &Path, count: u64) -> Result<String, String> {

@@ -82,7 +82,12 @@ pub fn start_bare(dir: &Path) -> Result<(Server, String), String> {
 /// The collector serving `data` on `addr` as the benchmarks run it: two workers, no rate limit
 /// (the load comes from one address).
 pub fn serve_command(addr: &str, data: &Path) -> Command {
-    let mut command = Command::new(release("touchpoint-collector"));
+    serve_command_of(&release("touchpoint-collector"), addr, data)
+}
+
+/// [`serve_command`] for the collector `binary` (another build, side by side).
+pub fn serve_command_of(binary: &Path, addr: &str, data: &Path) -> Command {
+    let mut command = Command::new(binary);
     command
         .args([
             "serve",
@@ -306,7 +311,13 @@ pub fn count_rows(data: &Path) -> Result<u64, String> {
 /// A memory figure of process `pid` in KiB (`field`: `VmRSS:` now, `VmHWM:` at its peak); 0 when
 /// it cannot be read.
 pub fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+    proc_kib(pid, "status", field)
+}
+
+/// The figure after `field` (such as `AnonHugePages:`) in `/proc/PID/<file>`, in KiB; 0 when it
+/// cannot be read.
+pub fn proc_kib(pid: u32, file: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
         .ok()
         .and_then(|s| {
             s.lines()

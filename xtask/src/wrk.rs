@@ -112,3 +112,13 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
+
+/// "median (min–max)" of `values`, with `decimals` decimals.
+pub fn spread(values: &[f64], decimals: usize) -> String {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!(
+        "{:.decimals$} ({min:.decimals$}–{max:.decimals$})",
+        median(values.to_vec())
+    )
+}
