@@ -49,7 +49,7 @@ fn link(req: &HttpRequest, state: &AppState, part: &str) -> String {
 /// A new short link to `token`, kept by the store until the token expires; its id, or the token
 /// itself where the store keeps no links.
 async fn shorten(state: &AppState, token: &str, expires_at: u64) -> Result<String, ApiError> {
-    let id = agent::new_link_id().map_err(|e| StoreError::Io(sled::Error::Io(e)))?;
+    let id = agent::new_link_id().map_err(StoreError::from)?;
     let store = Arc::clone(state.ingest.store());
     let (kept, token) = (id.clone(), token.to_owned());
     web::block(

@@ -34,7 +34,7 @@ impl Sessions {
     /// Opens a session; its id is a new random secret.
     pub fn create(&self) -> Result<String, StoreError> {
         let id = Secret::generate()
-            .map_err(|e| StoreError::Io(sled::Error::Io(e)))?
+            .map_err(StoreError::from)?
             .expose()
             .to_owned();
         let now = clock::now_secs();

@@ -383,9 +383,7 @@ mod tests {
                 thread::sleep(Duration::from_millis(5));
             }
             if self.failing.load(Ordering::SeqCst) {
-                Err(StoreError::Io(sled::Error::Io(std::io::Error::other(
-                    "disk full",
-                ))))
+                Err(StoreError::from(std::io::Error::other("disk full")))
             } else {
                 Ok(())
             }
@@ -409,7 +407,7 @@ mod tests {
             _: &str,
             make: &mut dyn FnMut() -> std::io::Result<String>,
         ) -> Result<String, StoreError> {
-            make().map_err(|e| StoreError::Io(sled::Error::Io(e)))
+            make().map_err(StoreError::from)
         }
 
         fn open_session(&self, _: &str, _: u64, _: u64) -> Result<(), StoreError> {

@@ -90,6 +90,14 @@ pub enum StoreError {
     Damaged { path: String, reason: String },
 }
 
+/// A failure of a file the store keeps beside its database (its progress marker, a rewrite's
+/// files, a secret made from the system's randomness): reported as the database's own I/O.
+impl From<std::io::Error> for StoreError {
+    fn from(error: std::io::Error) -> Self {
+        Self::Io(::sled::Error::Io(error))
+    }
+}
+
 /// What happened to a submission offered to the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Put {

@@ -45,7 +45,7 @@ pub(super) fn hash_key(meta: &sled::Tree) -> Result<HashKey, StoreError> {
     }
     let mut made = [0u8; 16];
     getrandom::getrandom(&mut made)
-        .map_err(|e| StoreError::Io(sled::Error::Io(std::io::Error::other(e.to_string()))))?;
+        .map_err(|e| StoreError::from(std::io::Error::other(e.to_string())))?;
     meta.insert(HASH_KEY, &made)?;
     HashKey::from_bytes(&made)
 }

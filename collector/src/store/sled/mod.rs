@@ -697,7 +697,7 @@ impl Store for SledStore {
         if let Some(kept) = self.trees.meta.get(&key)? {
             return String::from_utf8(kept.to_vec()).map_err(|_| StoreError::Corrupt { key: 0 });
         }
-        let made = make().map_err(|e| StoreError::Io(::sled::Error::Io(e)))?;
+        let made = make()?;
         // Whoever asked first keeps theirs; durable before anything is signed with it.
         let _ =
             self.trees

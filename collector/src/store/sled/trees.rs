@@ -4,7 +4,7 @@
 //! business view's index saved beside it.
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex, RwLock,
@@ -18,6 +18,17 @@ use super::index::{BlockIndex, HashKey, Recent, SealedIndex};
 use super::joined;
 use crate::stats::joins::Joins;
 use crate::store::StoreError;
+
+/// Writes `bytes` to the file at `path` whole or not at all: to a file beside it (its name and
+/// `.tmp`), synced, then renamed over it.
+pub(super) fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".tmp");
+    let mut file = std::fs::File::create(&aside)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&aside, path)
+}
 
 /// Whether the interaction under `key` has a stored answer: a recent one, or a sealed one through
 /// the sealed index.
@@ -80,9 +91,9 @@ impl Trees {
     /// until the store is opened again.
     pub(super) fn flush(&self) -> Result<(), StoreError> {
         if self.failed.load(Ordering::SeqCst) {
-            return Err(StoreError::Io(sled::Error::Io(std::io::Error::other(
+            return Err(StoreError::from(std::io::Error::other(
                 "an earlier write failed; the store writes again once reopened",
-            ))));
+            )));
         }
         self.db.flush().map(drop).map_err(|error| {
             self.failed.store(true, Ordering::SeqCst);
@@ -99,14 +110,7 @@ impl Trees {
         if checkpoint <= *marked {
             return Ok(());
         }
-        let aside = self.marker.with_extension("tmp");
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&aside)?;
-            std::io::Write::write_all(&mut file, format!("last_key={checkpoint}\n").as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&aside, &*self.marker)
-        };
-        write().map_err(|e| StoreError::Io(sled::Error::Io(e)))?;
+        replace_file(&self.marker, format!("last_key={checkpoint}\n").as_bytes())?;
         *marked = checkpoint;
         Ok(())
     }

@@ -15,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::trees::replace_file;
 use crate::store::StoreError;
 
 /// The new store, written beside the old one.
@@ -49,13 +50,12 @@ pub(super) struct Opening {
 /// Takes the lock on `dir`'s rewrite, or fails with [`StoreError::Locked`] when another process
 /// is opening the same store.
 pub(super) fn opening(dir: &Path) -> Result<Opening, StoreError> {
-    std::fs::create_dir_all(dir).map_err(io)?;
+    std::fs::create_dir_all(dir)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(dir.join(LOCK))
-        .map_err(io)?;
+        .open(dir.join(LOCK))?;
     rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
         |_| StoreError::Locked {
             path: dir.display().to_string(),
@@ -67,8 +67,8 @@ pub(super) fn opening(dir: &Path) -> Result<Opening, StoreError> {
 /// sled's files in a store's folder: the log, its configuration, its snapshots and its blobs.
 fn sled_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if matches!(&*name, "db" | "conf" | "blobs") || name.starts_with("snap.") {
@@ -77,10 +77,6 @@ fn sled_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     }
     files.sort();
     Ok(files)
-}
-
-fn io(error: std::io::Error) -> StoreError {
-    StoreError::Io(sled::Error::Io(error))
 }
 
 fn kill_at(step: &str) {
@@ -92,19 +88,12 @@ fn kill_at(step: &str) {
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(io)
+        .map_err(StoreError::from)
 }
 
-/// Writes the marker's phase aside, syncs it and renames it into place.
+/// Writes the marker's phase, whole ([`replace_file`]), and makes its name durable.
 fn mark(dir: &Path, phase: u8) -> Result<(), StoreError> {
-    let aside = dir.join("vacuum.swap.tmp");
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&aside)?;
-        std::io::Write::write_all(&mut file, &[b'0' + phase])?;
-        file.sync_all()?;
-        std::fs::rename(&aside, dir.join(MARKER))
-    };
-    write().map_err(io)?;
+    replace_file(&dir.join(MARKER), &[b'0' + phase])?;
     sync_dir(dir)
 }
 
@@ -115,11 +104,11 @@ pub(super) fn recover(dir: &Path) -> Result<bool, StoreError> {
         Ok(phase) => phase,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if dir.join(NEW).exists() {
-                std::fs::remove_dir_all(dir.join(NEW)).map_err(io)?;
+                std::fs::remove_dir_all(dir.join(NEW))?;
             }
             return Ok(false);
         }
-        Err(e) => return Err(io(e)),
+        Err(e) => return Err(e.into()),
     };
     if phase == b"1" {
         move_old_out(dir)?;
@@ -131,10 +120,10 @@ pub(super) fn recover(dir: &Path) -> Result<bool, StoreError> {
 /// Phase 1: the old store's sled files into `vacuum.old`.
 fn move_old_out(dir: &Path) -> Result<(), StoreError> {
     let old = dir.join(OLD);
-    std::fs::create_dir_all(&old).map_err(io)?;
+    std::fs::create_dir_all(&old)?;
     for file in sled_files(dir)? {
         let name = file.file_name().unwrap_or_default().to_owned();
-        std::fs::rename(&file, old.join(name)).map_err(io)?;
+        std::fs::rename(&file, old.join(name))?;
         kill_at("old");
     }
     sync_dir(dir)?;
@@ -147,16 +136,16 @@ fn move_new_in(dir: &Path) -> Result<(), StoreError> {
     if new.exists() {
         for file in sled_files(&new)? {
             let name = file.file_name().unwrap_or_default().to_owned();
-            std::fs::rename(&file, dir.join(name)).map_err(io)?;
+            std::fs::rename(&file, dir.join(name))?;
             kill_at("new");
         }
     }
     sync_dir(dir)?;
-    std::fs::remove_file(dir.join(MARKER)).map_err(io)?;
+    std::fs::remove_file(dir.join(MARKER))?;
     sync_dir(dir)?;
     for leftover in [NEW, OLD] {
         if dir.join(leftover).exists() {
-            std::fs::remove_dir_all(dir.join(leftover)).map_err(io)?;
+            std::fs::remove_dir_all(dir.join(leftover))?;
         }
     }
     Ok(())
@@ -207,7 +196,7 @@ pub(super) fn swap(dir: &Path) -> Result<(), StoreError> {
 /// The copy, durable and closed; returns its size on disk.
 fn copy(db: &sled::Db, new_dir: &Path, cache_mib: u64) -> Result<u64, StoreError> {
     if new_dir.exists() {
-        std::fs::remove_dir_all(new_dir).map_err(io)?;
+        std::fs::remove_dir_all(new_dir)?;
     }
     let new = sled::Config::new()
         .path(new_dir)
