@@ -317,9 +317,8 @@ impl Trees {
         until: Option<Instant>,
     ) -> Result<(u64, bool), StoreError> {
         // As a scan: sealing waits, so no record moves from `responses` into a block meanwhile.
-        let t = self;
-        let _shared = t.seal_guard.read().unwrap_or_else(|p| p.into_inner());
-        let first_block = match t.sealed.range(..=from.to_be_bytes()).next_back() {
+        let _shared = self.seal_guard.read().unwrap_or_else(|p| p.into_inner());
+        let first_block = match self.sealed.range(..=from.to_be_bytes()).next_back() {
             Some(entry) => entry?.0,
             None => sled::IVec::from(&from.to_be_bytes()),
         };
@@ -332,7 +331,7 @@ impl Trees {
                 "read the sealed blocks' part of the business view's index"
             );
         };
-        for entry in t
+        for entry in self
             .sealed
             .range(first_block..sled::IVec::from(&to.to_be_bytes()))
         {
@@ -343,14 +342,14 @@ impl Trees {
                 log(saved_blocks, made_blocks, true);
                 return Ok((start, true));
             }
-            let saved = match t.joined.get(&block_key)? {
+            let saved = match self.joined.get(&block_key)? {
                 Some(saved) => {
                     saved_blocks += 1;
                     saved
                 }
                 None => {
                     let saved = sled::IVec::from(joined::of_block(&block)?);
-                    t.joined.insert(&block_key, saved.clone())?;
+                    self.joined.insert(&block_key, saved.clone())?;
                     made_blocks += 1;
                     saved
                 }
