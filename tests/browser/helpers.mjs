@@ -53,19 +53,36 @@ export async function startCollector({ allowOrigins = [], env = {}, limits = fal
     },
     /** SIGKILL: the collector is unreachable until `restart`. */
     async kill() {
+      const exited = exit(child);
       child.kill("SIGKILL");
-      await new Promise((r) => child.once("exit", r));
+      await exited;
     },
     /** The same address and data directory again. */
     async restart() {
       ({ child } = await spawnAt(base.replace(/^https?:\/\//, "")));
     },
+    /** SIGTERM, and fails if the collector has not stopped well after its 10 s shutdown timeout. */
     async stop() {
+      const exited = exit(child);
       child.kill("SIGTERM");
-      await new Promise((r) => child.once("exit", r));
+      let timer;
+      const late = new Promise((r) => (timer = setTimeout(() => r("late"), 30000)));
+      const how = await Promise.race([exited, late]);
+      clearTimeout(timer);
+      if (how === "late") {
+        child.kill("SIGKILL");
+        await exited;
+      }
       rmSync(data, { recursive: true, force: true });
+      if (how === "late") throw new Error("the collector did not stop within 30 s of SIGTERM");
     },
   };
+}
+
+/** Resolves once `child` has exited (at once if it already has). */
+function exit(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => child.once("exit", r));
 }
 
 async function spawnCollector(data, listen, allowOrigins, env, limits) {

@@ -124,29 +124,13 @@ fn schemathesis_run(
     let mut child = command
         .spawn()
         .map_err(|e| format!("{}: {e}", program.display()))?;
-    let status = wait_at_most(&mut child, DEADLINE)?;
+    let status = crate::wait_at_most(&mut child, DEADLINE)?;
     if status.success() {
         Ok(())
     } else {
         Err(format!(
             "schemathesis found the document and the behaviour disagreeing ({status})"
         ))
-    }
-}
-
-/// Waits for `child`, killing it past `limit`.
-fn wait_at_most(child: &mut Child, limit: Duration) -> Result<std::process::ExitStatus, String> {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            return Ok(status);
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("stopped after {} s", limit.as_secs()));
-        }
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

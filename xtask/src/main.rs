@@ -100,6 +100,71 @@ pub fn run(command: &mut Command) -> Result<(), String> {
     }
 }
 
+/// [`run`], but a command still running after `limit` is stopped with everything it started,
+/// and fails: a test that hangs fails its step, and the run goes on to report the others.
+pub fn run_within(command: &mut Command, limit: std::time::Duration) -> Result<(), String> {
+    eprintln!("$ {}", describe(command));
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("{}: {e}", describe(command)))?;
+    match wait_at_most(&mut child, limit) {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("`{}` failed ({status})", describe(command))),
+        Err(e) => Err(format!("`{}`: {e}", describe(command))),
+    }
+}
+
+/// Waits for `child`; past `limit`, stops it and every process it started, and fails.
+pub fn wait_at_most(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Result<std::process::ExitStatus, String> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Ok(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            kill_tree(child.id());
+            let _ = child.wait();
+            return Err(format!(
+                "still running after {} s, and stopped",
+                limit.as_secs()
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// SIGKILLs `pid` and every process below it. Found through `/proc` rather than a process group
+/// of their own, so Ctrl-C in the terminal still reaches them all.
+fn kill_tree(pid: u32) {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let child: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
+            let after = stat.get(stat.rfind(')')? + 1..)?;
+            let parent = after.split_whitespace().nth(1)?.parse().ok()?;
+            Some((child, parent))
+        })
+        .collect();
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while let Some(&p) = tree.get(i) {
+        tree.extend(parents.iter().filter(|(_, q)| *q == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .args(tree.iter().map(u32::to_string))
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// The command's stdout, or `None` when it cannot run or fails.
 pub fn output(command: &mut Command) -> Option<String> {
     let out = command.stderr(Stdio::null()).output().ok()?;
@@ -250,11 +315,15 @@ fn run_collector(args: &[String]) -> Result<(), String> {
 /// The key the demo agent console (`demo-site/agent.html`) sends; `cargo xtask run` accepts it.
 const DEMO_AGENT_KEY: &str = "demo-console";
 
-/// Every check and test, in the order that fails fastest. Each step runs even when an earlier
-/// one failed, so one run reports everything.
 /// Debian's PostgreSQL server programs: `cargo xtask test` installs `postgresql` without them.
 pub const INITDB: &str = "/usr/lib/postgresql/15/bin/initdb";
 
+/// The longest a step of tests may run (each takes a few minutes, cold builds included): past
+/// it, the step is stopped and fails, so a hang never outlasts CI's own limit unreported.
+const STEP_LIMIT: std::time::Duration = std::time::Duration::from_secs(25 * 60);
+
+/// Every check and test, in the order that fails fastest. Each step runs even when an earlier
+/// one failed, so one run reports everything.
 fn test() -> Result<(), String> {
     let started = std::time::Instant::now();
     let mut steps: Vec<(&str, Result<(), String>)> = Vec::new();
@@ -312,35 +381,44 @@ fn test() -> Result<(), String> {
     if let Ok(url) = &postgres_url {
         tests.env(touchpoint_tests::postgres::ENV, url);
     }
-    step("tests", run(&mut tests));
+    step("tests", run_within(&mut tests, STEP_LIMIT));
     step(
         "API tests on PostgreSQL",
         postgres_url.clone().and_then(|url| {
             // The in-process API tests, and the end-to-end ones about the API rather than
             // about sled's files (those are in `collector.rs` and `hardening.rs`).
-            run(cargo()
-                .args(words(
-                    "test -p touchpoint-collector -p touchpoint-tests --test api --test invitations --test outcomes",
-                ))
-                .env(touchpoint_tests::postgres::ENV, &url)
-                .env("TOUCHPOINT_TEST_BACKEND", "postgres")
-                .env("CI", "true"))
+            run_within(
+                cargo()
+                    .args(words(
+                        "test -p touchpoint-collector -p touchpoint-tests --test api --test invitations --test outcomes",
+                    ))
+                    .env(touchpoint_tests::postgres::ENV, &url)
+                    .env("TOUCHPOINT_TEST_BACKEND", "postgres")
+                    .env("CI", "true"),
+                STEP_LIMIT,
+            )
         }),
     );
     drop(postgres);
     step(
         "widget tests (headless Chromium)",
-        run(cargo()
-            .args(words(
-                "test -p touchpoint-widget --target wasm32-unknown-unknown",
-            ))
-            .env("WASM_BINDGEN_TEST_TIMEOUT", "180"))
-        .and_then(|()| {
-            run(cargo()
+        run_within(
+            cargo()
                 .args(words(
-                    "test -p touchpoint-widget --target wasm32-unknown-unknown --no-default-features",
+                    "test -p touchpoint-widget --target wasm32-unknown-unknown",
                 ))
-                .env("WASM_BINDGEN_TEST_TIMEOUT", "180"))
+                .env("WASM_BINDGEN_TEST_TIMEOUT", "180"),
+            STEP_LIMIT,
+        )
+        .and_then(|()| {
+            run_within(
+                cargo()
+                    .args(words(
+                        "test -p touchpoint-widget --target wasm32-unknown-unknown --no-default-features",
+                    ))
+                    .env("WASM_BINDGEN_TEST_TIMEOUT", "180"),
+                STEP_LIMIT,
+            )
         }),
     );
     step(
@@ -389,14 +467,80 @@ pub fn browser_packages() -> Result<PathBuf, String> {
 /// collector binary that `cargo test` just built with the widget embedded.
 fn browser_tests() -> Result<(), String> {
     let dir = browser_packages()?;
-    run(Command::new("node")
-        .args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
-        .arg(dir.join("widget.test.mjs"))
-        .arg(dir.join("dashboard.test.mjs"))
-        .arg(dir.join("themes.test.mjs"))
-        .arg(dir.join("impact.test.mjs"))
-        .arg(dir.join("channels.test.mjs"))
-        .arg(dir.join("council.test.mjs"))
-        .current_dir(&dir)
-        .env("CARGO_TARGET_DIR", target_dir()))
+    // A test that hangs fails after 5 minutes (the longest takes seconds); the runner exits when
+    // the tests are done, even if one left a browser or a server behind.
+    run_within(
+        Command::new("node")
+            .args([
+                "--test",
+                "--test-concurrency=1",
+                "--test-reporter=spec",
+                "--test-timeout=300000",
+                "--test-force-exit",
+            ])
+            .arg(dir.join("widget.test.mjs"))
+            .arg(dir.join("dashboard.test.mjs"))
+            .arg(dir.join("themes.test.mjs"))
+            .arg(dir.join("impact.test.mjs"))
+            .arg(dir.join("channels.test.mjs"))
+            .arg(dir.join("council.test.mjs"))
+            .current_dir(&dir)
+            .env("CARGO_TARGET_DIR", target_dir()),
+        STEP_LIMIT,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The state letter of `pid` in `/proc` (`Z` once killed and not yet reaped), if it exists.
+    fn state(pid: &str) -> Option<char> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.get(stat.rfind(')')? + 2..)?.chars().next()
+    }
+
+    #[test]
+    fn a_step_past_its_limit_is_stopped_with_what_it_started() {
+        let dir = std::env::temp_dir().join(format!("xtask-within-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let pid_file = dir.join("pid");
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(format!(
+            "sleep 600 & echo $! > {}.tmp && mv {0}.tmp {0}; wait",
+            pid_file.display()
+        ));
+        let error = run_within(&mut command, std::time::Duration::from_secs(1))
+            .expect_err("a command past its limit fails");
+        assert!(error.contains("still running after 1 s"), "{error}");
+        let grandchild =
+            std::fs::read_to_string(&pid_file).expect("the shell wrote its child's pid");
+        let grandchild = grandchild.trim();
+        // SIGKILL is delivered when the process next runs: wait for it to be gone (or a zombie).
+        let gone = (0..500).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            matches!(state(grandchild), None | Some('Z'))
+        });
+        assert!(
+            gone,
+            "the shell's child is stopped too: {:?}",
+            state(grandchild)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_step_within_its_limit_reports_its_status() {
+        assert!(run_within(
+            &mut Command::new("true"),
+            std::time::Duration::from_secs(60)
+        )
+        .is_ok());
+        let error = run_within(
+            &mut Command::new("false"),
+            std::time::Duration::from_secs(60),
+        )
+        .expect_err("false fails");
+        assert!(error.contains("failed"), "{error}");
+    }
 }
