@@ -167,13 +167,11 @@ impl Collector {
         assert!(sent, "SIGHUP");
     }
 
-    /// SIGTERM, then waits for the exit; returns whether the exit was clean.
-    pub fn terminate(mut self) -> bool {
-        #[allow(unsafe_code)]
-        // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
-        let sent = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) } == 0;
-        let status = self.child.wait().expect("reaped");
-        sent && status.success()
+    /// SIGTERM, then waits for the exit; returns whether the exit was clean. A collector still
+    /// running a minute later (its shutdown timeout is 10 s) is killed, and that is not clean.
+    pub fn terminate(self) -> bool {
+        self.terminate_within(Duration::from_secs(60))
+            .is_some_and(|status| status.success())
     }
 
     /// SIGTERM, then waits at most `limit` for the exit (SIGKILL after that); returns the exit
