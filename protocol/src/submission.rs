@@ -289,6 +289,14 @@ impl Comment {
     pub fn redacted(&self) -> Self {
         Self(crate::redact::redact(&self.0))
     }
+
+    /// Masks the comment in place, as [`Self::redacted`] would, without a pass or a copy when it
+    /// holds no at sign and too few digits to hold anything masked (most comments).
+    pub fn mask(&mut self) {
+        if crate::redact::may_hold_contact(&self.0) {
+            self.0 = crate::redact::redact(&self.0);
+        }
+    }
 }
 
 /// One of the instrument's locales.

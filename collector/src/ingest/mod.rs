@@ -10,7 +10,7 @@ pub mod outcome;
 
 use std::sync::Arc;
 
-use protocol::{Comment, Rejection, SubmissionId};
+use protocol::{Rejection, SubmissionId};
 
 use self::{
     commit::{GroupCommit, NotDurable, Wrote},
@@ -148,7 +148,9 @@ impl Ingest {
         let mut submission = protocol::parse_submission(body).map_err(|r| (None, r.into()))?;
         // What a customer should not have typed (an e-mail, a phone or card number) is masked
         // before anything keeps it; a retry masks the same way, so it is still a duplicate.
-        submission.comment = submission.comment.as_ref().map(Comment::redacted);
+        if let Some(comment) = submission.comment.as_mut() {
+            comment.mask();
+        }
         let arrival_millis = (self.arrival_clock.now_micros() / 1000) as i64;
         submission
             .submitted_at
