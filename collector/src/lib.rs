@@ -37,7 +37,8 @@
 //!   council's actions; one definition of a touchpoint's department.
 //! - [`config`] (flags, every default, secrets), [`limits`] (token buckets), [`clock`] (the one
 //!   clock, which debug builds let end-to-end tests move), [`assets`] (embedded files and page
-//!   templates): the ground everything stands on.
+//!   templates), [`allocator`] (huge pages refused at start; what a large read freed, given
+//!   back to the system once it has finished): the ground everything stands on.
 //! - Beside the server: [`backup`] (restore from an export, exactly once) and [`demo`] (demo data).
 //!
 //! The path of one submission, `POST /v1/responses`:
@@ -59,6 +60,7 @@
 //!    the outbox (written in step 3, durable in step 4), writes a delivery per endpoint that wants
 //!    it, applies the alert rules, and posts each delivery until it is accepted.
 
+pub mod allocator;
 pub mod assets;
 pub mod backup;
 pub mod channel;

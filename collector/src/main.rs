@@ -484,11 +484,13 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// What the process itself needs before it serves: everything it writes is its owner's alone
+/// What the process itself needs before it serves: the allocator's settings
+/// (`collector::allocator::configure`), everything it writes is its owner's alone
 /// (umask 077), and as many connections as the system allows (the open-file limit raised to its
 /// hard limit), so held connections cannot exhaust it before the connection guard closes them.
 fn prepare_process() {
     use rustix::{fs::Mode, process};
+    collector::allocator::configure();
     process::umask(Mode::from_raw_mode(0o077));
     let limit = process::getrlimit(process::Resource::Nofile);
     if let Some(hard) = limit.maximum {

@@ -141,6 +141,11 @@ impl Collector {
         }
     }
 
+    /// The collector's process id, for what `/proc` says of it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

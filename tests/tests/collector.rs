@@ -670,3 +670,74 @@ fn assert_each_once(exported: &[String], acknowledged: &[u64]) {
         );
     }
 }
+
+/// Whether the kernel lets process `pid` have transparent huge pages (`THP_enabled` in
+/// `/proc/PID/status`, 0 once the process refused them); `None` where the kernel does not say.
+fn huge_pages_allowed(pid: u32) -> Option<bool> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .map(|v| v.trim() != "0")
+}
+
+/// `touchpoint_memory_releases_total` in the collector's `/metrics`.
+fn memory_releases(collector: &Collector) -> u64 {
+    let text = ureq::get(&collector.url("/metrics"))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .expect("metrics")
+        .into_string()
+        .expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("touchpoint_memory_releases_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no memory releases counted in\n{text}"))
+}
+
+#[test]
+fn issue_18_the_collector_refuses_huge_pages_and_gives_back_what_an_export_freed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let collector = Collector::start(dir.path(), &[]);
+    if let Some(allowed) = huge_pages_allowed(collector.pid()) {
+        assert!(
+            !allowed,
+            "a serving collector refuses transparent huge pages"
+        );
+    }
+    for n in 0..3 {
+        assert_eq!(
+            post(&collector.base, &submission(n).to_string()),
+            Delivery::Acknowledged(201)
+        );
+    }
+    // The business view gives back what it read in before it says it is ready.
+    let waiting = Instant::now();
+    loop {
+        match ureq::get(&collector.url("/v1/impact"))
+            .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+            .call()
+        {
+            Ok(_) => break,
+            Err(ureq::Error::Status(503, _)) if waiting.elapsed() < Duration::from_secs(60) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(error) => panic!("the business view: {error}\n{}", collector.log()),
+        }
+    }
+    let before = memory_releases(&collector);
+    assert_eq!(collector.export().len(), 3);
+    assert_eq!(
+        memory_releases(&collector),
+        before + 1,
+        "the export gave back what it freed before its response ended"
+    );
+    drop(collector);
+
+    // The operator's own choice stands.
+    let other = tempfile::tempdir().expect("tempdir");
+    let collector = Collector::start_with_env(other.path(), &[], &[("MIMALLOC_ALLOW_THP", "1")]);
+    if let Some(allowed) = huge_pages_allowed(collector.pid()) {
+        assert!(allowed, "MIMALLOC_ALLOW_THP=1 keeps them");
+    }
+}

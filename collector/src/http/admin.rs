@@ -131,6 +131,8 @@ pub async fn export_route(
                     let _ = tx.blocking_send(Err(io::Error::other("export stopped")));
                 }
             }
+            // Before `tx` is dropped, so the response ends only once this is done.
+            crate::allocator::release_freed();
         })
         .map_err(|_| ApiError::Busy)?;
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {

@@ -180,6 +180,7 @@ impl Impact {
                 Err(error) => tracing::error!(%error, "the business view could not be prepared"),
             }
             drop(joined);
+            crate::allocator::release_freed();
             if filled.is_ok() {
                 joins.set_ready();
             }

@@ -144,7 +144,11 @@ pub fn render(
          touchpoint_store_writable {writable}\n\
          # HELP touchpoint_store_bytes Bytes the store occupies on disk.\n\
          # TYPE touchpoint_store_bytes gauge\n\
-         touchpoint_store_bytes {store_bytes}"
+         touchpoint_store_bytes {store_bytes}\n\
+         # HELP touchpoint_memory_releases_total Times the memory a large read (an export, a stats rebuild, the business view read in) freed was given back to the system.\n\
+         # TYPE touchpoint_memory_releases_total counter\n\
+         touchpoint_memory_releases_total {releases}",
+        releases = crate::allocator::releases()
     );
     out
 }

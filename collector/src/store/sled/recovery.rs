@@ -188,7 +188,10 @@ impl SledStore {
                 writer.devices = devices.last;
                 writer.changed_devices = devices.changed;
             }
-            None => self.rebuild_derived()?,
+            None => {
+                self.rebuild_derived()?;
+                crate::allocator::release_freed();
+            }
         }
         self.derived().save(&self.trees).map(drop)
     }
