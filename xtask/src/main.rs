@@ -93,6 +93,11 @@ pub fn run(command: &mut Command) -> Result<(), String> {
     let status = command
         .status()
         .map_err(|e| format!("{}: {e}", describe(command)))?;
+    succeeded(command, status)
+}
+
+/// `Ok` when `command` exited with success, else an error that names it and its status.
+fn succeeded(command: &Command, status: std::process::ExitStatus) -> Result<(), String> {
     if status.success() {
         Ok(())
     } else {
@@ -108,8 +113,7 @@ pub fn run_within(command: &mut Command, limit: std::time::Duration) -> Result<(
         .spawn()
         .map_err(|e| format!("{}: {e}", describe(command)))?;
     match wait_at_most(&mut child, limit) {
-        Ok(status) if status.success() => Ok(()),
-        Ok(status) => Err(format!("`{}` failed ({status})", describe(command))),
+        Ok(status) => succeeded(command, status),
         Err(e) => Err(format!("`{}`: {e}", describe(command))),
     }
 }
