@@ -299,9 +299,9 @@ impl Trees {
         }
         drop(recent);
         // One removal at a time, not one batch: sled 0.34 applies a batch under a lock that
-        // every other write of the store waits for (6–12 ms for four blocks' records, about 13
-        // times a second under load, which made the requests' p99), while a single removal
-        // shares it. A crash part-way leaves the rest as the copies `reconcile` removes.
+        // every other write of the store waits for (6 ms on average and up to 19 ms for four
+        // blocks' records, about 13 times a second under load), while a single removal shares
+        // it. A crash part-way leaves the rest as the copies `reconcile` removes.
         for key in &sealed_keys {
             self.responses.remove(key.to_be_bytes())?;
         }
