@@ -137,6 +137,57 @@ fn saved_days_load_back_the_same() {
     assert!(loaded.load_cell(key, &counts[..10]).is_none());
 }
 
+/// Memory keeps a cell's counts in 32 bits each: a cell whose day passes 4 294 967 295 goes on
+/// in a second tally, and its queries, its own saved value and its packed day count the whole.
+#[test]
+fn a_cell_past_32_bit_counts_loses_nothing() {
+    let body = br#"{"id":"aaaaaaaaaaaaaaaa01","survey":{"id":"core-cx","version":1},"channel":"web","touchpoint":"checkout","answers":{"effort":2},"locale":"en","submitted_at":"2026-11-22T10:00:00Z"}"#;
+    let s = protocol::parse_submission(body).expect("valid");
+    let first = Aggregates::default();
+    first.add(&s, u64::MAX / 2, false);
+    let saved = first.take_changed(i64::MIN);
+    let (key, _) = saved
+        .entries
+        .iter()
+        .find(|(key, _)| key[0] == 0)
+        .expect("the stats cell's entry");
+    let near = u64::from(u32::MAX) - 1;
+    let mut words = Vec::new();
+    Counts {
+        responses: near,
+        effort: [0, near, 0, 0, 0, 0, 0],
+        ..Counts::default()
+    }
+    .write_words(&mut words);
+
+    let big = Aggregates::default();
+    big.load_cell(key, &words).expect("loads");
+    for _ in 0..3 {
+        big.add(&s, u64::MAX / 2, false);
+    }
+    let whole = near + 3;
+    let total = big.query(&Query::default()).total;
+    assert_eq!((total.responses, total.effort[1]), (whole, whole));
+    let saved = big.take_changed(i64::MIN);
+    let (_, value) = saved
+        .entries
+        .iter()
+        .find(|(k, _)| k == key)
+        .expect("the cell saved on its own");
+    let read = Counts::read_words(&mut &value[..]).expect("19 counts");
+    assert_eq!((read.responses, read.effort[1]), (whole, whole));
+
+    // Its day closed: packed whole, and loaded back whole (in two tallies again).
+    big.add(&s, u64::MAX / 2, false);
+    let packed = big.take_changed(i64::MAX);
+    let reloaded = Aggregates::default();
+    for (key, value) in &packed.entries {
+        reloaded.load_cell(key, value).expect("loads");
+    }
+    let total = reloaded.query(&Query::default()).total;
+    assert_eq!((total.responses, total.effort[1]), (whole + 1, whole + 1));
+}
+
 /// A closed day's cells are saved as one packed value (and again, whole, when a late answer
 /// changes it), a day still taking answers a cell at a time; both load back the same.
 #[test]
