@@ -311,23 +311,20 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
     );
 
     let dist = dist_dir(root);
-    let _ = fs::remove_dir_all(&dist);
     fs::create_dir_all(&dist).map_err(|e| format!("cannot create {dist:?}: {e}"))?;
+    let mut written = Vec::new();
     let mut manifest = String::from("{\n");
     let _ = writeln!(manifest, "  \"loader\": \"widget.js\",");
     manifest.push_str(&groups);
     manifest.push_str("  \"files\": [\n");
     for (n, (name, bytes, content_type, cache)) in files.iter().enumerate() {
-        let path = dist.join(name);
-        fs::write(&path, bytes).map_err(|e| format!("cannot write {path:?}: {e}"))?;
+        write_if_changed(&dist, name.clone(), bytes, &mut written)?;
         // What the collector sends to browsers that accept gzip (all of them).
         let gz = gzip(bytes)?;
-        let gz_path = dist.join(format!("{name}.gz"));
-        fs::write(&gz_path, &gz).map_err(|e| format!("cannot write {gz_path:?}: {e}"))?;
+        write_if_changed(&dist, format!("{name}.gz"), &gz, &mut written)?;
         // What it sends to browsers that accept Brotli (over HTTPS, all current ones).
         let br = brotli(bytes)?;
-        let br_path = dist.join(format!("{name}.br"));
-        fs::write(&br_path, &br).map_err(|e| format!("cannot write {br_path:?}: {e}"))?;
+        write_if_changed(&dist, format!("{name}.br"), &br, &mut written)?;
         let _ = write!(
             manifest,
             "    {{\"path\": \"{name}\", \"content_type\": \"{content_type}\", \"cache_control\": \"{cache}\", \"bytes\": {}, \"gzip_bytes\": {}, \"brotli_bytes\": {}}}",
@@ -338,9 +335,41 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         manifest.push_str(if n + 1 < files.len() { ",\n" } else { "\n" });
     }
     manifest.push_str("  ]\n}\n");
-    fs::write(dist.join("manifest.json"), manifest)
-        .map_err(|e| format!("cannot write manifest.json: {e}"))?;
+    write_if_changed(
+        &dist,
+        "manifest.json".into(),
+        manifest.as_bytes(),
+        &mut written,
+    )?;
+    // What an earlier build made and this one did not (names carry content hashes) goes.
+    for entry in fs::read_dir(&dist).map_err(|e| format!("cannot read {dist:?}: {e}"))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !written.iter().any(|w| w == name) {
+            fs::remove_file(&path).map_err(|e| format!("cannot remove {path:?}: {e}"))?;
+        }
+    }
     Ok(dist)
+}
+
+/// Writes `bytes` to `dist/name` unless it holds them already, and notes the name. The collector
+/// embeds these files, so rewriting an unchanged one (a new modification time) would rebuild it
+/// on every `cargo xtask` command.
+fn write_if_changed(
+    dist: &Path,
+    name: String,
+    bytes: &[u8],
+    written: &mut Vec<String>,
+) -> Result<(), String> {
+    let path = dist.join(&name);
+    if fs::read(&path).map_or(true, |held| held != bytes) {
+        fs::write(&path, bytes).map_err(|e| format!("cannot write {path:?}: {e}"))?;
+    }
+    written.push(name);
+    Ok(())
 }
 
 /// `bytes` compressed as gzip at its densest (zopfli: the deflate format, searched far harder
