@@ -192,6 +192,40 @@ test("a tag with a missing and a wrong attribute: one clear console message each
   }
 });
 
+test("the loader's checks: each other wrong setting and open() option gets its one message, and the launcher still works", async () => {
+  const env = await setup((base) => ({
+    "/wrong": {
+      body: hostPage(base, { attrs: 'data-touchpoint="checkout" data-mode="popup" data-locale="xx" data-interaction="order 1"' }),
+    },
+  }));
+  const page = await browser.newPage(STILL);
+  const messages = [];
+  page.on("console", (m) => /touchpoint:/.test(m.text()) && messages.push(`${m.type()} ${m.text()}`));
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  try {
+    await page.goto(`${env.host.origin}/wrong`);
+    await eventually(async () => messages.length >= 3, 10000, "the tag's messages");
+    // A wrong mode is the launcher; a wrong locale the browser's (English here).
+    await page.getByRole("button", { name: /Feedback/ }).waitFor();
+    await page.evaluate(() => Touchpoint.open({ touchpoint: "check out", interactionId: "order 2!", locale: "xx" }));
+    await eventually(async () => messages.length >= 6, 10000, "open()'s messages");
+    await new Promise((r) => setTimeout(r, 500));
+    messages.sort();
+    assert.equal(messages.length, 6, messages.join("\n"));
+    assert.match(messages[0], /^error touchpoint: data-touchpoint is missing or invalid \(1-64 characters of A-Z a-z 0-9 \. _ : \/ -\)/);
+    assert.match(messages[1], /^warning touchpoint: data-interaction or interactionId is invalid .*ignored/);
+    assert.match(messages[2], /^warning touchpoint: data-interaction or interactionId is invalid .*ignored/);
+    assert.match(messages[3], /^warning touchpoint: data-locale must be one of en, es, fr, de, ar; using the browser's language/);
+    assert.match(messages[4], /^warning touchpoint: data-locale must be one of/);
+    assert.match(messages[5], /^warning touchpoint: data-mode must be "launcher", "inline", "kiosk" or "agent"; using launcher/);
+    assert.deepEqual(errors, [], "nothing thrown into the host page");
+  } finally {
+    await page.close();
+    await env.close();
+  }
+});
+
 const HOSTILE_CSS = `
 * { all: unset !important; }
 html, body { display: block !important; }

@@ -5,7 +5,6 @@
 
 use alloc::rc::Rc;
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -13,7 +12,7 @@ use wasm_bindgen::JsValue;
 
 #[cfg(feature = "channels")]
 use crate::channels::{invite, Channels};
-use crate::config::{self, Config, Mode, BAD_TOUCHPOINT, NOT_AGENT};
+use crate::config::{self, Config, Mode, NOT_AGENT};
 use crate::delivery::{self, Sink};
 use crate::dom::{error, warn};
 use crate::panel::{Settings, Widget};
@@ -99,14 +98,7 @@ pub fn start(loader: JsValue) {
     std::panic::set_hook(std::boxed::Box::new(|_| {
         error("touchpoint: internal error; the widget stopped")
     }));
-    let (config, notes) = Config::read(&loader, &browser_language());
-    for (is_error, note) in notes {
-        if is_error {
-            error(note);
-        } else {
-            warn(note);
-        }
-    }
+    let config = Config::read(&loader, &browser_language());
     let sink = config.base.as_deref().map(delivery::sink);
     let widget = sink.as_ref().and_then(|s| mount(&config, s));
     if let Ok(mut s) = STATE.0.try_borrow_mut() {
@@ -125,32 +117,23 @@ pub fn open(options: JsValue) {
     let Some((widget, settings)) = (|| {
         let mut state = STATE.0.try_borrow_mut().ok()?;
         let state = state.as_mut()?;
-        let mut notes = Vec::new();
         #[cfg(feature = "channels")]
         let options = crate::channels::options::open_options(options);
         #[cfg(not(feature = "channels"))]
         let options = config::OpenOptions::read(&options);
         let overridden = options.any();
+        // The loader has reported a wrong option (open()'s options get the tag's messages).
         if let Some(t) = options.touchpoint {
             state.config.touchpoint = protocol::Ident::parse(&t);
-            if state.config.touchpoint.is_none() {
-                error(BAD_TOUCHPOINT);
-            }
         }
         if let Some(seg) = options.segment {
             state.config.context.segment = protocol::Ident::parse(&seg);
         }
         if let Some(id) = options.interaction_id {
             state.config.context.interaction_id = protocol::Ident::parse(&id);
-            if state.config.context.interaction_id.is_none() {
-                warn(config::BAD_INTERACTION);
-            }
         }
-        if let Some(texts) = config::locale(options.locale.as_deref(), &mut notes) {
+        if let Some(texts) = config::locale(options.locale.as_deref()) {
             state.config.texts = texts;
-        }
-        for (_, note) in notes {
-            warn(note);
         }
         let sink = state.sink.clone()?;
         if state.widget.is_none() {

@@ -50,8 +50,9 @@ const WASM_OPT_FLAGS: &[&str] = &[
 ];
 /// Placeholders in `widget/loader/widget.js` that the build replaces with the hashed names: the
 /// web modules' one glue and their wasm by locale (`{en:"tp-….wasm",…}`), the kiosk and agent
-/// module's glue and wasm (`["tp-….js","tp-….wasm"]`), and the iframe fallback's module.
-const PLACEHOLDERS: [&str; 4] = ["@WEB_GLUE@", "@WEB@", "@CHANNELS@", "@FALLBACK@"];
+/// module's glue and wasm (`["tp-….js","tp-….wasm"]`), the iframe fallback's module and the
+/// module with the console messages for a tag's wrong settings.
+const PLACEHOLDERS: [&str; 5] = ["@WEB_GLUE@", "@WEB@", "@CHANNELS@", "@FALLBACK@", "@NOTES@"];
 /// The placeholder in `widget/loader/widget.js` for the launcher's words by locale
 /// ([`launcher_texts`]`(false)`: what the loader draws, which every visitor downloads).
 const TEXTS: &str = "@TEXTS@";
@@ -296,6 +297,13 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         JS,
         HASHED_CACHE,
     ));
+    // The console messages for a tag's wrong settings: imported only when one is wrong.
+    let notes = fs::read_to_string(root.join("widget/loader/notes.js"))
+        .map_err(|e| format!("cannot read widget/loader/notes.js: {e}"))?;
+    let notes = minify(root, &notes, true, &scratch);
+    let notes_name = hashed_name(notes.as_bytes(), "js");
+    let _ = writeln!(groups, "  \"notes\": [\"{notes_name}\"],");
+    files.push((notes_name.clone(), notes.into_bytes(), JS, HASHED_CACHE));
     let loader = loader
         .replace(
             PLACEHOLDERS[0],
@@ -303,7 +311,8 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         )
         .replace(PLACEHOLDERS[1], &format!("{{{}}}", web.join(",")))
         .replace(PLACEHOLDERS[2], &channels)
-        .replace(PLACEHOLDERS[3], &fallback_name);
+        .replace(PLACEHOLDERS[3], &fallback_name)
+        .replace(PLACEHOLDERS[4], &notes_name);
     let loader = minify(root, &loader, false, &scratch);
     files.insert(
         0,
