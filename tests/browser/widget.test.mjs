@@ -192,7 +192,7 @@ test("a tag with a missing and a wrong attribute: one clear console message each
   }
 });
 
-test("the loader's checks: each other wrong setting and open() option gets its one message, and the launcher still works", async () => {
+test("the loader's checks: each other wrong setting, open() option, postCall on a web page and a second tag get one message each", async () => {
   const env = await setup((base) => ({
     "/wrong": {
       body: hostPage(base, { attrs: 'data-touchpoint="checkout" data-mode="popup" data-locale="xx" data-interaction="order 1"' }),
@@ -210,15 +210,26 @@ test("the loader's checks: each other wrong setting and open() option gets its o
     await page.getByRole("button", { name: /Feedback/ }).waitFor();
     await page.evaluate(() => Touchpoint.open({ touchpoint: "check out", interactionId: "order 2!", locale: "xx" }));
     await eventually(async () => messages.length >= 6, 10000, "open()'s messages");
+    // postCall on a web page, and a second tag.
+    await page.evaluate(() => Touchpoint.postCall({ interactionId: "call-1", agentId: "a-1" }));
+    await page.evaluate((src) => {
+      const tag = document.createElement("script");
+      tag.src = src;
+      document.body.append(tag);
+    }, `${env.collector.base}/widget.js`);
+    await eventually(async () => messages.length >= 8, 10000, "the messages for postCall and a second tag");
     await new Promise((r) => setTimeout(r, 500));
     messages.sort();
-    assert.equal(messages.length, 6, messages.join("\n"));
+    assert.equal(messages.length, 8, messages.join("\n"));
+    assert.match(messages.splice(1, 1)[0], /^error touchpoint: postCall works with data-mode="agent" and data-agent-key on the script tag/);
     assert.match(messages[0], /^error touchpoint: data-touchpoint is missing or invalid \(1-64 characters of A-Z a-z 0-9 \. _ : \/ -\)/);
     assert.match(messages[1], /^warning touchpoint: data-interaction or interactionId is invalid .*ignored/);
     assert.match(messages[2], /^warning touchpoint: data-interaction or interactionId is invalid .*ignored/);
     assert.match(messages[3], /^warning touchpoint: data-locale must be one of en, es, fr, de, ar; using the browser's language/);
     assert.match(messages[4], /^warning touchpoint: data-locale must be one of/);
     assert.match(messages[5], /^warning touchpoint: data-mode must be "launcher", "inline", "kiosk" or "agent"; using launcher/);
+    assert.match(messages[6], /^warning touchpoint: the widget is already on this page; the second script tag is ignored/);
+    assert.equal(await page.locator("touchpoint-widget").count(), 1, "one widget");
     assert.deepEqual(errors, [], "nothing thrown into the host page");
   } finally {
     await page.close();

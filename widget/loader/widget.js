@@ -18,8 +18,11 @@
 (function (w, d) {
   var s = d.currentScript, a, u, b, q = [], T, c, p, m, L, M = {}, H = {}, G = @WEB_GLUE@, W = @WEB@,
     X = @TEXTS@, h, S, Z, K = 0;
-  if (!s || w.Touchpoint) return;
-  a = s.dataset; u = s.src; b = a.collector || u.slice(0, u.lastIndexOf("/"));
+  if (!s) return;
+  u = s.src;
+  // A second tag: the widget is on the page already.
+  if (w.Touchpoint) return say(7);
+  a = s.dataset; b = a.collector || u.slice(0, u.lastIndexOf("/"));
   c = Object.assign({}, a, { base: b });
   if (a.fromUrl != null) {
     p = new URLSearchParams(location.search);
@@ -74,7 +77,8 @@
     m = n;
     T.open = open;
     T.close = n.close;
-    T.postCall = n.postCall;
+    // Only an agent page with its key may ask for invitations.
+    T.postCall = c.mode == "agent" && c.agentKey ? n.postCall : function () { say(8); };
     q.splice(0).forEach(function (x) { T[x[0]](x[1]); });
   }
   // Each web locale imports the one glue under its own #fragment: its own module instance (one

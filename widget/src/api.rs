@@ -1,5 +1,6 @@
-//! The widget's JS API (`start`, `open`, `close`, `postCall`), which the web modules and the
-//! kiosk and agent module export. This is where a build's
+//! The widget's JS API (`start`, `open`, `close`, which every module exports, and `postCall`,
+//! which only the kiosk and agent module has: the loader answers it elsewhere). This is where a
+//! build's
 //! channel is chosen: the web modules' widget adds nothing to the shared panel, the kiosk and
 //! agent module's adds [`crate::channels`].
 
@@ -12,9 +13,9 @@ use wasm_bindgen::JsValue;
 
 #[cfg(feature = "channels")]
 use crate::channels::{invite, Channels};
-use crate::config::{self, Config, Mode, NOT_AGENT};
+use crate::config::{self, Config, Mode};
 use crate::delivery::{self, Sink};
-use crate::dom::{error, warn};
+use crate::dom::error;
 use crate::panel::{Settings, Widget};
 use crate::Global;
 
@@ -88,8 +89,8 @@ fn mount(config: &Config, sink: &Sink) -> Option<Rc<Widget<Channel>>> {
 /// segment}` (strings; see [`config::Config::read`]). Never throws: problems go to the console.
 #[wasm_bindgen]
 pub fn start(loader: JsValue) {
+    // The loader starts one module per page (a second tag gets its message there).
     if STATE.0.try_borrow().map_or(true, |s| s.is_some()) {
-        warn("touchpoint: the widget is already on this page; the second script tag is ignored");
         return;
     }
     // Debug builds and the kiosk and agent module have std's panic machinery: the same one fixed
@@ -159,14 +160,6 @@ pub fn close() {
     }
 }
 
-/// `Touchpoint.postCall(...)` on a web page: agent mode is in the other module (the loader loads it
-/// for `data-mode="agent"`).
-#[cfg(not(feature = "channels"))]
-#[wasm_bindgen(js_name = postCall)]
-pub fn post_call(_: JsValue) {
-    error(NOT_AGENT);
-}
-
 /// `Touchpoint.postCall({interactionId, agentId, queue?, locale?})`: a call ended. Asks the
 /// collector for the post-call invitation and shows its link, QR code and assisted capture.
 #[cfg(feature = "channels")]
@@ -176,12 +169,11 @@ pub fn post_call(options: JsValue) {
         let state = STATE.0.try_borrow().ok()?;
         let state = state.as_ref()?;
         let config = &state.config;
+        // The loader passes postCall on only on an agent page with its key (elsewhere it says
+        // that agent mode needs them).
         let key = match (config.mode, &config.channels.agent_key) {
             (Mode::Agent, Some(key)) => key.clone(),
-            _ => {
-                error(NOT_AGENT);
-                return None;
-            }
+            _ => return None,
         };
         let call = crate::channels::agent::call(config, options)?;
         Some((state.widget.clone()?, config.base.clone()?, key, call))

@@ -90,9 +90,6 @@ impl OpenOptions {
 #[cfg(feature = "channels")]
 pub type Note = (bool, &'static str);
 
-pub const NOT_AGENT: &str =
-    "touchpoint: postCall works with data-mode=\"agent\" and data-agent-key on the script tag";
-
 /// The protocol's locales, every text: the kiosk shows the languages' names and its own words,
 /// the invitation page its outcomes.
 #[cfg(feature = "channels")]
