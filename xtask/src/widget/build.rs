@@ -1,5 +1,5 @@
 //! Builds the widget crate into the files the collector serves: per module, cargo → wasm-bindgen
-//! (glue) → [`snip_uncalled`] → wasm-opt → the glue's lean init, minified → [`shorten_imports`];
+//! (glue) → [`snip_uncalled`] (and, in the web modules, [`blank_panic_data`]) → wasm-opt → the glue's lean init, minified → [`shorten_imports`];
 //! then the loader with every module's hashed name filled in, each file's gzip and Brotli bodies
 //! and `manifest.json`, in `target/widget-dist/`.
 //!
@@ -20,7 +20,7 @@ use std::{
 use super::{
     js::{lean_init, minify},
     toolchain::{wasm_opt_path, WASM_TARGET},
-    wasm::{shorten_imports, snip_uncalled},
+    wasm::{blank_panic_data, shorten_imports, snip_uncalled},
 };
 use crate::{cargo, run, target_dir};
 
@@ -202,7 +202,17 @@ fn build_module(root: &Path, module: &Module) -> Result<(String, Vec<u8>), Strin
 
     let mut input = bindgen.join("tp_bg.wasm");
     let bound = fs::read(&input).map_err(|e| format!("cannot read {input:?}: {e}"))?;
-    if let Some(snipped) = snip_uncalled(&bound) {
+    let mut snipped = snip_uncalled(&bound);
+    // The web modules are `no_std`, with a panic handler that reads nothing of the panic; the
+    // kiosk and agent module has std's panic machinery, and keeps its data as it is.
+    if module.locale.is_some() {
+        let mut bytes = snipped.take().unwrap_or_else(|| bound.clone());
+        let cargo_home = std::env::var("CARGO_HOME")
+            .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
+        blank_panic_data(&mut bytes, &cargo_home);
+        snipped = Some(bytes);
+    }
+    if let Some(snipped) = snipped {
         input = bindgen.join("tp_snipped.wasm");
         fs::write(&input, snipped).map_err(|e| format!("cannot write {input:?}: {e}"))?;
     }
