@@ -17,13 +17,14 @@
 // Lines starting with // are removed from the built file.
 (function (w, d) {
   var s = d.currentScript, a, u, b, q = [], T, c, p, m, L, M = {}, H = {}, G = @WEB_GLUE@, W = @WEB@,
-    X = @TEXTS@, h, S, Z, K = 0;
+    X = @TEXTS@, C = @LAUNCHER_CSS@, h, S, Z, K = 0;
   if (!s) return;
   u = s.src;
   // A second tag: the widget is on the page already.
   if (w.Touchpoint) return say(7);
   a = s.dataset; b = a.collector || u.slice(0, u.lastIndexOf("/"));
-  c = Object.assign({}, a, { base: b });
+  // css: the launcher's rules, the start of a web module's sheet (it does not carry them again).
+  c = Object.assign({}, a, { base: b, css: C });
   if (a.fromUrl != null) {
     p = new URLSearchParams(location.search);
     ["touchpoint", "locale", "segment"].forEach(function (k) { c[k] = p.get(k) || c[k]; });
@@ -122,7 +123,7 @@
     h.lang = L;
     h.dir = x[1] ? "rtl" : "ltr";
     r = h.attachShadow({ mode: "open" });
-    k.replaceSync(@LAUNCHER_CSS@);
+    k.replaceSync(C);
     r.adoptedStyleSheets = [k];
     e.className = e.part = "launcher";
     e.type = "button";

@@ -50,6 +50,9 @@ pub struct Config {
     /// The kiosk's timers and the agent console's key.
     #[cfg(feature = "channels")]
     pub channels: channels::ChannelConfig,
+    /// The launcher's rules, which the loader carries (`css`): the start of a web module's sheet.
+    #[cfg(not(feature = "channels"))]
+    pub launcher_css: Option<String>,
 }
 
 /// `Touchpoint.open(options)`'s options: what this and later surveys answer for. The web modules
@@ -241,6 +244,8 @@ impl Config {
             },
             #[cfg(feature = "channels")]
             channels: channels::ChannelConfig::default(),
+            #[cfg(not(feature = "channels"))]
+            launcher_css: text(obj, "css"),
         }
     }
 }
