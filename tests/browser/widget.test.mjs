@@ -166,17 +166,29 @@ test("a page whose localStorage throws still delivers the answer, once, with one
   }
 });
 
-test("a tag with a missing and a wrong attribute: one clear console message each, nothing thrown", async () => {
-  const env = await setup((base) => ({
-    "/broken": { body: hostPage(base, { attrs: 'data-segment="not a segment!" data-mode="inline"' }) },
-  }));
+/**
+ * Opens a host page whose tag has `attrs`, collecting the widget's console messages (`type text`);
+ * runs `check(env, page, messages)`, after which nothing may have been thrown into the page.
+ */
+async function withConsole(attrs, check) {
+  const env = await setup((base) => ({ "/tag": { body: hostPage(base, { attrs }) } }));
   const page = await browser.newPage(STILL);
   const messages = [];
   page.on("console", (m) => /touchpoint:/.test(m.text()) && messages.push(`${m.type()} ${m.text()}`));
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   try {
-    await page.goto(`${env.host.origin}/broken`);
+    await page.goto(`${env.host.origin}/tag`);
+    await check(env, page, messages);
+    assert.deepEqual(errors, [], "nothing thrown into the host page");
+  } finally {
+    await page.close();
+    await env.close();
+  }
+}
+
+test("a tag with a missing and a wrong attribute: one clear console message each, nothing thrown", () =>
+  withConsole('data-segment="not a segment!" data-mode="inline"', async (env, page, messages) => {
     await eventually(async () => messages.length >= 3, 10000, "the console messages");
     await new Promise((r) => setTimeout(r, 500));
     messages.sort();
@@ -185,26 +197,10 @@ test("a tag with a missing and a wrong attribute: one clear console message each
     assert.match(messages[1], /^error touchpoint: data-touchpoint is missing or invalid .*the survey is not shown/);
     assert.match(messages[2], /^warning touchpoint: data-segment is invalid .*ignored/);
     assert.equal(await page.locator("touchpoint-widget").count(), 0, "no survey");
-    assert.deepEqual(errors, [], "nothing thrown into the host page");
-  } finally {
-    await page.close();
-    await env.close();
-  }
-});
-
-test("the loader's checks: each other wrong setting, open() option, postCall on a web page and a second tag get one message each", async () => {
-  const env = await setup((base) => ({
-    "/wrong": {
-      body: hostPage(base, { attrs: 'data-touchpoint="checkout" data-mode="popup" data-locale="xx" data-interaction="order 1"' }),
-    },
   }));
-  const page = await browser.newPage(STILL);
-  const messages = [];
-  page.on("console", (m) => /touchpoint:/.test(m.text()) && messages.push(`${m.type()} ${m.text()}`));
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  try {
-    await page.goto(`${env.host.origin}/wrong`);
+
+test("the loader's checks: each other wrong setting, open() option, postCall on a web page and a second tag get one message each", () =>
+  withConsole('data-touchpoint="checkout" data-mode="popup" data-locale="xx" data-interaction="order 1"', async (env, page, messages) => {
     await eventually(async () => messages.length >= 3, 10000, "the tag's messages");
     // A wrong mode is the launcher; a wrong locale the browser's (English here).
     await page.getByRole("button", { name: /Feedback/ }).waitFor();
@@ -230,12 +226,7 @@ test("the loader's checks: each other wrong setting, open() option, postCall on 
     assert.match(messages[5], /^warning touchpoint: data-mode must be "launcher", "inline", "kiosk" or "agent"; using launcher/);
     assert.match(messages[6], /^warning touchpoint: the widget is already on this page; the second script tag is ignored/);
     assert.equal(await page.locator("touchpoint-widget").count(), 1, "one widget");
-    assert.deepEqual(errors, [], "nothing thrown into the host page");
-  } finally {
-    await page.close();
-    await env.close();
-  }
-});
+  }));
 
 const HOSTILE_CSS = `
 * { all: unset !important; }
