@@ -166,17 +166,29 @@ test("a page whose localStorage throws still delivers the answer, once, with one
   }
 });
 
-test("a tag with a missing and a wrong attribute: one clear console message each, nothing thrown", async () => {
-  const env = await setup((base) => ({
-    "/broken": { body: hostPage(base, { attrs: 'data-segment="not a segment!" data-mode="inline"' }) },
-  }));
+/**
+ * Opens a host page whose tag has `attrs`, collecting the widget's console messages (`type text`);
+ * runs `check(env, page, messages)`, after which nothing may have been thrown into the page.
+ */
+async function withConsole(attrs, check) {
+  const env = await setup((base) => ({ "/tag": { body: hostPage(base, { attrs }) } }));
   const page = await browser.newPage(STILL);
   const messages = [];
   page.on("console", (m) => /touchpoint:/.test(m.text()) && messages.push(`${m.type()} ${m.text()}`));
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   try {
-    await page.goto(`${env.host.origin}/broken`);
+    await page.goto(`${env.host.origin}/tag`);
+    await check(env, page, messages);
+    assert.deepEqual(errors, [], "nothing thrown into the host page");
+  } finally {
+    await page.close();
+    await env.close();
+  }
+}
+
+test("a tag with a missing and a wrong attribute: one clear console message each, nothing thrown", () =>
+  withConsole('data-segment="not a segment!" data-mode="inline"', async (env, page, messages) => {
     await eventually(async () => messages.length >= 3, 10000, "the console messages");
     await new Promise((r) => setTimeout(r, 500));
     messages.sort();
@@ -185,12 +197,36 @@ test("a tag with a missing and a wrong attribute: one clear console message each
     assert.match(messages[1], /^error touchpoint: data-touchpoint is missing or invalid .*the survey is not shown/);
     assert.match(messages[2], /^warning touchpoint: data-segment is invalid .*ignored/);
     assert.equal(await page.locator("touchpoint-widget").count(), 0, "no survey");
-    assert.deepEqual(errors, [], "nothing thrown into the host page");
-  } finally {
-    await page.close();
-    await env.close();
-  }
-});
+  }));
+
+test("the loader's checks: each other wrong setting, open() option, postCall on a web page and a second tag get one message each", () =>
+  withConsole('data-touchpoint="checkout" data-mode="popup" data-locale="xx" data-interaction="order 1"', async (env, page, messages) => {
+    await eventually(async () => messages.length >= 3, 10000, "the tag's messages");
+    // A wrong mode is the launcher; a wrong locale the browser's (English here).
+    await page.getByRole("button", { name: /Feedback/ }).waitFor();
+    await page.evaluate(() => Touchpoint.open({ touchpoint: "check out", interactionId: "order 2!", locale: "xx" }));
+    await eventually(async () => messages.length >= 6, 10000, "open()'s messages");
+    // postCall on a web page, and a second tag.
+    await page.evaluate(() => Touchpoint.postCall({ interactionId: "call-1", agentId: "a-1" }));
+    await page.evaluate((src) => {
+      const tag = document.createElement("script");
+      tag.src = src;
+      document.body.append(tag);
+    }, `${env.collector.base}/widget.js`);
+    await eventually(async () => messages.length >= 8, 10000, "the messages for postCall and a second tag");
+    await new Promise((r) => setTimeout(r, 500));
+    messages.sort();
+    assert.equal(messages.length, 8, messages.join("\n"));
+    assert.match(messages.splice(1, 1)[0], /^error touchpoint: postCall works with data-mode="agent" and data-agent-key on the script tag/);
+    assert.match(messages[0], /^error touchpoint: data-touchpoint is missing or invalid \(1-64 characters of A-Z a-z 0-9 \. _ : \/ -\)/);
+    assert.match(messages[1], /^warning touchpoint: data-interaction or interactionId is invalid .*ignored/);
+    assert.match(messages[2], /^warning touchpoint: data-interaction or interactionId is invalid .*ignored/);
+    assert.match(messages[3], /^warning touchpoint: data-locale must be one of en, es, fr, de, ar; using the browser's language/);
+    assert.match(messages[4], /^warning touchpoint: data-locale must be one of/);
+    assert.match(messages[5], /^warning touchpoint: data-mode must be "launcher", "inline", "kiosk" or "agent"; using launcher/);
+    assert.match(messages[6], /^warning touchpoint: the widget is already on this page; the second script tag is ignored/);
+    assert.equal(await page.locator("touchpoint-widget").count(), 1, "one widget");
+  }));
 
 const HOSTILE_CSS = `
 * { all: unset !important; }

@@ -17,14 +17,29 @@
 // Lines starting with // are removed from the built file.
 (function (w, d) {
   var s = d.currentScript, a, u, b, q = [], T, c, p, m, L, M = {}, H = {}, G = @WEB_GLUE@, W = @WEB@,
-    X = @TEXTS@, h, S, Z, K = 0;
-  if (!s || w.Touchpoint) return;
-  a = s.dataset; u = s.src; b = a.collector || u.slice(0, u.lastIndexOf("/"));
-  c = Object.assign({}, a, { base: b });
+    X = @TEXTS@, C = @LAUNCHER_CSS@, h, S, Z, K = 0;
+  if (!s) return;
+  u = s.src;
+  // A second tag: the widget is on the page already.
+  if (w.Touchpoint) return say(7);
+  a = s.dataset; b = a.collector || u.slice(0, u.lastIndexOf("/"));
+  // css: the launcher's rules, the start of a web module's sheet (it does not carry them again).
+  c = Object.assign({}, a, { base: b, css: C });
   if (a.fromUrl != null) {
     p = new URLSearchParams(location.search);
     ["touchpoint", "locale", "segment"].forEach(function (k) { c[k] = p.get(k) || c[k]; });
   }
+  // The tag's settings, checked here once for every module, which reads them as they come: each
+  // wrong or missing one gets one console message (notes.js) and is left out (a wrong mode
+  // becomes the launcher). Identifiers are the protocol's: 1-64 of A-Z a-z 0-9 . _ : / -. Empty
+  // counts as not given.
+  /^https?:\/\//.test(b) ? c.base = b.replace(/\/+$/, "") : say(0, delete c.base);
+  tag("touchpoint", 1, 1);
+  tag("mode", 2);
+  c.mode == "inline" && !c.target && say(3);
+  tag("locale", 4);
+  tag("segment", 5);
+  tag("interaction", 6);
   // Until a module is ready, the API queues its calls.
   function wait() {
     ["open", "close", "postCall"].forEach(function (k) {
@@ -33,6 +48,21 @@
         k == "open" && want();
       };
     });
+  }
+  // Console message n of notes.js, a module imported only for a wrong setting.
+  function say(n) {
+    import(new URL("@NOTES@", u).href).then(function (m) { m.say(n); }).catch(fail);
+  }
+  // Whether o[k] is given (a non-empty string) and wrong; a required one (r) is wrong when
+  // missing too. A locale must be one the widget speaks, a mode one it has.
+  function bad(o, k, r) {
+    var v = o[k];
+    return typeof v != "string" || !v ? r : !(k == "locale" ? web(v) :
+      k == "mode" ? /^(launcher|inline|kiosk|agent)$/.test(v) : /^[\w.:\/-]{1,64}$/.test(v));
+  }
+  // A wrong tag setting k: message n, and the module gets none.
+  function tag(k, n, r) {
+    bad(c, k, r) && say(n, delete c[k]);
   }
   T = w.Touchpoint = {};
   wait();
@@ -48,7 +78,8 @@
     m = n;
     T.open = open;
     T.close = n.close;
-    T.postCall = n.postCall;
+    // Only an agent page with its key may ask for invitations.
+    T.postCall = c.mode == "agent" && c.agentKey ? n.postCall : function () { say(8); };
     q.splice(0).forEach(function (x) { T[x[0]](x[1]); });
   }
   // Each web locale imports the one glue under its own #fragment: its own module instance (one
@@ -92,7 +123,7 @@
     h.lang = L;
     h.dir = x[1] ? "rtl" : "ltr";
     r = h.attachShadow({ mode: "open" });
-    k.replaceSync(@LAUNCHER_CSS@);
+    k.replaceSync(C);
     r.adoptedStyleSheets = [k];
     e.className = e.part = "launcher";
     e.type = "button";
@@ -125,6 +156,12 @@
   // to its locale) and that locale's module shows its own.
   function open(o) {
     var l = L && web(o && o.locale);
+    // open()'s options get the tag's messages; the module ignores a wrong one.
+    if (o) {
+      bad(o, "touchpoint") && say(1);
+      bad(o, "locale") && say(4);
+      bad(o, "interactionId") && say(6);
+    }
     if (!l || l == L) return m.open(o);
     H[L] = [].map.call(d.querySelectorAll("touchpoint-widget"), function (h) {
       var r = [h, h.parentNode];
@@ -150,9 +187,9 @@
   if (c.mode == "kiosk" || c.mode == "agent" || c.invitation != null) boot(@CHANNELS@);
   else {
     L = web(c.locale) || web((navigator.language || "").split(/[-_]/)[0]) || "en";
-    // A launcher page with its touchpoint waits for intent; any other page (inline, or one whose
-    // attributes the module must report on) loads its module now.
-    (c.mode || "launcher") == "launcher" && c.touchpoint ? ready(draw) : want();
+    // A launcher page waits for intent; an inline page loads its module now; without a
+    // touchpoint there is no survey to show (until open() names one).
+    c.touchpoint && ((c.mode || "launcher") == "launcher" ? ready(draw) : want());
     // Answers earlier pages left (the outbox's keys): the module's courier sends them now, whether
     // or not this page's survey is ever opened (the kiosk and agent module sends its own).
     try {

@@ -1,11 +1,11 @@
-//! The widget's JS API (`start`, `open`, `close`, `postCall`), which the web modules and the
-//! kiosk and agent module export. This is where a build's
+//! The widget's JS API (`start`, `open`, `close`, which every module exports, and `postCall`,
+//! which only the kiosk and agent module has: the loader answers it elsewhere). This is where a
+//! build's
 //! channel is chosen: the web modules' widget adds nothing to the shared panel, the kiosk and
 //! agent module's adds [`crate::channels`].
 
 use alloc::rc::Rc;
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -13,9 +13,9 @@ use wasm_bindgen::JsValue;
 
 #[cfg(feature = "channels")]
 use crate::channels::{invite, Channels};
-use crate::config::{self, Config, Mode, BAD_TOUCHPOINT, NOT_AGENT};
+use crate::config::{self, Config, Mode};
 use crate::delivery::{self, Sink};
-use crate::dom::{error, warn};
+use crate::dom::error;
 use crate::panel::{Settings, Widget};
 use crate::Global;
 
@@ -89,8 +89,8 @@ fn mount(config: &Config, sink: &Sink) -> Option<Rc<Widget<Channel>>> {
 /// segment}` (strings; see [`config::Config::read`]). Never throws: problems go to the console.
 #[wasm_bindgen]
 pub fn start(loader: JsValue) {
+    // The loader starts one module per page (a second tag gets its message there).
     if STATE.0.try_borrow().map_or(true, |s| s.is_some()) {
-        warn("touchpoint: the widget is already on this page; the second script tag is ignored");
         return;
     }
     // Debug builds and the kiosk and agent module have std's panic machinery: the same one fixed
@@ -99,14 +99,7 @@ pub fn start(loader: JsValue) {
     std::panic::set_hook(std::boxed::Box::new(|_| {
         error("touchpoint: internal error; the widget stopped")
     }));
-    let (config, notes) = Config::read(&loader, &browser_language());
-    for (is_error, note) in notes {
-        if is_error {
-            error(note);
-        } else {
-            warn(note);
-        }
-    }
+    let config = Config::read(&loader, &browser_language());
     let sink = config.base.as_deref().map(delivery::sink);
     let widget = sink.as_ref().and_then(|s| mount(&config, s));
     if let Ok(mut s) = STATE.0.try_borrow_mut() {
@@ -125,32 +118,23 @@ pub fn open(options: JsValue) {
     let Some((widget, settings)) = (|| {
         let mut state = STATE.0.try_borrow_mut().ok()?;
         let state = state.as_mut()?;
-        let mut notes = Vec::new();
         #[cfg(feature = "channels")]
         let options = crate::channels::options::open_options(options);
         #[cfg(not(feature = "channels"))]
         let options = config::OpenOptions::read(&options);
         let overridden = options.any();
+        // The loader has reported a wrong option (open()'s options get the tag's messages).
         if let Some(t) = options.touchpoint {
             state.config.touchpoint = protocol::Ident::parse(&t);
-            if state.config.touchpoint.is_none() {
-                error(BAD_TOUCHPOINT);
-            }
         }
         if let Some(seg) = options.segment {
             state.config.context.segment = protocol::Ident::parse(&seg);
         }
         if let Some(id) = options.interaction_id {
             state.config.context.interaction_id = protocol::Ident::parse(&id);
-            if state.config.context.interaction_id.is_none() {
-                warn(config::BAD_INTERACTION);
-            }
         }
-        if let Some(texts) = config::locale(options.locale.as_deref(), &mut notes) {
+        if let Some(texts) = config::locale(options.locale.as_deref()) {
             state.config.texts = texts;
-        }
-        for (_, note) in notes {
-            warn(note);
         }
         let sink = state.sink.clone()?;
         if state.widget.is_none() {
@@ -176,14 +160,6 @@ pub fn close() {
     }
 }
 
-/// `Touchpoint.postCall(...)` on a web page: agent mode is in the other module (the loader loads it
-/// for `data-mode="agent"`).
-#[cfg(not(feature = "channels"))]
-#[wasm_bindgen(js_name = postCall)]
-pub fn post_call(_: JsValue) {
-    error(NOT_AGENT);
-}
-
 /// `Touchpoint.postCall({interactionId, agentId, queue?, locale?})`: a call ended. Asks the
 /// collector for the post-call invitation and shows its link, QR code and assisted capture.
 #[cfg(feature = "channels")]
@@ -193,12 +169,11 @@ pub fn post_call(options: JsValue) {
         let state = STATE.0.try_borrow().ok()?;
         let state = state.as_ref()?;
         let config = &state.config;
+        // The loader passes postCall on only on an agent page with its key (elsewhere it says
+        // that agent mode needs them).
         let key = match (config.mode, &config.channels.agent_key) {
             (Mode::Agent, Some(key)) => key.clone(),
-            _ => {
-                error(NOT_AGENT);
-                return None;
-            }
+            _ => return None,
         };
         let call = crate::channels::agent::call(config, options)?;
         Some((state.widget.clone()?, config.base.clone()?, key, call))

@@ -23,8 +23,9 @@
 //! - [`delivery`] (`delivery/`): `outbox.rs` (the durable queue in localStorage and memory, leases
 //!   between tabs), `courier.rs` (fetch / sendBeacon, verdicts per status, the retry timer,
 //!   events), `retry.rs` (backoff with jitter and `Retry-After`, pure functions).
-//! - [`config`] (`config/`): the loader's settings (`data-*` attributes), checked, with one
-//!   console message per wrong attribute; the kiosk's and agent mode's own in `channels.rs`
+//! - [`config`] (`config/`): the loader's settings (`data-*` attributes), which the loader has
+//!   checked (one console message per wrong one, from `loader/notes.js`); the kiosk's and agent
+//!   mode's own checked in `channels.rs`, with their messages
 //!   (feature `channels`, gated at its `mod` line); [`survey`]: the questions, and choices →
 //!   `protocol::Submission` through the protocol's constructors; [`style`]: the one constructable
 //!   stylesheet and the theming contract; [`ids`]: ULID submission ids; [`dom`]: DOM and console

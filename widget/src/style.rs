@@ -6,10 +6,12 @@
 //! `queued` and `larger`, agent mode `invite`, `link`, `qr` and `assist`.
 
 /// The launcher's rules (only what the launcher needs: every visitor downloads them in the
-/// loader): the start of every module's sheet, and the whole of the sheet the
-/// loader draws its launcher with until a web page's module comes (and the iframe fallback its
-/// launcher). `cargo xtask` reads them from here (the string below, as it is written), so the
+/// loader): the start of every module's sheet (a web module gets them from the loader), and the
+/// whole of the sheet the loader draws its launcher with until a web page's module comes (and the
+/// iframe fallback its launcher). `cargo xtask` reads them from here (the string below, as it is written), so the
 /// launcher looks the same whoever draws it and its rules are written once.
+// A web module does not expand it: the build copies it into the loader, which passes it on.
+#[cfg_attr(not(feature = "channels"), allow(unused_macros))]
 macro_rules! launcher_css {
     () => {
         "\
@@ -27,12 +29,10 @@ font-weight:600;box-shadow:0 2px 8px #0004}"
     };
 }
 
-/// The rules every page needs.
+/// The rules every page needs after the launcher's.
 macro_rules! web_css {
     () => {
-        concat!(
-            launcher_css!(),
-            "\
+        "\
 :host{--bg:var(--tp-bg,#fff);--fg:var(--tp-fg,#1f2328);--mu:var(--tp-muted,#57606a);\
 --bd:var(--tp-border,#6e7781);color:var(--fg)!important}\
 [inert]{visibility:hidden}\
@@ -64,17 +64,25 @@ border-radius:var(--r);background:var(--bg);resize:vertical}\
 font-weight:600}\
 .status{margin-top:12px;font-weight:600}\
 .status:empty{margin:0}"
-        )
     };
 }
 
-/// The stylesheet of the web module: launcher and inline panel.
+/// The stylesheet of the web module (launcher and inline panel) after the launcher's rules, which
+/// the loader carries and passes to `start` (`css`): a visitor who answers downloads them once.
 #[cfg(not(feature = "channels"))]
 pub const CSS: &str = web_css!();
 
-/// The stylesheet of the module with the kiosk and agent channels.
+/// The web module's whole stylesheet: the launcher's rules the loader passed, then its own.
+#[cfg(not(feature = "channels"))]
+pub fn sheet(config: &crate::config::Config) -> alloc::string::String {
+    crate::dom::join(&[config.launcher_css.as_deref().unwrap_or_default(), CSS])
+}
+
+/// The stylesheet of the module with the kiosk and agent channels, whole (a kiosk's loader draws
+/// no launcher).
 #[cfg(feature = "channels")]
 pub const CSS: &str = concat!(
+    launcher_css!(),
     web_css!(),
     "\
 :host([mode=kiosk]){position:fixed!important;inset:0!important;overflow:auto!important;\
@@ -110,3 +118,9 @@ padding:8px 20px;border-radius:999px;font-weight:600}\
 :host([large]) .attract h1{font-size:80px}\
 :host([large]) .lang{min-width:min(400px,100%);min-height:160px;font-size:52px}"
 );
+
+/// The kiosk and agent module's whole stylesheet.
+#[cfg(feature = "channels")]
+pub fn sheet(_: &crate::config::Config) -> alloc::string::String {
+    CSS.into()
+}

@@ -19,6 +19,8 @@ use crate::config::{self, Config};
 use crate::dom::{add, append, dispatch, error, join, object, push_number, set, warn};
 use crate::panel::{Hooks, Settings, Widget};
 
+pub const BAD_LOCALE: &str =
+    "touchpoint: postCall: locale must be one of en, es, fr, de, ar; using the console's language";
 pub const BAD_CALL: &str = "touchpoint: postCall needs interactionId and agentId (1-64 characters of A-Z a-z 0-9 . _ : / -); no survey link was made";
 
 /// The `data-act` of the invitation's Assist button.
@@ -191,12 +193,13 @@ pub fn call(config: &Config, options: JsValue) -> Option<Call> {
         error(BAD_CALL);
         return None;
     };
-    let mut notes = Vec::new();
     let locale = options.locale.as_deref().filter(|l| !l.is_empty());
-    let texts = config::locale(locale, &mut notes).unwrap_or(config.texts);
-    for (_, note) in notes {
-        warn(note);
-    }
+    let texts = config::locale(locale).unwrap_or_else(|| {
+        if locale.is_some() {
+            warn(BAD_LOCALE);
+        }
+        config.texts
+    });
     Some(Call {
         touchpoint: config.touchpoint.clone()?,
         interaction,

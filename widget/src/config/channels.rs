@@ -100,9 +100,16 @@ pub fn read(obj: &JsValue, config: Config, notes: &mut Vec<Note>) -> Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::config;
+    use crate::config::tests::loader;
     use protocol::Ident;
     use wasm_bindgen_test::wasm_bindgen_test;
+
+    /// The config and the notes the loader's object with `entries` gives.
+    fn config(entries: &[(&str, &str)], lang: &str) -> (Config, Vec<Note>) {
+        let mut notes = Vec::new();
+        let config = Config::read_noting(&loader(entries), lang, &mut notes);
+        (config, notes)
+    }
 
     #[wasm_bindgen_test]
     fn kiosk_mode_reads_its_site_device_and_timers() {

@@ -1,8 +1,12 @@
 //! The widget's settings, read from the object the loader passes to `start` (the script tag's
-//! `data-*` attributes), with one clear console message for each one that is missing or wrong.
+//! `data-*` attributes). The loader has checked the ones every page has, with one clear console
+//! message for each one that is missing or wrong, and left the wrong ones out (JavaScript checks a
+//! string in far fewer bytes than WebAssembly, and the loader serves every module); here they are
+//! only read, a wrong one that comes anyway ignored. The kiosk's and agent mode's own are checked
+//! in `channels.rs`.
 
-use alloc::borrow::ToOwned;
 use alloc::string::String;
+#[cfg(feature = "channels")]
 use alloc::vec::Vec;
 use js_sys::Reflect;
 use protocol::{Channel, Context, Ident, LocaleTexts};
@@ -46,6 +50,9 @@ pub struct Config {
     /// The kiosk's timers and the agent console's key.
     #[cfg(feature = "channels")]
     pub channels: channels::ChannelConfig,
+    /// The launcher's rules, which the loader carries (`css`): the start of a web module's sheet.
+    #[cfg(not(feature = "channels"))]
+    pub launcher_css: Option<String>,
 }
 
 /// `Touchpoint.open(options)`'s options: what this and later surveys answer for. The web modules
@@ -83,23 +90,8 @@ impl OpenOptions {
 }
 
 /// One message for the console: `(is_error, text)`.
+#[cfg(feature = "channels")]
 pub type Note = (bool, &'static str);
-
-pub const NO_BASE: &str =
-    "touchpoint: no collector URL (the loader derives it from the script's src); nothing is sent";
-pub const BAD_TOUCHPOINT: &str = "touchpoint: data-touchpoint is missing or invalid (1-64 characters of A-Z a-z 0-9 . _ : / -); the survey is not shown";
-pub const BAD_MODE: &str =
-    "touchpoint: data-mode must be \"launcher\", \"inline\", \"kiosk\" or \"agent\"; using launcher";
-pub const NO_TARGET: &str =
-    "touchpoint: data-mode=\"inline\" needs data-target, a CSS selector of the element to render into";
-pub const BAD_LOCALE: &str =
-    "touchpoint: data-locale must be one of en, es, fr, de, ar; using the browser's language";
-pub const BAD_SEGMENT: &str =
-    "touchpoint: data-segment is invalid (1-64 characters of A-Z a-z 0-9 . _ : / -); ignored";
-pub const BAD_INTERACTION: &str =
-    "touchpoint: data-interaction or interactionId is invalid (1-64 characters of A-Z a-z 0-9 . _ : / -); ignored";
-pub const NOT_AGENT: &str =
-    "touchpoint: postCall works with data-mode=\"agent\" and data-agent-key on the script tag";
 
 /// The protocol's locales, every text: the kiosk shows the languages' names and its own words,
 /// the invitation page its outcomes.
@@ -176,23 +168,13 @@ pub fn text(obj: &JsValue, key: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// The collector's base URL from `text`, without a trailing slash; `None` unless it is http(s).
-pub fn collector_base(text: &str) -> Option<String> {
-    (text.starts_with("https://") || text.starts_with("http://"))
-        .then(|| text.trim_end_matches('/').to_owned())
-}
-
-/// The locale `code` names, or `None` with a note when it names none we have.
-pub fn locale(code: Option<&str>, notes: &mut Vec<Note>) -> Option<&'static LocaleTexts> {
-    let code = code?;
-    let found = find(code);
-    if found.is_none() {
-        notes.push((false, BAD_LOCALE));
-    }
-    found
+/// The locale `code` names, if we have it.
+pub fn locale(code: Option<&str>) -> Option<&'static LocaleTexts> {
+    find(code?)
 }
 
 /// An optional identifier attribute; a wrong one is ignored with `note`.
+#[cfg(feature = "channels")]
 pub fn ident(obj: &JsValue, key: &str, note: &'static str, notes: &mut Vec<Note>) -> Option<Ident> {
     text(obj, key).and_then(|s| {
         let parsed = Ident::parse(&s);
@@ -203,57 +185,68 @@ pub fn ident(obj: &JsValue, key: &str, note: &'static str, notes: &mut Vec<Note>
     })
 }
 
+/// An optional identifier attribute, as the loader passed it (a wrong one is ignored).
+fn id(obj: &JsValue, key: &str) -> Option<Ident> {
+    text(obj, key).and_then(|s| Ident::parse(&s))
+}
+
 impl Config {
-    /// Reads the loader's object; `browser_language` is `navigator.language`.
-    pub fn read(obj: &JsValue, browser_language: &str) -> (Self, Vec<Note>) {
-        let mut notes = Vec::new();
-        let base = text(obj, "base").as_deref().and_then(collector_base);
-        if base.is_none() {
-            notes.push((true, NO_BASE));
+    /// Reads the loader's object; `browser_language` is `navigator.language`. The kiosk's and
+    /// agent mode's attributes get their console messages here (the loader checked the rest).
+    pub fn read(obj: &JsValue, browser_language: &str) -> Self {
+        #[cfg(feature = "channels")]
+        {
+            let mut notes = Vec::new();
+            let config = Self::read_noting(obj, browser_language, &mut notes);
+            for (is_error, note) in notes {
+                if is_error {
+                    crate::dom::error(note);
+                } else {
+                    crate::dom::warn(note);
+                }
+            }
+            config
         }
-        let touchpoint = text(obj, "touchpoint").and_then(|t| Ident::parse(&t));
-        if touchpoint.is_none() {
-            notes.push((true, BAD_TOUCHPOINT));
-        }
+        #[cfg(not(feature = "channels"))]
+        Self::read_checked(obj, browser_language)
+    }
+
+    /// [`Config::read`], with the kiosk's and agent mode's notes in `notes` instead of the console.
+    #[cfg(feature = "channels")]
+    pub fn read_noting(obj: &JsValue, browser_language: &str, notes: &mut Vec<Note>) -> Self {
+        channels::read(obj, Self::read_checked(obj, browser_language), notes)
+    }
+
+    /// The settings every page has, which the loader checked.
+    fn read_checked(obj: &JsValue, browser_language: &str) -> Self {
         let mode = match text(obj, "mode").as_deref() {
-            None | Some("launcher") => Mode::Launcher,
             Some("inline") => Mode::Inline,
             #[cfg(feature = "channels")]
             Some("kiosk") => Mode::Kiosk,
             #[cfg(feature = "channels")]
             Some("agent") => Mode::Agent,
-            Some(_) => {
-                notes.push((false, BAD_MODE));
-                Mode::Launcher
-            }
+            _ => Mode::Launcher,
         };
-        let target = text(obj, "target");
-        if mode == Mode::Inline && target.is_none() {
-            notes.push((true, NO_TARGET));
-        }
-        let texts = locale(text(obj, "locale").as_deref(), &mut notes)
-            .unwrap_or_else(|| negotiate(browser_language));
-        let context = Context {
-            segment: ident(obj, "segment", BAD_SEGMENT, &mut notes),
-            // An order or case number on a web page, a ticket on a kiosk, a call on an invitation's.
-            interaction_id: ident(obj, "interaction", BAD_INTERACTION, &mut notes),
-            ..Context::default()
-        };
-        let config = Self {
-            base,
-            touchpoint,
+        Self {
+            base: text(obj, "base"),
+            touchpoint: id(obj, "touchpoint"),
             mode,
-            target,
-            texts,
+            target: text(obj, "target"),
+            texts: locale(text(obj, "locale").as_deref())
+                .unwrap_or_else(|| negotiate(browser_language)),
             channel: Channel::Web,
-            context,
+            context: Context {
+                segment: id(obj, "segment"),
+                // An order or case number on a web page, a ticket on a kiosk, a call on an
+                // invitation's.
+                interaction_id: id(obj, "interaction"),
+                ..Context::default()
+            },
             #[cfg(feature = "channels")]
             channels: channels::ChannelConfig::default(),
-        };
-        // A kiosk's, an agent console's and an invitation page's own attributes come after.
-        #[cfg(feature = "channels")]
-        let config = channels::read(obj, config, &mut notes);
-        (config, notes)
+            #[cfg(not(feature = "channels"))]
+            launcher_css: text(obj, "css"),
+        }
     }
 }
 
@@ -263,13 +256,18 @@ mod tests {
     use crate::dom::object;
     use wasm_bindgen_test::wasm_bindgen_test;
 
-    /// The config the loader's object with `entries` gives, in a browser speaking `lang`.
-    pub(super) fn config(entries: &[(&str, &str)], lang: &str) -> (Config, Vec<Note>) {
-        let entries: Vec<_> = entries
+    /// The loader's object with `entries`.
+    pub(super) fn loader(entries: &[(&str, &str)]) -> JsValue {
+        let entries: alloc::vec::Vec<_> = entries
             .iter()
             .map(|(k, v)| (*k, JsValue::from_str(v)))
             .collect();
-        Config::read(&object(&entries), lang)
+        object(&entries).into()
+    }
+
+    /// The config the loader's object with `entries` gives, in a browser speaking `lang`.
+    fn config(entries: &[(&str, &str)], lang: &str) -> Config {
+        Config::read(&loader(entries), lang)
     }
 
     /// The last locale this module speaks (Arabic with every locale; a web module's only one).
@@ -278,11 +276,11 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
-    fn a_complete_config_is_read_without_notes() {
+    fn a_complete_config_is_read() {
         let upper = last_locale().to_ascii_uppercase();
-        let (c, notes) = config(
+        let c = config(
             &[
-                ("base", "https://cx.example.com/"),
+                ("base", "https://cx.example.com"),
                 ("touchpoint", "checkout"),
                 ("mode", "inline"),
                 ("target", "#survey"),
@@ -291,7 +289,6 @@ mod tests {
             ],
             "de-DE",
         );
-        assert!(notes.is_empty(), "{notes:?}");
         assert_eq!(c.base.as_deref(), Some("https://cx.example.com"));
         assert_eq!(c.touchpoint.as_ref().map(Ident::as_str), Some("checkout"));
         assert_eq!(c.mode, Mode::Inline);
@@ -307,16 +304,15 @@ mod tests {
     #[wasm_bindgen_test]
     fn defaults_come_from_the_browser_language_then_english() {
         let browser = [last_locale(), "-EG"].concat();
-        let (c, notes) = config(
+        let c = config(
             &[("base", "http://127.0.0.1:8080"), ("touchpoint", "home")],
             &browser,
         );
-        assert!(notes.is_empty());
         assert_eq!(c.mode, Mode::Launcher);
         assert_eq!(c.texts.code, last_locale());
         // A language nobody speaks here: English (a web module: its one locale, which the loader
         // chose as English for such a browser).
-        let (c, _) = config(&[("base", "http://x"), ("touchpoint", "home")], "pt-BR");
+        let c = config(&[("base", "http://x"), ("touchpoint", "home")], "pt-BR");
         assert_eq!(c.texts.code, LOCALES[0].code);
         #[cfg(feature = "channels")]
         assert_eq!(c.texts.code, "en");
@@ -326,7 +322,7 @@ mod tests {
     /// organisation's outcomes; `open({interactionId})` sets it too.
     #[wasm_bindgen_test]
     fn a_web_page_passes_its_order_id_as_the_interaction() {
-        let (c, notes) = config(
+        let c = config(
             &[
                 ("base", "http://x"),
                 ("touchpoint", "checkout"),
@@ -334,7 +330,6 @@ mod tests {
             ],
             "en",
         );
-        assert_eq!(notes, []);
         assert_eq!(c.channel, Channel::Web);
         assert_eq!(
             c.context.interaction_id.as_ref().map(Ident::as_str),
@@ -345,11 +340,12 @@ mod tests {
         assert!(options.any());
     }
 
+    /// The loader checks the tag's settings (their console messages are its own; the browser
+    /// tests read them) and leaves the wrong ones out; one that comes anyway is ignored.
     #[wasm_bindgen_test]
-    fn each_wrong_attribute_gets_one_message() {
-        let (c, notes) = config(
+    fn a_wrong_attribute_that_comes_anyway_is_ignored() {
+        let c = config(
             &[
-                ("base", "javascript:alert(1)"),
                 ("touchpoint", "check out"),
                 ("mode", "popup"),
                 ("locale", "xx"),
@@ -358,48 +354,26 @@ mod tests {
             ],
             last_locale(),
         );
-        assert_eq!(
-            notes,
-            [
-                (true, NO_BASE),
-                (true, BAD_TOUCHPOINT),
-                (false, BAD_MODE),
-                (false, BAD_LOCALE),
-                (false, BAD_SEGMENT),
-                (false, BAD_INTERACTION)
-            ]
-        );
         assert!(c.base.is_none() && c.touchpoint.is_none() && c.context.segment.is_none());
         assert!(c.context.interaction_id.is_none());
         assert_eq!((c.mode, c.texts.code), (Mode::Launcher, last_locale()));
-        let (_, notes) = config(
-            &[
-                ("base", "http://x"),
-                ("touchpoint", "t"),
-                ("mode", "inline"),
-            ],
-            "en",
-        );
-        assert_eq!(notes, [(true, NO_TARGET)]);
-        let (_, notes) = Config::read(&JsValue::UNDEFINED, "en");
-        assert_eq!(notes, [(true, NO_BASE), (true, BAD_TOUCHPOINT)]);
+        let c = Config::read(&JsValue::UNDEFINED, "en");
+        assert!(c.base.is_none() && c.touchpoint.is_none() && c.target.is_none());
     }
 
     #[cfg(not(feature = "channels"))]
     #[wasm_bindgen_test]
     fn a_web_module_speaks_only_the_locale_it_was_built_for() {
         assert_eq!(LOCALES.each_ref().map(|l| l.code), [WEB_LOCALE]);
-        // The loader never gives a web module another locale; if it did, one message and the
-        // module's own texts.
+        // The loader never gives a web module another locale; if it did, the module's own texts.
         let other = protocol::instrument::LOCALE_CODES
             .into_iter()
             .find(|c| *c != WEB_LOCALE)
             .unwrap();
-        let (c, notes) = config(
+        let c = config(
             &[("base", "http://x"), ("touchpoint", "t"), ("locale", other)],
             other,
         );
-        assert_eq!(notes, [(false, BAD_LOCALE)]);
         assert_eq!(c.texts.code, WEB_LOCALE);
     }
 }

@@ -26,7 +26,6 @@ use crate::dom::{
     add, append, dispatch, focus, is_shown, object, set, set_inert, show, warn, when_idle,
 };
 use crate::ids::new_id;
-use crate::style::CSS;
 use crate::survey::{submission, Origin, Question};
 use crate::Borrowed as _;
 
@@ -127,7 +126,8 @@ impl<H: Hooks> Widget<H> {
             .attach_shadow(&object(&[("mode", JsValue::from_str("open"))]).unchecked_into())
             .ok()?;
         let sheet = CssStyleSheet::new().ok();
-        let Some(sheet) = sheet.filter(|s| s.replace_sync(CSS).is_ok()) else {
+        let Some(sheet) = sheet.filter(|s| s.replace_sync(&crate::style::sheet(config)).is_ok())
+        else {
             warn(
                 "touchpoint: this browser lacks constructable stylesheets; the survey is not shown",
             );

@@ -39,7 +39,7 @@ fn widget(locale: &str, inline: bool) -> Rc<Widget<()>> {
     doc.body().unwrap().append_child(&container).unwrap();
     let mode = if inline { Mode::Inline } else { Mode::Launcher };
     // The loader's other settings: the web channel (`()`) reads none of them.
-    let (config, _) = Config::read(&JsValue::UNDEFINED, "en");
+    let config = Config::read(&JsValue::UNDEFINED, "en");
     Widget::mount(
         settings,
         mode,

@@ -1,5 +1,5 @@
 //! Builds the widget crate into the files the collector serves: per module, cargo → wasm-bindgen
-//! (glue) → [`snip_uncalled`] → wasm-opt → the glue's lean init, minified → [`shorten_imports`];
+//! (glue) → [`snip_uncalled`] (and, in the web modules, [`blank_panic_data`]) → wasm-opt → the glue's lean init, minified → [`shorten_imports`];
 //! then the loader with every module's hashed name filled in, each file's gzip and Brotli bodies
 //! and `manifest.json`, in `target/widget-dist/`.
 //!
@@ -20,7 +20,7 @@ use std::{
 use super::{
     js::{lean_init, minify},
     toolchain::{wasm_opt_path, WASM_TARGET},
-    wasm::{shorten_imports, snip_uncalled},
+    wasm::{blank_panic_data, shorten_imports, snip_uncalled},
 };
 use crate::{cargo, run, target_dir};
 
@@ -50,8 +50,9 @@ const WASM_OPT_FLAGS: &[&str] = &[
 ];
 /// Placeholders in `widget/loader/widget.js` that the build replaces with the hashed names: the
 /// web modules' one glue and their wasm by locale (`{en:"tp-….wasm",…}`), the kiosk and agent
-/// module's glue and wasm (`["tp-….js","tp-….wasm"]`), and the iframe fallback's module.
-const PLACEHOLDERS: [&str; 4] = ["@WEB_GLUE@", "@WEB@", "@CHANNELS@", "@FALLBACK@"];
+/// module's glue and wasm (`["tp-….js","tp-….wasm"]`), the iframe fallback's module and the
+/// module with the console messages for a tag's wrong settings.
+const PLACEHOLDERS: [&str; 5] = ["@WEB_GLUE@", "@WEB@", "@CHANNELS@", "@FALLBACK@", "@NOTES@"];
 /// The placeholder in `widget/loader/widget.js` for the launcher's words by locale
 /// ([`launcher_texts`]`(false)`: what the loader draws, which every visitor downloads).
 const TEXTS: &str = "@TEXTS@";
@@ -201,7 +202,17 @@ fn build_module(root: &Path, module: &Module) -> Result<(String, Vec<u8>), Strin
 
     let mut input = bindgen.join("tp_bg.wasm");
     let bound = fs::read(&input).map_err(|e| format!("cannot read {input:?}: {e}"))?;
-    if let Some(snipped) = snip_uncalled(&bound) {
+    let mut snipped = snip_uncalled(&bound);
+    // The web modules are `no_std`, with a panic handler that reads nothing of the panic; the
+    // kiosk and agent module has std's panic machinery, and keeps its data as it is.
+    if module.locale.is_some() {
+        let mut bytes = snipped.take().unwrap_or_else(|| bound.clone());
+        let cargo_home = std::env::var("CARGO_HOME")
+            .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
+        blank_panic_data(&mut bytes, &cargo_home);
+        snipped = Some(bytes);
+    }
+    if let Some(snipped) = snipped {
         input = bindgen.join("tp_snipped.wasm");
         fs::write(&input, snipped).map_err(|e| format!("cannot write {input:?}: {e}"))?;
     }
@@ -296,6 +307,13 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         JS,
         HASHED_CACHE,
     ));
+    // The console messages for a tag's wrong settings: imported only when one is wrong.
+    let notes = fs::read_to_string(root.join("widget/loader/notes.js"))
+        .map_err(|e| format!("cannot read widget/loader/notes.js: {e}"))?;
+    let notes = minify(root, &notes, true, &scratch);
+    let notes_name = hashed_name(notes.as_bytes(), "js");
+    let _ = writeln!(groups, "  \"notes\": [\"{notes_name}\"],");
+    files.push((notes_name.clone(), notes.into_bytes(), JS, HASHED_CACHE));
     let loader = loader
         .replace(
             PLACEHOLDERS[0],
@@ -303,7 +321,8 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         )
         .replace(PLACEHOLDERS[1], &format!("{{{}}}", web.join(",")))
         .replace(PLACEHOLDERS[2], &channels)
-        .replace(PLACEHOLDERS[3], &fallback_name);
+        .replace(PLACEHOLDERS[3], &fallback_name)
+        .replace(PLACEHOLDERS[4], &notes_name);
     let loader = minify(root, &loader, false, &scratch);
     files.insert(
         0,

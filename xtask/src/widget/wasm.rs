@@ -1,7 +1,8 @@
 //! Rewrites the widget's wasm around wasm-opt, reading it with `wasmparser` and writing it with
-//! `wasm-encoder`: before, functions nothing can call lose their bodies; after, imports and
-//! wasm-bindgen's internal exports get short names, in the wasm and in the glue alike. Every
-//! section it does not rewrite is copied byte for byte.
+//! `wasm-encoder`: before, functions nothing can call lose their bodies (and, in the web modules,
+//! data only a panic's message would read is blanked); after, imports and wasm-bindgen's internal
+//! exports get short names, in the wasm and in the glue alike. Every section it does not rewrite
+//! is copied byte for byte.
 
 use std::collections::HashSet;
 
@@ -251,12 +252,88 @@ fn word_positions(text: &str, word: &str) -> Vec<usize> {
         .collect()
 }
 
+/// The standard library's panic messages that a web module's data holds (`alloc`'s, for a failed
+/// or impossible allocation).
+const PANIC_MESSAGES: [&[u8]; 4] = [
+    b"memory allocation of ",
+    b" bytes failed",
+    b"capacity overflow",
+    b"Tried to shrink to a larger capacity",
+];
+
+/// Overwrites with zeros, in place, the bytes of `wasm` that only a panic's message or location
+/// would read: `alloc`'s messages, the file paths of panic locations (the standard library's,
+/// under `/rustc/`, and crates', under `cargo_home`), and the two-digit table of integer
+/// formatting, which only the allocation-failure message uses. The web modules' panic handler
+/// (`widget/src/lib.rs`) reads neither the message nor the location: it writes one fixed console
+/// message and traps, so these bytes are never read. On stable Rust they cannot be left out
+/// (`-Zlocation-detail=none` and `panic_immediate_abort` are nightly-only); as zeros, the
+/// compressed module carries almost nothing of them. The lengths stay, so no offset moves.
+/// Returns how many bytes were blanked.
+pub fn blank_panic_data(wasm: &mut [u8], cargo_home: &str) -> usize {
+    let digits: Vec<u8> = (0..100u8)
+        .flat_map(|n| [b'0' + n / 10, b'0' + n % 10])
+        .collect();
+    let mut spans = Vec::new();
+    for pattern in PANIC_MESSAGES.iter().copied().chain([digits.as_slice()]) {
+        spans.extend(find_all(wasm, pattern).map(|at| (at, at + pattern.len())));
+    }
+    let registry = format!("{}/registry/src/", cargo_home.trim_end_matches('/'));
+    for prefix in [b"/rustc/".as_slice(), registry.as_bytes()] {
+        for at in find_all(wasm, prefix) {
+            // The path runs to its `.rs`, within a path's length.
+            let rest = &wasm[at..wasm.len().min(at + 512)];
+            if let Some(end) = rest.windows(3).position(|w| w == b".rs") {
+                spans.push((at, at + end + 3));
+            }
+        }
+    }
+    let mut blanked = 0;
+    for (from, to) in spans {
+        for b in &mut wasm[from..to] {
+            if *b != 0 {
+                *b = 0;
+                blanked += 1;
+            }
+        }
+    }
+    blanked
+}
+
+/// Where `pattern` starts in `bytes`, each time.
+fn find_all<'a>(bytes: &'a [u8], pattern: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    bytes
+        .windows(pattern.len())
+        .enumerate()
+        .filter(move |(_, w)| *w == pattern)
+        .map(|(at, _)| at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use wasm_encoder::{
         EntityType, ExportKind, FunctionSection, NameMap, NameSection, TypeSection,
     };
+
+    #[test]
+    fn only_what_a_panic_would_read_is_blanked() {
+        let digits: String = (0..100).map(|n| format!("{n:02}")).collect();
+        let data = format!(
+            "keep:outbox:memory allocation of  bytes failedcapacity overflow/rustc/abc/library/alloc/src/alloc.rs\
+             /home/u/.cargo/registry/src/index/js-sys-0.3.107/src/futures/jspi.rs{digits}[email]0123456789"
+        );
+        let mut bytes = data.clone().into_bytes();
+        let blanked = blank_panic_data(&mut bytes, "/home/u/.cargo/");
+        let kept: String = bytes
+            .iter()
+            .filter(|b| **b != 0)
+            .map(|b| char::from(*b))
+            .collect();
+        assert_eq!(kept, "keep:outbox:[email]0123456789");
+        assert_eq!(blanked, data.len() - kept.len());
+        assert_eq!(bytes.len(), data.len(), "no offset moves");
+    }
 
     /// A module with one function type, `imports` from `./tp.js` and `exports` of function 0.
     fn module(imports: &[&str], exports: &[&str]) -> Vec<u8> {
