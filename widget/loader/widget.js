@@ -31,8 +31,8 @@
   }
   // The tag's settings, checked here once for every module, which reads them as they come: each
   // wrong or missing one gets one console message (notes.js) and is left out (a wrong mode
-  // becomes the launcher). Identifiers are the protocol's: 1-64 of A-Z a-z 0-9 . _ : / -. Empty
-  // counts as not given.
+  // becomes the launcher). Identifiers are the protocol's (its rule, filled in by
+  // `cargo xtask`). Empty counts as not given.
   /^https?:\/\//.test(b) ? c.base = b.replace(/\/+$/, "") : say(0, delete c.base);
   tag("touchpoint", 1, 1);
   tag("mode", 2);
@@ -58,7 +58,7 @@
   function bad(o, k, r) {
     var v = o[k];
     return typeof v != "string" || !v ? r : !(k == "locale" ? web(v) :
-      k == "mode" ? /^(launcher|inline|kiosk|agent)$/.test(v) : /^[\w.:\/-]{1,64}$/.test(v));
+      k == "mode" ? /^(launcher|inline|kiosk|agent)$/.test(v) : @IDENT@.test(v));
   }
   // A wrong tag setting k: message n, and the module gets none.
   function tag(k, n, r) {

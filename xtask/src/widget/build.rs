@@ -51,8 +51,44 @@ const WASM_OPT_FLAGS: &[&str] = &[
 /// Placeholders in `widget/loader/widget.js` that the build replaces with the hashed names: the
 /// web modules' one glue and their wasm by locale (`{en:"tp-….wasm",…}`), the kiosk and agent
 /// module's glue and wasm (`["tp-….js","tp-….wasm"]`), the iframe fallback's module and the
-/// module with the console messages for a tag's wrong settings.
-const PLACEHOLDERS: [&str; 5] = ["@WEB_GLUE@", "@WEB@", "@CHANNELS@", "@FALLBACK@", "@NOTES@"];
+/// module with the console messages for a tag's wrong settings; and the pattern of an identifier
+/// ([`ident_pattern`]), with which the loader checks the tag's.
+const PLACEHOLDERS: [&str; 6] = [
+    "@WEB_GLUE@",
+    "@WEB@",
+    "@CHANNELS@",
+    "@FALLBACK@",
+    "@NOTES@",
+    "@IDENT@",
+];
+
+/// The protocol's identifier rule (`protocol::Ident::parse`, the one place it is written) as a
+/// JS regular expression literal, so the loader refuses what the collector would: the characters
+/// the parser accepts, found by asking it about each ASCII character, and its length bound.
+fn ident_pattern() -> String {
+    let accepted: Vec<char> = (0u8..128)
+        .map(char::from)
+        .filter(|c| protocol::Ident::parse(c.encode_utf8(&mut [0; 4])).is_some())
+        .collect();
+    let word = |c: &char| c.is_ascii_alphanumeric() || *c == '_';
+    let all_word = (0u8..128)
+        .map(char::from)
+        .filter(word)
+        .all(|c| accepted.contains(&c));
+    let mut class = String::from(if all_word { "\\w" } else { "" });
+    // `-` last, where it is itself; `/` and the class's own specials escaped.
+    let (dash, others): (Vec<char>, Vec<char>) = accepted
+        .iter()
+        .filter(|c| !(all_word && word(c)))
+        .partition(|c| **c == '-');
+    for c in others.into_iter().chain(dash) {
+        if matches!(c, '/' | '\\' | ']' | '^' | '[') {
+            class.push('\\');
+        }
+        class.push(c);
+    }
+    format!("/^[{class}]{{1,{}}}$/", protocol::Ident::MAX_LEN)
+}
 /// The placeholder in `widget/loader/widget.js` for the launcher's words by locale
 /// ([`launcher_texts`]`(false)`: what the loader draws, which every visitor downloads).
 const TEXTS: &str = "@TEXTS@";
@@ -322,7 +358,8 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         .replace(PLACEHOLDERS[1], &format!("{{{}}}", web.join(",")))
         .replace(PLACEHOLDERS[2], &channels)
         .replace(PLACEHOLDERS[3], &fallback_name)
-        .replace(PLACEHOLDERS[4], &notes_name);
+        .replace(PLACEHOLDERS[4], &notes_name)
+        .replace(PLACEHOLDERS[5], &ident_pattern());
     let loader = minify(root, &loader, false, &scratch);
     files.insert(
         0,
@@ -433,6 +470,36 @@ mod tests {
         let mut decoded = Vec::new();
         brotli::BrotliDecompress(&mut &body[..], &mut decoded).unwrap();
         assert_eq!(decoded, file);
+    }
+
+    /// The loader's identifier check is the protocol's rule, written out (`node` runs it on the
+    /// same samples the parser judges).
+    #[test]
+    fn the_loaders_identifier_pattern_is_the_protocols_rule() {
+        let pattern = ident_pattern();
+        assert_eq!(pattern, r"/^[\w.\/:-]{1,64}$/");
+        let samples: Vec<String> = (0u8..128)
+            .map(|b| char::from(b).to_string())
+            .chain(["a".repeat(64), "a".repeat(65), String::new(), "é".into()])
+            .chain(["branch-042".into(), "web/checkout:pay_1".into()])
+            .collect();
+        let script = format!(
+            "const p = {pattern}; for (const s of {}) console.log(p.test(s));",
+            serde_json::to_string(&samples).unwrap()
+        );
+        let output = std::process::Command::new("node")
+            .args(["-e", &script])
+            .output()
+            .expect("node runs");
+        let judged: Vec<bool> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| l == "true")
+            .collect();
+        let parsed: Vec<bool> = samples
+            .iter()
+            .map(|s| protocol::Ident::parse(s).is_some())
+            .collect();
+        assert_eq!(judged, parsed);
     }
 
     #[test]
