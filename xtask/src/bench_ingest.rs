@@ -1,9 +1,10 @@
 //! `cargo xtask bench ingest --before BINARY`: durable ingest of two collector builds side by
 //! side, for a change whose effect is smaller than what the shared machine moves between runs.
 //! The bare endpoint, the `BINARY` collector and the current release collector take turns in
-//! every round (wrk `-t1 -c32`, each on a store of its own); besides requests per second and the
-//! p99, each collector's CPU time and context switches per request are read from `/proc` before
-//! and after its round: figures the machine's load moves far less than the throughput.
+//! every round (wrk `-t1 -c32`, each on a store of its own, each round once both are idle);
+//! besides requests per second and the p99, each collector's CPU time and context switches per
+//! request are read from `/proc` before and after its round: figures the machine's load moves
+//! far less than the throughput.
 
 use std::{
     path::{Path, PathBuf},
@@ -115,6 +116,27 @@ impl Build {
     }
 }
 
+/// Waits until the collectors `pids` are idle (together under a tenth of a core over a quarter of
+/// a second), at most 30 s: a collector still sealing what its round stored took the cores from
+/// the next round, so the build that went second in a round was the slower, whichever it was.
+fn settle(pids: &[u32], tck: f64) {
+    let busy = || pids.iter().map(|pid| usage(*pid).ticks).sum::<u64>();
+    let (interval, deadline) = (
+        std::time::Duration::from_millis(250),
+        std::time::Instant::now() + std::time::Duration::from_secs(30),
+    );
+    let mut before = busy();
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(interval);
+        let now = busy();
+        if ((now - before) as f64 / tck) < 0.1 * interval.as_secs_f64() {
+            return;
+        }
+        before = now;
+    }
+    eprintln!("the collectors were still busy after 30 s; measuring anyway");
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -146,6 +168,8 @@ pub fn run(dir: &Path, before: PathBuf, seconds: u64, rounds: usize) -> Result<S
         // Which build goes first alternates, so neither always follows the bare endpoint.
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
+            let pids: Vec<u32> = builds.iter().map(|b| b.server.pid()).collect();
+            settle(&pids, tck);
             builds[i].round(dir, round, seconds, tck)?;
         }
         loads.push(load_average());

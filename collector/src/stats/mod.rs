@@ -336,6 +336,17 @@ pub fn packed_day_key(cell_key: &[u8]) -> Option<Vec<u8>> {
     .then(|| [&[DAY_TAG][..], day].concat())
 }
 
+/// The saved keys that the value saved under `key` replaces, by their common prefix, so the save
+/// writes it and removes them in one batch (a crash leaves either, never both): a closed day's
+/// packed stats cells replace its single cells, a whole theme group its pieces
+/// ([`themes::replaced_by`]). `None` for a key that replaces only itself.
+pub fn replaced_by(key: &[u8]) -> Option<&[u8]> {
+    match key.first() {
+        Some(&DAY_TAG) => key.get(1..),
+        _ => themes::replaced_by(key),
+    }
+}
+
 /// Which cells a record is counted into, by their saving keys: all when `None`.
 pub type Wanted<'a> = Option<&'a dyn Fn(&[u8]) -> bool>;
 
@@ -538,7 +549,7 @@ impl Aggregates {
     /// Days before `closed_before` are closed: each one changed, or still saved one cell at a
     /// time, is packed into one value.
     pub fn take_changed(&self, closed_before: i64) -> Changed {
-        let (themes, theme_entries) = self.themes.take_changed();
+        let (themes, theme_entries) = self.themes.take_changed(closed_before);
         let mut guard = self.cells.write().unwrap_or_else(|p| p.into_inner());
         let cells = &mut *guard;
         let changed: Vec<(i64, u32)> = cells.changed.drain().collect();

@@ -21,7 +21,7 @@
 pub mod phrases;
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashSet},
     sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
@@ -157,6 +157,10 @@ struct Cells {
     days: BTreeMap<i64, Day>,
     /// (day, slot id) of the groups changed since their last save.
     changed: HashSet<(i64, u32)>,
+    /// How much of each group (its `u32`s, from the start) is saved.
+    saved: foldhash::HashMap<(i64, u32), usize>,
+    /// Groups saved in pieces (days still taking answers): saved whole once their day closes.
+    pieces: BTreeSet<(i64, u32)>,
     /// How many phrases, from id 0, are saved.
     saved_phrases: usize,
 }
@@ -216,11 +220,12 @@ pub struct Themes {
     phrases: RwLock<IndexSet<Phrase, Hasher>>,
 }
 
-/// Theme groups changed since their last save, (day, slot id), and how many phrases were saved
-/// before this save.
+/// Theme groups changed since their last save, (day, slot id), how much of each was saved and
+/// whether in pieces before this save, and how many phrases were saved before it.
 #[derive(Default)]
 pub(super) struct Changed {
     groups: Vec<(i64, u32)>,
+    saved_before: Vec<((i64, u32), usize, bool)>,
     phrases_before: usize,
 }
 
@@ -327,12 +332,24 @@ impl Themes {
     }
 
     /// The groups changed since the last call, encoded for saving ([`encode_group`]), and clears
-    /// the changed set.
+    /// the changed set. What a save writes is what arrived since the last one, not the whole day
+    /// (a busy slot's group holds every comment of its day, so writing it whole about once a
+    /// second, under the store's writer lock, cost more with every answer of the day): a group
+    /// of a day still taking answers is saved in pieces, each the comments added since its last
+    /// save, under the group's key and the first one's arrival key ([`piece_key`]). A group of a
+    /// closed day (before `closed_before`), a group saved for the first time and a group read in
+    /// an earlier form are saved whole, which replaces its pieces ([`replaced_by`]): a day's
+    /// pieces become one value once it closes, and again only when a late answer changes it.
     /// The phrases new since the last save come first, in one value: every id a group refers
     /// to is saved with it or before.
-    pub(super) fn take_changed(&self) -> (Changed, Entries) {
-        let mut cells = self.write();
-        let groups: Vec<(i64, u32)> = cells.changed.drain().collect();
+    pub(super) fn take_changed(&self, closed_before: i64) -> (Changed, Entries) {
+        let mut guard = self.write();
+        let cells = &mut *guard;
+        let mut groups: Vec<(i64, u32)> = cells.changed.drain().collect();
+        // Groups in pieces whose day has closed since: saved whole, changed or not.
+        groups.extend(cells.pieces.range(..(closed_before, 0)));
+        groups.sort_unstable();
+        groups.dedup();
         let phrases = self.phrases();
         let phrases_before = cells.saved_phrases;
         let mut entries = Entries::new();
@@ -343,52 +360,77 @@ impl Themes {
             ));
             cells.saved_phrases = phrases.len();
         }
-        entries.extend(groups.iter().filter_map(|(day, slot)| {
-            let group = cells.days.get(day)?.get(slot)?;
-            let slot = cells.slots.get_index(*slot as usize)?;
-            Some((group_key(*day, slot), encode_group(group)))
-        }));
+        let mut saved_before = Vec::with_capacity(groups.len());
+        for &(day, slot) in &groups {
+            let (Some(group), Some(named)) = (
+                cells.days.get(&day).and_then(|d| d.get(&slot)),
+                cells.slots.get_index(slot as usize),
+            ) else {
+                continue;
+            };
+            let saved = cells.saved.get(&(day, slot)).copied().unwrap_or(0);
+            let in_pieces = cells.pieces.contains(&(day, slot));
+            let key = group_key(day, named);
+            if day < closed_before || saved == 0 {
+                entries.push((key, encode_group(group)));
+                cells.pieces.remove(&(day, slot));
+            } else {
+                let Some(piece @ [high, low, ..]) = group.get(saved..) else {
+                    continue;
+                };
+                let first = (u64::from(*high) << 32) | u64::from(*low);
+                entries.push((piece_key(key, first), encode_group(piece)));
+                cells.pieces.insert((day, slot));
+            }
+            saved_before.push(((day, slot), saved, in_pieces));
+            cells.saved.insert((day, slot), group.len());
+        }
         (
             Changed {
                 groups,
+                saved_before,
                 phrases_before,
             },
             entries,
         )
     }
 
+    /// Marks the groups of a save that failed as changed again, as saved as they were before it.
     pub(super) fn mark_changed(&self, changed: Changed) {
         let mut cells = self.write();
         cells.changed.extend(changed.groups);
+        for (group, saved, in_pieces) in changed.saved_before {
+            cells.saved.insert(group, saved);
+            if in_pieces {
+                cells.pieces.insert(group);
+            } else {
+                cells.pieces.remove(&group);
+            }
+        }
         cells.saved_phrases = cells.saved_phrases.min(changed.phrases_before);
     }
 
     /// Loads saved phrases ([`PHRASES_TAG`], which the store reads before the groups) or one
-    /// saved group ([`KEY_TAG`]); `None` when it is damaged or of the old form ([`OLD_KEY_TAG`]),
-    /// so the cells are counted again from the records.
+    /// saved group ([`KEY_TAG`]), whole or a piece of it (read after the whole, in key order, and
+    /// added to it); `None` when it is damaged or of the old form ([`OLD_KEY_TAG`]), so the cells
+    /// are counted again from the records.
     pub(super) fn load(&self, key: &[u8], value: &[u8]) -> Option<()> {
         if key.first() == Some(&PHRASES_TAG) {
             return self.load_phrases(key, value);
         }
-        let (&[KEY_TAG], rest) = key.split_first_chunk::<1>()? else {
-            return None;
-        };
-        let (&day, rest) = rest.split_first_chunk::<8>()?;
-        let day = u64::from_be_bytes(day) as i64;
-        let (&[channel, locale, len], rest) = rest.split_first_chunk::<3>()?;
-        if rest.len() != usize::from(len) {
-            return None;
-        }
+        let read = read_group_key(key)?;
         let slot = Slot {
-            channel: *Channel::ALL.get(usize::from(channel))?,
-            touchpoint: std::str::from_utf8(rest).ok()?.into(),
-            locale: protocol::instrument::LOCALE_CODES.get(usize::from(locale))?,
+            channel: *Channel::ALL.get(usize::from(read.channel))?,
+            touchpoint: std::str::from_utf8(read.touchpoint).ok()?.into(),
+            locale: protocol::instrument::LOCALE_CODES.get(usize::from(read.locale))?,
         };
-        let group = match value.first() {
+        let (group, earlier_form) = match value.first() {
             Some(&GROUP_FORMAT) => (decode_group(value, self.phrases().len())?, false),
+            // Pieces were only ever written in this form.
+            _ if read.piece.is_some() => return None,
             _ => {
                 let (keys, comments) = decode_group_1(value)?;
-                let ids = self.intern(locale, keys.into_iter());
+                let ids = self.intern(read.locale, keys.into_iter());
                 let mut group = Vec::new();
                 let mut local = Vec::new();
                 for (key, code, phrases) in comments {
@@ -402,13 +444,28 @@ impl Themes {
                 (group, true)
             }
         };
-        let (group, earlier_form) = group;
-        let mut cells = self.write();
+        let day = read.day;
+        let mut guard = self.write();
+        let cells = &mut *guard;
         let slot = cells.slots.insert_full(slot).0 as u32;
-        cells.days.entry(day).or_default().insert(slot, group);
+        let groups = cells.days.entry(day).or_default();
+        let saved = if read.piece.is_some() {
+            let whole = groups.entry(slot).or_default();
+            whole.extend_from_slice(&group);
+            cells.pieces.insert((day, slot));
+            whole.len()
+        } else {
+            let len = group.len();
+            groups.insert(slot, group);
+            cells.pieces.remove(&(day, slot));
+            len
+        };
         if earlier_form {
-            // Saved again in this form, its phrases with it, by the next save.
+            // Saved again whole in this form, its phrases with it, by the next save.
             cells.changed.insert((day, slot));
+            cells.saved.remove(&(day, slot));
+        } else {
+            cells.saved.insert((day, slot), saved);
         }
         Some(())
     }
@@ -660,6 +717,62 @@ fn matches(query: &Query, slot: &Slot) -> bool {
             .department
             .as_deref()
             .is_none_or(|d| org::department_of(query.owners(), slot.channel, &slot.touchpoint) == d)
+}
+
+/// A piece of a group ([`Themes::take_changed`]): the group's key and the arrival key (u64 BE)
+/// of the piece's first comment, so a group's pieces follow its whole value in key order.
+fn piece_key(mut group_key: Vec<u8>, first: u64) -> Vec<u8> {
+    group_key.extend_from_slice(&first.to_be_bytes());
+    group_key
+}
+
+/// A theme group's saving key, read.
+struct GroupKey<'a> {
+    day: i64,
+    channel: u8,
+    locale: u8,
+    touchpoint: &'a [u8],
+    /// A piece's first arrival key; `None` for the whole group.
+    piece: Option<u64>,
+}
+
+/// Reads a key written by [`group_key`] or [`piece_key`].
+fn read_group_key(key: &[u8]) -> Option<GroupKey<'_>> {
+    let (&[KEY_TAG], rest) = key.split_first_chunk::<1>()? else {
+        return None;
+    };
+    let (&day, rest) = rest.split_first_chunk::<8>()?;
+    let (&[channel, locale, len], rest) = rest.split_first_chunk::<3>()?;
+    let (touchpoint, rest) = rest.split_at_checked(usize::from(len))?;
+    let piece = match rest {
+        [] => None,
+        piece => Some(u64::from_be_bytes(piece.try_into().ok()?)),
+    };
+    Some(GroupKey {
+        day: u64::from_be_bytes(day) as i64,
+        channel,
+        locale,
+        touchpoint,
+        piece,
+    })
+}
+
+/// The saving key whose coverage a saved key's stamp tells on recovery: a piece's group's key
+/// (its pieces, each saved after the one before, cover what the latest one's stamp covers), any
+/// other key itself.
+pub fn covered_key(key: &[u8]) -> &[u8] {
+    match read_group_key(key) {
+        Some(GroupKey { piece: Some(_), .. }) => &key[..key.len() - 8],
+        _ => key,
+    }
+}
+
+/// The saved keys that a whole group's value replaces, by their common prefix: its own key and
+/// its pieces'. `None` for any other key.
+pub fn replaced_by(key: &[u8]) -> Option<&[u8]> {
+    read_group_key(key)
+        .is_some_and(|read| read.piece.is_none())
+        .then_some(key)
 }
 
 /// `[KEY_TAG][day u64 BE][channel][locale][len][touchpoint]`.

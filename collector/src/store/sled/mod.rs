@@ -37,15 +37,16 @@
 //!   `sealed` ([`joined`]), so a start reads it instead of every sealed record.
 //! - `aggregates`: the stats cells (see [`crate::stats`]): one entry per cell for the days still
 //!   taking answers (today and yesterday), one packed value per closed day (key byte `D`), and
-//!   the theme cells beside them (one value per day and slot, key byte `G`, and the phrases they
-//!   name, saved once, `P`); `devices`, each device's last `submitted_at`, one entry per device.
-//!   Both live in memory and are updated with
+//!   the theme cells beside them (one value per closed day and slot, key byte `G`, an open day's
+//!   in pieces after it, and the phrases they name, saved once, `P`); `devices`, each device's
+//!   last `submitted_at`, one entry per device. Both live in memory and are updated with
 //!   every write; about once a second (and at a clean stop) the cells and devices that changed
 //!   are saved, each stamped with the arrival key it covers, made durable together with every
 //!   record up to that key, and then `meta/derived` (the floor) moves to that key. A save writes
-//!   what changed, not the open day or the device map around it; a closed day is written whole,
-//!   once when it closes (replacing its single cells in one batch) and again only when a late
-//!   answer changes it. On open the saved cells are loaded (cells saved one by one, as
+//!   what changed, not the open day or the device map around it: an open day's theme comments
+//!   that arrived since the last save as one piece; a closed day is written whole,
+//!   once when it closes (replacing its single cells, or its theme pieces, in one batch) and
+//!   again only when a late answer changes it. On open the saved cells are loaded (cells saved one by one, as
 //!   earlier stores saved every day, are read and packed by the first save)
 //!   and only the records after the floor are counted again, each into a cell that does not
 //!   already cover it; anything doubtful (a saved cell newer than the checkpoint, a store without

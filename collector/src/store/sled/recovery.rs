@@ -17,7 +17,7 @@ use super::{SledStore, Writer};
 use crate::{
     channel::kiosk,
     clock,
-    stats::{self, themes::PHRASES_TAG, Aggregates, DAY_TAG},
+    stats::{self, themes::PHRASES_TAG, Aggregates},
     store::{Store, StoreError, FLAG_BURST},
 };
 
@@ -76,11 +76,11 @@ impl Derived {
             for (key, counts) in &cells.entries {
                 let value = encode_cell(covered, counts);
                 bytes += key.len() + value.len();
-                if key.first() == Some(&DAY_TAG) {
-                    // A packed day replaces the day's single cells at once: a crash leaves
-                    // either, never both.
+                if let Some(replaced) = stats::replaced_by(key) {
+                    // A packed day replaces the day's single cells, a whole theme group its
+                    // pieces, at once: a crash leaves either, never both.
                     let mut batch = sled::Batch::default();
-                    for single in trees.aggregates.scan_prefix(&key[1..]).keys() {
+                    for single in trees.aggregates.scan_prefix(replaced).keys() {
                         batch.remove(single?);
                     }
                     batch.insert(key.as_slice(), value);
@@ -226,7 +226,10 @@ impl SledStore {
                 return Ok(None);
             }
             if stamp > floor {
-                covers.insert(key.to_vec(), stamp);
+                // A theme group's pieces: the latest covers the group.
+                let cell = stats::themes::covered_key(&key);
+                let covered = covers.entry(cell.to_vec()).or_default();
+                *covered = stamp.max(*covered);
             }
         }
         let mut devices = Devices::default();

@@ -1,4 +1,5 @@
-//! The sled backend's theme cells: saved as one value per day and slot, and a store that saved
+//! The sled backend's theme cells: saved as one value per closed day and slot (an open day's in
+//! pieces, each what arrived since the save before), and a store that saved
 //! them the old way (one key per day, slot and phrase) still opens with the same themes; a store
 //! that saved its closed days' stats cells one by one and its theme cells with their phrases'
 //! text opens reading them, and saves them packed.
@@ -181,4 +182,61 @@ fn cells_saved_one_by_one_with_their_phrases_open_the_same_and_are_packed() {
     let store = reopen(dir.path());
     assert_eq!(store.aggregates().expect("stats").query(&all), expected);
     assert_eq!(themes(store.aggregates().expect("stats")), expected_themes);
+}
+
+/// Issue 18: a save writes the comments that arrived since the last one, not the whole day and
+/// slot they join (which, written about once a second under the writer lock, cost more with
+/// every answer of the day). The pieces, with answers not yet saved, are read back as the day's
+/// one group, each comment once; once the day closes they become one value again.
+#[test]
+fn an_open_day_is_saved_in_pieces_of_what_arrived_since_the_last_save() {
+    use crate::stats::themes::KEY_TAG;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open_quiet(dir.path()).expect("open");
+    let put = |range: std::ops::Range<u32>| {
+        for n in range {
+            let s = commented(n, two_themes(n));
+            store.put(&s, &s.to_json(), &Bounds::NONE).expect("put");
+        }
+    };
+    let all = Query::default();
+    let themes = |stats: &Aggregates| {
+        let mut t = stats.themes().tally(&all, 3);
+        t.sort_by(|a, b| a.key.cmp(&b.key));
+        t
+    };
+    // No day closed: the day of these answers is still taking them.
+    put(0..600);
+    let first = store.save_stats_closing(i64::MIN).expect("saved");
+    put(600..606);
+    let second = store.save_stats_closing(i64::MIN).expect("saved");
+    assert!(
+        second * 20 < first,
+        "six answers' save wrote {second} bytes, six hundred's {first}"
+    );
+    assert_eq!(saved_keys(&store, KEY_TAG), 2, "the group and one piece");
+    put(606..610);
+    let stats = store.aggregates().expect("stats");
+    let expected = themes(stats);
+    assert!(expected
+        .iter()
+        .any(|t| t.key == "activ code" && t.counts.responses == 204));
+    // What a restart reads: the group, its piece, and the four answers saved in neither.
+    let recovered = Aggregates::default();
+    assert!(store.recover_into(&recovered).expect("read").is_some());
+    assert_eq!(themes(&recovered), expected);
+    drop(store);
+    // Opened: the answers' day (2026-11-22) is closed by the clock, so its pieces are one value.
+    let store = reopen(dir.path());
+    assert_eq!(themes(store.aggregates().expect("stats")), expected);
+    assert_eq!(
+        saved_keys(&store, KEY_TAG),
+        1,
+        "one value for the closed day"
+    );
+    drop(store);
+    assert_eq!(
+        themes(reopen(dir.path()).aggregates().expect("stats")),
+        expected
+    );
 }
