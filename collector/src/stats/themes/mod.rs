@@ -157,7 +157,9 @@ struct Cells {
     days: BTreeMap<i64, Day>,
     /// (day, slot id) of the groups changed since their last save.
     changed: HashSet<(i64, u32)>,
-    /// How much of each group (its `u32`s, from the start) is saved.
+    /// How much of each group saved in pieces (its `u32`s, from the start) is saved. Only those:
+    /// any other group is saved whole the next time, so a year of closed days' groups keeps no
+    /// entry here.
     saved: foldhash::HashMap<(i64, u32), usize>,
     /// Groups saved in pieces (days still taking answers): saved whole once their day closes.
     pieces: BTreeSet<(i64, u32)>,
@@ -245,6 +247,12 @@ impl Themes {
 
     fn read(&self) -> RwLockReadGuard<'_, Cells> {
         self.cells.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many groups it keeps a save position for (those saved in pieces).
+    #[cfg(test)]
+    pub(crate) fn positions(&self) -> usize {
+        self.read().saved.len()
     }
 
     fn phrases(&self) -> RwLockReadGuard<'_, IndexSet<Phrase, Hasher>> {
@@ -383,7 +391,11 @@ impl Themes {
                 cells.pieces.insert((day, slot));
             }
             saved_before.push(((day, slot), saved, in_pieces));
-            cells.saved.insert((day, slot), group.len());
+            if day < closed_before {
+                cells.saved.remove(&(day, slot));
+            } else {
+                cells.saved.insert((day, slot), group.len());
+            }
         }
         (
             Changed {
@@ -400,7 +412,11 @@ impl Themes {
         let mut cells = self.write();
         cells.changed.extend(changed.groups);
         for (group, saved, in_pieces) in changed.saved_before {
-            cells.saved.insert(group, saved);
+            if saved > 0 {
+                cells.saved.insert(group, saved);
+            } else {
+                cells.saved.remove(&group);
+            }
             if in_pieces {
                 cells.pieces.insert(group);
             } else {
@@ -464,7 +480,7 @@ impl Themes {
             // Saved again whole in this form, its phrases with it, by the next save.
             cells.changed.insert((day, slot));
             cells.saved.remove(&(day, slot));
-        } else {
+        } else if read.piece.is_some() {
             cells.saved.insert((day, slot), saved);
         }
         Some(())

@@ -215,6 +215,8 @@ fn an_open_day_is_saved_in_pieces_of_what_arrived_since_the_last_save() {
         "six answers' save wrote {second} bytes, six hundred's {first}"
     );
     assert_eq!(saved_keys(&store, KEY_TAG), 2, "the group and one piece");
+    let stats = store.aggregates().expect("stats");
+    assert_eq!(stats.themes().positions(), 1, "the group saved in pieces");
     put(606..610);
     let stats = store.aggregates().expect("stats");
     let expected = themes(stats);
@@ -233,6 +235,11 @@ fn an_open_day_is_saved_in_pieces_of_what_arrived_since_the_last_save() {
         saved_keys(&store, KEY_TAG),
         1,
         "one value for the closed day"
+    );
+    assert_eq!(
+        store.aggregates().expect("stats").themes().positions(),
+        0,
+        "a closed day's group, saved whole, keeps no save position"
     );
     drop(store);
     assert_eq!(
