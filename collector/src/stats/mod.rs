@@ -254,11 +254,12 @@ impl Cells {
     /// rest in a new tally after it.
     fn add(&mut self, day: i64, id: u32, counts: &Counts) {
         let day = self.days.entry(day).or_default();
-        let mut at = day.partition_point(|(i, _)| *i <= id);
+        let held = tallies(day, id);
         let mut rest = counts.words();
-        if let Some((_, last)) = day[..at].last_mut().filter(|(i, _)| *i == id) {
-            rest = last.fill(rest);
+        if !held.is_empty() {
+            rest = day[held.end - 1].1.fill(rest);
         }
+        let mut at = held.end;
         while rest.iter().any(|w| *w > 0) {
             let mut tally = Tally::default();
             rest = tally.fill(rest);
@@ -270,7 +271,7 @@ impl Cells {
     /// Makes `counts` the counts of cell `id` on `day`, whatever it held.
     fn set(&mut self, day: i64, id: u32, counts: &Counts) {
         if let Some(cells) = self.days.get_mut(&day) {
-            cells.retain(|(i, _)| *i != id);
+            cells.drain(tallies(cells, id));
         }
         self.add(day, id, counts);
     }
@@ -278,13 +279,8 @@ impl Cells {
     /// The counts of cell `id` on `day`, its tallies summed; `None` when it has none.
     fn counts(&self, day: i64, id: u32) -> Option<Counts> {
         let cells = self.days.get(&day)?;
-        let from = cells.partition_point(|(i, _)| *i < id);
-        let mut tallies = cells[from..]
-            .iter()
-            .take_while(|(i, _)| *i == id)
-            .peekable();
-        tallies.peek()?;
-        Some(sum(tallies.map(|(_, t)| t)))
+        let held = tallies(cells, id);
+        (!held.is_empty()).then(|| sum(cells[held].iter().map(|(_, t)| t)))
     }
 
     /// The cell of `submission`, its names shared with the cells before it.
@@ -786,6 +782,13 @@ impl Cell {
             self.segment.as_deref(),
         ]
     }
+}
+
+/// Where cell `id`'s tallies are in `day`, found by its sorted ids (an empty range where they
+/// would go).
+fn tallies(day: &Day, id: u32) -> std::ops::Range<usize> {
+    let from = day.partition_point(|(i, _)| *i < id);
+    from..from + day[from..].iter().take_while(|(i, _)| *i == id).count()
 }
 
 /// The counts of a cell's tallies together.
