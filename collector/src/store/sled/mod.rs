@@ -237,6 +237,12 @@ impl SledStore {
             .map_err(|e| match e {
                 sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => locked(),
                 sled::Error::Io(io) if io.to_string().contains("lock") => locked(),
+                // Its log damaged past what a torn write leaves (a store closed cleanly has a
+                // snapshot, which the log must match).
+                sled::Error::Corruption { .. } => StoreError::Damaged {
+                    path: dir.display().to_string(),
+                    reason: "sled found corrupted data in its log".into(),
+                },
                 other => StoreError::Io(other),
             })?;
         let meta = db.open_tree("meta")?;
