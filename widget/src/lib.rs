@@ -100,7 +100,7 @@ pub fn stop() -> ! {
         target_arch = "wasm32"
     ))]
     {
-        dom::error("touchpoint: internal error; the widget stopped");
+        dom::note(dom::Note::Stopped);
         core::arch::wasm32::unreachable()
     }
     #[cfg(not(all(
