@@ -49,9 +49,12 @@
       };
     });
   }
-  // Console message n of notes.js, a module imported only for a wrong setting.
+  // Console message n of notes.js, a module imported only when one is due: a wrong setting, or a
+  // module's message (Touchpoint.note). Where it cannot be fetched, the number and where to read it.
   function say(n) {
-    import(new URL("@NOTES@", u).href).then(function (m) { m.say(n); }).catch(fail);
+    import(new URL("@NOTES@", u).href).then(function (m) { m.say(n); }).catch(function () {
+      console.warn("touchpoint: message " + n + ", see Console messages in the widget's README");
+    });
   }
   // Whether o[k] is given (a non-empty string) and wrong; a required one (r) is wrong when
   // missing too. A locale must be one the widget speaks, a mode one it has.
@@ -64,7 +67,7 @@
   function tag(k, n, r) {
     bad(c, k, r) && say(n, delete c[k]);
   }
-  T = w.Touchpoint = {};
+  T = w.Touchpoint = { note: say };
   wait();
   function ready(f) {
     d.readyState == "loading" ? d.addEventListener("DOMContentLoaded", f) : f();

@@ -15,7 +15,7 @@ use wasm_bindgen::JsValue;
 use crate::channels::{invite, Channels};
 use crate::config::{self, Config, Mode};
 use crate::delivery::{self, Sink};
-use crate::dom::error;
+use crate::dom::{note, Note};
 use crate::panel::{Settings, Widget};
 use crate::Global;
 
@@ -71,7 +71,7 @@ fn mount(config: &Config, sink: &Sink) -> Option<Rc<Widget<Channel>>> {
                 .and_then(|w| w.document())
                 .and_then(|d| d.query_selector(selector).ok().flatten());
             if found.is_none() {
-                error("touchpoint: data-target matches no element on the page; the survey is not shown");
+                note(Note::NoTarget);
             }
             Some(found?)
         }
@@ -96,9 +96,7 @@ pub fn start(loader: JsValue) {
     // Debug builds and the kiosk and agent module have std's panic machinery: the same one fixed
     // message.
     #[cfg(any(debug_assertions, feature = "channels"))]
-    std::panic::set_hook(std::boxed::Box::new(|_| {
-        error("touchpoint: internal error; the widget stopped")
-    }));
+    std::panic::set_hook(std::boxed::Box::new(|_| note(Note::Stopped)));
     let config = Config::read(&loader, &browser_language());
     let sink = config.base.as_deref().map(delivery::sink);
     let widget = sink.as_ref().and_then(|s| mount(&config, s));

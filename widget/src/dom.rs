@@ -1,5 +1,6 @@
 //! Small DOM and console helpers: every call that can throw is caught here, so nothing the widget
-//! does can raise an exception into the host page.
+//! does can raise an exception into the host page. The console messages of a run are numbers the
+//! loader writes out ([`Note`]).
 
 use alloc::string::String;
 use js_sys::{Object, Reflect};
@@ -7,13 +8,51 @@ pub use protocol::push_decimal as push_number;
 use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
 use web_sys::{CustomEvent, CustomEventInit, Document, Element, Window};
 
-/// `console.warn`, for things the site owner should fix or know about.
+/// The console messages every module can write while it runs, by their number in the loader's
+/// `loader/notes.js` (numbers 0–8 are the loader's own, for the tag's settings). The module
+/// carries the number, not the words: the loader imports `notes.js` when a message is due and
+/// writes it there (where `notes.js` cannot be fetched, the console still gets the number and
+/// where to read it: the widget's README, "Console messages").
+#[derive(Clone, Copy)]
+pub enum Note {
+    /// localStorage is unavailable or full: unsent answers live only while the page is open.
+    NoStorage = 9,
+    /// The outbox is full: the oldest unsent answer was dropped.
+    OutboxFull = 10,
+    /// The collector refused an answer for good (a 4xx): it was dropped.
+    Refused = 11,
+    /// `data-target` matches no element: the survey is not shown.
+    NoTarget = 12,
+    /// No constructable stylesheets: the survey is not shown.
+    NoSheets = 13,
+    /// A bug stopped the widget.
+    Stopped = 14,
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The loader's `Touchpoint.note(n)`, which writes message `n` of `notes.js`. It throws only
+    /// where no loader made `Touchpoint` (the crate's own tests): caught, so nothing reaches
+    /// the page.
+    #[wasm_bindgen(catch, js_namespace = Touchpoint, js_name = note)]
+    fn loader_note(n: u8) -> Result<(), JsValue>;
+}
+
+/// Writes `note` to the console, through the loader.
+#[inline(never)]
+pub fn note(note: Note) {
+    let _ = loader_note(note as u8);
+}
+
+/// `console.warn`, for the kiosk's and agent mode's own settings and calls.
+#[cfg(feature = "channels")]
 #[inline(never)]
 pub fn warn(message: &str) {
     web_sys::console::warn_1(&JsValue::from_str(message));
 }
 
-/// `console.error`, for settings that keep the widget from working.
+/// `console.error`, for the kiosk's and agent mode's settings that keep it from working.
+#[cfg(feature = "channels")]
 #[inline(never)]
 pub fn error(message: &str) {
     web_sys::console::error_1(&JsValue::from_str(message));

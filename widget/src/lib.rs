@@ -29,7 +29,8 @@
 //!   (feature `channels`, gated at its `mod` line); [`survey`]: the questions, and choices →
 //!   `protocol::Submission` through the protocol's constructors; [`style`]: the one constructable
 //!   stylesheet and the theming contract; [`ids`]: ULID submission ids; [`dom`]: DOM and console
-//!   helpers that never throw.
+//!   helpers that never throw (a running module's console messages are numbers the loader writes
+//!   from `loader/notes.js`).
 //!
 //! The path of one answer: the launcher's click becomes [`panel::act::Act::Open`], which opens a
 //! panel ([`panel::Widget::open`]) and makes its id; Send turns the choices into a `Submission`
@@ -100,7 +101,7 @@ pub fn stop() -> ! {
         target_arch = "wasm32"
     ))]
     {
-        dom::error("touchpoint: internal error; the widget stopped");
+        dom::note(dom::Note::Stopped);
         core::arch::wasm32::unreachable()
     }
     #[cfg(not(all(

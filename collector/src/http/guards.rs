@@ -76,8 +76,9 @@ pub fn allowed_origin(req: &HttpRequest, state: &AppState) -> Result<(), ApiErro
 }
 
 /// CORS for the cross-origin routes it wraps: allowed origins (and only those) get their origin
-/// echoed back. The allowlist itself is enforced by the handlers, because `text/plain` posts get
-/// no preflight.
+/// echoed back, with `Vary: Origin` where a cache could keep the answer and `Retry-After` exposed
+/// where the answer has one. The allowlist itself is enforced by the handlers, because
+/// `text/plain` posts get no preflight.
 pub async fn cors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -91,16 +92,24 @@ pub async fn cors(
         },
         None => None,
     };
+    // A cache may keep the answer to a preflight, never one to a post (it has no freshness), so
+    // only the former varies by origin; every header here is bytes on each answer to the widget.
+    let cacheable = req.method() != Method::POST;
     let mut res = next.call(req).await?;
     if let Some(origin) = echo {
         let headers = res.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-        // The widget honours Retry-After, which a cross-origin script may read only when exposed.
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("Retry-After"),
-        );
+        if cacheable {
+            headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        // The widget honours Retry-After, which a cross-origin script may read only when exposed:
+        // on the answers that carry it.
+        if headers.contains_key(header::RETRY_AFTER) {
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("Retry-After"),
+            );
+        }
     }
     Ok(res)
 }

@@ -3,7 +3,13 @@
 //! [`Ingest`](crate::ingest::Ingest) and answers with its outcome. A request refused before
 //! ingest is counted through ingest too, so the outcome counts add up to the requests.
 
-use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use actix_web::{
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    http::{header, Method},
+    middleware::Next,
+    web, HttpRequest, HttpResponse,
+};
 use protocol::{Rejection, MAX_BATCH_ITEMS, MAX_SUBMISSION_BYTES};
 use serde_json::{json, value::RawValue};
 
@@ -16,6 +22,24 @@ use crate::{
     config::MAX_BATCH_BYTES,
     ingest::{Accepted, Outcome, Refused},
 };
+
+/// The path of one posted answer (the widget's, on every page that answers).
+pub const ONE_ANSWER: &str = "/v1/responses";
+
+/// The collector's answer to one posted answer goes out as it is, not compressed: it is under
+/// 200 bytes (`{"id":"…","status":"stored"}` is 53), which the `Compress` middleware's Brotli
+/// stream made 92, with `Content-Encoding` and `Vary: accept-encoding` headers besides. `Compress`
+/// chooses the coding from the request's `Accept-Encoding`, so this runs outside it and takes
+/// that header away.
+pub async fn as_it_is(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::POST && req.path() == ONE_ANSWER {
+        req.headers_mut().remove(header::ACCEPT_ENCODING);
+    }
+    next.call(req).await
+}
 
 /// Counts a refusal that happened before ingest, and hands it on.
 fn counted(state: &AppState, error: ApiError) -> ApiError {

@@ -206,6 +206,8 @@ pub fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result
                 web::FormConfig::default().error_handler(|_, _| ApiError::UnreadableBody.into()),
             )
             .wrap(Compress::default())
+            // Outside `Compress`, which must not see a single answer's Accept-Encoding.
+            .wrap(from_fn(ingest::as_it_is))
             .wrap(Condition::new(
                 hsts,
                 DefaultHeaders::new().add((header::STRICT_TRANSPORT_SECURITY, config::HSTS)),
@@ -261,7 +263,7 @@ fn tls_config(tls: &config::Tls) -> anyhow::Result<rustls::ServerConfig> {
 fn routes(app: &mut web::ServiceConfig) {
     // Public ingest, from the widget on any allowed origin.
     app.service(cross_origin(
-        "/v1/responses",
+        ingest::ONE_ANSWER,
         web::post().to(ingest::post_response),
     ))
     .service(cross_origin(

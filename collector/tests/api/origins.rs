@@ -15,7 +15,45 @@ fn an_allowed_origin_may_post_and_reads_the_answer() {
         reply.header("access-control-allow-origin"),
         Some(ALLOWED_ORIGIN)
     );
-    assert_eq!(reply.header("vary"), Some("Origin"));
+}
+
+/// Issue 19: every header on the answer to the widget's post is bytes each answering visitor
+/// downloads. It goes out as it is (Brotli made the 53-byte answer 92), without `Vary` (nothing
+/// caches an answer to a post) and with `Retry-After` exposed only on the answers that carry it.
+#[test]
+fn issue_19_the_answer_to_a_post_carries_only_what_the_widget_reads() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.limit_per_address = collector::limits::Rate::parse("0.01/1").expect("a rate");
+    });
+    // What Chromium sends with the widget's post over HTTPS.
+    let headers = [
+        ("Content-Type", "text/plain;charset=UTF-8"),
+        ("Origin", ALLOWED_ORIGIN),
+        ("Accept-Encoding", "gzip, deflate, br, zstd"),
+    ];
+    let stored = app.post("/v1/responses", &submission(5).to_string(), &headers);
+    assert_eq!(stored.status, 201);
+    assert_eq!(
+        stored.text,
+        format!(
+            "{{\"id\":\"{}\",\"status\":\"stored\"}}",
+            submission(5)["id"].as_str().unwrap_or("")
+        )
+    );
+    for name in ["content-encoding", "vary", "access-control-expose-headers"] {
+        assert_eq!(stored.header(name), None, "{name}");
+    }
+    let limited = app.post("/v1/responses", &submission(6).to_string(), &headers);
+    assert_eq!(limited.status, 429);
+    assert!(limited.header("retry-after").is_some());
+    assert_eq!(
+        limited.header("access-control-expose-headers"),
+        Some("Retry-After")
+    );
+    assert_eq!(
+        limited.header("access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ use web_sys::{RequestInit, Response};
 
 use super::outbox::{Outbox, Store, Verdict};
 use super::retry;
-use crate::dom::{dispatch, join, object, warn};
+use crate::dom::{dispatch, join, note, object, Note};
 use crate::ids::tab_token;
 use crate::Borrowed as _;
 
@@ -218,7 +218,7 @@ impl Courier {
                 ]),
             ),
             Verdict::Rejected => {
-                warn("touchpoint: the collector refused an answer for good (HTTP 4xx); it was dropped");
+                note(Note::Refused);
                 dispatch(
                     "touchpoint:rejected",
                     &object(&[

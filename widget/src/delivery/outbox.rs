@@ -11,7 +11,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use web_sys::Storage;
 
-use crate::dom::{join, parse_number, push_number, warn};
+use crate::dom::{join, note, parse_number, push_number, Note};
 
 pub const ITEM_PREFIX: &str = "touchpoint:outbox:";
 pub const LEASE_PREFIX: &str = "touchpoint:lease:";
@@ -187,7 +187,7 @@ impl Outbox {
         let persisted = self.store.set(&key(ITEM_PREFIX, &id), &body);
         if !persisted && !self.warned {
             self.warned = true;
-            warn("touchpoint: localStorage is unavailable or full; unsent answers are kept only while this page is open");
+            note(Note::NoStorage);
         }
         self.items.push(Item {
             id,
@@ -219,7 +219,7 @@ impl Outbox {
             // Ids are unique: this removes that one answer (and cannot panic, as `remove` can).
             self.items.retain(|i| i.id != id);
             self.forget(&id);
-            warn("touchpoint: the outbox is full; the oldest unsent answer was dropped");
+            note(Note::OutboxFull);
         }
     }
 

@@ -23,7 +23,7 @@ use self::form::Form;
 use crate::config::{Config, Mode};
 use crate::delivery::Sink;
 use crate::dom::{
-    add, append, dispatch, focus, is_shown, object, set, set_inert, show, warn, when_idle,
+    add, append, dispatch, focus, is_shown, note, object, set, set_inert, show, when_idle, Note,
 };
 use crate::ids::new_id;
 use crate::survey::{submission, Origin, Question};
@@ -128,9 +128,7 @@ impl<H: Hooks> Widget<H> {
         let sheet = CssStyleSheet::new().ok();
         let Some(sheet) = sheet.filter(|s| s.replace_sync(&crate::style::sheet(config)).is_ok())
         else {
-            warn(
-                "touchpoint: this browser lacks constructable stylesheets; the survey is not shown",
-            );
+            note(Note::NoSheets);
             return None;
         };
         root.set_adopted_style_sheets(&Array::of1(&sheet));

@@ -1,5 +1,6 @@
 //! Builds the widget crate into the files the collector serves: per module, cargo → wasm-bindgen
-//! (glue) → [`snip_uncalled`] (and, in the web modules, [`blank_panic_data`]) → wasm-opt → the glue's lean init, minified → [`shorten_imports`];
+//! (glue) → [`snip_uncalled`] (and, in the web modules, [`blank_panic_data`]) → wasm-opt → the glue's lean init, without
+//! its fallbacks for older browsers, minified → [`shorten_imports`];
 //! then the loader with every module's hashed name filled in, each file's gzip and Brotli bodies
 //! and `manifest.json`, in `target/widget-dist/`.
 //!
@@ -18,7 +19,7 @@ use std::{
 };
 
 use super::{
-    js::{lean_init, minify},
+    js::{drop_fallbacks, lean_init, minify},
     toolchain::{wasm_opt_path, WASM_TARGET},
     wasm::{blank_panic_data, shorten_imports, snip_uncalled},
 };
@@ -266,7 +267,7 @@ fn build_module(root: &Path, module: &Module) -> Result<(String, Vec<u8>), Strin
         eprintln!("warning: the glue's loading code was left as it is (unexpected glue)");
         glue
     });
-    let glue = minify(root, &glue, true, &bindgen);
+    let glue = minify(root, &drop_fallbacks(&glue), true, &bindgen);
     Ok(match shorten_imports(&wasm_bytes, &glue) {
         Some((wasm_bytes, glue)) => (glue, wasm_bytes),
         None => {

@@ -1,5 +1,6 @@
 //! The widget's JavaScript made small: the glue's loading code replaced by the few lines the
-//! loader needs, and minifying (terser, a real parser; a line-based fallback when it is missing).
+//! loader needs, its fallbacks for browsers the widget does not run in dropped, and minifying
+//! (terser, a real parser; a line-based fallback when it is missing).
 
 use std::{fs, path::Path, process::Command};
 
@@ -97,9 +98,66 @@ pub fn lean_init(glue: &str) -> Option<String> {
         .then(|| [&glue[..start], GLUE_INIT].concat())
 }
 
+/// The glue's fallbacks for browsers without `TextEncoder.encodeInto` or `FinalizationRegistry`
+/// (before Chrome 84, Firefox 79, Safari 14.1): each piece, and what stands in its place. The
+/// widget needs constructable stylesheets (Chrome 73, Firefox 101, Safari 16.4), so of the
+/// browsers it runs in these serve Chrome 73–83 only, where the glue now fails to load (the
+/// loader's catch writes "the widget could not load") instead.
+const GLUE_FALLBACKS: [(&str, &str); 2] = [
+    (
+        "(typeof FinalizationRegistry === 'undefined')\n    ? { register: () => {}, unregister: () => {} }\n    : new FinalizationRegistry(",
+        "new FinalizationRegistry(",
+    ),
+    (
+        "if (!('encodeInto' in cachedTextEncoder)) {\n    cachedTextEncoder.encodeInto = function (arg, view) {\n        const buf = cachedTextEncoder.encode(arg);\n        view.set(buf);\n        return {\n            read: arg.length,\n            written: buf.length\n        };\n    };\n}\n",
+        "",
+    ),
+];
+
+/// The glue without [`GLUE_FALLBACKS`]; a piece the glue does not hold word for word (another
+/// wasm-bindgen's glue) stays, with a warning.
+pub fn drop_fallbacks(glue: &str) -> String {
+    let mut glue = glue.to_owned();
+    for (fallback, instead) in GLUE_FALLBACKS {
+        if glue.contains(fallback) {
+            glue = glue.replacen(fallback, instead, 1);
+        } else {
+            eprintln!(
+                "warning: the glue's fallback {:?}… was left as it is (unexpected glue)",
+                &fallback[..30]
+            );
+        }
+    }
+    glue
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_glue_loses_its_fallbacks_for_old_browsers_and_nothing_else() {
+        let kept = "const cachedTextEncoder = new TextEncoder();\n\n";
+        let glue = [
+            "const CLOSURE_DTORS = ",
+            GLUE_FALLBACKS[0].0,
+            "state => f(state.a, state.b));\n",
+            kept,
+            GLUE_FALLBACKS[1].0,
+            "let WASM_VECTOR_LEN = 0;\n",
+        ]
+        .concat();
+        assert_eq!(
+            drop_fallbacks(&glue),
+            [
+                "const CLOSURE_DTORS = new FinalizationRegistry(state => f(state.a, state.b));\n",
+                kept,
+                "let WASM_VECTOR_LEN = 0;\n"
+            ]
+            .concat()
+        );
+        assert_eq!(drop_fallbacks("unexpected"), "unexpected");
+    }
 
     #[test]
     fn the_glue_gets_the_lean_init_only_when_its_end_is_the_known_one() {
