@@ -163,11 +163,10 @@ impl Ingest {
             let refused = Refused::Unavailable(NotDurable::StorageFailing);
             return Err((Some(submission.id.clone()), refused));
         }
+        // Written before the commit's lock, which every write waits for in turn.
+        let json = submission.to_json();
         let (put, epoch) = self.commit.write(
-            || {
-                self.store
-                    .put(&submission, &submission.to_json(), &self.bounds)
-            },
+            || self.store.put(&submission, &json, &self.bounds),
             |put| match put {
                 Ok(Put::Stored { .. }) => Wrote::Stored,
                 Err(StoreError::Io(_)) => Wrote::Failed,
