@@ -224,20 +224,22 @@ fn first_at_least(sorted: &[u64], low: u64) -> usize {
     from + sorted[from..to].partition_point(|e| *e < low)
 }
 
-/// The in-memory index of every sealed block: its key by number, and the hashes of its ids and
-/// interaction keys.
+/// The in-memory index of every sealed block: its key and its last record's key by number, and
+/// the hashes of its ids and interaction keys.
 #[derive(Debug, Default)]
 pub(super) struct SealedIndex {
     blocks: Vec<u64>,
+    lasts: Vec<u64>,
     ids: Packed,
     interactions: Packed,
 }
 
 impl SealedIndex {
     /// Adds a block read at open (in key order), unsorted until [`Self::shrink`].
-    pub(super) fn load(&mut self, key: u64, index: &BlockIndex) {
+    pub(super) fn load(&mut self, key: u64, last: u64, index: &BlockIndex) {
         let number = self.blocks.len() as u32;
         self.blocks.push(key);
+        self.lasts.push(last);
         for (part, hashes) in [
             (&mut self.ids, index.ids.clone()),
             (
@@ -249,10 +251,12 @@ impl SealedIndex {
         }
     }
 
-    /// Adds a block sealed under `key` (blocks are added in key order).
-    pub(super) fn add(&mut self, key: u64, index: &BlockIndex) {
+    /// Adds a block sealed under `key`, its last record keyed `last` (blocks are added in key
+    /// order).
+    pub(super) fn add(&mut self, key: u64, last: u64, index: &BlockIndex) {
         let number = self.blocks.len() as u32;
         self.blocks.push(key);
+        self.lasts.push(last);
         self.ids.add(index.ids.iter().copied(), number);
         self.interactions
             .add(index.interactions.iter().map(|(_, h)| *h), number);
@@ -268,6 +272,22 @@ impl SealedIndex {
         self.keys(self.interactions.blocks(hash))
     }
 
+    /// The key and last record's key of each block that may hold a record keyed `from..to`: the
+    /// last block that begins at or before `from`, and every block that begins after it and
+    /// before `to`.
+    pub(super) fn spans(&self, from: u64, to: u64) -> Vec<(u64, u64)> {
+        let first = self
+            .blocks
+            .partition_point(|k| *k <= from)
+            .saturating_sub(1);
+        let end = self.blocks.partition_point(|k| *k < to).max(first);
+        self.blocks[first..end]
+            .iter()
+            .zip(&self.lasts[first..end])
+            .map(|(k, l)| (*k, *l))
+            .collect()
+    }
+
     fn keys(&self, numbers: Vec<u32>) -> Vec<u64> {
         numbers
             .into_iter()
@@ -278,13 +298,16 @@ impl SealedIndex {
     /// Gives back what it holds spare (after loading it at open).
     pub(super) fn shrink(&mut self) {
         self.blocks.shrink_to_fit();
+        self.lasts.shrink_to_fit();
         self.ids.shrink();
         self.interactions.shrink();
     }
 
     /// The bytes it holds.
     pub(super) fn bytes(&self) -> usize {
-        self.blocks.capacity() * 8 + self.ids.bytes() + self.interactions.bytes()
+        (self.blocks.capacity() + self.lasts.capacity()) * 8
+            + self.ids.bytes()
+            + self.interactions.bytes()
     }
 }
 
@@ -394,7 +417,7 @@ mod tests {
                 ids: (block * 100..block * 100 + 100).map(id).collect(),
                 interactions: vec![(0, id(block + 1_000_000))],
             };
-            sealed.add(block * 10, &index);
+            sealed.add(block * 10, block * 10 + 9, &index);
         }
         for n in (0..20_000).step_by(37) {
             assert!(sealed.id_blocks(id(n)).contains(&(n / 100 * 10)), "{n}");
