@@ -86,7 +86,8 @@ fn a_start_reads_each_sealed_blocks_saved_index_and_counts_what_the_records_coun
 
 /// Issue 18: a start reads the saved values, not the blocks they were made from (sled 0.34 keeps
 /// every node it reads, so reading the blocks here kept 30 MB at a million answers). Observed by
-/// the blocks' bytes replaced after the open: the start still counts what the records counted.
+/// the blocks' bytes replaced after the open: the start still counts what it counted before, and
+/// ends where it ended.
 #[test]
 fn a_start_with_every_blocks_saved_index_reads_no_block() {
     let dir = tempfile::tempdir().expect("tempdir");
