@@ -147,12 +147,50 @@ pub(super) const BLOCK_FORMAT_COMPACT_3: u8 = 3;
 /// Blocks of this format keep their records in the compact form with the hashes of their ids and
 /// interaction keys ([`super::index`]); their records have no `ids` or `interactions` entries.
 pub(super) const BLOCK_FORMAT_INDEXED: u8 = 4;
+/// A `sealed` value of this form holds no records: it says where a block of
+/// [`BLOCK_FORMAT_INDEXED`] is in the file of sealed blocks ([`super::blocks`]), after the same
+/// header as the block's: `[5][count u32 LE][last key u64 BE][offset u64 LE][length u32 LE]`.
+pub(super) const BLOCK_IN_FILE: u8 = 5;
+
+/// The `sealed` value for `block` (of [`BLOCK_FORMAT_INDEXED`]) written at `offset` in the file.
+pub(super) fn block_pointer(block: &[u8], offset: u64) -> Result<Vec<u8>, StoreError> {
+    let header = block.get(1..13).ok_or(StoreError::Corrupt { key: 0 })?;
+    let len = u32::try_from(block.len()).map_err(|_| StoreError::Corrupt { key: 0 })?;
+    Ok([
+        &[BLOCK_IN_FILE][..],
+        header,
+        &offset.to_le_bytes(),
+        &len.to_le_bytes(),
+    ]
+    .concat())
+}
+
+/// Where the block a `sealed` value points to is (offset, length), or `None` for a value that
+/// holds its block itself (as every block did before the file).
+pub(super) fn pointed(value: &[u8]) -> Result<Option<(u64, u32)>, StoreError> {
+    match value {
+        [BLOCK_IN_FILE, rest @ ..] if rest.len() == 24 => Ok(Some((
+            u64::from_le_bytes(
+                rest[12..20]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt { key: 0 })?,
+            ),
+            u32::from_le_bytes(
+                rest[20..24]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt { key: 0 })?,
+            ),
+        ))),
+        [BLOCK_IN_FILE, ..] => Err(StoreError::Corrupt { key: 0 }),
+        _ => Ok(None),
+    }
+}
 
 /// The number of records in a block and its last key: `[format][count u32 LE][last key u64 BE]`
-/// opens a block of every format.
+/// opens a block of every format, and a pointer to one in the file.
 pub(super) fn block_header(block: &[u8]) -> Result<(u32, u64), StoreError> {
     match block {
-        [BLOCK_FORMAT_2 | BLOCK_FORMAT_COMPACT_3 | BLOCK_FORMAT_INDEXED, count @ ..]
+        [BLOCK_FORMAT_2 | BLOCK_FORMAT_COMPACT_3 | BLOCK_FORMAT_INDEXED | BLOCK_IN_FILE, count @ ..]
             if count.len() >= 12 =>
         {
             Ok((

@@ -8,13 +8,16 @@
 //! of older stores (two entries a line) are moved into packs the same way ([`pack_outcomes`]).
 
 use super::compact::{self, each_record, Indexed};
-use super::format::{key_of, BLOCK_FORMAT_2, BLOCK_FORMAT_INDEXED as BLOCK_FORMAT};
+use super::format::{
+    key_of, pointed, BLOCK_FORMAT_2, BLOCK_FORMAT_INDEXED as BLOCK_FORMAT, BLOCK_IN_FILE,
+};
 use super::outcomes;
 use super::trees::Trees;
 use crate::store::{outcomes::Outcome, StoreError};
 
-/// `meta` key: `[4]` once every block is indexed; `[2][key u64 BE]` while migrating, every block
-/// before that key being done (`[3]`, all compact without an index, starts again from the first).
+/// `meta` key: `[4]` once every block is indexed; `[5]` once, besides, every block is in the file
+/// of sealed blocks ([`move_blocks`]); `[2][key u64 BE]` while migrating, every block before that
+/// key being done (`[3]`, all compact without an index, starts again from the first).
 const BLOCKS: &[u8] = b"blocks";
 /// Blocks rewritten between two flushes (and progress records): about 2 000 records.
 const STEP: usize = 8;
@@ -42,7 +45,7 @@ pub(super) struct Migrated {
 /// Migrates up to `limit` blocks of an older format, going on from where the last call stopped.
 pub(super) fn compact_blocks(t: &Trees, limit: u64) -> Result<Migrated, StoreError> {
     let from = match t.meta.get(BLOCKS)?.as_deref() {
-        Some([BLOCK_FORMAT]) => {
+        Some([BLOCK_FORMAT | BLOCK_IN_FILE]) => {
             return Ok(Migrated {
                 done: true,
                 ..Migrated::default()
@@ -60,11 +63,12 @@ pub(super) fn compact_blocks(t: &Trees, limit: u64) -> Result<Migrated, StoreErr
     let mut pending = 0;
     let mut indexed = Vec::new();
     for entry in t.sealed.range(from.to_be_bytes()..) {
-        let (key, block) = entry?;
+        let (key, value) = entry?;
         if done.rewritten + done.kept == limit {
             done.done = false;
             break;
         }
+        let block = t.block_of(key_of(&key)?, value)?;
         let mut records = Vec::new();
         each_record(&block, &mut |key, record| {
             records.push((key, sled::IVec::from(record)));
@@ -106,6 +110,75 @@ fn step_done(t: &Trees, indexed: &mut Vec<Indexed>, next: u64) -> Result<(), Sto
         BLOCKS,
         [&[BLOCK_FORMAT_2][..], &next.to_be_bytes()].concat(),
     )?;
+    t.flush()
+}
+
+/// Blocks moved into the file between two syncs and flushes: about 0.5 MB.
+const MOVE_STEP: usize = 64;
+
+/// How far one call of [`move_blocks`] got.
+#[derive(Debug, Default)]
+pub(super) struct Moved {
+    pub(super) moved: u64,
+    /// Whether every block is now in the file.
+    pub(super) done: bool,
+}
+
+/// Moves up to `limit` blocks that `sealed` holds itself (every block, in stores sealed before
+/// the file) into the file of sealed blocks ([`super::blocks`]), once every block is indexed.
+/// Each step appends its blocks, syncs the file, and only then points their keys at them (a
+/// sled write each, whole or not at all), so a stop anywhere leaves each block either where it
+/// was or in the file, and at worst bytes in the file that nothing names; a block already moved
+/// is passed over.
+pub(super) fn move_blocks(t: &Trees, limit: u64) -> Result<Moved, StoreError> {
+    match t.meta.get(BLOCKS)?.as_deref() {
+        Some([BLOCK_IN_FILE]) => {
+            return Ok(Moved {
+                moved: 0,
+                done: true,
+            })
+        }
+        Some([BLOCK_FORMAT]) => {}
+        // Not every block indexed yet: [`compact_blocks`] first.
+        _ => return Ok(Moved::default()),
+    }
+    let mut moved = Moved {
+        moved: 0,
+        done: true,
+    };
+    let mut step = Vec::with_capacity(MOVE_STEP);
+    for entry in t.sealed.iter() {
+        let (key, value) = entry?;
+        if pointed(&value)?.is_some() {
+            continue;
+        }
+        if moved.moved == limit {
+            moved.done = false;
+            break;
+        }
+        step.push((key, t.put_in_file(&value)?));
+        moved.moved += 1;
+        if step.len() == MOVE_STEP {
+            point_at_moved(t, &mut step)?;
+        }
+    }
+    point_at_moved(t, &mut step)?;
+    if moved.done {
+        t.meta.insert(BLOCKS, &[BLOCK_IN_FILE])?;
+        t.flush()?;
+    }
+    Ok(moved)
+}
+
+/// Syncs the file, then points the blocks of `step` (key, pointer) at their bytes there, durably.
+fn point_at_moved(t: &Trees, step: &mut Vec<(sled::IVec, Vec<u8>)>) -> Result<(), StoreError> {
+    if step.is_empty() {
+        return Ok(());
+    }
+    t.blocks.sync()?;
+    for (key, pointer) in step.drain(..) {
+        t.sealed.insert(key, pointer)?;
+    }
     t.flush()
 }
 

@@ -3,10 +3,13 @@
 //! - `responses`: arrival key → record. The key is the receive time in microseconds since the Unix
 //!   epoch, strictly increasing (a clock that steps back does not reorder), so key order is arrival
 //!   order and a time range is a key range.
-//! - `sealed`: older records packed 256 to a value, so an export reads 256 times fewer sled
-//!   entries, in the compact form ([`compact`]: 15.5 bytes a record for the demo data, 333 before),
-//!   with the keyed hashes of their ids and interaction keys ([`index`]). A background thread
-//!   moves flushed records there from `responses`.
+//! - `sealed`: older records packed 256 to a block, in the compact form ([`compact`]: 15.5 bytes a
+//!   record for the demo data, 333 before), with the keyed hashes of their ids and interaction
+//!   keys ([`index`]). A background thread moves flushed records there from `responses`. The
+//!   blocks' bytes are in a file of their own beside sled's, `sealed.blocks`, read with `pread`
+//!   ([`blocks`]), and the tree keeps where each is under its first key, so what reads them keeps
+//!   none in memory; stores sealed before the file have their blocks moved there on open, once
+//!   ([`migrate::move_blocks`]).
 //! - No sled entry per answer finds it by id or interaction (this is where a duplicate is
 //!   detected, [`index`]): the records in `responses` are indexed in memory, built from
 //!   `responses` at open; a sealed record is found through the in-memory index of the blocks'
@@ -77,6 +80,7 @@
 //! the saved stats, [`vacuum`] rewriting sled's log into a fresh one on open once it is mostly
 //! dead copies.
 
+mod blocks;
 mod compact;
 mod format;
 mod index;
@@ -263,6 +267,7 @@ impl SledStore {
             hooks: db.open_tree("hooks")?,
             outcomes: db.open_tree("outcomes")?,
             joined: db.open_tree("joined")?,
+            blocks: Arc::new(blocks::BlockFile::open(dir)?),
             recent: Arc::default(),
             index: Arc::default(),
             hash_key,
@@ -387,6 +392,29 @@ impl SledStore {
                 already = kept,
                 seconds = started.elapsed().as_secs_f64(),
                 "migrated sealed records to the indexed compact form"
+            );
+        }
+        let moving = std::time::Instant::now();
+        let mut moved = 0;
+        loop {
+            let step = migrate::move_blocks(&trees, MIGRATE_BLOCKS)?;
+            moved += step.moved;
+            if step.moved > 0 {
+                // As above: what sled read and wrote for the move is let go.
+                drop(trees);
+                trees = Self::open_again(dir, cache_mib)?;
+            }
+            if step.done || step.moved == 0 {
+                break;
+            }
+        }
+        if moved > 0 {
+            // The blocks' old copies are dead in sled's log: rewritten below if it is large.
+            vacuum::forget_last_rewrite(&trees.meta)?;
+            tracing::info!(
+                moved,
+                seconds = moving.elapsed().as_secs_f64(),
+                "moved sealed blocks into their file"
             );
         }
         let packing = std::time::Instant::now();
@@ -662,7 +690,8 @@ impl Store for SledStore {
             .sealed
             .range(first_block..sled::IVec::from(&to.to_be_bytes()))
         {
-            let (_, block) = entry?;
+            let (key, value) = entry?;
+            let block = t.block_of(key_of(&key)?, value)?;
             let mut more = true;
             compact::each_record(&block, &mut |key, value| {
                 more = key < to && (key < from || visit(decode(key, value)?));
@@ -1088,6 +1117,8 @@ fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreErr
     serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt { key: 0 })
 }
 
+#[cfg(test)]
+mod blocks_tests;
 #[cfg(test)]
 mod compact_tests;
 #[cfg(test)]

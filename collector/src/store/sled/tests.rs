@@ -4,7 +4,7 @@ use super::compact::encode_block;
 use super::*;
 use protocol::Timestamp;
 
-fn submission(id: &str, effort: i64, interaction: Option<&str>) -> Submission {
+pub(super) fn submission(id: &str, effort: i64, interaction: Option<&str>) -> Submission {
     let context = match interaction {
         Some(i) => format!(r#","context":{{"interaction_id":"{i}"}}"#),
         None => String::new(),
@@ -35,7 +35,7 @@ pub(super) fn open_retrying(open: impl Fn() -> Result<SledStore, StoreError>) ->
     panic!("the store stayed locked")
 }
 
-fn put(store: &SledStore, s: &Submission) -> Put {
+pub(super) fn put(store: &SledStore, s: &Submission) -> Put {
     store.put(s, &s.to_json(), &Bounds::NONE).expect("put")
 }
 
@@ -187,7 +187,7 @@ fn after_an_unclean_stop_retries_are_neither_stored_twice_nor_lost() {
     assert_eq!(store.len(), 2);
 }
 
-fn ids_in(store: &SledStore, from: u64, to: u64) -> Vec<String> {
+pub(super) fn ids_in(store: &SledStore, from: u64, to: u64) -> Vec<String> {
     let mut ids = Vec::new();
     store
         .scan(from, to, &mut |r| {
@@ -331,7 +331,7 @@ fn a_drained_offline_backlog_with_realistic_spacing_is_not_flagged() {
 }
 
 /// Stores `subs`, flushes, and returns the records as `responses` holds them.
-fn written(store: &SledStore, subs: &[Submission]) -> Vec<(u64, sled::IVec)> {
+pub(super) fn written(store: &SledStore, subs: &[Submission]) -> Vec<(u64, sled::IVec)> {
     for s in subs {
         put(store, s);
     }
@@ -385,7 +385,11 @@ fn put_block(store: &SledStore, key: u64, block: Vec<u8>) {
 
 /// `n` answers with ids `prefix` and two digits, efforts 1 to 7 in turn, and the interaction
 /// `call` gives each.
-fn numbered(prefix: &str, n: i64, call: impl Fn(i64) -> Option<String>) -> Vec<Submission> {
+pub(super) fn numbered(
+    prefix: &str,
+    n: i64,
+    call: impl Fn(i64) -> Option<String>,
+) -> Vec<Submission> {
     (0..n)
         .map(|i| submission(&format!("{prefix}{i:02}"), 1 + i % 7, call(i).as_deref()))
         .collect()
@@ -733,14 +737,11 @@ fn format_2_blocks_are_migrated_once_and_read_the_same() {
         ids_in(&store, 0, u64::MAX)
     };
     let store = open_retrying(|| SledStore::open_with(dir.path(), 8, 4, false));
-    let formats: Vec<u8> = store
-        .trees
-        .sealed
-        .iter()
-        .values()
-        .map(|b| b.expect("block")[0])
-        .collect();
-    assert_eq!(formats, vec![4, 4, 4]);
+    assert_eq!(
+        super::blocks_tests::formats(&store),
+        vec![(5, 4), (5, 4), (5, 4)],
+        "indexed, and then moved into the file"
+    );
     assert!(
         store.trees.ids.is_empty(),
         "the blocks' index replaces them"

@@ -12,8 +12,11 @@ use std::{
     time::Instant,
 };
 
+use super::blocks::BlockFile;
 use super::compact::{block_index, each_record, encode_block, record_at, Indexed};
-use super::format::{block_header, decode, interaction_key, key_of, CHECKPOINT};
+use super::format::{
+    block_header, block_pointer, decode, interaction_key, key_of, pointed, CHECKPOINT,
+};
 use super::index::{BlockIndex, HashKey, Recent, SealedIndex};
 use super::joined;
 use crate::stats::joins::Joins;
@@ -67,6 +70,8 @@ pub(super) struct Trees {
     pub(super) outcomes: sled::Tree,
     /// The business view's index of each sealed block, keyed as `sealed` ([`super::joined`]).
     pub(super) joined: sled::Tree,
+    /// The sealed blocks' bytes, which `sealed` points to ([`super::blocks`]).
+    pub(super) blocks: Arc<BlockFile>,
     /// The records in `responses` by id and interaction, in memory ([`Recent`]).
     pub(super) recent: Arc<Mutex<Recent>>,
     /// The sealed blocks' ids and interaction keys, in memory ([`SealedIndex`]).
@@ -122,6 +127,22 @@ impl Trees {
         })
     }
 
+    /// The block a `sealed` value under `key` holds or points to.
+    pub(super) fn block_of(&self, key: u64, value: sled::IVec) -> Result<sled::IVec, StoreError> {
+        Ok(
+            match pointed(&value).map_err(|_| StoreError::Corrupt { key })? {
+                Some((offset, len)) => sled::IVec::from(self.blocks.read(key, offset, len)?),
+                None => value,
+            },
+        )
+    }
+
+    /// Writes `block` (keyed `key`) to the file of sealed blocks, not yet synced, and returns
+    /// the `sealed` value that points to it.
+    pub(super) fn put_in_file(&self, block: &[u8]) -> Result<Vec<u8>, StoreError> {
+        block_pointer(block, self.blocks.append(block)?)
+    }
+
     /// The last key in a sealed block, if any block exists.
     pub(super) fn last_sealed(&self) -> Result<Option<u64>, StoreError> {
         match self.sealed.last()? {
@@ -136,12 +157,13 @@ impl Trees {
         if let Some(value) = self.responses.get(key.to_be_bytes())? {
             return Ok(Some(value.to_vec()));
         }
-        if let Some((_, block)) = self
+        if let Some(block) = self
             .sealed
             .range(..=key.to_be_bytes())
             .next_back()
             .transpose()?
         {
+            let block = self.block_of(key_of(&block.0)?, block.1)?;
             let mut found = None;
             each_record(&block, &mut |k, record| {
                 if k == key {
@@ -159,7 +181,8 @@ impl Trees {
     pub(super) fn load_index(&self) -> Result<(), StoreError> {
         let mut index = SealedIndex::default();
         for entry in self.sealed.iter() {
-            let (key, block) = entry?;
+            let (key, value) = entry?;
+            let block = self.block_of(key_of(&key)?, value)?;
             let block_index = block_index(&block)?.ok_or(StoreError::Corrupt { key: 0 })?;
             index.load(key_of(&key)?, block_header(&block)?.1, &block_index);
         }
@@ -217,9 +240,10 @@ impl Trees {
         found: &mut Option<(u64, Vec<u8>)>,
     ) -> Result<(), StoreError> {
         for block_key in blocks {
-            let Some(block) = self.sealed.get(block_key.to_be_bytes())? else {
+            let Some(value) = self.sealed.get(block_key.to_be_bytes())? else {
                 continue;
             };
+            let block = self.block_of(block_key, value)?;
             let Some(index) = block_index(&block)? else {
                 continue;
             };
@@ -263,8 +287,7 @@ impl Trees {
         let checkpoint = self.checkpoint()?;
         let _exclusive = self.seal_guard.write().unwrap_or_else(|p| p.into_inner());
         let mut records = Vec::with_capacity(block);
-        let mut sealed_keys = Vec::new();
-        let mut indexed = Vec::new();
+        let mut full = Vec::new();
         for entry in self
             .responses
             .range(..=checkpoint.to_be_bytes())
@@ -273,22 +296,37 @@ impl Trees {
             let (key, value) = entry?;
             records.push((key_of(&key)?, value));
             if records.len() == block {
-                let (value, records_indexed) = encode_block(&records, self.hash_key);
-                self.sealed
-                    .insert(records[0].0.to_be_bytes(), value.as_slice())?;
-                // After its block: a crash in between leaves a block without it, made on open.
-                let joined = joined::of_records(records.iter().map(|(k, v)| (*k, &v[..])))?;
-                self.joined.insert(records[0].0.to_be_bytes(), joined)?;
-                if let Some(index) = block_index(&value)? {
-                    self.index.write().unwrap_or_else(|p| p.into_inner()).add(
-                        records[0].0,
-                        records[block - 1].0,
-                        &index,
-                    );
-                }
-                indexed.extend(records_indexed);
-                sealed_keys.extend(records.drain(..).map(|(key, _)| key));
+                full.push(std::mem::replace(&mut records, Vec::with_capacity(block)));
             }
+        }
+        // The blocks' bytes first, synced, and only then what points to them: a pointer never
+        // names bytes a crash could lose.
+        let mut written = Vec::with_capacity(full.len());
+        for records in full {
+            let (value, records_indexed) = encode_block(&records, self.hash_key);
+            let pointer = self.put_in_file(&value)?;
+            written.push((records, value, pointer, records_indexed));
+        }
+        if !written.is_empty() {
+            self.blocks.sync()?;
+        }
+        let mut sealed_keys = Vec::new();
+        let mut indexed = Vec::new();
+        for (records, value, pointer, records_indexed) in written {
+            let first = records[0].0.to_be_bytes();
+            self.sealed.insert(first, pointer)?;
+            // After its block: a crash in between leaves a block without it, made on open.
+            let joined = joined::of_records(records.iter().map(|(k, v)| (*k, &v[..])))?;
+            self.joined.insert(first, joined)?;
+            if let Some(index) = block_index(&value)? {
+                self.index.write().unwrap_or_else(|p| p.into_inner()).add(
+                    records[0].0,
+                    records[block - 1].0,
+                    &index,
+                );
+            }
+            indexed.extend(records_indexed);
+            sealed_keys.extend(records.into_iter().map(|(key, _)| key));
         }
         if sealed_keys.is_empty() {
             return Ok(0);
@@ -350,6 +388,7 @@ impl Trees {
                         .sealed
                         .get(block_key)?
                         .ok_or(StoreError::Corrupt { key: start })?;
+                    let block = self.block_of(start, block)?;
                     let saved = sled::IVec::from(joined::of_block(&block)?);
                     self.joined.insert(block_key, saved.clone())?;
                     made_blocks += 1;

@@ -151,6 +151,13 @@ fn move_new_in(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Makes the next [`wanted`] judge the store as never rewritten: after a change that left much
+/// of the log dead at once (the sealed blocks moved into their file).
+pub(super) fn forget_last_rewrite(meta: &sled::Tree) -> Result<(), StoreError> {
+    meta.remove(REWRITTEN)?;
+    Ok(())
+}
+
 /// Whether the store open in `db` has grown enough since its last rewrite to be rewritten.
 pub(super) fn wanted(db: &sled::Db, meta: &sled::Tree) -> Result<bool, StoreError> {
     let floor = std::env::var(FLOOR_ENV)
