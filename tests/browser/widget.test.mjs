@@ -208,7 +208,7 @@ test("a module's own message comes from notes.js, and its number where notes.js 
         await eventually(async () => messages.length > 0, 10000, "the message");
         assert.equal(messages.length, 1, messages.join("\n"));
         assert.match(messages[0], blocked
-          ? /^warning touchpoint: message 12, see Console messages in the widget's README$/
+          ? /^warning touchpoint: message 12$/
           : /^error touchpoint: data-target matches no element on the page; the survey is not shown$/);
         assert.deepEqual(errors, [], "nothing thrown into the host page");
       } finally {

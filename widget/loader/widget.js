@@ -50,10 +50,11 @@
     });
   }
   // Console message n of notes.js, a module imported only when one is due: a wrong setting, or a
-  // module's message (Touchpoint.note). Where it cannot be fetched, the number and where to read it.
+  // module's message (Touchpoint.note). Where it cannot be fetched (the collector unreachable,
+  // so the widget cannot work either), the number alone: the widget's README lists them.
   function say(n) {
     import(new URL("@NOTES@", u).href).then(function (m) { m.say(n); }).catch(function () {
-      console.warn("touchpoint: message " + n + ", see Console messages in the widget's README");
+      console.warn("touchpoint: message " + n);
     });
   }
   // Whether o[k] is given (a non-empty string) and wrong; a required one (r) is wrong when

@@ -3,14 +3,24 @@
 
 use alloc::string::String;
 
+use wasm_bindgen::prelude::*;
+
 /// Crockford's base32: no I, L, O or U, so ids survive being read aloud or copied by hand.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+#[wasm_bindgen]
+extern "C" {
+    /// `crypto.getRandomValues` on the global `crypto`, one import: web-sys's `window.crypto`
+    /// getter and its own call cost the web module two imports, an `externref` slot and its drop.
+    /// Where there is no `crypto` the call throws, and is caught.
+    #[wasm_bindgen(catch, js_namespace = crypto, js_name = getRandomValues)]
+    fn get_random_values(buf: &mut [u8]) -> Result<(), JsValue>;
+}
 
 /// Fills `buf` with random bytes: `crypto.getRandomValues`, or `Math.random` where a very old
 /// browser has no `crypto` (the id is an idempotency key, not a secret).
 pub fn random_bytes(buf: &mut [u8]) {
-    let crypto = crate::dom::window().and_then(|w| w.crypto().ok());
-    if crypto.is_none_or(|c| c.get_random_values_with_u8_array(buf).is_err()) {
+    if get_random_values(buf).is_err() {
         for b in buf.iter_mut() {
             *b = (js_sys::Math::random() * 256.0) as u8;
         }

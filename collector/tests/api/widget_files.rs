@@ -77,3 +77,38 @@ fn widget_files_go_out_precompressed_as_brotli_or_gzip_to_browsers_that_take_it_
         assert!(body == plain, "{name}");
     }
 }
+
+/// Issue 19: every visitor downloads these headers, so a widget file carries only what a browser
+/// reads of it (no `nosniff`: the files are the build's own bytes with their exact types), while
+/// the collector's pages keep `nosniff`.
+#[test]
+fn issue_19_a_widget_file_carries_only_the_headers_a_browser_reads() {
+    let app = spawn_app();
+    let (status, _, loader) = app.get_bytes("/widget.js", &[("Accept-Encoding", "identity")]);
+    if status == 404 && std::env::var_os("CI").is_none() {
+        eprintln!("skipped: this collector was built without the widget");
+        return;
+    }
+    let loader = String::from_utf8(loader).expect("the loader is text");
+    for name in std::iter::once("widget.js".to_owned()).chain(hashed_names(&loader)) {
+        let (status, headers, _) = app.get_bytes(&format!("/{name}"), &[("Accept-Encoding", "br")]);
+        assert_eq!(status, 200, "{name}");
+        let mut names: Vec<String> = headers.iter().map(|(n, _)| n.to_lowercase()).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "access-control-allow-origin",
+                "cache-control",
+                "content-encoding",
+                "content-length",
+                "content-type",
+                "date",
+                "vary"
+            ],
+            "{name}"
+        );
+    }
+    let (_, page, _) = app.get_bytes("/embed", &[]);
+    assert_eq!(header(&page, "x-content-type-options"), Some("nosniff"));
+}

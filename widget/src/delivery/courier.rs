@@ -149,11 +149,14 @@ impl Courier {
         };
         let wait = (due - Date::now()).clamp(0.0, 2_000_000_000.0) as i32;
         if let Some(tick) = self.tick.shared().as_ref() {
+            // The binding with one argument, which `tick` ignores: `dom::when_idle` needs it, and
+            // one `setTimeout` import instead of two is smaller.
             self.timer.set(
                 window
-                    .set_timeout_with_callback_and_timeout_and_arguments_0(
+                    .set_timeout_with_callback_and_timeout_and_arguments_1(
                         tick.as_ref().unchecked_ref(),
                         wait,
+                        &JsValue::UNDEFINED,
                     )
                     .ok(),
             );

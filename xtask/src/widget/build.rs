@@ -1,6 +1,7 @@
 //! Builds the widget crate into the files the collector serves: per module, cargo → wasm-bindgen
 //! (glue) → [`snip_uncalled`] (and, in the web modules, [`blank_panic_data`]) → wasm-opt → the glue's lean init, without
-//! its fallbacks for older browsers, minified → [`shorten_imports`];
+//! its fallbacks for older browsers and the code no call reaches (in the web modules, without the
+//! decoder reset too), minified → [`shorten_imports`];
 //! then the loader with every module's hashed name filled in, each file's gzip and Brotli bodies
 //! and `manifest.json`, in `target/widget-dist/`.
 //!
@@ -19,7 +20,7 @@ use std::{
 };
 
 use super::{
-    js::{drop_fallbacks, lean_init, minify},
+    js::{drop_decoder_reset, drop_fallbacks, drop_unreached, lean_init, minify},
     toolchain::{wasm_opt_path, WASM_TARGET},
     wasm::{blank_panic_data, shorten_imports, snip_uncalled},
 };
@@ -267,7 +268,12 @@ fn build_module(root: &Path, module: &Module) -> Result<(String, Vec<u8>), Strin
         eprintln!("warning: the glue's loading code was left as it is (unexpected glue)");
         glue
     });
-    let glue = minify(root, &drop_fallbacks(&glue), true, &bindgen);
+    let mut glue = drop_unreached(&drop_fallbacks(&glue));
+    // A web page is not left open for the days of decoding after which Safari's decoder fails.
+    if module.locale.is_some() {
+        glue = drop_decoder_reset(&glue);
+    }
+    let glue = minify(root, &glue, true, &bindgen);
     Ok(match shorten_imports(&wasm_bytes, &glue) {
         Some((wasm_bytes, glue)) => (glue, wasm_bytes),
         None => {
@@ -287,8 +293,8 @@ pub fn build(root: &Path) -> Result<PathBuf, String> {
         return Err(format!("{loader_path:?} lacks {missing}"));
     }
 
-    const LOADER_CACHE: &str = "public, max-age=300";
-    const HASHED_CACHE: &str = "public, max-age=31536000, immutable";
+    const LOADER_CACHE: &str = "max-age=300";
+    const HASHED_CACHE: &str = "max-age=31536000, immutable";
     const JS: &str = "text/javascript; charset=utf-8";
     // (name, bytes, content type, cache policy)
     let mut files: Vec<(String, Vec<u8>, &str, &str)> = Vec::new();

@@ -1,6 +1,7 @@
 //! The widget's JavaScript made small: the glue's loading code replaced by the few lines the
-//! loader needs, its fallbacks for browsers the widget does not run in dropped, and minifying
-//! (terser, a real parser; a line-based fallback when it is missing).
+//! loader needs, its fallbacks for browsers the widget does not run in and the code no call
+//! reaches dropped (and, in the web modules' glue, the decoder reset only days of decoding need),
+//! and minifying (terser, a real parser; a line-based fallback when it is missing).
 
 use std::{fs, path::Path, process::Command};
 
@@ -131,6 +132,51 @@ pub fn drop_fallbacks(glue: &str) -> String {
     glue
 }
 
+/// wasm-bindgen's string passing, when it is given no `realloc`: never taken where every call
+/// passes one (the glue's calls do; [`drop_unreached`] checks).
+const GLUE_NO_REALLOC: &str = "    if (realloc === undefined) {\n        const buf = cachedTextEncoder.encode(arg);\n        const ptr = malloc(buf.length, 1) >>> 0;\n        getUint8ArrayMemory0().subarray(ptr, ptr + buf.length).set(buf);\n        WASM_VECTOR_LEN = buf.length;\n        return ptr;\n    }\n\n";
+/// Where the glue calls its string passing.
+const PASS_STRING: &str = "passStringToWasm0(";
+
+/// The glue without [`GLUE_NO_REALLOC`] when every call of its string passing gives `realloc`
+/// (its last argument is wasm-bindgen's realloc export); otherwise as it is.
+pub fn drop_unreached(glue: &str) -> String {
+    let every_call_reallocs = glue
+        .match_indices(PASS_STRING)
+        .map(|(at, _)| &glue[at + PASS_STRING.len()..])
+        .map(|args| &args[..args.find(')').unwrap_or(args.len())])
+        .all(|args| args == "arg, malloc, realloc" || args.ends_with(", wasm.__wbindgen_realloc"));
+    if every_call_reallocs && glue.contains(GLUE_NO_REALLOC) {
+        glue.replacen(GLUE_NO_REALLOC, "", 1)
+    } else {
+        glue.to_owned()
+    }
+}
+
+/// wasm-bindgen's workaround for Safari, whose `TextDecoder` fails after about 2 GiB decoded: it
+/// counts the bytes and makes a new decoder before that. A web module decodes the strings it
+/// hands to the browser: element names and texts, storage keys and each answer's JSON as it is
+/// stored and posted. The outbox keeps at most 200 answers of a few KB and retries each at most
+/// every 5 minutes, so even a page left open with a full outbox and the collector unreachable
+/// decodes about 0.2 GB a day and reaches the limit after about ten days; a reload starts again,
+/// with the answers in storage. A kiosk runs for days, so the kiosk and agent module keeps it.
+const GLUE_SAFARI_DECODER: (&str, &str) = (
+    "const MAX_SAFARI_DECODE_BYTES = 2146435072;\nlet numBytesDecoded = 0;\nfunction decodeText(bytes) {\n    numBytesDecoded += bytes.length;\n    if (numBytesDecoded >= MAX_SAFARI_DECODE_BYTES) {\n        cachedTextDecoder = new TextDecoder('utf-8', { ignoreBOM: true });\n        cachedTextDecoder.decode();\n        numBytesDecoded = bytes.length;\n    }\n",
+    "function decodeText(bytes) {\n",
+);
+
+/// The glue without [`GLUE_SAFARI_DECODER`]'s count and reset, for the web modules; a glue that
+/// does not hold it word for word stays as it is, with a warning.
+pub fn drop_decoder_reset(glue: &str) -> String {
+    let (reset, instead) = GLUE_SAFARI_DECODER;
+    if glue.contains(reset) {
+        glue.replacen(reset, instead, 1)
+    } else {
+        eprintln!("warning: the glue's decoder reset was left as it is (unexpected glue)");
+        glue.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +203,43 @@ mod tests {
             .concat()
         );
         assert_eq!(drop_fallbacks("unexpected"), "unexpected");
+    }
+
+    #[test]
+    fn the_string_path_without_realloc_goes_only_when_every_call_gives_realloc() {
+        let def = [
+            "function passStringToWasm0(arg, malloc, realloc) {\n",
+            GLUE_NO_REALLOC,
+            "    let len = arg.length;\n}\n",
+        ]
+        .concat();
+        let call =
+            "const p = passStringToWasm0(ret, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);\n";
+        let glue = [def.as_str(), call, call].concat();
+        assert_eq!(
+            drop_unreached(&glue),
+            ["function passStringToWasm0(arg, malloc, realloc) {\n    let len = arg.length;\n}\n", call, call].concat()
+        );
+        let without = [
+            glue.as_str(),
+            "passStringToWasm0(ret, wasm.__wbindgen_malloc);\n",
+        ]
+        .concat();
+        assert_eq!(drop_unreached(&without), without);
+    }
+
+    #[test]
+    fn the_web_glue_decodes_without_counting() {
+        let (reset, instead) = GLUE_SAFARI_DECODER;
+        let tail = "    return cachedTextDecoder.decode(bytes);\n}\n";
+        let glue = ["cachedTextDecoder.decode();\n", reset, tail].concat();
+        let lean = drop_decoder_reset(&glue);
+        assert_eq!(
+            lean,
+            ["cachedTextDecoder.decode();\n", instead, tail].concat()
+        );
+        assert!(!lean.contains("MAX_SAFARI_DECODE_BYTES"));
+        assert_eq!(drop_decoder_reset("unexpected"), "unexpected");
     }
 
     #[test]
