@@ -130,6 +130,38 @@ fn issue_18_a_kill_during_the_migration_is_finished_at_the_next_open() {
     assert_eq!(exported(&data, "export", Some("csv")).0, CSV_SHA256);
 }
 
+/// The moved blocks' count in the log line of a move into the file of sealed blocks, if any.
+fn moved(log: &str) -> Option<u64> {
+    let line = log.lines().find(|l| l.contains("into their file"))?;
+    line.split("moved=").nth(1)?.split(' ').next()?.parse().ok()
+}
+
+#[test]
+fn issue_18_a_kill_while_moving_the_blocks_into_their_file_is_finished_at_the_next_open() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let data = fixture_copy(dir.path());
+    let file = data.join("sealed.blocks");
+
+    // Killed (SIGKILL, by itself) with 5 blocks written to the file and none pointed at yet.
+    let (status, log) = run_offline(
+        &data,
+        &["export", "--format", "ndjson", "--out", "/dev/null"],
+        &[("TOUCHPOINT_TEST_MOVE_KILL_AFTER", "5")],
+    );
+    assert_eq!(status.signal(), Some(9), "not killed: {log}");
+    let unnamed = std::fs::metadata(&file).expect("the file").len();
+    assert!(unnamed > 0, "nothing written before the kill");
+
+    // The next open moves every block, after the bytes nothing names, and reads the same.
+    let (ndjson, log) = exported(&data, "export", Some("ndjson"));
+    assert_eq!(moved(&log), Some(BLOCKS), "{log}");
+    assert_eq!(ndjson, NDJSON_SHA256);
+    assert!(std::fs::metadata(&file).expect("the file").len() > unnamed);
+    let (csv, log) = exported(&data, "export", Some("csv"));
+    assert_eq!(moved(&log), None, "moved twice: {log}");
+    assert_eq!(csv, CSV_SHA256);
+}
+
 /// What `POST /v1/outcomes` of the fixture's own lines and `GET /v1/impact` answer on `data`.
 fn outcomes_served(data: &Path) -> (serde_json::Value, serde_json::Value) {
     let lines = std::fs::read_to_string(

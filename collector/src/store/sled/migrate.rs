@@ -115,6 +115,9 @@ fn step_done(t: &Trees, indexed: &mut Vec<Indexed>, next: u64) -> Result<(), Sto
 
 /// Blocks moved into the file between two syncs and flushes: about 0.5 MB.
 const MOVE_STEP: usize = 64;
+/// Test hook: the process kills itself (SIGKILL) once it has written this many blocks to the file
+/// and pointed at none of them, as a crash in the middle of a move would stop it.
+const MOVE_KILL_AFTER: &str = "TOUCHPOINT_TEST_MOVE_KILL_AFTER";
 
 /// How far one call of [`move_blocks`] got.
 #[derive(Debug, Default)]
@@ -146,6 +149,9 @@ pub(super) fn move_blocks(t: &Trees, limit: u64) -> Result<Moved, StoreError> {
         moved: 0,
         done: true,
     };
+    let kill_after: Option<u64> = std::env::var(MOVE_KILL_AFTER)
+        .ok()
+        .and_then(|n| n.parse().ok());
     let mut step = Vec::with_capacity(MOVE_STEP);
     for entry in t.sealed.iter() {
         let (key, value) = entry?;
@@ -158,6 +164,10 @@ pub(super) fn move_blocks(t: &Trees, limit: u64) -> Result<Moved, StoreError> {
         }
         step.push((key, t.put_in_file(&value)?));
         moved.moved += 1;
+        if kill_after == Some(moved.moved) {
+            t.blocks.sync()?;
+            crash_here();
+        }
         if step.len() == MOVE_STEP {
             point_at_moved(t, &mut step)?;
         }
