@@ -58,8 +58,10 @@
 //! 5. `ingest::Ingest::settle`: the outcome is counted, and `http` answers 201, 200 or the
 //!    refusal's status through `http::error`.
 //! 6. Later, on the webhook thread: `webhooks::worker` finds the answer's `response.created` in
-//!    the outbox (written in step 3, durable in step 4), writes a delivery per endpoint that wants
-//!    it, applies the alert rules, and posts each delivery until it is accepted.
+//!    the outbox (written in step 3, durable in step 4; on sled, written only while the
+//!    organisation file has an endpoint or an alert rule that reads it), writes a delivery per
+//!    endpoint that wants it, applies the alert rules, and posts each delivery until it is
+//!    accepted.
 
 pub mod allocator;
 pub mod assets;

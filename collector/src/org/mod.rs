@@ -10,7 +10,10 @@ pub mod outcomes;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, RwLock,
+    },
 };
 
 pub use file::OrgError;
@@ -127,6 +130,17 @@ impl Organisation {
         self.outcomes.iter().find(|o| o.id == id)
     }
 
+    /// Whether anything in the file reads answers' `response.created` events: an endpoint that
+    /// subscribes to them, or an alert rule (every answer goes through the rules as its event
+    /// is handed on). When nothing does, the store makes none ([`Current::answer_events`]).
+    pub fn reads_answer_events(&self) -> bool {
+        !self.alerts.is_empty()
+            || self
+                .endpoints
+                .iter()
+                .any(|e| e.events.contains(&notify::EventKind::ResponseCreated))
+    }
+
     pub fn touchpoint(&self, id: &str) -> Option<&Touchpoint> {
         self.touchpoints.get(*self.touchpoint_at.get(id)?)
     }
@@ -148,15 +162,20 @@ impl Organisation {
 pub struct Current {
     org: RwLock<Option<Arc<Organisation>>>,
     path: Option<std::path::PathBuf>,
+    /// Whether the organisation in force reads answers' events
+    /// ([`Organisation::reads_answer_events`]); false without a file.
+    answer_events: Arc<AtomicBool>,
 }
 
 impl Current {
     /// Reads the file at `path` (when given) for the first time: a mistake refuses the start.
     pub fn open(path: Option<std::path::PathBuf>) -> Result<Self, OrgError> {
         let org = path.as_deref().map(Organisation::load).transpose()?;
+        let reads = org.as_ref().is_some_and(Organisation::reads_answer_events);
         Ok(Self {
             org: RwLock::new(org.map(Arc::new)),
             path,
+            answer_events: Arc::new(AtomicBool::new(reads)),
         })
     }
 
@@ -176,7 +195,70 @@ impl Current {
             });
         };
         let org = Arc::new(Organisation::load(path)?);
+        // Events are turned on before the file that reads them is in force, and off only after
+        // the one that read them has gone: no answer stored under a file that reads its event
+        // goes without one.
+        let reads = org.reads_answer_events();
+        if reads {
+            self.answer_events.store(true, Ordering::SeqCst);
+        }
         *self.org.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&org));
+        if !reads {
+            self.answer_events.store(false, Ordering::SeqCst);
+        }
         Ok(org)
+    }
+
+    /// Whether the organisation in force reads answers' `response.created` events, kept true
+    /// or false through every reload: the store makes an answer's event only while it is true
+    /// ([`crate::store::Store::answer_events_when`]).
+    pub fn answer_events(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.answer_events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "[organisation]\nname = \"Northbank\"\ntimezone = \"Europe/London\"\n\n[[department]]\nid = \"digital\"\nname = \"Digital\"\n";
+
+    fn endpoint(events: &str) -> String {
+        format!("\n[[endpoint]]\nid = \"team\"\nurl = \"https://hooks.example.com/x\"\nsecret = \"env:TP_ORG_TEST_HOOK\"\nevents = [{events}]\n")
+    }
+
+    #[test]
+    fn issue_18_answers_make_events_only_while_the_file_reads_them() {
+        std::env::set_var("TP_ORG_TEST_HOOK", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("org.toml");
+        let write = |text: String| std::fs::write(&path, text).expect("write");
+        let alerts_only = endpoint(r#""alert.opened", "alert.resolved""#);
+
+        write(format!("{HEAD}{alerts_only}"));
+        let current = Current::open(Some(path.clone())).expect("open");
+        let events = current.answer_events();
+        assert!(
+            !events.load(Ordering::SeqCst),
+            "an endpoint for alerts alone, and no alert rule: nothing reads an answer's event"
+        );
+
+        let cases = [
+            (endpoint(r#""response.created""#), true),
+            (
+                format!("{alerts_only}\n[[alert]]\nid = \"struggled\"\neffort_at_most = 2\nnotify = [\"team\"]\n"),
+                true,
+            ),
+            (alerts_only.clone(), false),
+        ];
+        for (rest, reads) in cases {
+            write(format!("{HEAD}{rest}"));
+            current.reload().expect("reload");
+            assert_eq!(events.load(Ordering::SeqCst), reads, "{rest}");
+        }
+        assert!(!Current::open(None)
+            .expect("no file")
+            .answer_events()
+            .load(Ordering::SeqCst));
     }
 }

@@ -132,8 +132,16 @@ pub trait Store: Send + Sync + 'static {
     /// Writes `submission` (canonical form `json`) unless its id or interaction is already known,
     /// or it brings a new touchpoint, site, segment, agent or device past `bounds` (known values
     /// always pass); a stored answer's `response.created` event goes in the outbox with it
-    /// ([`events`]). The write is in memory until the next [`Store::flush`].
+    /// ([`events`]), unless [`Store::answer_events_when`] says nothing reads it. The write is in
+    /// memory until the next [`Store::flush`].
     fn put(&self, submission: &Submission, json: &str, bounds: &Bounds) -> Result<Put, StoreError>;
+
+    /// Makes an answer's `response.created` event only while `wanted` is true (the organisation
+    /// file in force has an endpoint or an alert rule that reads it, [`crate::org::Current`]):
+    /// an event nobody reads would be written, flushed and removed again for nothing. Until this
+    /// is called, every answer makes its event. A store shared by several collectors (each with
+    /// its own file) keeps making them all: this default does nothing.
+    fn answer_events_when(&self, _wanted: std::sync::Arc<std::sync::atomic::AtomicBool>) {}
 
     /// Makes every completed `put` durable (blocking; call it off the async workers).
     fn flush(&self) -> Result<(), StoreError>;

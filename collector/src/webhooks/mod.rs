@@ -53,6 +53,7 @@ impl Webhooks {
         if let Some(org) = org.get() {
             warn_about(&org, &settings);
         }
+        store.answer_events_when(org.answer_events());
         let thread = {
             let stop = Arc::clone(&stop);
             let metrics = Arc::clone(&metrics);

@@ -76,6 +76,33 @@ fn an_answer_event_waits_for_its_flush_and_survives_reopening() {
 }
 
 #[test]
+fn issue_18_an_answer_nothing_reads_makes_no_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = reopen(dir.path());
+    let wanted = Arc::new(AtomicBool::new(false));
+    store.answer_events_when(Arc::clone(&wanted));
+    let put = |id: &str| {
+        let s = submission(id);
+        store
+            .put(&s, &s.to_json(), &crate::config::Bounds::NONE)
+            .expect("put")
+    };
+    assert!(matches!(put("evvvvvvvvvvvvvvv11"), Put::Stored { .. }));
+    assert_eq!(store.outbox_len(), 0, "nothing reads it: no event");
+    wanted.store(true, Ordering::SeqCst);
+    let Put::Stored { key } = put("evvvvvvvvvvvvvvv12") else {
+        panic!("stored");
+    };
+    assert_eq!(store.outbox_len(), 1, "read again (a reload): an event");
+    // The answer without an event is still stored, found and deduplicated like any other.
+    assert_eq!(put("evvvvvvvvvvvvvvv11"), Put::Duplicate);
+    Store::flush(&store).expect("flush");
+    let events = store.pending_events(10).expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].key.at, key);
+}
+
+#[test]
 fn fanning_out_moves_an_event_to_its_deliveries() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = reopen(dir.path());

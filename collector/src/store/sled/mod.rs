@@ -26,7 +26,9 @@
 //! - `outbox`: events not yet handed to their endpoints ([`crate::store::events`]). An answer's
 //!   `response.created` is written there under the writer lock just before the record, so a
 //!   record that reached the disk always has its event; an event whose record a crash lost is
-//!   dropped when it comes up. `deliveries`: each endpoint's pending deliveries (counted per
+//!   dropped when it comes up. While the organisation file in force reads no answer's event (no
+//!   endpoint subscribes to `response.created`, no alert rule), none is written
+//!   ([`Store::answer_events_when`]). `deliveries`: each endpoint's pending deliveries (counted per
 //!   endpoint in memory, from the tree at open and with every change after); `hooks`: the
 //!   endpoints' states, the alerts and their acknowledgements.
 //! - `outcomes`: the organisation's outcomes ([`crate::store::outcomes`]), packed ([`outcomes`]):
@@ -60,8 +62,8 @@
 //! A record's flags byte marks a *burst* ([`FLAG_BURST`], by the kiosk channel's rule), told
 //! under the writer lock from each device's last stored answer.
 //!
-//! An answer is two sled writes, its event and its record, without a sled transaction (they cost
-//! six times the throughput). What a crash can leave behind is confined to writes after the
+//! An answer is two sled writes, its event and its record (the record alone when nothing reads
+//! its event), without a sled transaction (they cost six times the throughput). What a crash can leave behind is confined to writes after the
 //! checkpoint, none of them acknowledged: whichever records reached the disk are indexed again
 //! on open (so a retry is recognised, not stored twice), and those that did not are not (so a
 //! retry is stored, not lost).
@@ -95,7 +97,10 @@ mod vacuum;
 use std::{
     collections::{HashMap, HashSet},
     path::Path,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, OnceLock,
+    },
 };
 
 use protocol::{Channel, Submission};
@@ -172,6 +177,9 @@ pub struct SledStore {
     pending: Mutex<PendingIndex>,
     /// Where each stored outcome's identity is, read from the packs at the first import.
     outcome_index: Mutex<Option<outcomes::OutcomeIndex>>,
+    /// Whether anything reads answers' events ([`Store::answer_events_when`]); unset, an answer
+    /// always makes one.
+    answer_events: OnceLock<Arc<AtomicBool>>,
     block: usize,
     _sealer: Option<Sealer>,
 }
@@ -326,6 +334,7 @@ impl SledStore {
             joins: Arc::new(Joins::new(0)),
             pending: Mutex::new(pending),
             outcome_index: Mutex::default(),
+            answer_events: OnceLock::new(),
             block,
             _sealer: None,
         })
@@ -459,6 +468,7 @@ impl SledStore {
             joins: Arc::new(Joins::new(0)),
             pending: Mutex::default(),
             outcome_index: Mutex::default(),
+            answer_events: OnceLock::new(),
             block,
             _sealer: None,
         };
@@ -583,6 +593,13 @@ impl SledStore {
         let burst = kiosk::is_burst(previous, submitted);
         let flags = if burst { FLAG_BURST } else { 0 };
         let t = &self.trees;
+        // Nothing reads it: written, flushed and removed again by the delivery thread for
+        // nothing (the organisation file has no endpoint for it and no alert rule).
+        let event = event
+            && self
+                .answer_events
+                .get()
+                .is_none_or(|wanted| wanted.load(Ordering::SeqCst));
         if event {
             let created = EventKey {
                 at: key,
@@ -669,6 +686,12 @@ impl Store for SledStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.derived().flush(&self.trees)
+    }
+
+    fn answer_events_when(&self, wanted: Arc<AtomicBool>) {
+        if self.answer_events.set(wanted).is_err() {
+            tracing::warn!("the store already follows another organisation's events");
+        }
     }
 
     fn scan(
