@@ -137,7 +137,7 @@ impl Trees {
         )
     }
 
-    /// Writes `block` (keyed `key`) to the file of sealed blocks, not yet synced, and returns
+    /// Writes `block` to the end of the file of sealed blocks, not yet synced, and returns
     /// the `sealed` value that points to it.
     pub(super) fn put_in_file(&self, block: &[u8]) -> Result<Vec<u8>, StoreError> {
         block_pointer(block, self.blocks.append(block)?)
