@@ -38,8 +38,8 @@
 //!   council's actions; one definition of a touchpoint's department.
 //! - [`config`] (flags, every default, secrets), [`limits`] (token buckets), [`clock`] (the one
 //!   clock, which debug builds let end-to-end tests move), [`assets`] (embedded files and page
-//!   templates), [`allocator`] (huge pages refused at start; what a large read freed, given
-//!   back to the system once it has finished): the ground everything stands on.
+//!   templates), [`allocator`] (huge pages refused at start; freed memory given back at once
+//!   while the store opens, and what a large read freed once it has finished): the ground everything stands on.
 //! - Beside the server: [`backup`] (restore from an export, exactly once) and [`demo`] (demo data).
 //!
 //! The path of one submission, `POST /v1/responses`:

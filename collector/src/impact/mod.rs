@@ -140,6 +140,8 @@ impl Impact {
     /// rest on a thread of its own, and then says the index is ready.
     fn prepare(&self, joins: Arc<Joins>) {
         let started = Instant::now();
+        // Reading every record churns far more than the index keeps.
+        let purging = crate::allocator::purging_at_once();
         let until = started + AT_OPEN;
         let at_once = self
             .store
@@ -181,6 +183,7 @@ impl Impact {
             }
             drop(joined);
             crate::allocator::release_freed();
+            drop(purging);
             if filled.is_ok() {
                 joins.set_ready();
             }

@@ -206,7 +206,10 @@ impl SledStore {
         block: usize,
         seal: bool,
     ) -> Result<Self, StoreError> {
-        let opened = quietly(|| Self::open_unguarded(dir, cache_mib, block, seal));
+        let opened = {
+            let _purging = crate::allocator::purging_at_once();
+            quietly(|| Self::open_unguarded(dir, cache_mib, block, seal))
+        };
         opened.unwrap_or_else(|panic| {
             let reason = panic
                 .downcast_ref::<&str>()
