@@ -51,7 +51,7 @@ pub(super) struct Indexed {
 
 /// The deflate level of new blocks (and of the business view's saved values): the fastest. At a
 /// million demo answers level 1 takes 37.1 B an answer in `sealed.blocks` against 34.7 at level 6,
-/// and the sealer 7 900 fewer instructions an answer (README, "Durable ingest, a cheaper
+/// and the sealer 5 800 fewer instructions an answer (README, "Durable ingest, a cheaper
 /// sealer"). Inflating reads any level, so blocks written at another level still read.
 const DEFLATE_LEVEL: u8 = 1;
 
