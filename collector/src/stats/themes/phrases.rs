@@ -10,7 +10,7 @@
 //! space, so "codes" and "code" make one theme; its label is read back from a comment that
 //! carries it ([`label`]).
 
-use std::{collections::HashSet, sync::OnceLock};
+use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
@@ -49,7 +49,9 @@ const MORE_STOP_WORDS: &[(&str, &[&str])] = &[
 
 /// One locale's stop words and stemmer.
 struct Language {
-    stop: HashSet<&'static str>,
+    /// Looked up once per word of every comment as it arrives: foldhash, not SipHash (the words
+    /// are the lists', fixed, so nothing here needs a hash that resists chosen keys).
+    stop: foldhash::HashSet<&'static str>,
     stemmer: Stemmer,
 }
 
@@ -115,26 +117,56 @@ struct Token {
     stem: String,
 }
 
+/// A word being read: its lowercased text, how many characters it has and whether one is
+/// numeric (counted as it is read, not by walking it again).
+#[derive(Default)]
+struct Word {
+    text: String,
+    chars: usize,
+    numeric: bool,
+}
+
+impl Word {
+    /// Adds `c` lowercased (one character may lowercase to two: 'İ').
+    fn push(&mut self, c: char) {
+        // Most comments are mostly ASCII, whose lowercase is one byte away.
+        if c.is_ascii() {
+            self.text.push(c.to_ascii_lowercase());
+            self.chars += 1;
+            self.numeric |= c.is_ascii_digit();
+            return;
+        }
+        for lower in c.to_lowercase() {
+            self.text.push(lower);
+            self.chars += 1;
+            self.numeric |= lower.is_numeric();
+        }
+    }
+}
+
 fn tokens(locale: &str, text: &str) -> Vec<Token> {
     let lang = language(locale);
-    let mut out: Vec<Token> = Vec::new();
+    let mut out: Vec<Token> = Vec::with_capacity(16);
     let mut start = None;
-    let mut word = String::new();
-    let mut push = |start: usize, end: usize, word: &mut String, gap: bool| {
-        let chars = word.chars().count();
-        let kind = if lang.stop.contains(word.as_str()) {
+    let mut word = Word {
+        text: String::with_capacity(32),
+        ..Word::default()
+    };
+    let mut push = |start: usize, end: usize, word: &mut Word, gap: bool| {
+        let chars = word.chars;
+        let kind = if lang.stop.contains(word.text.as_str()) {
             if chars <= JOINER_CHARS {
                 Kind::Joiner
             } else {
                 Kind::Break
             }
-        } else if chars < 2 || word.chars().any(|c| c.is_numeric()) {
+        } else if chars < 2 || word.numeric {
             Kind::Break
         } else {
             Kind::Content
         };
         let stem = if kind == Kind::Content {
-            lang.stemmer.stem(word).into_owned()
+            lang.stemmer.stem(&word.text).into_owned()
         } else {
             String::new()
         };
@@ -153,7 +185,9 @@ fn tokens(locale: &str, text: &str) -> Vec<Token> {
             kind,
             stem,
         });
-        word.clear();
+        word.text.clear();
+        word.chars = 0;
+        word.numeric = false;
     };
     let mut gap = false;
     for (i, c) in text.char_indices() {
@@ -162,7 +196,7 @@ fn tokens(locale: &str, text: &str) -> Vec<Token> {
         }
         if c.is_alphanumeric() {
             start.get_or_insert(i);
-            word.extend(c.to_lowercase());
+            word.push(c);
         } else {
             if let Some(s) = start.take() {
                 push(s, i, &mut word, gap);
@@ -288,5 +322,22 @@ mod tests {
     fn a_long_comment_gives_a_bounded_number_of_candidates() {
         let text = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike";
         assert_eq!(candidates("en", text).len(), PER_COMMENT);
+    }
+
+    proptest::proptest! {
+        /// The ASCII shortcut reads a word as the character-by-character lowercasing did: the
+        /// same text, character count and digits, for ASCII, other scripts and characters that
+        /// lowercase to two ('İ').
+        #[test]
+        fn a_word_reads_as_each_character_lowercased(
+            word in "[a-zA-Z0-9ÀÉİÑßΣЖ٣أⅠ-Ⅳ]{0,12}"
+        ) {
+            let mut read = Word::default();
+            word.chars().for_each(|c| read.push(c));
+            let lower: String = word.chars().flat_map(char::to_lowercase).collect();
+            proptest::prop_assert_eq!(&read.text, &lower);
+            proptest::prop_assert_eq!(read.chars, lower.chars().count());
+            proptest::prop_assert_eq!(read.numeric, lower.chars().any(char::is_numeric));
+        }
     }
 }

@@ -7,7 +7,7 @@ use protocol::{
     Locale, PagePath, Submission, SubmissionId, SurveyRef, Timestamp,
 };
 
-use super::compact::{each_record, encode_block};
+use super::compact::{each_record, encode_block, parse_records, Deflater};
 use super::format::encode;
 
 fn ident() -> impl Strategy<Value = Ident> {
@@ -143,7 +143,7 @@ proptest! {
     #[test]
     fn every_record_comes_back_from_a_compact_block_byte_for_byte(records in records()) {
         let key = super::index::HashKey::from_bytes(&[7; 16]).expect("a key");
-        let (block, _) = encode_block(&records, key);
+        let (block, _) = encode_block(&records, &parse_records(&records), key, &mut Deflater::default());
         let mut read = Vec::new();
         each_record(&block, &mut |key, record| {
             read.push((key, sled::IVec::from(record)));

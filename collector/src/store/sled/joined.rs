@@ -16,7 +16,7 @@
 //! (effort, confidence and emotion, 3 bits each) and the interaction id (length and bytes), all
 //! as LEB128 numbers.
 
-use super::compact::{each_record, put_bytes, put_varint, Reader, Table};
+use super::compact::{each_record, put_bytes, put_varint, Deflater, Parsed, Reader, Table};
 use super::format::decode;
 use crate::stats::joins::Joining;
 use crate::store::StoreError;
@@ -47,26 +47,37 @@ impl Saving {
         self.count += 1;
     }
 
-    fn finish(self) -> Vec<u8> {
+    fn finish(self, deflater: &mut Deflater) -> Vec<u8> {
         let mut plain = Vec::with_capacity(self.entries.len() + 64);
         self.touchpoints.write(&mut plain);
         put_varint(&mut plain, self.count);
         plain.extend_from_slice(&self.entries);
         let mut value = vec![FORMAT];
-        value.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(&plain, 6));
+        deflater.deflate(&plain, &mut value);
         value
     }
 }
 
-/// The saved value for `records` (arrival key, record in the form of `responses`, in key order).
-pub(super) fn of_records<'a>(
-    records: impl IntoIterator<Item = (u64, &'a [u8])>,
+/// The saved value for `records` (arrival key, record in the form of `responses`, in key order)
+/// being sealed, from the submissions their block was made of where they could be parsed (the
+/// same fields as the records' JSON gives), deflated with `deflater`.
+pub(super) fn of_records(
+    records: &[(u64, sled::IVec)],
+    parsed: &[Option<Parsed>],
+    deflater: &mut Deflater,
 ) -> Result<Vec<u8>, StoreError> {
     let mut saving = Saving::default();
-    for (key, value) in records {
-        add_record(&mut saving, key, value)?;
+    for ((key, value), parsed) in records.iter().zip(parsed) {
+        match parsed {
+            Some(parsed) => {
+                if let Some(answer) = Joining::of(&parsed.submission, *key) {
+                    saving.add(*key, &answer);
+                }
+            }
+            None => add_record(&mut saving, *key, value)?,
+        }
     }
-    Ok(saving.finish())
+    Ok(saving.finish(deflater))
 }
 
 fn add_record(saving: &mut Saving, key: u64, value: &[u8]) -> Result<(), StoreError> {
@@ -80,13 +91,13 @@ fn add_record(saving: &mut Saving, key: u64, value: &[u8]) -> Result<(), StoreEr
 }
 
 /// The saved value for a sealed block, read from its records.
-pub(super) fn of_block(block: &[u8]) -> Result<Vec<u8>, StoreError> {
+pub(super) fn of_block(block: &[u8], deflater: &mut Deflater) -> Result<Vec<u8>, StoreError> {
     let mut saving = Saving::default();
     each_record(block, &mut |key, value| {
         add_record(&mut saving, key, value)?;
         Ok(true)
     })?;
-    Ok(saving.finish())
+    Ok(saving.finish(deflater))
 }
 
 /// Calls `visit` with each entry of a saved value (arrival key, the answer).

@@ -7,7 +7,7 @@
 //! got to, and that it finished, so a migrated store is not read through again. The outcomes
 //! of older stores (two entries a line) are moved into packs the same way ([`pack_outcomes`]).
 
-use super::compact::{self, each_record, Indexed};
+use super::compact::{self, each_record, Deflater, Indexed};
 use super::format::{
     key_of, pointed, BLOCK_FORMAT_2, BLOCK_FORMAT_INDEXED as BLOCK_FORMAT, BLOCK_IN_FILE,
 };
@@ -60,7 +60,7 @@ pub(super) fn compact_blocks(t: &Trees, limit: u64) -> Result<Migrated, StoreErr
         done: true,
         ..Migrated::default()
     };
-    let mut pending = 0;
+    let (mut pending, mut deflater) = (0, Deflater::default());
     let mut indexed = Vec::new();
     for entry in t.sealed.range(from.to_be_bytes()..) {
         let (key, value) = entry?;
@@ -75,7 +75,12 @@ pub(super) fn compact_blocks(t: &Trees, limit: u64) -> Result<Migrated, StoreErr
             Ok(true)
         })?;
         // A block already rewritten (before a stop) may still have its records' entries.
-        let (value, records_indexed) = compact::encode_block(&records, t.hash_key);
+        let (value, records_indexed) = compact::encode_block(
+            &records,
+            &compact::parse_records(&records),
+            t.hash_key,
+            &mut deflater,
+        );
         indexed.extend(records_indexed);
         if block.first() == Some(&BLOCK_FORMAT) {
             done.kept += 1;

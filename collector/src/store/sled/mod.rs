@@ -105,6 +105,7 @@ use std::{
 
 use protocol::{Channel, Submission};
 
+use self::compact::Deflater;
 use self::format::{
     block_header, decode, encode, interaction_key, interaction_key_of, key_of, BLOCK_RECORDS,
 };
@@ -511,9 +512,9 @@ impl SledStore {
     /// Seals every full block of flushed records now (the background sealer does this on its
     /// own); returns how many blocks were sealed.
     pub fn seal_now(&self) -> Result<usize, StoreError> {
-        let mut sealed = 0;
+        let (mut sealed, mut deflater) = (0, Deflater::default());
         loop {
-            match self.trees.seal(self.block, 64)? {
+            match self.trees.seal(self.block, 64, &mut deflater)? {
                 0 => break,
                 n => sealed += n,
             }

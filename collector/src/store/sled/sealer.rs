@@ -10,6 +10,7 @@ use std::{
     time::Duration,
 };
 
+use super::compact::Deflater;
 use super::recovery::Derived;
 use super::trees::Trees;
 
@@ -30,11 +31,12 @@ impl Sealer {
             std::thread::Builder::new()
                 .name("touchpoint-sealer".into())
                 .spawn(move || {
+                    let mut deflater = Deflater::default();
                     while !stop.load(Ordering::Relaxed) {
                         // Work through a backlog in small steps (a big one would stall the
                         // requests sharing the disk), then rest for a second.
                         loop {
-                            match trees.seal(block, SEAL_STEP) {
+                            match trees.seal(block, SEAL_STEP, &mut deflater) {
                                 Ok(SEAL_STEP) if !stop.load(Ordering::Relaxed) => {
                                     std::thread::sleep(Duration::from_millis(20));
                                     continue;

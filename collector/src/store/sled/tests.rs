@@ -1,6 +1,6 @@
 //! The sled backend's tests: dedupe, arrival order, locking, recovery after an unclean stop,
 //! sealing, and the burst flag, each on a real store in a temporary directory.
-use super::compact::encode_block;
+use super::compact::{encode_block, parse_records, Deflater};
 use super::*;
 use protocol::Timestamp;
 
@@ -360,7 +360,13 @@ fn a_crash_while_sealing_leaves_no_second_copy() {
         put_block(
             &store,
             records[0].0,
-            encode_block(&records, store.trees.hash_key).0,
+            encode_block(
+                &records,
+                &parse_records(&records),
+                store.trees.hash_key,
+                &mut Deflater::default(),
+            )
+            .0,
         );
         store.trees.db.flush().expect("flush");
     }
@@ -446,7 +452,12 @@ fn a_shared_hash_is_confirmed_in_the_block() {
     {
         let store = open_retrying(|| SledStore::open_with(dir.path(), 8, 4, false));
         let records = written(&store, &subs);
-        let (mut block, _) = encode_block(&records, store.trees.hash_key);
+        let (mut block, _) = encode_block(
+            &records,
+            &parse_records(&records),
+            store.trees.hash_key,
+            &mut Deflater::default(),
+        );
         // The first record's id hash, in the block's index, replaced by the newcomer's.
         let hash = store.trees.hash_key.hash(newcomer.id.as_str().as_bytes());
         block[17..25].copy_from_slice(&hash.to_le_bytes());

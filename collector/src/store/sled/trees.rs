@@ -13,7 +13,9 @@ use std::{
 };
 
 use super::blocks::BlockFile;
-use super::compact::{block_index, each_record, encode_block, record_at, Indexed};
+use super::compact::{
+    block_index, each_record, encode_block, parse_records, record_at, Deflater, Indexed,
+};
 use super::format::{
     block_header, block_pointer, decode, interaction_key, key_of, pointed, CHECKPOINT,
 };
@@ -282,8 +284,13 @@ impl Trees {
     /// records wait). Each block carries the hashes of its ids and interaction keys, added to the
     /// in-memory index as it is written. The blocks are flushed before their records' index
     /// entries and then the records leave their trees, so a crash in between leaves two copies
-    /// (removed again on open), never none.
-    pub(super) fn seal(&self, block: usize, max_blocks: usize) -> Result<usize, StoreError> {
+    /// (removed again on open), never none. The blocks are deflated with `deflater`.
+    pub(super) fn seal(
+        &self,
+        block: usize,
+        max_blocks: usize,
+        deflater: &mut Deflater,
+    ) -> Result<usize, StoreError> {
         let checkpoint = self.checkpoint()?;
         let _exclusive = self.seal_guard.write().unwrap_or_else(|p| p.into_inner());
         let mut records = Vec::with_capacity(block);
@@ -303,20 +310,22 @@ impl Trees {
         // names bytes a crash could lose.
         let mut written = Vec::with_capacity(full.len());
         for records in full {
-            let (value, records_indexed) = encode_block(&records, self.hash_key);
+            // Parsed once, for the block and for its part of the business view.
+            let parsed = parse_records(&records);
+            let (value, records_indexed) = encode_block(&records, &parsed, self.hash_key, deflater);
             let pointer = self.put_in_file(&value)?;
-            written.push((records, value, pointer, records_indexed));
+            written.push((records, parsed, value, pointer, records_indexed));
         }
         if !written.is_empty() {
             self.blocks.sync()?;
         }
         let mut sealed_keys = Vec::new();
         let mut indexed = Vec::new();
-        for (records, value, pointer, records_indexed) in written {
+        for (records, parsed, value, pointer, records_indexed) in written {
             let first = records[0].0.to_be_bytes();
             self.sealed.insert(first, pointer)?;
             // After its block: a crash in between leaves a block without it, made on open.
-            let joined = joined::of_records(records.iter().map(|(k, v)| (*k, &v[..])))?;
+            let joined = joined::of_records(&records, &parsed, deflater)?;
             self.joined.insert(first, joined)?;
             if let Some(index) = block_index(&value)? {
                 self.index.write().unwrap_or_else(|p| p.into_inner()).add(
@@ -363,6 +372,7 @@ impl Trees {
         // sled 0.34 would keep every block read here (30 MB at a million answers).
         let spans = self.sealed_index().spans(from, to);
         let (mut next, mut saved_blocks, mut made_blocks) = (from, 0u64, 0u64);
+        let mut deflater = None;
         let log = |saved_blocks, made_blocks, stopped| {
             tracing::info!(
                 saved_blocks,
@@ -389,7 +399,10 @@ impl Trees {
                         .get(block_key)?
                         .ok_or(StoreError::Corrupt { key: start })?;
                     let block = self.block_of(start, block)?;
-                    let saved = sled::IVec::from(joined::of_block(&block)?);
+                    let saved = sled::IVec::from(joined::of_block(
+                        &block,
+                        deflater.get_or_insert_with(Deflater::default),
+                    )?);
                     self.joined.insert(block_key, saved.clone())?;
                     made_blocks += 1;
                     saved
