@@ -24,9 +24,9 @@
 //!   sled backend (byte formats, the sealed records' compact form and its migration, the sealed
 //!   blocks' own file read with `pread`, the index by id and interaction, trees and sealing, the
 //!   business view's index saved per sealed block, the packed outcomes, recovery, the log's
-//!   rewrite on open, sled opened again once the open's reads are done) and its PostgreSQL
-//!   backend (the pool, migrations, the stats tail, moving a sled store in). Duplicates are
-//!   detected here.
+//!   rewrite at a clean stop, swapped in by the next open, sled opened again once the open's
+//!   reads are done) and its PostgreSQL backend (the pool, migrations, the stats tail, moving a
+//!   sled store in). Duplicates are detected here.
 //! - [`channel`]: the channels' own rules, pure: a device and the burst rule (kiosk), signed
 //!   invitations (agent).
 //! - [`stats`]: the cells that `GET /v1/stats`, the dashboard and the report read, kept by the store,

@@ -1,14 +1,15 @@
 //! Issue 18, on the real binary: a store whose sled log has grown past its last rewrite is
-//! rewritten into a fresh log on open and holds the same (its export the same bytes); a SIGKILL at
-//! any step of the rewrite leaves a store that opens with the same bytes, the swap finished or
-//! the copy thrown away, and nothing of the rewrite left in its folder.
+//! rewritten into a fresh log at a clean stop and swapped in by the next open, or, grown twice as
+//! far (or never rewritten), on open; either way it holds the same (its export the same bytes). A
+//! SIGKILL at any step of the rewrite leaves a store that opens with the same bytes, the swap
+//! finished or the copy thrown away, and nothing of the rewrite left in its folder.
 
 use std::{
     os::unix::process::ExitStatusExt,
     path::{Path, PathBuf},
 };
 
-use touchpoint_tests::{run_offline, sha256_of};
+use touchpoint_tests::{run_offline, sha256_of, Collector};
 
 /// Any store is big enough to be rewritten.
 const FLOOR: (&str, &str) = ("TOUCHPOINT_TEST_VACUUM_FLOOR", "0");
@@ -91,13 +92,78 @@ fn issue_18_a_grown_log_is_rewritten_on_open_and_holds_the_same() {
     assert_eq!(again, hash);
 }
 
+/// The bytes of sled's log, which with its blobs (none here) is the size sled reports.
+fn log_bytes(data: &Path) -> u64 {
+    std::fs::metadata(data.join("db")).expect("the log").len()
+}
+
+#[test]
+fn issue_18_a_grown_log_is_rewritten_at_a_clean_stop_and_swapped_in_by_the_next_open() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let (seeded, hash) = seeded(dir.path());
+    // A floor the store is over at a stop, and under twice over at an open: only a stop rewrites.
+    let floor = (log_bytes(&seeded) * 7 / 10).to_string();
+    let floor = [("TOUCHPOINT_TEST_VACUUM_FLOOR", floor.as_str())];
+
+    // A collector serving the store, stopped by SIGTERM.
+    let data = dir.path().join("stopped");
+    copy_dir(&seeded, &data);
+    let (before, _) = files(&data);
+    let collector = Collector::start_with_env(&data, &[], &floor);
+    // Served (and so past setting up its signal handling) before it is stopped.
+    assert_eq!(collector.export().len(), 12_000);
+    let log = collector.log();
+    assert!(!log.contains("rewrote"), "rewritten on open: {log}");
+    assert!(collector.terminate(), "the collector did not stop cleanly");
+    // The copy waits beside the store for the next open.
+    assert!(files(&data).1, "nothing left for the next open to swap in");
+
+    let (swapped, log) = exported(&data, &[]);
+    assert!(log.contains("finished swapping"), "{log}");
+    assert!(!log.contains("rewrote"), "{log}");
+    assert_eq!(swapped, hash);
+    let (after, leftover) = files(&data);
+    assert!(after < before, "{after} bytes after, {before} before");
+    assert!(!leftover);
+
+    // Not grown since: neither an open nor a stop rewrites it again.
+    let (again, log) = exported(&data, &floor);
+    assert!(!log.contains("rewrote"), "{log}");
+    assert_eq!(again, hash);
+
+    // Killed at the stop with the copy complete but not yet marked: the copy is thrown away.
+    let data = dir.path().join("killed");
+    copy_dir(&seeded, &data);
+    let killed = [floor[0], ("TOUCHPOINT_TEST_VACUUM_KILL_AT", "written")];
+    let (status, log) = run_offline(
+        &data,
+        &["export", "--format", "ndjson", "--out", "/dev/null"],
+        &killed,
+    );
+    assert_eq!(status.signal(), Some(9), "not killed at the stop: {log}");
+    assert!(
+        log.contains("opened the store"),
+        "killed before the stop: {log}"
+    );
+    let (after, log) = exported(&data, &[]);
+    assert_eq!(after, hash, "{log}");
+    assert!(!log.contains("finished swapping"), "{log}");
+    assert!(!files(&data).1, "the copy was left behind");
+}
+
 #[test]
 fn issue_18_a_kill_during_the_rewrite_leaves_the_same_store() {
     let dir = tempfile::tempdir().expect("a directory");
     let (seeded, hash) = seeded(dir.path());
     // Killed with the copy complete but before the swap began; after moving one of the old
-    // store's files aside; after moving one of the new store's files in.
-    for (step, finished) in [("written", false), ("old", true), ("new", true)] {
+    // store's files aside; after moving one of the new store's files in; with the swap done and
+    // the old files not yet removed.
+    for (step, finished) in [
+        ("written", false),
+        ("old", true),
+        ("new", true),
+        ("gone", false),
+    ] {
         let data = dir.path().join(step);
         copy_dir(&seeded, &data);
         let (status, log) = run_offline(

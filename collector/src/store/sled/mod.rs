@@ -96,7 +96,7 @@ mod vacuum;
 
 use std::{
     collections::{HashMap, HashSet},
-    path::Path,
+    path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex, OnceLock,
@@ -183,6 +183,15 @@ pub struct SledStore {
     answer_events: OnceLock<Arc<AtomicBool>>,
     block: usize,
     _sealer: Option<Sealer>,
+    /// The store's folder and sled's cache, when a clean stop is to rewrite a grown log
+    /// ([`vacuum`]): set by the open for the store it hands out, not for a handle closed within it.
+    rewrite_at_stop: Option<(PathBuf, u64)>,
+    /// Removing the files of a log a swap replaced ([`vacuum::discard_old`]), joined at stop.
+    discarding: Option<std::thread::JoinHandle<()>>,
+    /// The open's lock, taken by a stop that rewrote the log and held until sled is closed (the
+    /// fields drop in order, this one last): sled's last flush, even a snapshot, goes to the old
+    /// files, never into a store another process has meanwhile swapped the copy into.
+    closing: Option<vacuum::Opening>,
 }
 
 impl SledStore {
@@ -315,8 +324,9 @@ impl SledStore {
     /// (the writer, the stats, the indexes of recent and sealed records, the pending
     /// deliveries) carries over; the sled handle it read through is closed first, everything
     /// written so far made durable, as at a clean stop.
-    fn reopened(self, dir: &Path, cache_mib: u64) -> Result<Self, StoreError> {
+    fn reopened(mut self, dir: &Path, cache_mib: u64) -> Result<Self, StoreError> {
         self.trees.flush()?;
+        let discarding = self.discarding.take();
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         let (writer, stats, block) = (
             Arc::clone(&self.writer),
@@ -341,6 +351,9 @@ impl SledStore {
             answer_events: OnceLock::new(),
             block,
             _sealer: None,
+            rewrite_at_stop: None,
+            discarding,
+            closing: None,
         })
     }
 
@@ -353,7 +366,7 @@ impl SledStore {
         let started = std::time::Instant::now();
         let opening = vacuum::opening(dir)?;
         if vacuum::recover(dir)? {
-            tracing::info!("finished swapping in the store's rewritten log, stopped before");
+            tracing::info!("finished swapping in the store's rewritten log");
         }
         let mut trees = Self::open_trees(dir, cache_mib)?;
         let last_recent = match trees.responses.last()? {
@@ -441,7 +454,7 @@ impl SledStore {
                 "migrated outcomes into packs"
             );
         }
-        if vacuum::wanted(&trees.db, &trees.meta)? {
+        if vacuum::wanted(&trees.db, &trees.meta, vacuum::At::Open)? {
             let rewriting = std::time::Instant::now();
             match vacuum::copy_beside(dir, &trees.db, cache_mib) {
                 Ok((before, after)) => {
@@ -461,6 +474,7 @@ impl SledStore {
             }
         }
         *trees.marked.lock().unwrap_or_else(|p| p.into_inner()) = marked;
+        let discarding = vacuum::discard_old(dir)?;
         let store = Self {
             trees,
             writer: Arc::new(Mutex::new(Writer {
@@ -475,6 +489,9 @@ impl SledStore {
             answer_events: OnceLock::new(),
             block,
             _sealer: None,
+            rewrite_at_stop: None,
+            discarding,
+            closing: None,
         };
         let sled_seconds = started.elapsed().as_secs_f64();
         store.count_pending()?;
@@ -506,6 +523,7 @@ impl SledStore {
         if seal {
             store._sealer = Some(Sealer::start(store.trees.clone(), block, store.derived()));
         }
+        store.rewrite_at_stop = Some((dir.to_owned(), cache_mib));
         Ok(store)
     }
 
@@ -670,7 +688,8 @@ impl SledStore {
 
 impl Drop for SledStore {
     /// A clean stop records how far the store got, so damage found at the next start is noticed
-    /// even when the background sealer had not recorded it yet.
+    /// even when the background sealer had not recorded it yet, and copies a grown log for the
+    /// next open to swap in ([`vacuum`]).
     fn drop(&mut self) {
         self._sealer.take();
         let flushed = Store::flush(self).and_then(|()| Store::flush(self));
@@ -679,7 +698,44 @@ impl Drop for SledStore {
         }
         if let Err(error) = self.save_stats().map(drop) {
             tracing::warn!(%error, "saving the stats at stop failed; they are recounted at the next start");
+        } else if let Some((dir, cache_mib)) = self.rewrite_at_stop.take() {
+            match self.rewrite_for_next_open(&dir, cache_mib) {
+                Ok(closing) => self.closing = closing,
+                Err(error) => {
+                    tracing::warn!(%error, "the store's log was not rewritten at stop; it opens as it was");
+                }
+            }
         }
+        if let Some(discarding) = self.discarding.take() {
+            let _ = discarding.join();
+        }
+    }
+}
+
+impl SledStore {
+    /// At a clean stop, everything written and nothing writing any more: copies a grown log
+    /// beside the store for the next open to swap in ([`vacuum`]). Returns the open's lock,
+    /// for the caller to hold until sled is closed, so that no other process opens the store
+    /// half-way.
+    fn rewrite_for_next_open(
+        &self,
+        dir: &Path,
+        cache_mib: u64,
+    ) -> Result<Option<vacuum::Opening>, StoreError> {
+        let started = std::time::Instant::now();
+        if !vacuum::wanted(&self.trees.db, &self.trees.meta, vacuum::At::Stop)? {
+            return Ok(None);
+        }
+        let opening = vacuum::opening(dir)?;
+        let (before, after) = vacuum::copy_beside(dir, &self.trees.db, cache_mib)?;
+        vacuum::swap_at_next_open(dir)?;
+        tracing::info!(
+            before,
+            after,
+            seconds = started.elapsed().as_secs_f64(),
+            "rewrote the store's log at stop; the next open swaps it in"
+        );
+        Ok(Some(opening))
     }
 }
 
